@@ -1,0 +1,145 @@
+//! Typed command-line values both programs take (`1280x720`, `host:port`), parsed once, and the
+//! one way both print result lines to stdout.
+
+use std::fmt;
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+
+use crate::protocol::DEFAULT_PORT;
+
+/// Largest width or height accepted anywhere (JPEG itself stops at 65 535).
+pub const MAX_DIMENSION: usize = 16_384;
+
+/// A frame or window size, `WIDTHxHEIGHT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resolution {
+    pub width: usize,
+    pub height: usize,
+}
+
+impl Resolution {
+    /// Builds a size, checking each side is within 1..=[`MAX_DIMENSION`].
+    pub fn new(width: usize, height: usize) -> Result<Self, String> {
+        for (name, v) in [("width", width), ("height", height)] {
+            if v == 0 || v > MAX_DIMENSION {
+                return Err(format!("{name} {v} is outside 1..={MAX_DIMENSION}"));
+            }
+        }
+        Ok(Resolution { width, height })
+    }
+}
+
+impl FromStr for Resolution {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (w, h) = s
+            .split_once(['x', 'X'])
+            .ok_or_else(|| format!("expected WIDTHxHEIGHT such as 1280x720, got {s:?}"))?;
+        let parse = |v: &str, name: &str| {
+            v.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("{name} {v:?} in {s:?} is not a whole number"))
+        };
+        Resolution::new(parse(w, "width")?, parse(h, "height")?)
+    }
+}
+
+impl fmt::Display for Resolution {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}x{}", self.width, self.height)
+    }
+}
+
+/// Where the viewer is: `host:port`, `host` (port 8080), `1.2.3.4`, `[::1]:9000`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerAddr {
+    pub host: String,
+    pub port: u16,
+}
+
+impl FromStr for PeerAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        if let Ok(sa) = s.parse::<SocketAddr>() {
+            return Ok(PeerAddr {
+                host: sa.ip().to_string(),
+                port: sa.port(),
+            });
+        }
+        if let Ok(ip) = s.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+            return Ok(PeerAddr {
+                host: ip.to_string(),
+                port: DEFAULT_PORT,
+            });
+        }
+        let (host, port) = match s.rsplit_once(':') {
+            Some((host, port)) => {
+                let port = port
+                    .parse::<u16>()
+                    .map_err(|_| format!("port {port:?} in {s:?} is not a number from 0 to 65535"))?;
+                (host, port)
+            }
+            None => (s, DEFAULT_PORT),
+        };
+        let valid = !host.is_empty()
+            && host.len() <= 253
+            && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+        if !valid {
+            return Err(format!("{s:?} is not a host name, an IP address or host:port"));
+        }
+        Ok(PeerAddr {
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for PeerAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Prints one result line to stdout and flushes it, also into a pipe or a file. A closed
+/// stdout (`| head`) is not an error worth dying for: the line is simply lost.
+pub fn print_line(line: fmt::Arguments<'_>) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_fmt(line);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_resolutions() {
+        assert_eq!("1280x720".parse(), Ok(Resolution::new(1280, 720).unwrap()));
+        assert_eq!("640X480".parse(), Ok(Resolution::new(640, 480).unwrap()));
+        assert!("1280".parse::<Resolution>().is_err());
+        assert!("0x720".parse::<Resolution>().is_err());
+        assert!("99999x1".parse::<Resolution>().is_err());
+        assert!("-1x5".parse::<Resolution>().is_err());
+    }
+
+    #[test]
+    fn parses_addresses_with_the_default_port() {
+        let p = |s: &str| s.parse::<PeerAddr>().map(|a| a.to_string());
+        assert_eq!(p("192.168.3.7"), Ok("192.168.3.7:8080".into()));
+        assert_eq!(p("192.168.3.7:9000"), Ok("192.168.3.7:9000".into()));
+        assert_eq!(p("laptop.local"), Ok("laptop.local:8080".into()));
+        assert_eq!(p("laptop:81"), Ok("laptop:81".into()));
+        assert_eq!(p("[::1]:9000"), Ok("[::1]:9000".into()));
+        assert_eq!(p("::1"), Ok("[::1]:8080".into()));
+        assert!(p("host:99999").is_err());
+        assert!(p("bad host").is_err());
+        assert!(p("").is_err());
+    }
+}

@@ -1,0 +1,272 @@
+//! A newest-value slot joining two pipeline stages: the producer overwrites, the consumer takes
+//! the latest, and a value nobody took is dropped and counted, never queued. Consumed buffers
+//! go back to the producer as spares, so a steady stream allocates nothing.
+
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+/// Spare buffers kept for the producer; more would only hold memory.
+const MAX_SPARES: usize = 2;
+
+/// A one-value mailbox between a producer and a consumer (threads or tasks).
+pub struct Slot<T> {
+    state: Mutex<State<T>>,
+    changed: Condvar,
+    ready: Notify,
+}
+
+struct State<T> {
+    value: Option<T>,
+    spares: Vec<T>,
+    closed: bool,
+    dropped: u64,
+}
+
+/// What [`Slot::take_timeout`] found.
+pub enum Taken<T> {
+    /// The newest value.
+    Value(T),
+    /// Nothing new within the time given.
+    Empty,
+    /// The slot is closed and empty.
+    Closed,
+}
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Slot {
+            state: Mutex::new(State {
+                value: None,
+                spares: Vec::new(),
+                closed: false,
+                dropped: 0,
+            }),
+            changed: Condvar::new(),
+            ready: Notify::new(),
+        }
+    }
+}
+
+impl<T> Slot<T> {
+    /// An empty, open slot.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State<T>> {
+        // A panic elsewhere must not take the pipeline down with it; the state stays valid.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wake(&self) {
+        self.changed.notify_all();
+        self.ready.notify_one();
+    }
+
+    /// Publishes `value`; a value not yet taken is replaced, counted as dropped and kept as a
+    /// spare. Gives the value back if the slot is closed.
+    pub fn put(&self, value: T) -> Result<(), T> {
+        let mut s = self.lock();
+        if s.closed {
+            return Err(value);
+        }
+        if let Some(stale) = s.value.replace(value) {
+            s.dropped += 1;
+            if s.spares.len() < MAX_SPARES {
+                s.spares.push(stale);
+            }
+        }
+        drop(s);
+        self.wake();
+        Ok(())
+    }
+
+    /// Publishes `value` once the previous one has been taken: back-pressure for sources that
+    /// must not skip (a file replayed as fast as possible). Gives the value back if closed.
+    pub fn put_wait(&self, value: T) -> Result<(), T> {
+        let mut s = self.lock();
+        while s.value.is_some() && !s.closed {
+            s = self.changed.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+        if s.closed {
+            return Err(value);
+        }
+        s.value = Some(value);
+        drop(s);
+        self.wake();
+        Ok(())
+    }
+
+    /// Takes the newest value, waiting for one; `None` once closed and empty.
+    pub fn take_blocking(&self) -> Option<T> {
+        let mut s = self.lock();
+        loop {
+            if let Some(v) = s.value.take() {
+                drop(s);
+                self.wake();
+                return Some(v);
+            }
+            if s.closed {
+                return None;
+            }
+            s = self.changed.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Takes the newest value, waiting at most `limit`.
+    pub fn take_timeout(&self, limit: Duration) -> Taken<T> {
+        let s = self.lock();
+        let (mut s, _) = self
+            .changed
+            .wait_timeout_while(s, limit, |s| s.value.is_none() && !s.closed)
+            .unwrap_or_else(|e| e.into_inner());
+        match s.value.take() {
+            Some(v) => {
+                drop(s);
+                self.wake();
+                Taken::Value(v)
+            }
+            None if s.closed => Taken::Closed,
+            None => Taken::Empty,
+        }
+    }
+
+    /// Takes the newest value from async code; `None` once closed and empty.
+    pub async fn take(&self) -> Option<T> {
+        loop {
+            let notified = self.ready.notified();
+            {
+                let mut s = self.lock();
+                if let Some(v) = s.value.take() {
+                    drop(s);
+                    self.changed.notify_all();
+                    return Some(v);
+                }
+                if s.closed {
+                    return None;
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// Hands a consumed value back for the producer to reuse.
+    pub fn recycle(&self, value: T) {
+        let mut s = self.lock();
+        if s.spares.len() < MAX_SPARES {
+            s.spares.push(value);
+        }
+    }
+
+    /// A buffer to fill, if one was handed back.
+    pub fn spare(&self) -> Option<T> {
+        self.lock().spares.pop()
+    }
+
+    /// Closes the slot: producers are refused, the consumer gets what is left, then `None`.
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.wake();
+    }
+
+    /// Whether [`Slot::close`] was called.
+    pub fn is_closed(&self) -> bool {
+        self.lock().closed
+    }
+
+    /// Values replaced before anyone took them.
+    pub fn dropped(&self) -> u64 {
+        self.lock().dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::thread;
+
+    #[test]
+    fn newest_value_wins_and_stale_ones_are_counted() {
+        let slot = Slot::new();
+        for i in 0..5 {
+            slot.put(i).unwrap();
+        }
+        assert_eq!(slot.dropped(), 4);
+        assert_eq!(slot.take_blocking(), Some(4));
+        // Stale values became spares, at most MAX_SPARES of them.
+        assert!(slot.spare().is_some());
+        assert!(slot.spare().is_some());
+        assert!(slot.spare().is_none());
+    }
+
+    #[test]
+    fn close_drains_then_ends() {
+        let slot = Slot::new();
+        slot.put(1).unwrap();
+        slot.close();
+        assert_eq!(slot.put(2), Err(2));
+        assert_eq!(slot.take_blocking(), Some(1));
+        assert_eq!(slot.take_blocking(), None);
+        assert!(matches!(slot.take_timeout(Duration::from_millis(1)), Taken::Closed));
+    }
+
+    #[test]
+    fn put_wait_never_drops() {
+        let slot = Arc::new(Slot::new());
+        let producer = {
+            let slot = slot.clone();
+            thread::spawn(move || {
+                for i in 0..1000 {
+                    slot.put_wait(i).unwrap();
+                }
+                slot.close();
+            })
+        };
+        let mut got = Vec::new();
+        while let Some(v) = slot.take_blocking() {
+            got.push(v);
+        }
+        producer.join().unwrap();
+        assert_eq!(got, (0..1000).collect::<Vec<_>>());
+        assert_eq!(slot.dropped(), 0);
+    }
+
+    #[test]
+    fn take_timeout_reports_empty() {
+        let slot: Slot<u8> = Slot::new();
+        assert!(matches!(slot.take_timeout(Duration::from_millis(5)), Taken::Empty));
+    }
+
+    #[test]
+    fn recycled_buffers_come_back() {
+        let slot = Slot::new();
+        slot.recycle(vec![1u8; 16]);
+        assert_eq!(slot.spare().map(|v| v.len()), Some(16));
+    }
+
+    #[tokio::test]
+    async fn async_consumer_sees_thread_producer() {
+        let slot = Arc::new(Slot::new());
+        let producer = {
+            let slot = slot.clone();
+            thread::spawn(move || {
+                for i in 0..100 {
+                    slot.put_wait(i).unwrap();
+                }
+                slot.close();
+            })
+        };
+        let mut last = None;
+        let mut n = 0;
+        while let Some(v) = slot.take().await {
+            assert!(last.is_none_or(|l| v > l));
+            last = Some(v);
+            n += 1;
+        }
+        producer.join().unwrap();
+        assert_eq!(n, 100);
+    }
+}

@@ -1,0 +1,195 @@
+//! Running statistics of per-frame durations (count, rate, percentiles, maximum) in fixed
+//! memory, however long the run: a histogram with 0.01 ms steps up to 100 ms and 1 ms steps
+//! up to 60 s; the maximum is kept exactly.
+
+use std::time::{Duration, Instant};
+
+const FINE_STEP_MS: f64 = 0.01;
+const FINE_BUCKETS: usize = 10_000; // 0 .. 100 ms
+const COARSE_STEP_MS: f64 = 1.0;
+const COARSE_BUCKETS: usize = 59_900; // 100 ms .. 60 s
+
+/// Durations in milliseconds, summarised.
+#[derive(Clone)]
+pub struct Histogram {
+    buckets: Vec<u32>,
+    count: u64,
+    max_ms: f64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Histogram {
+            buckets: vec![0; FINE_BUCKETS + COARSE_BUCKETS + 1],
+            count: 0,
+            max_ms: 0.0,
+        }
+    }
+}
+
+impl Histogram {
+    /// Records one duration in milliseconds (negative or NaN counts as 0).
+    pub fn record_ms(&mut self, ms: f64) {
+        let ms = if ms.is_finite() && ms > 0.0 { ms } else { 0.0 };
+        let fine_limit = FINE_BUCKETS as f64 * FINE_STEP_MS;
+        let index = if ms < fine_limit {
+            (ms / FINE_STEP_MS) as usize
+        } else {
+            FINE_BUCKETS + ((ms - fine_limit) / COARSE_STEP_MS) as usize
+        };
+        let last = self.buckets.len() - 1;
+        let slot = &mut self.buckets[index.min(last)];
+        *slot = slot.saturating_add(1);
+        self.count += 1;
+        self.max_ms = self.max_ms.max(ms);
+    }
+
+    /// How many durations were recorded.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// Largest duration recorded, exactly (0 when empty).
+    pub fn max_ms(&self) -> f64 {
+        self.max_ms
+    }
+
+    /// The `p`-th percentile (0..=100) by nearest rank, to within one bucket (0.01 ms below
+    /// 100 ms); never above the exact maximum. 0 when empty.
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        if self.count == 0 {
+            return 0.0;
+        }
+        let rank = ((p.clamp(0.0, 100.0) / 100.0) * self.count as f64).ceil().max(1.0) as u64;
+        let mut seen = 0u64;
+        for (i, &n) in self.buckets.iter().enumerate() {
+            seen += u64::from(n);
+            if seen >= rank {
+                return bucket_mid_ms(i).min(self.max_ms);
+            }
+        }
+        self.max_ms
+    }
+}
+
+fn bucket_mid_ms(i: usize) -> f64 {
+    if i < FINE_BUCKETS {
+        (i as f64 + 0.5) * FINE_STEP_MS
+    } else {
+        FINE_BUCKETS as f64 * FINE_STEP_MS + ((i - FINE_BUCKETS) as f64 + 0.5) * COARSE_STEP_MS
+    }
+}
+
+/// A stream's frame count and rate, with a histogram of one per-frame duration.
+#[derive(Clone)]
+pub struct StreamStats {
+    started: Instant,
+    last: Option<Instant>,
+    frames: u64,
+    /// Per-frame durations (what they measure is up to the owner).
+    pub durations: Histogram,
+}
+
+impl StreamStats {
+    /// Starts counting at `started` (the rate is measured from there).
+    pub fn new(started: Instant) -> Self {
+        StreamStats {
+            started,
+            last: None,
+            frames: 0,
+            durations: Histogram::default(),
+        }
+    }
+
+    /// Counts one frame completed at `at`, with its duration if it has one.
+    pub fn frame(&mut self, at: Instant, duration: Option<Duration>) {
+        self.frames += 1;
+        self.last = Some(at);
+        if let Some(d) = duration {
+            self.durations.record_ms(d.as_secs_f64() * 1e3);
+        }
+    }
+
+    /// Frames counted so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Frames per second from the start to the last frame (0 before two frames).
+    pub fn fps(&self) -> f64 {
+        match self.last {
+            Some(last) if self.frames > 1 => {
+                let secs = last.duration_since(self.started).as_secs_f64();
+                if secs > 0.0 {
+                    self.frames as f64 / secs
+                } else {
+                    0.0
+                }
+            }
+            _ => 0.0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_histogram_reports_zero() {
+        let h = Histogram::default();
+        assert_eq!(h.count(), 0);
+        assert_eq!(h.percentile_ms(50.0), 0.0);
+        assert_eq!(h.max_ms(), 0.0);
+    }
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let mut h = Histogram::default();
+        for ms in 1..=100 {
+            h.record_ms(ms as f64);
+        }
+        assert_eq!(h.count(), 100);
+        assert!((h.percentile_ms(50.0) - 50.0).abs() < 0.011, "{}", h.percentile_ms(50.0));
+        assert!((h.percentile_ms(95.0) - 95.0).abs() < 0.011);
+        assert!((h.percentile_ms(100.0) - 100.0).abs() < 0.6);
+        assert_eq!(h.max_ms(), 100.0);
+    }
+
+    #[test]
+    fn one_slow_frame_shows_in_max_not_in_median() {
+        let mut h = Histogram::default();
+        for _ in 0..99 {
+            h.record_ms(4.21);
+        }
+        h.record_ms(180.0);
+        assert!((h.percentile_ms(50.0) - 4.21).abs() < 0.011);
+        assert!((h.percentile_ms(95.0) - 4.21).abs() < 0.011);
+        assert_eq!(h.max_ms(), 180.0);
+    }
+
+    #[test]
+    fn out_of_range_values_are_kept_in_bounds() {
+        let mut h = Histogram::default();
+        h.record_ms(-1.0);
+        h.record_ms(f64::NAN);
+        h.record_ms(1e9);
+        assert_eq!(h.count(), 3);
+        assert_eq!(h.max_ms(), 1e9);
+        assert_eq!(h.percentile_ms(10.0), 0.005);
+        assert!(h.percentile_ms(100.0) <= 1e9);
+    }
+
+    #[test]
+    fn fps_over_the_whole_run() {
+        let t0 = Instant::now();
+        let mut s = StreamStats::new(t0);
+        assert_eq!(s.fps(), 0.0);
+        for i in 1..=30 {
+            s.frame(t0 + Duration::from_millis(100 * i), Some(Duration::from_millis(5)));
+        }
+        assert_eq!(s.frames(), 30);
+        assert!((s.fps() - 10.0).abs() < 1e-9, "{}", s.fps());
+        assert!((s.durations.percentile_ms(50.0) - 5.0).abs() < 0.011);
+    }
+}
