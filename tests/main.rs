@@ -1,1 +1,10 @@
+//! End-to-end tests: the real `streamer` and `viewer` binaries on 127.0.0.1 with
+//! OS-assigned ports, and the real window under Xvfb. Build the binaries first
+//! (`cargo build --workspace`; `scripts/test.sh` does).
+//!
+//! - [`end_to_end`]: a headless viewer and a test-pattern streamer, frame counts, picture quality.
+//! - [`window`]: the window under Xvfb: size, pattern colours, letterboxing, waiting screen.
 
+mod end_to_end;
+mod support;
+mod window;

@@ -68,7 +68,11 @@ impl FromStr for PeerAddr {
                 port: sa.port(),
             });
         }
-        if let Ok(ip) = s.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>() {
+        if let Ok(ip) = s
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+        {
             return Ok(PeerAddr {
                 host: ip.to_string(),
                 port: DEFAULT_PORT,
@@ -76,18 +80,22 @@ impl FromStr for PeerAddr {
         }
         let (host, port) = match s.rsplit_once(':') {
             Some((host, port)) => {
-                let port = port
-                    .parse::<u16>()
-                    .map_err(|_| format!("port {port:?} in {s:?} is not a number from 0 to 65535"))?;
+                let port = port.parse::<u16>().map_err(|_| {
+                    format!("port {port:?} in {s:?} is not a number from 0 to 65535")
+                })?;
                 (host, port)
             }
             None => (s, DEFAULT_PORT),
         };
         let valid = !host.is_empty()
             && host.len() <= 253
-            && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.');
         if !valid {
-            return Err(format!("{s:?} is not a host name, an IP address or host:port"));
+            return Err(format!(
+                "{s:?} is not a host name, an IP address or host:port"
+            ));
         }
         Ok(PeerAddr {
             host: host.to_string(),

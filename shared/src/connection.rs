@@ -64,9 +64,15 @@ impl fmt::Display for ConnError {
                 part,
                 got,
                 expected: Some(n),
-            } => write!(f, "truncated frame: connection closed after {got} of {n} {part} bytes"),
+            } => write!(
+                f,
+                "truncated frame: connection closed after {got} of {n} {part} bytes"
+            ),
             ConnError::Truncated { part, got, .. } => {
-                write!(f, "truncated frame: connection closed after {got} {part} bytes")
+                write!(
+                    f,
+                    "truncated frame: connection closed after {got} {part} bytes"
+                )
             }
             ConnError::Timeout { waiting_for, after } => {
                 write!(f, "no {waiting_for} within {:.1} s", after.as_secs_f64())
@@ -233,7 +239,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     async fn expect_ack(&mut self, waiting_for: &'static str) -> Result<(), ConnError> {
         while self.buf.len() < ACK.len() {
-            let n = self.read_within(self.limits.ack_timeout, waiting_for).await?;
+            let n = self
+                .read_within(self.limits.ack_timeout, waiting_for)
+                .await?;
             if n == 0 {
                 return Err(ConnError::Closed { waiting_for });
             }
@@ -256,7 +264,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
-    async fn write_within(&mut self, bytes: &[u8], waiting_for: &'static str) -> Result<(), ConnError> {
+    async fn write_within(
+        &mut self,
+        bytes: &[u8],
+        waiting_for: &'static str,
+    ) -> Result<(), ConnError> {
         let limit = self.limits.ack_timeout;
         let write = async {
             self.stream.write_all(bytes).await?;
@@ -348,33 +360,57 @@ mod tests {
         }
         mock.write(b"ok");
         let mut conn = Connection::new(mock.build(), limits());
-        assert_eq!(read_all(&mut conn).await.unwrap(), vec![b"\xFF\xD8hello wo".to_vec()]);
+        assert_eq!(
+            read_all(&mut conn).await.unwrap(),
+            vec![b"\xFF\xD8hello wo".to_vec()]
+        );
     }
 
     #[tokio::test]
     async fn viewer_accepts_missing_and_late_trailing_space() {
         // No space at all.
         let mut mock = Builder::new();
-        mock.read(b"3,").write(b"ok").read(b"\xFF\xD8\xD9").write(b"ok");
+        mock.read(b"3,")
+            .write(b"ok")
+            .read(b"\xFF\xD8\xD9")
+            .write(b"ok");
         let mut conn = Connection::new(mock.build(), limits());
-        assert_eq!(read_all(&mut conn).await.unwrap(), vec![b"\xFF\xD8\xD9".to_vec()]);
+        assert_eq!(
+            read_all(&mut conn).await.unwrap(),
+            vec![b"\xFF\xD8\xD9".to_vec()]
+        );
         // The space arrives on its own, after the `ok`.
         let mut mock = Builder::new();
-        mock.read(b"3,").write(b"ok").read(b" ").read(b"\xFF\xD8\xD9").write(b"ok");
+        mock.read(b"3,")
+            .write(b"ok")
+            .read(b" ")
+            .read(b"\xFF\xD8\xD9")
+            .write(b"ok");
         let mut conn = Connection::new(mock.build(), limits());
-        assert_eq!(read_all(&mut conn).await.unwrap(), vec![b"\xFF\xD8\xD9".to_vec()]);
+        assert_eq!(
+            read_all(&mut conn).await.unwrap(),
+            vec![b"\xFF\xD8\xD9".to_vec()]
+        );
         // The space arrives glued to the payload.
         let mut mock = Builder::new();
-        mock.read(b"3,").write(b"ok").read(b" \xFF\xD8\xD9").write(b"ok");
+        mock.read(b"3,")
+            .write(b"ok")
+            .read(b" \xFF\xD8\xD9")
+            .write(b"ok");
         let mut conn = Connection::new(mock.build(), limits());
-        assert_eq!(read_all(&mut conn).await.unwrap(), vec![b"\xFF\xD8\xD9".to_vec()]);
+        assert_eq!(
+            read_all(&mut conn).await.unwrap(),
+            vec![b"\xFF\xD8\xD9".to_vec()]
+        );
     }
 
     #[tokio::test]
     async fn viewer_accepts_merged_writes() {
         // A sender that does not wait for `ok`: flag, payload and next flag in one segment.
         let mut mock = Builder::new();
-        mock.read(b"2, \xFF\xD82, \xFF\xD9").write(b"ok").write(b"ok");
+        mock.read(b"2, \xFF\xD82, \xFF\xD9")
+            .write(b"ok")
+            .write(b"ok");
         mock.write(b"ok").write(b"ok");
         let mut conn = Connection::new(mock.build(), limits());
         let frames = read_all(&mut conn).await.unwrap();
@@ -441,8 +477,15 @@ mod tests {
     #[tokio::test]
     async fn streamer_sends_exactly_the_reference_bytes() {
         let mut mock = Builder::new();
-        mock.write(b"4, ").read(b"ok").write(b"\xFF\xD8\xFF\xD9").read(b"ok");
-        mock.write(b"1, ").read(b"o").read(b"k").write(b"\xFF").read(b"ok");
+        mock.write(b"4, ")
+            .read(b"ok")
+            .write(b"\xFF\xD8\xFF\xD9")
+            .read(b"ok");
+        mock.write(b"1, ")
+            .read(b"o")
+            .read(b"k")
+            .write(b"\xFF")
+            .read(b"ok");
         let mut conn = Connection::new(mock.build(), limits());
         conn.send_frame(b"\xFF\xD8\xFF\xD9").await.unwrap();
         conn.send_frame(b"\xFF").await.unwrap();

@@ -68,7 +68,13 @@ pub fn text_width(text: &str, scale: usize) -> usize {
 
 /// Calls `fill(x, y, size)` for every lit `size`x`size` cell of `text` drawn at `scale` with
 /// its top-left corner at (`x`, `y`); the caller clips and writes its own pixel format.
-pub fn draw(text: &str, x: usize, y: usize, scale: usize, mut fill: impl FnMut(usize, usize, usize)) {
+pub fn draw(
+    text: &str,
+    x: usize,
+    y: usize,
+    scale: usize,
+    mut fill: impl FnMut(usize, usize, usize),
+) {
     for (i, c) in text.chars().enumerate() {
         let left = x + i * ADVANCE * scale;
         for (row, bits) in glyph(c).iter().enumerate() {

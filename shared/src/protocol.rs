@@ -37,7 +37,10 @@ impl fmt::Display for FrameError {
             FrameError::FlagTooLong => write!(f, "flag has no ',' within {MAX_FLAG_LEN} bytes"),
             FrameError::MissingLength => write!(f, "flag has no digits before ','"),
             FrameError::ZeroLength => write!(f, "flag declares a length of 0"),
-            FrameError::TooLarge { len: Some(len), max } => {
+            FrameError::TooLarge {
+                len: Some(len),
+                max,
+            } => {
                 write!(f, "flag declares {len} bytes, above the maximum of {max}")
             }
             FrameError::TooLarge { len: None, max } => {
@@ -76,7 +79,9 @@ pub fn parse_flag(buf: &[u8], max: usize) -> Result<Option<Flag>, FrameError> {
             b' ' if digits == 0 => {}
             b'0'..=b'9' => {
                 digits += 1;
-                let next = len.checked_mul(10).and_then(|v| v.checked_add(u64::from(b - b'0')));
+                let next = len
+                    .checked_mul(10)
+                    .and_then(|v| v.checked_add(u64::from(b - b'0')));
                 match next {
                     Some(v) if v <= max as u64 => len = v,
                     len => return Err(FrameError::TooLarge { len, max }),
@@ -155,7 +160,10 @@ mod tests {
     fn formats_like_the_reference_sender() {
         assert_eq!(&*FlagBytes::new(31245), b"31245, ");
         assert_eq!(&*FlagBytes::new(1), b"1, ");
-        assert_eq!(&*FlagBytes::new(usize::MAX), format!("{}, ", usize::MAX).as_bytes());
+        assert_eq!(
+            &*FlagBytes::new(usize::MAX),
+            format!("{}, ", usize::MAX).as_bytes()
+        );
     }
 
     #[test]
@@ -175,7 +183,11 @@ mod tests {
     fn every_prefix_of_a_valid_flag_is_incomplete() {
         let flag = b"31245,";
         for cut in 0..flag.len() {
-            assert_eq!(parse_flag(&flag[..cut], 40_000), Ok(None), "prefix of {cut} bytes");
+            assert_eq!(
+                parse_flag(&flag[..cut], 40_000),
+                Ok(None),
+                "prefix of {cut} bytes"
+            );
         }
     }
 
@@ -200,7 +212,10 @@ mod tests {
     fn rejects_bad_flags() {
         assert_eq!(parse_flag(b"12a", MAX), Err(FrameError::NonDigit(b'a')));
         assert_eq!(parse_flag(b"A", MAX), Err(FrameError::NonDigit(b'A')));
-        assert_eq!(parse_flag(b"\xFF\xD8", MAX), Err(FrameError::NonDigit(0xFF)));
+        assert_eq!(
+            parse_flag(b"\xFF\xD8", MAX),
+            Err(FrameError::NonDigit(0xFF))
+        );
         assert_eq!(parse_flag(b",", MAX), Err(FrameError::MissingLength));
         assert_eq!(parse_flag(b" 1 2,", MAX), Err(FrameError::NonDigit(b' ')));
         assert_eq!(parse_flag(b"0,", MAX), Err(FrameError::ZeroLength));
@@ -214,7 +229,10 @@ mod tests {
         );
         // Exactly the maximum is fine; one more is rejected before the comma arrives.
         assert_eq!(parse_flag(b"1000,", MAX).unwrap().unwrap().len, 1000);
-        assert!(matches!(parse_flag(b"1001", MAX), Err(FrameError::TooLarge { .. })));
+        assert!(matches!(
+            parse_flag(b"1001", MAX),
+            Err(FrameError::TooLarge { .. })
+        ));
     }
 
     #[test]

@@ -210,7 +210,10 @@ mod tests {
         assert_eq!(slot.put(2), Err(2));
         assert_eq!(slot.take_blocking(), Some(1));
         assert_eq!(slot.take_blocking(), None);
-        assert!(matches!(slot.take_timeout(Duration::from_millis(1)), Taken::Closed));
+        assert!(matches!(
+            slot.take_timeout(Duration::from_millis(1)),
+            Taken::Closed
+        ));
     }
 
     #[test]
@@ -237,7 +240,10 @@ mod tests {
     #[test]
     fn take_timeout_reports_empty() {
         let slot: Slot<u8> = Slot::new();
-        assert!(matches!(slot.take_timeout(Duration::from_millis(5)), Taken::Empty));
+        assert!(matches!(
+            slot.take_timeout(Duration::from_millis(5)),
+            Taken::Empty
+        ));
     }
 
     #[test]

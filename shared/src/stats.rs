@@ -60,7 +60,9 @@ impl Histogram {
         if self.count == 0 {
             return 0.0;
         }
-        let rank = ((p.clamp(0.0, 100.0) / 100.0) * self.count as f64).ceil().max(1.0) as u64;
+        let rank = ((p.clamp(0.0, 100.0) / 100.0) * self.count as f64)
+            .ceil()
+            .max(1.0) as u64;
         let mut seen = 0u64;
         for (i, &n) in self.buckets.iter().enumerate() {
             seen += u64::from(n);
@@ -150,7 +152,11 @@ mod tests {
             h.record_ms(ms as f64);
         }
         assert_eq!(h.count(), 100);
-        assert!((h.percentile_ms(50.0) - 50.0).abs() < 0.011, "{}", h.percentile_ms(50.0));
+        assert!(
+            (h.percentile_ms(50.0) - 50.0).abs() < 0.011,
+            "{}",
+            h.percentile_ms(50.0)
+        );
         assert!((h.percentile_ms(95.0) - 95.0).abs() < 0.011);
         assert!((h.percentile_ms(100.0) - 100.0).abs() < 0.6);
         assert_eq!(h.max_ms(), 100.0);
@@ -186,7 +192,10 @@ mod tests {
         let mut s = StreamStats::new(t0);
         assert_eq!(s.fps(), 0.0);
         for i in 1..=30 {
-            s.frame(t0 + Duration::from_millis(100 * i), Some(Duration::from_millis(5)));
+            s.frame(
+                t0 + Duration::from_millis(100 * i),
+                Some(Duration::from_millis(5)),
+            );
         }
         assert_eq!(s.frames(), 30);
         assert!((s.fps() - 10.0).abs() < 1e-9, "{}", s.fps());

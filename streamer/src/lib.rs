@@ -1,1 +1,191 @@
-//! placeholder
+//! The streamer: captures frames, encodes them to JPEG and sends them to a viewer.
+//!
+//! Layout, one module per pipeline stage; only [`run`] knows their order:
+//! - [`source`]: what every source delivers ([`source::RawFrame`]) and the `--source` values.
+//! - [`pattern`], [`y4m`], [`still`], [`camera`]: the sources.
+//! - [`capture`]: runs a source on its own thread, paced, into a newest-value slot.
+//! - [`encoder`]: JPEG encoding with one reused turbojpeg compressor.
+//! - [`sender`]: the connection to the viewer, reconnects, per-frame latency.
+
+pub mod camera;
+pub mod capture;
+pub mod encoder;
+pub mod pattern;
+pub mod sender;
+pub mod source;
+pub mod still;
+pub mod y4m;
+
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use anyhow::{anyhow, Context, Result};
+use shared::cli::{print_line, PeerAddr, Resolution};
+use shared::Slot;
+
+use crate::encoder::{EncodedFrame, Encoder};
+use crate::sender::{SenderConfig, SenderStats};
+use crate::source::{RawFrame, Source, SourceSpec};
+
+/// Everything a run needs, parsed and checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub viewer: PeerAddr,
+    pub source: SourceSpec,
+    /// Size of the test pattern.
+    pub size: Resolution,
+    /// Pacing for test and file sources; `None` for the source's own rate, 0 for unpaced.
+    pub fps: Option<u32>,
+    pub quality: u8,
+    pub frames: u64,
+    pub looping: bool,
+    pub quiet: bool,
+    pub ack_timeout: Duration,
+}
+
+/// Opens the source the configuration names.
+pub fn open_source(config: &Config) -> Result<Box<dyn Source>> {
+    Ok(match &config.source {
+        SourceSpec::Test => Box::new(pattern::TestPattern::new(config.size)),
+        SourceSpec::Camera => camera::open()?,
+        SourceSpec::Y4m(path) => Box::new(y4m::Y4mSource::open(path, config.looping)?),
+        SourceSpec::Image(path) => Box::new(still::StillImage::open(path)?),
+    })
+}
+
+/// Runs the whole pipeline until the source ends, the frame limit is reached or the user
+/// interrupts; prints the summary line.
+pub fn run(config: Config) -> Result<()> {
+    let source = open_source(&config)?;
+    let fps = match config.fps {
+        Some(fps) => f64::from(fps),
+        None => source.natural_fps(),
+    };
+    let pace = match fps {
+        f if f <= 0.0 => "unpaced".to_string(),
+        f if f.fract() == 0.0 => format!("{f:.0} fps"),
+        f => format!("{f:.2} fps"),
+    };
+    eprintln!(
+        "streamer: {} at {pace}, JPEG quality {}, to {}",
+        source.describe(),
+        config.quality,
+        config.viewer
+    );
+    // A camera, or a file paced like one, must never wait for a slow stage: the newest frame
+    // wins. Unpaced files and patterns wait instead, so that every frame goes out.
+    let newest_wins = source.is_live() || fps > 0.0;
+
+    let raw: Arc<Slot<RawFrame>> = Arc::new(Slot::new());
+    let jpeg: Arc<Slot<EncodedFrame>> = Arc::new(Slot::new());
+    let mut encoder = Encoder::new(config.quality)?;
+
+    let capture = {
+        let raw = raw.clone();
+        thread::Builder::new()
+            .name("capture".into())
+            .spawn(move || capture::run(source, raw, fps))?
+    };
+    let encode = {
+        let (raw, jpeg) = (raw.clone(), jpeg.clone());
+        thread::Builder::new()
+            .name("encode".into())
+            .spawn(move || {
+                let result = encode_loop(&mut encoder, &raw, &jpeg, newest_wins);
+                jpeg.close();
+                raw.close();
+                result
+            })?
+    };
+
+    let sender_config = SenderConfig {
+        viewer: config.viewer.clone(),
+        frames: config.frames,
+        quiet: config.quiet,
+        ack_timeout: config.ack_timeout,
+    };
+    let mut stats = SenderStats::default();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(sender::run(
+        &sender_config,
+        &jpeg,
+        &mut stats,
+        shutdown_signal(),
+    ));
+    raw.close();
+    jpeg.close();
+
+    let capture_result = capture
+        .join()
+        .map_err(|_| anyhow!("capture thread panicked"))?;
+    let encode_result = encode
+        .join()
+        .map_err(|_| anyhow!("encoder thread panicked"))?;
+    let dropped = raw.dropped() + jpeg.dropped();
+    print_summary(&stats, dropped);
+    capture_result.context("capture failed")?;
+    encode_result.context("encoding failed")?;
+    Ok(())
+}
+
+fn encode_loop(
+    encoder: &mut Encoder,
+    raw: &Slot<RawFrame>,
+    jpeg: &Slot<EncodedFrame>,
+    newest_wins: bool,
+) -> Result<()> {
+    while let Some(mut frame) = raw.take_blocking() {
+        let mut out = jpeg.spare().unwrap_or_default();
+        let result = encoder.encode(&mut frame, &mut out);
+        let index = frame.index;
+        raw.recycle(frame);
+        result.with_context(|| format!("frame {index}"))?;
+        let published = if newest_wins {
+            jpeg.put(out)
+        } else {
+            jpeg.put_wait(out)
+        };
+        if published.is_err() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+fn print_summary(stats: &SenderStats, dropped: u64) {
+    let (frames, fps, p50, p95, max) = match &stats.latency {
+        Some(s) => (
+            s.frames(),
+            s.fps(),
+            s.durations.percentile_ms(50.0),
+            s.durations.percentile_ms(95.0),
+            s.durations.max_ms(),
+        ),
+        None => (0, 0.0, 0.0, 0.0, 0.0),
+    };
+    let bytes_per_frame = stats.bytes.checked_div(frames).unwrap_or(0);
+    print_line(format_args!(
+        "summary: frames={frames} fps={fps:.2} latency_p50_ms={p50:.2} latency_p95_ms={p95:.2} \
+         latency_max_ms={max:.2} bytes_per_frame={bytes_per_frame} dropped={dropped}"
+    ));
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

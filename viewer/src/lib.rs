@@ -1,1 +1,162 @@
-//! placeholder
+//! The viewer: listens for streamers, acknowledges every frame as soon as it has arrived,
+//! decodes the newest one per stream and shows it.
+//!
+//! Layout, one module per stage; only [`run`] knows their order:
+//! - [`receiver`]: accepts connections and runs the protocol, one task per streamer.
+//! - [`decoder`]: one thread per streamer turning JPEG into window pixels.
+//! - [`board`]: each stream's newest picture, between decoders and the window.
+//! - [`window`]: the minifb window (absent with `--headless`).
+
+pub mod board;
+pub mod decoder;
+pub mod receiver;
+pub mod window;
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use anyhow::{anyhow, Context, Result};
+use shared::cli::{print_line, Resolution};
+use shared::stats::StreamStats;
+use shared::Limits;
+use tokio::sync::watch;
+
+use crate::board::{Board, Picture};
+
+/// Everything a run needs, parsed and checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Initial window size.
+    pub size: Resolution,
+    pub headless: bool,
+    /// Exit after this many received frames (0: never).
+    pub frames: u64,
+    pub limits: Limits,
+    /// Where to write the last picture as a PPM file on exit.
+    pub snapshot: Option<PathBuf>,
+}
+
+/// Counts over the whole run, all streams together.
+#[derive(Default)]
+pub struct Counters {
+    /// Frames received in full and acknowledged.
+    pub received: AtomicU64,
+    /// Frames decoded into pictures.
+    pub decoded: AtomicU64,
+    /// Frames that could not be decoded, and connections closed for a protocol error.
+    pub errors: AtomicU64,
+    /// Connections that ended in the middle of a frame.
+    pub truncated: AtomicU64,
+    /// Received frames replaced by a newer one before the decoder got to them.
+    pub dropped: AtomicU64,
+    rate: Mutex<Option<StreamStats>>,
+}
+
+impl Counters {
+    /// The received-frame rate, started at the first frame.
+    pub fn lock_rate(&self) -> MutexGuard<'_, Option<StreamStats>> {
+        self.rate.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Runs the viewer until the window closes, the frame limit is reached or the user interrupts;
+/// prints the summary line.
+pub fn run(config: Config) -> Result<()> {
+    let listener = std::net::TcpListener::bind(config.listen)
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    listener.set_nonblocking(true)?;
+    let local = listener.local_addr()?;
+    eprintln!("viewer: listening on {local}");
+
+    let (stop, _) = watch::channel(false);
+    let shared = receiver::Shared {
+        limits: config.limits,
+        frames: config.frames,
+        board: Arc::new(Board::default()),
+        counters: Arc::new(Counters::default()),
+        stop,
+    };
+    let network = {
+        let shared = shared.clone();
+        std::thread::Builder::new()
+            .name("network".into())
+            .spawn(move || -> Result<()> {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("cannot start the async runtime")?;
+                runtime.block_on(async {
+                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    receiver::serve(listener, shared).await;
+                    Ok(())
+                })
+            })?
+    };
+
+    let shown = if config.headless {
+        Ok(None)
+    } else {
+        window::run(&shared.board, &shared.stop, local, config.size)
+    };
+    let network_result = network
+        .join()
+        .map_err(|_| anyhow!("network thread panicked"))?;
+
+    let last = shared
+        .board
+        .take_any()
+        .or(shown.as_ref().ok().cloned().flatten());
+    if let (Some(path), Some(picture)) = (&config.snapshot, &last) {
+        write_ppm(path, picture)
+            .with_context(|| format!("{}: cannot write snapshot", path.display()))?;
+    }
+    print_summary(&shared.counters);
+    network_result?;
+    shown?;
+    Ok(())
+}
+
+fn print_summary(c: &Counters) {
+    let load = |v: &AtomicU64| v.load(Ordering::Relaxed);
+    let fps = c.lock_rate().as_ref().map_or(0.0, |s| s.fps());
+    print_line(format_args!(
+        "summary: frames={} decoded={} errors={} truncated={} dropped={} fps={fps:.2}",
+        load(&c.received),
+        load(&c.decoded),
+        load(&c.errors),
+        load(&c.truncated),
+        load(&c.dropped),
+    ));
+}
+
+/// Writes a picture as a binary PPM (P6), the simplest lossless format there is.
+pub fn write_ppm(path: &Path, picture: &Picture) -> Result<()> {
+    let mut out = BufWriter::new(File::create(path)?);
+    write!(out, "P6\n{} {}\n255\n", picture.width, picture.height)?;
+    for &px in &picture.pixels {
+        out.write_all(&[(px >> 16) as u8, (px >> 8) as u8, px as u8])?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,1 +1,85 @@
-fn main(){}
+//! `viewer`: parses the command line into a [`viewer::Config`] and runs it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use shared::cli::Resolution;
+use shared::{Limits, DEFAULT_MAX_FRAME_BYTES};
+
+/// Receives JPEG frames from streamers, acknowledges each one and shows the newest.
+#[derive(Parser, Debug)]
+#[command(name = "viewer", version)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0:8080")]
+    listen: SocketAddr,
+
+    /// Initial window size, WIDTHxHEIGHT.
+    #[arg(long, default_value = "1280x720")]
+    size: Resolution,
+
+    /// No window: receive, acknowledge and decode only.
+    #[arg(long)]
+    headless: bool,
+
+    /// Exit after this many received frames; 0 runs until closed or interrupted.
+    #[arg(long, default_value_t = 0)]
+    frames: u64,
+
+    /// Largest frame accepted, in bytes; a larger one closes the connection before any
+    /// allocation.
+    #[arg(long, default_value_t = DEFAULT_MAX_FRAME_BYTES, value_parser = parse_max_frame)]
+    max_frame_bytes: usize,
+
+    /// Seconds a streamer may stay silent in the middle of a frame before it is dropped.
+    #[arg(long, default_value_t = 10.0, value_parser = parse_seconds)]
+    read_timeout: f64,
+
+    /// On exit, write the last picture shown or decoded to this file (binary PPM).
+    #[arg(long, value_name = "PATH")]
+    snapshot: Option<PathBuf>,
+}
+
+fn parse_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 3600.0 => Ok(v),
+        _ => Err(format!(
+            "{s:?} is not a number of seconds between 0 and 3600"
+        )),
+    }
+}
+
+/// Bounded so that the three dialects stay distinguishable by their first byte.
+fn parse_max_frame(s: &str) -> Result<usize, String> {
+    const LIMIT: usize = 0x1000_0000;
+    match s.parse::<usize>() {
+        Ok(v) if v > 0 && v <= LIMIT => Ok(v),
+        _ => Err(format!("{s:?} is not a size from 1 to {LIMIT} bytes")),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = viewer::Config {
+        listen: args.listen,
+        size: args.size,
+        headless: args.headless,
+        frames: args.frames,
+        limits: Limits {
+            max_frame_bytes: args.max_frame_bytes,
+            read_timeout: Duration::from_secs_f64(args.read_timeout),
+            ..Limits::default()
+        },
+        snapshot: args.snapshot,
+    };
+    match viewer::run(config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("viewer: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The main job, on one machine: builds release binaries, starts the viewer and a streamer on
+# the built-in test pattern over 127.0.0.1, and stops both when the window is closed.
+# Extra arguments go to the streamer (e.g. scripts/demo.sh --size 640x480 --fps 60).
+# Without a display (no $DISPLAY) the viewer runs headless for 300 frames instead.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+scripts/setup.sh
+echo "demo: building release binaries"
+cargo build --locked --release -p streamer -p viewer
+
+viewer_args=(--listen 127.0.0.1:0)
+if [ -z "${DISPLAY:-}" ]; then
+  echo "demo: no DISPLAY, so no window: running the viewer headless for 300 frames"
+  viewer_args+=(--headless --frames 300)
+fi
+
+log=$(mktemp)
+streamer_pid=""
+cleanup() {
+  [ -n "$streamer_pid" ] && kill -TERM "$streamer_pid" 2>/dev/null || true
+  [ -n "${viewer_pid:-}" ] && kill -TERM "$viewer_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -f "$log"
+}
+trap cleanup EXIT INT TERM
+
+./target/release/viewer "${viewer_args[@]}" 2> >(tee "$log" >&2) &
+viewer_pid=$!
+
+# The viewer picks a free port and says which; wait for that line.
+addr=""
+for _ in $(seq 100); do
+  addr=$(sed -n 's/^viewer: listening on //p' "$log" | head -n1)
+  [ -n "$addr" ] && break
+  kill -0 "$viewer_pid" 2>/dev/null || { echo "demo: the viewer did not start" >&2; exit 1; }
+  sleep 0.1
+done
+[ -n "$addr" ] || { echo "demo: the viewer did not report its address" >&2; exit 1; }
+
+./target/release/streamer --source test "$@" "$addr" &
+streamer_pid=$!
+
+# The viewer ends when its window is closed (or after its frames, headless).
+wait "$viewer_pid" || true
+viewer_pid=""
+kill -TERM "$streamer_pid" 2>/dev/null || true
+wait "$streamer_pid" 2>/dev/null || true
+streamer_pid=""

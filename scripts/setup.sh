@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing need on Debian or Ubuntu: the Rust toolchain
+# (with rustfmt and clippy) and a few system packages. Idempotent: installs only what is missing.
+set -euo pipefail
+
+# Build: cmake + nasm build the bundled libjpeg-turbo 3 with SIMD.
+# Window and its tests: the X libraries minifb opens at run time, Xvfb, xdotool, xwininfo
+# (x11-utils) and ImageMagick for screenshots. python3 runs the reference-peer tests.
+packages=(
+  build-essential cmake nasm pkg-config
+  libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon0
+  xvfb x11-utils xdotool imagemagick
+  python3 procps
+)
+
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo="sudo"
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+else
+  echo "setup: Debian packages already installed"
+fi
+
+if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: no Rust toolchain found; installing one with rustup (https://rustup.rs)"
+  $sudo apt-get install -y -qq curl ca-certificates >/dev/null
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
+if command -v rustup >/dev/null 2>&1; then
+  for c in rustfmt clippy; do
+    if ! rustup component list --installed 2>/dev/null | grep -q "^$c"; then
+      echo "setup: adding the $c component"
+      rustup component add "$c"
+    fi
+  done
+fi
+echo "setup: $(cargo --version)"

@@ -1,0 +1,97 @@
+//! The capture stage: runs a source on its own thread, paced to the frame rate, and publishes
+//! each frame into a newest-value slot. A paced (camera-like) source never waits for the
+//! encoder: a frame nobody took is replaced and counted. An unpaced file or pattern waits
+//! instead, so `--fps 0` replays every frame as fast as the pipeline takes them.
+
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use shared::Slot;
+
+use crate::source::{RawFrame, Source};
+
+/// Runs `source` until it ends, fails, or `out` is closed; closes `out` on the way out.
+pub fn run(mut source: Box<dyn Source>, out: Arc<Slot<RawFrame>>, fps: f64) -> Result<()> {
+    let result = pump(source.as_mut(), &out, fps);
+    out.close();
+    result
+}
+
+fn pump(source: &mut dyn Source, out: &Slot<RawFrame>, fps: f64) -> Result<()> {
+    let interval = (fps > 0.0).then(|| Duration::from_secs_f64(1.0 / fps));
+    let newest_wins = source.is_live() || interval.is_some();
+    let mut next_tick = Instant::now();
+    while !out.is_closed() {
+        if let Some(interval) = interval {
+            let now = Instant::now();
+            if next_tick > now {
+                thread::sleep(next_tick - now);
+            } else if now - next_tick > interval {
+                // Fell behind (a slow machine): start a new cadence rather than burst.
+                next_tick = now;
+            }
+            next_tick += interval;
+        }
+        let mut frame = out.spare().unwrap_or_default();
+        if !source.next_frame(&mut frame)? {
+            return Ok(());
+        }
+        let published = if newest_wins {
+            out.put(frame)
+        } else {
+            out.put_wait(frame)
+        };
+        if published.is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pattern::TestPattern;
+    use shared::cli::Resolution;
+
+    #[test]
+    fn unpaced_pattern_hands_over_every_frame_in_order() {
+        let slot = Arc::new(Slot::new());
+        let source = Box::new(TestPattern::new(Resolution::new(64, 48).unwrap()));
+        let producer = {
+            let slot = slot.clone();
+            thread::spawn(move || run(source, slot, 0.0))
+        };
+        for want in 0..50 {
+            let frame = slot.take_blocking().unwrap();
+            assert_eq!(frame.index, want);
+            slot.recycle(frame);
+        }
+        slot.close();
+        producer.join().unwrap().unwrap();
+        assert_eq!(slot.dropped(), 0);
+    }
+
+    #[test]
+    fn paced_pattern_keeps_its_rate_and_drops_what_is_not_taken() {
+        let slot = Arc::new(Slot::new());
+        let source = Box::new(TestPattern::new(Resolution::new(64, 48).unwrap()));
+        let producer = {
+            let slot = slot.clone();
+            thread::spawn(move || run(source, slot, 100.0))
+        };
+        thread::sleep(Duration::from_millis(300));
+        let frame = slot.take_blocking().unwrap();
+        slot.close();
+        producer.join().unwrap().unwrap();
+        // About 30 frames were made in 300 ms; all but the newest one or two were dropped.
+        assert!(frame.index >= 10, "index {}", frame.index);
+        assert!(
+            slot.dropped() >= frame.index - 2,
+            "dropped {}",
+            slot.dropped()
+        );
+    }
+}

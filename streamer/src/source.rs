@@ -1,0 +1,134 @@
+//! What every picture source delivers to the encoder, and how a `--source` value picks one.
+//! The test pattern, file replays and the camera all go through this same interface.
+
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Instant;
+
+/// Pixel layout of a raw frame, as the source delivers it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PixelFormat {
+    /// Planar YUV 4:2:0, full range: Y plane, then U, then V (chroma planes rounded up).
+    #[default]
+    I420,
+    /// One luma byte per pixel.
+    Gray,
+    /// Packed 8-bit RGB.
+    Rgb,
+    /// An already-encoded JPEG, sent as it is.
+    Jpeg,
+}
+
+/// One picture on its way from the source to the encoder. Reused from frame to frame.
+#[derive(Debug, Clone)]
+pub struct RawFrame {
+    pub data: Vec<u8>,
+    pub width: usize,
+    pub height: usize,
+    pub format: PixelFormat,
+    /// When capturing this frame started: where `latency` is measured from.
+    pub captured_at: Instant,
+    /// Position in the source, from 0 (counts on across loops and reconnects).
+    pub index: u64,
+}
+
+impl Default for RawFrame {
+    fn default() -> Self {
+        RawFrame {
+            data: Vec::new(),
+            width: 0,
+            height: 0,
+            format: PixelFormat::default(),
+            captured_at: Instant::now(),
+            index: 0,
+        }
+    }
+}
+
+impl RawFrame {
+    /// Sets the geometry and makes `data` exactly `len` bytes long, reusing its allocation.
+    pub fn reshape(&mut self, width: usize, height: usize, format: PixelFormat, len: usize) {
+        self.width = width;
+        self.height = height;
+        self.format = format;
+        // Only grows (and zeroes) memory when the size changes; the source overwrites it all.
+        self.data.resize(len, 0);
+    }
+}
+
+/// Bytes of an I420 frame of this size.
+pub fn i420_len(width: usize, height: usize) -> usize {
+    width * height + 2 * width.div_ceil(2) * height.div_ceil(2)
+}
+
+/// A producer of frames.
+pub trait Source: Send {
+    /// Fills `frame` with the next picture (setting `captured_at` when capture starts);
+    /// `Ok(false)` at the end of the input.
+    fn next_frame(&mut self, frame: &mut RawFrame) -> anyhow::Result<bool>;
+
+    /// One line for the user: what this source is and what it delivers.
+    fn describe(&self) -> String;
+
+    /// Frame rate the source suggests when `--fps` is not given.
+    fn natural_fps(&self) -> f64 {
+        30.0
+    }
+
+    /// True when the source paces itself (a camera); false when it must be paced.
+    fn is_live(&self) -> bool {
+        false
+    }
+}
+
+/// The `--source` argument.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// The built-in moving test pattern.
+    Test,
+    /// A V4L2 camera.
+    Camera,
+    /// A YUV4MPEG2 4:2:0 file.
+    Y4m(PathBuf),
+    /// A JPEG or PNG still image, sent repeatedly.
+    Image(PathBuf),
+}
+
+impl FromStr for SourceSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let lower = s.to_ascii_lowercase();
+        match lower.as_str() {
+            "test" => Ok(SourceSpec::Test),
+            "camera" => Ok(SourceSpec::Camera),
+            _ if lower.ends_with(".y4m") => Ok(SourceSpec::Y4m(s.into())),
+            _ if [".jpg", ".jpeg", ".png"].iter().any(|e| lower.ends_with(e)) => {
+                Ok(SourceSpec::Image(s.into()))
+            }
+            _ => Err(format!(
+                "{s:?} is not a source: use test, camera, or a path ending in .y4m, .jpg, .jpeg or .png"
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_sources() {
+        assert_eq!("test".parse(), Ok(SourceSpec::Test));
+        assert_eq!("camera".parse(), Ok(SourceSpec::Camera));
+        assert_eq!("a/b.Y4M".parse(), Ok(SourceSpec::Y4m("a/b.Y4M".into())));
+        assert_eq!("p.jpeg".parse(), Ok(SourceSpec::Image("p.jpeg".into())));
+        assert_eq!("p.png".parse(), Ok(SourceSpec::Image("p.png".into())));
+        assert!("movie.mp4".parse::<SourceSpec>().is_err());
+    }
+
+    #[test]
+    fn i420_sizes_round_chroma_up() {
+        assert_eq!(i420_len(4, 2), 8 + 2 * 2);
+        assert_eq!(i420_len(5, 3), 15 + 2 * 6);
+    }
+}

@@ -1,0 +1,280 @@
+//! Helpers: locating and running the binaries with deadlines, reading their output, images.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Tests that run a whole pipeline take this lock, so that two of them never compete for the
+/// machine's two cores and distort each other.
+pub fn heavy() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Path of a workspace binary, built next to this test binary.
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` (scripts/test.sh does) before the tests",
+        path.display()
+    );
+    path
+}
+
+/// A scratch directory for one test, removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("preview-it-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+    pub fn path(&self, file: &str) -> PathBuf {
+        self.0.join(file)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running viewer, with the address it reported and its stderr collected as it comes.
+pub struct Viewer {
+    pub child: Child,
+    pub addr: String,
+    pub stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Viewer {
+    /// Starts `viewer --listen 127.0.0.1:0 ARGS` and waits for its "listening on" line.
+    pub fn start(args: &[&str], env: &[(&str, &str)]) -> Viewer {
+        let mut child = Command::new(bin("viewer"))
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start viewer");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
+            let stderr = stderr.clone();
+            let pipe = child.stderr.take().unwrap();
+            thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if let Some(addr) = line.strip_prefix("viewer: listening on ") {
+                        let _ = tx.send(addr.to_string());
+                    }
+                    stderr.lock().unwrap().push(line);
+                }
+            });
+        }
+        let addr = match rx.recv_timeout(Duration::from_secs(10)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "viewer did not report its address: {:?}",
+                    stderr.lock().unwrap()
+                );
+            }
+        };
+        Viewer {
+            child,
+            addr,
+            stderr,
+        }
+    }
+
+    /// Waits for the viewer to exit by itself within `limit`; returns its stdout.
+    pub fn wait(mut self, limit: Duration) -> (std::process::ExitStatus, String) {
+        let status = wait_deadline(&mut self.child, limit, "viewer");
+        let mut out = String::new();
+        if let Some(mut pipe) = self.child.stdout.take() {
+            std::io::Read::read_to_string(&mut pipe, &mut out).unwrap();
+        }
+        (status, out)
+    }
+
+    /// Sends SIGTERM and waits for a clean exit.
+    pub fn terminate(self, limit: Duration) -> (std::process::ExitStatus, String) {
+        signal(&self.child, "TERM");
+        self.wait(limit)
+    }
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Sends a signal by name (`TERM`, `INT`) to a child.
+pub fn signal(child: &Child, name: &str) {
+    let ok = Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "kill -{name} failed");
+}
+
+fn wait_deadline(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within {limit:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs a binary to completion within `limit`, capturing its output.
+pub fn run(name: &str, args: &[&str], limit: Duration) -> Output {
+    let mut child = Command::new(bin(name))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Drain the pipes while waiting, so a chatty child never blocks on a full pipe.
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    let out = thread::spawn(move || read_all(out));
+    let err = thread::spawn(move || read_all(err));
+    let status = wait_deadline(&mut child, limit, name);
+    Output {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+fn read_all(mut r: impl std::io::Read) -> Vec<u8> {
+    let mut v = Vec::new();
+    let _ = r.read_to_end(&mut v);
+    v
+}
+
+/// The `key=value` pairs of the line starting with `summary:`.
+pub fn summary(stdout: &str) -> HashMap<String, String> {
+    let line = stdout
+        .lines()
+        .find(|l| l.starts_with("summary:"))
+        .unwrap_or_else(|| panic!("no summary line in:\n{stdout}"));
+    key_values(line)
+}
+
+/// The `key=value` pairs of one line.
+pub fn key_values(line: &str) -> HashMap<String, String> {
+    line.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// An 8-bit RGB image.
+pub struct Rgb {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<u8>,
+}
+
+impl Rgb {
+    pub fn pixel(&self, x: usize, y: usize) -> [u8; 3] {
+        let i = (y * self.width + x) * 3;
+        [self.data[i], self.data[i + 1], self.data[i + 2]]
+    }
+}
+
+/// Reads a binary PPM (P6, maxval 255).
+pub fn read_ppm(path: &Path) -> Rgb {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut fields = Vec::new();
+    let mut i = 0;
+    while fields.len() < 4 {
+        while bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        if bytes[i] == b'#' {
+            while bytes[i] != b'\n' {
+                i += 1;
+            }
+            continue;
+        }
+        let start = i;
+        while !bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        fields.push(String::from_utf8_lossy(&bytes[start..i]).to_string());
+    }
+    assert_eq!(fields[0], "P6", "{} is not a binary PPM", path.display());
+    let (width, height): (usize, usize) = (fields[1].parse().unwrap(), fields[2].parse().unwrap());
+    assert_eq!(fields[3], "255");
+    let data = bytes[i + 1..i + 1 + width * height * 3].to_vec();
+    Rgb {
+        width,
+        height,
+        data,
+    }
+}
+
+/// Converts a full-range I420 frame to RGB the way a JFIF decoder does.
+pub fn i420_to_rgb(data: &[u8], width: usize, height: usize) -> Rgb {
+    let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
+    let (y_plane, rest) = data.split_at(width * height);
+    let (u_plane, v_plane) = rest.split_at(cw * ch);
+    let mut out = Vec::with_capacity(width * height * 3);
+    for y in 0..height {
+        for x in 0..width {
+            let luma = f64::from(y_plane[y * width + x]);
+            let cb = f64::from(u_plane[(y / 2) * cw + x / 2]) - 128.0;
+            let cr = f64::from(v_plane[(y / 2) * cw + x / 2]) - 128.0;
+            for v in [
+                luma + 1.402 * cr,
+                luma - 0.344_136 * cb - 0.714_136 * cr,
+                luma + 1.772 * cb,
+            ] {
+                out.push(v.round().clamp(0.0, 255.0) as u8);
+            }
+        }
+    }
+    Rgb {
+        width,
+        height,
+        data: out,
+    }
+}
+
+/// Peak signal-to-noise ratio of two images of the same size, in dB.
+pub fn psnr(a: &Rgb, b: &Rgb) -> f64 {
+    assert_eq!((a.width, a.height), (b.width, b.height));
+    let mse = a
+        .data
+        .iter()
+        .zip(&b.data)
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum::<f64>()
+        / a.data.len() as f64;
+    10.0 * (255.0 * 255.0 / mse.max(1e-12)).log10()
+}

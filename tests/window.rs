@@ -1,0 +1,226 @@
+//! The real window under Xvfb: it opens at 1280x720 on a "waiting" screen, shows the test
+//! pattern in its true colours once a streamer connects, letterboxes the picture when resized
+//! to another aspect ratio, returns to "waiting" when the streamer leaves, and exits on Esc.
+//! Needs Xvfb, xdotool, xwininfo and ImageMagick's `import` (scripts/setup.sh installs them).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use streamer::pattern::BARS_RGB;
+
+use crate::support::*;
+
+/// A private X server on a display number it picks itself.
+struct Xvfb {
+    child: Child,
+    display: String,
+}
+
+impl Xvfb {
+    fn start() -> Xvfb {
+        let mut child = Command::new("Xvfb")
+            .args([
+                "-displayfd",
+                "1",
+                "-screen",
+                "0",
+                "1600x900x24",
+                "-nolisten",
+                "tcp",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("Xvfb is not installed: run scripts/setup.sh");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let display = format!(":{}", line.trim());
+        assert!(display.len() > 1, "Xvfb did not report its display");
+        Xvfb { child, display }
+    }
+
+    fn tool(&self, program: &str, args: &[&str]) -> String {
+        let out = Command::new(program)
+            .args(args)
+            .env("DISPLAY", &self.display)
+            .output()
+            .unwrap_or_else(|e| panic!("{program} is not installed ({e}): run scripts/setup.sh"));
+        String::from_utf8_lossy(&out.stdout).to_string()
+    }
+
+    /// Waits for a window whose title starts with "viewer" and returns its id.
+    fn find_viewer_window(&self) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let ids = self.tool("xdotool", &["search", "--name", "^viewer"]);
+            if let Some(id) = ids.lines().next() {
+                return id.trim().to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the viewer window did not appear"
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// (x, y, width, height) of a window.
+    fn geometry(&self, id: &str) -> (usize, usize, usize, usize) {
+        let info = self.tool("xwininfo", &["-id", id]);
+        let field = |name: &str| -> usize {
+            info.lines()
+                .find_map(|l| l.trim().strip_prefix(name))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in xwininfo output:\n{info}"))
+        };
+        (
+            field("Absolute upper-left X:"),
+            field("Absolute upper-left Y:"),
+            field("Width:"),
+            field("Height:"),
+        )
+    }
+
+    /// A screenshot of one window's area.
+    fn capture(&self, id: &str, dir: &TempDir, name: &str) -> Rgb {
+        let (x, y, w, h) = self.geometry(id);
+        let path = dir.path(name);
+        self.tool(
+            "import",
+            &["-window", "root", "-depth", "8", path.to_str().unwrap()],
+        );
+        let screen = read_ppm(&path);
+        let mut data = Vec::with_capacity(w * h * 3);
+        for row in y..y + h {
+            let start = (row * screen.width + x) * 3;
+            data.extend_from_slice(&screen.data[start..start + w * 3]);
+        }
+        Rgb {
+            width: w,
+            height: h,
+            data,
+        }
+    }
+}
+
+impl Drop for Xvfb {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn close(a: [u8; 3], b: [u8; 3], tolerance: u8) -> bool {
+    a.iter().zip(&b).all(|(x, y)| x.abs_diff(*y) <= tolerance)
+}
+
+/// Share of pixels equal to `colour`.
+fn share_of(image: &Rgb, colour: [u8; 3]) -> f64 {
+    let n = image.data.chunks_exact(3).filter(|p| *p == colour).count();
+    n as f64 / (image.width * image.height) as f64
+}
+
+/// Checks each colour bar at its centre, in a picture occupying columns `left..left+width`.
+fn assert_bars(image: &Rgb, left: usize, width: usize, what: &str) {
+    let y = image.height * 35 / 100;
+    for (i, rgb) in BARS_RGB.iter().enumerate() {
+        let x = left + (2 * i + 1) * width / 16;
+        // Average a small patch: the pattern has sensor-like noise.
+        let mut sum = [0u32; 3];
+        for dy in 0..5 {
+            for dx in 0..5 {
+                let p = image.pixel(x + dx, y + dy);
+                (0..3).for_each(|c| sum[c] += u32::from(p[c]));
+            }
+        }
+        let mean = sum.map(|s| (s / 25) as u8);
+        assert!(
+            close(mean, *rgb, 24),
+            "{what}: bar {i} is {mean:?}, expected about {rgb:?}"
+        );
+    }
+}
+
+/// First and last column of a row that is not letterbox black.
+fn picture_extent(image: &Rgb, y: usize) -> (usize, usize) {
+    let lit = |x: usize| image.pixel(x, y).iter().any(|&c| c > 12);
+    let first = (0..image.width)
+        .find(|&x| lit(x))
+        .expect("row is all black");
+    let last = (0..image.width).rev().find(|&x| lit(x)).unwrap();
+    (first, last)
+}
+
+#[test]
+fn window_shows_the_pattern_letterboxed_and_waits_between_streamers() {
+    let _lock = heavy();
+    let dir = TempDir::new("window");
+    let x = Xvfb::start();
+    let viewer = Viewer::start(&[], &[("DISPLAY", &x.display)]);
+    let id = x.find_viewer_window();
+    let (_, _, w, h) = x.geometry(&id);
+    assert_eq!((w, h), (1280, 720), "initial window size");
+
+    // Before any streamer: the waiting screen, dark with light text, not a blank window.
+    thread::sleep(Duration::from_millis(300));
+    let waiting = x.capture(&id, &dir, "waiting.ppm");
+    let background = share_of(&waiting, [0x20, 0x20, 0x20]);
+    assert!(
+        background > 0.8 && background < 0.999,
+        "waiting screen: {background:.3} background"
+    );
+
+    let mut streamer = Command::new(bin("streamer"))
+        .args(["--source", "test", "--fps", "30", "--quiet", &viewer.addr])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    thread::sleep(Duration::from_millis(1500));
+    let shot = x.capture(&id, &dir, "pattern.ppm");
+    assert_bars(&shot, 0, shot.width, "1280x720 window");
+
+    // Another aspect ratio: the 16:9 picture is letterboxed (black bars left and right), not
+    // stretched.
+    x.tool("xdotool", &["windowsize", &id, "1280", "400"]);
+    thread::sleep(Duration::from_millis(800));
+    let wide = x.capture(&id, &dir, "wide.ppm");
+    assert_eq!((wide.width, wide.height), (1280, 400));
+    let (first, last) = picture_extent(&wide, wide.height * 85 / 100);
+    let shown = last + 1 - first;
+    let expected = 400 * 16 / 9;
+    assert!(
+        shown.abs_diff(expected) <= 12,
+        "picture is {shown} wide, expected about {expected}"
+    );
+    assert!(
+        first.abs_diff(wide.width - 1 - last) <= 4,
+        "not centred: {first}..{last}"
+    );
+    assert_bars(&wide, first, shown, "1280x400 window");
+
+    // The streamer leaves: back to the waiting screen, not a frozen last frame.
+    signal(&streamer, "TERM");
+    let status = streamer.wait().unwrap();
+    assert!(status.success(), "streamer exited with {status}");
+    thread::sleep(Duration::from_millis(800));
+    let after = x.capture(&id, &dir, "after.ppm");
+    let background = share_of(&after, [0x20, 0x20, 0x20]);
+    assert!(
+        background > 0.3,
+        "after the streamer left: {background:.3} background"
+    );
+
+    // Esc closes the window and the viewer exits cleanly with its summary.
+    x.tool("xdotool", &["windowfocus", "--sync", &id]);
+    x.tool("xdotool", &["key", "--window", &id, "Escape"]);
+    let (status, out) = viewer.wait(Duration::from_secs(10));
+    assert!(status.success(), "viewer exited with {status}");
+    let s = summary(&out);
+    assert!(s["decoded"].parse::<u64>().unwrap() > 10, "{out}");
+    assert_eq!(s["errors"], "0");
+}

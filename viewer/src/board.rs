@@ -1,0 +1,232 @@
+//! The board: every connected stream's newest decoded picture, where decoders put them and the
+//! window takes them. A picture the window did not take in time is replaced, not queued.
+
+use std::net::SocketAddr;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// A decoded picture in the window's pixel layout (0RGB in a `u32`).
+#[derive(Debug, Default, Clone)]
+pub struct Picture {
+    pub pixels: Vec<u32>,
+    pub width: usize,
+    pub height: usize,
+    /// When the decoder finished it.
+    pub decoded_at: Option<Instant>,
+}
+
+/// One stream as the window sees it.
+#[derive(Debug, Clone)]
+pub struct TileInfo {
+    pub id: u64,
+    pub peer: SocketAddr,
+    /// Pictures decoded per second, over the last second or so.
+    pub fps: f64,
+}
+
+struct Tile {
+    id: u64,
+    peer: SocketAddr,
+    fresh: Option<Picture>,
+    /// For the rate shown in the title: decoded pictures since `window_start`.
+    window_start: Instant,
+    window_count: u32,
+    fps: f64,
+}
+
+#[derive(Default)]
+struct State {
+    tiles: Vec<Tile>,
+    spares: Vec<Picture>,
+    /// The newest picture of the last stream to end, kept for `--snapshot`.
+    last_of_ended: Option<Picture>,
+    /// Bumped on every change, so the window can tell whether to redraw.
+    version: u64,
+}
+
+/// Shared between the decoders and the window.
+#[derive(Default)]
+pub struct Board {
+    state: Mutex<State>,
+    changed: Condvar,
+}
+
+const MAX_SPARES: usize = 4;
+
+impl Board {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn bump(&self, mut s: MutexGuard<'_, State>) {
+        s.version += 1;
+        drop(s);
+        self.changed.notify_all();
+    }
+
+    /// Adds a stream (called when its connection is accepted).
+    pub fn add(&self, id: u64, peer: SocketAddr) {
+        let mut s = self.lock();
+        s.tiles.push(Tile {
+            id,
+            peer,
+            fresh: None,
+            window_start: Instant::now(),
+            window_count: 0,
+            fps: 0.0,
+        });
+        self.bump(s);
+    }
+
+    /// Removes a stream (its connection ended).
+    pub fn remove(&self, id: u64) {
+        let mut s = self.lock();
+        if let Some(i) = s.tiles.iter().position(|t| t.id == id) {
+            let tile = s.tiles.remove(i);
+            if let Some(p) = tile.fresh {
+                s.last_of_ended = Some(p);
+            }
+        }
+        self.bump(s);
+    }
+
+    /// A buffer for the next decoded picture, if one was handed back.
+    pub fn spare(&self) -> Option<Picture> {
+        self.lock().spares.pop()
+    }
+
+    /// Hands a shown picture back for reuse.
+    pub fn recycle(&self, picture: Picture) {
+        let mut s = self.lock();
+        if s.spares.len() < MAX_SPARES {
+            s.spares.push(picture);
+        }
+    }
+
+    /// Publishes stream `id`'s newest picture, replacing one not yet shown.
+    pub fn publish(&self, id: u64, picture: Picture) {
+        let mut s = self.lock();
+        let State { tiles, spares, .. } = &mut *s;
+        let Some(tile) = tiles.iter_mut().find(|t| t.id == id) else {
+            return;
+        };
+        let now = Instant::now();
+        tile.window_count += 1;
+        let span = now.duration_since(tile.window_start);
+        if span >= Duration::from_secs(1) {
+            tile.fps = f64::from(tile.window_count) / span.as_secs_f64();
+            tile.window_start = now;
+            tile.window_count = 0;
+        }
+        if let Some(stale) = tile.fresh.replace(picture) {
+            if spares.len() < MAX_SPARES {
+                spares.push(stale);
+            }
+        }
+        self.bump(s);
+    }
+
+    /// The streams now connected, oldest first.
+    pub fn tiles(&self) -> Vec<TileInfo> {
+        self.lock()
+            .tiles
+            .iter()
+            .map(|t| TileInfo {
+                id: t.id,
+                peer: t.peer,
+                fps: t.fps,
+            })
+            .collect()
+    }
+
+    /// The oldest stream still connected.
+    pub fn first_tile(&self) -> Option<TileInfo> {
+        self.lock().tiles.first().map(|t| TileInfo {
+            id: t.id,
+            peer: t.peer,
+            fps: t.fps,
+        })
+    }
+
+    /// Waits up to `limit` for a change after `seen_version`; returns the new version.
+    pub fn wait_change(&self, seen_version: u64, limit: Duration) -> u64 {
+        let s = self.lock();
+        let (s, _) = self
+            .changed
+            .wait_timeout_while(s, limit, |s| s.version == seen_version)
+            .unwrap_or_else(|e| e.into_inner());
+        s.version
+    }
+
+    /// Takes stream `id`'s newest picture, if it has one not yet taken.
+    pub fn take(&self, id: u64) -> Option<Picture> {
+        self.lock()
+            .tiles
+            .iter_mut()
+            .find(|t| t.id == id)
+            .and_then(|t| t.fresh.take())
+    }
+
+    /// The newest picture nobody took: of a connected stream, else of the last one to end.
+    pub fn take_any(&self) -> Option<Picture> {
+        let mut s = self.lock();
+        let from_tiles = s.tiles.iter_mut().rev().find_map(|t| t.fresh.take());
+        from_tiles.or_else(|| s.last_of_ended.take())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> SocketAddr {
+        "127.0.0.1:5000".parse().unwrap()
+    }
+
+    fn picture(v: u32) -> Picture {
+        Picture {
+            pixels: vec![v; 4],
+            width: 2,
+            height: 2,
+            decoded_at: None,
+        }
+    }
+
+    #[test]
+    fn newest_picture_wins_and_stale_ones_are_reused() {
+        let board = Board::default();
+        board.add(1, peer());
+        board.publish(1, picture(1));
+        board.publish(1, picture(2));
+        assert_eq!(board.take(1).unwrap().pixels[0], 2);
+        assert!(board.take(1).is_none());
+        assert_eq!(board.spare().unwrap().pixels[0], 1);
+    }
+
+    #[test]
+    fn ended_streams_leave_and_keep_their_last_picture() {
+        let board = Board::default();
+        board.add(1, peer());
+        board.add(2, peer());
+        assert_eq!(board.tiles().len(), 2);
+        board.publish(2, picture(7));
+        board.remove(2);
+        assert_eq!(
+            board.tiles().iter().map(|t| t.id).collect::<Vec<_>>(),
+            vec![1]
+        );
+        assert_eq!(board.take_any().unwrap().pixels[0], 7);
+        // Pictures for a stream that is gone are ignored.
+        board.publish(2, picture(8));
+        assert!(board.take_any().is_none());
+    }
+
+    #[test]
+    fn waiting_sees_changes() {
+        let board = Board::default();
+        let v0 = board.wait_change(u64::MAX, Duration::ZERO);
+        assert_eq!(board.wait_change(v0, Duration::from_millis(5)), v0);
+        board.add(1, peer());
+        assert!(board.wait_change(v0, Duration::from_millis(5)) > v0);
+    }
+}

@@ -1,0 +1,167 @@
+//! The decode stage: one thread per stream turns the newest received JPEG into pixels in the
+//! window's layout, with one reused turbojpeg decompressor, and puts them on the board.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use shared::cli::MAX_DIMENSION;
+use shared::Slot;
+use turbojpeg::{Decompressor, Image, PixelFormat};
+
+use crate::board::{Board, Picture};
+use crate::Counters;
+
+/// Errors printed per stream before the rest are only counted.
+const MAX_REPORTED_ERRORS: u64 = 10;
+
+/// minifb wants 0RGB in a native-endian `u32`: on little-endian machines that is B, G, R, X.
+const WINDOW_FORMAT: PixelFormat = if cfg!(target_endian = "little") {
+    PixelFormat::BGRX
+} else {
+    PixelFormat::XRGB
+};
+
+/// A reusable JPEG decoder writing the window's pixel layout.
+pub struct Decoder {
+    decompressor: Decompressor,
+}
+
+impl Decoder {
+    /// Creates the decompressor.
+    pub fn new() -> Result<Self> {
+        Ok(Decoder {
+            decompressor: Decompressor::new().context("cannot create a JPEG decompressor")?,
+        })
+    }
+
+    /// Decodes `jpeg` into `out`, reusing its buffer. Corrupt or truncated data is an error,
+    /// also where libjpeg-turbo would only warn and show a damaged picture.
+    pub fn decode(&mut self, jpeg: &[u8], out: &mut Picture) -> Result<()> {
+        if !jpeg.starts_with(&[0xFF, 0xD8]) {
+            bail!(
+                "payload is not a JPEG (starts with {:02X?})",
+                &jpeg[..jpeg.len().min(4)]
+            );
+        }
+        let header = self
+            .decompressor
+            .read_header(jpeg)
+            .context("bad JPEG header")?;
+        let (w, h) = (header.width, header.height);
+        if w == 0 || h == 0 || w > MAX_DIMENSION || h > MAX_DIMENSION {
+            bail!("JPEG of {w}x{h} is outside 1..={MAX_DIMENSION} on a side");
+        }
+        out.pixels.resize(w * h, 0);
+        out.width = w;
+        out.height = h;
+        let image = Image {
+            pixels: bytemuck::cast_slice_mut::<u32, u8>(&mut out.pixels),
+            width: w,
+            pitch: w * 4,
+            height: h,
+            format: WINDOW_FORMAT,
+        };
+        self.decompressor
+            .decompress(jpeg, image)
+            .context("corrupt JPEG")?;
+        out.decoded_at = Some(Instant::now());
+        Ok(())
+    }
+}
+
+/// Decodes stream `id`'s payloads until its slot closes.
+pub fn run(
+    id: u64,
+    peer: SocketAddr,
+    payloads: Arc<Slot<Vec<u8>>>,
+    board: Arc<Board>,
+    counters: Arc<Counters>,
+) {
+    let mut decoder = match Decoder::new() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("viewer: {peer}: {e:#}");
+            payloads.close();
+            return;
+        }
+    };
+    let mut errors = 0u64;
+    while let Some(payload) = payloads.take_blocking() {
+        let mut picture = board.spare().unwrap_or_default();
+        match decoder.decode(&payload, &mut picture) {
+            Ok(()) => {
+                counters.decoded.fetch_add(1, Ordering::Relaxed);
+                board.publish(id, picture);
+            }
+            Err(e) => {
+                counters.errors.fetch_add(1, Ordering::Relaxed);
+                errors += 1;
+                if errors <= MAX_REPORTED_ERRORS {
+                    let more = if errors == MAX_REPORTED_ERRORS {
+                        " (further errors from this peer are only counted)"
+                    } else {
+                        ""
+                    };
+                    eprintln!("{peer}: frame not displayed: {e:#}{more}");
+                }
+                board.recycle(picture);
+            }
+        }
+        payloads.recycle(payload);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jpeg(w: usize, h: usize, rgb: [u8; 3]) -> Vec<u8> {
+        let pixels: Vec<u8> = std::iter::repeat_n(rgb, w * h).flatten().collect();
+        let image = Image {
+            pixels: &pixels[..],
+            width: w,
+            pitch: w * 3,
+            height: h,
+            format: PixelFormat::RGB,
+        };
+        turbojpeg::compress(image, 90, turbojpeg::Subsamp::Sub2x2)
+            .unwrap()
+            .to_vec()
+    }
+
+    #[test]
+    fn decodes_into_0rgb_words() {
+        let mut d = Decoder::new().unwrap();
+        let mut p = Picture::default();
+        d.decode(&jpeg(32, 16, [200, 40, 10]), &mut p).unwrap();
+        assert_eq!((p.width, p.height, p.pixels.len()), (32, 16, 512));
+        let px = p.pixels[100];
+        let (r, g, b) = ((px >> 16) & 0xFF, (px >> 8) & 0xFF, px & 0xFF);
+        assert!(
+            r.abs_diff(200) < 6 && g.abs_diff(40) < 6 && b.abs_diff(10) < 6,
+            "{px:08x}"
+        );
+    }
+
+    #[test]
+    fn rejects_garbage_truncated_and_corrupt_jpegs() {
+        let mut d = Decoder::new().unwrap();
+        let mut p = Picture::default();
+        assert!(d.decode(b"hello", &mut p).is_err());
+        assert!(d.decode(b"\x89PNG\r\n", &mut p).is_err());
+        let good = jpeg(64, 64, [10, 200, 30]);
+        assert!(
+            d.decode(&good[..good.len() / 2], &mut p).is_err(),
+            "truncated"
+        );
+        let mut corrupt = good.clone();
+        let mid = corrupt.len() / 2;
+        corrupt[mid..mid + 40].fill(0xFF);
+        assert!(d.decode(&corrupt, &mut p).is_err(), "corrupt");
+        // The decoder is still usable afterwards.
+        d.decode(&good, &mut p).unwrap();
+    }
+}

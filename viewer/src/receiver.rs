@@ -1,0 +1,169 @@
+//! The network stage: accepts streamers, runs the protocol on each connection in its own task
+//! and hands every payload to that stream's decoder. Acknowledgements never wait for decoding
+//! or display; a bad peer is closed with a one-line error while the others go on.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use shared::stats::StreamStats;
+use shared::{Connection, Limits, Slot};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::board::Board;
+use crate::{decoder, Counters};
+
+/// Connections served at once; more are closed as they arrive.
+pub const MAX_CONNECTIONS: usize = 1024;
+
+/// What every connection task needs.
+#[derive(Clone)]
+pub struct Shared {
+    pub limits: Limits,
+    /// Stop once this many frames were received in all (0: never).
+    pub frames: u64,
+    pub board: Arc<Board>,
+    pub counters: Arc<Counters>,
+    pub stop: watch::Sender<bool>,
+}
+
+/// Accepts and serves connections until `shared.stop` is set (by the window, the frame
+/// limit, or Ctrl-C/SIGTERM here); returns once every connection has wound down.
+pub async fn serve(listener: TcpListener, shared: Shared) {
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut tasks = JoinSet::new();
+    let mut stop = shared.stop.subscribe();
+    let signal = crate::shutdown_signal();
+    tokio::pin!(signal);
+    let mut next_id = 0u64;
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let Ok(permit) = permits.clone().try_acquire_owned() else {
+                        eprintln!("{peer}: {MAX_CONNECTIONS} connections already open, closing");
+                        continue;
+                    };
+                    next_id += 1;
+                    let shared = shared.clone();
+                    let id = next_id;
+                    tasks.spawn(async move {
+                        serve_connection(id, stream, peer, shared).await;
+                        drop(permit);
+                    });
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off rather than spin.
+                    eprintln!("viewer: accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            // Finished connection tasks are reaped as they end, so the set stays small.
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            _ = stop.wait_for(|s| *s) => break,
+            _ = &mut signal => {
+                shared.stop.send_replace(true);
+                // A second Ctrl-C means "now": do not wait for anything.
+                tokio::spawn(async {
+                    let _ = tokio::signal::ctrl_c().await;
+                    std::process::exit(130);
+                });
+                break;
+            }
+        }
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn serve_connection(id: u64, stream: TcpStream, peer: SocketAddr, shared: Shared) {
+    // Each `ok` is two bytes the streamer is waiting for: never hold them back.
+    let _ = stream.set_nodelay(true);
+    eprintln!("viewer: {peer}: streamer connected");
+    shared.board.add(id, peer);
+    let payloads: Arc<Slot<Vec<u8>>> = Arc::new(Slot::new());
+    let mut decode_thread: Option<JoinHandle<()>> = None;
+    let mut conn = Connection::new(stream, shared.limits);
+    let mut stop = shared.stop.subscribe();
+    let counters = &shared.counters;
+    loop {
+        let mut payload = payloads.spare().unwrap_or_default();
+        let result = tokio::select! {
+            r = conn.read_frame(&mut payload) => r,
+            _ = stop.wait_for(|s| *s) => break,
+        };
+        match result {
+            Ok(true) => {
+                let now = Instant::now();
+                let total = counters.received.fetch_add(1, Ordering::Relaxed) + 1;
+                counters
+                    .lock_rate()
+                    .get_or_insert_with(|| StreamStats::new(now))
+                    .frame(now, None);
+                // The decoder thread starts with the first frame: idle connections cost no thread.
+                if decode_thread.is_none() {
+                    decode_thread = spawn_decoder(id, peer, &payloads, &shared);
+                    if decode_thread.is_none() {
+                        break;
+                    }
+                }
+                if payloads.put(payload).is_err() {
+                    break;
+                }
+                if shared.frames > 0 && total >= shared.frames {
+                    shared.stop.send_replace(true);
+                    break;
+                }
+            }
+            Ok(false) => {
+                eprintln!("viewer: {peer}: streamer disconnected");
+                break;
+            }
+            Err(e) => {
+                if e.is_truncated() {
+                    counters.truncated.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    counters.errors.fetch_add(1, Ordering::Relaxed);
+                }
+                eprintln!("{peer}: {e}, closing");
+                break;
+            }
+        }
+    }
+    drop(conn);
+    payloads.close();
+    if let Some(handle) = decode_thread {
+        // The decoder finishes the frame it holds; joining blocks, so not on the async thread.
+        let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+    }
+    counters
+        .dropped
+        .fetch_add(payloads.dropped(), Ordering::Relaxed);
+    shared.board.remove(id);
+}
+
+fn spawn_decoder(
+    id: u64,
+    peer: SocketAddr,
+    payloads: &Arc<Slot<Vec<u8>>>,
+    shared: &Shared,
+) -> Option<JoinHandle<()>> {
+    let (payloads, board, counters) = (
+        payloads.clone(),
+        shared.board.clone(),
+        shared.counters.clone(),
+    );
+    let spawned = std::thread::Builder::new()
+        .name(format!("decode-{id}"))
+        .spawn(move || decoder::run(id, peer, payloads, board, counters));
+    match spawned {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            eprintln!("{peer}: cannot start a decoder thread ({e}), closing");
+            None
+        }
+    }
+}
