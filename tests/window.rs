@@ -216,8 +216,12 @@ fn window_shows_the_pattern_letterboxed_and_waits_between_streamers() {
     );
 
     // Esc closes the window and the viewer exits cleanly with its summary.
+    // Held like a person holds a key: minifb polls key state, so a press and release inside
+    // one poll would never be seen.
     x.tool("xdotool", &["windowfocus", "--sync", &id]);
-    x.tool("xdotool", &["key", "--window", &id, "Escape"]);
+    x.tool("xdotool", &["keydown", "--window", &id, "Escape"]);
+    thread::sleep(Duration::from_millis(300));
+    x.tool("xdotool", &["keyup", "--window", &id, "Escape"]);
     let (status, out) = viewer.wait(Duration::from_secs(10));
     assert!(status.success(), "viewer exited with {status}");
     let s = summary(&out);
