@@ -3,8 +3,10 @@
 //! (`cargo build --workspace`; `scripts/test.sh` does).
 //!
 //! - [`end_to_end`]: a headless viewer and a test-pattern streamer, frame counts, picture quality.
+//! - [`dialects`]: every dialect, both directions, against scripted reference peers.
 //! - [`window`]: the window under Xvfb: size, pattern colours, letterboxing, waiting screen.
 
+mod dialects;
 mod end_to_end;
 mod support;
 mod window;

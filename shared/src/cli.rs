@@ -114,6 +114,66 @@ impl fmt::Display for PeerAddr {
     }
 }
 
+/// A network in CIDR notation (`192.168.3.0/24`, `10.0.0.7`, `fd00::/8`), for `--allow`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cidr {
+    addr: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    /// Whether `ip` is inside this network. IPv4-mapped IPv6 peers count as IPv4.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        match (self.addr, ip) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl FromStr for Cidr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (addr, prefix) = match s.split_once('/') {
+            Some((a, p)) => (a, Some(p)),
+            None => (s, None),
+        };
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("{s:?} is not a network such as 192.168.3.0/24"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let prefix =
+            match prefix {
+                None => max,
+                Some(p) => p.parse::<u8>().ok().filter(|&p| p <= max).ok_or_else(|| {
+                    format!("prefix length in {s:?} is not a number from 0 to {max}")
+                })?,
+            };
+        Ok(Cidr { addr, prefix })
+    }
+}
+
+impl fmt::Display for Cidr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.prefix)
+    }
+}
+
 /// Prints one result line to stdout and flushes it, also into a pipe or a file. A closed
 /// stdout (`| head`) is not an error worth dying for: the line is simply lost.
 pub fn print_line(line: fmt::Arguments<'_>) {
@@ -135,6 +195,24 @@ mod tests {
         assert!("0x720".parse::<Resolution>().is_err());
         assert!("99999x1".parse::<Resolution>().is_err());
         assert!("-1x5".parse::<Resolution>().is_err());
+    }
+
+    #[test]
+    fn networks_contain_their_addresses() {
+        let net: Cidr = "192.168.3.0/24".parse().unwrap();
+        assert!(net.contains("192.168.3.7".parse().unwrap()));
+        assert!(!net.contains("192.168.4.7".parse().unwrap()));
+        assert!(net.contains("::ffff:192.168.3.9".parse().unwrap()));
+        assert!(!net.contains("::1".parse().unwrap()));
+        let host: Cidr = "127.0.0.1".parse().unwrap();
+        assert!(host.contains("127.0.0.1".parse().unwrap()));
+        assert!(!host.contains("127.0.0.2".parse().unwrap()));
+        let all: Cidr = "0.0.0.0/0".parse().unwrap();
+        assert!(all.contains("8.8.8.8".parse().unwrap()));
+        let v6: Cidr = "fd00::/8".parse().unwrap();
+        assert!(v6.contains("fd12::1".parse().unwrap()));
+        assert!("10.0.0.0/33".parse::<Cidr>().is_err());
+        assert!("lan".parse::<Cidr>().is_err());
     }
 
     #[test]

@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::protocol::{parse_flag, FlagBytes, FrameError, ACK, DEFAULT_MAX_FRAME_BYTES};
+use crate::protocol::{
+    parse_header, Dialect, FlagBytes, FrameError, Header, ACK, BYE, DEFAULT_MAX_FRAME_BYTES,
+    GOT_IMAGE, GOT_SIZE,
+};
 
 /// Bounds that protect each side from a slow, silent or hostile peer.
 #[derive(Debug, Clone, Copy)]
@@ -48,9 +51,9 @@ pub enum ConnError {
         waiting_for: &'static str,
         after: Duration,
     },
-    /// The viewer answered something other than `ok`.
+    /// The viewer answered something other than what the dialect expects.
     BadAck(Vec<u8>),
-    /// The viewer closed the connection while the streamer waited for `ok`.
+    /// The viewer closed the connection while the streamer waited for an answer.
     Closed { waiting_for: &'static str },
     /// The operating system reported an error.
     Io(io::Error),
@@ -77,7 +80,7 @@ impl fmt::Display for ConnError {
             ConnError::Timeout { waiting_for, after } => {
                 write!(f, "no {waiting_for} within {:.1} s", after.as_secs_f64())
             }
-            ConnError::BadAck(got) => write!(f, "expected \"ok\", got {}", escape(got)),
+            ConnError::BadAck(got) => write!(f, "unexpected answer {}", escape(got)),
             ConnError::Closed { waiting_for } => {
                 write!(f, "connection closed while waiting for {waiting_for}")
             }
@@ -124,22 +127,46 @@ fn escape(bytes: &[u8]) -> String {
     s
 }
 
-/// A byte stream speaking the `flag` dialect, from either end.
+/// A byte stream speaking one of the dialects, from either end.
 pub struct Connection<S> {
     stream: S,
-    /// Bytes read but not yet used: part of a flag, or bytes that arrived merged with it.
+    /// Bytes read but not yet used: part of a header, or bytes that arrived merged with it.
     buf: Vec<u8>,
     limits: Limits,
+    /// Viewer side: unknown until the first byte arrives. Streamer side: chosen up front.
+    dialect: Option<Dialect>,
 }
 
+/// How long a `SIZE n` that ends with the bytes received so far may wait for more digits
+/// (the message has no terminator; the reference sender sends it in one piece and then waits).
+const SIZE_DIGITS_GRACE: Duration = Duration::from_millis(20);
+
+/// The payload buffer grows with the bytes that actually arrive, in steps of at least this,
+/// so a peer that declares a large frame and sends little costs little memory.
+const PAYLOAD_STEP: usize = 256 * 1024;
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
-    /// Wraps a connected stream.
+    /// Wraps a connected stream; the dialect is told from the first byte received.
     pub fn new(stream: S, limits: Limits) -> Self {
         Connection {
             stream,
             buf: Vec::with_capacity(64),
             limits,
+            dialect: None,
         }
+    }
+
+    /// Wraps a connected stream that speaks `dialect` (the streamer's side).
+    pub fn with_dialect(stream: S, limits: Limits, dialect: Dialect) -> Self {
+        Connection {
+            dialect: Some(dialect),
+            ..Connection::new(stream, limits)
+        }
+    }
+
+    /// The dialect, once known.
+    pub fn dialect(&self) -> Option<Dialect> {
+        self.dialect
     }
 
     /// The underlying stream.
@@ -147,58 +174,123 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         &self.stream
     }
 
-    /// Viewer side: reads one frame into `payload`, sending `ok` after the flag and `ok` as
-    /// soon as the last payload byte has arrived. Returns `Ok(false)` on a clean EOF between
-    /// frames. `payload` is reused: it is only reallocated when a frame is larger than any before.
+    /// Viewer side: reads one frame into `payload`, answering after the header and as soon as
+    /// the last payload byte has arrived, as the dialect wants. Returns `Ok(false)` on a clean
+    /// end: EOF between frames, or `BYE BYE `. `payload` is reused from frame to frame.
     pub async fn read_frame(&mut self, payload: &mut Vec<u8>) -> Result<bool, ConnError> {
-        let flag = loop {
-            if let Some(flag) = parse_flag(&self.buf, self.limits.max_frame_bytes)? {
-                break flag;
-            }
-            // Idle between frames is allowed (a streamer may pause); silence mid-flag is not.
-            let n = if self.buf.is_empty() {
-                self.stream.read_buf(&mut self.buf).await?
-            } else {
-                self.read_within(self.limits.read_timeout, "flag").await?
+        let max = self.limits.max_frame_bytes;
+        let (len, space_pending) = loop {
+            let header = match self.dialect {
+                Some(dialect) => parse_header(dialect, &self.buf, max)?,
+                None => match self.buf.first() {
+                    Some(&first) => {
+                        self.dialect = Some(Dialect::detect(first));
+                        continue;
+                    }
+                    None => Header::Incomplete,
+                },
             };
-            if n == 0 {
-                if self.buf.is_empty() {
+            match header {
+                Header::Frame {
+                    len,
+                    consumed,
+                    space_pending,
+                } => {
+                    self.buf.drain(..consumed);
+                    break (len, space_pending);
+                }
+                Header::End { consumed } => {
+                    self.buf.drain(..consumed);
                     return Ok(false);
                 }
-                return Err(ConnError::Truncated {
-                    part: "flag",
-                    got: self.buf.len(),
-                    expected: None,
-                });
+                Header::LengthSoFar { .. } => {
+                    match tokio::time::timeout(
+                        SIZE_DIGITS_GRACE,
+                        self.stream.read_buf(&mut self.buf),
+                    )
+                    .await
+                    {
+                        Ok(Ok(0)) | Err(_) => {
+                            // Nothing more: the number is whole.
+                            if let Header::Frame { len, consumed, .. } = header.settle()? {
+                                self.buf.drain(..consumed);
+                                break (len, false);
+                            }
+                        }
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => return Err(e.into()),
+                    }
+                }
+                Header::Incomplete => {
+                    // Idle between frames is allowed (a streamer may pause); silence inside a
+                    // header is not.
+                    let n = if self.buf.is_empty() {
+                        self.stream.read_buf(&mut self.buf).await?
+                    } else {
+                        self.read_within(self.limits.read_timeout, "rest of the header")
+                            .await?
+                    };
+                    if n == 0 {
+                        if self.buf.is_empty() {
+                            return Ok(false);
+                        }
+                        return Err(ConnError::Truncated {
+                            part: "header",
+                            got: self.buf.len(),
+                            expected: None,
+                        });
+                    }
+                }
             }
         };
-        self.buf.drain(..flag.consumed);
-        self.send_ack().await?;
+        let dialect = self.dialect.unwrap_or_default();
+        if let Some(answer) = dialect.header_answer() {
+            self.send_answer(answer).await?;
+        }
+        self.read_payload(payload, len, space_pending).await?;
+        if let Some(answer) = dialect.payload_answer() {
+            self.send_answer(answer).await?;
+        }
+        Ok(true)
+    }
 
-        // The length was checked against the maximum before we get here.
+    async fn read_payload(
+        &mut self,
+        payload: &mut Vec<u8>,
+        len: usize,
+        mut space_pending: bool,
+    ) -> Result<(), ConnError> {
         payload.clear();
-        payload.resize(flag.len, 0);
-        let mut space_pending = !flag.space_seen;
         if space_pending && !self.buf.is_empty() {
             if self.buf[0] == b' ' {
                 self.buf.drain(..1);
             }
             space_pending = false;
         }
-        let mut filled = self.buf.len().min(flag.len);
-        payload[..filled].copy_from_slice(&self.buf[..filled]);
+        let mut filled = self.buf.len().min(len);
+        payload.extend_from_slice(&self.buf[..filled]);
         self.buf.drain(..filled);
-        while filled < flag.len {
+        while filled < len {
+            if payload.len() == filled {
+                // Grow with what arrives, never to the declared length up front.
+                let step = (len - filled).min(PAYLOAD_STEP.max(filled));
+                payload.resize(filled + step, 0);
+            }
             let read = self.stream.read(&mut payload[filled..]);
             let mut n = match tokio::time::timeout(self.limits.read_timeout, read).await {
                 Ok(n) => n?,
-                Err(_) => return Err(self.timeout("payload bytes", self.limits.read_timeout)),
+                Err(_) => {
+                    return Err(ConnError::Timeout {
+                        waiting_for: "payload bytes",
+                        after: self.limits.read_timeout,
+                    })
+                }
             };
             if n == 0 {
                 return Err(ConnError::Truncated {
                     part: "payload",
                     got: filled,
-                    expected: Some(flag.len),
+                    expected: Some(len),
                 });
             }
             // The flag's trailing space arrived late: it is not payload (a JPEG starts with FF).
@@ -211,45 +303,76 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
             filled += n;
         }
-        self.send_ack().await?;
-        Ok(true)
-    }
-
-    /// Streamer side: sends one frame (flag, wait for `ok`, payload, wait for `ok`).
-    pub async fn send_frame(&mut self, payload: &[u8]) -> Result<(), ConnError> {
-        // The reference receiver reads the flag with one recv(): it must go out in one write.
-        self.write_within(&FlagBytes::new(payload.len()), "ok after the flag")
-            .await?;
-        self.expect_ack("ok after the flag").await?;
-        self.write_within(payload, "ok after the payload").await?;
-        self.expect_ack("ok after the payload").await
-    }
-
-    /// Closes the sending half, so the peer sees a clean EOF at a frame boundary.
-    pub async fn shutdown(&mut self) -> Result<(), ConnError> {
-        Ok(self.stream.shutdown().await?)
-    }
-
-    async fn send_ack(&mut self) -> Result<(), ConnError> {
-        // Exactly two bytes in one write: the reference sender compares a whole recv() with "ok".
-        self.stream.write_all(ACK).await?;
-        self.stream.flush().await?;
+        payload.truncate(len);
         Ok(())
     }
 
-    async fn expect_ack(&mut self, waiting_for: &'static str) -> Result<(), ConnError> {
-        while self.buf.len() < ACK.len() {
+    /// Streamer side: sends one frame in this connection's dialect, waiting for each answer
+    /// the dialect has (none in `len32`).
+    pub async fn send_frame(&mut self, payload: &[u8]) -> Result<(), ConnError> {
+        match self.dialect.unwrap_or_default() {
+            Dialect::Flag => {
+                // The reference receiver reads the flag with one recv(): one write.
+                self.write_within(&FlagBytes::new(payload.len()), "ok after the flag")
+                    .await?;
+                self.expect(ACK, "ok after the flag").await?;
+                self.write_within(payload, "ok after the payload").await?;
+                self.expect(ACK, "ok after the payload").await
+            }
+            Dialect::Size => {
+                let header = format!("SIZE {}", payload.len());
+                self.write_within(header.as_bytes(), "GOT SIZE").await?;
+                self.expect(GOT_SIZE, "GOT SIZE").await?;
+                self.write_within(payload, "GOT IMAGE").await?;
+                self.expect(GOT_IMAGE, "GOT IMAGE").await
+            }
+            Dialect::Len32 => {
+                let len = u32::try_from(payload.len()).map_err(|_| {
+                    ConnError::Frame(FrameError::TooLarge {
+                        len: Some(payload.len() as u64),
+                        max: u32::MAX as usize,
+                    })
+                })?;
+                self.write_within(&len.to_be_bytes(), "the socket to take the header")
+                    .await?;
+                self.write_within(payload, "the socket to take the payload")
+                    .await
+            }
+        }
+    }
+
+    /// Streamer side: ends the session cleanly (`BYE BYE ` in the `size` dialect), so the peer
+    /// sees its end at a frame boundary.
+    pub async fn finish(&mut self) -> Result<(), ConnError> {
+        if self.dialect == Some(Dialect::Size) {
+            self.write_within(BYE, "the socket to take BYE BYE").await?;
+        }
+        Ok(self.stream.shutdown().await?)
+    }
+
+    async fn send_answer(&mut self, answer: &[u8]) -> Result<(), ConnError> {
+        // One write with nothing else: the reference senders compare a whole recv() with it.
+        // Bounded, so a peer that never reads its answers cannot hold this task forever.
+        self.write_within(answer, "the peer to read its answer")
+            .await
+    }
+
+    async fn expect(&mut self, answer: &[u8], waiting_for: &'static str) -> Result<(), ConnError> {
+        while self.buf.len() < answer.len() {
             let n = self
                 .read_within(self.limits.ack_timeout, waiting_for)
                 .await?;
             if n == 0 {
                 return Err(ConnError::Closed { waiting_for });
             }
+            if !answer.starts_with(&self.buf[..self.buf.len().min(answer.len())]) {
+                break;
+            }
         }
-        if self.buf[..ACK.len()] != ACK[..] {
-            return Err(ConnError::BadAck(self.buf.clone()));
+        if !self.buf.starts_with(answer) {
+            return Err(ConnError::BadAck(std::mem::take(&mut self.buf)));
         }
-        self.buf.drain(..ACK.len());
+        self.buf.drain(..answer.len());
         Ok(())
     }
 
@@ -260,7 +383,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     ) -> Result<usize, ConnError> {
         match tokio::time::timeout(limit, self.stream.read_buf(&mut self.buf)).await {
             Ok(n) => Ok(n?),
-            Err(_) => Err(self.timeout(waiting_for, limit)),
+            Err(_) => Err(ConnError::Timeout {
+                waiting_for,
+                after: limit,
+            }),
         }
     }
 
@@ -281,10 +407,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 after: limit,
             }),
         }
-    }
-
-    fn timeout(&self, waiting_for: &'static str, after: Duration) -> ConnError {
-        ConnError::Timeout { waiting_for, after }
     }
 }
 
@@ -419,9 +541,23 @@ mod tests {
 
     #[tokio::test]
     async fn viewer_rejects_bad_flags_without_acknowledging() {
-        let cases: [(&[u8], FrameError); 5] = [
+        let cases: [(&[u8], FrameError); 6] = [
+            (
+                b"SIZE 65",
+                FrameError::TooLarge {
+                    len: Some(65),
+                    max: 64,
+                },
+            ),
             (b"12a, ", FrameError::NonDigit(b'a')),
-            (b"GET / HTTP/1.1\r\n", FrameError::NonDigit(b'G')),
+            // Read as a `len32` header, "GET " is a length of about 1.2 GB.
+            (
+                b"GET / HTTP/1.1\r\n",
+                FrameError::TooLarge {
+                    len: Some(0x4745_5420),
+                    max: 64,
+                },
+            ),
             (b"00000000000000000000000", FrameError::FlagTooLong),
             (b"0, ", FrameError::ZeroLength),
             (
@@ -497,7 +633,7 @@ mod tests {
         mock.write(b"1, ").read(b"no");
         let mut conn = Connection::new(mock.build(), limits());
         let err = conn.send_frame(b"\xFF").await.unwrap_err();
-        assert_eq!(err.to_string(), "expected \"ok\", got \"no\"");
+        assert_eq!(err.to_string(), "unexpected answer \"no\"");
 
         let mut mock = Builder::new();
         mock.write(b"1, ");
@@ -535,7 +671,7 @@ mod tests {
                 let payload: Vec<u8> = (0..i).map(|j| j.wrapping_mul(37) | 0x80).collect();
                 conn.send_frame(&payload).await.unwrap();
             }
-            conn.shutdown().await.unwrap();
+            conn.finish().await.unwrap();
         });
         let mut conn = Connection::new(b, limits());
         let frames = read_all(&mut conn).await.unwrap();
@@ -544,5 +680,84 @@ mod tests {
         for (i, f) in frames.iter().enumerate() {
             assert_eq!(f.len(), i + 1);
         }
+    }
+
+    #[tokio::test]
+    async fn size_dialect_transcript_both_ways() {
+        // Viewer side, as the reference sender talks: one image, then BYE BYE.
+        let mut mock = Builder::new();
+        mock.read(b"SIZE 4").write(b"GOT SIZE");
+        mock.read(b"\xFF\xD8\xFF\xD9").write(b"GOT IMAGE");
+        mock.read(b"SIZE 2")
+            .write(b"GOT SIZE")
+            .read(b"\xFF\xD8")
+            .write(b"GOT IMAGE");
+        mock.read(b"BYE BYE ");
+        let mut conn = Connection::new(mock.build(), limits());
+        let frames = read_all(&mut conn).await.unwrap();
+        assert_eq!(
+            frames,
+            vec![b"\xFF\xD8\xFF\xD9".to_vec(), b"\xFF\xD8".to_vec()]
+        );
+        assert_eq!(conn.dialect(), Some(Dialect::Size));
+
+        // `SIZE 12` split after "SIZE 1": the digits that follow are waited for.
+        let mut mock = Builder::new();
+        mock.read(b"SIZE 1").read(b"2").write(b"GOT SIZE");
+        mock.read(b"\xFF\xD8abcdefghij").write(b"GOT IMAGE");
+        let mut conn = Connection::new(mock.build(), limits());
+        assert_eq!(read_all(&mut conn).await.unwrap()[0].len(), 12);
+
+        // Streamer side.
+        let mut mock = Builder::new();
+        mock.write(b"SIZE 3")
+            .read(b"GOT SIZE")
+            .write(b"\xFF\xD8\xD9")
+            .read(b"GOT IMAGE");
+        mock.write(b"BYE BYE ");
+        let mut conn = Connection::with_dialect(mock.build(), limits(), Dialect::Size);
+        conn.send_frame(b"\xFF\xD8\xD9").await.unwrap();
+        conn.finish().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn len32_dialect_transcript_both_ways() {
+        // Several frames back to back, split anywhere; nothing is ever answered.
+        let stream = b"\x00\x00\x00\x02\xFF\xD8\x00\x00\x00\x03\xFF\xD8\xD9";
+        for cut in 0..=stream.len() {
+            let mut mock = Builder::new();
+            mock.read(&stream[..cut]).read(&stream[cut..]);
+            let mut conn = Connection::new(mock.build(), limits());
+            let frames = read_all(&mut conn).await.unwrap();
+            assert_eq!(
+                frames,
+                vec![b"\xFF\xD8".to_vec(), b"\xFF\xD8\xD9".to_vec()],
+                "cut {cut}"
+            );
+        }
+        let mut mock = Builder::new();
+        mock.write(b"\x00\x00\x00\x02").write(b"\xFF\xD8");
+        let mut conn = Connection::with_dialect(mock.build(), limits(), Dialect::Len32);
+        conn.send_frame(b"\xFF\xD8").await.unwrap();
+        conn.finish().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn memory_follows_the_bytes_that_arrive_not_the_declared_length() {
+        let limits = Limits {
+            max_frame_bytes: 32 << 20,
+            ..Limits::default()
+        };
+        let mut mock = Builder::new();
+        mock.read(b"33554432, ").write(b"ok").read(b"\xFF\xD8");
+        let mut conn = Connection::new(mock.build(), limits);
+        let mut payload = Vec::new();
+        let err = conn.read_frame(&mut payload).await.unwrap_err();
+        assert!(err.is_truncated(), "{err}");
+        assert!(
+            payload.capacity() <= 2 * PAYLOAD_STEP,
+            "{} bytes",
+            payload.capacity()
+        );
     }
 }

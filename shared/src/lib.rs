@@ -1,20 +1,22 @@
 //! What the streamer and the viewer must agree on.
 //!
 //! Layout:
-//! - [`protocol`]: the `flag` wire dialect as pure parsing and formatting, plus shared defaults.
+//! - [`protocol`]: the three wire dialects as pure parsing and formatting, plus shared defaults.
 //! - [`connection`]: one connection running the protocol over any async byte stream.
 //! - [`stats`]: per-frame durations and rates in fixed memory.
 //! - [`slot`]: the newest-value slot that joins pipeline stages without queueing.
 //! - [`font`]: a tiny bitmap font for the test pattern and the viewer's labels.
-//! - [`cli`]: argument types both programs parse (sizes, addresses).
+//! - [`net`]: socket settings (no Nagle, short keepalive) for every connection.
+//! - [`cli`]: argument types both programs parse (sizes, addresses, networks).
 
 pub mod cli;
 pub mod connection;
 pub mod font;
+pub mod net;
 pub mod protocol;
 pub mod slot;
 pub mod stats;
 
 pub use connection::{ConnError, Connection, Limits};
-pub use protocol::{FrameError, DEFAULT_MAX_FRAME_BYTES, DEFAULT_PORT, DEFAULT_QUALITY};
+pub use protocol::{Dialect, FrameError, DEFAULT_MAX_FRAME_BYTES, DEFAULT_PORT, DEFAULT_QUALITY};
 pub use slot::Slot;

@@ -1,8 +1,9 @@
-//! The `flag` wire dialect (see PROTOCOL.md) as pure functions over byte slices.
-//! No I/O here: "need more bytes" is `Ok(None)`, never an error, so every split of the
-//! byte stream can be tested with plain byte literals.
+//! The three wire dialects (`flag`, `size`, `len32`; see PROTOCOL.md) as pure functions over
+//! byte slices. No I/O here: "need more bytes" is `Incomplete` (or `Ok(None)`), never an error,
+//! so every split of the byte stream can be tested with plain byte literals.
 
 use std::fmt;
+use std::str::FromStr;
 
 /// TCP port the viewer listens on unless told otherwise.
 pub const DEFAULT_PORT: u16 = 8080;
@@ -14,6 +15,216 @@ pub const DEFAULT_MAX_FRAME_BYTES: usize = 32 * 1024 * 1024;
 pub const MAX_FLAG_LEN: usize = 20;
 /// The acknowledgement the viewer sends after the flag and after the payload.
 pub const ACK: &[u8; 2] = b"ok";
+/// `size` dialect: the header prefix, the two answers and the end of a session.
+pub const SIZE_PREFIX: &[u8] = b"SIZE ";
+pub const GOT_SIZE: &[u8] = b"GOT SIZE";
+pub const GOT_IMAGE: &[u8] = b"GOT IMAGE";
+pub const BYE: &[u8] = b"BYE BYE ";
+/// A `SIZE n` message longer than this is rejected.
+pub const MAX_SIZE_MESSAGE_LEN: usize = 20;
+
+/// Which of the three dialects a connection speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dialect {
+    /// `31245, ` / `ok` / bytes / `ok`: the reference streaming dialect.
+    #[default]
+    Flag,
+    /// `SIZE 31245` / `GOT SIZE` / bytes / `GOT IMAGE`, ended by `BYE BYE `.
+    Size,
+    /// A 4-byte big-endian length, then the bytes; nothing is answered.
+    Len32,
+}
+
+impl Dialect {
+    /// Tells the dialect from the first byte of a connection.
+    pub fn detect(first: u8) -> Dialect {
+        match first {
+            b'0'..=b'9' | b' ' => Dialect::Flag,
+            b'S' | b'B' => Dialect::Size,
+            _ => Dialect::Len32,
+        }
+    }
+
+    /// What the receiver answers once the header has arrived.
+    pub fn header_answer(self) -> Option<&'static [u8]> {
+        match self {
+            Dialect::Flag => Some(ACK),
+            Dialect::Size => Some(GOT_SIZE),
+            Dialect::Len32 => None,
+        }
+    }
+
+    /// What the receiver answers once the last payload byte has arrived.
+    pub fn payload_answer(self) -> Option<&'static [u8]> {
+        match self {
+            Dialect::Flag => Some(ACK),
+            Dialect::Size => Some(GOT_IMAGE),
+            Dialect::Len32 => None,
+        }
+    }
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Dialect::Flag => "flag",
+            Dialect::Size => "size",
+            Dialect::Len32 => "len32",
+        }
+    }
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Dialect {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "flag" => Ok(Dialect::Flag),
+            "size" => Ok(Dialect::Size),
+            "len32" => Ok(Dialect::Len32),
+            _ => Err(format!("{s:?} is not a dialect: use flag, size or len32")),
+        }
+    }
+}
+
+/// What the start of a buffer holds, in a given dialect.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Header {
+    /// A valid prefix of a header: read more.
+    Incomplete,
+    /// A complete header: `len` payload bytes follow the first `consumed` bytes. With
+    /// `space_pending`, a late trailing space of a `flag` may still come before the payload.
+    Frame {
+        len: usize,
+        consumed: usize,
+        space_pending: bool,
+    },
+    /// `SIZE n` ends with the buffer, so more digits might follow (it has no terminator).
+    /// The sender waits for `GOT SIZE` before sending anything else, so once no byte comes
+    /// for a moment the number is whole: [`Header::settle`] turns this into a `Frame`.
+    LengthSoFar { len: usize, consumed: usize },
+    /// `BYE BYE `: the sender is done.
+    End { consumed: usize },
+}
+
+impl Header {
+    /// Takes a [`Header::LengthSoFar`] as final.
+    pub fn settle(self) -> Result<Header, FrameError> {
+        match self {
+            Header::LengthSoFar { len: 0, .. } => Err(FrameError::ZeroLength),
+            Header::LengthSoFar { len, consumed } => Ok(Header::Frame {
+                len,
+                consumed,
+                space_pending: false,
+            }),
+            other => Ok(other),
+        }
+    }
+}
+
+/// Looks for a complete header of `dialect` at the start of `buf`, checking the length it
+/// declares against `max` before anything is allocated.
+pub fn parse_header(dialect: Dialect, buf: &[u8], max: usize) -> Result<Header, FrameError> {
+    match dialect {
+        Dialect::Flag => Ok(match parse_flag(buf, max)? {
+            None => Header::Incomplete,
+            Some(f) => Header::Frame {
+                len: f.len,
+                consumed: f.consumed,
+                space_pending: !f.space_seen,
+            },
+        }),
+        Dialect::Size => parse_size(buf, max),
+        Dialect::Len32 => {
+            let Some(bytes) = buf.first_chunk::<4>() else {
+                return Ok(Header::Incomplete);
+            };
+            let len = u32::from_be_bytes(*bytes) as usize;
+            check_len(len as u64, max)?;
+            Ok(Header::Frame {
+                len,
+                consumed: 4,
+                space_pending: false,
+            })
+        }
+    }
+}
+
+fn check_len(len: u64, max: usize) -> Result<(), FrameError> {
+    if len == 0 {
+        Err(FrameError::ZeroLength)
+    } else if len > max as u64 {
+        Err(FrameError::TooLarge {
+            len: Some(len),
+            max,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+fn parse_size(buf: &[u8], max: usize) -> Result<Header, FrameError> {
+    // A prefix of `BYE BYE ` or of `SIZE ` is incomplete; anything else is wrong.
+    for (expected, done) in [(BYE, true), (SIZE_PREFIX, false)] {
+        let n = buf.len().min(expected.len());
+        if buf[..n] == expected[..n] {
+            if n < expected.len() {
+                return Ok(Header::Incomplete);
+            }
+            if done {
+                return Ok(Header::End { consumed: n });
+            }
+            break;
+        }
+        if buf.first() == expected.first() {
+            let bad = buf
+                .iter()
+                .zip(expected)
+                .find(|(a, b)| a != b)
+                .map_or(0, |(a, _)| *a);
+            return Err(FrameError::BadSizeMessage(bad));
+        }
+        if expected == SIZE_PREFIX {
+            return Err(FrameError::BadSizeMessage(buf[0]));
+        }
+    }
+    let mut len: u64 = 0;
+    for (i, &b) in buf.iter().enumerate().skip(SIZE_PREFIX.len()) {
+        if i >= MAX_SIZE_MESSAGE_LEN {
+            return Err(FrameError::FlagTooLong);
+        }
+        if !b.is_ascii_digit() {
+            if i == SIZE_PREFIX.len() {
+                return Err(FrameError::MissingLength);
+            }
+            // A sender that did not wait for `GOT SIZE`: the payload starts here.
+            check_len(len, max)?;
+            return Ok(Header::Frame {
+                len: len as usize,
+                consumed: i,
+                space_pending: false,
+            });
+        }
+        len = len * 10 + u64::from(b - b'0');
+        if len > max as u64 {
+            return Err(FrameError::TooLarge {
+                len: Some(len),
+                max,
+            });
+        }
+    }
+    if buf.len() == SIZE_PREFIX.len() {
+        return Ok(Header::Incomplete);
+    }
+    Ok(Header::LengthSoFar {
+        len: len as usize,
+        consumed: buf.len(),
+    })
+}
 
 /// Why a byte stream is not a valid `flag` frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,23 +239,33 @@ pub enum FrameError {
     ZeroLength,
     /// A declared length above the configured maximum (`len` is `None` when it overflowed).
     TooLarge { len: Option<u64>, max: usize },
+    /// A `size`-dialect message that is neither `SIZE n` nor `BYE BYE `.
+    BadSizeMessage(u8),
 }
 
 impl fmt::Display for FrameError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FrameError::NonDigit(b) => write!(f, "flag has a non-digit byte 0x{b:02X}"),
-            FrameError::FlagTooLong => write!(f, "flag has no ',' within {MAX_FLAG_LEN} bytes"),
-            FrameError::MissingLength => write!(f, "flag has no digits before ','"),
-            FrameError::ZeroLength => write!(f, "flag declares a length of 0"),
+            FrameError::FlagTooLong => {
+                write!(
+                    f,
+                    "length header is not complete within {MAX_FLAG_LEN} bytes"
+                )
+            }
+            FrameError::MissingLength => write!(f, "length header has no digits"),
+            FrameError::ZeroLength => write!(f, "declared length is 0"),
             FrameError::TooLarge {
                 len: Some(len),
                 max,
             } => {
-                write!(f, "flag declares {len} bytes, above the maximum of {max}")
+                write!(f, "declared length {len} is above the maximum of {max}")
             }
             FrameError::TooLarge { len: None, max } => {
-                write!(f, "flag declares a length above the maximum of {max}")
+                write!(f, "declared length is above the maximum of {max}")
+            }
+            FrameError::BadSizeMessage(b) => {
+                write!(f, "expected \"SIZE n\" or \"BYE BYE \", got byte 0x{b:02X}")
             }
         }
     }
@@ -249,6 +470,105 @@ mod tests {
             parse_flag(&digits, usize::MAX),
             Err(FrameError::TooLarge { .. }) | Err(FrameError::FlagTooLong)
         ));
+    }
+
+    #[test]
+    fn detects_dialects_from_the_first_byte() {
+        assert_eq!(Dialect::detect(b'3'), Dialect::Flag);
+        assert_eq!(Dialect::detect(b' '), Dialect::Flag);
+        assert_eq!(Dialect::detect(b'S'), Dialect::Size);
+        assert_eq!(Dialect::detect(0x00), Dialect::Len32);
+        assert_eq!(Dialect::detect(0x01), Dialect::Len32);
+        assert_eq!("len32".parse(), Ok(Dialect::Len32));
+        assert!("udp".parse::<Dialect>().is_err());
+    }
+
+    #[test]
+    fn parses_size_messages_at_every_split() {
+        let msg = b"SIZE 31245";
+        for cut in 0..=SIZE_PREFIX.len() {
+            assert_eq!(
+                parse_header(Dialect::Size, &msg[..cut], 40_000),
+                Ok(Header::Incomplete)
+            );
+        }
+        // Digits up to the end of the buffer: the number may not be finished yet.
+        assert_eq!(
+            parse_header(Dialect::Size, b"SIZE 312", 40_000),
+            Ok(Header::LengthSoFar {
+                len: 312,
+                consumed: 8
+            })
+        );
+        let whole = parse_header(Dialect::Size, msg, 40_000).unwrap();
+        assert_eq!(
+            whole.settle(),
+            Ok(Header::Frame {
+                len: 31245,
+                consumed: 10,
+                space_pending: false
+            })
+        );
+        // Merged with the payload: the number ends at the first non-digit.
+        assert_eq!(
+            parse_header(Dialect::Size, b"SIZE 3\xFF\xD8\xFF", 40_000),
+            Ok(Header::Frame {
+                len: 3,
+                consumed: 6,
+                space_pending: false
+            })
+        );
+        for cut in 0..BYE.len() {
+            assert_eq!(
+                parse_header(Dialect::Size, &BYE[..cut], 9),
+                Ok(Header::Incomplete)
+            );
+        }
+        assert_eq!(
+            parse_header(Dialect::Size, BYE, 9),
+            Ok(Header::End { consumed: 8 })
+        );
+    }
+
+    #[test]
+    fn rejects_bad_size_messages() {
+        let p = |b: &[u8]| parse_header(Dialect::Size, b, 1000);
+        assert_eq!(p(b"SIZZ"), Err(FrameError::BadSizeMessage(b'Z')));
+        assert_eq!(p(b"BYE NOW"), Err(FrameError::BadSizeMessage(b'N')));
+        assert_eq!(p(b"SIZE x"), Err(FrameError::MissingLength));
+        assert_eq!(
+            p(b"SIZE 1001"),
+            Err(FrameError::TooLarge {
+                len: Some(1001),
+                max: 1000
+            })
+        );
+        assert_eq!(p(b"SIZE 0").unwrap().settle(), Err(FrameError::ZeroLength));
+        assert_eq!(p(b"SIZE 000000000000000000"), Err(FrameError::FlagTooLong));
+    }
+
+    #[test]
+    fn parses_len32_headers() {
+        let p = |b: &[u8]| parse_header(Dialect::Len32, b, 1000);
+        assert_eq!(p(b"\x00\x00\x03"), Ok(Header::Incomplete));
+        assert_eq!(
+            p(b"\x00\x00\x03\xE8\xFF"),
+            Ok(Header::Frame {
+                len: 1000,
+                consumed: 4,
+                space_pending: false
+            })
+        );
+        assert_eq!(
+            p(b"\x00\x00\x03\xE9"),
+            Err(FrameError::TooLarge {
+                len: Some(1001),
+                max: 1000
+            })
+        );
+        assert_eq!(p(b"\x00\x00\x00\x00"), Err(FrameError::ZeroLength));
+        // "GET " read as a length is far above any maximum.
+        assert!(matches!(p(b"GET /"), Err(FrameError::TooLarge { .. })));
     }
 
     #[test]

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use shared::cli::{print_line, PeerAddr, Resolution};
-use shared::Slot;
+use shared::{Dialect, Slot};
 
 use crate::encoder::{EncodedFrame, Encoder};
 use crate::sender::{SenderConfig, SenderStats};
@@ -32,6 +32,8 @@ use crate::source::{RawFrame, Source, SourceSpec};
 #[derive(Debug, Clone)]
 pub struct Config {
     pub viewer: PeerAddr,
+    /// Wire dialect (`--protocol`).
+    pub dialect: Dialect,
     pub source: SourceSpec,
     /// Size of the test pattern.
     pub size: Resolution,
@@ -101,6 +103,7 @@ pub fn run(config: Config) -> Result<()> {
 
     let sender_config = SenderConfig {
         viewer: config.viewer.clone(),
+        dialect: config.dialect,
         frames: config.frames,
         quiet: config.quiet,
         ack_timeout: config.ack_timeout,
@@ -126,7 +129,7 @@ pub fn run(config: Config) -> Result<()> {
         .join()
         .map_err(|_| anyhow!("encoder thread panicked"))?;
     let dropped = raw.dropped() + jpeg.dropped();
-    print_summary(&stats, dropped);
+    print_summary(&stats, dropped, config.dialect);
     capture_result.context("capture failed")?;
     encode_result.context("encoding failed")?;
     Ok(())
@@ -156,7 +159,7 @@ fn encode_loop(
     Ok(())
 }
 
-fn print_summary(stats: &SenderStats, dropped: u64) {
+fn print_summary(stats: &SenderStats, dropped: u64, dialect: Dialect) {
     let (frames, fps, p50, p95, max) = match &stats.latency {
         Some(s) => (
             s.frames(),
@@ -168,9 +171,15 @@ fn print_summary(stats: &SenderStats, dropped: u64) {
         None => (0, 0.0, 0.0, 0.0, 0.0),
     };
     let bytes_per_frame = stats.bytes.checked_div(frames).unwrap_or(0);
+    // Without acknowledgements there is no latency to report, only the send time.
+    let timing = if dialect == Dialect::Len32 {
+        format!("send_ms_p50={p50:.2} send_ms_p95={p95:.2} send_ms_max={max:.2}")
+    } else {
+        format!("latency_p50_ms={p50:.2} latency_p95_ms={p95:.2} latency_max_ms={max:.2}")
+    };
     print_line(format_args!(
-        "summary: frames={frames} fps={fps:.2} latency_p50_ms={p50:.2} latency_p95_ms={p95:.2} \
-         latency_max_ms={max:.2} bytes_per_frame={bytes_per_frame} dropped={dropped}"
+        "summary: frames={frames} fps={fps:.2} {timing} bytes_per_frame={bytes_per_frame} \
+         dropped={dropped}"
     ));
 }
 

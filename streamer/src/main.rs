@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use shared::cli::{PeerAddr, Resolution};
-use shared::DEFAULT_QUALITY;
+use shared::{Dialect, DEFAULT_QUALITY};
 use streamer::source::SourceSpec;
 
 /// Streams camera frames as JPEG to a viewer and prints the latency of every frame.
@@ -19,6 +19,11 @@ struct Args {
     /// Viewer address: host, host:port or ip:port (port 8080 when omitted).
     #[arg(value_name = "VIEWER_ADDR", default_value = "127.0.0.1:8080")]
     viewer: PeerAddr,
+
+    /// Wire dialect: flag (the reference streaming protocol), size (SIZE n / GOT SIZE /
+    /// GOT IMAGE / BYE BYE) or len32 (4-byte length, no answers: latency cannot be measured).
+    #[arg(long = "protocol", value_name = "DIALECT", default_value = "flag")]
+    dialect: Dialect,
 
     /// Picture source: test (built-in moving pattern), camera, PATH.y4m, PATH.jpg or PATH.png.
     #[arg(long, default_value = "camera")]
@@ -67,6 +72,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let config = streamer::Config {
         viewer: args.viewer,
+        dialect: args.dialect,
         source: args.source,
         size: args.size,
         fps: args.fps,

@@ -1,11 +1,12 @@
 //! The network stage: connects to the viewer (and reconnects when it goes away), sends the
-//! newest encoded frame with the stop-and-wait protocol and measures each frame's latency.
+//! newest encoded frame in the chosen dialect and measures each frame's latency (in `len32`,
+//! which has no answers, only its send time).
 
 use std::time::{Duration, Instant};
 
 use shared::cli::{print_line, PeerAddr};
 use shared::stats::StreamStats;
-use shared::{Connection, Limits, Slot};
+use shared::{Connection, Dialect, Limits, Slot};
 use tokio::net::TcpStream;
 
 use crate::encoder::EncodedFrame;
@@ -19,6 +20,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 #[derive(Debug, Clone)]
 pub struct SenderConfig {
     pub viewer: PeerAddr,
+    pub dialect: Dialect,
     /// Stop after this many acknowledged frames (0: never).
     pub frames: u64,
     pub quiet: bool,
@@ -28,7 +30,7 @@ pub struct SenderConfig {
 /// Results of a run, over every connection.
 #[derive(Default)]
 pub struct SenderStats {
-    /// Acknowledged frames and their latency; `None` until the first frame.
+    /// Acknowledged frames and their latency (`send_ms` in `len32`); `None` until the first.
     pub latency: Option<StreamStats>,
     pub bytes: u64,
 }
@@ -46,15 +48,24 @@ pub async fn run(
         ..Limits::default()
     };
     let mut sent = 0u64;
+    let measure = if config.dialect == Dialect::Len32 {
+        eprintln!(
+            "streamer: the len32 dialect has no acknowledgements, so latency cannot be measured; \
+             printing send_ms (capture start to the last byte handed to the socket) instead"
+        );
+        "send_ms"
+    } else {
+        "latency_ms"
+    };
     'connect: loop {
         let stream = tokio::select! {
             s = connect(&config.viewer) => s,
             _ = &mut stop => break,
         };
-        let mut conn = Connection::new(stream, limits);
+        let mut conn = Connection::with_dialect(stream, limits, config.dialect);
         loop {
             if config.frames > 0 && sent >= config.frames {
-                let _ = conn.shutdown().await;
+                let _ = conn.finish().await;
                 break 'connect;
             }
             let frame = tokio::select! {
@@ -62,7 +73,7 @@ pub async fn run(
                 _ = &mut stop => None,
             };
             let Some(frame) = frame else {
-                let _ = conn.shutdown().await;
+                let _ = conn.finish().await;
                 break 'connect;
             };
             // Not raced against `stop`: a frame in flight finishes (bounded by the ack timeout),
@@ -80,7 +91,7 @@ pub async fn run(
                     stats.bytes += frame.jpeg().len() as u64;
                     if !config.quiet {
                         print_line(format_args!(
-                            "frame={sent} bytes={} latency_ms={:.2}",
+                            "frame={sent} bytes={} {measure}={:.2}",
                             frame.jpeg().len(),
                             latency.as_secs_f64() * 1e3
                         ));
@@ -106,9 +117,10 @@ async fn connect(viewer: &PeerAddr) -> TcpStream {
         let attempt = TcpStream::connect((viewer.host.as_str(), viewer.port));
         let error = match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
             Ok(Ok(stream)) => {
-                // The flag and the acks are tiny: Nagle's algorithm would only delay them.
-                if let Err(e) = stream.set_nodelay(true) {
-                    eprintln!("streamer: {viewer}: cannot set TCP_NODELAY: {e}");
+                // Headers and answers are tiny and awaited: no Nagle. Keepalive finds a viewer
+                // that vanished without closing.
+                if let Err(e) = shared::net::tune(&stream) {
+                    eprintln!("streamer: {viewer}: cannot set socket options: {e}");
                 }
                 eprintln!("streamer: connected to {viewer}");
                 return stream;

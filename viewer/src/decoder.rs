@@ -40,9 +40,12 @@ impl Decoder {
     /// Decodes `jpeg` into `out`, reusing its buffer. Corrupt or truncated data is an error,
     /// also where libjpeg-turbo would only warn and show a damaged picture.
     pub fn decode(&mut self, jpeg: &[u8], out: &mut Picture) -> Result<()> {
+        if jpeg.starts_with(b"\x89PNG") {
+            return decode_png(jpeg, out);
+        }
         if !jpeg.starts_with(&[0xFF, 0xD8]) {
             bail!(
-                "payload is not a JPEG (starts with {:02X?})",
+                "payload is neither JPEG nor PNG (starts with {:02X?})",
                 &jpeg[..jpeg.len().min(4)]
             );
         }
@@ -70,6 +73,36 @@ impl Decoder {
         out.decoded_at = Some(Instant::now());
         Ok(())
     }
+}
+
+/// Decodes a PNG (the reference programs send PNG files too) into 0RGB words. Rare, so it
+/// allocates a scratch buffer per picture.
+fn decode_png(bytes: &[u8], out: &mut Picture) -> Result<()> {
+    let mut decoder = png::Decoder::new(bytes);
+    decoder.set_transformations(png::Transformations::normalize_to_color8());
+    decoder.set_limits(png::Limits { bytes: 256 << 20 });
+    let mut reader = decoder.read_info().context("bad PNG header")?;
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).context("corrupt PNG")?;
+    let (w, h) = (info.width as usize, info.height as usize);
+    if w == 0 || h == 0 || w > MAX_DIMENSION || h > MAX_DIMENSION {
+        bail!("PNG of {w}x{h} is outside 1..={MAX_DIMENSION} on a side");
+    }
+    let channels = info.color_type.samples();
+    out.pixels.clear();
+    out.pixels
+        .extend(buf[..info.buffer_size()].chunks_exact(channels).map(|px| {
+            let (r, g, b) = if channels >= 3 {
+                (px[0], px[1], px[2])
+            } else {
+                (px[0], px[0], px[0])
+            };
+            u32::from(r) << 16 | u32::from(g) << 8 | u32::from(b)
+        }));
+    out.width = w;
+    out.height = h;
+    out.decoded_at = Some(Instant::now());
+    Ok(())
 }
 
 /// Decodes stream `id`'s payloads until its slot closes.
@@ -144,6 +177,23 @@ mod tests {
             r.abs_diff(200) < 6 && g.abs_diff(40) < 6 && b.abs_diff(10) < 6,
             "{px:08x}"
         );
+    }
+
+    #[test]
+    fn decodes_png() {
+        let mut bytes = Vec::new();
+        {
+            let mut enc = png::Encoder::new(&mut bytes, 3, 2);
+            enc.set_color(png::ColorType::Rgb);
+            enc.set_depth(png::BitDepth::Eight);
+            let mut w = enc.write_header().unwrap();
+            w.write_image_data(&[255, 0, 0, 0, 255, 0, 0, 0, 255, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+                .unwrap();
+        }
+        let mut p = Picture::default();
+        Decoder::new().unwrap().decode(&bytes, &mut p).unwrap();
+        assert_eq!((p.width, p.height), (3, 2));
+        assert_eq!(&p.pixels[..3], &[0xFF0000, 0x00FF00, 0x0000FF]);
     }
 
     #[test]

@@ -6,10 +6,12 @@
 //! - [`decoder`]: one thread per streamer turning JPEG into window pixels.
 //! - [`board`]: each stream's newest picture, between decoders and the window.
 //! - [`window`]: the minifb window (absent with `--headless`).
+//! - [`save`]: `--save-dir`, every payload written as received.
 
 pub mod board;
 pub mod decoder;
 pub mod receiver;
+pub mod save;
 pub mod window;
 
 use std::fs::File;
@@ -20,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{anyhow, Context, Result};
-use shared::cli::{print_line, Resolution};
+use shared::cli::{print_line, Cidr, Resolution};
 use shared::stats::StreamStats;
 use shared::Limits;
 use tokio::sync::watch;
@@ -39,6 +41,10 @@ pub struct Config {
     pub limits: Limits,
     /// Where to write the last picture as a PPM file on exit.
     pub snapshot: Option<PathBuf>,
+    /// Networks allowed to connect (`--allow`); empty allows everyone.
+    pub allow: Vec<Cidr>,
+    /// Where to save every received payload.
+    pub save_dir: Option<PathBuf>,
 }
 
 /// Counts over the whole run, all streams together.
@@ -54,6 +60,8 @@ pub struct Counters {
     pub truncated: AtomicU64,
     /// Received frames replaced by a newer one before the decoder got to them.
     pub dropped: AtomicU64,
+    /// Payloads written to `--save-dir`.
+    pub saved: AtomicU64,
     rate: Mutex<Option<StreamStats>>,
 }
 
@@ -67,6 +75,10 @@ impl Counters {
 /// Runs the viewer until the window closes, the frame limit is reached or the user interrupts;
 /// prints the summary line.
 pub fn run(config: Config) -> Result<()> {
+    if let Some(dir) = &config.save_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create the save directory", dir.display()))?;
+    }
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     listener.set_nonblocking(true)?;
@@ -74,8 +86,14 @@ pub fn run(config: Config) -> Result<()> {
     eprintln!("viewer: listening on {local}");
 
     let (stop, _) = watch::channel(false);
+    if !config.allow.is_empty() {
+        let list: Vec<String> = config.allow.iter().map(|c| c.to_string()).collect();
+        eprintln!("viewer: accepting streamers from {} only", list.join(", "));
+    }
     let shared = receiver::Shared {
         limits: config.limits,
+        allow: Arc::new(config.allow.clone()),
+        save_dir: config.save_dir.clone().map(Arc::new),
         frames: config.frames,
         board: Arc::new(Board::default()),
         counters: Arc::new(Counters::default()),
@@ -115,17 +133,22 @@ pub fn run(config: Config) -> Result<()> {
         write_ppm(path, picture)
             .with_context(|| format!("{}: cannot write snapshot", path.display()))?;
     }
-    print_summary(&shared.counters);
+    print_summary(&shared.counters, config.save_dir.is_some());
     network_result?;
     shown?;
     Ok(())
 }
 
-fn print_summary(c: &Counters) {
+fn print_summary(c: &Counters, saving: bool) {
     let load = |v: &AtomicU64| v.load(Ordering::Relaxed);
     let fps = c.lock_rate().as_ref().map_or(0.0, |s| s.fps());
+    let saved = if saving {
+        format!(" saved={}", load(&c.saved))
+    } else {
+        String::new()
+    };
     print_line(format_args!(
-        "summary: frames={} decoded={} errors={} truncated={} dropped={} fps={fps:.2}",
+        "summary: frames={} decoded={} errors={} truncated={} dropped={} fps={fps:.2}{saved}",
         load(&c.received),
         load(&c.decoded),
         load(&c.errors),

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use shared::cli::Resolution;
+use shared::cli::{Cidr, Resolution};
 use shared::{Limits, DEFAULT_MAX_FRAME_BYTES};
 
 /// Receives JPEG frames from streamers, acknowledges each one and shows the newest.
@@ -41,6 +41,14 @@ struct Args {
     /// On exit, write the last picture shown or decoded to this file (binary PPM).
     #[arg(long, value_name = "PATH")]
     snapshot: Option<PathBuf>,
+
+    /// Accept streamers only from this network (CIDR, e.g. 192.168.3.0/24; repeatable).
+    #[arg(long, value_name = "CIDR")]
+    allow: Vec<Cidr>,
+
+    /// Write every received frame, exactly as received, into this directory.
+    #[arg(long, value_name = "DIR")]
+    save_dir: Option<PathBuf>,
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -74,6 +82,8 @@ fn main() -> ExitCode {
             ..Limits::default()
         },
         snapshot: args.snapshot,
+        allow: args.allow,
+        save_dir: args.save_dir,
     };
     match viewer::run(config) {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,19 +3,21 @@
 //! or display; a bad peer is closed with a one-line error while the others go on.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use shared::cli::Cidr;
 use shared::stats::StreamStats;
-use shared::{Connection, Limits, Slot};
+use shared::{Connection, Dialect, Limits, Slot};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::board::Board;
-use crate::{decoder, Counters};
+use crate::{decoder, save, Counters};
 
 /// Connections served at once; more are closed as they arrive.
 pub const MAX_CONNECTIONS: usize = 1024;
@@ -24,6 +26,10 @@ pub const MAX_CONNECTIONS: usize = 1024;
 #[derive(Clone)]
 pub struct Shared {
     pub limits: Limits,
+    /// Networks allowed to connect; empty allows everyone.
+    pub allow: Arc<Vec<Cidr>>,
+    /// Where to save every payload, if anywhere.
+    pub save_dir: Option<Arc<PathBuf>>,
     /// Stop once this many frames were received in all (0: never).
     pub frames: u64,
     pub board: Arc<Board>,
@@ -44,6 +50,10 @@ pub async fn serve(listener: TcpListener, shared: Shared) {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    if !shared.allow.is_empty() && !shared.allow.iter().any(|n| n.contains(peer.ip())) {
+                        eprintln!("{peer}: not in the --allow list, closing");
+                        continue;
+                    }
                     let Ok(permit) = permits.clone().try_acquire_owned() else {
                         eprintln!("{peer}: {MAX_CONNECTIONS} connections already open, closing");
                         continue;
@@ -80,8 +90,10 @@ pub async fn serve(listener: TcpListener, shared: Shared) {
 }
 
 async fn serve_connection(id: u64, stream: TcpStream, peer: SocketAddr, shared: Shared) {
-    // Each `ok` is two bytes the streamer is waiting for: never hold them back.
-    let _ = stream.set_nodelay(true);
+    // Answers are tiny and awaited: no Nagle. Keepalive finds peers that vanished.
+    if let Err(e) = shared::net::tune(&stream) {
+        eprintln!("{peer}: cannot set socket options: {e}");
+    }
     eprintln!("viewer: {peer}: streamer connected");
     shared.board.add(id, peer);
     let payloads: Arc<Slot<Vec<u8>>> = Arc::new(Slot::new());
@@ -99,6 +111,21 @@ async fn serve_connection(id: u64, stream: TcpStream, peer: SocketAddr, shared: 
             Ok(true) => {
                 let now = Instant::now();
                 let total = counters.received.fetch_add(1, Ordering::Relaxed) + 1;
+                if decode_thread.is_none() {
+                    if let Some(d) = conn.dialect().filter(|d| *d != Dialect::Flag) {
+                        eprintln!("viewer: {peer}: speaks the {d} dialect");
+                    }
+                }
+                if let Some(dir) = &shared.save_dir {
+                    // A small write to the page cache, after the answer has gone out; the next
+                    // frame's header can wait for it.
+                    match save::save(dir, total, peer.ip(), &payload) {
+                        Ok(_) => {
+                            counters.saved.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => eprintln!("{}: cannot save frame {total}: {e}", dir.display()),
+                    }
+                }
                 counters
                     .lock_rate()
                     .get_or_insert_with(|| StreamStats::new(now))
