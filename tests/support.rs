@@ -59,8 +59,13 @@ pub struct Viewer {
 impl Viewer {
     /// Starts `viewer --listen 127.0.0.1:0 ARGS` and waits for its "listening on" line.
     pub fn start(args: &[&str], env: &[(&str, &str)]) -> Viewer {
+        Viewer::start_on("127.0.0.1:0", args, env)
+    }
+
+    /// Starts `viewer --listen LISTEN ARGS` and waits for its "listening on" line.
+    pub fn start_on(listen: &str, args: &[&str], env: &[(&str, &str)]) -> Viewer {
         let mut child = Command::new(bin("viewer"))
-            .args(["--listen", "127.0.0.1:0"])
+            .args(["--listen", listen])
             .args(args)
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -145,6 +150,68 @@ fn wait_deadline(child: &mut Child, limit: Duration, what: &str) -> std::process
             panic!("{what} did not exit within {limit:?}");
         }
         thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A port nobody listens on right now (for tests that start the streamer first).
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A background process whose stdout and stderr are collected as they come.
+pub struct Background {
+    pub child: Child,
+    stdout: Option<thread::JoinHandle<Vec<u8>>>,
+    stderr: Option<thread::JoinHandle<Vec<u8>>>,
+}
+
+impl Background {
+    /// Starts a workspace binary with `args`.
+    pub fn start(name: &str, args: &[&str]) -> Background {
+        let mut child = Command::new(bin(name))
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let err = child.stderr.take().unwrap();
+        Background {
+            child,
+            stdout: Some(thread::spawn(move || read_all(out))),
+            stderr: Some(thread::spawn(move || read_all(err))),
+        }
+    }
+
+    /// Sends `signal_name` (e.g. `TERM`), waits within `limit`; returns status, stdout, stderr.
+    pub fn stop(
+        self,
+        signal_name: &str,
+        limit: Duration,
+    ) -> (std::process::ExitStatus, String, String) {
+        signal(&self.child, signal_name);
+        self.finish(limit)
+    }
+
+    /// Waits for the process to exit by itself within `limit`.
+    pub fn finish(mut self, limit: Duration) -> (std::process::ExitStatus, String, String) {
+        let status = wait_deadline(&mut self.child, limit, "process");
+        let out = self.stdout.take().unwrap().join().unwrap();
+        let err = self.stderr.take().unwrap().join().unwrap();
+        (
+            status,
+            String::from_utf8_lossy(&out).to_string(),
+            String::from_utf8_lossy(&err).to_string(),
+        )
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -228,3 +228,60 @@ fn window_shows_the_pattern_letterboxed_and_waits_between_streamers() {
     assert!(s["decoded"].parse::<u64>().unwrap() > 10, "{out}");
     assert_eq!(s["errors"], "0");
 }
+
+#[test]
+fn window_shows_several_streamers_side_by_side_and_drops_the_ones_that_leave() {
+    let _lock = heavy();
+    let dir = TempDir::new("grid");
+    let x = Xvfb::start();
+    let viewer = Viewer::start(&[], &[("DISPLAY", &x.display)]);
+    let id = x.find_viewer_window();
+    let start = |size: &str| {
+        Command::new(bin("streamer"))
+            .args([
+                "--source",
+                "test",
+                "--fps",
+                "30",
+                "--quiet",
+                "--size",
+                size,
+                &viewer.addr,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let first = start("640x360");
+    thread::sleep(Duration::from_millis(700));
+    let mut second = start("640x360");
+    thread::sleep(Duration::from_millis(1500));
+    let grid = x.capture(&id, &dir, "grid.ppm");
+    // Two cells of 640x720: each 16:9 picture is 640x360, centred vertically, with its bars.
+    for (i, left) in [0, 640].into_iter().enumerate() {
+        let half = Rgb {
+            width: 640,
+            height: 360,
+            data: (180..540)
+                .flat_map(|y| grid.data[(y * grid.width + left) * 3..][..640 * 3].to_vec())
+                .collect(),
+        };
+        assert_bars(&half, 0, 640, &format!("grid cell {i}"));
+        // The label in the cell's top-left corner: light text on the dark label box.
+        let label_lit =
+            (4..18).any(|y| (0..300).any(|dx| grid.pixel(left + dx, y) == [0xE0, 0xE0, 0xE0]));
+        assert!(label_lit, "grid cell {i} has no label");
+    }
+    // One streamer leaves: the other fills the window again.
+    signal(&second, "TERM");
+    assert!(second.wait().unwrap().success());
+    thread::sleep(Duration::from_millis(800));
+    let single = x.capture(&id, &dir, "single.ppm");
+    assert_bars(&single, 0, single.width, "after one streamer left");
+    let mut first = first;
+    signal(&first, "TERM");
+    assert!(first.wait().unwrap().success());
+    let (status, _) = viewer.terminate(Duration::from_secs(10));
+    assert!(status.success());
+}

@@ -113,12 +113,19 @@ pub fn run(config: Config) -> Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(sender::run(
-        &sender_config,
-        &jpeg,
-        &mut stats,
-        shutdown_signal(),
-    ));
+    runtime.block_on(async {
+        // Signals are watched by their own task, so that one arriving while a frame is in
+        // flight is seen at once (and a second one can end the process).
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown_signal().await;
+            let _ = stop_tx.send(true);
+        });
+        let stop = async move {
+            let _ = stop_rx.wait_for(|stopped| *stopped).await;
+        };
+        sender::run(&sender_config, &jpeg, &mut stats, stop).await;
+    });
     raw.close();
     jpeg.close();
 
@@ -193,8 +200,19 @@ async fn shutdown_signal() {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
             }
+            exit_on_second_interrupt();
             return;
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+    exit_on_second_interrupt();
+}
+
+/// The first Ctrl-C lets the frame in flight finish (bounded by the ack timeout); a second
+/// one means "now".
+fn exit_on_second_interrupt() {
+    tokio::spawn(async {
+        let _ = tokio::signal::ctrl_c().await;
+        std::process::exit(130);
+    });
 }

@@ -86,6 +86,8 @@ pub async fn serve(listener: TcpListener, shared: Shared) {
             }
         }
     }
+    // Stop accepting at once: a streamer must not connect to a viewer that is going away.
+    drop(listener);
     while tasks.join_next().await.is_some() {}
 }
 
@@ -94,7 +96,7 @@ async fn serve_connection(id: u64, stream: TcpStream, peer: SocketAddr, shared: 
     if let Err(e) = shared::net::tune(&stream) {
         eprintln!("{peer}: cannot set socket options: {e}");
     }
-    eprintln!("viewer: {peer}: streamer connected");
+    eprintln!("{peer}: streamer connected");
     shared.board.add(id, peer);
     let payloads: Arc<Slot<Vec<u8>>> = Arc::new(Slot::new());
     let mut decode_thread: Option<JoinHandle<()>> = None;
@@ -113,7 +115,7 @@ async fn serve_connection(id: u64, stream: TcpStream, peer: SocketAddr, shared: 
                 let total = counters.received.fetch_add(1, Ordering::Relaxed) + 1;
                 if decode_thread.is_none() {
                     if let Some(d) = conn.dialect().filter(|d| *d != Dialect::Flag) {
-                        eprintln!("viewer: {peer}: speaks the {d} dialect");
+                        eprintln!("{peer}: speaks the {d} dialect");
                     }
                 }
                 if let Some(dir) = &shared.save_dir {
@@ -146,7 +148,7 @@ async fn serve_connection(id: u64, stream: TcpStream, peer: SocketAddr, shared: 
                 }
             }
             Ok(false) => {
-                eprintln!("viewer: {peer}: streamer disconnected");
+                eprintln!("{peer}: streamer disconnected");
                 break;
             }
             Err(e) => {

@@ -1,6 +1,7 @@
 //! The display stage: a resizable minifb window that shows the newest decoded picture,
-//! letterboxed to keep its aspect ratio, or a clear "waiting" screen when no streamer is
-//! connected. It redraws only when there is a new picture, a resize or a change of state.
+//! letterboxed to keep its aspect ratio; several streams side by side in a grid, each
+//! labelled; or a clear "waiting" screen when no streamer is connected. It redraws only when
+//! there is a new picture, a resize or a change of state.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -11,7 +12,7 @@ use shared::cli::Resolution;
 use shared::font;
 use tokio::sync::watch;
 
-use crate::board::{Board, Picture};
+use crate::board::{Board, Picture, TileInfo};
 
 /// How long to wait for a picture before looking at window events again.
 const POLL: Duration = Duration::from_millis(8);
@@ -53,62 +54,144 @@ fn show(
         .update_with_buffer(&waiting, size.width, size.height)
         .context("cannot draw the window")?;
 
-    let mut current: Option<Picture> = None;
-    let mut shown_stream: Option<u64> = None;
+    // Every connected stream, in the order they connected, with its newest picture.
+    let mut shown: Vec<(TileInfo, Option<Picture>)> = Vec::new();
+    let mut canvas: Vec<u32> = Vec::new();
     let mut last_size = window.get_size();
     let mut last_title = Instant::now();
     let mut version = 0;
     while window.is_open() && !window.is_key_down(Key::Escape) && !*stop.borrow() {
         version = board.wait_change(version, POLL);
-        let stream = board.first_tile();
+        let tiles = board.tiles();
         let mut redraw = window.get_size() != last_size;
         last_size = window.get_size();
-        match &stream {
-            Some(tile) => {
-                // A new stream never starts with the previous one's last picture.
-                if shown_stream != Some(tile.id) {
-                    shown_stream = Some(tile.id);
-                    if let Some(old) = current.take() {
-                        board.recycle(old);
-                    }
-                    redraw = true;
+        // A stream that ended leaves, and never leaves its last picture behind.
+        shown.retain_mut(|(tile, picture)| {
+            let keep = tiles.iter().any(|t| t.id == tile.id);
+            if !keep {
+                if let Some(old) = picture.take() {
+                    board.recycle(old);
                 }
-                if let Some(picture) = board.take(tile.id) {
-                    if let Some(old) = current.replace(picture) {
-                        board.recycle(old);
-                    }
-                    redraw = true;
-                }
+                redraw = true;
             }
-            None => {
-                if shown_stream.take().is_some() {
-                    if let Some(old) = current.take() {
-                        board.recycle(old);
-                    }
+            keep
+        });
+        for tile in &tiles {
+            match shown.iter_mut().find(|(t, _)| t.id == tile.id) {
+                Some((t, _)) => t.fps = tile.fps,
+                None => {
+                    shown.push((tile.clone(), None));
                     redraw = true;
                 }
             }
         }
+        for (tile, picture) in &mut shown {
+            if let Some(new) = board.take(tile.id) {
+                if let Some(old) = picture.replace(new) {
+                    board.recycle(old);
+                }
+                redraw = true;
+            }
+        }
         if last_title.elapsed() >= Duration::from_millis(500) {
             last_title = Instant::now();
-            match &stream {
-                Some(tile) => {
-                    window.set_title(&format!("viewer - {} - {:.1} fps", tile.peer, tile.fps))
-                }
-                None => window.set_title(&waiting_title),
-            }
+            window.set_title(&match shown.as_slice() {
+                [] => waiting_title.clone(),
+                [(tile, _)] => format!("viewer - {} - {:.1} fps", tile.peer, tile.fps),
+                many => format!("viewer - {} streams", many.len()),
+            });
         }
         if !redraw {
             window.update();
             continue;
         }
-        let drawn = match &current {
-            Some(p) => window.update_with_buffer(&p.pixels, p.width, p.height),
-            None => window.update_with_buffer(&waiting, size.width, size.height),
+        let drawn = match shown.as_slice() {
+            [] | [(_, None)] => window.update_with_buffer(&waiting, size.width, size.height),
+            // One stream: minifb scales it to the window, keeping its aspect ratio.
+            [(_, Some(p))] => window.update_with_buffer(&p.pixels, p.width, p.height),
+            many => {
+                let (w, h) = window.get_size();
+                compose_grid(&mut canvas, w.max(1), h.max(1), many);
+                window.update_with_buffer(&canvas, w.max(1), h.max(1))
+            }
         };
         drawn.context("cannot draw the window")?;
     }
-    Ok(current)
+    Ok(shown.into_iter().find_map(|(_, p)| p))
+}
+
+/// Lays several streams out side by side in a grid filling a `w`x`h` canvas, each picture
+/// letterboxed in its cell and labelled with its peer and frame rate.
+fn compose_grid(
+    canvas: &mut Vec<u32>,
+    w: usize,
+    h: usize,
+    streams: &[(TileInfo, Option<Picture>)],
+) {
+    canvas.clear();
+    canvas.resize(w * h, 0);
+    let cols = (streams.len() as f64).sqrt().ceil() as usize;
+    let rows = streams.len().div_ceil(cols);
+    let (cell_w, cell_h) = (w / cols, h / rows);
+    for (i, (tile, picture)) in streams.iter().enumerate() {
+        let (cx, cy) = ((i % cols) * cell_w, (i / cols) * cell_h);
+        if let Some(p) = picture {
+            blit_letterboxed(canvas, w, (cx, cy, cell_w, cell_h), p);
+        }
+        let label = format!("{}  {:.1} fps", tile.peer, tile.fps);
+        let scale = if cell_w >= 480 { 2 } else { 1 };
+        let (lw, lh) = (
+            font::text_width(&label, scale) + 8,
+            font::HEIGHT * scale + 8,
+        );
+        fill(
+            canvas,
+            w,
+            (cx, cy, lw.min(cell_w), lh.min(cell_h)),
+            BACKGROUND,
+        );
+        font::draw(&label, cx + 4, cy + 4, scale, |x, y, s| {
+            let right = (cx + cell_w).min(w);
+            fill(canvas, w, (x, y, s.min(right.saturating_sub(x)), s), TEXT);
+        });
+    }
+}
+
+/// Scales `p` (nearest neighbour) to fit `cell`, keeping its aspect ratio, centred.
+fn blit_letterboxed(
+    canvas: &mut [u32],
+    stride: usize,
+    cell: (usize, usize, usize, usize),
+    p: &Picture,
+) {
+    let (cx, cy, cw, ch) = cell;
+    if p.width == 0 || p.height == 0 || cw == 0 || ch == 0 {
+        return;
+    }
+    let (dw, dh) = if cw * p.height <= ch * p.width {
+        (cw, (cw * p.height / p.width).max(1))
+    } else {
+        ((ch * p.width / p.height).max(1), ch)
+    };
+    let (ox, oy) = (cx + (cw - dw) / 2, cy + (ch - dh) / 2);
+    for y in 0..dh {
+        let src_row = &p.pixels[(y * p.height / dh) * p.width..][..p.width];
+        let dst_row = &mut canvas[(oy + y) * stride + ox..][..dw];
+        for (x, d) in dst_row.iter_mut().enumerate() {
+            *d = src_row[x * p.width / dw];
+        }
+    }
+}
+
+/// Fills a rectangle (clipped to the canvas).
+fn fill(canvas: &mut [u32], stride: usize, rect: (usize, usize, usize, usize), colour: u32) {
+    let (x, y, w, h) = rect;
+    let rows = canvas.len() / stride;
+    for row in y..(y + h).min(rows) {
+        let start = row * stride + x.min(stride);
+        let end = row * stride + (x + w).min(stride);
+        canvas[start..end].fill(colour);
+    }
 }
 
 /// A dark screen with one centred line of text.
@@ -134,6 +217,54 @@ fn waiting_screen(size: Resolution, text: &str) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn picture(w: usize, h: usize, colour: u32) -> Picture {
+        Picture {
+            pixels: vec![colour; w * h],
+            width: w,
+            height: h,
+            decoded_at: None,
+        }
+    }
+
+    fn tile(id: u64) -> TileInfo {
+        TileInfo {
+            id,
+            peer: format!("127.0.0.1:{}", 5000 + id).parse().unwrap(),
+            fps: 30.0,
+        }
+    }
+
+    #[test]
+    fn grid_puts_streams_side_by_side_letterboxed_and_labelled() {
+        let streams = vec![
+            (tile(1), Some(picture(160, 90, 0xFF0000))),
+            (tile(2), Some(picture(90, 160, 0x00FF00))),
+        ];
+        let mut canvas = Vec::new();
+        compose_grid(&mut canvas, 400, 100, &streams);
+        let at = |x: usize, y: usize| canvas[y * 400 + x];
+        // Two cells of 200x100: a 16:9 picture fills its cell's width, a 9:16 one is pillarboxed.
+        assert_eq!(at(100, 80), 0xFF0000);
+        assert_eq!(at(300, 80), 0x00FF00);
+        assert_eq!(at(210, 80), 0, "pillarbox left of the tall picture");
+        assert_eq!(at(390, 80), 0, "pillarbox right of the tall picture");
+        // Each cell carries its label in the top-left corner.
+        assert!((0..100).any(|x| at(x, 6) == TEXT));
+        assert!((200..300).any(|x| at(x, 6) == TEXT));
+    }
+
+    #[test]
+    fn grid_survives_odd_sizes_and_missing_pictures() {
+        let streams: Vec<_> = (0..5)
+            .map(|i| (tile(i), (i % 2 == 0).then(|| picture(7, 3, 1))))
+            .collect();
+        let mut canvas = Vec::new();
+        for (w, h) in [(1, 1), (3, 2), (641, 479)] {
+            compose_grid(&mut canvas, w, h, &streams);
+            assert_eq!(canvas.len(), w * h);
+        }
+    }
 
     #[test]
     fn waiting_screen_has_text_on_a_dark_background() {

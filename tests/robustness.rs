@@ -1,0 +1,360 @@
+//! Never freezes, never crashes, loses nothing: start orders, viewer restarts, hostile peers
+//! next to a good stream, several streamers at once, and signals. Every test is bounded.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::support::*;
+
+fn num(map: &std::collections::HashMap<String, String>, key: &str) -> f64 {
+    map.get(key)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no number {key} in {map:?}"))
+}
+
+#[test]
+fn streamer_started_first_connects_when_the_viewer_appears() {
+    let _lock = heavy();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let streamer = Background::start(
+        "streamer",
+        &[
+            "--source", "test", "--size", "320x240", "--frames", "30", &addr,
+        ],
+    );
+    thread::sleep(Duration::from_millis(2500));
+    let started = Instant::now();
+    let viewer = Viewer::start_on(&addr, &["--headless", "--frames", "30"], &[]);
+    let (status, out, err) = streamer.finish(Duration::from_secs(20));
+    assert!(status.success(), "{err}");
+    assert_eq!(num(&summary(&out), "frames"), 30.0);
+    // 30 frames at 30 fps take 1 s; the rest is the reconnect, which the backoff caps at 1 s.
+    assert!(
+        started.elapsed() < Duration::from_millis(2600),
+        "took {:?}",
+        started.elapsed()
+    );
+    // One status line while waiting, not one per attempt.
+    assert_eq!(err.matches("waiting for the viewer").count(), 1, "{err}");
+    let (status, vout) = viewer.wait(Duration::from_secs(10));
+    assert!(status.success());
+    assert_eq!(num(&summary(&vout), "frames"), 30.0);
+}
+
+#[test]
+fn streamer_keeps_going_through_three_viewer_restarts() {
+    let _lock = heavy();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let streamer = Background::start(
+        "streamer",
+        &["--source", "test", "--size", "320x240", &addr],
+    );
+    let mut received = 0.0;
+    for round in 0..4 {
+        let viewer = Viewer::start_on(&addr, &["--headless"], &[]);
+        thread::sleep(Duration::from_millis(2000));
+        let (status, vout) = viewer.terminate(Duration::from_secs(10));
+        assert!(status.success(), "viewer {round}");
+        let frames = num(&summary(&vout), "frames");
+        // 2 s at 30 fps is 60 frames; at least 1.2 s of them means it reconnected within ~0.8 s.
+        assert!(frames >= 36.0, "viewer {round} got only {frames} frames");
+        received += frames;
+    }
+    let (status, out, err) = streamer.stop("TERM", Duration::from_secs(10));
+    assert!(status.success(), "{err}");
+    let s = summary(&out);
+    // Frame numbers count on across reconnects and the summary covers the whole run.
+    let last_line = out.lines().rfind(|l| l.starts_with("frame=")).unwrap();
+    assert_eq!(key_values(last_line)["frame"], s["frames"]);
+    let sent = num(&s, "frames");
+    assert!(
+        (sent - received).abs() <= 4.0,
+        "streamer sent {sent}, viewers got {received}"
+    );
+    // One line per viewer that went away (three restarts and the last one), not a flood.
+    assert_eq!(err.matches("reconnecting").count(), 4, "{err}");
+}
+
+/// A tiny valid JPEG.
+fn tiny_jpeg() -> Vec<u8> {
+    let pixels = vec![128u8; 16 * 16 * 3];
+    let image = turbojpeg::Image {
+        pixels: &pixels[..],
+        width: 16,
+        pitch: 48,
+        height: 16,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    turbojpeg::compress(image, 50, turbojpeg::Subsamp::Sub2x2)
+        .unwrap()
+        .to_vec()
+}
+
+fn connect(addr: &str) -> (TcpStream, SocketAddr) {
+    let s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let local = s.local_addr().unwrap();
+    (s, local)
+}
+
+/// Sends `bytes`, then reads until the viewer closes; returns what it answered.
+fn send_and_read_to_end(addr: &str, bytes: &[u8]) -> (SocketAddr, Vec<u8>) {
+    let (mut s, local) = connect(addr);
+    s.write_all(bytes).unwrap();
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    (local, answer)
+}
+
+fn expect_answer(s: &mut TcpStream, want: &[u8]) {
+    let mut got = vec![0; want.len()];
+    s.read_exact(&mut got).unwrap();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn hostile_peers_leave_a_good_stream_alone() {
+    let _lock = heavy();
+    let viewer = Viewer::start(
+        &[
+            "--headless",
+            "--max-frame-bytes",
+            "100000",
+            "--read-timeout",
+            "2",
+        ],
+        &[],
+    );
+    let addr = viewer.addr.clone();
+    let good = Background::start(
+        "streamer",
+        &[
+            "--source", "test", "--fps", "30", "--size", "640x480", "--frames", "150", &addr,
+        ],
+    );
+    thread::sleep(Duration::from_millis(300));
+
+    // (peer, the line the viewer must print about it)
+    let mut expected: Vec<(SocketAddr, String)> = Vec::new();
+    let mut rejected = |bytes: &[u8], line: &str| {
+        let (peer, answer) = send_and_read_to_end(&addr, bytes);
+        assert_eq!(answer, b"", "{line}: answered {answer:?}");
+        expected.push((peer, format!("{peer}: {line}, closing")));
+    };
+    rejected(
+        b"\xDE\xAD\xBE\xEF garbage",
+        "declared length 3735928559 is above the maximum of 100000",
+    );
+    rejected(b"12a4, ", "flag has a non-digit byte 0x61");
+    rejected(
+        &[b'9'; 10_000],
+        "declared length 999999 is above the maximum of 100000",
+    );
+    rejected(b"0, ", "declared length is 0");
+    rejected(
+        b"100001, ",
+        "declared length 100001 is above the maximum of 100000",
+    );
+    rejected(
+        b"SIZE 100001",
+        "declared length 100001 is above the maximum of 100000",
+    );
+
+    // Exactly the maximum is allowed; a payload that is not a JPEG, and a corrupt one, are
+    // errors that are not displayed, and the connection stays.
+    let (mut s, peer) = connect(&addr);
+    s.write_all(b"100000, ").unwrap();
+    expect_answer(&mut s, b"ok");
+    s.write_all(&[0x11; 100_000]).unwrap();
+    expect_answer(&mut s, b"ok");
+    // Give the decoder time for it: a newer frame would (rightly) replace it unseen.
+    thread::sleep(Duration::from_millis(300));
+    let mut corrupt = tiny_jpeg();
+    let mid = corrupt.len() / 2;
+    corrupt[mid..mid + 8].fill(0xFF);
+    corrupt.truncate(corrupt.len() - 10);
+    s.write_all(format!("{}, ", corrupt.len()).as_bytes())
+        .unwrap();
+    expect_answer(&mut s, b"ok");
+    s.write_all(&corrupt).unwrap();
+    expect_answer(&mut s, b"ok");
+    drop(s);
+    expected.push((
+        peer,
+        format!("{peer}: frame not displayed: payload is neither JPEG nor PNG"),
+    ));
+    expected.push((peer, format!("{peer}: frame not displayed: ")));
+    expected.push((peer, format!("{peer}: streamer disconnected")));
+
+    // A truncated payload, and a peer that goes silent in the middle of one.
+    let (mut s, peer) = connect(&addr);
+    s.write_all(b"50, ").unwrap();
+    expect_answer(&mut s, b"ok");
+    s.write_all(&[0xFF; 10]).unwrap();
+    drop(s);
+    expected.push((
+        peer,
+        format!("{peer}: truncated frame: connection closed after 10 of 50 payload bytes, closing"),
+    ));
+    let (mut silent_mid_frame, peer) = connect(&addr);
+    silent_mid_frame.write_all(b"50, \xFF\xD8").unwrap();
+    expected.push((
+        peer,
+        format!("{peer}: no payload bytes within 2.0 s, closing"),
+    ));
+
+    // A peer that sends nothing, 200 idle connections, and one that never reads its `ok`s.
+    let (mut idle, _) = connect(&addr);
+    let crowd: Vec<TcpStream> = (0..200).map(|_| connect(&addr).0).collect();
+    let (mut deaf, _) = connect(&addr);
+    let jpeg = tiny_jpeg();
+    for _ in 0..300 {
+        deaf.write_all(format!("{}, ", jpeg.len()).as_bytes())
+            .unwrap();
+        deaf.write_all(&jpeg).unwrap();
+    }
+
+    let (status, out, err) = good.finish(Duration::from_secs(30));
+    assert!(status.success(), "{err}");
+    let s = summary(&out);
+    assert_eq!(num(&s, "frames"), 150.0);
+    assert!(
+        num(&s, "fps") >= 24.0,
+        "the good stream slowed to {} fps",
+        s["fps"]
+    );
+    assert!(
+        !err.contains("reconnecting"),
+        "the good stream was disconnected: {err}"
+    );
+
+    // The idle connection is still open: nothing to read, no EOF.
+    idle.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut byte = [0u8; 1];
+    assert!(
+        idle.read(&mut byte).is_err(),
+        "the idle connection was closed"
+    );
+    // The silent peer was dropped after the read timeout.
+    silent_mid_frame
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = silent_mid_frame.read_to_end(&mut rest);
+    assert_eq!(rest, b"ok");
+
+    let pid = viewer.child.id();
+    let status_file = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let peak_kb: u64 = status_file
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    assert!(peak_kb < 150 * 1024, "viewer peak memory {peak_kb} kB");
+    drop((crowd, deaf));
+    let stderr = viewer.stderr.clone();
+    let (status, _) = viewer.terminate(Duration::from_secs(10));
+    assert!(status.success());
+    let log = stderr.lock().unwrap().join("\n");
+    let not_displayed = format!("{}: frame not displayed: ", expected[6].0);
+    assert_eq!(log.matches(&not_displayed).count(), 2, "{log}");
+    for (_, line) in &expected {
+        assert!(
+            log.lines().any(|l| l.starts_with(line.as_str())),
+            "no line {line:?} in:\n{log}"
+        );
+    }
+}
+
+#[test]
+fn several_streamers_at_once_each_at_its_own_pace() {
+    let _lock = heavy();
+    for count in [2, 4] {
+        let viewer = Viewer::start(&["--headless"], &[]);
+        let streamers: Vec<Background> = (0..count)
+            .map(|i| {
+                // One unpaced, the others at 30 fps: acks flow to each at its own pace.
+                let fps = if i == 0 { "0" } else { "30" };
+                Background::start(
+                    "streamer",
+                    &[
+                        "--source",
+                        "test",
+                        "--size",
+                        "320x240",
+                        "--fps",
+                        fps,
+                        "--frames",
+                        "60",
+                        &viewer.addr,
+                    ],
+                )
+            })
+            .collect();
+        for (i, s) in streamers.into_iter().enumerate() {
+            let (status, out, err) = s.finish(Duration::from_secs(30));
+            assert!(status.success(), "streamer {i} of {count}: {err}");
+            assert_eq!(num(&summary(&out), "frames"), 60.0);
+        }
+        let (status, vout) = viewer.terminate(Duration::from_secs(10));
+        assert!(status.success());
+        let v = summary(&vout);
+        assert_eq!(num(&v, "frames"), 60.0 * count as f64, "{vout}");
+        assert_eq!(
+            num(&v, "decoded") + num(&v, "dropped"),
+            60.0 * count as f64,
+            "{vout}"
+        );
+        assert_eq!(num(&v, "errors"), 0.0);
+    }
+}
+
+#[test]
+fn ctrl_c_stops_both_and_a_second_one_is_immediate() {
+    let _lock = heavy();
+    let viewer = Viewer::start(&["--headless"], &[]);
+    let streamer = Background::start(
+        "streamer",
+        &["--source", "test", "--size", "320x240", &viewer.addr],
+    );
+    thread::sleep(Duration::from_millis(1000));
+    let (status, out, _) = streamer.stop("INT", Duration::from_secs(10));
+    assert!(status.success(), "streamer after Ctrl-C: {status}");
+    assert!(num(&summary(&out), "frames") > 10.0);
+    let (status, vout) = {
+        signal(&viewer.child, "INT");
+        viewer.wait(Duration::from_secs(10))
+    };
+    assert!(status.success(), "viewer after Ctrl-C: {status}");
+    assert!(num(&summary(&vout), "frames") > 10.0);
+
+    // A viewer that never answers keeps the streamer's frame in flight (up to its ack
+    // timeout); the first Ctrl-C waits for it, the second exits at once.
+    let mute = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mute_addr = mute.local_addr().unwrap().to_string();
+    let streamer = Background::start(
+        "streamer",
+        &[
+            "--source",
+            "test",
+            "--size",
+            "320x240",
+            "--ack-timeout",
+            "30",
+            &mute_addr,
+        ],
+    );
+    let _held = mute.accept().unwrap();
+    thread::sleep(Duration::from_millis(500));
+    signal(&streamer.child, "INT");
+    thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let (status, _, _) = streamer.stop("INT", Duration::from_secs(5));
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(status.code(), Some(130));
+}
