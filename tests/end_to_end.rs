@@ -72,10 +72,14 @@ fn test_pattern_streams_to_a_headless_viewer() {
     let received = read_ppm(&snapshot);
     assert_eq!((received.width, received.height), (1280, 720));
     let pattern = TestPattern::new(Resolution::new(1280, 720).unwrap());
+    // The timestamp mark survived quality 40; stamp the same time into the rebuilt frame.
+    let stamp = shared::mark::read(1280, 720, |x, y| received.pixel(x, y)[1])
+        .expect("no timestamp mark in the received picture");
     let mut raw = Vec::new();
     let scores: Vec<(u64, f64)> = (190..200)
         .map(|i| {
             pattern.render(i, &mut raw);
+            pattern.stamp(stamp, &mut raw);
             (i, psnr(&received, &i420_to_rgb(&raw, 1280, 720)))
         })
         .collect();

@@ -5,6 +5,7 @@
 //! - [`connection`]: one connection running the protocol over any async byte stream.
 //! - [`stats`]: per-frame durations and rates in fixed memory.
 //! - [`slot`]: the newest-value slot that joins pipeline stages without queueing.
+//! - [`mark`]: the glass-to-glass timestamp mark the test pattern draws and the viewer reads.
 //! - [`font`]: a tiny bitmap font for the test pattern and the viewer's labels.
 //! - [`net`]: socket settings (no Nagle, short keepalive) for every connection.
 //! - [`cli`]: argument types both programs parse (sizes, addresses, networks).
@@ -12,6 +13,7 @@
 pub mod cli;
 pub mod connection;
 pub mod font;
+pub mod mark;
 pub mod net;
 pub mod protocol;
 pub mod slot;

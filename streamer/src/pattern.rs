@@ -1,12 +1,13 @@
 //! The built-in test source: colour bars over sensor-like noise, a box that moves one step per
-//! frame and the frame number drawn large. Deterministic in the frame index, so a test can
-//! rebuild any frame the viewer received and compare the two.
+//! frame, the frame number drawn large, and a timestamp mark for glass-to-glass measurement
+//! ([`shared::mark`]). Deterministic in the frame index and the stamp, so a test can rebuild
+//! any frame the viewer received and compare the two.
 
 use std::time::Instant;
 
 use anyhow::Result;
 use shared::cli::Resolution;
-use shared::font;
+use shared::{font, mark};
 
 use crate::source::{i420_len, PixelFormat, RawFrame, Source};
 
@@ -122,16 +123,30 @@ impl TestPattern {
             canvas.fill(x, y, s, s, 235)
         });
     }
+
+    /// Draws the timestamp mark carrying `micros` (see [`shared::mark`]) into a rendered frame.
+    pub fn stamp(&self, micros: u64, out: &mut [u8]) {
+        let mut canvas = Canvas {
+            data: out,
+            width: self.width,
+            height: self.height,
+        };
+        mark::draw(micros, self.width, self.height, |x, y, w, h, luma| {
+            canvas.fill(x, y, w, h, luma)
+        });
+    }
 }
 
 impl Source for TestPattern {
     fn next_frame(&mut self, frame: &mut RawFrame) -> Result<bool> {
         frame.captured_at = Instant::now();
+        let stamp = mark::now_micros();
         frame.width = self.width;
         frame.height = self.height;
         frame.format = PixelFormat::I420;
         frame.index = self.next_index;
         self.render(self.next_index, &mut frame.data);
+        self.stamp(stamp, &mut frame.data);
         self.next_index += 1;
         Ok(true)
     }

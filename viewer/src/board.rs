@@ -2,6 +2,7 @@
 //! window takes them. A picture the window did not take in time is replaced, not queued.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -13,6 +14,8 @@ pub struct Picture {
     pub height: usize,
     /// When the decoder finished it.
     pub decoded_at: Option<Instant>,
+    /// The capture time carried by the test pattern's mark, when measuring (`--measure`).
+    pub stamp: Option<u64>,
 }
 
 /// One stream as the window sees it.
@@ -49,6 +52,8 @@ struct State {
 pub struct Board {
     state: Mutex<State>,
     changed: Condvar,
+    /// The size a picture is shown at (width << 32 | height); 0 when unknown or headless.
+    display: AtomicU64,
 }
 
 const MAX_SPARES: usize = 4;
@@ -62,6 +67,18 @@ impl Board {
         s.version += 1;
         drop(s);
         self.changed.notify_all();
+    }
+
+    /// Tells the decoders the size pictures are shown at, so they can decode smaller.
+    pub fn set_display_size(&self, width: usize, height: usize) {
+        let packed = ((width as u64) << 32) | (height as u64 & 0xFFFF_FFFF);
+        self.display.store(packed, Ordering::Relaxed);
+    }
+
+    /// The size pictures are shown at, if a window said so.
+    pub fn display_size(&self) -> Option<(usize, usize)> {
+        let packed = self.display.load(Ordering::Relaxed);
+        (packed != 0).then_some(((packed >> 32) as usize, (packed & 0xFFFF_FFFF) as usize))
     }
 
     /// Adds a stream (called when its connection is accepted).
@@ -188,7 +205,7 @@ mod tests {
             pixels: vec![v; 4],
             width: 2,
             height: 2,
-            decoded_at: None,
+            ..Picture::default()
         }
     }
 
@@ -219,6 +236,14 @@ mod tests {
         // Pictures for a stream that is gone are ignored.
         board.publish(2, picture(8));
         assert!(board.take_any().is_none());
+    }
+
+    #[test]
+    fn display_size_round_trips() {
+        let board = Board::default();
+        assert_eq!(board.display_size(), None);
+        board.set_display_size(640, 360);
+        assert_eq!(board.display_size(), Some((640, 360)));
     }
 
     #[test]

@@ -8,8 +8,9 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use shared::cli::MAX_DIMENSION;
+use shared::mark;
 use shared::Slot;
-use turbojpeg::{Decompressor, Image, PixelFormat};
+use turbojpeg::{Decompressor, Image, PixelFormat, ScalingFactor};
 
 use crate::board::{Board, Picture};
 use crate::Counters;
@@ -38,8 +39,15 @@ impl Decoder {
     }
 
     /// Decodes `jpeg` into `out`, reusing its buffer. Corrupt or truncated data is an error,
-    /// also where libjpeg-turbo would only warn and show a damaged picture.
-    pub fn decode(&mut self, jpeg: &[u8], out: &mut Picture) -> Result<()> {
+    /// also where libjpeg-turbo would only warn and show a damaged picture. With `shown_at`
+    /// (the size the picture will be displayed at), a picture at least twice that size is
+    /// decoded smaller by DCT scaling, which costs a fraction of a full decode.
+    pub fn decode(
+        &mut self,
+        jpeg: &[u8],
+        out: &mut Picture,
+        shown_at: Option<(usize, usize)>,
+    ) -> Result<()> {
         if jpeg.starts_with(b"\x89PNG") {
             return decode_png(jpeg, out);
         }
@@ -57,6 +65,9 @@ impl Decoder {
         if w == 0 || h == 0 || w > MAX_DIMENSION || h > MAX_DIMENSION {
             bail!("JPEG of {w}x{h} is outside 1..={MAX_DIMENSION} on a side");
         }
+        let factor = scaling_for((w, h), shown_at);
+        self.decompressor.set_scaling_factor(factor)?;
+        let (w, h) = (factor.scale(w), factor.scale(h));
         out.pixels.resize(w * h, 0);
         out.width = w;
         out.height = h;
@@ -73,6 +84,28 @@ impl Decoder {
         out.decoded_at = Some(Instant::now());
         Ok(())
     }
+}
+
+/// The smallest DCT scaling (1/8, 1/4 or 1/2) that still covers `shown_at`, else 1/1.
+fn scaling_for(size: (usize, usize), shown_at: Option<(usize, usize)>) -> ScalingFactor {
+    let Some((sw, sh)) = shown_at else {
+        return ScalingFactor::ONE;
+    };
+    [8, 4, 2]
+        .into_iter()
+        .map(|d| ScalingFactor::new(1, d))
+        .find(|f| f.scale(size.0) >= sw && f.scale(size.1) >= sh)
+        .unwrap_or(ScalingFactor::ONE)
+}
+
+/// Reads the test pattern's timestamp mark from a decoded (possibly scaled) picture of a
+/// `full`-sized frame.
+fn read_mark(p: &Picture, full: (usize, usize)) -> Option<u64> {
+    mark::read(full.0, full.1, |x, y| {
+        let (sx, sy) = (x * p.width / full.0, y * p.height / full.1);
+        // Green carries most of the luma; the mark is black or white.
+        ((p.pixels[sy * p.width + sx] >> 8) & 0xFF) as u8
+    })
 }
 
 /// Decodes a PNG (the reference programs send PNG files too) into 0RGB words. Rare, so it
@@ -105,6 +138,15 @@ fn decode_png(bytes: &[u8], out: &mut Picture) -> Result<()> {
     Ok(())
 }
 
+/// What `--measure` asks of a decoder.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Measure {
+    /// Read each picture's timestamp mark.
+    pub read_marks: bool,
+    /// Record the glass-to-glass time at decoding (headless: no screen to wait for).
+    pub record_at_decode: bool,
+}
+
 /// Decodes stream `id`'s payloads until its slot closes.
 pub fn run(
     id: u64,
@@ -112,6 +154,7 @@ pub fn run(
     payloads: Arc<Slot<Vec<u8>>>,
     board: Arc<Board>,
     counters: Arc<Counters>,
+    measure: Measure,
 ) {
     let mut decoder = match Decoder::new() {
         Ok(d) => d,
@@ -124,8 +167,17 @@ pub fn run(
     let mut errors = 0u64;
     while let Some(payload) = payloads.take_blocking() {
         let mut picture = board.spare().unwrap_or_default();
-        match decoder.decode(&payload, &mut picture) {
+        match decoder.decode(&payload, &mut picture, board.display_size()) {
             Ok(()) => {
+                picture.stamp = None;
+                if measure.read_marks {
+                    if let Ok(header) = turbojpeg::read_header(&payload) {
+                        picture.stamp = read_mark(&picture, (header.width, header.height));
+                    }
+                }
+                if let (true, Some(stamp)) = (measure.record_at_decode, picture.stamp) {
+                    counters.record_glass(peer, stamp);
+                }
                 counters.decoded.fetch_add(1, Ordering::Relaxed);
                 board.publish(id, picture);
             }
@@ -169,7 +221,8 @@ mod tests {
     fn decodes_into_0rgb_words() {
         let mut d = Decoder::new().unwrap();
         let mut p = Picture::default();
-        d.decode(&jpeg(32, 16, [200, 40, 10]), &mut p).unwrap();
+        d.decode(&jpeg(32, 16, [200, 40, 10]), &mut p, None)
+            .unwrap();
         assert_eq!((p.width, p.height, p.pixels.len()), (32, 16, 512));
         let px = p.pixels[100];
         let (r, g, b) = ((px >> 16) & 0xFF, (px >> 8) & 0xFF, px & 0xFF);
@@ -177,6 +230,53 @@ mod tests {
             r.abs_diff(200) < 6 && g.abs_diff(40) < 6 && b.abs_diff(10) < 6,
             "{px:08x}"
         );
+    }
+
+    #[test]
+    fn scales_down_only_when_shown_at_half_size_or_less() {
+        let mut d = Decoder::new().unwrap();
+        let mut p = Picture::default();
+        let big = jpeg(1280, 720, [30, 90, 200]);
+        for (shown, want) in [
+            (None, (1280, 720)),
+            (Some((1280, 720)), (1280, 720)),
+            (Some((700, 400)), (1280, 720)),
+            (Some((640, 360)), (640, 360)),
+            (Some((300, 150)), (320, 180)),
+            (Some((100, 50)), (160, 90)),
+        ] {
+            d.decode(&big, &mut p, shown).unwrap();
+            assert_eq!((p.width, p.height), want, "shown at {shown:?}");
+        }
+    }
+
+    #[test]
+    fn reads_the_mark_at_full_and_scaled_size() {
+        let (w, h) = (1280, 720);
+        let mut rgb = vec![90u8; w * h * 3];
+        mark::draw(0xAB_CDEF_0123, w, h, |x, y, bw, bh, luma| {
+            for row in y..y + bh {
+                rgb[(row * w + x) * 3..(row * w + x + bw) * 3].fill(luma);
+            }
+        });
+        let image = Image {
+            pixels: &rgb[..],
+            width: w,
+            pitch: w * 3,
+            height: h,
+            format: PixelFormat::RGB,
+        };
+        let jpeg = turbojpeg::compress(image, 40, turbojpeg::Subsamp::Sub2x2).unwrap();
+        let mut d = Decoder::new().unwrap();
+        let mut p = Picture::default();
+        for shown in [None, Some((640, 360)), Some((160, 90))] {
+            d.decode(&jpeg, &mut p, shown).unwrap();
+            assert_eq!(
+                read_mark(&p, (w, h)),
+                Some(0xAB_CDEF_0123),
+                "shown at {shown:?}"
+            );
+        }
     }
 
     #[test]
@@ -191,7 +291,10 @@ mod tests {
                 .unwrap();
         }
         let mut p = Picture::default();
-        Decoder::new().unwrap().decode(&bytes, &mut p).unwrap();
+        Decoder::new()
+            .unwrap()
+            .decode(&bytes, &mut p, None)
+            .unwrap();
         assert_eq!((p.width, p.height), (3, 2));
         assert_eq!(&p.pixels[..3], &[0xFF0000, 0x00FF00, 0x0000FF]);
     }
@@ -200,18 +303,18 @@ mod tests {
     fn rejects_garbage_truncated_and_corrupt_jpegs() {
         let mut d = Decoder::new().unwrap();
         let mut p = Picture::default();
-        assert!(d.decode(b"hello", &mut p).is_err());
-        assert!(d.decode(b"\x89PNG\r\n", &mut p).is_err());
+        assert!(d.decode(b"hello", &mut p, None).is_err());
+        assert!(d.decode(b"\x89PNG\r\n", &mut p, None).is_err());
         let good = jpeg(64, 64, [10, 200, 30]);
         assert!(
-            d.decode(&good[..good.len() / 2], &mut p).is_err(),
+            d.decode(&good[..good.len() / 2], &mut p, None).is_err(),
             "truncated"
         );
         let mut corrupt = good.clone();
         let mid = corrupt.len() / 2;
         corrupt[mid..mid + 40].fill(0xFF);
-        assert!(d.decode(&corrupt, &mut p).is_err(), "corrupt");
+        assert!(d.decode(&corrupt, &mut p, None).is_err(), "corrupt");
         // The decoder is still usable afterwards.
-        d.decode(&good, &mut p).unwrap();
+        d.decode(&good, &mut p, None).unwrap();
     }
 }

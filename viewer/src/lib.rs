@@ -23,7 +23,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{anyhow, Context, Result};
 use shared::cli::{print_line, Cidr, Resolution};
-use shared::stats::StreamStats;
+use shared::mark;
+use shared::stats::{Histogram, StreamStats};
 use shared::Limits;
 use tokio::sync::watch;
 
@@ -45,6 +46,8 @@ pub struct Config {
     pub allow: Vec<Cidr>,
     /// Where to save every received payload.
     pub save_dir: Option<PathBuf>,
+    /// Read the test pattern's timestamp marks and report glass-to-glass times.
+    pub measure: bool,
 }
 
 /// Counts over the whole run, all streams together.
@@ -63,9 +66,21 @@ pub struct Counters {
     /// Payloads written to `--save-dir`.
     pub saved: AtomicU64,
     rate: Mutex<Option<StreamStats>>,
+    glass: Mutex<Histogram>,
 }
 
 impl Counters {
+    /// Records and prints one glass-to-glass time: from the capture time in a picture's mark
+    /// to now (the picture was just handed to the screen, or decoded when headless).
+    pub fn record_glass(&self, peer: SocketAddr, stamp: u64) {
+        let ms = mark::elapsed_ms(stamp, mark::now_micros());
+        self.glass
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record_ms(ms);
+        print_line(format_args!("peer={peer} glass_ms={ms:.2}"));
+    }
+
     /// The received-frame rate, started at the first frame.
     pub fn lock_rate(&self) -> MutexGuard<'_, Option<StreamStats>> {
         self.rate.lock().unwrap_or_else(|e| e.into_inner())
@@ -92,6 +107,10 @@ pub fn run(config: Config) -> Result<()> {
     }
     let shared = receiver::Shared {
         limits: config.limits,
+        measure: config.measure,
+        // Headless, "on screen" is when the picture is decoded; with a window, the window
+        // measures after handing the picture over.
+        glass_at_decode: config.measure && config.headless,
         allow: Arc::new(config.allow.clone()),
         save_dir: config.save_dir.clone().map(Arc::new),
         frames: config.frames,
@@ -119,7 +138,8 @@ pub fn run(config: Config) -> Result<()> {
     let shown = if config.headless {
         Ok(None)
     } else {
-        window::run(&shared.board, &shared.stop, local, config.size)
+        let measure = config.measure.then_some(&*shared.counters);
+        window::run(&shared.board, &shared.stop, local, config.size, measure)
     };
     let network_result = network
         .join()
@@ -133,20 +153,29 @@ pub fn run(config: Config) -> Result<()> {
         write_ppm(path, picture)
             .with_context(|| format!("{}: cannot write snapshot", path.display()))?;
     }
-    print_summary(&shared.counters, config.save_dir.is_some());
+    print_summary(&shared.counters, config.save_dir.is_some(), config.measure);
     network_result?;
     shown?;
     Ok(())
 }
 
-fn print_summary(c: &Counters, saving: bool) {
+fn print_summary(c: &Counters, saving: bool, measuring: bool) {
     let load = |v: &AtomicU64| v.load(Ordering::Relaxed);
     let fps = c.lock_rate().as_ref().map_or(0.0, |s| s.fps());
-    let saved = if saving {
+    let mut saved = if saving {
         format!(" saved={}", load(&c.saved))
     } else {
         String::new()
     };
+    if measuring {
+        let glass = c.glass.lock().unwrap_or_else(|e| e.into_inner());
+        saved.push_str(&format!(
+            " glass_p50_ms={:.2} glass_p95_ms={:.2} glass_frames={}",
+            glass.percentile_ms(50.0),
+            glass.percentile_ms(95.0),
+            glass.count()
+        ));
+    }
     print_line(format_args!(
         "summary: frames={} decoded={} errors={} truncated={} dropped={} fps={fps:.2}{saved}",
         load(&c.received),

@@ -49,6 +49,12 @@ struct Args {
     /// Write every received frame, exactly as received, into this directory.
     #[arg(long, value_name = "DIR")]
     save_dir: Option<PathBuf>,
+
+    /// Read the test pattern's timestamp marks and print glass_ms per frame: capture start to
+    /// the picture handed to the screen (to its decoding with --headless). Needs the streamer
+    /// on the same host, or clocks in sync.
+    #[arg(long)]
+    measure: bool,
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -84,6 +90,7 @@ fn main() -> ExitCode {
         snapshot: args.snapshot,
         allow: args.allow,
         save_dir: args.save_dir,
+        measure: args.measure,
     };
     match viewer::run(config) {
         Ok(()) => ExitCode::SUCCESS,

@@ -32,6 +32,10 @@ pub struct Shared {
     pub save_dir: Option<Arc<PathBuf>>,
     /// Stop once this many frames were received in all (0: never).
     pub frames: u64,
+    /// Read the test pattern's timestamp marks (`--measure`).
+    pub measure: bool,
+    /// Record glass-to-glass times when a picture is decoded (no window to show it).
+    pub glass_at_decode: bool,
     pub board: Arc<Board>,
     pub counters: Arc<Counters>,
     pub stop: watch::Sender<bool>,
@@ -185,9 +189,13 @@ fn spawn_decoder(
         shared.board.clone(),
         shared.counters.clone(),
     );
+    let measure = decoder::Measure {
+        read_marks: shared.measure,
+        record_at_decode: shared.glass_at_decode,
+    };
     let spawned = std::thread::Builder::new()
         .name(format!("decode-{id}"))
-        .spawn(move || decoder::run(id, peer, payloads, board, counters));
+        .spawn(move || decoder::run(id, peer, payloads, board, counters, measure));
     match spawned {
         Ok(handle) => Some(handle),
         Err(e) => {

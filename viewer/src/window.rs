@@ -13,6 +13,7 @@ use shared::font;
 use tokio::sync::watch;
 
 use crate::board::{Board, Picture, TileInfo};
+use crate::Counters;
 
 /// How long to wait for a picture before looking at window events again.
 const POLL: Duration = Duration::from_millis(8);
@@ -26,8 +27,9 @@ pub fn run(
     stop: &watch::Sender<bool>,
     listen: SocketAddr,
     size: Resolution,
+    measure: Option<&Counters>,
 ) -> Result<Option<Picture>> {
-    let result = show(board, stop, listen, size);
+    let result = show(board, stop, listen, size, measure);
     stop.send_replace(true);
     result
 }
@@ -37,6 +39,7 @@ fn show(
     stop: &watch::Sender<bool>,
     listen: SocketAddr,
     size: Resolution,
+    measure: Option<&Counters>,
 ) -> Result<Option<Picture>> {
     let options = WindowOptions {
         resize: true,
@@ -49,6 +52,7 @@ fn show(
     // minifb would otherwise sleep in every update towards its own frame-rate target.
     window.set_target_fps(0);
     window.set_background_color(0, 0, 0);
+    board.set_display_size(size.width, size.height);
     let waiting = waiting_screen(size, &format!("waiting for a streamer on {listen}"));
     window
         .update_with_buffer(&waiting, size.width, size.height)
@@ -85,8 +89,13 @@ fn show(
                 }
             }
         }
-        for (tile, picture) in &mut shown {
+        // Pictures taken now whose glass-to-glass time is recorded once they are on screen.
+        let mut fresh: Vec<(SocketAddr, u64)> = Vec::new();
+        for (tile, picture) in shown.iter_mut() {
             if let Some(new) = board.take(tile.id) {
+                if let Some(stamp) = new.stamp {
+                    fresh.push((tile.peer, stamp));
+                }
                 if let Some(old) = picture.replace(new) {
                     board.recycle(old);
                 }
@@ -105,17 +114,25 @@ fn show(
             window.update();
             continue;
         }
+        let (w, h) = window.get_size();
+        let cells = shown.len().max(1);
+        let cols = (cells as f64).sqrt().ceil() as usize;
+        board.set_display_size(w / cols, h / cells.div_ceil(cols));
         let drawn = match shown.as_slice() {
             [] | [(_, None)] => window.update_with_buffer(&waiting, size.width, size.height),
             // One stream: minifb scales it to the window, keeping its aspect ratio.
             [(_, Some(p))] => window.update_with_buffer(&p.pixels, p.width, p.height),
             many => {
-                let (w, h) = window.get_size();
                 compose_grid(&mut canvas, w.max(1), h.max(1), many);
                 window.update_with_buffer(&canvas, w.max(1), h.max(1))
             }
         };
         drawn.context("cannot draw the window")?;
+        if let Some(counters) = measure {
+            for &(peer, stamp) in &fresh {
+                counters.record_glass(peer, stamp);
+            }
+        }
     }
     Ok(shown.into_iter().find_map(|(_, p)| p))
 }
@@ -223,7 +240,7 @@ mod tests {
             pixels: vec![colour; w * h],
             width: w,
             height: h,
-            decoded_at: None,
+            ..Picture::default()
         }
     }
 
