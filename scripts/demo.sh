@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The main job, on one machine: builds release binaries, starts the viewer and a streamer on
-# the built-in test pattern over 127.0.0.1, and stops both when the window is closed.
+# The main job, on one machine: builds release binaries, starts the viewer and a streamer over
+# 127.0.0.1 (on the camera if there is one, else on the built-in test pattern), and stops both
+# when the window is closed.
 # Extra arguments go to the streamer (e.g. scripts/demo.sh --size 640x480 --fps 60).
 # Without a display (no $DISPLAY) the viewer runs headless for 300 frames instead.
 set -euo pipefail
@@ -40,7 +41,21 @@ for _ in $(seq 100); do
 done
 [ -n "$addr" ] || { echo "demo: the viewer did not report its address" >&2; exit 1; }
 
-./target/release/streamer --source test "$@" "$addr" &
+source_args=()
+case " $* " in
+  *" --source "*) ;;
+  *)
+    if compgen -G '/dev/video*' >/dev/null &&
+       ! ./target/release/streamer --list-cameras | grep -q '^No V4L2'; then
+      echo "demo: streaming the camera (scripts/demo.sh --source test for the test pattern)"
+      source_args=(--source camera)
+    else
+      echo "demo: no camera here, streaming the built-in test pattern"
+      source_args=(--source test)
+    fi
+    ;;
+esac
+./target/release/streamer "${source_args[@]}" "$@" "$addr" &
 streamer_pid=$!
 
 # The viewer ends when its window is closed (or after its frames, headless).

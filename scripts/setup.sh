@@ -10,7 +10,10 @@ packages=(
   build-essential cmake nasm pkg-config
   libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon0
   xvfb x11-utils xdotool imagemagick
-  python3 procps
+  python3 procps bc
+  # Camera: bindgen needs libclang for the V4L2 bindings; scripts/vm-camera-test.sh boots a
+  # VM with QEMU and builds its initramfs from busybox, cpio and xz.
+  libclang-dev qemu-system-x86 busybox-static cpio xz-utils
 )
 
 sudo=""

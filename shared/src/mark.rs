@@ -24,6 +24,11 @@ pub fn now_micros() -> u64 {
     micros & TIME_MASK
 }
 
+/// The mark time of an earlier moment (such as when a frame's capture started).
+pub fn micros_at(then: std::time::Instant) -> u64 {
+    now_micros().wrapping_sub(then.elapsed().as_micros() as u64) & TIME_MASK
+}
+
 /// Milliseconds from `stamp` to `now` (both from [`now_micros`]), across the wrap.
 pub fn elapsed_ms(stamp: u64, now: u64) -> f64 {
     (now.wrapping_sub(stamp) & TIME_MASK) as f64 / 1000.0

@@ -10,17 +10,29 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use shared::Slot;
 
-use crate::source::{RawFrame, Source};
+use shared::mark;
 
-/// Runs `source` until it ends, fails, or `out` is closed; closes `out` on the way out.
-pub fn run(mut source: Box<dyn Source>, out: Arc<Slot<RawFrame>>, fps: f64) -> Result<()> {
-    let result = pump(source.as_mut(), &out, fps);
+use crate::pattern;
+use crate::source::{PixelFormat, RawFrame, Source};
+
+/// Runs `source` until it ends, fails, or `out` is closed; closes `out` on the way out and
+/// returns how many frames the source itself skipped. With `stamp`, each I420 frame carries
+/// its capture time in the glass-to-glass mark.
+pub fn run(
+    mut source: Box<dyn Source>,
+    out: Arc<Slot<RawFrame>>,
+    fps: f64,
+    stamp: bool,
+) -> Result<u64> {
+    let result = pump(source.as_mut(), &out, fps, stamp);
     out.close();
-    result
+    result.map(|()| source.skipped())
 }
 
-fn pump(source: &mut dyn Source, out: &Slot<RawFrame>, fps: f64) -> Result<()> {
-    let interval = (fps > 0.0).then(|| Duration::from_secs_f64(1.0 / fps));
+fn pump(source: &mut dyn Source, out: &Slot<RawFrame>, fps: f64, stamp: bool) -> Result<()> {
+    // A camera paces itself (its driver hands over frames at its own rate); sleeping as well
+    // would only add latency.
+    let interval = (fps > 0.0 && !source.is_live()).then(|| Duration::from_secs_f64(1.0 / fps));
     let newest_wins = source.is_live() || interval.is_some();
     let mut next_tick = Instant::now();
     while !out.is_closed() {
@@ -37,6 +49,10 @@ fn pump(source: &mut dyn Source, out: &Slot<RawFrame>, fps: f64) -> Result<()> {
         let mut frame = out.spare().unwrap_or_default();
         if !source.next_frame(&mut frame)? {
             return Ok(());
+        }
+        if stamp && frame.format == PixelFormat::I420 {
+            let micros = mark::micros_at(frame.captured_at);
+            pattern::stamp_i420(&mut frame.data, frame.width, frame.height, micros);
         }
         let published = if newest_wins {
             out.put(frame)
@@ -62,11 +78,13 @@ mod tests {
         let source = Box::new(TestPattern::new(Resolution::new(64, 48).unwrap()));
         let producer = {
             let slot = slot.clone();
-            thread::spawn(move || run(source, slot, 0.0))
+            thread::spawn(move || run(source, slot, 0.0, true))
         };
         for want in 0..50 {
             let frame = slot.take_blocking().unwrap();
             assert_eq!(frame.index, want);
+            // Stamped: a 64-pixel-wide frame is too small for the mark, so nothing is drawn.
+            assert_eq!(mark::read(64, 48, |x, y| frame.data[y * 64 + x]), None);
             slot.recycle(frame);
         }
         slot.close();
@@ -80,7 +98,7 @@ mod tests {
         let source = Box::new(TestPattern::new(Resolution::new(64, 48).unwrap()));
         let producer = {
             let slot = slot.clone();
-            thread::spawn(move || run(source, slot, 100.0))
+            thread::spawn(move || run(source, slot, 100.0, false))
         };
         thread::sleep(Duration::from_millis(300));
         let frame = slot.take_blocking().unwrap();

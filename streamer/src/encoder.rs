@@ -1,12 +1,13 @@
 //! JPEG encoding with libjpeg-turbo: one compressor and one output buffer reused for every
-//! frame; planar YUV goes straight to turbojpeg's YUV entry point, with no RGB detour.
+//! frame; YUV goes straight to turbojpeg's YUV entry point, with no RGB detour (packed or
+//! semi-planar camera YUV is first split into planes in a reused scratch buffer).
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
-use turbojpeg::{Compressor, Image, OutputBuf, Subsamp, YuvImage};
+use anyhow::{bail, Context, Result};
+use turbojpeg::{Compressor, Decompressor, Image, OutputBuf, Subsamp, YuvImage};
 
-use crate::source::{PixelFormat, RawFrame};
+use crate::source::{nv12_len, yuyv_len, PixelFormat, RawFrame};
 
 /// One encoded frame on its way to the sender. Reused from frame to frame.
 #[derive(Debug)]
@@ -41,9 +42,14 @@ impl EncodedFrame {
     }
 }
 
-/// A reusable JPEG encoder at a fixed quality, 4:2:0.
+/// A reusable JPEG encoder at a fixed quality, 4:2:0 (4:2:2 for YUYV input, the camera's own
+/// subsampling for re-encoded camera JPEG).
 pub struct Encoder {
     compressor: Compressor,
+    /// Planar YUV made from packed or semi-planar input, or decoded from a camera JPEG.
+    scratch: Vec<u8>,
+    /// Created on the first camera JPEG.
+    decompressor: Option<Decompressor>,
 }
 
 impl Encoder {
@@ -52,7 +58,11 @@ impl Encoder {
         let mut compressor = Compressor::new().context("cannot create a JPEG compressor")?;
         compressor.set_quality(i32::from(quality))?;
         compressor.set_subsamp(Subsamp::Sub2x2)?;
-        Ok(Encoder { compressor })
+        Ok(Encoder {
+            compressor,
+            scratch: Vec::new(),
+            decompressor: None,
+        })
     }
 
     /// Encodes `raw` into `out`. A JPEG source is moved across without re-encoding (the two
@@ -68,10 +78,39 @@ impl Encoder {
             return Ok(());
         }
         let (w, h) = (raw.width, raw.height);
-        let subsamp = if raw.format == PixelFormat::Gray {
-            Subsamp::Gray
+        let subsamp = match raw.format {
+            PixelFormat::Gray => Subsamp::Gray,
+            PixelFormat::Yuyv => Subsamp::Sub2x1,
+            _ => Subsamp::Sub2x2,
+        };
+        let needed = match raw.format {
+            PixelFormat::Yuyv => yuyv_len(w, h),
+            PixelFormat::Nv12 => nv12_len(w, h),
+            _ => 0,
+        };
+        if raw.data.len() < needed {
+            bail!(
+                "{:?} frame of {w}x{h} has {} bytes, needs {needed}",
+                raw.format,
+                raw.data.len()
+            );
+        }
+        let (w, h, subsamp) = if raw.format == PixelFormat::Mjpeg {
+            match self.decode_camera_jpeg(&raw.data) {
+                Some(decoded) => decoded,
+                None => {
+                    // A camera JPEG that libjpeg-turbo only half understands (a truncated USB
+                    // transfer, a warning) still goes out as the camera made it: the viewer
+                    // may well show it, and one bad frame must not stop the stream.
+                    out.buf.clear();
+                    out.buf.extend_from_slice(&raw.data);
+                    out.len = out.buf.len();
+                    out.encode_time = started.elapsed();
+                    return Ok(());
+                }
+            }
         } else {
-            Subsamp::Sub2x2
+            (w, h, subsamp)
         };
         self.compressor.set_subsamp(subsamp)?;
         let worst = self.compressor.buf_len(w, h)?;
@@ -80,9 +119,21 @@ impl Encoder {
         }
         let mut output = OutputBuf::borrowed(&mut out.buf);
         match raw.format {
-            PixelFormat::I420 => {
+            PixelFormat::I420 | PixelFormat::Yuyv | PixelFormat::Nv12 | PixelFormat::Mjpeg => {
+                let planes: &[u8] = match raw.format {
+                    PixelFormat::I420 => &raw.data,
+                    PixelFormat::Yuyv => {
+                        yuyv_to_planar(&raw.data, w, h, &mut self.scratch);
+                        &self.scratch
+                    }
+                    PixelFormat::Nv12 => {
+                        nv12_to_planar(&raw.data, w, h, &mut self.scratch);
+                        &self.scratch
+                    }
+                    _ => &self.scratch,
+                };
                 let image = YuvImage {
-                    pixels: &raw.data[..],
+                    pixels: planes,
                     width: w,
                     align: 1,
                     height: h,
@@ -90,11 +141,11 @@ impl Encoder {
                 };
                 self.compressor.compress_yuv(image, &mut output)?;
             }
-            PixelFormat::Gray | PixelFormat::Rgb => {
-                let (format, bpp) = if raw.format == PixelFormat::Gray {
-                    (turbojpeg::PixelFormat::GRAY, 1)
-                } else {
-                    (turbojpeg::PixelFormat::RGB, 3)
+            PixelFormat::Gray | PixelFormat::Rgb | PixelFormat::Bgr => {
+                let (format, bpp) = match raw.format {
+                    PixelFormat::Gray => (turbojpeg::PixelFormat::GRAY, 1),
+                    PixelFormat::Bgr => (turbojpeg::PixelFormat::BGR, 3),
+                    _ => (turbojpeg::PixelFormat::RGB, 3),
                 };
                 let image = Image {
                     pixels: &raw.data[..],
@@ -110,6 +161,71 @@ impl Encoder {
         out.len = output.len();
         out.encode_time = started.elapsed();
         Ok(())
+    }
+}
+
+impl Encoder {
+    /// Decodes a camera JPEG into planar YUV in `scratch`, in its own subsampling; its size
+    /// and subsampling, or `None` when it cannot be decoded.
+    fn decode_camera_jpeg(&mut self, jpeg: &[u8]) -> Option<(usize, usize, Subsamp)> {
+        if self.decompressor.is_none() {
+            self.decompressor = Some(Decompressor::new().ok()?);
+        }
+        let decompressor = self.decompressor.as_mut()?;
+        let header = decompressor.read_header(jpeg).ok()?;
+        let len = turbojpeg::yuv_pixels_len(header.width, 1, header.height, header.subsamp).ok()?;
+        self.scratch.resize(len, 0);
+        let image = YuvImage {
+            pixels: &mut self.scratch[..],
+            width: header.width,
+            align: 1,
+            height: header.height,
+            subsamp: header.subsamp,
+        };
+        decompressor.decompress_to_yuv(jpeg, image).ok()?;
+        Some((header.width, header.height, header.subsamp))
+    }
+}
+
+/// Splits packed YUYV (Y0 U Y1 V) into planar 4:2:2 (Y, then U, then V; chroma planes
+/// `ceil(w/2)` wide), reusing `planes`.
+pub fn yuyv_to_planar(packed: &[u8], w: usize, h: usize, planes: &mut Vec<u8>) {
+    let cw = w.div_ceil(2);
+    planes.resize(w * h + 2 * cw * h, 0);
+    let (y_plane, chroma) = planes.split_at_mut(w * h);
+    let (u_plane, v_plane) = chroma.split_at_mut(cw * h);
+    for row in 0..h {
+        let src = &packed[row * 4 * cw..(row + 1) * 4 * cw];
+        let y_row = &mut y_plane[row * w..(row + 1) * w];
+        let u_row = &mut u_plane[row * cw..(row + 1) * cw];
+        let v_row = &mut v_plane[row * cw..(row + 1) * cw];
+        for (i, px) in src.chunks_exact(4).enumerate() {
+            y_row[2 * i] = px[0];
+            if 2 * i + 1 < w {
+                y_row[2 * i + 1] = px[2];
+            }
+            u_row[i] = px[1];
+            v_row[i] = px[3];
+        }
+    }
+}
+
+/// Splits NV12 (Y plane, then interleaved U V at half resolution) into planar 4:2:0 (I420),
+/// reusing `planes`.
+pub fn nv12_to_planar(semi: &[u8], w: usize, h: usize, planes: &mut Vec<u8>) {
+    let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+    planes.resize(w * h + 2 * cw * ch, 0);
+    let (y_plane, chroma) = planes.split_at_mut(w * h);
+    y_plane.copy_from_slice(&semi[..w * h]);
+    let (u_plane, v_plane) = chroma.split_at_mut(cw * ch);
+    let uv = &semi[w * h..w * h + 2 * cw * ch];
+    for ((pair, u), v) in uv
+        .chunks_exact(2)
+        .zip(u_plane.iter_mut())
+        .zip(v_plane.iter_mut())
+    {
+        *u = pair[0];
+        *v = pair[1];
     }
 }
 
@@ -174,5 +290,130 @@ mod tests {
                 (33, 17, subsamp)
             );
         }
+    }
+
+    #[test]
+    fn splits_yuyv_and_nv12_into_planes() {
+        // 4x2 YUYV: per pair Y0 U Y1 V.
+        let yuyv = [
+            1, 10, 2, 20, 3, 11, 4, 21, //
+            5, 12, 6, 22, 7, 13, 8, 23,
+        ];
+        let mut planes = Vec::new();
+        yuyv_to_planar(&yuyv, 4, 2, &mut planes);
+        assert_eq!(
+            planes,
+            [1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12, 13, 20, 21, 22, 23]
+        );
+        // 4x2 NV12: Y plane, then one row of U V pairs.
+        let nv12 = [1, 2, 3, 4, 5, 6, 7, 8, 10, 20, 11, 21];
+        nv12_to_planar(&nv12, 4, 2, &mut planes);
+        assert_eq!(planes, [1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 20, 21]);
+    }
+
+    /// Encodes `raw` and decodes the result's centre pixel as RGB.
+    fn centre_rgb(enc: &mut Encoder, raw: &mut RawFrame) -> ([u8; 3], Subsamp) {
+        let mut out = EncodedFrame::default();
+        enc.encode(raw, &mut out).unwrap();
+        let header = turbojpeg::read_header(out.jpeg()).unwrap();
+        let img = turbojpeg::decompress(out.jpeg(), turbojpeg::PixelFormat::RGB).unwrap();
+        let i = (img.height / 2 * img.width + img.width / 2) * 3;
+        (
+            [img.pixels[i], img.pixels[i + 1], img.pixels[i + 2]],
+            header.subsamp,
+        )
+    }
+
+    fn close(a: [u8; 3], b: [u8; 3]) -> bool {
+        a.iter().zip(b).all(|(x, y)| x.abs_diff(y) <= 4)
+    }
+
+    #[test]
+    fn camera_formats_keep_their_colours() {
+        let mut enc = Encoder::new(90).unwrap();
+        let (w, h) = (32, 16);
+        // Full-range BT.601 red: Y 76, Cb 85, Cr 255.
+        let mut yuyv = RawFrame {
+            data: [76, 85, 76, 255].repeat(w / 2 * h),
+            width: w,
+            height: h,
+            format: PixelFormat::Yuyv,
+            ..RawFrame::default()
+        };
+        let (rgb, subsamp) = centre_rgb(&mut enc, &mut yuyv);
+        assert!(close(rgb, [255, 0, 0]), "{rgb:?}");
+        assert_eq!(subsamp, Subsamp::Sub2x1);
+
+        let mut nv12 = vec![76; w * h];
+        nv12.extend([85, 255].repeat(w / 2 * h / 2));
+        let mut nv12 = RawFrame {
+            data: nv12,
+            width: w,
+            height: h,
+            format: PixelFormat::Nv12,
+            ..RawFrame::default()
+        };
+        let (rgb, subsamp) = centre_rgb(&mut enc, &mut nv12);
+        assert!(close(rgb, [255, 0, 0]), "{rgb:?}");
+        assert_eq!(subsamp, Subsamp::Sub2x2);
+
+        let mut bgr = RawFrame {
+            data: [0, 0, 255].repeat(w * h),
+            width: w,
+            height: h,
+            format: PixelFormat::Bgr,
+            ..RawFrame::default()
+        };
+        assert!(close(centre_rgb(&mut enc, &mut bgr).0, [255, 0, 0]));
+
+        let mut short = RawFrame {
+            data: vec![0; 10],
+            ..yuyv.clone()
+        };
+        let mut out = EncodedFrame::default();
+        assert!(enc.encode(&mut short, &mut out).is_err());
+    }
+
+    #[test]
+    fn camera_jpeg_is_encoded_again_at_our_quality_or_passed_on_when_broken() {
+        let rgb = [0u8, 0, 255].repeat(64 * 32);
+        let camera_jpeg = turbojpeg::compress(
+            Image {
+                pixels: &rgb[..],
+                width: 64,
+                pitch: 64 * 3,
+                height: 32,
+                format: turbojpeg::PixelFormat::RGB,
+            },
+            95,
+            Subsamp::Sub2x1,
+        )
+        .unwrap()
+        .to_vec();
+        let mut raw = RawFrame {
+            data: camera_jpeg.clone(),
+            width: 64,
+            height: 32,
+            format: PixelFormat::Mjpeg,
+            ..RawFrame::default()
+        };
+        let mut enc = Encoder::new(20).unwrap();
+        let mut out = EncodedFrame::default();
+        enc.encode(&mut raw, &mut out).unwrap();
+        assert_ne!(out.jpeg(), &camera_jpeg[..]);
+        assert!(out.jpeg().len() < camera_jpeg.len());
+        let header = turbojpeg::read_header(out.jpeg()).unwrap();
+        assert_eq!(
+            (header.width, header.height, header.subsamp),
+            (64, 32, Subsamp::Sub2x1)
+        );
+        assert!(close(centre_rgb(&mut enc, &mut raw).0, [0, 0, 255]));
+
+        let mut broken = RawFrame {
+            data: camera_jpeg[..40].to_vec(),
+            ..raw
+        };
+        enc.encode(&mut broken, &mut out).unwrap();
+        assert_eq!(out.jpeg(), &camera_jpeg[..40]);
     }
 }

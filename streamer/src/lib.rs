@@ -5,15 +5,19 @@
 //! - [`pattern`], [`y4m`], [`still`], [`camera`]: the sources.
 //! - [`capture`]: runs a source on its own thread, paced, into a newest-value slot.
 //! - [`encoder`]: JPEG encoding with one reused turbojpeg compressor.
+//! - [`workers`]: the encode stage, `--workers` encoders publishing in capture order.
+//! - [`range`]: limited-to-full YUV range tables shared by the YUV sources.
 //! - [`sender`]: the connection to the viewer, reconnects, per-frame latency.
 
 pub mod camera;
 pub mod capture;
 pub mod encoder;
 pub mod pattern;
+pub mod range;
 pub mod sender;
 pub mod source;
 pub mod still;
+pub mod workers;
 pub mod y4m;
 
 use std::sync::Arc;
@@ -24,9 +28,10 @@ use anyhow::{anyhow, Context, Result};
 use shared::cli::{print_line, PeerAddr, Resolution};
 use shared::{Dialect, Slot};
 
-use crate::encoder::{EncodedFrame, Encoder};
+use crate::encoder::EncodedFrame;
 use crate::sender::{SenderConfig, SenderStats};
 use crate::source::{RawFrame, Source, SourceSpec};
+use crate::workers::EncodeStage;
 
 /// Everything a run needs, parsed and checked.
 #[derive(Debug, Clone)]
@@ -40,17 +45,38 @@ pub struct Config {
     /// Pacing for test and file sources; `None` for the source's own rate, 0 for unpaced.
     pub fps: Option<u32>,
     pub quality: u8,
+    /// Encoder threads (`--workers`), at least one.
+    pub workers: usize,
+    /// Draw the timestamp mark into I420 frames (always on for the test pattern).
+    pub stamp: bool,
     pub frames: u64,
     pub looping: bool,
     pub quiet: bool,
     pub ack_timeout: Duration,
+    /// `--camera`: which camera; `None` for the first one that delivers frames.
+    pub camera: Option<camera::CameraSpec>,
+    /// `--camera-format`: the camera pixel format; `None` for the best one offered.
+    pub camera_format: Option<camera::CameraFormat>,
+    /// `--passthrough`: send a camera's own JPEG untouched instead of encoding it again.
+    pub passthrough: bool,
 }
 
 /// Opens the source the configuration names.
 pub fn open_source(config: &Config) -> Result<Box<dyn Source>> {
     Ok(match &config.source {
         SourceSpec::Test => Box::new(pattern::TestPattern::new(config.size)),
-        SourceSpec::Camera => camera::open()?,
+        SourceSpec::Camera => camera::open(&camera::CameraRequest {
+            device: config.camera.clone(),
+            size: config.size,
+            // --fps asks the camera for a rate; 0 asks for its fastest.
+            fps: match config.fps {
+                None => Some(camera::DEFAULT_FPS),
+                Some(0) => None,
+                Some(fps) => Some(fps),
+            },
+            format: config.camera_format,
+            passthrough: config.passthrough,
+        })?,
         SourceSpec::Y4m(path) => Box::new(y4m::Y4mSource::open(path, config.looping)?),
         SourceSpec::Image(path) => Box::new(still::StillImage::open(path)?),
     })
@@ -81,25 +107,20 @@ pub fn run(config: Config) -> Result<()> {
 
     let raw: Arc<Slot<RawFrame>> = Arc::new(Slot::new());
     let jpeg: Arc<Slot<EncodedFrame>> = Arc::new(Slot::new());
-    let mut encoder = Encoder::new(config.quality)?;
-
     let capture = {
         let raw = raw.clone();
+        let stamp = config.stamp || config.source == SourceSpec::Test;
         thread::Builder::new()
             .name("capture".into())
-            .spawn(move || capture::run(source, raw, fps))?
+            .spawn(move || capture::run(source, raw, fps, stamp))?
     };
-    let encode = {
-        let (raw, jpeg) = (raw.clone(), jpeg.clone());
-        thread::Builder::new()
-            .name("encode".into())
-            .spawn(move || {
-                let result = encode_loop(&mut encoder, &raw, &jpeg, newest_wins);
-                jpeg.close();
-                raw.close();
-                result
-            })?
-    };
+    let encode = EncodeStage::start(
+        config.workers,
+        config.quality,
+        raw.clone(),
+        jpeg.clone(),
+        newest_wins,
+    )?;
 
     let sender_config = SenderConfig {
         viewer: config.viewer.clone(),
@@ -132,37 +153,12 @@ pub fn run(config: Config) -> Result<()> {
     let capture_result = capture
         .join()
         .map_err(|_| anyhow!("capture thread panicked"))?;
-    let encode_result = encode
-        .join()
-        .map_err(|_| anyhow!("encoder thread panicked"))?;
-    let dropped = raw.dropped() + jpeg.dropped();
+    let encode_result = encode.join();
+    let skipped_by_source = capture_result.as_ref().map_or(0, |n| *n);
+    let dropped = raw.dropped() + jpeg.dropped() + skipped_by_source;
     print_summary(&stats, dropped, config.dialect);
     capture_result.context("capture failed")?;
     encode_result.context("encoding failed")?;
-    Ok(())
-}
-
-fn encode_loop(
-    encoder: &mut Encoder,
-    raw: &Slot<RawFrame>,
-    jpeg: &Slot<EncodedFrame>,
-    newest_wins: bool,
-) -> Result<()> {
-    while let Some(mut frame) = raw.take_blocking() {
-        let mut out = jpeg.spare().unwrap_or_default();
-        let result = encoder.encode(&mut frame, &mut out);
-        let index = frame.index;
-        raw.recycle(frame);
-        result.with_context(|| format!("frame {index}"))?;
-        let published = if newest_wins {
-            jpeg.put(out)
-        } else {
-            jpeg.put_wait(out)
-        };
-        if published.is_err() {
-            break;
-        }
-    }
     Ok(())
 }
 

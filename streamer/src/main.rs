@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::Parser;
 use shared::cli::{PeerAddr, Resolution};
 use shared::{Dialect, DEFAULT_QUALITY};
+use streamer::camera::{CameraFormat, CameraSpec};
 use streamer::source::SourceSpec;
 
 /// Streams camera frames as JPEG to a viewer and prints the latency of every frame.
@@ -29,18 +30,28 @@ struct Args {
     #[arg(long, default_value = "camera")]
     source: SourceSpec,
 
-    /// Size of the test pattern, WIDTHxHEIGHT.
+    /// Size of the test pattern, or the camera size to ask for, WIDTHxHEIGHT.
     #[arg(long, default_value = "1280x720")]
     size: Resolution,
 
     /// Frames per second for test and file sources; 0 sends as fast as the viewer takes them.
-    /// Default: 30, or the rate in a .y4m header.
+    /// For a camera, the rate to ask for (0: its fastest). Default: 30, or a .y4m header's.
     #[arg(long)]
     fps: Option<u32>,
 
     /// JPEG quality, 1-100 (4:2:0 subsampling).
     #[arg(long, default_value_t = DEFAULT_QUALITY, value_parser = clap::value_parser!(u8).range(1..=100))]
     quality: u8,
+
+    /// Encoder threads working on successive frames (frames still leave in capture order):
+    /// more than 1 helps where encoding is the bottleneck, as on a slow board.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    workers: u16,
+
+    /// Draw the glass-to-glass timestamp mark (read by `viewer --measure`) into every frame of
+    /// a YUV file source; the test pattern always carries it.
+    #[arg(long)]
+    stamp: bool,
 
     /// Stop after this many acknowledged frames; 0 runs until interrupted or the source ends.
     #[arg(long, default_value_t = 0)]
@@ -57,6 +68,24 @@ struct Args {
     /// Seconds to wait for each `ok` before dropping the connection and reconnecting.
     #[arg(long, default_value_t = 5.0, value_parser = parse_seconds)]
     ack_timeout: f64,
+
+    /// Camera to use: N for /dev/videoN, or a path such as /dev/v4l/by-id/...
+    /// Default: the first capture device that delivers frames.
+    #[arg(long, value_name = "INDEX|PATH")]
+    camera: Option<CameraSpec>,
+
+    /// Camera pixel format: YUYV, NV12, MJPG, GREY, RGB3 or BGR3.
+    /// Default: the best one offered at the size and rate asked for.
+    #[arg(long, value_name = "FORMAT")]
+    camera_format: Option<CameraFormat>,
+
+    /// Send the camera's own MJPEG frames untouched (least CPU) instead of encoding them again.
+    #[arg(long)]
+    passthrough: bool,
+
+    /// List the capture devices with their formats, sizes and frame rates, then exit.
+    #[arg(long)]
+    list_cameras: bool,
 }
 
 fn parse_seconds(s: &str) -> Result<f64, String> {
@@ -70,6 +99,15 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if args.list_cameras {
+        return match streamer::camera::list(&mut std::io::stdout().lock()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("streamer: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config = streamer::Config {
         viewer: args.viewer,
         dialect: args.dialect,
@@ -77,10 +115,15 @@ fn main() -> ExitCode {
         size: args.size,
         fps: args.fps,
         quality: args.quality,
+        workers: usize::from(args.workers),
+        stamp: args.stamp,
         frames: args.frames,
         looping: args.looping,
         quiet: args.quiet,
         ack_timeout: Duration::from_secs_f64(args.ack_timeout),
+        camera: args.camera,
+        camera_format: args.camera_format,
+        passthrough: args.passthrough,
     };
     match streamer::run(config) {
         Ok(()) => ExitCode::SUCCESS,

@@ -126,27 +126,19 @@ impl TestPattern {
 
     /// Draws the timestamp mark carrying `micros` (see [`shared::mark`]) into a rendered frame.
     pub fn stamp(&self, micros: u64, out: &mut [u8]) {
-        let mut canvas = Canvas {
-            data: out,
-            width: self.width,
-            height: self.height,
-        };
-        mark::draw(micros, self.width, self.height, |x, y, w, h, luma| {
-            canvas.fill(x, y, w, h, luma)
-        });
+        stamp_i420(out, self.width, self.height, micros);
     }
 }
 
 impl Source for TestPattern {
     fn next_frame(&mut self, frame: &mut RawFrame) -> Result<bool> {
         frame.captured_at = Instant::now();
-        let stamp = mark::now_micros();
         frame.width = self.width;
         frame.height = self.height;
         frame.format = PixelFormat::I420;
         frame.index = self.next_index;
+        // The capture stage stamps the time mark (see `capture`).
         self.render(self.next_index, &mut frame.data);
-        self.stamp(stamp, &mut frame.data);
         self.next_index += 1;
         Ok(true)
     }
@@ -154,6 +146,18 @@ impl Source for TestPattern {
     fn describe(&self) -> String {
         format!("test pattern {}x{} (I420)", self.width, self.height)
     }
+}
+
+/// Draws the glass-to-glass timestamp mark carrying `micros` into any I420 frame.
+pub fn stamp_i420(data: &mut [u8], width: usize, height: usize, micros: u64) {
+    let mut canvas = Canvas {
+        data,
+        width,
+        height,
+    };
+    mark::draw(micros, width, height, |x, y, w, h, luma| {
+        canvas.fill(x, y, w, h, luma)
+    });
 }
 
 /// An I420 picture being drawn on, in neutral grey levels (chroma set to 128).

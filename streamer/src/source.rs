@@ -17,6 +17,14 @@ pub enum PixelFormat {
     Rgb,
     /// An already-encoded JPEG, sent as it is.
     Jpeg,
+    /// Packed YUV 4:2:2, full range: Y0 U Y1 V for every two pixels (a camera's YUYV).
+    Yuyv,
+    /// Semi-planar YUV 4:2:0, full range: Y plane, then interleaved U V (a camera's NV12).
+    Nv12,
+    /// Packed 8-bit BGR.
+    Bgr,
+    /// A camera's JPEG, decoded and encoded again at the requested quality.
+    Mjpeg,
 }
 
 /// One picture on its way from the source to the encoder. Reused from frame to frame.
@@ -61,6 +69,16 @@ pub fn i420_len(width: usize, height: usize) -> usize {
     width * height + 2 * width.div_ceil(2) * height.div_ceil(2)
 }
 
+/// Bytes of a YUYV frame of this size (widths round up to a whole pixel pair).
+pub fn yuyv_len(width: usize, height: usize) -> usize {
+    2 * width.div_ceil(2) * 2 * height
+}
+
+/// Bytes of an NV12 frame of this size.
+pub fn nv12_len(width: usize, height: usize) -> usize {
+    i420_len(width, height)
+}
+
 /// A producer of frames.
 pub trait Source: Send {
     /// Fills `frame` with the next picture (setting `captured_at` when capture starts);
@@ -78,6 +96,12 @@ pub trait Source: Send {
     /// True when the source paces itself (a camera); false when it must be paced.
     fn is_live(&self) -> bool {
         false
+    }
+
+    /// Frames the source itself skipped because a newer one was already waiting (a camera's
+    /// driver queue); they count towards `dropped=`.
+    fn skipped(&self) -> u64 {
+        0
     }
 }
 

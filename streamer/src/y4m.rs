@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use shared::cli::Resolution;
 
+use crate::range::RangeLuts;
 use crate::source::{i420_len, PixelFormat, RawFrame, Source};
 
 /// Longest header or frame-header line accepted.
@@ -25,7 +26,7 @@ pub struct Y4mSource {
     first_frame: u64,
     looping: bool,
     /// Range expansion tables, when the file is limited range.
-    luts: Option<([u8; 256], [u8; 256])>,
+    luts: Option<RangeLuts>,
     next_index: u64,
     frame_in_file: u64,
 }
@@ -64,7 +65,7 @@ impl Y4mSource {
             fps: info.fps,
             first_frame,
             looping,
-            luts: (!info.full_range).then(range_luts),
+            luts: (!info.full_range).then(RangeLuts::limited_to_full),
             next_index: 0,
             frame_in_file: 0,
         })
@@ -119,20 +120,6 @@ pub fn parse_header(line: &[u8]) -> Result<Header> {
     })
 }
 
-/// Tables mapping limited-range luma (16-235) and chroma (16-240) to full range.
-fn range_luts() -> ([u8; 256], [u8; 256]) {
-    let mut y = [0u8; 256];
-    let mut c = [0u8; 256];
-    for v in 0..256usize {
-        let f = v as f64;
-        y[v] = ((f - 16.0) * 255.0 / 219.0).round().clamp(0.0, 255.0) as u8;
-        c[v] = ((f - 128.0) * 255.0 / 224.0 + 128.0)
-            .round()
-            .clamp(0.0, 255.0) as u8;
-    }
-    (y, c)
-}
-
 impl Source for Y4mSource {
     fn next_frame(&mut self, frame: &mut RawFrame) -> Result<bool> {
         frame.captured_at = Instant::now();
@@ -161,10 +148,10 @@ impl Source for Y4mSource {
                 self.frame_in_file
             )
         })?;
-        if let Some((ly, lc)) = &self.luts {
+        if let Some(luts) = &self.luts {
             let (y, c) = frame.data.split_at_mut(w * h);
-            y.iter_mut().for_each(|v| *v = ly[*v as usize]);
-            c.iter_mut().for_each(|v| *v = lc[*v as usize]);
+            luts.luma(y);
+            luts.chroma(c);
         }
         frame.index = self.next_index;
         self.next_index += 1;
@@ -214,13 +201,6 @@ mod tests {
         assert!(parse_header(b"YUV4MPEG2 W0 H48").is_err());
         assert!(parse_header(b"YUV4MPEG2 W99999999999999999999 H48").is_err());
         assert!(parse_header(b"YUV4MPEG2 W64 H48 C422").is_err());
-    }
-
-    #[test]
-    fn range_tables_stretch_to_full_range() {
-        let (y, c) = range_luts();
-        assert_eq!((y[16], y[235], y[0], y[255]), (0, 255, 0, 255));
-        assert_eq!((c[16], c[128], c[240]), (0, 128, 255));
     }
 
     #[test]

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Measures the real binaries on loopback and prints one key=value line per case.
+#   scripts/bench.sh [SIZES...]        (default: 640x480 1280x720 1920x1080)
+# For each size: a camera-like y4m (a real photograph from Debian's mate-backgrounds, slowly
+# panned and zoomed, with sensor-like noise, made once with ffmpeg into .cache/bench/), then
+#   floor            pure encode and decode ms per frame of the same frames, in one process
+#   headless-unpaced streamer --fps 0 into viewer --headless
+#   window-unpaced   the same into a real window under Xvfb
+#   window-30fps     --fps 30 into a real window: latency and glass-to-glass figures
+# CPU ms per frame and peak RSS come from GNU time. Run it on an otherwise idle machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+sizes=("$@")
+[ ${#sizes[@]} -gt 0 ] || sizes=(640x480 1280x720 1920x1080)
+frames_unpaced=${FRAMES:-600}
+frames_paced=${PACED_FRAMES:-300}
+cache=.cache/bench
+mkdir -p "$cache"
+
+log() { printf '== %s\n' "$*" >&2; }
+
+scripts/setup.sh >&2
+missing=()
+for p in ffmpeg time; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+log "building release binaries"
+cargo build --locked --release -p streamer -p viewer -p benches >&2
+
+if [ ! -f "$cache/photo.jpg" ]; then
+  log "fetching a photograph (Dune.jpg from Debian's mate-backgrounds)"
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download mate-backgrounds >/dev/null)
+  dpkg-deb -x "$tmp"/mate-backgrounds_*.deb "$tmp/x"
+  cp "$tmp/x/usr/share/backgrounds/mate/nature/Dune.jpg" "$cache/photo.jpg"
+  rm -rf "$tmp"
+fi
+
+media() {
+  local size=$1 out="$cache/photo-$1.y4m"
+  if [ ! -f "$out" ]; then
+    log "making $out (120 frames)"
+    local w=${size%x*}
+    ffmpeg -v error -y -loop 1 -framerate 30 -i "$cache/photo.jpg" -vf \
+      "scale=$((w * 2)):-2,zoompan=z='1+0.002*on':x='iw/2-(iw/zoom/2)+on*3':y='ih/2-(ih/zoom/2)':d=1:s=$size:fps=30,noise=alls=6:allf=t,format=yuv420p" \
+      -frames:v 120 "$out.part"
+    mv "$out.part" "$out"
+  fi
+  echo "$out"
+}
+
+# A private X server for the windowed cases.
+xvfb_pid=""
+cleanup() { [ -n "$xvfb_pid" ] && kill "$xvfb_pid" 2>/dev/null || true; }
+trap cleanup EXIT
+exec 3< <(Xvfb -displayfd 1 -screen 0 1920x1200x24 -nolisten tcp 2>/dev/null)
+read -r display <&3
+xvfb_pid=$(pgrep -n Xvfb)
+export DISPLAY=":$display"
+
+# value KEY FILE: the value of KEY=... on the file's summary line
+value() { sed -n 's/^summary:.*[ ]'"$1"'=\([^ ]*\).*/\1/p' "$2" | tail -n1; }
+
+run_case() {
+  local size=$1 name=$2 fps=$3 frames=$4 video=$5 viewer_mode=$6
+  local dir; dir=$(mktemp -d)
+  local vargs=(--listen 127.0.0.1:0 --measure)
+  [ "$viewer_mode" = headless ] && vargs+=(--headless)
+  /usr/bin/time -f '%U %S %M' -o "$dir/viewer.time" \
+    target/release/viewer "${vargs[@]}" >"$dir/viewer.out" 2>"$dir/viewer.err" &
+  local vpid=$!
+  local addr=""
+  for _ in $(seq 100); do
+    addr=$(sed -n 's/^viewer: listening on //p' "$dir/viewer.err" | head -n1)
+    [ -n "$addr" ] && break
+    sleep 0.05
+  done
+  /usr/bin/time -f '%U %S %M' -o "$dir/streamer.time" \
+    target/release/streamer --source "$video" --loop --stamp --fps "$fps" --frames "$frames" --quiet "$addr" \
+    >"$dir/streamer.out" 2>"$dir/streamer.err"
+  sleep 0.3
+  kill -TERM "$(pgrep -P "$vpid" viewer || echo "$vpid")" 2>/dev/null || true
+  wait "$vpid" 2>/dev/null || true
+  local sent; sent=$(value frames "$dir/streamer.out")
+  local got; got=$(value frames "$dir/viewer.out")
+  read -r su ss smax < "$dir/streamer.time"
+  read -r vu vs vmax < "$dir/viewer.time"
+  awk -v size="$size" -v name="$name" -v sent="$sent" -v got="$got" \
+      -v su="$su" -v ss="$ss" -v smax="$smax" -v vu="$vu" -v vs="$vs" -v vmax="$vmax" \
+      -v fps="$(value fps "$dir/streamer.out")" \
+      -v p50="$(value latency_p50_ms "$dir/streamer.out")" \
+      -v p95="$(value latency_p95_ms "$dir/streamer.out")" \
+      -v max="$(value latency_max_ms "$dir/streamer.out")" \
+      -v g50="$(value glass_p50_ms "$dir/viewer.out")" \
+      -v g95="$(value glass_p95_ms "$dir/viewer.out")" \
+      -v bpf="$(value bytes_per_frame "$dir/streamer.out")" \
+      -v dropped="$(value dropped "$dir/viewer.out")" \
+      'BEGIN { printf "bench size=%s case=%s frames=%s viewer_frames=%s viewer_dropped=%s fps=%s latency_p50_ms=%s latency_p95_ms=%s latency_max_ms=%s glass_p50_ms=%s glass_p95_ms=%s streamer_cpu_ms_per_frame=%.2f viewer_cpu_ms_per_frame=%.2f streamer_rss_mb=%.1f viewer_rss_mb=%.1f bytes_per_frame=%s\n",
+        size, name, sent, got, dropped, fps, p50, p95, max, g50, g95,
+        (su + ss) * 1000 / sent, (vu + vs) * 1000 / sent, smax / 1024, vmax / 1024, bpf }'
+  rm -rf "$dir"
+}
+
+for size in "${sizes[@]}"; do
+  video=$(media "$size")
+  log "$size: codec floor"
+  floor=$(target/release/codec-floor "$video")
+  echo "bench size=$size case=floor $floor"
+  log "$size: headless, unpaced"
+  run_case "$size" headless-unpaced 0 "$frames_unpaced" "$video" headless
+  log "$size: window, unpaced"
+  run_case "$size" window-unpaced 0 "$frames_unpaced" "$video" window
+  log "$size: window, 30 fps"
+  run_case "$size" window-30fps 30 "$frames_paced" "$video" window
+done
