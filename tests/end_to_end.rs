@@ -149,8 +149,9 @@ fn a_bad_peer_gets_one_line_and_the_viewer_keeps_serving() {
 fn sigterm_stops_both_sides_with_their_summaries() {
     let _lock = heavy();
     let viewer = Viewer::start(&["--headless"], &[]);
-    let streamer = std::process::Command::new(bin("streamer"))
-        .args([
+    let streamer = Background::start(
+        "streamer",
+        &[
             "--source",
             "test",
             "--fps",
@@ -158,16 +159,11 @@ fn sigterm_stops_both_sides_with_their_summaries() {
             "--size",
             "640x480",
             &viewer.addr,
-        ])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+        ],
+    );
     std::thread::sleep(Duration::from_millis(1500));
-    signal(&streamer, "TERM");
-    let out = streamer.wait_with_output().unwrap();
-    assert!(out.status.success(), "streamer exited with {}", out.status);
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let (status, stdout, _) = streamer.stop("TERM", Duration::from_secs(10));
+    assert!(status.success(), "streamer exited with {status}");
     let sent: u64 = summary(&stdout)["frames"].parse().unwrap();
     assert!(sent >= 10, "{stdout}");
 

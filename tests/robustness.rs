@@ -75,8 +75,10 @@ fn streamer_keeps_going_through_three_viewer_restarts() {
         (sent - received).abs() <= 4.0,
         "streamer sent {sent}, viewers got {received}"
     );
-    // One line per viewer that went away (three restarts and the last one), not a flood.
-    assert_eq!(err.matches("reconnecting").count(), 4, "{err}");
+    // One line per viewer that went away, not a flood: three restarts, plus the last viewer
+    // if the streamer noticed it leave before its own SIGTERM.
+    let lines = err.matches("reconnecting").count();
+    assert!((3..=4).contains(&lines), "{lines} reconnect lines:\n{err}");
 }
 
 /// A tiny valid JPEG.

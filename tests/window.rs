@@ -174,12 +174,10 @@ fn window_shows_the_pattern_letterboxed_and_waits_between_streamers() {
         "waiting screen: {background:.3} background"
     );
 
-    let mut streamer = Command::new(bin("streamer"))
-        .args(["--source", "test", "--fps", "30", "--quiet", &viewer.addr])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let streamer = Background::start(
+        "streamer",
+        &["--source", "test", "--fps", "30", "--quiet", &viewer.addr],
+    );
     thread::sleep(Duration::from_millis(1500));
     let shot = x.capture(&id, &dir, "pattern.ppm");
     assert_bars(&shot, 0, shot.width, "1280x720 window");
@@ -204,9 +202,8 @@ fn window_shows_the_pattern_letterboxed_and_waits_between_streamers() {
     assert_bars(&wide, first, shown, "1280x400 window");
 
     // The streamer leaves: back to the waiting screen, not a frozen last frame.
-    signal(&streamer, "TERM");
-    let status = streamer.wait().unwrap();
-    assert!(status.success(), "streamer exited with {status}");
+    let (status, _, err) = streamer.stop("TERM", Duration::from_secs(10));
+    assert!(status.success(), "streamer exited with {status}: {err}");
     thread::sleep(Duration::from_millis(800));
     let after = x.capture(&id, &dir, "after.ppm");
     let background = share_of(&after, [0x20, 0x20, 0x20]);
@@ -237,8 +234,9 @@ fn window_shows_several_streamers_side_by_side_and_drops_the_ones_that_leave() {
     let viewer = Viewer::start(&[], &[("DISPLAY", &x.display)]);
     let id = x.find_viewer_window();
     let start = |size: &str| {
-        Command::new(bin("streamer"))
-            .args([
+        Background::start(
+            "streamer",
+            &[
                 "--source",
                 "test",
                 "--fps",
@@ -247,15 +245,12 @@ fn window_shows_several_streamers_side_by_side_and_drops_the_ones_that_leave() {
                 "--size",
                 size,
                 &viewer.addr,
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
+            ],
+        )
     };
     let first = start("640x360");
     thread::sleep(Duration::from_millis(700));
-    let mut second = start("640x360");
+    let second = start("640x360");
     thread::sleep(Duration::from_millis(1500));
     let grid = x.capture(&id, &dir, "grid.ppm");
     // Two cells of 640x720: each 16:9 picture is 640x360, centred vertically, with its bars.
@@ -274,14 +269,11 @@ fn window_shows_several_streamers_side_by_side_and_drops_the_ones_that_leave() {
         assert!(label_lit, "grid cell {i} has no label");
     }
     // One streamer leaves: the other fills the window again.
-    signal(&second, "TERM");
-    assert!(second.wait().unwrap().success());
+    assert!(second.stop("TERM", Duration::from_secs(10)).0.success());
     thread::sleep(Duration::from_millis(800));
     let single = x.capture(&id, &dir, "single.ppm");
     assert_bars(&single, 0, single.width, "after one streamer left");
-    let mut first = first;
-    signal(&first, "TERM");
-    assert!(first.wait().unwrap().success());
+    assert!(first.stop("TERM", Duration::from_secs(10)).0.success());
     let (status, _) = viewer.terminate(Duration::from_secs(10));
     assert!(status.success());
 }
