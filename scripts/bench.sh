@@ -51,7 +51,7 @@ media() {
     local w=${size%x*}
     ffmpeg -v error -y -loop 1 -framerate 30 -i "$cache/photo.jpg" -vf \
       "scale=$((w * 2)):-2,zoompan=z='1+0.002*on':x='iw/2-(iw/zoom/2)+on*3':y='ih/2-(ih/zoom/2)':d=1:s=$size:fps=30,noise=alls=6:allf=t,format=yuv420p" \
-      -frames:v 120 "$out.part"
+      -frames:v 120 -f yuv4mpegpipe "$out.part"
     mv "$out.part" "$out"
   fi
   echo "$out"
