@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Runs every test: installs what is missing, checks formatting and lints, builds, then runs
-# the unit tests and the end-to-end tests (real binaries on 127.0.0.1, real window under Xvfb).
+# Runs every test: installs what is missing, checks formatting and lints, builds, then runs the
+# unit and property tests, the end-to-end tests (real binaries on 127.0.0.1, real window under
+# Xvfb), the camera on a real V4L2 driver in a VM, a bounded fuzz run, the board service
+# check and the arm64 build under qemu. Prints what each stage is doing; ends with one
+# "summary: N passed, N failed" line. Downloads are cached in .cache/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -32,7 +35,14 @@ scripts/vm-camera-test.sh
 stage "fuzz: the wire framing under libFuzzer for 30 s"
 scripts/fuzz.sh 30
 
+stage "board: systemd unit (systemd-analyze verify) and install script on a fake board"
+scripts/board/test-unit.sh
+
+stage "arm64: cross-build, glibc <= 2.31 check, streamer under qemu against the native viewer"
+scripts/cross-test.sh
+
 stage "done"
 # One closing line for the whole run: cargo's own last line is a doc-test count of 0.
-# The camera VM and the fuzz run count as one test each (each exits non-zero on failure).
-echo "summary: $((passed + 2)) passed, ${failed} failed"
+# The camera VM, the fuzz run, the board test and the arm64 test count as one test each (each
+# exits non-zero on failure, which stops this script before here).
+echo "summary: $((passed + 4)) passed, ${failed} failed"

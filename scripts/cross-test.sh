@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Proves the arm64 build works: cross-builds streamer and viewer (scripts/cross-build.sh, cached
+# after the first run), checks that neither needs a GLIBC_ symbol version above 2.31, then runs
+# the cross-built `streamer --source test --frames 100` under qemu-aarch64-static against the
+# native `viewer --headless --frames 100` on 127.0.0.1 and checks that both report 100 frames.
+# With --bench it also times 100 frames at 1280x720 with --fps 0 under qemu: an EMULATED figure
+# (qemu on this x86_64 machine), not a claim about any board's speed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+export PATH="$HOME/.cargo/bin:$PATH"
+
+bench=0
+for arg in "$@"; do
+  case $arg in
+    --bench) bench=1 ;;
+    *) echo "usage: scripts/cross-test.sh [--bench]" >&2; exit 2 ;;
+  esac
+done
+
+max_glibc=2.31
+sysroot=$root/.cache/cross/sysroot-bullseye-arm64
+arm=$root/target/aarch64
+frames=100
+start=$(date +%s)
+
+stage() { printf '\n== cross-test: %s (%s)\n' "$1" "$(date +%T)"; }
+die() { echo "cross-test: $*" >&2; exit 1; }
+
+stage "cross-build (scripts/cross-build.sh)"
+scripts/cross-build.sh </dev/null
+
+stage "qemu-aarch64-static"
+if ! command -v qemu-aarch64-static >/dev/null 2>&1; then
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "cross-test: installing Debian packages: qemu-user-static"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+    qemu-user-static </dev/null >/dev/null
+fi
+qemu-aarch64-static --version | head -n1
+# The loader and libraries come from the glibc 2.31 sysroot, the oldest the binaries must run
+# on. (Not /usr/aarch64-linux-gnu or the multiarch /lib/aarch64-linux-gnu: with bookworm's
+# libc6:arm64 installed that pairing makes threaded programs hang under qemu.)
+qemu=(qemu-aarch64-static -L "$sysroot")
+
+stage "glibc check: no GLIBC_ symbol version above $max_glibc"
+for bin in streamer viewer; do
+  highest=$(aarch64-linux-gnu-objdump -T "$arm/$bin" | grep -o 'GLIBC_[0-9][0-9.]*' |
+    sed 's/GLIBC_//' | sort -uV | tail -n1)
+  [ -n "$highest" ] || die "$bin: no GLIBC_ symbol versions found (not dynamically linked?)"
+  [ "$(printf '%s\n%s\n' "$highest" "$max_glibc" | sort -V | tail -n1)" = "$max_glibc" ] ||
+    die "$bin needs GLIBC_$highest, newer than $max_glibc"
+  echo "cross-test: $bin: highest GLIBC_$highest <= $max_glibc, ok"
+done
+"${qemu[@]}" "$arm/streamer" --version </dev/null ||
+  die "the cross-built streamer does not start under qemu"
+
+# The debug viewer: scripts/test.sh has already built it (so this costs nothing in CI), and its
+# speed does not matter here (it acknowledges each frame before decoding it).
+stage "native viewer (cargo build -p viewer)"
+cargo build --locked -p viewer </dev/null
+
+work=$(mktemp -d)
+viewer_pid=""
+cleanup() {
+  if [ -n "$viewer_pid" ]; then kill -TERM "$viewer_pid" 2>/dev/null || true; fi
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+# Runs the native headless viewer for $frames frames and the emulated streamer against it with
+# the given streamer arguments; leaves the summaries in $work/viewer.out and $work/streamer.out.
+run_pair() {
+  : >"$work/viewer.err"
+  timeout 300 target/debug/viewer --headless --frames "$frames" --listen 127.0.0.1:0 \
+    >"$work/viewer.out" 2>"$work/viewer.err" </dev/null &
+  viewer_pid=$!
+  local addr="" _
+  for _ in $(seq 100); do
+    addr=$(sed -n 's/^viewer: listening on //p' "$work/viewer.err" | head -n1)
+    [ -n "$addr" ] && break
+    kill -0 "$viewer_pid" 2>/dev/null || { cat "$work/viewer.err" >&2; die "the viewer did not start"; }
+    sleep 0.1
+  done
+  [ -n "$addr" ] || die "the viewer did not report its address"
+  echo "cross-test: viewer listening on $addr; qemu-aarch64-static streamer $* $addr"
+  local t0 t1
+  t0=$(date +%s%N)
+  if ! timeout 300 "${qemu[@]}" "$arm/streamer" "$@" --frames "$frames" "$addr" \
+    >"$work/streamer.out" 2>"$work/streamer.err" </dev/null; then
+    cat "$work/streamer.err" >&2
+    die "the emulated streamer failed or timed out (300 s)"
+  fi
+  t1=$(date +%s%N)
+  if ! wait "$viewer_pid"; then
+    viewer_pid=""
+    cat "$work/viewer.err" >&2
+    die "the viewer failed or timed out"
+  fi
+  viewer_pid=""
+  echo "cross-test: the streamer ran $(((t1 - t0) / 1000000)) ms under qemu"
+}
+
+# Checks that a program's summary line reports exactly $frames frames.
+check_summary() {
+  local who=$1 file=$2 line
+  line=$(grep '^summary: ' "$file" | tail -n1 || true)
+  [ -n "$line" ] || { cat "$file" >&2; die "the $who printed no summary line"; }
+  echo "cross-test: $who: $line"
+  case " $line " in
+    *" frames=$frames "*) ;;
+    *) die "the $who reported $(echo "$line" | grep -o 'frames=[0-9]*'), expected frames=$frames" ;;
+  esac
+}
+
+stage "emulated streamer -> native viewer: $frames test-pattern frames over 127.0.0.1"
+run_pair --source test
+check_summary "streamer (aarch64, qemu)" "$work/streamer.out"
+check_summary "viewer (native)" "$work/viewer.out"
+lines=$(grep -c '^frame=' "$work/streamer.out" || true)
+[ "$lines" -eq "$frames" ] || die "the streamer printed $lines frame lines, expected $frames"
+
+if [ $bench -eq 1 ]; then
+  stage "EMULATED encode figure: 1280x720, --fps 0, under qemu on $(nproc) x86_64 cores"
+  run_pair --source test --size 1280x720 --fps 0 --quiet
+  echo "cross-test: EMULATED (qemu-aarch64-static on x86_64, not a board figure):"
+  check_summary "streamer (aarch64, qemu)" "$work/streamer.out"
+  check_summary "viewer (native)" "$work/viewer.out"
+fi
+
+stage "done in $(($(date +%s) - start)) s: the aarch64 streamer ran $frames frames under qemu and needs glibc <= $max_glibc"
