@@ -115,7 +115,10 @@ impl Encoder {
         self.compressor.set_subsamp(subsamp)?;
         let worst = self.compressor.buf_len(w, h)?;
         if out.buf.len() < worst {
-            out.buf.resize(worst, 0);
+            // A fresh zeroed allocation, not `resize`: large ones come straight from the OS as
+            // untouched zero pages, so memory is only spent on the bytes a JPEG really uses
+            // (tens of KB), not on the worst case (megabytes) in every pooled buffer.
+            out.buf = vec![0; worst];
         }
         let mut output = OutputBuf::borrowed(&mut out.buf);
         match raw.format {

@@ -52,7 +52,9 @@ impl Y4mSource {
     /// Opens `path` and reads its header.
     pub fn open(path: &Path, looping: bool) -> Result<Self> {
         let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
-        let mut reader = BufReader::with_capacity(1 << 20, file);
+        // Small: frame data is read straight into the frame (a read this large bypasses the
+        // buffer), so the buffer only serves the short header lines.
+        let mut reader = BufReader::with_capacity(8 << 10, file);
         let header = read_line(&mut reader, "header")
             .and_then(|l| l.context("file is empty"))
             .with_context(|| format!("{}: not a YUV4MPEG2 file", path.display()))?;
