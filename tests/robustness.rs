@@ -360,3 +360,55 @@ fn ctrl_c_stops_both_and_a_second_one_is_immediate() {
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(status.code(), Some(130));
 }
+
+#[test]
+fn allow_lists_accept_their_networks_and_refuse_others() {
+    let _lock = heavy();
+    // Loopback is not in 10.0.0.0/8: refused without an answer, and said so.
+    let viewer = Viewer::start(
+        &[
+            "--headless",
+            "--allow",
+            "10.0.0.0/8",
+            "--allow",
+            "192.168.0.0/16",
+        ],
+        &[],
+    );
+    let (peer, answer) = send_and_read_to_end(&viewer.addr, b"5, ");
+    assert_eq!(answer, b"");
+    let stderr = viewer.stderr.clone();
+    let (status, vout) = viewer.terminate(Duration::from_secs(10));
+    assert!(status.success());
+    assert_eq!(num(&summary(&vout), "frames"), 0.0);
+    let log = stderr.lock().unwrap().join("\n");
+    assert!(
+        log.contains(&format!("{peer}: not in the --allow list, closing")),
+        "{log}"
+    );
+
+    // Loopback listed: served as usual.
+    let viewer = Viewer::start(
+        &["--headless", "--allow", "127.0.0.0/8", "--frames", "10"],
+        &[],
+    );
+    let out = run(
+        "streamer",
+        &[
+            "--source",
+            "test",
+            "--size",
+            "320x240",
+            "--fps",
+            "0",
+            "--frames",
+            "10",
+            &viewer.addr,
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(out.status.success());
+    let (status, vout) = viewer.wait(Duration::from_secs(10));
+    assert!(status.success());
+    assert_eq!(num(&summary(&vout), "frames"), 10.0);
+}
