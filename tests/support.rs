@@ -217,23 +217,11 @@ impl Drop for Background {
 
 /// Runs a binary to completion within `limit`, capturing its output.
 pub fn run(name: &str, args: &[&str], limit: Duration) -> Output {
-    let mut child = Command::new(bin(name))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Drain the pipes while waiting, so a chatty child never blocks on a full pipe.
-    let out = child.stdout.take().unwrap();
-    let err = child.stderr.take().unwrap();
-    let out = thread::spawn(move || read_all(out));
-    let err = thread::spawn(move || read_all(err));
-    let status = wait_deadline(&mut child, limit, name);
+    let (status, stdout, stderr) = Background::start(name, args).finish(limit);
     Output {
         status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
+        stdout: stdout.into_bytes(),
+        stderr: stderr.into_bytes(),
     }
 }
 

@@ -114,6 +114,28 @@ impl fmt::Display for PeerAddr {
     }
 }
 
+/// A timeout on the command line: seconds, fractions allowed, more than 0 and at most an hour.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Seconds(pub std::time::Duration);
+
+impl FromStr for Seconds {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.parse::<f64>() {
+            Ok(v) if v > 0.0 && v <= 3600.0 => Ok(Seconds(std::time::Duration::from_secs_f64(v))),
+            _ => Err(format!(
+                "{s:?} is not a number of seconds between 0 and 3600"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Seconds {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.as_secs_f64())
+    }
+}
+
 /// A network in CIDR notation (`192.168.3.0/24`, `10.0.0.7`, `fd00::/8`), for `--allow`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {
@@ -195,6 +217,16 @@ mod tests {
         assert!("0x720".parse::<Resolution>().is_err());
         assert!("99999x1".parse::<Resolution>().is_err());
         assert!("-1x5".parse::<Resolution>().is_err());
+    }
+
+    #[test]
+    fn parses_seconds() {
+        assert_eq!("2.5".parse::<Seconds>().unwrap().0.as_millis(), 2500);
+        assert!("0".parse::<Seconds>().is_err());
+        assert!("-1".parse::<Seconds>().is_err());
+        assert!("3601".parse::<Seconds>().is_err());
+        assert!("soon".parse::<Seconds>().is_err());
+        assert_eq!(Seconds(std::time::Duration::from_secs(5)).to_string(), "5");
     }
 
     #[test]

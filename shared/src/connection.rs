@@ -315,16 +315,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 // The reference receiver reads the flag with one recv(): one write.
                 self.write_within(&FlagBytes::new(payload.len()), "ok after the flag")
                     .await?;
-                self.expect(ACK, "ok after the flag").await?;
+                self.expect_answer(ACK, "ok after the flag").await?;
                 self.write_within(payload, "ok after the payload").await?;
-                self.expect(ACK, "ok after the payload").await
+                self.expect_answer(ACK, "ok after the payload").await
             }
             Dialect::Size => {
                 let header = format!("SIZE {}", payload.len());
                 self.write_within(header.as_bytes(), "GOT SIZE").await?;
-                self.expect(GOT_SIZE, "GOT SIZE").await?;
+                self.expect_answer(GOT_SIZE, "GOT SIZE").await?;
                 self.write_within(payload, "GOT IMAGE").await?;
-                self.expect(GOT_IMAGE, "GOT IMAGE").await
+                self.expect_answer(GOT_IMAGE, "GOT IMAGE").await
             }
             Dialect::Len32 => {
                 let len = u32::try_from(payload.len()).map_err(|_| {
@@ -357,7 +357,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             .await
     }
 
-    async fn expect(&mut self, answer: &[u8], waiting_for: &'static str) -> Result<(), ConnError> {
+    async fn expect_answer(
+        &mut self,
+        answer: &[u8],
+        waiting_for: &'static str,
+    ) -> Result<(), ConnError> {
         while self.buf.len() < answer.len() {
             let n = self
                 .read_within(self.limits.ack_timeout, waiting_for)
@@ -490,40 +494,23 @@ mod tests {
 
     #[tokio::test]
     async fn viewer_accepts_missing_and_late_trailing_space() {
-        // No space at all.
-        let mut mock = Builder::new();
-        mock.read(b"3,")
-            .write(b"ok")
-            .read(b"\xFF\xD8\xD9")
-            .write(b"ok");
-        let mut conn = Connection::new(mock.build(), limits());
-        assert_eq!(
-            read_all(&mut conn).await.unwrap(),
-            vec![b"\xFF\xD8\xD9".to_vec()]
-        );
-        // The space arrives on its own, after the `ok`.
-        let mut mock = Builder::new();
-        mock.read(b"3,")
-            .write(b"ok")
-            .read(b" ")
-            .read(b"\xFF\xD8\xD9")
-            .write(b"ok");
-        let mut conn = Connection::new(mock.build(), limits());
-        assert_eq!(
-            read_all(&mut conn).await.unwrap(),
-            vec![b"\xFF\xD8\xD9".to_vec()]
-        );
-        // The space arrives glued to the payload.
-        let mut mock = Builder::new();
-        mock.read(b"3,")
-            .write(b"ok")
-            .read(b" \xFF\xD8\xD9")
-            .write(b"ok");
-        let mut conn = Connection::new(mock.build(), limits());
-        assert_eq!(
-            read_all(&mut conn).await.unwrap(),
-            vec![b"\xFF\xD8\xD9".to_vec()]
-        );
+        // No space at all; the space on its own after the `ok`; the space glued to the payload.
+        let cases: [&[&[u8]]; 3] = [
+            &[b"\xFF\xD8\xD9"],
+            &[b" ", b"\xFF\xD8\xD9"],
+            &[b" \xFF\xD8\xD9"],
+        ];
+        for reads in cases {
+            let mut mock = Builder::new();
+            mock.read(b"3,").write(b"ok");
+            for r in reads {
+                mock.read(r);
+            }
+            mock.write(b"ok");
+            let mut conn = Connection::new(mock.build(), limits());
+            let frames = read_all(&mut conn).await.unwrap();
+            assert_eq!(frames, vec![b"\xFF\xD8\xD9".to_vec()], "{reads:?}");
+        }
     }
 
     #[tokio::test]

@@ -1,10 +1,9 @@
 //! `streamer`: parses the command line into a [`streamer::Config`] and runs it.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
-use shared::cli::{PeerAddr, Resolution};
+use shared::cli::{PeerAddr, Resolution, Seconds};
 use shared::{Dialect, DEFAULT_QUALITY};
 use streamer::camera::{CameraFormat, CameraSpec};
 use streamer::source::SourceSpec;
@@ -66,8 +65,8 @@ struct Args {
     quiet: bool,
 
     /// Seconds to wait for each `ok` before dropping the connection and reconnecting.
-    #[arg(long, default_value_t = 5.0, value_parser = parse_seconds)]
-    ack_timeout: f64,
+    #[arg(long, value_name = "SECONDS", default_value = "5")]
+    ack_timeout: Seconds,
 
     /// Camera to use: N for /dev/videoN, or a path such as /dev/v4l/by-id/...
     /// Default: the first capture device that delivers frames.
@@ -86,15 +85,6 @@ struct Args {
     /// List the capture devices with their formats, sizes and frame rates, then exit.
     #[arg(long)]
     list_cameras: bool,
-}
-
-fn parse_seconds(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v > 0.0 && v <= 3600.0 => Ok(v),
-        _ => Err(format!(
-            "{s:?} is not a number of seconds between 0 and 3600"
-        )),
-    }
 }
 
 fn main() -> ExitCode {
@@ -120,7 +110,7 @@ fn main() -> ExitCode {
         frames: args.frames,
         looping: args.looping,
         quiet: args.quiet,
-        ack_timeout: Duration::from_secs_f64(args.ack_timeout),
+        ack_timeout: args.ack_timeout.0,
         camera: args.camera,
         camera_format: args.camera_format,
         passthrough: args.passthrough,

@@ -3,10 +3,9 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Parser;
-use shared::cli::{Cidr, Resolution};
+use shared::cli::{Cidr, Resolution, Seconds};
 use shared::{Limits, DEFAULT_MAX_FRAME_BYTES};
 
 /// Receives JPEG frames from streamers, acknowledges each one and shows the newest.
@@ -35,8 +34,8 @@ struct Args {
     max_frame_bytes: usize,
 
     /// Seconds a streamer may stay silent in the middle of a frame before it is dropped.
-    #[arg(long, default_value_t = 10.0, value_parser = parse_seconds)]
-    read_timeout: f64,
+    #[arg(long, value_name = "SECONDS", default_value = "10")]
+    read_timeout: Seconds,
 
     /// On exit, write the last picture shown or decoded to this file (binary PPM).
     #[arg(long, value_name = "PATH")]
@@ -57,15 +56,6 @@ struct Args {
     measure: bool,
 }
 
-fn parse_seconds(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
-        Ok(v) if v > 0.0 && v <= 3600.0 => Ok(v),
-        _ => Err(format!(
-            "{s:?} is not a number of seconds between 0 and 3600"
-        )),
-    }
-}
-
 /// Bounded so that the three dialects stay distinguishable by their first byte.
 fn parse_max_frame(s: &str) -> Result<usize, String> {
     const LIMIT: usize = 0x1000_0000;
@@ -84,7 +74,7 @@ fn main() -> ExitCode {
         frames: args.frames,
         limits: Limits {
             max_frame_bytes: args.max_frame_bytes,
-            read_timeout: Duration::from_secs_f64(args.read_timeout),
+            read_timeout: args.read_timeout.0,
             ..Limits::default()
         },
         snapshot: args.snapshot,
