@@ -31,7 +31,7 @@ use v4l::video::capture::Parameters;
 use v4l::video::Capture;
 use v4l::{Device, Format, FourCC, Fraction};
 
-use crate::range::RangeLuts;
+use crate::range::RangeStretch;
 use crate::source::{yuyv_len, PixelFormat, RawFrame, Source};
 
 /// Frame rate asked for when `--fps` is not given.
@@ -449,7 +449,7 @@ struct Live {
     /// Bytes per row in the driver's buffers (rows may be padded).
     stride: usize,
     /// Set when the driver delivers limited-range YUV.
-    luts: Option<RangeLuts>,
+    stretch: Option<RangeStretch>,
     stream: MmapStream<'static>,
     handle: std::sync::Arc<v4l::device::Handle>,
     /// How long a dequeue may wait before the camera counts as stalled.
@@ -535,7 +535,7 @@ fn start_on(path: &Path, request: &CameraRequest) -> Result<Live> {
         card,
         mode,
         stride,
-        luts: limited.then(RangeLuts::limited_to_full),
+        stretch: limited.then(RangeStretch::limited_to_full),
         handle: stream.handle(),
         stream,
         timeout,
@@ -618,15 +618,15 @@ impl Live {
                 skipped += 1;
                 continue;
             }
-            if let Some(luts) = &self.luts {
+            if let Some(stretch) = &self.stretch {
                 match mode.format {
-                    CameraFormat::Yuyv => luts.yuyv(&mut frame.data),
+                    CameraFormat::Yuyv => stretch.yuyv(&mut frame.data),
                     CameraFormat::Nv12 => {
                         let (y, uv) = frame.data.split_at_mut(w * h);
-                        luts.luma(y);
-                        luts.chroma(uv);
+                        stretch.luma(y);
+                        stretch.chroma(uv);
                     }
-                    _ => luts.luma(&mut frame.data),
+                    _ => stretch.luma(&mut frame.data),
                 }
             }
             return Ok(skipped);
@@ -781,7 +781,7 @@ impl Source for Camera {
         let how = match (mode.format, self.request.passthrough) {
             (CameraFormat::Mjpg, true) => ", camera JPEG passed through untouched",
             (CameraFormat::Mjpg, false) => ", camera JPEG decoded and encoded again",
-            _ if self.live.as_ref().is_some_and(|l| l.luts.is_some()) => {
+            _ if self.live.as_ref().is_some_and(|l| l.stretch.is_some()) => {
                 ", limited range stretched to full"
             }
             _ => "",

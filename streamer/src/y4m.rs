@@ -1,6 +1,6 @@
 //! Replays a YUV4MPEG2 4:2:0 file (`ffmpeg -i in.mp4 -pix_fmt yuv420p out.y4m`), optionally in
 //! a loop. Limited-range video (the usual kind, Y 16-235) is stretched to JPEG's full range
-//! through a lookup table, so the picture does not come out washed out.
+//! in one vectorized pass, so the picture does not come out washed out.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use shared::cli::Resolution;
 
-use crate::range::RangeLuts;
+use crate::range::RangeStretch;
 use crate::source::{i420_len, PixelFormat, RawFrame, Source};
 
 /// Longest header or frame-header line accepted.
@@ -26,7 +26,7 @@ pub struct Y4mSource {
     first_frame: u64,
     looping: bool,
     /// Range expansion tables, when the file is limited range.
-    luts: Option<RangeLuts>,
+    stretch: Option<RangeStretch>,
     next_index: u64,
     frame_in_file: u64,
 }
@@ -67,7 +67,7 @@ impl Y4mSource {
             fps: info.fps,
             first_frame,
             looping,
-            luts: (!info.full_range).then(RangeLuts::limited_to_full),
+            stretch: (!info.full_range).then(RangeStretch::limited_to_full),
             next_index: 0,
             frame_in_file: 0,
         })
@@ -150,10 +150,10 @@ impl Source for Y4mSource {
                 self.frame_in_file
             )
         })?;
-        if let Some(luts) = &self.luts {
+        if let Some(stretch) = &self.stretch {
             let (y, c) = frame.data.split_at_mut(w * h);
-            luts.luma(y);
-            luts.chroma(c);
+            stretch.luma(y);
+            stretch.chroma(c);
         }
         frame.index = self.next_index;
         self.next_index += 1;
@@ -166,7 +166,7 @@ impl Source for Y4mSource {
             "{}: {} I420 {} range{}",
             self.path.display(),
             self.size,
-            if self.luts.is_some() {
+            if self.stretch.is_some() {
                 "limited"
             } else {
                 "full"
