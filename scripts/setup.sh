@@ -8,7 +8,7 @@ set -euo pipefail
 # (x11-utils) and ImageMagick for screenshots. python3 runs the reference-peer tests.
 packages=(
   build-essential cmake nasm pkg-config
-  libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon0
+  libx11-6 libxext6 libxcursor1 libxrandr2 libxi6 libxkbcommon0
   xvfb x11-utils xdotool imagemagick
   python3 procps bc
   # Camera: bindgen needs libclang for the V4L2 bindings; scripts/vm-camera-test.sh boots a

@@ -1,6 +1,7 @@
 //! The real window under Xvfb: it opens at 1280x720 on a "waiting" screen, shows the test
 //! pattern in its true colours once a streamer connects, letterboxes the picture when resized
-//! to another aspect ratio, returns to "waiting" when the streamer leaves, and exits on Esc.
+//! to another aspect ratio, returns to "waiting" when the streamer leaves, and exits on Esc;
+//! through X shared memory and through minifb's own drawing.
 //! Needs Xvfb, xdotool, xwininfo and ImageMagick's `import` (scripts/setup.sh installs them).
 
 use std::io::{BufRead, BufReader};
@@ -157,10 +158,28 @@ fn picture_extent(image: &Rgb, y: usize) -> (usize, usize) {
 
 #[test]
 fn window_shows_the_pattern_letterboxed_and_waits_between_streamers() {
+    pattern_letterboxed_and_waiting(true);
+}
+
+/// The same through minifb's own drawing (the X socket), what a remote display gets.
+#[test]
+fn window_without_shared_memory_shows_the_same() {
+    pattern_letterboxed_and_waiting(false);
+}
+
+fn pattern_letterboxed_and_waiting(shared_memory: bool) {
     let _lock = heavy();
-    let dir = TempDir::new("window");
+    let dir = TempDir::new(if shared_memory {
+        "window"
+    } else {
+        "window-socket"
+    });
     let x = Xvfb::start();
-    let viewer = Viewer::start(&[], &[("DISPLAY", &x.display)]);
+    let mut env = vec![("DISPLAY", x.display.as_str())];
+    if !shared_memory {
+        env.push(("VIEWER_NO_SHM", "1"));
+    }
+    let viewer = Viewer::start(&[], &env);
     let id = x.find_viewer_window();
     let (_, _, w, h) = x.geometry(&id);
     assert_eq!((w, h), (1280, 720), "initial window size");
@@ -219,11 +238,19 @@ fn window_shows_the_pattern_letterboxed_and_waits_between_streamers() {
     x.tool("xdotool", &["keydown", "--window", &id, "Escape"]);
     thread::sleep(Duration::from_millis(300));
     x.tool("xdotool", &["keyup", "--window", &id, "Escape"]);
+    let log = viewer.stderr.clone();
     let (status, out) = viewer.wait(Duration::from_secs(10));
     assert!(status.success(), "viewer exited with {status}");
     let s = summary(&out);
     assert!(s["decoded"].parse::<u64>().unwrap() > 10, "{out}");
     assert_eq!(s["errors"], "0");
+    // Which way the pictures went: shared memory unless told otherwise, never a silent switch.
+    let log = log.lock().unwrap().join("\n");
+    assert_eq!(
+        log.contains("drawing through the X socket"),
+        !shared_memory,
+        "{log}"
+    );
 }
 
 #[test]

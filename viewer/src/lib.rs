@@ -6,6 +6,7 @@
 //! - [`decoder`]: one thread per streamer turning JPEG into window pixels.
 //! - [`board`]: each stream's newest picture, between decoders and the window.
 //! - [`window`]: the minifb window (absent with `--headless`).
+//! - [`xshm`]: the window's pictures drawn through X11 shared memory.
 //! - [`save`]: `--save-dir`, every payload written as received.
 
 pub mod board;
@@ -13,6 +14,7 @@ pub mod decoder;
 pub mod receiver;
 pub mod save;
 pub mod window;
+pub mod xshm;
 
 use std::fs::File;
 use std::io::{BufWriter, Write};

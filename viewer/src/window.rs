@@ -2,6 +2,12 @@
 //! letterboxed to keep its aspect ratio; several streams side by side in a grid, each
 //! labelled; or a clear "waiting" screen when no streamer is connected. It redraws only when
 //! there is a new picture, a resize or a change of state.
+//!
+//! Pictures are drawn at exactly the window's size, through X11 shared memory ([`xshm`]) where
+//! the server allows, else by minifb 1:1 (`ScaleMode::UpperLeft`): minifb's own scaler walks
+//! every pixel with carries after clearing the whole buffer, which took longer than decoding
+//! the frame. Letterboxing is done here instead, with a column table and whole-row copies, and
+//! a picture that already fits the window goes out as it is.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -13,6 +19,7 @@ use shared::font;
 use tokio::sync::watch;
 
 use crate::board::{Board, Picture, TileInfo};
+use crate::xshm;
 use crate::Counters;
 
 /// How long to wait for a picture before looking at window events again.
@@ -43,24 +50,37 @@ fn show(
 ) -> Result<Option<Picture>> {
     let options = WindowOptions {
         resize: true,
-        scale_mode: ScaleMode::AspectRatioStretch,
+        scale_mode: ScaleMode::UpperLeft,
         ..WindowOptions::default()
     };
     let waiting_title = format!("viewer - waiting for a streamer on {listen}");
+    let waiting_text = format!("waiting for a streamer on {listen}");
     let mut window = Window::new(&waiting_title, size.width, size.height, options)
         .context("cannot open a window (is there a display? use --headless without one)")?;
     // minifb would otherwise sleep in every update towards its own frame-rate target.
     window.set_target_fps(0);
     window.set_background_color(0, 0, 0);
     board.set_display_size(size.width, size.height);
-    let waiting = waiting_screen(size, &format!("waiting for a streamer on {listen}"));
-    window
-        .update_with_buffer(&waiting, size.width, size.height)
-        .context("cannot draw the window")?;
+    // Declared after the window, so it is dropped first.
+    let mut shm = match xshm::Shm::open(window.get_window_handle() as _) {
+        Ok(shm) => Some(shm),
+        Err(e) => {
+            eprintln!("viewer: drawing through the X socket ({e})");
+            None
+        }
+    };
+    let mut canvas = Canvas::default();
+    waiting_screen(&mut canvas.pixels, size.width, size.height, &waiting_text);
+    present(
+        &mut window,
+        &mut shm,
+        &canvas.pixels,
+        size.width,
+        size.height,
+    )?;
 
     // Every connected stream, in the order they connected, with its newest picture.
     let mut shown: Vec<(TileInfo, Option<Picture>)> = Vec::new();
-    let mut canvas: Vec<u32> = Vec::new();
     let mut last_size = window.get_size();
     let mut last_title = Instant::now();
     let mut version = 0;
@@ -93,6 +113,9 @@ fn show(
         let mut fresh: Vec<(SocketAddr, u64)> = Vec::new();
         for (tile, picture) in shown.iter_mut() {
             if let Some(new) = board.take(tile.id) {
+                if let Some(d) = new.decoded_at {
+                    eprintln!("DBG take_after_decode_us={}", d.elapsed().as_micros());
+                }
                 if let Some(stamp) = new.stamp {
                     fresh.push((tile.peer, stamp));
                 }
@@ -115,19 +138,30 @@ fn show(
             continue;
         }
         let (w, h) = window.get_size();
+        let (w, h) = (w.max(1), h.max(1));
         let cells = shown.len().max(1);
         let cols = (cells as f64).sqrt().ceil() as usize;
         board.set_display_size(w / cols, h / cells.div_ceil(cols));
-        let drawn = match shown.as_slice() {
-            [] | [(_, None)] => window.update_with_buffer(&waiting, size.width, size.height),
-            // One stream: minifb scales it to the window, keeping its aspect ratio.
-            [(_, Some(p))] => window.update_with_buffer(&p.pixels, p.width, p.height),
+        let t0 = Instant::now();
+        let pixels = match shown.as_slice() {
+            [] | [(_, None)] => {
+                waiting_screen(&mut canvas.pixels, w, h, &waiting_text);
+                &canvas.pixels
+            }
+            // One stream at the window's size: straight from the decoder, no copy here.
+            [(_, Some(p))] if (p.width, p.height) == (w, h) => &p.pixels,
+            [(_, Some(p))] => {
+                canvas.reset(w, h);
+                canvas.blit_letterboxed((0, 0, w, h), p);
+                &canvas.pixels
+            }
             many => {
-                compose_grid(&mut canvas, w.max(1), h.max(1), many);
-                window.update_with_buffer(&canvas, w.max(1), h.max(1))
+                compose_grid(&mut canvas, w, h, many);
+                &canvas.pixels
             }
         };
-        drawn.context("cannot draw the window")?;
+        present(&mut window, &mut shm, pixels, w, h)?;
+        eprintln!("DBG draw_us={}", t0.elapsed().as_micros());
         if let Some(counters) = measure {
             for &(peer, stamp) in &fresh {
                 counters.record_glass(peer, stamp);
@@ -137,23 +171,89 @@ fn show(
     Ok(shown.into_iter().find_map(|(_, p)| p))
 }
 
-/// Lays several streams out side by side in a grid filling a `w`x`h` canvas, each picture
-/// letterboxed in its cell and labelled with its peer and frame rate.
-fn compose_grid(
-    canvas: &mut Vec<u32>,
+/// Draws a `w`x`h` picture into the window and processes its events: through shared memory
+/// when it works, else (for good, once it failed) through minifb.
+fn present(
+    window: &mut Window,
+    shm: &mut Option<xshm::Shm>,
+    pixels: &[u32],
     w: usize,
     h: usize,
-    streams: &[(TileInfo, Option<Picture>)],
-) {
-    canvas.clear();
-    canvas.resize(w * h, 0);
+) -> Result<()> {
+    if let Some(s) = shm {
+        match s.draw(pixels, w, h) {
+            Ok(()) => {
+                window.update();
+                return Ok(());
+            }
+            Err(e) => {
+                eprintln!("viewer: drawing through the X socket from now on ({e})");
+                *shm = None;
+            }
+        }
+    }
+    window
+        .update_with_buffer(pixels, w, h)
+        .context("cannot draw the window")
+}
+
+/// The window-sized buffer pictures are letterboxed into, reused from draw to draw.
+#[derive(Default)]
+struct Canvas {
+    pixels: Vec<u32>,
+    stride: usize,
+    /// For each column of a scaled picture, the source column it shows.
+    columns: Vec<usize>,
+}
+
+impl Canvas {
+    /// Makes the canvas `w`x`h`, all black.
+    fn reset(&mut self, w: usize, h: usize) {
+        self.pixels.clear();
+        self.pixels.resize(w * h, 0);
+        self.stride = w;
+    }
+
+    /// Scales `p` (nearest neighbour) to fit `cell`, keeping its aspect ratio, centred. Rows
+    /// are whole-slice copies when the width is kept, a column-table walk otherwise.
+    fn blit_letterboxed(&mut self, cell: (usize, usize, usize, usize), p: &Picture) {
+        let (cx, cy, cw, ch) = cell;
+        if p.width == 0 || p.height == 0 || cw == 0 || ch == 0 {
+            return;
+        }
+        let (dw, dh) = if cw * p.height <= ch * p.width {
+            (cw, (cw * p.height / p.width).max(1))
+        } else {
+            ((ch * p.width / p.height).max(1), ch)
+        };
+        let (ox, oy) = (cx + (cw - dw) / 2, cy + (ch - dh) / 2);
+        self.columns.clear();
+        self.columns.extend((0..dw).map(|x| x * p.width / dw));
+        for y in 0..dh {
+            let src_row = &p.pixels[(y * p.height / dh) * p.width..][..p.width];
+            let dst_row = &mut self.pixels[(oy + y) * self.stride + ox..][..dw];
+            if dw == p.width {
+                dst_row.copy_from_slice(src_row);
+            } else {
+                for (d, &x) in dst_row.iter_mut().zip(&self.columns) {
+                    *d = src_row[x];
+                }
+            }
+        }
+    }
+}
+
+/// Lays several streams out side by side in a grid filling a `w`x`h` canvas, each picture
+/// letterboxed in its cell and labelled with its peer and frame rate.
+fn compose_grid(canvas: &mut Canvas, w: usize, h: usize, streams: &[(TileInfo, Option<Picture>)]) {
+    canvas.reset(w, h);
     let cols = (streams.len() as f64).sqrt().ceil() as usize;
     let rows = streams.len().div_ceil(cols);
     let (cell_w, cell_h) = (w / cols, h / rows);
     for (i, (tile, picture)) in streams.iter().enumerate() {
         let (cx, cy) = ((i % cols) * cell_w, (i / cols) * cell_h);
         if let Some(p) = picture {
-            blit_letterboxed(canvas, w, (cx, cy, cell_w, cell_h), p);
+            canvas.blit_letterboxed((cx, cy, cell_w, cell_h), p);
         }
         let label = format!("{}  {:.1} fps", tile.peer, tile.fps);
         let scale = if cell_w >= 480 { 2 } else { 1 };
@@ -161,42 +261,17 @@ fn compose_grid(
             font::text_width(&label, scale) + 8,
             font::HEIGHT * scale + 8,
         );
+        let pixels = &mut canvas.pixels;
         fill(
-            canvas,
+            pixels,
             w,
             (cx, cy, lw.min(cell_w), lh.min(cell_h)),
             BACKGROUND,
         );
         font::draw(&label, cx + 4, cy + 4, scale, |x, y, s| {
             let right = (cx + cell_w).min(w);
-            fill(canvas, w, (x, y, s.min(right.saturating_sub(x)), s), TEXT);
+            fill(pixels, w, (x, y, s.min(right.saturating_sub(x)), s), TEXT);
         });
-    }
-}
-
-/// Scales `p` (nearest neighbour) to fit `cell`, keeping its aspect ratio, centred.
-fn blit_letterboxed(
-    canvas: &mut [u32],
-    stride: usize,
-    cell: (usize, usize, usize, usize),
-    p: &Picture,
-) {
-    let (cx, cy, cw, ch) = cell;
-    if p.width == 0 || p.height == 0 || cw == 0 || ch == 0 {
-        return;
-    }
-    let (dw, dh) = if cw * p.height <= ch * p.width {
-        (cw, (cw * p.height / p.width).max(1))
-    } else {
-        ((ch * p.width / p.height).max(1), ch)
-    };
-    let (ox, oy) = (cx + (cw - dw) / 2, cy + (ch - dh) / 2);
-    for y in 0..dh {
-        let src_row = &p.pixels[(y * p.height / dh) * p.width..][..p.width];
-        let dst_row = &mut canvas[(oy + y) * stride + ox..][..dw];
-        for (x, d) in dst_row.iter_mut().enumerate() {
-            *d = src_row[x * p.width / dw];
-        }
     }
 }
 
@@ -211,10 +286,10 @@ fn fill(canvas: &mut [u32], stride: usize, rect: (usize, usize, usize, usize), c
     }
 }
 
-/// A dark screen with one centred line of text.
-fn waiting_screen(size: Resolution, text: &str) -> Vec<u32> {
-    let (w, h) = (size.width, size.height);
-    let mut pixels = vec![BACKGROUND; w * h];
+/// Fills `pixels` with a `w`x`h` dark screen with one centred line of text.
+fn waiting_screen(pixels: &mut Vec<u32>, w: usize, h: usize, text: &str) {
+    pixels.clear();
+    pixels.resize(w * h, BACKGROUND);
     let mut scale = 4;
     while scale > 1 && font::text_width(text, scale) + 16 > w {
         scale -= 1;
@@ -228,7 +303,6 @@ fn waiting_screen(size: Resolution, text: &str) -> Vec<u32> {
             pixels[start..end].fill(TEXT);
         }
     });
-    pixels
 }
 
 #[cfg(test)]
@@ -258,9 +332,9 @@ mod tests {
             (tile(1), Some(picture(160, 90, 0xFF0000))),
             (tile(2), Some(picture(90, 160, 0x00FF00))),
         ];
-        let mut canvas = Vec::new();
+        let mut canvas = Canvas::default();
         compose_grid(&mut canvas, 400, 100, &streams);
-        let at = |x: usize, y: usize| canvas[y * 400 + x];
+        let at = |x: usize, y: usize| canvas.pixels[y * 400 + x];
         // Two cells of 200x100: a 16:9 picture fills its cell's width, a 9:16 one is pillarboxed.
         assert_eq!(at(100, 80), 0xFF0000);
         assert_eq!(at(300, 80), 0x00FF00);
@@ -272,25 +346,58 @@ mod tests {
     }
 
     #[test]
+    fn one_picture_is_letterboxed_at_any_scale() {
+        // A 4x2 picture with a distinct value in every pixel.
+        let p = Picture {
+            pixels: (0..8).collect(),
+            width: 4,
+            height: 2,
+            ..Picture::default()
+        };
+        let mut canvas = Canvas::default();
+        // Same width: rows copied whole, black bars above and below.
+        canvas.reset(4, 4);
+        canvas.blit_letterboxed((0, 0, 4, 4), &p);
+        assert_eq!(
+            canvas.pixels,
+            [0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0]
+        );
+        // Twice the size: every source pixel becomes a 2x2 block, pillarboxed by one column.
+        canvas.reset(10, 4);
+        canvas.blit_letterboxed((0, 0, 10, 4), &p);
+        assert_eq!(&canvas.pixels[..10], &[0, 0, 0, 1, 1, 2, 2, 3, 3, 0]);
+        assert_eq!(&canvas.pixels[30..], &[0, 4, 4, 5, 5, 6, 6, 7, 7, 0]);
+        // Half the size: every other pixel of the first row.
+        canvas.reset(2, 1);
+        canvas.blit_letterboxed((0, 0, 2, 1), &p);
+        assert_eq!(canvas.pixels, [0, 2]);
+    }
+
+    #[test]
     fn grid_survives_odd_sizes_and_missing_pictures() {
         let streams: Vec<_> = (0..5)
             .map(|i| (tile(i), (i % 2 == 0).then(|| picture(7, 3, 1))))
             .collect();
-        let mut canvas = Vec::new();
+        let mut canvas = Canvas::default();
         for (w, h) in [(1, 1), (3, 2), (641, 479)] {
             compose_grid(&mut canvas, w, h, &streams);
-            assert_eq!(canvas.len(), w * h);
+            assert_eq!(canvas.pixels.len(), w * h);
         }
     }
 
     #[test]
     fn waiting_screen_has_text_on_a_dark_background() {
-        let size = Resolution::new(320, 180).unwrap();
-        let pixels = waiting_screen(size, "waiting for a streamer on 0.0.0.0:8080");
+        let mut pixels = Vec::new();
+        waiting_screen(
+            &mut pixels,
+            320,
+            180,
+            "waiting for a streamer on 0.0.0.0:8080",
+        );
         assert_eq!(pixels.len(), 320 * 180);
         let lit = pixels.iter().filter(|&&p| p == TEXT).count();
         assert!(lit > 200 && lit < pixels.len() / 4, "{lit} text pixels");
         // Tiny windows do not overflow.
-        waiting_screen(Resolution::new(3, 2).unwrap(), "x");
+        waiting_screen(&mut pixels, 3, 2, "x");
     }
 }
