@@ -113,9 +113,6 @@ fn show(
         let mut fresh: Vec<(SocketAddr, u64)> = Vec::new();
         for (tile, picture) in shown.iter_mut() {
             if let Some(new) = board.take(tile.id) {
-                if let Some(d) = new.decoded_at {
-                    eprintln!("DBG take_after_decode_us={}", d.elapsed().as_micros());
-                }
                 if let Some(stamp) = new.stamp {
                     fresh.push((tile.peer, stamp));
                 }
@@ -142,7 +139,6 @@ fn show(
         let cells = shown.len().max(1);
         let cols = (cells as f64).sqrt().ceil() as usize;
         board.set_display_size(w / cols, h / cells.div_ceil(cols));
-        let t0 = Instant::now();
         let pixels = match shown.as_slice() {
             [] | [(_, None)] => {
                 waiting_screen(&mut canvas.pixels, w, h, &waiting_text);
@@ -161,7 +157,6 @@ fn show(
             }
         };
         present(&mut window, &mut shm, pixels, w, h)?;
-        eprintln!("DBG draw_us={}", t0.elapsed().as_micros());
         if let Some(counters) = measure {
             for &(peer, stamp) in &fresh {
                 counters.record_glass(peer, stamp);
