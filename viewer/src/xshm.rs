@@ -105,8 +105,7 @@ impl Shm {
         if pixels.len() < w * h || w == 0 || h == 0 {
             return Err(format!("a {w}x{h} picture with {} pixels", pixels.len()));
         }
-        let segment = self.segment(w, h)?;
-        let image = segment.image;
+        let image = self.image(w, h)?;
         let errors = ERRORS.load(Ordering::SeqCst);
         // SAFETY: the segment is `w*h` 32-bit pixels (checked in `create_segment`), page
         // aligned, and the server is done reading it (every draw ends with XSync).
@@ -134,20 +133,17 @@ impl Shm {
         Ok(())
     }
 
-    /// The segment for a `w`x`h` picture, made anew when the size changed.
-    fn segment(&mut self, w: usize, h: usize) -> Result<&Segment, String> {
-        if self
-            .segment
-            .as_ref()
-            .is_some_and(|s| (s.width, s.height) == (w, h))
-        {
-            return self.segment.as_ref().ok_or_else(String::new);
+    /// The shared image for a `w`x`h` picture, made anew when the size changed.
+    fn image(&mut self, w: usize, h: usize) -> Result<*mut XImage, String> {
+        match &self.segment {
+            Some(s) if (s.width, s.height) == (w, h) => return Ok(s.image),
+            _ => {}
         }
         if let Some(old) = self.segment.take() {
             self.destroy(old);
         }
         let created = self.create_segment(w, h)?;
-        Ok(self.segment.insert(created))
+        Ok(self.segment.insert(created).image)
     }
 
     fn create_segment(&mut self, w: usize, h: usize) -> Result<Segment, String> {
