@@ -244,13 +244,15 @@ fn pattern_letterboxed_and_waiting(shared_memory: bool) {
     let s = summary(&out);
     assert!(s["decoded"].parse::<u64>().unwrap() > 10, "{out}");
     assert_eq!(s["errors"], "0");
-    // Which way the pictures went: shared memory unless told otherwise, never a silent switch.
+    // Which way the pictures went: shared memory unless told otherwise (decoded straight into
+    // it, nothing falling back on the way), never a silent switch.
     let log = log.lock().unwrap().join("\n");
     assert_eq!(
         log.contains("drawing through the X socket"),
         !shared_memory,
         "{log}"
     );
+    assert!(!log.contains("decoding into ordinary memory"), "{log}");
 }
 
 #[test]

@@ -2,20 +2,81 @@
 //! window takes them. A picture the window did not take in time is replaced, not queued.
 
 use std::net::SocketAddr;
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::xshm::SharedPixels;
+
 /// A decoded picture in the window's pixel layout (0RGB in a `u32`).
 #[derive(Debug, Default, Clone)]
 pub struct Picture {
-    pub pixels: Vec<u32>,
+    pub pixels: Pixels,
     pub width: usize,
     pub height: usize,
     /// When the decoder finished it.
     pub decoded_at: Option<Instant>,
     /// The capture time carried by the test pattern's mark, when measuring (`--measure`).
     pub stamp: Option<u64>,
+}
+
+/// A picture's pixel memory: its own, or memory the window shares with the X server (lent
+/// through the board's spares), which the window shows without copying it.
+#[derive(Debug)]
+pub enum Pixels {
+    Own(Vec<u32>),
+    Shared(SharedPixels),
+}
+
+impl Pixels {
+    /// Makes it `len` pixels long, keeping its memory where that is large enough; the contents
+    /// are for the caller to overwrite.
+    pub fn resize(&mut self, len: usize) {
+        match self {
+            Pixels::Own(v) => v.resize(len, 0),
+            Pixels::Shared(s) if s.capacity() >= len => s.set_len(len),
+            Pixels::Shared(_) => *self = Pixels::Own(vec![0; len]),
+        }
+    }
+}
+
+impl Default for Pixels {
+    fn default() -> Self {
+        Pixels::Own(Vec::new())
+    }
+}
+
+/// A copy is always the picture's own memory.
+impl Clone for Pixels {
+    fn clone(&self) -> Self {
+        Pixels::Own(self.to_vec())
+    }
+}
+
+impl From<Vec<u32>> for Pixels {
+    fn from(v: Vec<u32>) -> Self {
+        Pixels::Own(v)
+    }
+}
+
+impl Deref for Pixels {
+    type Target = [u32];
+    fn deref(&self) -> &[u32] {
+        match self {
+            Pixels::Own(v) => v,
+            Pixels::Shared(s) => s,
+        }
+    }
+}
+
+impl DerefMut for Pixels {
+    fn deref_mut(&mut self) -> &mut [u32] {
+        match self {
+            Pixels::Own(v) => v,
+            Pixels::Shared(s) => s,
+        }
+    }
 }
 
 /// One stream as the window sees it.
@@ -202,11 +263,23 @@ mod tests {
 
     fn picture(v: u32) -> Picture {
         Picture {
-            pixels: vec![v; 4],
+            pixels: vec![v; 4].into(),
             width: 2,
             height: 2,
             ..Picture::default()
         }
+    }
+
+    #[test]
+    fn own_pixels_resize_and_copies_are_their_own() {
+        let mut p = Pixels::from(vec![5; 2]);
+        p.resize(4);
+        assert_eq!(&p[..], &[5, 5, 0, 0]);
+        p.resize(1);
+        assert_eq!(&p[..], &[5]);
+        let copy = p.clone();
+        assert!(matches!(copy, Pixels::Own(_)));
+        assert_eq!(&copy[..], &[5]);
     }
 
     #[test]

@@ -68,7 +68,7 @@ impl Decoder {
         let factor = scaling_for((w, h), shown_at);
         self.decompressor.set_scaling_factor(factor)?;
         let (w, h) = (factor.scale(w), factor.scale(h));
-        out.pixels.resize(w * h, 0);
+        out.pixels.resize(w * h);
         out.width = w;
         out.height = h;
         let image = Image {
@@ -122,16 +122,16 @@ fn decode_png(bytes: &[u8], out: &mut Picture) -> Result<()> {
         bail!("PNG of {w}x{h} is outside 1..={MAX_DIMENSION} on a side");
     }
     let channels = info.color_type.samples();
-    out.pixels.clear();
-    out.pixels
-        .extend(buf[..info.buffer_size()].chunks_exact(channels).map(|px| {
-            let (r, g, b) = if channels >= 3 {
-                (px[0], px[1], px[2])
-            } else {
-                (px[0], px[0], px[0])
-            };
-            u32::from(r) << 16 | u32::from(g) << 8 | u32::from(b)
-        }));
+    out.pixels.resize(w * h);
+    let samples = buf[..info.buffer_size()].chunks_exact(channels);
+    for (word, px) in out.pixels.iter_mut().zip(samples) {
+        let (r, g, b) = if channels >= 3 {
+            (px[0], px[1], px[2])
+        } else {
+            (px[0], px[0], px[0])
+        };
+        *word = u32::from(r) << 16 | u32::from(g) << 8 | u32::from(b);
+    }
     out.width = w;
     out.height = h;
     out.decoded_at = Some(Instant::now());

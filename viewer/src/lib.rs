@@ -192,7 +192,7 @@ fn print_summary(c: &Counters, saving: bool, measuring: bool) {
 pub fn write_ppm(path: &Path, picture: &Picture) -> Result<()> {
     let mut out = BufWriter::new(File::create(path)?);
     write!(out, "P6\n{} {}\n255\n", picture.width, picture.height)?;
-    for &px in &picture.pixels {
+    for &px in picture.pixels.iter() {
         out.write_all(&[(px >> 16) as u8, (px >> 8) as u8, px as u8])?;
     }
     out.flush()?;

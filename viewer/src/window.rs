@@ -18,7 +18,7 @@ use shared::cli::Resolution;
 use shared::font;
 use tokio::sync::watch;
 
-use crate::board::{Board, Picture, TileInfo};
+use crate::board::{Board, Picture, Pixels, TileInfo};
 use crate::xshm;
 use crate::Counters;
 
@@ -69,6 +69,9 @@ fn show(
             None
         }
     };
+    if let Some(shm) = &mut shm {
+        lend_buffers(shm, board, size);
+    }
     let mut canvas = Canvas::default();
     waiting_screen(&mut canvas.pixels, size.width, size.height, &waiting_text);
     present(
@@ -142,10 +145,10 @@ fn show(
         let pixels = match shown.as_slice() {
             [] | [(_, None)] => {
                 waiting_screen(&mut canvas.pixels, w, h, &waiting_text);
-                &canvas.pixels
+                &canvas.pixels[..]
             }
             // One stream at the window's size: straight from the decoder, no copy here.
-            [(_, Some(p))] if (p.width, p.height) == (w, h) => &p.pixels,
+            [(_, Some(p))] if (p.width, p.height) == (w, h) => &p.pixels[..],
             [(_, Some(p))] => {
                 canvas.reset(w, h);
                 canvas.blit_letterboxed((0, 0, w, h), p);
@@ -164,6 +167,28 @@ fn show(
         }
     }
     Ok(shown.into_iter().find_map(|(_, p)| p))
+}
+
+/// Pictures in flight at once for one stream: being decoded, waiting on the board, on screen.
+const LENT: usize = 3;
+
+/// Puts shared-memory picture buffers among the board's spares, for decoders to decode into
+/// and the window to show without a copy. They hold a 1920x1080 picture or one the window's
+/// size, whichever is larger; a larger picture moves to ordinary memory and is copied.
+fn lend_buffers(shm: &mut xshm::Shm, board: &Board, size: Resolution) {
+    let capacity = (size.width * size.height).max(1920 * 1080);
+    for _ in 0..LENT {
+        match shm.lend(capacity) {
+            Ok(pixels) => board.recycle(Picture {
+                pixels: Pixels::Shared(pixels),
+                ..Picture::default()
+            }),
+            Err(e) => {
+                eprintln!("viewer: decoding into ordinary memory ({e})");
+                return;
+            }
+        }
+    }
 }
 
 /// Draws a `w`x`h` picture into the window and processes its events: through shared memory
@@ -306,7 +331,7 @@ mod tests {
 
     fn picture(w: usize, h: usize, colour: u32) -> Picture {
         Picture {
-            pixels: vec![colour; w * h],
+            pixels: vec![colour; w * h].into(),
             width: w,
             height: h,
             ..Picture::default()
@@ -344,7 +369,7 @@ mod tests {
     fn one_picture_is_letterboxed_at_any_scale() {
         // A 4x2 picture with a distinct value in every pixel.
         let p = Picture {
-            pixels: (0..8).collect(),
+            pixels: (0..8).collect::<Vec<_>>().into(),
             width: 4,
             height: 2,
             ..Picture::default()

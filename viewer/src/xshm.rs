@@ -1,16 +1,22 @@
 //! Drawing into the window through X11 shared memory (MIT-SHM). minifb writes every picture
 //! through the X socket (`XPutImage`): 3.7 MB a 720p frame, copied into the socket by us and
-//! out of it by the X server, which took longer than decoding the frame. Here the picture is
-//! copied once into a segment the server reads directly, and the call returns when the server
-//! has finished with it, so "handed to the screen" (`glass_ms`) means on screen.
+//! out of it by the X server, which took longer than decoding the frame. Here the server reads
+//! the picture straight from memory we share with it, and a draw returns when the server has
+//! finished with it, so "handed to the screen" (`glass_ms`) means on screen.
+//!
+//! The window lends shared buffers ([`SharedPixels`]) to the decoders: a picture decoded into
+//! one goes to the screen with no copy at all. Any other picture (a letterboxed canvas, the
+//! waiting screen, a picture in ordinary memory) is copied once into a shared scratch buffer.
 //!
 //! It needs a local X server that can attach our memory; where it cannot (a remote display, a
 //! server without MIT-SHM, a picture format other than 32-bit xRGB), [`Shm::open`] or
 //! [`Shm::draw`] says why and the window goes back to minifb's own drawing.
 
 use std::ffi::c_int;
+use std::ops::{Deref, DerefMut};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use x11_dl::xlib::{self, Display, XErrorEvent, XImage, Xlib, GC};
 use x11_dl::xshm::{XShmSegmentInfo, Xext};
@@ -43,13 +49,103 @@ unsafe extern "C" fn on_error(display: *mut Display, event: *mut XErrorEvent) ->
     }
 }
 
-/// One shared image of a fixed size, attached to the server.
+/// A System V shared-memory segment mapped into this process, unmapped when the last holder
+/// (a picture, or the window's list of segments) lets go.
+struct Mapping {
+    address: *mut u32,
+    /// Size in pixels.
+    capacity: usize,
+}
+
+// SAFETY: plain memory. It is written only through the one `SharedPixels` that owns it (or by
+// `Shm` for its scratch buffer, which it never lends); the X server reads it only while the
+// owner is borrowed by `Shm::draw`.
+unsafe impl Send for Mapping {}
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Makes and maps a private segment of `capacity` pixels; it is freed once unmapped here
+    /// and detached by the server.
+    fn new(capacity: usize) -> Result<(Mapping, c_int), String> {
+        let bytes = capacity.checked_mul(4).ok_or("too large")?;
+        // SAFETY: System V calls with checked results.
+        unsafe {
+            let id = libc::shmget(libc::IPC_PRIVATE, bytes, libc::IPC_CREAT | 0o600);
+            if id < 0 {
+                return Err(format!(
+                    "cannot make {bytes} bytes of shared memory: {}",
+                    std::io::Error::last_os_error()
+                ));
+            }
+            let address = libc::shmat(id, ptr::null(), 0);
+            if address as isize == -1 {
+                libc::shmctl(id, libc::IPC_RMID, ptr::null_mut());
+                return Err("cannot map the shared memory".into());
+            }
+            let mapping = Mapping {
+                address: address.cast(),
+                capacity,
+            };
+            Ok((mapping, id))
+        }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: mapped in `new`, and nothing refers to it any more.
+        unsafe { libc::shmdt(self.address.cast()) };
+    }
+}
+
+/// Pixel memory shared with the X server, lent by the window to a decoder: a picture decoded
+/// into it is shown without a copy. Dereferences to its first `len` pixels.
+pub struct SharedPixels {
+    mapping: Arc<Mapping>,
+    len: usize,
+}
+
+impl SharedPixels {
+    /// How many pixels it can hold.
+    pub fn capacity(&self) -> usize {
+        self.mapping.capacity
+    }
+
+    /// Uses the first `len` pixels (at most the capacity); their contents are whatever was
+    /// there, for the caller to overwrite.
+    pub fn set_len(&mut self, len: usize) {
+        self.len = len.min(self.capacity());
+    }
+}
+
+impl Deref for SharedPixels {
+    type Target = [u32];
+    fn deref(&self) -> &[u32] {
+        // SAFETY: `len` is at most the mapping's capacity, and the mapping lives as long as
+        // `self` holds it.
+        unsafe { std::slice::from_raw_parts(self.mapping.address, self.len) }
+    }
+}
+
+impl DerefMut for SharedPixels {
+    fn deref_mut(&mut self) -> &mut [u32] {
+        // SAFETY: as above; `&mut self` is the only way to write (see `Mapping`).
+        unsafe { std::slice::from_raw_parts_mut(self.mapping.address, self.len) }
+    }
+}
+
+impl std::fmt::Debug for SharedPixels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SharedPixels({} of {})", self.len, self.capacity())
+    }
+}
+
+/// A segment the server has attached, with an image header for the size last drawn from it.
 struct Segment {
-    image: *mut XImage,
+    mapping: Arc<Mapping>,
     /// Referenced by `image` (its `obdata`), so it lives in a box at a stable address.
     info: Box<XShmSegmentInfo>,
-    width: usize,
-    height: usize,
+    image: Option<(*mut XImage, usize, usize)>,
 }
 
 /// A connection to the X server that draws into one window through shared memory.
@@ -59,7 +155,10 @@ pub struct Shm {
     display: *mut Display,
     window: xlib::Window,
     gc: GC,
-    segment: Option<Segment>,
+    /// Every segment attached: the ones lent to decoders, and the scratch one.
+    segments: Vec<Segment>,
+    /// Index in `segments` of the buffer other pictures are copied into.
+    scratch: Option<usize>,
 }
 
 impl Shm {
@@ -94,24 +193,49 @@ impl Shm {
                 display,
                 window,
                 gc,
-                segment: None,
+                segments: Vec::new(),
+                scratch: None,
             })
         }
     }
 
+    /// A buffer of `capacity` pixels for a decoder to decode into, attached to the server.
+    pub fn lend(&mut self, capacity: usize) -> Result<SharedPixels, String> {
+        let i = self.attach(capacity)?;
+        Ok(SharedPixels {
+            mapping: self.segments[i].mapping.clone(),
+            len: 0,
+        })
+    }
+
     /// Shows the `w`x`h` picture `pixels` (0RGB, row after row) in the window's top-left corner
-    /// and returns once the X server has copied it.
+    /// and returns once the X server has copied it. Pixels in a lent buffer are read in place;
+    /// others are copied into the scratch buffer first.
     pub fn draw(&mut self, pixels: &[u32], w: usize, h: usize) -> Result<(), String> {
         if pixels.len() < w * h || w == 0 || h == 0 {
             return Err(format!("a {w}x{h} picture with {} pixels", pixels.len()));
         }
-        let image = self.image(w, h)?;
+        let lent = self
+            .segments
+            .iter()
+            .position(|s| ptr::eq(s.mapping.address, pixels.as_ptr()));
+        let i = match lent {
+            Some(i) => i,
+            None => {
+                let i = self.scratch_for(w * h)?;
+                // SAFETY: the scratch segment holds at least `w*h` pixels, is never lent, and
+                // the server is done reading it (every draw ends with XSync).
+                let scratch = unsafe {
+                    std::slice::from_raw_parts_mut(self.segments[i].mapping.address, w * h)
+                };
+                scratch.copy_from_slice(&pixels[..w * h]);
+                i
+            }
+        };
+        let image = self.image(i, w, h)?;
         let errors = ERRORS.load(Ordering::SeqCst);
-        // SAFETY: the segment is `w*h` 32-bit pixels (checked in `create_segment`), page
-        // aligned, and the server is done reading it (every draw ends with XSync).
+        // SAFETY: `image` describes `w*h` pixels of segment `i`, which holds the picture.
         unsafe {
-            let shared = std::slice::from_raw_parts_mut((*image).data.cast::<u32>(), w * h);
-            shared.copy_from_slice(&pixels[..w * h]);
             (self.xext.XShmPutImage)(
                 self.display,
                 self.window,
@@ -133,43 +257,82 @@ impl Shm {
         Ok(())
     }
 
-    /// The shared image for a `w`x`h` picture, made anew when the size changed.
-    fn image(&mut self, w: usize, h: usize) -> Result<*mut XImage, String> {
-        match &self.segment {
-            Some(s) if (s.width, s.height) == (w, h) => return Ok(s.image),
-            _ => {}
+    /// The scratch segment, made (anew) when it is missing or smaller than `pixels`.
+    fn scratch_for(&mut self, pixels: usize) -> Result<usize, String> {
+        if let Some(i) = self.scratch {
+            if self.segments[i].mapping.capacity >= pixels {
+                return Ok(i);
+            }
+            let old = self.segments.swap_remove(i);
+            self.scratch = None;
+            self.detach(old);
         }
-        if let Some(old) = self.segment.take() {
-            self.destroy(old);
-        }
-        let created = self.create_segment(w, h)?;
-        Ok(self.segment.insert(created).image)
+        let i = self.attach(pixels)?;
+        self.scratch = Some(i);
+        Ok(i)
     }
 
-    fn create_segment(&mut self, w: usize, h: usize) -> Result<Segment, String> {
+    /// Makes a segment of `capacity` pixels and has the server attach it; its index.
+    fn attach(&mut self, capacity: usize) -> Result<usize, String> {
+        let (mapping, id) = Mapping::new(capacity)?;
+        let mut info = Box::new(XShmSegmentInfo {
+            shmseg: 0,
+            shmid: id,
+            shmaddr: mapping.address.cast(),
+            readOnly: xlib::True,
+        });
+        let errors = ERRORS.load(Ordering::SeqCst);
+        // SAFETY: an Xlib call on our connection with a filled-in segment description.
+        let attached = unsafe {
+            let attached = (self.xext.XShmAttach)(self.display, &mut *info);
+            (self.xlib.XSync)(self.display, xlib::False);
+            // The segment goes away by itself once both sides have detached from it.
+            libc::shmctl(id, libc::IPC_RMID, ptr::null_mut());
+            attached
+        };
+        if attached == xlib::False || ERRORS.load(Ordering::SeqCst) != errors {
+            return Err("the X server cannot attach our memory (a remote display?)".into());
+        }
+        self.segments.push(Segment {
+            mapping: Arc::new(mapping),
+            info,
+            image: None,
+        });
+        Ok(self.segments.len() - 1)
+    }
+
+    /// An image header for `w`x`h` pixels of segment `i`, made anew when the size changed.
+    fn image(&mut self, i: usize, w: usize, h: usize) -> Result<*mut XImage, String> {
+        let segment = &mut self.segments[i];
+        match segment.image {
+            Some((image, iw, ih)) if (iw, ih) == (w, h) => return Ok(image),
+            Some((image, _, _)) => {
+                segment.image = None;
+                // SAFETY: a header made below; its pixels are not its own to free.
+                unsafe {
+                    (*image).data = ptr::null_mut();
+                    (self.xlib.XDestroyImage)(image);
+                }
+            }
+            None => {}
+        }
         let (width, height) = (
             u32::try_from(w).map_err(|_| "too wide")?,
             u32::try_from(h).map_err(|_| "too tall")?,
         );
-        // SAFETY: Xlib and System V shared-memory calls with checked results; every failure
-        // path releases what was made before it.
+        // SAFETY: Xlib calls on our connection; the header points into the segment, which
+        // holds at least `w*h` pixels (checked by the callers).
         unsafe {
             let screen = (self.xlib.XDefaultScreen)(self.display);
             let visual = (self.xlib.XDefaultVisual)(self.display, screen);
             let depth = (self.xlib.XDefaultDepth)(self.display, screen);
-            let mut info = Box::new(XShmSegmentInfo {
-                shmseg: 0,
-                shmid: -1,
-                shmaddr: ptr::null_mut(),
-                readOnly: xlib::True,
-            });
             let image = (self.xext.XShmCreateImage)(
                 self.display,
                 visual,
                 depth as u32,
                 xlib::ZPixmap,
                 ptr::null_mut(),
-                &mut *info,
+                &mut *segment.info,
                 width,
                 height,
             );
@@ -186,61 +349,31 @@ impl Shm {
                 (self.xlib.XDestroyImage)(image);
                 return Err("the display's pixels are not 32-bit xRGB".into());
             }
-            let bytes = 4 * w * h;
-            let id = libc::shmget(libc::IPC_PRIVATE, bytes, libc::IPC_CREAT | 0o600);
-            if id < 0 {
-                (self.xlib.XDestroyImage)(image);
-                return Err(format!(
-                    "cannot make {bytes} bytes of shared memory: {}",
-                    std::io::Error::last_os_error()
-                ));
-            }
-            let address = libc::shmat(id, ptr::null(), 0);
-            // The segment goes away by itself once both sides have detached from it.
-            let remove = || libc::shmctl(id, libc::IPC_RMID, ptr::null_mut());
-            if address as isize == -1 {
-                remove();
-                (self.xlib.XDestroyImage)(image);
-                return Err("cannot map the shared memory".into());
-            }
-            info.shmid = id;
-            info.shmaddr = address.cast();
-            (*image).data = address.cast();
-            let errors = ERRORS.load(Ordering::SeqCst);
-            let attached = (self.xext.XShmAttach)(self.display, &mut *info);
-            (self.xlib.XSync)(self.display, xlib::False);
-            remove();
-            if attached == xlib::False || ERRORS.load(Ordering::SeqCst) != errors {
-                libc::shmdt(address);
-                (*image).data = ptr::null_mut();
-                (self.xlib.XDestroyImage)(image);
-                return Err("the X server cannot attach our memory (a remote display?)".into());
-            }
-            Ok(Segment {
-                image,
-                info,
-                width: w,
-                height: h,
-            })
+            (*image).data = segment.mapping.address.cast();
+            segment.image = Some((image, w, h));
+            Ok(image)
         }
     }
 
-    fn destroy(&mut self, mut segment: Segment) {
-        // SAFETY: the segment was attached by `create_segment` and is no longer drawn from.
+    /// Has the server let go of a segment; the memory is unmapped once no picture holds it.
+    fn detach(&mut self, mut segment: Segment) {
+        // SAFETY: the segment was attached by `attach`; its header, if any, was made by
+        // `image` and does not own the pixels.
         unsafe {
+            if let Some((image, _, _)) = segment.image.take() {
+                (*image).data = ptr::null_mut();
+                (self.xlib.XDestroyImage)(image);
+            }
             (self.xext.XShmDetach)(self.display, &mut *segment.info);
             (self.xlib.XSync)(self.display, xlib::False);
-            (*segment.image).data = ptr::null_mut();
-            (self.xlib.XDestroyImage)(segment.image);
-            libc::shmdt(segment.info.shmaddr.cast());
         }
     }
 }
 
 impl Drop for Shm {
     fn drop(&mut self) {
-        if let Some(segment) = self.segment.take() {
-            self.destroy(segment);
+        for segment in std::mem::take(&mut self.segments) {
+            self.detach(segment);
         }
         // SAFETY: the GC and the display were made in `open` and are used by nothing else.
         unsafe {
