@@ -7,7 +7,9 @@
 #   headless-unpaced streamer --fps 0 into viewer --headless
 #   window-unpaced   the same into a real window under Xvfb
 #   window-30fps     --fps 30 into a real window: latency and glass-to-glass figures
-# CPU ms per frame and peak RSS come from GNU time. Run it on an otherwise idle machine.
+# CPU ms per frame and peak RSS come from GNU time. Each case runs RUNS times (default 3) and
+# the line printed holds the median of every figure, with runs=N. Run it on an otherwise idle
+# machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -16,6 +18,7 @@ sizes=("$@")
 [ ${#sizes[@]} -gt 0 ] || sizes=(640x480 1280x720 1920x1080)
 frames_unpaced=${FRAMES:-600}
 frames_paced=${PACED_FRAMES:-300}
+runs=${RUNS:-3}
 cache=.cache/bench
 mkdir -p "$cache"
 
@@ -109,15 +112,35 @@ run_case() {
   rm -rf "$dir"
 }
 
+# median CMD...: runs CMD $runs times; prints its key=value line with each numeric value
+# replaced by the median over the runs (single runs on this kind of VM move by about 10 %).
+median() {
+  local i
+  for ((i = 0; i < runs; i++)); do "$@"; done | python3 -c '
+import re, statistics, sys
+lines = [l.split() for l in sys.stdin if l.strip()]
+out = []
+for i, word in enumerate(lines[0]):
+    key = word.partition("=")[0]
+    values = [l[i].partition("=")[2] for l in lines]
+    try:
+        out.append(f"{key}={statistics.median(float(v) for v in values):g}")
+    except ValueError:
+        out.append(word)
+print(" ".join(out), f"runs={len(lines)}")
+'
+}
+
+floor_line() { echo "bench size=$1 case=floor $(target/release/codec-floor "$2")"; }
+
 for size in "${sizes[@]}"; do
   video=$(media "$size")
   log "$size: codec floor"
-  floor=$(target/release/codec-floor "$video")
-  echo "bench size=$size case=floor $floor"
+  median floor_line "$size" "$video"
   log "$size: headless, unpaced"
-  run_case "$size" headless-unpaced 0 "$frames_unpaced" "$video" headless
+  median run_case "$size" headless-unpaced 0 "$frames_unpaced" "$video" headless
   log "$size: window, unpaced"
-  run_case "$size" window-unpaced 0 "$frames_unpaced" "$video" window
+  median run_case "$size" window-unpaced 0 "$frames_unpaced" "$video" window
   log "$size: window, 30 fps"
-  run_case "$size" window-30fps 30 "$frames_paced" "$video" window
+  median run_case "$size" window-30fps 30 "$frames_paced" "$video" window
 done
