@@ -203,18 +203,24 @@ pub fn run(
 mod tests {
     use super::*;
 
-    fn jpeg(w: usize, h: usize, rgb: [u8; 3]) -> Vec<u8> {
-        let pixels: Vec<u8> = std::iter::repeat_n(rgb, w * h).flatten().collect();
+    /// A `w`x`h` JPEG of packed RGB `pixels`, 4:2:0.
+    fn encode_rgb(pixels: &[u8], w: usize, h: usize, quality: i32) -> Vec<u8> {
         let image = Image {
-            pixels: &pixels[..],
+            pixels,
             width: w,
             pitch: w * 3,
             height: h,
             format: PixelFormat::RGB,
         };
-        turbojpeg::compress(image, 90, turbojpeg::Subsamp::Sub2x2)
+        turbojpeg::compress(image, quality, turbojpeg::Subsamp::Sub2x2)
             .unwrap()
             .to_vec()
+    }
+
+    /// A `w`x`h` JPEG of one colour.
+    fn jpeg(w: usize, h: usize, rgb: [u8; 3]) -> Vec<u8> {
+        let pixels: Vec<u8> = std::iter::repeat_n(rgb, w * h).flatten().collect();
+        encode_rgb(&pixels, w, h, 90)
     }
 
     #[test]
@@ -259,14 +265,7 @@ mod tests {
                 rgb[(row * w + x) * 3..(row * w + x + bw) * 3].fill(luma);
             }
         });
-        let image = Image {
-            pixels: &rgb[..],
-            width: w,
-            pitch: w * 3,
-            height: h,
-            format: PixelFormat::RGB,
-        };
-        let jpeg = turbojpeg::compress(image, 40, turbojpeg::Subsamp::Sub2x2).unwrap();
+        let jpeg = encode_rgb(&rgb, w, h, 40);
         let mut d = Decoder::new().unwrap();
         let mut p = Picture::default();
         for shown in [None, Some((640, 360)), Some((160, 90))] {
