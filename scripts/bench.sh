@@ -19,46 +19,16 @@ sizes=("$@")
 frames_unpaced=${FRAMES:-600}
 frames_paced=${PACED_FRAMES:-300}
 runs=${RUNS:-3}
-cache=.cache/bench
-mkdir -p "$cache"
 
 log() { printf '== %s\n' "$*" >&2; }
+# needs, media, value, median, wait_listening
+. scripts/bench-common.sh
 
 scripts/setup.sh >&2
-missing=()
-for p in ffmpeg time; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  log "installing ${missing[*]}"
-  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
-  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+needs ffmpeg time
 
 log "building release binaries"
 cargo build --locked --release -p streamer -p viewer -p benches >&2
-
-if [ ! -f "$cache/photo.jpg" ]; then
-  log "fetching a photograph (Dune.jpg from Debian's mate-backgrounds)"
-  tmp=$(mktemp -d)
-  (cd "$tmp" && apt-get download mate-backgrounds >/dev/null)
-  dpkg-deb -x "$tmp"/mate-backgrounds_*.deb "$tmp/x"
-  cp "$tmp/x/usr/share/backgrounds/mate/nature/Dune.jpg" "$cache/photo.jpg"
-  rm -rf "$tmp"
-fi
-
-media() {
-  local size=$1 out="$cache/photo-$1.y4m"
-  if [ ! -f "$out" ]; then
-    log "making $out (120 frames)"
-    local w=${size%x*}
-    ffmpeg -v error -y -loop 1 -framerate 30 -i "$cache/photo.jpg" -vf \
-      "scale=$((w * 2)):-2,zoompan=z='1+0.002*on':x='iw/2-(iw/zoom/2)+on*3':y='ih/2-(ih/zoom/2)':d=1:s=$size:fps=30,noise=alls=6:allf=t,format=yuv420p" \
-      -frames:v 120 -f yuv4mpegpipe "$out.part"
-    mv "$out.part" "$out"
-  fi
-  echo "$out"
-}
 
 # A private X server for the windowed cases.
 xvfb_pid=""
@@ -69,9 +39,6 @@ read -r display <&3
 xvfb_pid=$(pgrep -n Xvfb)
 export DISPLAY=":$display"
 
-# value KEY FILE: the value of KEY=... on the file's summary line
-value() { sed -n 's/^summary:.*[ ]'"$1"'=\([^ ]*\).*/\1/p' "$2" | tail -n1; }
-
 run_case() {
   local size=$1 name=$2 fps=$3 frames=$4 video=$5 viewer_mode=$6
   local dir; dir=$(mktemp -d)
@@ -80,12 +47,7 @@ run_case() {
   /usr/bin/time -f '%U %S %M' -o "$dir/viewer.time" \
     target/release/viewer "${vargs[@]}" >"$dir/viewer.out" 2>"$dir/viewer.err" &
   local vpid=$!
-  local addr=""
-  for _ in $(seq 100); do
-    addr=$(sed -n 's/^viewer: listening on //p' "$dir/viewer.err" | head -n1)
-    [ -n "$addr" ] && break
-    sleep 0.05
-  done
+  local addr; addr=$(wait_listening "$dir/viewer.err" "viewer: listening on")
   /usr/bin/time -f '%U %S %M' -o "$dir/streamer.time" \
     target/release/streamer --source "$video" --loop --stamp --fps "$fps" --frames "$frames" --quiet "$addr" \
     >"$dir/streamer.out" 2>"$dir/streamer.err"
@@ -110,25 +72,6 @@ run_case() {
         size, name, sent, got, dropped, fps, p50, p95, max, g50, g95,
         (su + ss) * 1000 / sent, (vu + vs) * 1000 / sent, smax / 1024, vmax / 1024, bpf }'
   rm -rf "$dir"
-}
-
-# median CMD...: runs CMD $runs times; prints its key=value line with each numeric value
-# replaced by the median over the runs (single runs on this kind of VM move by about 10 %).
-median() {
-  local i
-  for ((i = 0; i < runs; i++)); do "$@"; done | python3 -c '
-import re, statistics, sys
-lines = [l.split() for l in sys.stdin if l.strip()]
-out = []
-for i, word in enumerate(lines[0]):
-    key = word.partition("=")[0]
-    values = [l[i].partition("=")[2] for l in lines]
-    try:
-        out.append(f"{key}={statistics.median(float(v) for v in values):g}")
-    except ValueError:
-        out.append(word)
-print(" ".join(out), f"runs={len(lines)}")
-'
 }
 
 floor_line() { echo "bench size=$1 case=floor $(target/release/codec-floor "$2")"; }

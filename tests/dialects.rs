@@ -12,12 +12,12 @@ use streamer::pattern::TestPattern;
 
 use crate::support::*;
 
-fn reference_peer() -> PathBuf {
+pub fn reference_peer() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("peers/reference.py")
 }
 
 /// A still JPEG of the test pattern, as a camera app would have saved it.
-fn write_jpeg(path: &Path, size: (usize, usize)) -> Vec<u8> {
+pub fn write_jpeg(path: &Path, size: (usize, usize)) -> Vec<u8> {
     let (w, h) = size;
     let mut raw = Vec::new();
     TestPattern::new(Resolution::new(w, h).unwrap()).render(3, &mut raw);
@@ -51,7 +51,7 @@ fn write_png(path: &Path) -> Vec<u8> {
 }
 
 /// Starts a reference receiver and returns it with the port it listens on.
-fn start_receiver(mode: &str, outdir: &Path) -> (Child, u16) {
+pub fn start_receiver(mode: &str, outdir: &Path) -> (Child, u16) {
     let mut child = Command::new("python3")
         .arg(reference_peer())
         .arg(mode)
@@ -71,7 +71,7 @@ fn start_receiver(mode: &str, outdir: &Path) -> (Child, u16) {
     (child, port)
 }
 
-fn files_in(dir: &Path) -> Vec<Vec<u8>> {
+pub fn files_in(dir: &Path) -> Vec<Vec<u8>> {
     let mut names: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -4,11 +4,13 @@
 //!
 //! - [`end_to_end`]: a headless viewer and a test-pattern streamer, frame counts, picture quality.
 //! - [`dialects`]: every dialect, both directions, against scripted reference peers.
+//! - [`link`]: over emulated Wi-Fi/LTE links: overlapping frames, `--adapt`, reference peers.
 //! - [`robustness`]: start orders, restarts, hostile peers, concurrency, signals.
 //! - [`window`]: the window under Xvfb: size, pattern colours, letterboxing, waiting screen.
 
 mod dialects;
 mod end_to_end;
+mod link;
 mod robustness;
 mod support;
 mod window;

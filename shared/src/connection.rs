@@ -4,13 +4,13 @@
 
 use std::fmt;
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::protocol::{
-    parse_header, Dialect, FlagBytes, FrameError, Header, ACK, BYE, DEFAULT_MAX_FRAME_BYTES,
-    GOT_IMAGE, GOT_SIZE,
+    parse_header, Dialect, FlagBytes, FrameError, Header, ACCEPT_OVERLAP, ACK, BYE,
+    DEFAULT_MAX_FRAME_BYTES, GOT_IMAGE, GOT_SIZE,
 };
 
 /// Bounds that protect each side from a slow, silent or hostile peer.
@@ -135,6 +135,10 @@ pub struct Connection<S> {
     limits: Limits,
     /// Viewer side: unknown until the first byte arrives. Streamer side: chosen up front.
     dialect: Option<Dialect>,
+    /// Frames read or sent so far: only a connection's first flag may offer overlapping frames.
+    frames: u64,
+    /// Viewer side: the streamer offered overlapping frames and was told yes.
+    overlap: bool,
 }
 
 /// How long a `SIZE n` that ends with the bytes received so far may wait for more digits
@@ -153,6 +157,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             buf: Vec::with_capacity(64),
             limits,
             dialect: None,
+            frames: 0,
+            overlap: false,
         }
     }
 
@@ -179,7 +185,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// end: EOF between frames, or `BYE BYE `. `payload` is reused from frame to frame.
     pub async fn read_frame(&mut self, payload: &mut Vec<u8>) -> Result<bool, ConnError> {
         let max = self.limits.max_frame_bytes;
-        let (len, space_pending) = loop {
+        let (len, space_pending, offer) = loop {
             let header = match self.dialect {
                 Some(dialect) => parse_header(dialect, &self.buf, max)?,
                 None => match self.buf.first() {
@@ -195,9 +201,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     len,
                     consumed,
                     space_pending,
+                    offer,
                 } => {
                     self.buf.drain(..consumed);
-                    break (len, space_pending);
+                    break (len, space_pending, offer);
                 }
                 Header::End { consumed } => {
                     self.buf.drain(..consumed);
@@ -214,7 +221,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                             // Nothing more: the number is whole.
                             if let Header::Frame { len, consumed, .. } = header.settle()? {
                                 self.buf.drain(..consumed);
-                                break (len, false);
+                                break (len, false, false);
                             }
                         }
                         Ok(Ok(_)) => {}
@@ -244,7 +251,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
         };
         let dialect = self.dialect.unwrap_or_default();
-        if let Some(answer) = dialect.header_answer() {
+        // An offer is taken up on a connection's first frame only: later on, an `OK` would be
+        // an answer no sender expects.
+        let accept = offer && self.frames == 0;
+        self.frames += 1;
+        if accept {
+            self.overlap = true;
+            self.send_answer(ACCEPT_OVERLAP).await?;
+        } else if let Some(answer) = dialect.header_answer() {
             self.send_answer(answer).await?;
         }
         self.read_payload(payload, len, space_pending).await?;
@@ -252,6 +266,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             self.send_answer(answer).await?;
         }
         Ok(true)
+    }
+
+    /// Viewer side: whether this connection's streamer offered overlapping frames (and was
+    /// told yes). Known after the first frame.
+    pub fn overlapping(&self) -> bool {
+        self.overlap
     }
 
     async fn read_payload(
@@ -308,23 +328,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// Streamer side: sends one frame in this connection's dialect, waiting for each answer
-    /// the dialect has (none in `len32`).
-    pub async fn send_frame(&mut self, payload: &[u8]) -> Result<(), ConnError> {
+    /// the dialect has (none in `len32`). Returns when the header's answer arrived (`None` in
+    /// `len32`): the round trip before the payload went out.
+    pub async fn send_frame(&mut self, payload: &[u8]) -> Result<Option<Instant>, ConnError> {
+        self.frames += 1;
         match self.dialect.unwrap_or_default() {
             Dialect::Flag => {
-                // The reference receiver reads the flag with one recv(): one write.
-                self.write_within(&FlagBytes::new(payload.len()), "ok after the flag")
-                    .await?;
-                self.expect_answer(ACK, "ok after the flag").await?;
-                self.write_within(payload, "ok after the payload").await?;
-                self.expect_answer(ACK, "ok after the payload").await
+                let flag = FlagBytes::new(payload.len());
+                let (_, answered) = self.send_flag_frame(flag, &[ACK], payload).await?;
+                Ok(Some(answered))
             }
             Dialect::Size => {
                 let header = format!("SIZE {}", payload.len());
                 self.write_within(header.as_bytes(), "GOT SIZE").await?;
-                self.expect_answer(GOT_SIZE, "GOT SIZE").await?;
+                self.expect_answer(&[GOT_SIZE], "GOT SIZE").await?;
+                let answered = Instant::now();
                 self.write_within(payload, "GOT IMAGE").await?;
-                self.expect_answer(GOT_IMAGE, "GOT IMAGE").await
+                self.expect_answer(&[GOT_IMAGE], "GOT IMAGE").await?;
+                Ok(Some(answered))
             }
             Dialect::Len32 => {
                 let len = u32::try_from(payload.len()).map_err(|_| {
@@ -336,9 +357,55 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 self.write_within(&len.to_be_bytes(), "the socket to take the header")
                     .await?;
                 self.write_within(payload, "the socket to take the payload")
-                    .await
+                    .await?;
+                Ok(None)
             }
         }
+    }
+
+    /// Streamer side, `flag` dialect, a connection's first frame: sends it strictly, as
+    /// [`Connection::send_frame`] does, but offers overlapping frames in its flag. Returns
+    /// whether the viewer took the offer up (our viewer does; reference receivers and older
+    /// viewers answer a plain `ok`, and the connection then stays strict), and when the flag's
+    /// answer arrived.
+    pub async fn send_first_frame_offering_overlap(
+        &mut self,
+        payload: &[u8],
+    ) -> Result<(bool, Option<Instant>), ConnError> {
+        if self.frames > 0 || self.dialect.unwrap_or_default() != Dialect::Flag {
+            return Ok((false, self.send_frame(payload).await?));
+        }
+        self.frames += 1;
+        let answers = [&ACK[..], &ACCEPT_OVERLAP[..]];
+        let (answer, answered) = self
+            .send_flag_frame(FlagBytes::offer(payload.len()), &answers, payload)
+            .await?;
+        Ok((answer == 1, Some(answered)))
+    }
+
+    /// Writes a flag, waits for one of `flag_answers`, writes the payload and waits for `ok`;
+    /// returns which of `flag_answers` came, and when.
+    async fn send_flag_frame(
+        &mut self,
+        flag: FlagBytes,
+        flag_answers: &[&[u8]],
+        payload: &[u8],
+    ) -> Result<(usize, Instant), ConnError> {
+        // The reference receiver reads the flag with one recv(): one write.
+        self.write_within(&flag, "ok after the flag").await?;
+        let answer = self
+            .expect_answer(flag_answers, "ok after the flag")
+            .await?;
+        let answered = Instant::now();
+        self.write_within(payload, "ok after the payload").await?;
+        self.expect_answer(&[ACK], "ok after the payload").await?;
+        Ok((answer, answered))
+    }
+
+    /// Gives up the stream and the bytes read but not yet used, to run the connection on in
+    /// another form (overlapping frames).
+    pub fn into_parts(self) -> (S, Vec<u8>) {
+        (self.stream, self.buf)
     }
 
     /// Streamer side: ends the session cleanly (`BYE BYE ` in the `size` dialect), so the peer
@@ -357,27 +424,30 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             .await
     }
 
+    /// Waits for one of `answers` (all of one length) and returns which one came.
     async fn expect_answer(
         &mut self,
-        answer: &[u8],
+        answers: &[&[u8]],
         waiting_for: &'static str,
-    ) -> Result<(), ConnError> {
-        while self.buf.len() < answer.len() {
+    ) -> Result<usize, ConnError> {
+        let len = answers.first().map_or(0, |a| a.len());
+        while self.buf.len() < len {
             let n = self
                 .read_within(self.limits.ack_timeout, waiting_for)
                 .await?;
             if n == 0 {
                 return Err(ConnError::Closed { waiting_for });
             }
-            if !answer.starts_with(&self.buf[..self.buf.len().min(answer.len())]) {
+            let so_far = &self.buf[..self.buf.len().min(len)];
+            if !answers.iter().any(|a| a.starts_with(so_far)) {
                 break;
             }
         }
-        if !self.buf.starts_with(answer) {
+        let Some(which) = answers.iter().position(|a| self.buf.starts_with(a)) else {
             return Err(ConnError::BadAck(std::mem::take(&mut self.buf)));
-        }
-        self.buf.drain(..answer.len());
-        Ok(())
+        };
+        self.buf.drain(..len);
+        Ok(which)
     }
 
     async fn read_within(
@@ -471,6 +541,89 @@ mod tests {
             let want: Vec<Vec<u8>> = payloads.iter().map(|p| p.to_vec()).collect();
             assert_eq!(frames, want, "split at byte {cut}");
         }
+    }
+
+    /// The negotiated form: an offer on the first flag, then frames whose flag and payload
+    /// come back to back with no wait for the answers. Cut at every point, the viewer reads
+    /// the same frames and answers `OK` once, then `ok` twice per frame, in order.
+    #[tokio::test]
+    async fn viewer_reads_overlapping_frames_at_every_split() {
+        let payloads: [&[u8]; 4] = [b"\xFF\xD8first", b"\xFF", b"\xFF\xD8 two", b"\xFF\xD9"];
+        let mut wire = FlagBytes::offer(payloads[0].len()).to_vec();
+        wire.extend_from_slice(payloads[0]);
+        for p in &payloads[1..] {
+            wire.extend_from_slice(&FlagBytes::new(p.len()));
+            wire.extend_from_slice(p);
+        }
+        let mut want_answers = b"OKok".to_vec();
+        want_answers.extend(b"ok".repeat(2 * (payloads.len() - 1)));
+        for cut in 0..=wire.len() {
+            let (client, server) = tokio::io::duplex(1024);
+            let (mut from_viewer, mut to_viewer) = tokio::io::split(client);
+            let (a, b) = (wire[..cut].to_vec(), wire[cut..].to_vec());
+            let writer = tokio::spawn(async move {
+                to_viewer.write_all(&a).await.unwrap();
+                tokio::task::yield_now().await;
+                to_viewer.write_all(&b).await.unwrap();
+                to_viewer.shutdown().await.unwrap();
+            });
+            let answers = tokio::spawn(async move {
+                let mut answers = Vec::new();
+                from_viewer.read_to_end(&mut answers).await.unwrap();
+                answers
+            });
+            let mut conn = Connection::new(server, limits());
+            let frames = read_all(&mut conn).await.unwrap();
+            assert!(conn.overlapping());
+            drop(conn);
+            writer.await.unwrap();
+            assert_eq!(frames, payloads.map(<[u8]>::to_vec), "split at byte {cut}");
+            assert_eq!(answers.await.unwrap(), want_answers, "split at byte {cut}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_offer_is_taken_up_on_the_first_frame_only() {
+        // Later, a flag with a leading zero is only a flag (no sender expects `OK` then).
+        let mut mock = Builder::new();
+        mock.read(b"01, ").write(b"OK").read(b"\xFF").write(b"ok");
+        mock.read(b"01, ").write(b"ok").read(b"\xFF").write(b"ok");
+        let mut conn = Connection::new(mock.build(), limits());
+        assert_eq!(read_all(&mut conn).await.unwrap().len(), 2);
+        // A reference sender never offers: plain answers, as always.
+        let mut mock = Builder::new();
+        mock.read(b"1, ").write(b"ok").read(b"\xFF").write(b"ok");
+        let mut conn = Connection::new(mock.build(), limits());
+        read_all(&mut conn).await.unwrap();
+        assert!(!conn.overlapping());
+    }
+
+    #[tokio::test]
+    async fn streamer_offers_overlap_and_hears_yes_or_no() {
+        for (answer, accepted) in [(b"OK", true), (b"ok", false)] {
+            let mut mock = Builder::new();
+            mock.write(b"02, ")
+                .read(answer)
+                .write(b"\xFF\xD8")
+                .read(b"ok");
+            let mut conn = Connection::with_dialect(mock.build(), limits(), Dialect::Flag);
+            let got = conn.send_first_frame_offering_overlap(b"\xFF\xD8").await;
+            assert_eq!(got.unwrap().0, accepted);
+        }
+        // Anything else is a wrong answer, as before.
+        let mut mock = Builder::new();
+        mock.write(b"02, ").read(b"Ok");
+        let mut conn = Connection::new(mock.build(), limits());
+        let err = conn.send_first_frame_offering_overlap(b"\xFF\xD8").await;
+        assert_eq!(err.unwrap_err().to_string(), "unexpected answer \"Ok\"");
+        // After the first frame there is nothing to offer: a plain flag goes out.
+        let mut mock = Builder::new();
+        mock.write(b"1, ").read(b"ok").write(b"\xFF").read(b"ok");
+        mock.write(b"1, ").read(b"ok").write(b"\xFF").read(b"ok");
+        let mut conn = Connection::new(mock.build(), limits());
+        conn.send_frame(b"\xFF").await.unwrap();
+        let later = conn.send_first_frame_offering_overlap(b"\xFF").await;
+        assert!(!later.unwrap().0);
     }
 
     /// Every possible split into any number of single-byte reads also works.

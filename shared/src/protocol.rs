@@ -15,6 +15,10 @@ pub const DEFAULT_MAX_FRAME_BYTES: usize = 32 * 1024 * 1024;
 pub const MAX_FLAG_LEN: usize = 20;
 /// The acknowledgement the viewer sends after the flag and after the payload.
 pub const ACK: &[u8; 2] = b"ok";
+/// Our viewer's answer to an offer of overlapping frames (a connection's first flag written
+/// with a leading `0`): "ok, and frames may overlap". Only our streamer offers, so reference
+/// senders never see it; reference receivers and older viewers answer [`ACK`], which declines.
+pub const ACCEPT_OVERLAP: &[u8; 2] = b"OK";
 /// `size` dialect: the header prefix, the two answers and the end of a session.
 pub const SIZE_PREFIX: &[u8] = b"SIZE ";
 pub const GOT_SIZE: &[u8] = b"GOT SIZE";
@@ -102,6 +106,8 @@ pub enum Header {
         len: usize,
         consumed: usize,
         space_pending: bool,
+        /// A `flag` written with a leading `0`: our streamer offers overlapping frames.
+        offer: bool,
     },
     /// `SIZE n` ends with the buffer, so more digits might follow (it has no terminator).
     /// The sender waits for `GOT SIZE` before sending anything else, so once no byte comes
@@ -120,6 +126,7 @@ impl Header {
                 len,
                 consumed,
                 space_pending: false,
+                offer: false,
             }),
             other => Ok(other),
         }
@@ -136,6 +143,7 @@ pub fn parse_header(dialect: Dialect, buf: &[u8], max: usize) -> Result<Header, 
                 len: f.len,
                 consumed: f.consumed,
                 space_pending: !f.space_seen,
+                offer: f.offer,
             },
         }),
         Dialect::Size => parse_size(buf, max),
@@ -149,6 +157,7 @@ pub fn parse_header(dialect: Dialect, buf: &[u8], max: usize) -> Result<Header, 
                 len,
                 consumed: 4,
                 space_pending: false,
+                offer: false,
             })
         }
     }
@@ -207,6 +216,7 @@ fn parse_size(buf: &[u8], max: usize) -> Result<Header, FrameError> {
                 len: len as usize,
                 consumed: i,
                 space_pending: false,
+                offer: false,
             });
         }
         len = len * 10 + u64::from(b - b'0');
@@ -282,6 +292,9 @@ pub struct Flag {
     pub consumed: usize,
     /// Whether the trailing space was consumed; if not, it may still arrive before the payload.
     pub space_seen: bool,
+    /// The digits start with `0` (and the length is not 0): an offer of overlapping frames.
+    /// Reference senders write `%d`, which never has a leading zero.
+    pub offer: bool,
 }
 
 /// Looks for a complete flag at the start of `buf`.
@@ -292,6 +305,7 @@ pub struct Flag {
 pub fn parse_flag(buf: &[u8], max: usize) -> Result<Option<Flag>, FrameError> {
     let mut len: u64 = 0;
     let mut digits = 0usize;
+    let mut leading_zero = false;
     for (i, &b) in buf.iter().enumerate() {
         if i >= MAX_FLAG_LEN {
             return Err(FrameError::FlagTooLong);
@@ -299,6 +313,9 @@ pub fn parse_flag(buf: &[u8], max: usize) -> Result<Option<Flag>, FrameError> {
         match b {
             b' ' if digits == 0 => {}
             b'0'..=b'9' => {
+                if digits == 0 {
+                    leading_zero = b == b'0';
+                }
                 digits += 1;
                 let next = len
                     .checked_mul(10)
@@ -320,6 +337,7 @@ pub fn parse_flag(buf: &[u8], max: usize) -> Result<Option<Flag>, FrameError> {
                     len: len as usize,
                     consumed: i + 1 + usize::from(space_seen),
                     space_seen,
+                    offer: leading_zero,
                 }));
             }
             other => return Err(FrameError::NonDigit(other)),
@@ -341,7 +359,18 @@ pub struct FlagBytes {
 impl FlagBytes {
     /// Formats the flag without allocating.
     pub fn new(len: usize) -> FlagBytes {
-        let mut digits = [0u8; 20];
+        FlagBytes::format(len, false)
+    }
+
+    /// The same flag with a leading `0`: an offer of overlapping frames, e.g. `031245, `.
+    /// Python's `int()`, which the reference receiver parses the flag with, reads past the
+    /// zero, and so does every viewer of ours, so an offer that is not understood is a plain flag.
+    pub fn offer(len: usize) -> FlagBytes {
+        FlagBytes::format(len, true)
+    }
+
+    fn format(len: usize, offer: bool) -> FlagBytes {
+        let mut digits = [0u8; 21];
         let mut n = len;
         let mut i = digits.len();
         loop {
@@ -351,6 +380,10 @@ impl FlagBytes {
             if n == 0 {
                 break;
             }
+        }
+        if offer {
+            i -= 1;
+            digits[i] = b'0';
         }
         let count = digits.len() - i;
         let mut bytes = [0u8; 24];
@@ -395,7 +428,8 @@ mod tests {
             Flag {
                 len: 31245,
                 consumed: 7,
-                space_seen: true
+                space_seen: true,
+                offer: false
             }
         );
     }
@@ -421,6 +455,30 @@ mod tests {
         assert_eq!((flag.len, flag.consumed, flag.space_seen), (3, 3, true));
         let flag = parse_flag(b"3,\xFF\xD8\xFF", MAX).unwrap().unwrap();
         assert_eq!((flag.len, flag.consumed, flag.space_seen), (3, 2, false));
+    }
+
+    #[test]
+    fn an_offer_is_a_flag_with_a_leading_zero() {
+        assert_eq!(&*FlagBytes::offer(31245), b"031245, ");
+        assert_eq!(&*FlagBytes::offer(1), b"01, ");
+        let offer = parse_flag(b"031245, ", 40_000).unwrap().unwrap();
+        assert_eq!((offer.len, offer.consumed, offer.offer), (31245, 8, true));
+        // Every prefix is incomplete, as for any flag.
+        for cut in 0..7 {
+            assert_eq!(parse_flag(&b"031245,"[..cut], 40_000), Ok(None));
+        }
+        assert!(!parse_flag(b"31245, ", 40_000).unwrap().unwrap().offer);
+        assert!(parse_flag(b" 01, ", MAX).unwrap().unwrap().offer);
+        // A zero length is still refused, however it is written.
+        assert_eq!(parse_flag(b"00, ", MAX), Err(FrameError::ZeroLength));
+        assert!(matches!(
+            parse_header(Dialect::Flag, b"012,", MAX),
+            Ok(Header::Frame {
+                len: 12,
+                offer: true,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -506,7 +564,8 @@ mod tests {
             Ok(Header::Frame {
                 len: 31245,
                 consumed: 10,
-                space_pending: false
+                space_pending: false,
+                offer: false
             })
         );
         // Merged with the payload: the number ends at the first non-digit.
@@ -515,7 +574,8 @@ mod tests {
             Ok(Header::Frame {
                 len: 3,
                 consumed: 6,
-                space_pending: false
+                space_pending: false,
+                offer: false
             })
         );
         for cut in 0..BYE.len() {
@@ -556,7 +616,8 @@ mod tests {
             Ok(Header::Frame {
                 len: 1000,
                 consumed: 4,
-                space_pending: false
+                space_pending: false,
+                offer: false
             })
         );
         assert_eq!(

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use turbojpeg::{Compressor, Decompressor, Image, OutputBuf, Subsamp, YuvImage};
 
+use crate::halve;
 use crate::source::{nv12_len, yuyv_len, PixelFormat, RawFrame};
 
 /// One encoded frame on its way to the sender. Reused from frame to frame.
@@ -21,6 +22,10 @@ pub struct EncodedFrame {
     pub index: u64,
     /// Time spent in the encoder (zero for a passed-through JPEG).
     pub encode_time: Duration,
+    /// The JPEG quality it was encoded at; `None` for a JPEG passed on as it came.
+    pub quality: Option<u8>,
+    /// Whether it was halved in both directions before encoding (`--adapt`).
+    pub halved: bool,
 }
 
 impl Default for EncodedFrame {
@@ -31,6 +36,8 @@ impl Default for EncodedFrame {
             captured_at: Instant::now(),
             index: 0,
             encode_time: Duration::ZERO,
+            quality: None,
+            halved: false,
         }
     }
 }
@@ -40,14 +47,26 @@ impl EncodedFrame {
     pub fn jpeg(&self) -> &[u8] {
         &self.buf[..self.len]
     }
+
+    /// Makes a frame of these bytes (for tests of the stages after the encoder).
+    #[cfg(test)]
+    pub fn set_jpeg(&mut self, bytes: &[u8]) {
+        self.buf = bytes.to_vec();
+        self.len = bytes.len();
+    }
 }
 
-/// A reusable JPEG encoder at a fixed quality, 4:2:0 (4:2:2 for YUYV input, the camera's own
-/// subsampling for re-encoded camera JPEG).
+/// A reusable JPEG encoder, 4:2:0 (4:2:2 for YUYV input, the camera's own subsampling for
+/// re-encoded camera JPEG), at a quality that may change between frames (`--adapt`).
 pub struct Encoder {
     compressor: Compressor,
+    quality: u8,
+    /// Halve planar pictures in both directions before encoding.
+    halve: bool,
     /// Planar YUV made from packed or semi-planar input, or decoded from a camera JPEG.
     scratch: Vec<u8>,
+    /// The halved picture, when halving.
+    half: Vec<u8>,
     /// Created on the first camera JPEG.
     decompressor: Option<Decompressor>,
 }
@@ -60,9 +79,22 @@ impl Encoder {
         compressor.set_subsamp(Subsamp::Sub2x2)?;
         Ok(Encoder {
             compressor,
+            quality,
+            halve: false,
             scratch: Vec::new(),
+            half: Vec::new(),
             decompressor: None,
         })
+    }
+
+    /// Sets the quality (1..=100) and halving for the frames that follow.
+    pub fn set_target(&mut self, quality: u8, halve: bool) -> Result<()> {
+        if quality != self.quality {
+            self.compressor.set_quality(i32::from(quality))?;
+            self.quality = quality;
+        }
+        self.halve = halve;
+        Ok(())
     }
 
     /// Encodes `raw` into `out`. A JPEG source is moved across without re-encoding (the two
@@ -71,12 +103,15 @@ impl Encoder {
         let started = Instant::now();
         out.captured_at = raw.captured_at;
         out.index = raw.index;
+        out.halved = false;
         if raw.format == PixelFormat::Jpeg {
             std::mem::swap(&mut out.buf, &mut raw.data);
             out.len = out.buf.len();
             out.encode_time = Duration::ZERO;
+            out.quality = None;
             return Ok(());
         }
+        out.quality = Some(self.quality);
         let (w, h) = (raw.width, raw.height);
         let subsamp = match raw.format {
             PixelFormat::Gray => Subsamp::Gray,
@@ -106,6 +141,7 @@ impl Encoder {
                     out.buf.extend_from_slice(&raw.data);
                     out.len = out.buf.len();
                     out.encode_time = started.elapsed();
+                    out.quality = None;
                     return Ok(());
                 }
             }
@@ -113,6 +149,33 @@ impl Encoder {
             (w, h, subsamp)
         };
         self.compressor.set_subsamp(subsamp)?;
+        // Planar input, made planar first where it is packed or semi-planar.
+        let planar = match raw.format {
+            PixelFormat::I420 | PixelFormat::Gray => Some(&raw.data[..]),
+            PixelFormat::Yuyv => {
+                yuyv_to_planar(&raw.data, w, h, &mut self.scratch);
+                Some(&self.scratch[..])
+            }
+            PixelFormat::Nv12 => {
+                nv12_to_planar(&raw.data, w, h, &mut self.scratch);
+                Some(&self.scratch[..])
+            }
+            PixelFormat::Mjpeg => Some(&self.scratch[..]),
+            _ => None,
+        };
+        // Halved when the link asks for it (packed RGB never is: no camera delivers it at a
+        // size where that matters, and halving it would need a conversion first).
+        let halved = match planar {
+            Some(planes) if self.halve && halve::can_halve(subsamp) => {
+                halve::halve(planes, w, h, subsamp, &mut self.half)
+            }
+            _ => None,
+        };
+        let (w, h, planar) = match halved {
+            Some((hw, hh)) => (hw, hh, Some(&self.half[..])),
+            None => (w, h, planar),
+        };
+        out.halved = halved.is_some();
         let worst = self.compressor.buf_len(w, h)?;
         if out.buf.len() < worst {
             // A fresh zeroed allocation, not `resize`: large ones come straight from the OS as
@@ -121,20 +184,18 @@ impl Encoder {
             out.buf = vec![0; worst];
         }
         let mut output = OutputBuf::borrowed(&mut out.buf);
-        match raw.format {
-            PixelFormat::I420 | PixelFormat::Yuyv | PixelFormat::Nv12 | PixelFormat::Mjpeg => {
-                let planes: &[u8] = match raw.format {
-                    PixelFormat::I420 => &raw.data,
-                    PixelFormat::Yuyv => {
-                        yuyv_to_planar(&raw.data, w, h, &mut self.scratch);
-                        &self.scratch
-                    }
-                    PixelFormat::Nv12 => {
-                        nv12_to_planar(&raw.data, w, h, &mut self.scratch);
-                        &self.scratch
-                    }
-                    _ => &self.scratch,
+        match (raw.format, planar) {
+            (PixelFormat::Gray, Some(planes)) => {
+                let image = Image {
+                    pixels: planes,
+                    width: w,
+                    pitch: w,
+                    height: h,
+                    format: turbojpeg::PixelFormat::GRAY,
                 };
+                self.compressor.compress(image, &mut output)?;
+            }
+            (_, Some(planes)) => {
                 let image = YuvImage {
                     pixels: planes,
                     width: w,
@@ -144,22 +205,20 @@ impl Encoder {
                 };
                 self.compressor.compress_yuv(image, &mut output)?;
             }
-            PixelFormat::Gray | PixelFormat::Rgb | PixelFormat::Bgr => {
-                let (format, bpp) = match raw.format {
-                    PixelFormat::Gray => (turbojpeg::PixelFormat::GRAY, 1),
-                    PixelFormat::Bgr => (turbojpeg::PixelFormat::BGR, 3),
-                    _ => (turbojpeg::PixelFormat::RGB, 3),
+            (_, None) => {
+                let format = match raw.format {
+                    PixelFormat::Bgr => turbojpeg::PixelFormat::BGR,
+                    _ => turbojpeg::PixelFormat::RGB,
                 };
                 let image = Image {
                     pixels: &raw.data[..],
                     width: w,
-                    pitch: w * bpp,
+                    pitch: w * 3,
                     height: h,
                     format,
                 };
                 self.compressor.compress(image, &mut output)?;
             }
-            PixelFormat::Jpeg => unreachable!("handled above"),
         }
         out.len = output.len();
         out.encode_time = started.elapsed();
@@ -254,6 +313,50 @@ mod tests {
             assert_eq!(header.subsamp, Subsamp::Sub2x2);
         }
         assert_eq!(out.index, 2);
+    }
+
+    #[test]
+    fn quality_and_size_follow_the_target_from_frame_to_frame() {
+        let mut src = TestPattern::new(Resolution::new(320, 240).unwrap());
+        let mut raw = RawFrame::default();
+        let mut out = EncodedFrame::default();
+        let mut enc = Encoder::new(40).unwrap();
+        src.next_frame(&mut raw).unwrap();
+        enc.encode(&mut raw, &mut out).unwrap();
+        let full = out.jpeg().len();
+        assert_eq!((out.quality, out.halved), (Some(40), false));
+        enc.set_target(20, false).unwrap();
+        enc.encode(&mut raw, &mut out).unwrap();
+        assert_eq!(out.quality, Some(20));
+        assert!(out.jpeg().len() < full);
+        enc.set_target(40, true).unwrap();
+        enc.encode(&mut raw, &mut out).unwrap();
+        let header = turbojpeg::read_header(out.jpeg()).unwrap();
+        assert_eq!((header.width, header.height), (160, 120));
+        assert!(out.halved);
+        assert!(
+            out.jpeg().len() * 3 < full * 2,
+            "{} of {full}",
+            out.jpeg().len()
+        );
+        // Grey halves too; packed RGB is encoded at full size.
+        let mut grey = RawFrame {
+            data: vec![128; 64 * 32],
+            width: 64,
+            height: 32,
+            format: PixelFormat::Gray,
+            ..RawFrame::default()
+        };
+        enc.encode(&mut grey, &mut out).unwrap();
+        assert_eq!(turbojpeg::read_header(out.jpeg()).unwrap().width, 32);
+        let mut rgb = RawFrame {
+            data: vec![128; 64 * 32 * 3],
+            format: PixelFormat::Rgb,
+            ..grey
+        };
+        enc.encode(&mut rgb, &mut out).unwrap();
+        assert_eq!(turbojpeg::read_header(out.jpeg()).unwrap().width, 64);
+        assert!(!out.halved);
     }
 
     #[test]

@@ -5,13 +5,19 @@
 //! - [`pattern`], [`y4m`], [`still`], [`camera`]: the sources.
 //! - [`capture`]: runs a source on its own thread, paced, into a newest-value slot.
 //! - [`encoder`]: JPEG encoding with one reused turbojpeg compressor.
+//! - [`halve`]: halving planar pictures before encoding when the link is too slow.
 //! - [`workers`]: the encode stage, `--workers` encoders publishing in capture order.
 //! - [`range`]: limited-to-full YUV range tables shared by the YUV sources.
 //! - [`sender`]: the connection to the viewer, reconnects, per-frame latency.
+//! - [`overlap`]: the negotiated form of a connection with several frames in flight.
+//! - [`adapt`]: `--adapt`, JPEG quality and picture size following the link.
 
+pub mod adapt;
 pub mod camera;
 pub mod capture;
 pub mod encoder;
+pub mod halve;
+pub mod overlap;
 pub mod pattern;
 pub mod range;
 pub mod sender;
@@ -28,8 +34,9 @@ use anyhow::{anyhow, Context, Result};
 use shared::cli::{print_line, PeerAddr, Resolution};
 use shared::{Dialect, Slot};
 
+use crate::adapt::{Adapter, Knobs};
 use crate::encoder::EncodedFrame;
-use crate::sender::{SenderConfig, SenderStats};
+use crate::sender::{SenderConfig, SenderStats, Tally};
 use crate::source::{RawFrame, Source, SourceSpec};
 use crate::workers::EncodeStage;
 
@@ -59,6 +66,10 @@ pub struct Config {
     pub camera_format: Option<camera::CameraFormat>,
     /// `--passthrough`: send a camera's own JPEG untouched instead of encoding it again.
     pub passthrough: bool,
+    /// `--window`: frames that may be in flight at once when the viewer agrees (1: strict).
+    pub window: usize,
+    /// `--adapt`: follow the link with quality and size instead of queueing.
+    pub adapt: bool,
 }
 
 /// Opens the source the configuration names.
@@ -114,9 +125,24 @@ pub fn run(config: Config) -> Result<()> {
             .name("capture".into())
             .spawn(move || capture::run(source, raw, fps, stamp))?
     };
+    let knobs = Arc::new(Knobs::new(config.quality));
+    let adapter = if !config.adapt {
+        None
+    } else if fps <= 0.0 {
+        eprintln!("streamer: --adapt needs a frame rate to keep; unpaced (--fps 0), it is off");
+        None
+    } else {
+        if config.passthrough || matches!(config.source, SourceSpec::Image(_)) {
+            eprintln!(
+                "streamer: --adapt cannot change JPEG frames that are sent as they are; it \
+                 applies to encoded frames only"
+            );
+        }
+        Some((Adapter::new(config.quality, fps), knobs.clone()))
+    };
     let encode = EncodeStage::start(
         config.workers,
-        config.quality,
+        knobs,
         raw.clone(),
         jpeg.clone(),
         newest_wins,
@@ -128,8 +154,9 @@ pub fn run(config: Config) -> Result<()> {
         frames: config.frames,
         quiet: config.quiet,
         ack_timeout: config.ack_timeout,
+        window: config.window,
     };
-    let mut stats = SenderStats::default();
+    let mut tally = Tally::new(&sender_config, adapter);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -145,8 +172,9 @@ pub fn run(config: Config) -> Result<()> {
         let stop = async move {
             let _ = stop_rx.wait_for(|stopped| *stopped).await;
         };
-        sender::run(&sender_config, &jpeg, &mut stats, stop).await;
+        sender::run(&sender_config, &jpeg, &mut tally, stop).await;
     });
+    let stats = tally.stats;
     raw.close();
     jpeg.close();
 
@@ -155,7 +183,7 @@ pub fn run(config: Config) -> Result<()> {
         .map_err(|_| anyhow!("capture thread panicked"))?;
     let encode_result = encode.join();
     let skipped_by_source = capture_result.as_ref().map_or(0, |n| *n);
-    let dropped = raw.dropped() + jpeg.dropped() + skipped_by_source;
+    let dropped = raw.dropped() + jpeg.dropped() + skipped_by_source + stats.lost;
     print_summary(&stats, dropped, config.dialect);
     capture_result.context("capture failed")?;
     encode_result.context("encoding failed")?;
@@ -180,9 +208,13 @@ fn print_summary(stats: &SenderStats, dropped: u64, dialect: Dialect) {
     } else {
         format!("latency_p50_ms={p50:.2} latency_p95_ms={p95:.2} latency_max_ms={max:.2}")
     };
+    let quality = stats
+        .quality_p50()
+        .map(|q| format!(" quality_p50={q}"))
+        .unwrap_or_default();
     print_line(format_args!(
         "summary: frames={frames} fps={fps:.2} {timing} bytes_per_frame={bytes_per_frame} \
-         dropped={dropped}"
+         dropped={dropped}{quality}"
     ));
 }
 

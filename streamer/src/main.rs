@@ -82,6 +82,18 @@ struct Args {
     #[arg(long)]
     passthrough: bool,
 
+    /// Frames that may be in flight at once: with N > 1, and a viewer of ours that agrees, each
+    /// frame goes out without waiting for the previous one's answers (reference receivers and
+    /// older viewers: strict stop-and-wait, said once). 1 is strict stop-and-wait.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
+    window: u16,
+
+    /// Follow the link: lower the JPEG quality (--quality is the ceiling) and, past the lowest
+    /// quality, halve the picture when frames take longer than the frame interval or latency
+    /// builds up; raise them again when the link has room.
+    #[arg(long)]
+    adapt: bool,
+
     /// List the capture devices with their formats, sizes and frame rates, then exit.
     #[arg(long)]
     list_cameras: bool,
@@ -114,6 +126,8 @@ fn main() -> ExitCode {
         camera: args.camera,
         camera_format: args.camera_format,
         passthrough: args.passthrough,
+        window: usize::from(args.window),
+        adapt: args.adapt,
     };
     match streamer::run(config) {
         Ok(()) => ExitCode::SUCCESS,

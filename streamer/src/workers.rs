@@ -10,6 +10,7 @@ use std::thread::{self, JoinHandle};
 use anyhow::{anyhow, Context, Result};
 use shared::Slot;
 
+use crate::adapt::Knobs;
 use crate::encoder::{EncodedFrame, Encoder};
 use crate::source::RawFrame;
 
@@ -32,11 +33,12 @@ pub struct EncodeStage {
 }
 
 impl EncodeStage {
-    /// Starts `workers` encoders (at least one) between `raw` and `jpeg`. With `newest_wins`
-    /// a frame the sender has not taken is replaced; otherwise each waits its turn.
+    /// Starts `workers` encoders (at least one) between `raw` and `jpeg`, encoding at what
+    /// `knobs` say before each frame. With `newest_wins` a frame the sender has not taken is
+    /// replaced; otherwise each waits its turn.
     pub fn start(
         workers: usize,
-        quality: u8,
+        knobs: Arc<Knobs>,
         raw: Arc<Slot<RawFrame>>,
         jpeg: Arc<Slot<EncodedFrame>>,
         newest_wins: bool,
@@ -46,13 +48,18 @@ impl EncodeStage {
         let mut handles = Vec::new();
         for i in 0..workers.max(1) {
             // Created here, so that a codec that cannot start fails the run at once.
-            let encoder = Encoder::new(quality)?;
-            let (raw, jpeg, order, alive) =
-                (raw.clone(), jpeg.clone(), order.clone(), alive.clone());
+            let encoder = Encoder::new(knobs.get().0)?;
+            let (raw, jpeg, order, alive, knobs) = (
+                raw.clone(),
+                jpeg.clone(),
+                order.clone(),
+                alive.clone(),
+                knobs.clone(),
+            );
             let handle = thread::Builder::new()
                 .name(format!("encode-{i}"))
                 .spawn(move || {
-                    let result = work(encoder, &raw, &jpeg, &order, newest_wins);
+                    let result = work(encoder, &knobs, &raw, &jpeg, &order, newest_wins);
                     if result.is_err() {
                         // Stop the capture: a codec that fails once fails again.
                         raw.close();
@@ -85,6 +92,7 @@ impl EncodeStage {
 
 fn work(
     mut encoder: Encoder,
+    knobs: &Knobs,
     raw: &Slot<RawFrame>,
     jpeg: &Slot<EncodedFrame>,
     order: &Order,
@@ -104,7 +112,10 @@ fn work(
         };
         let index = frame.index;
         let mut out = jpeg.spare().unwrap_or_default();
-        let encoded = encoder.encode(&mut frame, &mut out);
+        let (quality, halve) = knobs.get();
+        let encoded = encoder
+            .set_target(quality, halve)
+            .and_then(|()| encoder.encode(&mut frame, &mut out));
         raw.recycle(frame);
 
         let mut in_flight = lock(&order.in_flight);
@@ -142,7 +153,8 @@ mod tests {
     fn several_workers_keep_capture_order() {
         let raw = Arc::new(Slot::new());
         let jpeg = Arc::new(Slot::new());
-        let stage = EncodeStage::start(3, 40, raw.clone(), jpeg.clone(), false).unwrap();
+        let knobs = Arc::new(Knobs::new(40));
+        let stage = EncodeStage::start(3, knobs, raw.clone(), jpeg.clone(), false).unwrap();
         let producer = {
             let raw = raw.clone();
             thread::spawn(move || {

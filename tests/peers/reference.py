@@ -101,15 +101,25 @@ def serve(outdir, handler):
     print("received %d" % count, flush=True)
 
 
+FLAGS_SEEN = [0]
+
+
 def flag_frame(conn):
     flag = conn.recv(1024)
     if not flag:
         return None
     text = flag.decode("ascii", "replace")
-    n = int(text.split(",")[0])
+    digits = text.split(",")[0]
+    n = int(digits)
     # Our streamer must send the whole flag in one write and nothing after it before `ok`.
-    if flag != ("%d, " % n).encode():
-        fail("flag arrived as %r, not as one %r" % (flag, "%d, " % n))
+    # The reference parses it with int(), which reads past leading zeros: our streamer's
+    # offer of overlapping frames is a leading zero on a connection's first flag, and nothing
+    # else may differ from "%d, ".
+    offer = digits.startswith("0") and FLAGS_SEEN[0] == 0
+    want = ("0%d, " if offer else "%d, ") % n
+    if flag != want.encode():
+        fail("flag arrived as %r, not as one %r" % (flag, want))
+    FLAGS_SEEN[0] += 1
     conn.send(b"ok")
     data = recv_exactly(conn, n, "payload")
     conn.send(b"ok")

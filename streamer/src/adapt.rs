@@ -1,0 +1,308 @@
+//! `--adapt`: keeps the source's frame rate and a low latency on a slow link by trading picture
+//! quality (and, past the lowest quality, half the resolution) instead of queueing frames.
+//!
+//! The sender feeds the [`Adapter`] one [`Sample`] per acknowledged frame; the adapter sets the
+//! [`Knobs`] that every encoder reads before its next frame. Pure logic, no clock of its own:
+//! the tests drive it with made-up samples.
+
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::time::{Duration, Instant};
+
+/// Lowest quality the adapter goes to before it halves the picture instead: below it JPEG's
+/// blocks hide more detail than a half-size picture loses.
+pub const QUALITY_FLOOR: u8 = 20;
+
+/// What the encoders produce now: set by the adapter, read before every frame.
+#[derive(Debug)]
+pub struct Knobs {
+    quality: AtomicU8,
+    halve: AtomicBool,
+}
+
+impl Knobs {
+    /// Full size at `quality`.
+    pub fn new(quality: u8) -> Knobs {
+        Knobs {
+            quality: AtomicU8::new(quality),
+            halve: AtomicBool::new(false),
+        }
+    }
+
+    /// The quality and whether to halve the picture.
+    pub fn get(&self) -> (u8, bool) {
+        (
+            self.quality.load(Ordering::Relaxed),
+            self.halve.load(Ordering::Relaxed),
+        )
+    }
+
+    fn set(&self, quality: u8, halve: bool) {
+        self.quality.store(quality, Ordering::Relaxed);
+        self.halve.store(halve, Ordering::Relaxed);
+    }
+}
+
+/// One acknowledged frame, as the sender saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct Sample {
+    /// Capture start to the second `ok`.
+    pub latency: Duration,
+    /// How long the payload took on the link: the time between the flag's and the payload's
+    /// answers when frames overlap, or the payload's round trip less the flag's when strict.
+    pub wire: Duration,
+    /// The quality it was encoded at (`None`: passed through, it says nothing about ours).
+    pub quality: Option<u8>,
+    pub halved: bool,
+}
+
+/// Link figures behind a change, for the one line that reports it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Change {
+    pub from: (u8, bool),
+    pub to: (u8, bool),
+    /// Share of the frame interval the link needed per frame (smoothed), e.g. 0.94.
+    pub link_share: f64,
+    /// Smoothed link time per frame, ms.
+    pub wire_ms: f64,
+    /// Smoothed latency above the lowest latency seen at the current setting, ms.
+    pub queue_ms: f64,
+}
+
+/// Above this share of the frame interval on the link, frames start to queue: go down.
+const BUSY: f64 = 0.8;
+/// What a step down aims at.
+const AIM: f64 = 0.6;
+/// Below this share, and without queueing, there is room: go up.
+const ROOM: f64 = 0.45;
+/// A halved picture goes back to full size only when four times its link time would fit
+/// comfortably: a quarter of the pixels is about a third of the bytes.
+const ROOM_FOR_FULL_SIZE: f64 = 0.15;
+/// Samples at a new setting before it is judged (frames encoded before the change do not count).
+const SETTLE: u32 = 4;
+/// Weight of each new sample in the smoothed figures.
+const SMOOTHING: f64 = 0.25;
+
+/// The controller: multiplicative steps down when the link is busy or latency builds up,
+/// small steps up after a calm second.
+#[derive(Debug)]
+pub struct Adapter {
+    ceiling: u8,
+    floor: u8,
+    interval: Duration,
+    quality: u8,
+    halved: bool,
+    /// Samples at the current setting.
+    settled: u32,
+    wire_ms: f64,
+    queue_ms: f64,
+    base_latency_ms: f64,
+    /// Since when the link has had room.
+    calm_since: Option<Instant>,
+}
+
+impl Adapter {
+    /// Starts at full size and `ceiling` (`--quality`), for a source running at `fps`.
+    pub fn new(ceiling: u8, fps: f64) -> Adapter {
+        Adapter {
+            ceiling,
+            floor: QUALITY_FLOOR.min(ceiling),
+            interval: Duration::from_secs_f64(1.0 / fps.max(1.0)),
+            quality: ceiling,
+            halved: false,
+            settled: 0,
+            wire_ms: 0.0,
+            queue_ms: 0.0,
+            base_latency_ms: f64::INFINITY,
+            calm_since: None,
+        }
+    }
+
+    /// The current quality and halving.
+    pub fn setting(&self) -> (u8, bool) {
+        (self.quality, self.halved)
+    }
+
+    /// Takes one acknowledged frame; returns the change made, if any (and sets `knobs`).
+    pub fn sample(&mut self, s: Sample, now: Instant, knobs: &Knobs) -> Option<Change> {
+        // Frames encoded before the last change say nothing about the current setting.
+        if s.quality != Some(self.quality) || s.halved != self.halved {
+            return None;
+        }
+        let wire = s.wire.as_secs_f64() * 1e3;
+        let latency = s.latency.as_secs_f64() * 1e3;
+        self.base_latency_ms = self.base_latency_ms.min(latency);
+        if self.settled == 0 {
+            self.wire_ms = wire;
+            self.queue_ms = 0.0;
+        } else {
+            self.wire_ms += SMOOTHING * (wire - self.wire_ms);
+            self.queue_ms += SMOOTHING * ((latency - self.base_latency_ms) - self.queue_ms);
+        }
+        self.settled += 1;
+        if self.settled < SETTLE {
+            return None;
+        }
+        let interval_ms = self.interval.as_secs_f64() * 1e3;
+        let share = self.wire_ms / interval_ms;
+        // Latency built up over a frame interval (or 15 ms on a fast source) means a queue.
+        let queueing = self.queue_ms > interval_ms.max(15.0);
+        let from = (self.quality, self.halved);
+        let to = if share > BUSY || queueing {
+            self.calm_since = None;
+            if self.quality > self.floor {
+                let scaled = f64::from(self.quality) * (AIM / share).clamp(0.5, 0.9);
+                let lower = (scaled.round() as u8).min(self.quality.saturating_sub(3));
+                (lower.max(self.floor), self.halved)
+            } else if !self.halved && share > BUSY {
+                (self.quality, true)
+            } else {
+                return None;
+            }
+        } else if share < ROOM && self.queue_ms < interval_ms / 2.0 {
+            let since = *self.calm_since.get_or_insert(now);
+            if now.duration_since(since) < Duration::from_secs(1) {
+                return None;
+            }
+            if self.quality < self.ceiling {
+                let step = if share < ROOM / 2.0 { 6 } else { 3 };
+                (
+                    self.quality.saturating_add(step).min(self.ceiling),
+                    self.halved,
+                )
+            } else if self.halved
+                && share < ROOM_FOR_FULL_SIZE
+                && now.duration_since(since) >= Duration::from_secs(2)
+            {
+                (self.floor.max(self.ceiling / 2), false)
+            } else {
+                return None;
+            }
+        } else {
+            self.calm_since = None;
+            return None;
+        };
+        let change = Change {
+            from,
+            to,
+            link_share: share,
+            wire_ms: self.wire_ms,
+            queue_ms: self.queue_ms,
+        };
+        (self.quality, self.halved) = to;
+        self.settled = 0;
+        self.calm_since = None;
+        self.base_latency_ms = f64::INFINITY;
+        knobs.set(to.0, to.1);
+        Some(change)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    /// Feeds `n` frames, 33 ms apart, whose link time follows `wire(quality, halved)`;
+    /// returns the changes made.
+    fn run(
+        adapter: &mut Adapter,
+        knobs: &Knobs,
+        n: usize,
+        wire: impl Fn(u8, bool) -> Duration,
+        latency: Duration,
+        start: Instant,
+    ) -> Vec<Change> {
+        let mut changes = Vec::new();
+        for i in 0..n {
+            let (q, h) = knobs.get();
+            let s = Sample {
+                latency,
+                wire: wire(q, h),
+                quality: Some(q),
+                halved: h,
+            };
+            let now = start + MS(33 * i as u64);
+            changes.extend(adapter.sample(s, now, knobs));
+        }
+        changes
+    }
+
+    #[test]
+    fn keeps_the_ceiling_when_the_link_has_room() {
+        let (mut a, knobs) = (Adapter::new(40, 30.0), Knobs::new(40));
+        let changes = run(&mut a, &knobs, 300, |_, _| MS(1), MS(3), Instant::now());
+        assert!(changes.is_empty(), "{changes:?}");
+        assert_eq!(knobs.get(), (40, false));
+    }
+
+    #[test]
+    fn steps_down_on_a_busy_link_and_settles_below_it() {
+        // The link time grows with quality: 1 ms per quality step (40 -> 40 ms of 33).
+        let (mut a, knobs) = (Adapter::new(40, 30.0), Knobs::new(40));
+        let start = Instant::now();
+        let changes = run(&mut a, &knobs, 300, |q, _| MS(q.into()), MS(50), start);
+        assert!(!changes.is_empty());
+        let (q, halved) = knobs.get();
+        assert!(!halved);
+        // Settles where frames take at most BUSY of the 33 ms interval.
+        assert!((20..=26).contains(&q), "quality {q}, {changes:?}");
+        // Each change is reported once, not once a frame.
+        assert!(changes.len() < 10, "{changes:?}");
+        assert!(changes[0].link_share > BUSY);
+    }
+
+    #[test]
+    fn halves_the_picture_past_the_floor_and_comes_back_when_there_is_room() {
+        let (mut a, knobs) = (Adapter::new(40, 30.0), Knobs::new(40));
+        let start = Instant::now();
+        // Far too slow for any quality at full size; a quarter of the link time halved.
+        let slow = |_: u8, halved: bool| if halved { MS(12) } else { MS(60) };
+        run(&mut a, &knobs, 120, slow, MS(80), start);
+        assert!(knobs.get().1, "halved");
+        // The link gets fast: quality climbs back to the ceiling, then full size returns.
+        let later = start + Duration::from_secs(10);
+        run(&mut a, &knobs, 600, |_, _| MS(1), MS(5), later);
+        assert!(!knobs.get().1);
+        assert!(knobs.get().0 >= QUALITY_FLOOR);
+    }
+
+    #[test]
+    fn latency_building_up_is_a_reason_to_step_down() {
+        let (mut a, knobs) = (Adapter::new(40, 30.0), Knobs::new(40));
+        let start = Instant::now();
+        let mut changes = Vec::new();
+        // A link that looks fast per frame, but latency keeps climbing (a queue elsewhere).
+        for i in 0..40u64 {
+            let (q, h) = knobs.get();
+            let s = Sample {
+                latency: MS(10 + 8 * i),
+                wire: MS(2),
+                quality: Some(q),
+                halved: h,
+            };
+            changes.extend(a.sample(s, start + MS(33 * i), &knobs));
+        }
+        assert!(knobs.get().0 < 40, "{changes:?}");
+    }
+
+    #[test]
+    fn frames_from_before_a_change_and_passed_through_frames_are_ignored() {
+        let (mut a, knobs) = (Adapter::new(40, 30.0), Knobs::new(40));
+        let old = Sample {
+            latency: MS(500),
+            wire: MS(500),
+            quality: Some(55),
+            halved: false,
+        };
+        let through = Sample {
+            quality: None,
+            ..old
+        };
+        for i in 0..50 {
+            assert_eq!(a.sample(old, Instant::now() + MS(i), &knobs), None);
+            assert_eq!(a.sample(through, Instant::now() + MS(i), &knobs), None);
+        }
+        assert_eq!(knobs.get(), (40, false));
+    }
+}

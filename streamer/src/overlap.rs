@@ -1,0 +1,323 @@
+//! Overlapping frames (`--window N`, negotiated on the connection's first frame): each frame's
+//! flag and payload go out together, up to N frames are in flight, and the answers, `ok` after
+//! each flag and `ok` after each payload, are matched to the frames in order as they arrive.
+//! Writing and reading run side by side, so an answer is timed when it arrives, not when a
+//! long write happens to end.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::time::Instant;
+
+use shared::protocol::{FlagBytes, ACK};
+use shared::{ConnError, Limits, Slot};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use crate::encoder::EncodedFrame;
+use crate::sender::{Delivery, Tally};
+
+/// A frame in flight: everything its [`Delivery`] needs but the answers' times.
+struct InFlight {
+    delivery: Delivery,
+}
+
+/// The frame being written: its flag and payload, and how much of the two has gone out.
+struct Writing {
+    frame: EncodedFrame,
+    flag: FlagBytes,
+    written: usize,
+}
+
+impl Writing {
+    fn total(&self) -> usize {
+        self.flag.len() + self.frame.jpeg().len()
+    }
+}
+
+/// Runs an accepted connection until the frames end, the frame limit is reached or `stop`
+/// resolves (then every frame in flight is finished first), or until the connection fails:
+/// the frames in flight are then counted as lost.
+pub async fn run<S, F>(
+    stream: S,
+    unread: Vec<u8>,
+    window: usize,
+    limits: Limits,
+    frames: &Slot<EncodedFrame>,
+    tally: &mut Tally<'_>,
+    mut stop: Pin<&mut F>,
+) -> Result<(), ConnError>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    F: Future<Output = ()>,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut answers = unread;
+    let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(window);
+    let mut writing: Option<Writing> = None;
+    // No new frames once set: the source ended, the limit was reached or `stop` resolved.
+    let mut ending = false;
+    let mut stopped = false;
+    // The peer must make progress (take bytes or answer) within the ack timeout.
+    let mut progress = Instant::now();
+    let result = loop {
+        let now = Instant::now();
+        if let Err(e) = match_answers(&mut answers, &mut in_flight, now, tally) {
+            break Err(e);
+        }
+        if !ending && writing.is_none() && !tally.wants_more(in_flight.len()) {
+            ending = true;
+        }
+        if ending && writing.is_none() && in_flight.is_empty() {
+            let _ = writer.shutdown().await;
+            return Ok(());
+        }
+        let may_take = !ending && writing.is_none() && in_flight.len() < window;
+        let waiting = writing.is_some() || !in_flight.is_empty();
+        let deadline = tokio::time::Instant::from_std(progress + limits.ack_timeout);
+        tokio::select! {
+            biased;
+            read = reader.read_buf(&mut answers) => match read {
+                Ok(0) => break Err(ConnError::Closed { waiting_for: "ok" }),
+                Ok(_) => progress = Instant::now(),
+                Err(e) => break Err(e.into()),
+            },
+            wrote = write_some(&mut writer, writing.as_ref()), if writing.is_some() => match wrote {
+                Ok(n) => {
+                    progress = Instant::now();
+                    if let Some(w) = &mut writing {
+                        w.written += n;
+                        if w.written >= w.total() {
+                            if let Some(done) = writing.take() {
+                                frames.recycle(done.frame);
+                            }
+                        }
+                    }
+                }
+                Err(e) => break Err(e.into()),
+            },
+            frame = frames.take(), if may_take => match frame {
+                Some(frame) => {
+                    let now = Instant::now();
+                    if in_flight.is_empty() {
+                        progress = now;
+                    }
+                    in_flight.push_back(InFlight {
+                        delivery: Delivery {
+                            captured_at: frame.captured_at,
+                            bytes: frame.jpeg().len(),
+                            quality: frame.quality,
+                            halved: frame.halved,
+                            sent_at: now,
+                            header_answered: None,
+                            done: now,
+                            overlapped: true,
+                        },
+                    });
+                    writing = Some(Writing {
+                        flag: FlagBytes::new(frame.jpeg().len()),
+                        frame,
+                        written: 0,
+                    });
+                }
+                None => ending = true,
+            },
+            _ = stop.as_mut(), if !stopped => {
+                stopped = true;
+                ending = true;
+            }
+            _ = tokio::time::sleep_until(deadline), if waiting => {
+                break Err(ConnError::Timeout {
+                    waiting_for: "ok",
+                    after: limits.ack_timeout,
+                });
+            }
+        }
+    };
+    if let Some(w) = writing {
+        frames.recycle(w.frame);
+    }
+    tally.lost(in_flight.len());
+    result
+}
+
+/// Writes what is left of the flag and the payload, in one call where the socket takes it.
+async fn write_some<W: AsyncWrite + Unpin>(
+    writer: &mut W,
+    writing: Option<&Writing>,
+) -> std::io::Result<usize> {
+    let Some(w) = writing else {
+        return Ok(0);
+    };
+    let (flag, payload) = (&w.flag[..], w.frame.jpeg());
+    let n = if w.written < flag.len() {
+        let parts = [IoSlice::new(&flag[w.written..]), IoSlice::new(payload)];
+        writer.write_vectored(&parts).await?
+    } else {
+        writer.write(&payload[w.written - flag.len()..]).await?
+    };
+    if n == 0 {
+        return Err(std::io::ErrorKind::WriteZero.into());
+    }
+    Ok(n)
+}
+
+/// Matches the answers in `buf` to the frames in flight, oldest first: the first `ok` is the
+/// flag's, the second the payload's, which completes the frame. Leaves an incomplete answer
+/// in `buf`; anything else, or an answer no frame waits for, is an error.
+fn match_answers(
+    buf: &mut Vec<u8>,
+    in_flight: &mut VecDeque<InFlight>,
+    now: Instant,
+    tally: &mut Tally<'_>,
+) -> Result<(), ConnError> {
+    let mut used = 0;
+    let result = loop {
+        let rest = &buf[used..];
+        if rest.len() < ACK.len() {
+            if !ACK.starts_with(rest) {
+                break Err(ConnError::BadAck(rest.to_vec()));
+            }
+            break Ok(());
+        }
+        if !rest.starts_with(ACK) {
+            break Err(ConnError::BadAck(rest.to_vec()));
+        }
+        let Some(front) = in_flight.front_mut() else {
+            break Err(ConnError::BadAck(rest.to_vec()));
+        };
+        used += ACK.len();
+        if front.delivery.header_answered.is_none() {
+            front.delivery.header_answered = Some(now);
+        } else if let Some(done) = in_flight.pop_front() {
+            tally.acknowledged(Delivery {
+                done: now,
+                ..done.delivery
+            });
+        }
+    };
+    buf.drain(..used);
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sender::SenderConfig;
+    use shared::cli::PeerAddr;
+    use shared::{Connection, Dialect};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn config(frames: u64, window: usize) -> SenderConfig {
+        SenderConfig {
+            viewer: "127.0.0.1:1".parse::<PeerAddr>().unwrap(),
+            dialect: Dialect::Flag,
+            frames,
+            quiet: true,
+            ack_timeout: Duration::from_secs(5),
+            window,
+        }
+    }
+
+    fn pending(n: usize) -> VecDeque<InFlight> {
+        let now = Instant::now();
+        (0..n)
+            .map(|i| InFlight {
+                delivery: Delivery {
+                    captured_at: now,
+                    bytes: i + 1,
+                    quality: Some(40),
+                    halved: false,
+                    sent_at: now,
+                    header_answered: None,
+                    done: now,
+                    overlapped: true,
+                },
+            })
+            .collect()
+    }
+
+    /// Three frames' six answers, cut at every point into two reads: the same three frames
+    /// complete, in order, whatever the cut.
+    #[test]
+    fn answers_match_frames_in_order_at_every_split() {
+        let wire = b"okokokokokok";
+        for cut in 0..=wire.len() {
+            let config = config(0, 3);
+            let mut tally = Tally::new(&config, None);
+            let mut in_flight = pending(3);
+            let mut buf = Vec::new();
+            for part in [&wire[..cut], &wire[cut..]] {
+                buf.extend_from_slice(part);
+                match_answers(&mut buf, &mut in_flight, Instant::now(), &mut tally).unwrap();
+            }
+            assert!(in_flight.is_empty(), "cut {cut}");
+            assert!(buf.is_empty());
+            assert_eq!(tally.acknowledged_frames(), 3);
+            assert_eq!(tally.stats.bytes, 1 + 2 + 3);
+        }
+    }
+
+    #[test]
+    fn wrong_or_unexpected_answers_are_errors() {
+        let config = config(0, 3);
+        let mut tally = Tally::new(&config, None);
+        for (bytes, frames) in [(&b"ok"[..], 0), (b"no", 1), (b"okOK", 1), (b"x", 1)] {
+            let mut buf = bytes.to_vec();
+            let mut in_flight = pending(frames);
+            let err = match_answers(&mut buf, &mut in_flight, Instant::now(), &mut tally);
+            assert!(matches!(err, Err(ConnError::BadAck(_))), "{bytes:?}");
+        }
+        // Half an answer waits for the rest.
+        let mut buf = b"o".to_vec();
+        let mut in_flight = pending(1);
+        match_answers(&mut buf, &mut in_flight, Instant::now(), &mut tally).unwrap();
+        assert_eq!(buf, b"o");
+    }
+
+    /// The whole loop against our own viewer's side of the protocol, over an in-memory pipe:
+    /// every frame arrives, and each is acknowledged.
+    #[tokio::test]
+    async fn sends_every_frame_to_a_viewer_over_a_pipe() {
+        let (a, b) = tokio::io::duplex(4096);
+        let viewer = tokio::spawn(async move {
+            let mut conn = Connection::new(b, Limits::default());
+            let mut payload = Vec::new();
+            let mut got = Vec::new();
+            while conn.read_frame(&mut payload).await.unwrap() {
+                got.push(payload.clone());
+            }
+            got
+        });
+        let slot = Arc::new(Slot::new());
+        let producer = {
+            let slot = slot.clone();
+            std::thread::spawn(move || {
+                for i in 0..50u8 {
+                    let mut frame = EncodedFrame::default();
+                    frame.set_jpeg(&vec![0xFF ^ i; 1000 + usize::from(i) * 100]);
+                    slot.put_wait(frame).unwrap();
+                }
+                slot.close();
+            })
+        };
+        let config = config(0, 3);
+        let mut tally = Tally::new(&config, None);
+        let stop = std::future::pending::<()>();
+        tokio::pin!(stop);
+        let limits = Limits::default();
+        run(a, Vec::new(), 3, limits, &slot, &mut tally, stop.as_mut())
+            .await
+            .unwrap();
+        producer.join().unwrap();
+        let got = viewer.await.unwrap();
+        assert_eq!(got.len(), 50);
+        for (i, p) in got.iter().enumerate() {
+            assert_eq!(p.len(), 1000 + i * 100);
+            assert_eq!(p[0], 0xFF ^ i as u8);
+        }
+        assert_eq!(tally.acknowledged_frames(), 50);
+        assert_eq!(tally.stats.lost, 0);
+    }
+}

@@ -1,0 +1,273 @@
+//! Over emulated links (`link-relay`: delay, jitter, a rate cap, on loopback): overlapping
+//! frames negotiated with our viewer, intact and in order across a viewer restart; declined by
+//! the reference receiver, which then sees exactly the strict protocol; `--adapt` lowering the
+//! quality on a slow link and keeping it on loopback; the advice about `--window`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::Duration;
+
+use crate::dialects::{files_in, start_receiver, write_jpeg};
+use crate::support::*;
+
+/// A running `link-relay` and the address it listens on.
+struct Relay {
+    child: Child,
+    addr: String,
+}
+
+impl Relay {
+    /// Starts `link-relay --to TO ARGS` and waits for its address.
+    fn start(to: &str, args: &[&str]) -> Relay {
+        let mut child = Command::new(bin("link-relay"))
+            .args(["--to", to, "--max-seconds", "120"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let first = lines.next().and_then(Result::ok).unwrap_or_default();
+        let addr = first
+            .strip_prefix("link-relay: listening on ")
+            .unwrap_or_else(|| panic!("link-relay said {first:?}"))
+            .to_string();
+        // Keep draining its stderr so that it never blocks on a full pipe.
+        thread::spawn(move || lines.for_each(drop));
+        Relay { child, addr }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// "Wi-Fi": 20 Mbit/s, 5 ms +- 2 ms each way.
+const WIFI: &[&str] = &["--rate-mbit", "20", "--delay-ms", "5", "--jitter-ms", "2"];
+
+/// The capture times in the time marks of saved test-pattern frames, in the order received.
+fn stamps(dir: &std::path::Path) -> Vec<u64> {
+    files_in(dir)
+        .iter()
+        .map(|jpeg| {
+            let img = turbojpeg::decompress(jpeg, turbojpeg::PixelFormat::RGB).unwrap();
+            let (w, h) = (img.width, img.height);
+            shared::mark::read(w, h, |x, y| img.pixels[(y * w + x) * 3 + 1])
+                .expect("a saved frame without its time mark")
+        })
+        .collect()
+}
+
+#[test]
+fn overlapping_frames_arrive_whole_and_in_order_across_a_viewer_restart() {
+    let _lock = heavy();
+    let dir = TempDir::new("overlap");
+    let (first_dir, second_dir) = (dir.path("first"), dir.path("second"));
+    let addr = format!("127.0.0.1:{}", free_port());
+    let save =
+        |d: &std::path::Path| ["--headless", "--save-dir", d.to_str().unwrap()].map(String::from);
+    let args1 = save(&first_dir);
+    let viewer = Viewer::start_on(&addr, &args1.each_ref().map(String::as_str), &[]);
+    let relay = Relay::start(&addr, WIFI);
+    let streamer = Background::start(
+        "streamer",
+        &[
+            "--source",
+            "test",
+            "--size",
+            "640x480",
+            "--window",
+            "3",
+            &relay.addr,
+        ],
+    );
+    thread::sleep(Duration::from_secs(2));
+    let (status, first_out) = viewer.terminate(Duration::from_secs(10));
+    assert!(status.success());
+    let args2 = save(&second_dir);
+    let viewer = Viewer::start_on(&addr, &args2.each_ref().map(String::as_str), &[]);
+    thread::sleep(Duration::from_secs(2));
+    let (status, out, err) = streamer.stop("TERM", Duration::from_secs(10));
+    assert!(status.success(), "{err}");
+    let (_, second_out) = viewer.terminate(Duration::from_secs(10));
+
+    // Negotiated, said once. The restart costs reconnects (the relay takes a connection, then
+    // closes it while the new viewer is not up yet), but never a wrong answer or a timeout.
+    let said = err.matches("overlapping up to 3 frames").count();
+    assert_eq!(said, 1, "{err}");
+    let reconnects: Vec<_> = err
+        .lines()
+        .filter(|l| l.ends_with("; reconnecting"))
+        .collect();
+    assert!(!reconnects.is_empty(), "{err}");
+    assert!(
+        reconnects
+            .iter()
+            .all(|l| l.contains("connection closed while waiting for ok")),
+        "{err}"
+    );
+    // Every acknowledged frame has its line, numbered on across the restart.
+    let numbers: Vec<u64> = out
+        .lines()
+        .filter(|l| l.starts_with("frame="))
+        .map(|l| key_values(l)["frame"].parse().unwrap())
+        .collect();
+    let acked = numbers.len() as u64;
+    assert!(acked >= 60, "only {acked} frames in 4 s at 30 fps:\n{err}");
+    assert_eq!(numbers, (1..=acked).collect::<Vec<_>>());
+    assert_eq!(summary(&out)["frames"], acked.to_string());
+    // What the viewers received: every acknowledged frame, and at most the three in flight
+    // when the first viewer went away besides; each one whole, never truncated or broken.
+    let (s1, s2) = (summary(&first_out), summary(&second_out));
+    let received = num(&s1, "frames") + num(&s2, "frames");
+    assert!(
+        (acked as f64..=acked as f64 + 3.0).contains(&received),
+        "streamer acknowledged {acked}, viewers received {received}"
+    );
+    for s in [&s1, &s2] {
+        assert_eq!((s["errors"].as_str(), s["truncated"].as_str()), ("0", "0"));
+    }
+    // In order: the capture times in the frames' marks only grow, within each viewer.
+    for d in [&first_dir, &second_dir] {
+        let times = stamps(d);
+        assert!(times.len() > 20, "{} frames saved", times.len());
+        assert!(
+            times.windows(2).all(|w| w[0] < w[1]),
+            "out of order: {times:?}"
+        );
+    }
+}
+
+fn num(s: &std::collections::HashMap<String, String>, key: &str) -> f64 {
+    s[key].parse().unwrap()
+}
+
+#[test]
+fn the_reference_receiver_keeps_the_strict_protocol() {
+    let _lock = heavy();
+    let dir = TempDir::new("overlap-reference");
+    let photo = dir.path("photo.jpg");
+    let jpeg = write_jpeg(&photo, (320, 240));
+    let outdir = dir.path("out");
+    std::fs::create_dir_all(&outdir).unwrap();
+    // The reference receiver checks every flag byte for byte (only the offer's leading zero,
+    // which its int() reads past, on the first) and that nothing comes before each `ok`.
+    let (receiver, port) = start_receiver("recv-flag", &outdir);
+    let relay = Relay::start(&format!("127.0.0.1:{port}"), WIFI);
+    let out = run(
+        "streamer",
+        &[
+            "--source",
+            photo.to_str().unwrap(),
+            "--frames",
+            "5",
+            "--window",
+            "3",
+            &relay.addr,
+        ],
+        Duration::from_secs(30),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let peer = receiver.wait_with_output().unwrap();
+    assert!(
+        peer.status.success(),
+        "reference receiver: {}",
+        String::from_utf8_lossy(&peer.stderr)
+    );
+    assert_eq!(
+        stderr.matches("falls back to strict stop-and-wait").count(),
+        1,
+        "{stderr}"
+    );
+    let got = files_in(&outdir);
+    assert_eq!(got.len(), 5);
+    assert!(
+        got.iter().all(|f| *f == jpeg),
+        "payload differs from the file"
+    );
+    assert_eq!(
+        summary(&String::from_utf8_lossy(&out.stdout))["frames"],
+        "5"
+    );
+}
+
+#[test]
+fn adapt_lowers_the_quality_on_a_slow_link_and_keeps_it_on_loopback() {
+    let _lock = heavy();
+    let viewer = Viewer::start(&["--headless"], &[]);
+    // 4 Mbit/s: a 720p test frame (about 28 KB at quality 40) needs 56 ms, 30 fps gives 33.
+    let relay = Relay::start(
+        &viewer.addr,
+        &["--rate-mbit", "4", "--delay-ms", "10", "--jitter-ms", "1"],
+    );
+    let args = [
+        "--source", "test", "--window", "3", "--adapt", "--frames", "150", "--quiet",
+    ];
+    let slow = run(
+        "streamer",
+        &[&args[..], &[relay.addr.as_str()]].concat(),
+        Duration::from_secs(60),
+    );
+    let err = String::from_utf8_lossy(&slow.stderr);
+    assert!(slow.status.success(), "{err}");
+    assert!(err.contains("adapt: quality 40 -> quality "), "{err}");
+    let s = summary(&String::from_utf8_lossy(&slow.stdout));
+    let quality: u32 = s["quality_p50"].parse().unwrap();
+    assert!(quality < 40, "quality_p50={quality}\n{err}");
+    // Each change is one line, not a flood.
+    assert!(err.matches("adapt:").count() < 15, "{err}");
+
+    let fast = run(
+        "streamer",
+        &[&args[..], &[viewer.addr.as_str()]].concat(),
+        Duration::from_secs(60),
+    );
+    let err = String::from_utf8_lossy(&fast.stderr);
+    assert!(fast.status.success(), "{err}");
+    assert!(!err.contains("adapt:"), "{err}");
+    assert_eq!(
+        summary(&String::from_utf8_lossy(&fast.stdout))["quality_p50"],
+        "40"
+    );
+}
+
+#[test]
+fn strict_streaming_over_a_slow_round_trip_suggests_a_window() {
+    let _lock = heavy();
+    let viewer = Viewer::start(&["--headless"], &[]);
+    let relay = Relay::start(&viewer.addr, &["--delay-ms", "15"]);
+    let args = [
+        "--source", "test", "--size", "320x240", "--frames", "40", "--quiet",
+    ];
+    let out = run(
+        "streamer",
+        &[&args[..], &[relay.addr.as_str()]].concat(),
+        Duration::from_secs(30),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(
+        err.matches("--window 3 lets frames overlap").count(),
+        1,
+        "{err}"
+    );
+    // On loopback there is nothing to say.
+    let direct = [
+        "--source",
+        "test",
+        "--size",
+        "320x240",
+        "--frames",
+        "40",
+        "--quiet",
+        &viewer.addr,
+    ];
+    let out = run("streamer", &direct, Duration::from_secs(30));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("--window"));
+}
