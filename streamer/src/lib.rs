@@ -125,6 +125,12 @@ pub fn run(config: Config) -> Result<()> {
             .name("capture".into())
             .spawn(move || capture::run(source, raw, fps, stamp))?
     };
+    if config.window > 1 && config.dialect != Dialect::Flag {
+        eprintln!(
+            "streamer: --window applies to the flag dialect only; the {} dialect stays strict",
+            config.dialect
+        );
+    }
     let knobs = Arc::new(Knobs::new(config.quality));
     let adapter = if !config.adapt {
         None

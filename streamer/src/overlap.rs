@@ -11,7 +11,7 @@ use std::pin::Pin;
 use std::time::Instant;
 
 use shared::protocol::{FlagBytes, ACK};
-use shared::{ConnError, Limits, Slot};
+use shared::{ConnError, Slot};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::encoder::EncodedFrame;
@@ -37,27 +37,27 @@ impl Writing {
 
 /// Runs an accepted connection until the frames end, the frame limit is reached or `stop`
 /// resolves (then every frame in flight is finished first), or until the connection fails:
-/// the frames in flight are then counted as lost.
+/// the frames in flight are then counted as lost. `stopped` says whether `stop` has resolved
+/// (it must not be polled again then), before and after.
 pub async fn run<S, F>(
     stream: S,
     unread: Vec<u8>,
-    window: usize,
-    limits: Limits,
     frames: &Slot<EncodedFrame>,
     tally: &mut Tally<'_>,
     mut stop: Pin<&mut F>,
+    stopped: &mut bool,
 ) -> Result<(), ConnError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
     F: Future<Output = ()>,
 {
+    let (window, ack_timeout) = (tally.config.window, tally.config.ack_timeout);
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut answers = unread;
     let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(window);
     let mut writing: Option<Writing> = None;
     // No new frames once set: the source ended, the limit was reached or `stop` resolved.
-    let mut ending = false;
-    let mut stopped = false;
+    let mut ending = *stopped;
     // The peer must make progress (take bytes or answer) within the ack timeout.
     let mut progress = Instant::now();
     let result = loop {
@@ -74,7 +74,7 @@ where
         }
         let may_take = !ending && writing.is_none() && in_flight.len() < window;
         let waiting = writing.is_some() || !in_flight.is_empty();
-        let deadline = tokio::time::Instant::from_std(progress + limits.ack_timeout);
+        let deadline = tokio::time::Instant::from_std(progress + ack_timeout);
         tokio::select! {
             biased;
             read = reader.read_buf(&mut answers) => match read {
@@ -122,14 +122,14 @@ where
                 }
                 None => ending = true,
             },
-            _ = stop.as_mut(), if !stopped => {
-                stopped = true;
+            _ = stop.as_mut(), if !*stopped => {
+                *stopped = true;
                 ending = true;
             }
             _ = tokio::time::sleep_until(deadline), if waiting => {
                 break Err(ConnError::Timeout {
                     waiting_for: "ok",
-                    after: limits.ack_timeout,
+                    after: ack_timeout,
                 });
             }
         }
@@ -205,7 +205,7 @@ mod tests {
     use super::*;
     use crate::sender::SenderConfig;
     use shared::cli::PeerAddr;
-    use shared::{Connection, Dialect};
+    use shared::{Connection, Dialect, Limits};
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -306,10 +306,17 @@ mod tests {
         let mut tally = Tally::new(&config, None);
         let stop = std::future::pending::<()>();
         tokio::pin!(stop);
-        let limits = Limits::default();
-        run(a, Vec::new(), 3, limits, &slot, &mut tally, stop.as_mut())
-            .await
-            .unwrap();
+        let mut stopped = false;
+        run(
+            a,
+            Vec::new(),
+            &slot,
+            &mut tally,
+            stop.as_mut(),
+            &mut stopped,
+        )
+        .await
+        .unwrap();
         producer.join().unwrap();
         let got = viewer.await.unwrap();
         assert_eq!(got.len(), 50);

@@ -102,7 +102,7 @@ impl Delivery {
 /// Everything that follows an acknowledged frame: its line, the statistics, the adapter and
 /// the one-time advice about round trips.
 pub struct Tally<'a> {
-    config: &'a SenderConfig,
+    pub config: &'a SenderConfig,
     pub stats: SenderStats,
     adapt: Option<(Adapter, Arc<Knobs>)>,
     round_trips: Option<RoundTrips>,
@@ -288,6 +288,8 @@ pub async fn run(
         ..Limits::default()
     };
     let offer = config.window > 1 && config.dialect == Dialect::Flag;
+    // Set once `stop` has resolved (in the overlapping loop): it must not be polled again.
+    let mut stopped = false;
     'connect: loop {
         let stream = tokio::select! {
             s = connect(&config.viewer) => s,
@@ -348,9 +350,13 @@ pub async fn run(
             if accepted {
                 let (stream, unread) = conn.into_parts();
                 let stop: Pin<&mut _> = stop.as_mut();
-                match overlap::run(stream, unread, config.window, limits, frames, tally, stop).await
-                {
+                let result = overlap::run(stream, unread, frames, tally, stop, &mut stopped).await;
+                match result {
                     Ok(()) => break 'connect,
+                    Err(e) if stopped => {
+                        eprintln!("streamer: {}: {e}", config.viewer);
+                        break 'connect;
+                    }
                     Err(e) => {
                         eprintln!("streamer: {}: {e}; reconnecting", config.viewer);
                         continue 'connect;

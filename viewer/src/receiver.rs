@@ -121,6 +121,9 @@ async fn serve_connection(id: u64, stream: TcpStream, peer: SocketAddr, shared: 
                     if let Some(d) = conn.dialect().filter(|d| *d != Dialect::Flag) {
                         eprintln!("{peer}: speaks the {d} dialect");
                     }
+                    if conn.overlapping() {
+                        eprintln!("{peer}: overlapping frames (the streamer asked, see --window)");
+                    }
                 }
                 if let Some(dir) = &shared.save_dir {
                     // A small write to the page cache, after the answer has gone out; the next
