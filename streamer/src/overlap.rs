@@ -17,11 +17,6 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::encoder::EncodedFrame;
 use crate::sender::{Delivery, Tally};
 
-/// A frame in flight: everything its [`Delivery`] needs but the answers' times.
-struct InFlight {
-    delivery: Delivery,
-}
-
 /// The frame being written: its flag and payload, and how much of the two has gone out.
 struct Writing {
     frame: EncodedFrame,
@@ -54,7 +49,7 @@ where
     let (window, ack_timeout) = (tally.config.window, tally.config.ack_timeout);
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut answers = unread;
-    let mut in_flight: VecDeque<InFlight> = VecDeque::with_capacity(window);
+    let mut in_flight: VecDeque<Delivery> = VecDeque::with_capacity(window);
     let mut writing: Option<Writing> = None;
     // No new frames once set: the source ended, the limit was reached or `stop` resolved.
     let mut ending = *stopped;
@@ -102,18 +97,7 @@ where
                     if in_flight.is_empty() {
                         progress = now;
                     }
-                    in_flight.push_back(InFlight {
-                        delivery: Delivery {
-                            captured_at: frame.captured_at,
-                            bytes: frame.jpeg().len(),
-                            quality: frame.quality,
-                            halved: frame.halved,
-                            sent_at: now,
-                            header_answered: None,
-                            done: now,
-                            overlapped: true,
-                        },
-                    });
+                    in_flight.push_back(Delivery::of(&frame, now, true));
                     writing = Some(Writing {
                         flag: FlagBytes::new(frame.jpeg().len()),
                         frame,
@@ -167,7 +151,7 @@ async fn write_some<W: AsyncWrite + Unpin>(
 /// in `buf`; anything else, or an answer no frame waits for, is an error.
 fn match_answers(
     buf: &mut Vec<u8>,
-    in_flight: &mut VecDeque<InFlight>,
+    in_flight: &mut VecDeque<Delivery>,
     now: Instant,
     tally: &mut Tally<'_>,
 ) -> Result<(), ConnError> {
@@ -187,13 +171,10 @@ fn match_answers(
             break Err(ConnError::BadAck(rest.to_vec()));
         };
         used += ACK.len();
-        if front.delivery.header_answered.is_none() {
-            front.delivery.header_answered = Some(now);
+        if front.header_answered.is_none() {
+            front.header_answered = Some(now);
         } else if let Some(done) = in_flight.pop_front() {
-            tally.acknowledged(Delivery {
-                done: now,
-                ..done.delivery
-            });
+            tally.acknowledged(Delivery { done: now, ..done });
         }
     };
     buf.drain(..used);
@@ -220,20 +201,13 @@ mod tests {
         }
     }
 
-    fn pending(n: usize) -> VecDeque<InFlight> {
+    fn pending(n: usize) -> VecDeque<Delivery> {
         let now = Instant::now();
         (0..n)
-            .map(|i| InFlight {
-                delivery: Delivery {
-                    captured_at: now,
-                    bytes: i + 1,
-                    quality: Some(40),
-                    halved: false,
-                    sent_at: now,
-                    header_answered: None,
-                    done: now,
-                    overlapped: true,
-                },
+            .map(|i| {
+                let mut frame = EncodedFrame::default();
+                frame.set_jpeg(&vec![0xFF; i + 1]);
+                Delivery::of(&frame, now, true)
             })
             .collect()
     }

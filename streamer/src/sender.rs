@@ -85,6 +85,21 @@ pub struct Delivery {
 }
 
 impl Delivery {
+    /// A frame whose header starts to go out at `sent_at`; the answers' times are filled in
+    /// as they arrive.
+    pub fn of(frame: &EncodedFrame, sent_at: Instant, overlapped: bool) -> Delivery {
+        Delivery {
+            captured_at: frame.captured_at,
+            bytes: frame.jpeg().len(),
+            quality: frame.quality,
+            halved: frame.halved,
+            sent_at,
+            header_answered: None,
+            done: sent_at,
+            overlapped,
+        }
+    }
+
     /// How long the payload took on the link. Overlapping, the two answers are sent by the
     /// viewer as the payload's first and last bytes arrive; strict, the payload's round trip
     /// less the header's.
@@ -319,21 +334,13 @@ pub async fn run(
                 conn.send_frame(frame.jpeg()).await.map(|a| (false, a))
             };
             let done = Instant::now();
-            let delivery = Delivery {
-                captured_at: frame.captured_at,
-                bytes: frame.jpeg().len(),
-                quality: frame.quality,
-                halved: frame.halved,
-                sent_at,
-                header_answered: None,
-                done,
-                overlapped: false,
-            };
+            let delivery = Delivery::of(&frame, sent_at, false);
             frames.recycle(frame);
             let accepted = match result {
                 Ok((accepted, header_answered)) => {
                     tally.acknowledged(Delivery {
                         header_answered,
+                        done,
                         ..delivery
                     });
                     accepted
