@@ -80,7 +80,7 @@ impl Encoder {
         let (w, h) = (raw.width, raw.height);
         let subsamp = match raw.format {
             PixelFormat::Gray => Subsamp::Gray,
-            PixelFormat::Yuyv => Subsamp::Sub2x1,
+            PixelFormat::Yuyv | PixelFormat::I422 => Subsamp::Sub2x1,
             _ => Subsamp::Sub2x2,
         };
         let needed = match raw.format {
@@ -122,9 +122,13 @@ impl Encoder {
         }
         let mut output = OutputBuf::borrowed(&mut out.buf);
         match raw.format {
-            PixelFormat::I420 | PixelFormat::Yuyv | PixelFormat::Nv12 | PixelFormat::Mjpeg => {
+            PixelFormat::I420
+            | PixelFormat::I422
+            | PixelFormat::Yuyv
+            | PixelFormat::Nv12
+            | PixelFormat::Mjpeg => {
                 let planes: &[u8] = match raw.format {
-                    PixelFormat::I420 => &raw.data,
+                    PixelFormat::I420 | PixelFormat::I422 => &raw.data,
                     PixelFormat::Yuyv => {
                         yuyv_to_planar(&raw.data, w, h, &mut self.scratch);
                         &self.scratch

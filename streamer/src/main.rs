@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use shared::cli::{PeerAddr, Resolution, Seconds};
-use shared::{Dialect, DEFAULT_QUALITY};
+use shared::{Dialect, DEFAULT_MAX_FRAME_BYTES, DEFAULT_QUALITY};
 use streamer::camera::{CameraFormat, CameraSpec};
 use streamer::source::SourceSpec;
 
@@ -25,7 +25,9 @@ struct Args {
     #[arg(long = "protocol", value_name = "DIALECT", default_value = "flag")]
     dialect: Dialect,
 
-    /// Picture source: test (built-in moving pattern), camera, PATH.y4m, PATH.jpg or PATH.png.
+    /// Picture source: test (built-in moving pattern), camera, PATH.y4m, PATH.jpg, PATH.png,
+    /// `-` (frames on standard input: y4m, concatenated JPEGs, or raw BGR with --raw) or
+    /// `http://HOST:PORT/PATH` (an MJPEG-over-HTTP stream).
     #[arg(long, default_value = "camera")]
     source: SourceSpec,
 
@@ -38,9 +40,10 @@ struct Args {
     #[arg(long)]
     fps: Option<u32>,
 
-    /// JPEG quality, 1-100 (4:2:0 subsampling).
-    #[arg(long, default_value_t = DEFAULT_QUALITY, value_parser = clap::value_parser!(u8).range(1..=100))]
-    quality: u8,
+    /// JPEG quality, 1-100 (4:2:0 subsampling) [default: 40]. Given with JPEG from a pipe or
+    /// HTTP, those frames are encoded again instead of passed through.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+    quality: Option<u8>,
 
     /// Encoder threads working on successive frames (frames still leave in capture order):
     /// more than 1 helps where encoding is the bottleneck, as on a slow board.
@@ -82,6 +85,16 @@ struct Args {
     #[arg(long)]
     passthrough: bool,
 
+    /// With --source -: standard input carries raw BGR24 frames of this size, WIDTHxHEIGHT
+    /// (what OpenCV's frame.tobytes() gives).
+    #[arg(long, value_name = "WxH")]
+    raw: Option<Resolution>,
+
+    /// Largest frame read from a pipe or an HTTP stream; a JPEG that grows larger is cut and
+    /// skipped.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_FRAME_BYTES)]
+    max_frame_bytes: usize,
+
     /// List the capture devices with their formats, sizes and frame rates, then exit.
     #[arg(long)]
     list_cameras: bool,
@@ -104,7 +117,7 @@ fn main() -> ExitCode {
         source: args.source,
         size: args.size,
         fps: args.fps,
-        quality: args.quality,
+        quality: args.quality.unwrap_or(DEFAULT_QUALITY),
         workers: usize::from(args.workers),
         stamp: args.stamp,
         frames: args.frames,
@@ -114,6 +127,9 @@ fn main() -> ExitCode {
         camera: args.camera,
         camera_format: args.camera_format,
         passthrough: args.passthrough,
+        raw: args.raw,
+        max_frame_bytes: args.max_frame_bytes,
+        reencode_jpeg: args.quality.is_some(),
     };
     match streamer::run(config) {
         Ok(()) => ExitCode::SUCCESS,
