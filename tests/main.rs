@@ -5,10 +5,13 @@
 //! - [`end_to_end`]: a headless viewer and a test-pattern streamer, frame counts, picture quality.
 //! - [`dialects`]: every dialect, both directions, against scripted reference peers.
 //! - [`robustness`]: start orders, restarts, hostile peers, concurrency, signals.
+//! - [`pipes`]: `--source -` fed by ffmpeg, GStreamer and the OpenCV example, `--source http://`
+//!   against a scripted MJPEG server, freshness behind a slow link, every bad input.
 //! - [`window`]: the window under Xvfb: size, pattern colours, letterboxing, waiting screen.
 
 mod dialects;
 mod end_to_end;
+mod pipes;
 mod robustness;
 mod support;
 mod window;
