@@ -166,6 +166,95 @@ fn ffmpeg_mjpeg_goes_through_byte_for_byte() {
     );
 }
 
+/// The last JPEG of a concatenated stream (found as the last EOI followed by an SOI, which is
+/// right for ffmpeg's output) decoded to RGB.
+fn decode_last_jpeg(stream: &[u8]) -> Rgb {
+    let start = stream
+        .windows(4)
+        .rposition(|w| w == [0xFF, 0xD9, 0xFF, 0xD8])
+        .map_or(0, |i| i + 2);
+    let image = turbojpeg::decompress(&stream[start..], turbojpeg::PixelFormat::RGB).unwrap();
+    Rgb {
+        width: image.width,
+        height: image.height,
+        data: image.pixels,
+    }
+}
+
+/// Halves a picture by averaging each 2x2 block.
+fn halve(picture: &Rgb) -> Rgb {
+    let (w, h) = (picture.width / 2, picture.height / 2);
+    let mut data = Vec::with_capacity(w * h * 3);
+    for y in 0..h {
+        for x in 0..w {
+            for c in 0..3 {
+                let sum: u32 = [(0, 0), (1, 0), (0, 1), (1, 1)]
+                    .iter()
+                    .map(|(dx, dy)| u32::from(picture.pixel(2 * x + dx, 2 * y + dy)[c]))
+                    .sum();
+                data.push(((sum + 2) / 4) as u8);
+            }
+        }
+    }
+    Rgb {
+        width: w,
+        height: h,
+        data,
+    }
+}
+
+#[test]
+fn ffmpeg_mjpeg_is_encoded_again_with_quality_or_size() {
+    need("ffmpeg");
+    let _lock = heavy();
+    // Quality 90 in both, so that what is measured is the decoding and resizing, not the loss
+    // of encoding ffmpeg's fine detail again.
+    let cases: [(&[&str], _); 2] = [
+        (&["--quality", "90"], (640, 480)),
+        (&["--size", "320x240", "--quality", "90"], (320, 240)),
+    ];
+    for (extra, size) in cases {
+        let dir = TempDir::new(&format!("reencode-{}", extra.len()));
+        let (save, snapshot) = (dir.path("saved"), dir.path("last.ppm"));
+        let viewer = Viewer::start(
+            &[
+                "--headless",
+                "--frames",
+                "30",
+                "--save-dir",
+                save.to_str().unwrap(),
+                "--snapshot",
+                snapshot.to_str().unwrap(),
+            ],
+            &[],
+        );
+        let mut ffmpeg = Command::new("ffmpeg");
+        ffmpeg.args(["-hide_banner", "-loglevel", "error", "-f", "lavfi"]);
+        ffmpeg.args(["-i", "testsrc2=size=640x480:rate=30,gblur=sigma=1"]);
+        ffmpeg.args(["-frames:v", "30", "-f", "mjpeg", "-q:v", "2", "-"]);
+        let mut args = vec!["--fps", "0", "--quiet", &viewer.addr];
+        args.extend_from_slice(extra);
+        let run = pipe_into_streamer(&mut ffmpeg, &args, Duration::from_secs(60));
+        assert!(run.status.success(), "{extra:?}: {}", run.stderr);
+        assert_eq!(summary(&run.stdout)["frames"], "30", "{extra:?}");
+        let (status, _) = viewer.wait(Duration::from_secs(10));
+        assert!(status.success());
+        assert!(
+            saved(&save).concat() != run.input,
+            "{extra:?}: the JPEGs went out untouched"
+        );
+        let received = read_ppm(&snapshot);
+        assert_eq!((received.width, received.height), size, "{extra:?}");
+        let mut source = decode_last_jpeg(&run.input);
+        if size.0 == 320 {
+            source = halve(&source);
+        }
+        let score = psnr(&received, &source);
+        eprintln!("{extra:?}: PSNR of the last frame {score:.2} dB");
+        assert!(score >= 30.0, "{extra:?}: PSNR {score:.1} dB");
+    }
+}
+
 /// The last frame of a y4m stream as RGB, limited range stretched the way the streamer does.
 fn last_y4m_frame(y4m: &[u8]) -> Rgb {
     let header_end = y4m.iter().position(|&b| b == b'\n').unwrap();

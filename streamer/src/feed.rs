@@ -11,6 +11,7 @@ use shared::slot::Taken;
 use shared::Slot;
 use turbojpeg::Decompressor;
 
+use crate::resize::JpegResizer;
 use crate::source::{PixelFormat, RawFrame, Source};
 
 /// How often a waiting consumer checks whether the pipeline is shutting down.
@@ -152,6 +153,10 @@ impl Drop for Feed {
 pub struct JpegFrames {
     decompressor: Decompressor,
     reencode: bool,
+    /// `--size`: every picture decoded and resized to it (then sent as RGB).
+    resizer: Option<JpegResizer>,
+    /// The resized picture, swapped with the frame's JPEG bytes.
+    resized: Vec<u8>,
     /// Frames seen in the input, good or bad (for messages).
     pub seen: u64,
     /// Frames published.
@@ -161,11 +166,14 @@ pub struct JpegFrames {
 }
 
 impl JpegFrames {
-    /// `reencode`: decode and encode again at `--quality` instead of passing through.
-    pub fn new(reencode: bool) -> Result<Self> {
+    /// `reencode`: decode and encode again at `--quality` instead of passing through;
+    /// `resize`: decode, resize to this size and encode again.
+    pub fn new(reencode: bool, resize: Option<shared::cli::Resolution>) -> Result<Self> {
         Ok(JpegFrames {
             decompressor: Decompressor::new().context("cannot create a JPEG decompressor")?,
             reencode,
+            resizer: resize.map(JpegResizer::new),
+            resized: Vec::new(),
             seen: 0,
             good: 0,
             failing: false,
@@ -205,6 +213,19 @@ impl JpegFrames {
                 } else {
                     PixelFormat::Jpeg
                 };
+                if let Some(resizer) = &mut self.resizer {
+                    let size = (header.width, header.height);
+                    if let Err(e) =
+                        resizer.to_rgb(&mut self.decompressor, &frame.data, size, &mut self.resized)
+                    {
+                        self.failing = true;
+                        return Err(e);
+                    }
+                    std::mem::swap(&mut frame.data, &mut self.resized);
+                    let target = resizer.target();
+                    (frame.width, frame.height) = (target.width, target.height);
+                    frame.format = PixelFormat::Rgb;
+                }
                 frame.index = self.good;
                 self.good += 1;
                 self.failing = false;

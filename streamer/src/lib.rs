@@ -9,6 +9,7 @@
 //! - [`encoder`]: JPEG encoding with one reused turbojpeg compressor.
 //! - [`workers`]: the encode stage, `--workers` encoders publishing in capture order.
 //! - [`range`]: limited-to-full YUV range tables shared by the YUV sources.
+//! - [`resize`]: `--size` for JPEG from a pipe or HTTP (DCT scaling, then bilinear).
 //! - [`sender`]: the connection to the viewer, reconnects, per-frame latency.
 
 pub mod camera;
@@ -20,6 +21,7 @@ pub mod mjpeg_http;
 pub mod pattern;
 pub mod pipe;
 pub mod range;
+pub mod resize;
 pub mod sender;
 pub mod source;
 pub mod still;
@@ -72,6 +74,8 @@ pub struct Config {
     /// JPEG from a pipe or HTTP is decoded and encoded again (`--quality` was given) instead
     /// of passed through.
     pub reencode_jpeg: bool,
+    /// `--size` as given (not its default): JPEG from a pipe or HTTP is resized to it.
+    pub resize_jpeg: Option<Resolution>,
 }
 
 impl Config {
@@ -79,7 +83,8 @@ impl Config {
     fn pipe_options(&self) -> pipe::PipeOptions {
         pipe::PipeOptions {
             raw: self.raw,
-            reencode: self.reencode_jpeg,
+            reencode: self.reencode_jpeg || self.resize_jpeg.is_some(),
+            resize: self.resize_jpeg,
             max_frame_bytes: self.max_frame_bytes,
             live: self.fps != Some(0),
         }

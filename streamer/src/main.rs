@@ -6,7 +6,7 @@ use clap::Parser;
 use shared::cli::{PeerAddr, Resolution, Seconds};
 use shared::{Dialect, DEFAULT_MAX_FRAME_BYTES, DEFAULT_QUALITY};
 use streamer::camera::{CameraFormat, CameraSpec};
-use streamer::source::SourceSpec;
+use streamer::source::{SourceSpec, DEFAULT_SIZE};
 
 /// Streams camera frames as JPEG to a viewer and prints the latency of every frame.
 ///
@@ -31,9 +31,10 @@ struct Args {
     #[arg(long, default_value = "camera")]
     source: SourceSpec,
 
-    /// Size of the test pattern, or the camera size to ask for, WIDTHxHEIGHT.
-    #[arg(long, default_value = "1280x720")]
-    size: Resolution,
+    /// Size of the test pattern, or the camera size to ask for, WIDTHxHEIGHT [default:
+    /// 1280x720]. Given with JPEG from a pipe or HTTP, those are resized to it and encoded again.
+    #[arg(long)]
+    size: Option<Resolution>,
 
     /// Frames per second for test and file sources; 0 sends as fast as the viewer takes them.
     /// For a camera, the rate to ask for (0: its fastest). Default: 30, or a .y4m header's.
@@ -115,7 +116,7 @@ fn main() -> ExitCode {
         viewer: args.viewer,
         dialect: args.dialect,
         source: args.source,
-        size: args.size,
+        size: args.size.unwrap_or(DEFAULT_SIZE),
         fps: args.fps,
         quality: args.quality.unwrap_or(DEFAULT_QUALITY),
         workers: usize::from(args.workers),
@@ -130,6 +131,7 @@ fn main() -> ExitCode {
         raw: args.raw,
         max_frame_bytes: args.max_frame_bytes,
         reencode_jpeg: args.quality.is_some(),
+        resize_jpeg: args.size,
     };
     match streamer::run(config) {
         Ok(()) => ExitCode::SUCCESS,

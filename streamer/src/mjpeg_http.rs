@@ -271,12 +271,7 @@ pub fn open(url: &str, options: &PipeOptions) -> Result<Box<dyn Source>> {
         Ok(first) => first,
         Err(e) => bail!("{url}: {e}"),
     };
-    let how = if options.reencode {
-        "decoded and encoded again"
-    } else {
-        "passed through"
-    };
-    let description = format!("{url}: MJPEG over HTTP, {how}");
+    let description = format!("{url}: MJPEG over HTTP, {}", options.jpeg_handling());
     let url = url.to_string();
     let options = options.clone();
     Ok(Box::new(Feed::spawn(
@@ -295,7 +290,7 @@ fn run(
     options: &PipeOptions,
     publisher: &Publisher,
 ) -> Result<()> {
-    let mut jpegs = JpegFrames::new(options.reencode)?;
+    let mut jpegs = JpegFrames::new(options.reencode, options.resize)?;
     let mut connection = Some(first);
     loop {
         let (body, boundary) = match connection.take() {

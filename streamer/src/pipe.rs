@@ -21,11 +21,24 @@ pub struct PipeOptions {
     pub raw: Option<Resolution>,
     /// Decode and encode JPEG input again (`--quality` given) instead of passing it through.
     pub reencode: bool,
+    /// `--size` given: JPEG input is decoded, resized to it and encoded again.
+    pub resize: Option<Resolution>,
     /// Largest frame accepted (`--max-frame-bytes`).
     pub max_frame_bytes: usize,
     /// Newest frame wins (the default); `false` with `--fps 0`: every frame goes out and the
     /// producer waits for the link.
     pub live: bool,
+}
+
+impl PipeOptions {
+    /// What happens to JPEG input, for the start-up line.
+    pub fn jpeg_handling(&self) -> String {
+        match (self.resize, self.reencode) {
+            (Some(size), _) => format!("decoded, resized to {size} and encoded again"),
+            (None, true) => "decoded and encoded again".into(),
+            (None, false) => "passed through untouched".into(),
+        }
+    }
 }
 
 /// What the first bytes say the input is.
@@ -110,12 +123,7 @@ pub fn open(
             Feed::spawn(description, fps, options.live, move |p| read_y4m(stream, p))?
         }
         Format::Jpeg => {
-            let how = if options.reencode {
-                "decoded and encoded again"
-            } else {
-                "passed through"
-            };
-            let description = format!("{name}: concatenated JPEGs, {how}");
+            let description = format!("{name}: concatenated JPEGs, {}", options.jpeg_handling());
             Feed::spawn(description, 30.0, options.live, move |p| {
                 read_jpegs(&name, input, &options, p)
             })?
@@ -198,7 +206,7 @@ pub fn read_jpegs(
 ) -> Result<()> {
     let mut buf = vec![0u8; 64 << 10];
     let mut splitter = JpegSplitter::new(options.max_frame_bytes);
-    let mut jpegs = JpegFrames::new(options.reencode)?;
+    let mut jpegs = JpegFrames::new(options.reencode, options.resize)?;
     let mut frame = publisher.spare();
     loop {
         let n = match input.read(&mut buf) {
@@ -283,6 +291,7 @@ mod tests {
         PipeOptions {
             raw: None,
             reencode: false,
+            resize: None,
             max_frame_bytes: 1 << 20,
             live,
         }

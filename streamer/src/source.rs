@@ -66,6 +66,12 @@ impl RawFrame {
     }
 }
 
+/// `--size` when not given: the test pattern's size and the camera size asked for.
+pub const DEFAULT_SIZE: shared::cli::Resolution = shared::cli::Resolution {
+    width: 1280,
+    height: 720,
+};
+
 /// Bytes of an I420 frame of this size.
 pub fn i420_len(width: usize, height: usize) -> usize {
     width * height + 2 * width.div_ceil(2) * height.div_ceil(2)
