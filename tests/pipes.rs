@@ -472,17 +472,27 @@ fn a_120_fps_producer_behind_a_slow_link_stays_fresh() {
     let interval = 1000.0 / 120.0;
     // The last frame goes out after the input has ended, when nothing newer can exist: its
     // wait for the link is not lag.
-    let worst = glass[..glass.len() - 1].iter().copied().fold(0.0, f64::max);
+    let mut ages = glass[..glass.len() - 1].to_vec();
+    ages.sort_by(f64::total_cmp);
+    let p95 = ages[(ages.len() * 95).div_ceil(100) - 1];
+    let worst = ages[ages.len() - 1];
     // Frames behind: how many newer frames the producer had made by the time this one was
-    // shown. Queued frames would pile up to hundreds of milliseconds here.
-    let behind = (worst / interval).floor();
+    // shown (age over the frame interval, rounded down).
+    let (behind_p95, behind_max) = ((p95 / interval).floor(), (worst / interval).floor());
     eprintln!(
-        "120 fps behind a 40 ms link: sent={sent} dropped={dropped} glass_max_ms={worst:.2} \
-         frames_behind_max={behind}"
+        "120 fps behind a 40 ms link: sent={sent} dropped={dropped} glass_p95_ms={p95:.2} \
+         glass_max_ms={worst:.2} frames_behind_p95={behind_p95} frames_behind_max={behind_max}"
     );
     assert!(
-        behind <= 2.0,
-        "a displayed frame was {worst:.1} ms old, more than two frames behind: {glass:?}"
+        behind_p95 <= 2.0,
+        "displayed frames were more than two frames behind (p95 {p95:.1} ms): {glass:?}"
+    );
+    // Every frame within two intervals holds on an idle machine; on a loaded one a scheduling
+    // hiccup can add a few milliseconds to a frame. What must never happen is a frame waiting
+    // behind another: that frame would be older than a whole link period (40 ms).
+    assert!(
+        worst < 40.0,
+        "a displayed frame was {worst:.1} ms old: frames queued behind the slow link: {glass:?}"
     );
 }
 
@@ -596,6 +606,30 @@ fn http_mjpeg_is_passed_through_and_survives_a_server_restart() {
             );
         }
     }
+}
+
+#[test]
+fn a_silent_producer_does_not_hold_up_shutdown() {
+    let _lock = heavy();
+    let viewer = Viewer::start(&["--headless"], &[]);
+    let mut streamer = Background::start_command(
+        Command::new(bin("streamer")).args(["--source", "-", "--quiet", &viewer.addr]),
+        Stdio::piped(),
+    );
+    // One frame, then the producer goes quiet with the pipe still open.
+    let mut stdin = streamer.child.stdin.take().unwrap();
+    stdin.write_all(&jpegs()[0]).unwrap();
+    thread::sleep(Duration::from_millis(700));
+    let started = std::time::Instant::now();
+    let (status, stdout, stderr) = streamer.stop("TERM", Duration::from_secs(5));
+    assert!(status.success(), "{stderr}");
+    assert_eq!(summary(&stdout)["frames"], "1");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    drop(stdin);
 }
 
 /// The line of `stderr` equal to `want`, or a failure showing all of it.

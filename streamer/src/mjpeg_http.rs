@@ -276,7 +276,7 @@ pub fn open(url: &str, options: &PipeOptions) -> Result<Box<dyn Source>> {
     let options = options.clone();
     Ok(Box::new(Feed::spawn(
         description,
-        30.0,
+        crate::pipe::PRODUCER_PACED,
         options.live,
         move |publisher| run(&agent, &url, first, &options, publisher),
     )?))

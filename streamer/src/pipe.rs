@@ -51,6 +51,10 @@ pub enum Format {
 
 const Y4M_MAGIC: &[u8] = b"YUV4MPEG2";
 
+/// The frame rate of a stream that says none (JPEG, raw BGR, HTTP): the producer sets the pace
+/// and the streamer adds none (reported as "unpaced").
+pub const PRODUCER_PACED: f64 = 0.0;
+
 /// Tells the format from the first bytes of the input; `Ok(None)` when more bytes are needed.
 pub fn detect(head: &[u8], raw: Option<Resolution>) -> Result<Option<Format>, String> {
     if let Some(size) = raw {
@@ -124,14 +128,14 @@ pub fn open(
         }
         Format::Jpeg => {
             let description = format!("{name}: concatenated JPEGs, {}", options.jpeg_handling());
-            Feed::spawn(description, 30.0, options.live, move |p| {
+            Feed::spawn(description, PRODUCER_PACED, options.live, move |p| {
                 read_jpegs(&name, input, &options, p)
             })?
         }
         Format::RawBgr(size) => {
             let description = format!("{name}: raw BGR24 {size}");
             let reader = BufReader::with_capacity(64 << 10, input);
-            Feed::spawn(description, 30.0, options.live, move |p| {
+            Feed::spawn(description, PRODUCER_PACED, options.live, move |p| {
                 read_raw(&name, reader, size, p)
             })?
         }
