@@ -238,3 +238,75 @@ impl JpegFrames {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader publishing `n` numbered frames as fast as it can.
+    fn counting(n: u64, live: bool) -> Feed {
+        Feed::spawn("test".into(), 0.0, live, move |p| {
+            for i in 0..n {
+                let mut frame = p.spare();
+                frame.index = i;
+                if !p.publish(frame) {
+                    break;
+                }
+            }
+            Ok(())
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_live_feed_hands_over_the_newest_frame_and_counts_the_rest() {
+        let mut feed = counting(1000, true);
+        thread::sleep(Duration::from_millis(200));
+        let mut frame = RawFrame::default();
+        assert!(feed.next_frame(&mut frame).unwrap());
+        // The reader finished long ago: only its last frame is left, the others were skipped.
+        assert_eq!(frame.index, 999);
+        assert_eq!(feed.skipped(), 999);
+        assert!(!feed.next_frame(&mut frame).unwrap());
+    }
+
+    #[test]
+    fn a_lossless_feed_hands_over_every_frame_in_order() {
+        let mut feed = counting(50, false);
+        let mut frame = RawFrame::default();
+        for want in 0..50 {
+            assert!(feed.next_frame(&mut frame).unwrap());
+            assert_eq!(frame.index, want);
+        }
+        assert!(!feed.next_frame(&mut frame).unwrap());
+        assert_eq!(feed.skipped(), 0);
+    }
+
+    #[test]
+    fn a_reader_error_comes_after_its_frames_and_a_stop_ends_a_wait() {
+        let mut failing = Feed::spawn("test".into(), 0.0, false, |p| {
+            p.publish(p.spare());
+            anyhow::bail!("pipe: broken")
+        })
+        .unwrap();
+        let mut frame = RawFrame::default();
+        assert!(failing.next_frame(&mut frame).unwrap());
+        assert_eq!(
+            failing.next_frame(&mut frame).unwrap_err().to_string(),
+            "pipe: broken"
+        );
+
+        // A reader that never delivers: the consumer gives up once told to stop.
+        let mut silent = Feed::spawn("test".into(), 0.0, true, |p| {
+            while !p.is_closed() {
+                thread::sleep(Duration::from_millis(10));
+            }
+            Ok(())
+        })
+        .unwrap();
+        let started = std::time::Instant::now();
+        let stop = || started.elapsed() > Duration::from_millis(300);
+        assert!(!silent.next_frame_or_stop(&mut frame, &stop).unwrap());
+        assert!(started.elapsed() < Duration::from_secs(2));
+    }
+}
