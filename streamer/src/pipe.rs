@@ -44,8 +44,11 @@ impl PipeOptions {
 /// What the first bytes say the input is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// YUV4MPEG2: a header line, then `FRAME` lines each followed by one picture.
     Y4m,
+    /// JPEG files one after another.
     Jpeg,
+    /// Raw BGR24 frames of this size (`--raw`).
     RawBgr(Resolution),
 }
 
