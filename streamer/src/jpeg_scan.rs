@@ -465,6 +465,49 @@ mod tests {
     }
 
     #[test]
+    fn random_bytes_in_random_pieces_never_panic_and_stay_bounded() {
+        // A small xorshift generator: deterministic, no dependency.
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let real = real_jpeg(11);
+        for round in 0..200 {
+            // Random bytes biased towards markers, with real JPEGs mixed in.
+            let mut stream = Vec::new();
+            while stream.len() < 4000 {
+                match next() % 5 {
+                    0 => stream.extend_from_slice(&real),
+                    1 => stream.extend_from_slice(&[0xFF, (next() % 256) as u8]),
+                    _ => stream.push((next() % 256) as u8),
+                }
+            }
+            let max = 300 + round * 20;
+            let mut s = JpegSplitter::new(max);
+            let mut frame = Vec::new();
+            let mut rest = &stream[..];
+            while !rest.is_empty() {
+                let piece = (1 + next() % 700) as usize;
+                let (mut part, tail) = rest.split_at(piece.min(rest.len()));
+                rest = tail;
+                while !part.is_empty() {
+                    let (n, ev) = s.feed(part, &mut frame);
+                    part = &part[n..];
+                    assert!(frame.len() <= max);
+                    if ev == Some(Event::Frame) {
+                        assert!(frame.starts_with(&[0xFF, 0xD8]) && frame.ends_with(&[0xFF, 0xD9]));
+                        frame.clear();
+                    }
+                }
+            }
+            let _ = s.finish();
+        }
+    }
+
+    #[test]
     fn rejects_bad_lengths_and_stray_bytes() {
         let mut s = JpegScanner::new(100);
         assert_eq!(
