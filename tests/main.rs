@@ -6,11 +6,14 @@
 //! - [`dialects`]: every dialect, both directions, against scripted reference peers.
 //! - [`link`]: over emulated Wi-Fi/LTE links: overlapping frames, `--adapt`, reference peers.
 //! - [`robustness`]: start orders, restarts, hostile peers, concurrency, signals.
+//! - [`pipes`]: `--source -` fed by ffmpeg, GStreamer and the OpenCV example, `--source http://`
+//!   against a scripted MJPEG server, freshness behind a slow link, every bad input.
 //! - [`window`]: the window under Xvfb: size, pattern colours, letterboxing, waiting screen.
 
 mod dialects;
 mod end_to_end;
 mod link;
+mod pipes;
 mod robustness;
 mod support;
 mod window;

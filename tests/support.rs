@@ -169,9 +169,14 @@ pub struct Background {
 impl Background {
     /// Starts a workspace binary with `args`.
     pub fn start(name: &str, args: &[&str]) -> Background {
-        let mut child = Command::new(bin(name))
-            .args(args)
-            .stdin(Stdio::null())
+        Background::start_command(Command::new(bin(name)).args(args), Stdio::null())
+    }
+
+    /// Starts any command with `stdin` (e.g. a pipe the test writes to or another child's
+    /// stdout), collecting its stdout and stderr.
+    pub fn start_command(command: &mut Command, stdin: impl Into<Stdio>) -> Background {
+        let mut child = command
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -296,15 +301,21 @@ pub fn read_ppm(path: &Path) -> Rgb {
 
 /// Converts a full-range I420 frame to RGB the way a JFIF decoder does.
 pub fn i420_to_rgb(data: &[u8], width: usize, height: usize) -> Rgb {
-    let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
+    yuv_to_rgb(data, width, height, 2)
+}
+
+/// Converts full-range planar YUV with half-width chroma, `rows_per_chroma` rows sharing a
+/// chroma row (2 for 4:2:0, 1 for 4:2:2), to RGB the way a JFIF decoder does.
+pub fn yuv_to_rgb(data: &[u8], width: usize, height: usize, rows_per_chroma: usize) -> Rgb {
+    let (cw, ch) = (width.div_ceil(2), height.div_ceil(rows_per_chroma));
     let (y_plane, rest) = data.split_at(width * height);
     let (u_plane, v_plane) = rest.split_at(cw * ch);
     let mut out = Vec::with_capacity(width * height * 3);
     for y in 0..height {
         for x in 0..width {
             let luma = f64::from(y_plane[y * width + x]);
-            let cb = f64::from(u_plane[(y / 2) * cw + x / 2]) - 128.0;
-            let cr = f64::from(v_plane[(y / 2) * cw + x / 2]) - 128.0;
+            let c = (y / rows_per_chroma) * cw + x / 2;
+            let (cb, cr) = (f64::from(u_plane[c]) - 128.0, f64::from(v_plane[c]) - 128.0);
             for v in [
                 luma + 1.402 * cr,
                 luma - 0.344_136 * cb - 0.714_136 * cr,

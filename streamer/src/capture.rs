@@ -47,7 +47,7 @@ fn pump(source: &mut dyn Source, out: &Slot<RawFrame>, fps: f64, stamp: bool) ->
             next_tick += interval;
         }
         let mut frame = out.spare().unwrap_or_default();
-        if !source.next_frame(&mut frame)? {
+        if !source.next_frame_or_stop(&mut frame, &|| out.is_closed())? {
             return Ok(());
         }
         if stamp && frame.format == PixelFormat::I420 {

@@ -115,7 +115,7 @@ impl Encoder {
         let (w, h) = (raw.width, raw.height);
         let subsamp = match raw.format {
             PixelFormat::Gray => Subsamp::Gray,
-            PixelFormat::Yuyv => Subsamp::Sub2x1,
+            PixelFormat::Yuyv | PixelFormat::I422 => Subsamp::Sub2x1,
             _ => Subsamp::Sub2x2,
         };
         let needed = match raw.format {
@@ -151,7 +151,7 @@ impl Encoder {
         self.compressor.set_subsamp(subsamp)?;
         // Planar input, made planar first where it is packed or semi-planar.
         let planar = match raw.format {
-            PixelFormat::I420 | PixelFormat::Gray => Some(&raw.data[..]),
+            PixelFormat::I420 | PixelFormat::I422 | PixelFormat::Gray => Some(&raw.data[..]),
             PixelFormat::Yuyv => {
                 yuyv_to_planar(&raw.data, w, h, &mut self.scratch);
                 Some(&self.scratch[..])

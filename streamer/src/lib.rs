@@ -3,11 +3,14 @@
 //! Layout, one module per pipeline stage; only [`run`] knows their order:
 //! - [`source`]: what every source delivers ([`source::RawFrame`]) and the `--source` values.
 //! - [`pattern`], [`y4m`], [`still`], [`camera`]: the sources.
+//! - [`pipe`], [`mjpeg_http`]: frames from another program (`--source -`) or an MJPEG-over-HTTP
+//!   server, read on their own thread by a [`feed`]; [`jpeg_scan`] finds where each JPEG ends.
 //! - [`capture`]: runs a source on its own thread, paced, into a newest-value slot.
 //! - [`encoder`]: JPEG encoding with one reused turbojpeg compressor.
 //! - [`halve`]: halving planar pictures before encoding when the link is too slow.
 //! - [`workers`]: the encode stage, `--workers` encoders publishing in capture order.
 //! - [`range`]: limited-to-full YUV range tables shared by the YUV sources.
+//! - [`resize`]: `--size` for JPEG from a pipe or HTTP (DCT scaling, then bilinear).
 //! - [`sender`]: the connection to the viewer, reconnects, per-frame latency.
 //! - [`overlap`]: the negotiated form of a connection with several frames in flight.
 //! - [`adapt`]: `--adapt`, JPEG quality and picture size following the link.
@@ -16,10 +19,15 @@ pub mod adapt;
 pub mod camera;
 pub mod capture;
 pub mod encoder;
+pub mod feed;
 pub mod halve;
+pub mod jpeg_scan;
+pub mod mjpeg_http;
 pub mod overlap;
 pub mod pattern;
+pub mod pipe;
 pub mod range;
+pub mod resize;
 pub mod sender;
 pub mod source;
 pub mod still;
@@ -70,6 +78,28 @@ pub struct Config {
     pub window: usize,
     /// `--adapt`: follow the link with quality and size instead of queueing.
     pub adapt: bool,
+    /// `--raw WxH`: standard input carries raw BGR24 frames of this size.
+    pub raw: Option<Resolution>,
+    /// `--max-frame-bytes`: the largest frame read from a pipe or HTTP stream.
+    pub max_frame_bytes: usize,
+    /// JPEG from a pipe or HTTP is decoded and encoded again (`--quality` was given) instead
+    /// of passed through.
+    pub reencode_jpeg: bool,
+    /// `--size` as given (not its default): JPEG from a pipe or HTTP is resized to it.
+    pub resize_jpeg: Option<Resolution>,
+}
+
+impl Config {
+    /// How a pipe or HTTP source reads: newest frame wins unless `--fps 0` asks for every one.
+    fn pipe_options(&self) -> pipe::PipeOptions {
+        pipe::PipeOptions {
+            raw: self.raw,
+            reencode: self.reencode_jpeg || self.resize_jpeg.is_some(),
+            resize: self.resize_jpeg,
+            max_frame_bytes: self.max_frame_bytes,
+            live: self.fps != Some(0),
+        }
+    }
 }
 
 /// Opens the source the configuration names.
@@ -90,6 +120,8 @@ pub fn open_source(config: &Config) -> Result<Box<dyn Source>> {
         })?,
         SourceSpec::Y4m(path) => Box::new(y4m::Y4mSource::open(path, config.looping)?),
         SourceSpec::Image(path) => Box::new(still::StillImage::open(path)?),
+        SourceSpec::Pipe => pipe::open_stdin(&config.pipe_options())?,
+        SourceSpec::Http(url) => mjpeg_http::open(url, &config.pipe_options())?,
     })
 }
 

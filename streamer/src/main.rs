@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use shared::cli::{PeerAddr, Resolution, Seconds};
-use shared::{Dialect, DEFAULT_QUALITY};
+use shared::{Dialect, DEFAULT_MAX_FRAME_BYTES, DEFAULT_QUALITY};
 use streamer::camera::{CameraFormat, CameraSpec};
-use streamer::source::SourceSpec;
+use streamer::source::{SourceSpec, DEFAULT_SIZE};
 
 /// Streams camera frames as JPEG to a viewer and prints the latency of every frame.
 ///
@@ -25,22 +25,26 @@ struct Args {
     #[arg(long = "protocol", value_name = "DIALECT", default_value = "flag")]
     dialect: Dialect,
 
-    /// Picture source: test (built-in moving pattern), camera, PATH.y4m, PATH.jpg or PATH.png.
+    /// Picture source: test (built-in moving pattern), camera, PATH.y4m, PATH.jpg, PATH.png,
+    /// `-` (frames on standard input: y4m, concatenated JPEGs, or raw BGR with --raw) or
+    /// `http://HOST:PORT/PATH` (an MJPEG-over-HTTP stream).
     #[arg(long, default_value = "camera")]
     source: SourceSpec,
 
-    /// Size of the test pattern, or the camera size to ask for, WIDTHxHEIGHT.
-    #[arg(long, default_value = "1280x720")]
-    size: Resolution,
+    /// Size of the test pattern, or the camera size to ask for, WIDTHxHEIGHT [default:
+    /// 1280x720]. Given with JPEG from a pipe or HTTP, those are resized to it and encoded again.
+    #[arg(long)]
+    size: Option<Resolution>,
 
     /// Frames per second for test and file sources; 0 sends as fast as the viewer takes them.
     /// For a camera, the rate to ask for (0: its fastest). Default: 30, or a .y4m header's.
     #[arg(long)]
     fps: Option<u32>,
 
-    /// JPEG quality, 1-100 (4:2:0 subsampling).
-    #[arg(long, default_value_t = DEFAULT_QUALITY, value_parser = clap::value_parser!(u8).range(1..=100))]
-    quality: u8,
+    /// JPEG quality, 1-100 (4:2:0 subsampling) [default: 40]. Given with JPEG from a pipe or
+    /// HTTP, those frames are encoded again instead of passed through.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=100))]
+    quality: Option<u8>,
 
     /// Encoder threads working on successive frames (frames still leave in capture order):
     /// more than 1 helps where encoding is the bottleneck, as on a slow board.
@@ -94,6 +98,16 @@ struct Args {
     #[arg(long)]
     adapt: bool,
 
+    /// With --source -: standard input carries raw BGR24 frames of this size, WIDTHxHEIGHT
+    /// (what OpenCV's frame.tobytes() gives).
+    #[arg(long, value_name = "WxH")]
+    raw: Option<Resolution>,
+
+    /// Largest frame read from a pipe or an HTTP stream; a JPEG that grows larger is cut and
+    /// skipped.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_FRAME_BYTES)]
+    max_frame_bytes: usize,
+
     /// List the capture devices with their formats, sizes and frame rates, then exit.
     #[arg(long)]
     list_cameras: bool,
@@ -114,9 +128,9 @@ fn main() -> ExitCode {
         viewer: args.viewer,
         dialect: args.dialect,
         source: args.source,
-        size: args.size,
+        size: args.size.unwrap_or(DEFAULT_SIZE),
         fps: args.fps,
-        quality: args.quality,
+        quality: args.quality.unwrap_or(DEFAULT_QUALITY),
         workers: usize::from(args.workers),
         stamp: args.stamp,
         frames: args.frames,
@@ -128,6 +142,10 @@ fn main() -> ExitCode {
         passthrough: args.passthrough,
         window: usize::from(args.window),
         adapt: args.adapt,
+        raw: args.raw,
+        max_frame_bytes: args.max_frame_bytes,
+        reencode_jpeg: args.quality.is_some(),
+        resize_jpeg: args.size,
     };
     match streamer::run(config) {
         Ok(()) => ExitCode::SUCCESS,

@@ -23,6 +23,8 @@ pub enum PixelFormat {
     Nv12,
     /// Packed 8-bit BGR.
     Bgr,
+    /// Planar YUV 4:2:2, full range: Y plane, then U, then V (chroma planes half as wide).
+    I422,
     /// A camera's JPEG, decoded and encoded again at the requested quality.
     Mjpeg,
 }
@@ -64,9 +66,20 @@ impl RawFrame {
     }
 }
 
+/// `--size` when not given: the test pattern's size and the camera size asked for.
+pub const DEFAULT_SIZE: shared::cli::Resolution = shared::cli::Resolution {
+    width: 1280,
+    height: 720,
+};
+
 /// Bytes of an I420 frame of this size.
 pub fn i420_len(width: usize, height: usize) -> usize {
     width * height + 2 * width.div_ceil(2) * height.div_ceil(2)
+}
+
+/// Bytes of a planar 4:2:2 frame of this size.
+pub fn i422_len(width: usize, height: usize) -> usize {
+    width * height + 2 * width.div_ceil(2) * height
 }
 
 /// Bytes of a YUYV frame of this size (widths round up to a whole pixel pair).
@@ -84,6 +97,17 @@ pub trait Source: Send {
     /// Fills `frame` with the next picture (setting `captured_at` when capture starts);
     /// `Ok(false)` at the end of the input.
     fn next_frame(&mut self, frame: &mut RawFrame) -> anyhow::Result<bool>;
+
+    /// Like [`Source::next_frame`], but a source that may wait indefinitely for another
+    /// program gives up with `Ok(false)` once `stop()` says the pipeline is shutting down.
+    fn next_frame_or_stop(
+        &mut self,
+        frame: &mut RawFrame,
+        stop: &dyn Fn() -> bool,
+    ) -> anyhow::Result<bool> {
+        let _ = stop;
+        self.next_frame(frame)
+    }
 
     /// One line for the user: what this source is and what it delivers.
     fn describe(&self) -> String;
@@ -116,6 +140,10 @@ pub enum SourceSpec {
     Y4m(PathBuf),
     /// A JPEG or PNG still image, sent repeatedly.
     Image(PathBuf),
+    /// `-`: frames another program writes to standard input.
+    Pipe,
+    /// An MJPEG-over-HTTP stream (`http://...`).
+    Http(String),
 }
 
 impl FromStr for SourceSpec {
@@ -125,12 +153,18 @@ impl FromStr for SourceSpec {
         match lower.as_str() {
             "test" => Ok(SourceSpec::Test),
             "camera" => Ok(SourceSpec::Camera),
+            "-" => Ok(SourceSpec::Pipe),
+            _ if lower.starts_with("http://") => Ok(SourceSpec::Http(s.into())),
+            _ if lower.starts_with("https://") => Err(format!(
+                "{s:?}: https is not supported, only http:// (MJPEG servers on a robot's LAN)"
+            )),
             _ if lower.ends_with(".y4m") => Ok(SourceSpec::Y4m(s.into())),
             _ if [".jpg", ".jpeg", ".png"].iter().any(|e| lower.ends_with(e)) => {
                 Ok(SourceSpec::Image(s.into()))
             }
             _ => Err(format!(
-                "{s:?} is not a source: use test, camera, or a path ending in .y4m, .jpg, .jpeg or .png"
+                "{s:?} is not a source: use test, camera, - (standard input), http://..., or a \
+                 path ending in .y4m, .jpg, .jpeg or .png"
             )),
         }
     }
@@ -148,6 +182,12 @@ mod tests {
         assert_eq!("p.jpeg".parse(), Ok(SourceSpec::Image("p.jpeg".into())));
         assert_eq!("p.png".parse(), Ok(SourceSpec::Image("p.png".into())));
         assert!("movie.mp4".parse::<SourceSpec>().is_err());
+        assert_eq!("-".parse(), Ok(SourceSpec::Pipe));
+        assert_eq!(
+            "http://cam:8080/stream".parse(),
+            Ok(SourceSpec::Http("http://cam:8080/stream".into()))
+        );
+        assert!("https://cam/stream".parse::<SourceSpec>().is_err());
     }
 
     #[test]

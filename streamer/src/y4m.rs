@@ -1,34 +1,115 @@
-//! Replays a YUV4MPEG2 4:2:0 file (`ffmpeg -i in.mp4 -pix_fmt yuv420p out.y4m`), optionally in
-//! a loop. Limited-range video (the usual kind, Y 16-235) is stretched to JPEG's full range
+//! YUV4MPEG2 (4:2:0, 4:2:2 or mono) from any reader, and a file replayed from it, optionally in
+//! a loop (`ffmpeg -i in.mp4 -pix_fmt yuv420p out.y4m`). Limited-range video (the usual kind, Y 16-235) is stretched to JPEG's full range
 //! in one vectorized pass, so the picture does not come out washed out.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use shared::cli::Resolution;
 
 use crate::range::RangeStretch;
-use crate::source::{i420_len, PixelFormat, RawFrame, Source};
+use crate::source::{i420_len, i422_len, PixelFormat, RawFrame, Source};
 
 /// Longest header or frame-header line accepted.
 const MAX_LINE: usize = 1024;
 
+/// A YUV4MPEG2 stream from any reader (a file, another program's pipe): its header, then
+/// frame after frame.
+pub struct Y4mStream<R> {
+    reader: R,
+    /// The file or pipe, for messages.
+    name: String,
+    header: Header,
+    /// Range expansion, when the stream is limited range.
+    stretch: Option<RangeStretch>,
+    /// Frames read since the start (or the last rewind), for messages.
+    frame_in_file: u64,
+}
+
+impl<R: BufRead> Y4mStream<R> {
+    /// Reads and checks the header of the stream `name`.
+    pub fn open(mut reader: R, name: &str) -> Result<Self> {
+        let line = read_line(&mut reader, "header")
+            .and_then(|l| l.context("input is empty"))
+            .with_context(|| format!("{name}: not a YUV4MPEG2 stream"))?;
+        let header = parse_header(&line).with_context(|| name.to_string())?;
+        Ok(Y4mStream {
+            reader,
+            name: name.to_string(),
+            stretch: (!header.full_range).then(RangeStretch::limited_to_full),
+            header,
+            frame_in_file: 0,
+        })
+    }
+
+    /// What the header says.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// Reads the next frame into `frame` (its capture time: when its first byte was there);
+    /// `Ok(false)` at a clean end of the input.
+    pub fn read_frame(&mut self, frame: &mut RawFrame) -> Result<bool> {
+        // Waits for the producer; latency counts from the moment the frame's bytes begin.
+        if self.reader.fill_buf()?.is_empty() {
+            return Ok(false);
+        }
+        frame.captured_at = Instant::now();
+        let line = read_line(&mut self.reader, "frame header")
+            .with_context(|| format!("{}: frame {}", self.name, self.frame_in_file))?
+            .context("input ended")?;
+        if !line.starts_with(b"FRAME") {
+            bail!(
+                "{}: frame {} does not start with FRAME",
+                self.name,
+                self.frame_in_file
+            );
+        }
+        let (w, h) = (self.header.size.width, self.header.size.height);
+        let (format, len) = match self.header.chroma {
+            Chroma::C420 => (PixelFormat::I420, i420_len(w, h)),
+            Chroma::C422 => (PixelFormat::I422, i422_len(w, h)),
+            Chroma::Mono => (PixelFormat::Gray, w * h),
+        };
+        frame.reshape(w, h, format, len);
+        self.reader
+            .read_exact(&mut frame.data)
+            .with_context(|| format!("{}: frame {} is truncated", self.name, self.frame_in_file))?;
+        if let Some(stretch) = &self.stretch {
+            let (y, c) = frame.data.split_at_mut(w * h);
+            stretch.luma(y);
+            stretch.chroma(c);
+        }
+        self.frame_in_file += 1;
+        Ok(true)
+    }
+
+    /// What the stream holds, e.g. `1280x720 I420 limited range`.
+    pub fn describe(&self) -> String {
+        let layout = match self.header.chroma {
+            Chroma::C420 => "I420",
+            Chroma::C422 => "4:2:2",
+            Chroma::Mono => "grey",
+        };
+        let range = if self.stretch.is_some() {
+            "limited"
+        } else {
+            "full"
+        };
+        format!("{} {layout} {range} range", self.header.size)
+    }
+}
+
 /// A YUV4MPEG2 file opened for replay.
 pub struct Y4mSource {
-    path: PathBuf,
-    reader: BufReader<File>,
-    size: Resolution,
-    fps: Option<f64>,
+    stream: Y4mStream<BufReader<File>>,
     /// Where the first `FRAME` line starts, for looping.
     first_frame: u64,
     looping: bool,
-    /// Range expansion tables, when the file is limited range.
-    stretch: Option<RangeStretch>,
     next_index: u64,
-    frame_in_file: u64,
 }
 
 /// Reads one `\n`-terminated line of at most [`MAX_LINE`] bytes; `None` at a clean EOF.
@@ -54,24 +135,27 @@ impl Y4mSource {
         let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
         // Small: frame data is read straight into the frame (a read this large bypasses the
         // buffer), so the buffer only serves the short header lines.
-        let mut reader = BufReader::with_capacity(8 << 10, file);
-        let header = read_line(&mut reader, "header")
-            .and_then(|l| l.context("file is empty"))
-            .with_context(|| format!("{}: not a YUV4MPEG2 file", path.display()))?;
-        let info = parse_header(&header).with_context(|| format!("{}", path.display()))?;
-        let first_frame = reader.stream_position()?;
+        let reader = BufReader::with_capacity(8 << 10, file);
+        let mut stream = Y4mStream::open(reader, &path.display().to_string())?;
+        let first_frame = stream.reader.stream_position()?;
         Ok(Y4mSource {
-            path: path.to_path_buf(),
-            reader,
-            size: info.size,
-            fps: info.fps,
+            stream,
             first_frame,
             looping,
-            stretch: (!info.full_range).then(RangeStretch::limited_to_full),
             next_index: 0,
-            frame_in_file: 0,
         })
     }
+}
+
+/// How the chroma is laid out (the header's `C` tag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Chroma {
+    /// 4:2:0 (every `C420*` variant; chroma siting is not corrected).
+    C420,
+    /// 4:2:2.
+    C422,
+    /// Luma only.
+    Mono,
 }
 
 /// What a YUV4MPEG2 header says.
@@ -80,6 +164,7 @@ pub struct Header {
     pub size: Resolution,
     pub fps: Option<f64>,
     pub full_range: bool,
+    pub chroma: Chroma,
 }
 
 /// Parses the header line (without its `\n`).
@@ -90,6 +175,7 @@ pub fn parse_header(line: &[u8]) -> Result<Header> {
         bail!("not a YUV4MPEG2 file (header does not start with \"YUV4MPEG2 \")");
     }
     let (mut w, mut h, mut fps, mut full_range) = (None, None, None, false);
+    let mut chroma = Chroma::C420;
     for word in words.filter(|w| !w.is_empty()) {
         let (tag, value) = word.split_at(1);
         match tag {
@@ -104,9 +190,13 @@ pub fn parse_header(line: &[u8]) -> Result<Header> {
                     }
                 }
             }
-            "C" if !value.starts_with("420") => {
-                bail!("colour space C{value} is not supported: convert with -pix_fmt yuv420p")
-            }
+            "C" if value.starts_with("420") => chroma = Chroma::C420,
+            "C" if value == "422" => chroma = Chroma::C422,
+            "C" if value == "mono" => chroma = Chroma::Mono,
+            "C" => bail!(
+                "colour space C{value} is not supported: use 4:2:0, 4:2:2 or mono \
+                 (e.g. -pix_fmt yuv420p)"
+            ),
             "X" if value.eq_ignore_ascii_case("COLORRANGE=FULL") => full_range = true,
             _ => {}
         }
@@ -119,64 +209,39 @@ pub fn parse_header(line: &[u8]) -> Result<Header> {
         size,
         fps,
         full_range,
+        chroma,
     })
 }
 
 impl Source for Y4mSource {
     fn next_frame(&mut self, frame: &mut RawFrame) -> Result<bool> {
-        frame.captured_at = Instant::now();
-        let line = match read_line(&mut self.reader, "frame header")? {
-            Some(line) => line,
-            None if self.looping && self.frame_in_file > 0 => {
-                self.reader.seek(SeekFrom::Start(self.first_frame))?;
-                self.frame_in_file = 0;
-                read_line(&mut self.reader, "frame header")?.context("file has no frames")?
+        let mut more = self.stream.read_frame(frame)?;
+        if !more && self.looping && self.stream.frame_in_file > 0 {
+            self.stream.reader.seek(SeekFrom::Start(self.first_frame))?;
+            self.stream.frame_in_file = 0;
+            more = self.stream.read_frame(frame)?;
+            if !more {
+                bail!("{}: file has no frames", self.stream.name);
             }
-            None => return Ok(false),
-        };
-        if !line.starts_with(b"FRAME") {
-            bail!(
-                "{}: frame {} does not start with FRAME",
-                self.path.display(),
-                self.frame_in_file
-            );
         }
-        let (w, h) = (self.size.width, self.size.height);
-        frame.reshape(w, h, PixelFormat::I420, i420_len(w, h));
-        self.reader.read_exact(&mut frame.data).with_context(|| {
-            format!(
-                "{}: frame {} is truncated",
-                self.path.display(),
-                self.frame_in_file
-            )
-        })?;
-        if let Some(stretch) = &self.stretch {
-            let (y, c) = frame.data.split_at_mut(w * h);
-            stretch.luma(y);
-            stretch.chroma(c);
+        if more {
+            frame.index = self.next_index;
+            self.next_index += 1;
         }
-        frame.index = self.next_index;
-        self.next_index += 1;
-        self.frame_in_file += 1;
-        Ok(true)
+        Ok(more)
     }
 
     fn describe(&self) -> String {
         format!(
-            "{}: {} I420 {} range{}",
-            self.path.display(),
-            self.size,
-            if self.stretch.is_some() {
-                "limited"
-            } else {
-                "full"
-            },
+            "{}: {}{}",
+            self.stream.name,
+            self.stream.describe(),
             if self.looping { ", looping" } else { "" }
         )
     }
 
     fn natural_fps(&self) -> f64 {
-        self.fps.unwrap_or(30.0)
+        self.stream.header.fps.unwrap_or(30.0)
     }
 }
 
@@ -202,7 +267,11 @@ mod tests {
         assert!(parse_header(b"YUV4MPEG2 W64").is_err());
         assert!(parse_header(b"YUV4MPEG2 W0 H48").is_err());
         assert!(parse_header(b"YUV4MPEG2 W99999999999999999999 H48").is_err());
-        assert!(parse_header(b"YUV4MPEG2 W64 H48 C422").is_err());
+        assert!(parse_header(b"YUV4MPEG2 W64 H48 C444").is_err());
+        assert_eq!(
+            parse_header(b"YUV4MPEG2 W64 H48 C422").unwrap().chroma,
+            Chroma::C422
+        );
     }
 
     #[test]
