@@ -8,11 +8,13 @@
 //! - [`window`]: the minifb window (absent with `--headless`).
 //! - [`xshm`]: the window's pictures drawn through X11 shared memory.
 //! - [`save`]: `--save-dir`, every payload written as received.
+//! - [`streams`]: each live stream's figures, for the hub and the window.
 
 pub mod board;
 pub mod decoder;
 pub mod receiver;
 pub mod save;
+pub mod streams;
 pub mod window;
 pub mod xshm;
 
@@ -31,6 +33,7 @@ use shared::Limits;
 use tokio::sync::watch;
 
 use crate::board::{Board, Picture};
+use crate::streams::Streams;
 
 /// Everything a run needs, parsed and checked.
 #[derive(Debug, Clone)]
@@ -69,6 +72,8 @@ pub struct Counters {
     pub saved: AtomicU64,
     rate: Mutex<Option<StreamStats>>,
     glass: Mutex<Histogram>,
+    /// Each live stream's own figures.
+    pub streams: Streams,
 }
 
 impl Counters {
@@ -80,6 +85,9 @@ impl Counters {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .record_ms(ms);
+        if let Some(stream) = self.streams.by_peer(peer) {
+            stream.glass(ms);
+        }
         print_line(format_args!("peer={peer} glass_ms={ms:.2}"));
     }
 
