@@ -7,11 +7,13 @@
 //! - [`board`]: each stream's newest picture, between decoders and the window.
 //! - [`window`]: the minifb window (absent with `--headless`).
 //! - [`xshm`]: the window's pictures drawn through X11 shared memory.
+//! - [`hub`]: `--http`, the payloads re-served to browsers, ffmpeg, OpenCV and Prometheus.
 //! - [`save`]: `--save-dir`, every payload written as received.
 //! - [`streams`]: each live stream's figures, for the hub and the window.
 
 pub mod board;
 pub mod decoder;
+pub mod hub;
 pub mod receiver;
 pub mod save;
 pub mod streams;
@@ -53,6 +55,8 @@ pub struct Config {
     pub save_dir: Option<PathBuf>,
     /// Read the test pattern's timestamp marks and report glass-to-glass times.
     pub measure: bool,
+    /// Where to serve HTTP (`--http`): the hub.
+    pub http: Option<SocketAddr>,
 }
 
 /// Counts over the whole run, all streams together.
@@ -110,6 +114,17 @@ pub fn run(config: Config) -> Result<()> {
     let local = listener.local_addr()?;
     eprintln!("viewer: listening on {local}");
 
+    let http = match config.http {
+        Some(addr) => {
+            let listener = std::net::TcpListener::bind(addr)
+                .with_context(|| format!("cannot listen for HTTP on {addr}"))?;
+            listener.set_nonblocking(true)?;
+            eprintln!("viewer: serving HTTP on {}", listener.local_addr()?);
+            Some(listener)
+        }
+        None => None,
+    };
+
     let (stop, _) = watch::channel(false);
     if !config.allow.is_empty() {
         let list: Vec<String> = config.allow.iter().map(|c| c.to_string()).collect();
@@ -127,6 +142,19 @@ pub fn run(config: Config) -> Result<()> {
         board: Arc::new(Board::default()),
         counters: Arc::new(Counters::default()),
         stop,
+    };
+    let hub = match http {
+        Some(listener) => {
+            shared.counters.streams.publish_payloads();
+            let hub = hub::Hub::new(shared.counters.clone(), shared.allow.clone());
+            let stop = shared.stop.subscribe();
+            Some(
+                std::thread::Builder::new()
+                    .name("http".into())
+                    .spawn(move || hub::run(listener, hub, stop))?,
+            )
+        }
+        None => None,
     };
     let network = {
         let shared = shared.clone();
@@ -154,6 +182,15 @@ pub fn run(config: Config) -> Result<()> {
     let network_result = network
         .join()
         .map_err(|_| anyhow!("network thread panicked"))?;
+    if let Some(hub) = hub {
+        // The network thread set the stop flag on its way out, which ends the hub too.
+        shared.stop.send_replace(true);
+        match hub.join() {
+            Ok(Err(e)) => eprintln!("viewer: HTTP: {e}"),
+            Err(_) => eprintln!("viewer: HTTP thread panicked"),
+            Ok(Ok(())) => {}
+        }
+    }
 
     let last = shared
         .board
