@@ -14,6 +14,9 @@ packages=(
   # Camera: bindgen needs libclang for the V4L2 bindings; scripts/vm-camera-test.sh boots a
   # VM with QEMU and builds its initramfs from busybox, cpio and xz.
   libclang-dev qemu-system-x86 busybox-static cpio xz-utils
+  # The viewer's HTTP hub (tests/hub.rs): headless Chromium loads the page, ffmpeg/ffprobe and
+  # OpenCV read the MJPEG stream, promtool (in prometheus) checks /metrics.
+  chromium ffmpeg python3-opencv prometheus
 )
 
 sudo=""

@@ -34,7 +34,7 @@ fn write_jpeg(path: &Path, size: (usize, usize)) -> Vec<u8> {
 }
 
 /// A small PNG (the reference programs send PNG files too).
-fn write_png(path: &Path) -> Vec<u8> {
+pub(crate) fn write_png(path: &Path) -> Vec<u8> {
     let mut bytes = Vec::new();
     {
         let mut enc = png::Encoder::new(&mut bytes, 64, 32);
@@ -71,7 +71,7 @@ fn start_receiver(mode: &str, outdir: &Path) -> (Child, u16) {
     (child, port)
 }
 
-fn files_in(dir: &Path) -> Vec<Vec<u8>> {
+pub(crate) fn files_in(dir: &Path) -> Vec<Vec<u8>> {
     let mut names: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -5,10 +5,12 @@
 //! - [`end_to_end`]: a headless viewer and a test-pattern streamer, frame counts, picture quality.
 //! - [`dialects`]: every dialect, both directions, against scripted reference peers.
 //! - [`robustness`]: start orders, restarts, hostile peers, concurrency, signals.
+//! - [`hub`]: `viewer --http`: browsers, ffmpeg, OpenCV, Prometheus, many and hostile clients.
 //! - [`window`]: the window under Xvfb: size, pattern colours, letterboxing, waiting screen.
 
 mod dialects;
 mod end_to_end;
+mod hub;
 mod robustness;
 mod support;
 mod window;
