@@ -179,9 +179,9 @@ async fn serve_client(
     tokio::select! {
         result = connection => {
             if let Err(e) = result {
-                // A client going away mid-response is normal; bad requests get one line.
+                // A client going away mid-response is normal; bad or missing requests get one line.
                 if e.is_parse() || e.is_parse_too_large() || e.is_timeout() {
-                    eprintln!("{peer}: HTTP request refused: {e}");
+                    eprintln!("{peer}: HTTP: {e}, closing");
                 }
             }
         }

@@ -2,13 +2,15 @@
 //! exposition format 0.0.4, with histograms in seconds).
 
 use std::fmt::Write;
-use std::sync::atomic::Ordering;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 use shared::stats::Histogram;
 
 use super::Hub;
-use crate::streams::StreamInfo;
+use crate::streams::{Snapshot, StreamInfo};
 
 /// Histogram bucket limits, in milliseconds (written in seconds).
 const BUCKETS_MS: [f64; 12] = [
@@ -61,106 +63,116 @@ pub fn exposition(hub: &Hub) -> String {
     let c = &hub.counters;
     let streams = c.streams.list();
     let mut out = String::with_capacity(4096 + streams.len() * 4096);
-    let load = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
-    for (name, help, value) in [
-        (
-            "viewer_frames_total",
-            "Frames received in full and acknowledged, all streams.",
-            load(&c.received),
-        ),
-        (
-            "viewer_decoded_total",
-            "Frames decoded into pictures, all streams.",
-            load(&c.decoded),
-        ),
-        (
-            "viewer_errors_total",
-            "Frames that did not decode and connections closed for a protocol error, all streams.",
-            load(&c.errors),
-        ),
-        (
-            "viewer_truncated_total",
-            "Connections that ended in the middle of a frame.",
-            load(&c.truncated),
-        ),
-        (
-            "viewer_dropped_total",
-            "Received frames replaced by a newer one before decoding, streams that ended.",
-            load(&c.dropped),
-        ),
-    ] {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
-        );
-    }
-    for (name, help, value) in [
-        ("viewer_streams", "Streams connected now.", streams.len()),
-        (
-            "viewer_http_clients",
-            "HTTP connections open now.",
-            hub.clients(),
-        ),
-    ] {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
-        );
-    }
+    let total = |v: &AtomicU64| [(String::new(), v.load(Ordering::Relaxed) as f64)];
+    let counter = "counter";
+    family(
+        &mut out,
+        "viewer_frames_total",
+        counter,
+        "Frames received in full and acknowledged, all streams.",
+        total(&c.received),
+    );
+    family(
+        &mut out,
+        "viewer_decoded_total",
+        counter,
+        "Frames decoded into pictures, all streams.",
+        total(&c.decoded),
+    );
+    family(
+        &mut out,
+        "viewer_errors_total",
+        counter,
+        "Frames that did not decode and connections closed for a protocol error, all streams.",
+        total(&c.errors),
+    );
+    family(
+        &mut out,
+        "viewer_truncated_total",
+        counter,
+        "Connections that ended in the middle of a frame.",
+        total(&c.truncated),
+    );
+    family(
+        &mut out,
+        "viewer_dropped_total",
+        counter,
+        "Received frames replaced by a newer one before decoding, in streams that ended.",
+        total(&c.dropped),
+    );
+    family(
+        &mut out,
+        "viewer_streams",
+        "gauge",
+        "Streams connected now.",
+        [(String::new(), streams.len() as f64)],
+    );
+    family(
+        &mut out,
+        "viewer_http_clients",
+        "gauge",
+        "HTTP connections open now.",
+        [(String::new(), hub.clients() as f64)],
+    );
     if streams.is_empty() {
         return out;
     }
-    let snapshots: Vec<_> = streams.iter().map(|s| s.snapshot()).collect();
-    let label = |s: &crate::streams::Snapshot| format!("stream=\"{}\",peer=\"{}\"", s.id, s.peer);
-    for (name, help, get) in [
-        (
-            "viewer_stream_frames_total",
-            "Frames received from the stream.",
-            (|s| s.frames) as fn(&crate::streams::Snapshot) -> u64,
-        ),
-        (
-            "viewer_stream_bytes_total",
-            "Payload bytes received from the stream.",
-            |s| s.bytes,
-        ),
-        (
-            "viewer_stream_errors_total",
-            "Frames from the stream that did not decode, and a protocol error.",
-            |s| s.errors,
-        ),
-        (
-            "viewer_stream_dropped_total",
-            "Frames from the stream replaced by a newer one before decoding.",
-            |s| s.dropped,
-        ),
-    ] {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter");
-        for s in &snapshots {
-            let _ = writeln!(out, "{name}{{{}}} {}", label(s), get(s));
-        }
-    }
-    for (name, help, get) in [
-        (
-            "viewer_stream_fps",
-            "Frames received per second over about the last second.",
-            (|s| s.fps) as fn(&crate::streams::Snapshot) -> f64,
-        ),
-        (
-            "viewer_stream_width",
-            "Picture width in pixels (0 before the first decoded picture).",
-            |s| f64::from(s.width),
-        ),
-        (
-            "viewer_stream_height",
-            "Picture height in pixels (0 before the first decoded picture).",
-            |s| f64::from(s.height),
-        ),
-    ] {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
-        for s in &snapshots {
-            let _ = writeln!(out, "{name}{{{}}} {}", label(s), finite(get(s)));
-        }
-    }
+    let snapshots: Vec<Snapshot> = streams.iter().map(|s| s.snapshot()).collect();
+    let each = |get: fn(&Snapshot) -> f64| {
+        snapshots
+            .iter()
+            .map(move |s| (labels(s.id, s.peer), get(s)))
+            .collect::<Vec<_>>()
+    };
+    family(
+        &mut out,
+        "viewer_stream_frames_total",
+        counter,
+        "Frames received from the stream.",
+        each(|s| s.frames as f64),
+    );
+    family(
+        &mut out,
+        "viewer_stream_bytes_total",
+        counter,
+        "Payload bytes received from the stream.",
+        each(|s| s.bytes as f64),
+    );
+    family(
+        &mut out,
+        "viewer_stream_errors_total",
+        counter,
+        "Frames from the stream that did not decode, and a protocol error.",
+        each(|s| s.errors as f64),
+    );
+    family(
+        &mut out,
+        "viewer_stream_dropped_total",
+        counter,
+        "Frames from the stream replaced by a newer one before decoding.",
+        each(|s| s.dropped as f64),
+    );
+    family(
+        &mut out,
+        "viewer_stream_fps",
+        "gauge",
+        "Frames received per second over about the last second.",
+        each(|s| s.fps),
+    );
+    family(
+        &mut out,
+        "viewer_stream_width",
+        "gauge",
+        "Picture width in pixels (0 before the first decoded picture).",
+        each(|s| f64::from(s.width)),
+    );
+    family(
+        &mut out,
+        "viewer_stream_height",
+        "gauge",
+        "Picture height in pixels (0 before the first decoded picture).",
+        each(|s| f64::from(s.height)),
+    );
     histogram(
         &mut out,
         "viewer_stream_decode_seconds",
@@ -178,6 +190,30 @@ pub fn exposition(hub: &Hub) -> String {
     out
 }
 
+/// A stream's labels.
+fn labels(id: u64, peer: SocketAddr) -> String {
+    format!("stream=\"{id}\",peer=\"{peer}\"")
+}
+
+/// Writes one metric family: its HELP and TYPE lines, then one sample per (labels, value).
+fn family(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (String, f64)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        let value = finite(value);
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {value}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
+    }
+}
+
 fn finite(v: f64) -> f64 {
     if v.is_finite() {
         v
@@ -191,7 +227,7 @@ fn histogram(
     out: &mut String,
     name: &str,
     help: &str,
-    streams: &[std::sync::Arc<StreamInfo>],
+    streams: &[Arc<StreamInfo>],
     with: impl Fn(&StreamInfo, &mut dyn FnMut(&Histogram)),
 ) {
     let mut series = String::new();
@@ -200,7 +236,7 @@ fn histogram(
             if h.count() == 0 {
                 return;
             }
-            let labels = format!("stream=\"{}\",peer=\"{}\"", info.id, info.peer);
+            let labels = labels(info.id, info.peer);
             for (le, n) in BUCKETS_MS.iter().zip(h.counts_below_ms(&BUCKETS_MS)) {
                 let _ = writeln!(series, "{name}_bucket{{{labels},le=\"{}\"}} {n}", le / 1e3);
             }
@@ -216,5 +252,44 @@ fn histogram(
     if !series.is_empty() {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
         out.push_str(&series);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Counters;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn exposition_has_totals_per_stream_series_and_histograms_in_seconds() {
+        let counters = Arc::new(Counters::default());
+        counters.received.store(7, Ordering::Relaxed);
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let info = counters.streams.add(3, peer);
+        info.received(Instant::now(), b"\xFF\xD8abc", None);
+        info.decoded(Duration::from_micros(1500), b"\xFF\xD8abc");
+        let hub = Hub::new(counters, Arc::new(Vec::new()));
+        let text = exposition(&hub);
+        for line in [
+            "# TYPE viewer_frames_total counter\nviewer_frames_total 7\n",
+            "viewer_streams 1\n",
+            "viewer_stream_bytes_total{stream=\"3\",peer=\"127.0.0.1:5000\"} 5\n",
+            "# TYPE viewer_stream_decode_seconds histogram\n",
+            "viewer_stream_decode_seconds_bucket{stream=\"3\",peer=\"127.0.0.1:5000\",le=\"0.001\"} 0\n",
+            "viewer_stream_decode_seconds_bucket{stream=\"3\",peer=\"127.0.0.1:5000\",le=\"0.002\"} 1\n",
+            "viewer_stream_decode_seconds_bucket{stream=\"3\",peer=\"127.0.0.1:5000\",le=\"+Inf\"} 1\n",
+            "viewer_stream_decode_seconds_sum{stream=\"3\",peer=\"127.0.0.1:5000\"} 0.0015\n",
+        ] {
+            assert!(text.contains(line), "no {line:?} in\n{text}");
+        }
+        // Nothing measured, no glass histogram.
+        assert!(!text.contains("glass"), "{text}");
+        let json = streams_json(&hub).to_string();
+        assert!(
+            json.contains("\"id\":3") && json.contains("\"frames\":1"),
+            "{json}"
+        );
+        assert!(!json.contains("glass_p50_ms"), "{json}");
     }
 }
