@@ -26,7 +26,8 @@ pub struct Streams {
 }
 
 impl Streams {
-    /// Keeps a copy of each stream's newest payload from now on (costs one copy a frame).
+    /// Keeps a copy of each newest payload for [`StreamInfo::subscribe`] in streams added from
+    /// now on (one copy a frame, into a pooled buffer); call it before streams connect.
     pub fn publish_payloads(&self) {
         self.publishing.store(true, Ordering::Relaxed);
     }
