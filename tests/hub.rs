@@ -114,6 +114,8 @@ fn flag_sender(addr: &str, payload: &[u8], frames: usize) -> TcpStream {
 struct MjpegClient {
     parts: Arc<AtomicU64>,
     stop: Arc<AtomicBool>,
+    /// The server ended the response.
+    ended: Arc<AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
@@ -126,14 +128,18 @@ impl MjpegClient {
             .unwrap();
         let parts = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
+        let ended = Arc::new(AtomicBool::new(false));
         let thread = {
-            let (parts, stop) = (parts.clone(), stop.clone());
+            let (parts, stop, ended) = (parts.clone(), stop.clone(), ended.clone());
             thread::spawn(move || {
                 let mut buf = vec![0u8; 64 * 1024];
                 let mut tail = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     match s.read(&mut buf) {
-                        Ok(0) => break,
+                        Ok(0) => {
+                            ended.store(true, Ordering::Relaxed);
+                            break;
+                        }
                         Ok(n) => {
                             // Count boundary lines, also across reads.
                             tail.extend_from_slice(&buf[..n]);
@@ -150,12 +156,17 @@ impl MjpegClient {
         MjpegClient {
             parts,
             stop,
+            ended,
             thread: Some(thread),
         }
     }
 
     fn parts(&self) -> u64 {
         self.parts.load(Ordering::Relaxed)
+    }
+
+    fn ended(&self) -> bool {
+        self.ended.load(Ordering::Relaxed)
     }
 }
 
@@ -396,6 +407,7 @@ fn snapshots_are_payloads_as_sent_and_png_is_served_as_png() {
         .iter()
         .map(|p| get(&http, p))
         .collect();
+    let watching = MjpegClient::start(&http, "/?action=stream");
     let (status, _, _) = streamer.finish(Duration::from_secs(20));
     assert!(status.success());
     let sent = files_in(&saved);
@@ -420,6 +432,11 @@ fn snapshots_are_payloads_as_sent_and_png_is_served_as_png() {
     });
     assert_eq!(get(&http, "/stream/1").status, 404);
     assert_eq!(get(&http, "/stream").status, 404);
+    // A client watching the stream when it ended saw its response end.
+    wait_for("the MJPEG response to end", Duration::from_secs(5), || {
+        watching.ended()
+    });
+    assert!(watching.parts() > 0, "the mjpg-streamer path sent nothing");
 
     // PNG payloads: served as received in /snapshot, skipped in MJPEG.
     let png = write_png(&dir.path("p.png"));

@@ -17,7 +17,7 @@ use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Channel, Full};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -356,6 +356,8 @@ fn mjpeg(stream: Arc<StreamInfo>) -> Response<Body> {
         HeaderValue::from_static("multipart/x-mixed-replace; boundary=frame"),
     );
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // When the stream ends, so does the connection: players take that as the end of the video.
+    headers.insert(CONNECTION, HeaderValue::from_static("close"));
     response
 }
 
