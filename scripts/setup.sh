@@ -15,8 +15,9 @@ packages=(
   # VM with QEMU and builds its initramfs from busybox, cpio and xz.
   libclang-dev qemu-system-x86 busybox-static cpio xz-utils
   # The viewer's HTTP hub (tests/hub.rs): headless Chromium loads the page, ffmpeg/ffprobe and
-  # OpenCV read the MJPEG stream, promtool (in prometheus) checks /metrics.
-  chromium ffmpeg python3-opencv prometheus
+  # OpenCV read the MJPEG stream, promtool (in prometheus) checks /metrics; scripts/hub-bench.sh
+  # runs curl as clients.
+  chromium ffmpeg python3-opencv prometheus curl
 )
 
 sudo=""

@@ -283,10 +283,19 @@ fn page_in_headless_chromium_shows_the_colour_bars() {
 #[test]
 fn ffmpeg_ffprobe_and_opencv_read_the_mjpeg_stream() {
     let _lock = heavy();
-    let (viewer, http) = hub(&[]);
+    let (viewer, http) = hub(&["--measure"]);
     let streamer = paced_streamer(&viewer, "640x480", 900);
     wait_for_stream(&http);
     let url = format!("http://{http}/stream/1");
+
+    // Measured, the glass-to-glass figures appear in the JSON and the metrics.
+    let api = String::from_utf8(get(&http, "/api/streams").body).unwrap();
+    assert!(api.contains("\"glass_p50_ms\":"), "{api}");
+    let metrics = String::from_utf8(get(&http, "/metrics").body).unwrap();
+    assert!(
+        metrics.contains("viewer_stream_glass_seconds_count{"),
+        "{metrics}"
+    );
 
     let probe = tool(
         "ffprobe",
@@ -389,7 +398,7 @@ fn ffmpeg_ffprobe_and_opencv_read_the_mjpeg_stream() {
     let text = String::from_utf8_lossy(&cv.stdout);
     assert!(
         cv.status.success() && text.trim() == "30 {(480, 640, 3)}",
-        "OpenCV (python3-opencv) read: {text} {}",
+        "OpenCV read (python3-opencv from scripts/setup.sh, run by /usr/bin/python3): {text} {}",
         String::from_utf8_lossy(&cv.stderr)
     );
     drop(streamer);
