@@ -609,6 +609,48 @@ fn fifty_clients_and_a_stalled_one_do_not_slow_the_streamer() {
 }
 
 #[test]
+fn a_stalled_mjpeg_client_is_closed_after_20_s() {
+    let _lock = heavy();
+    let (viewer, http) = hub(&[]);
+    let streamer = paced_streamer(&viewer, "1280x720", 1500);
+    wait_for_stream(&http);
+    let mut stalled = TcpStream::connect(&http).unwrap();
+    stalled
+        .write_all(b"GET /stream/1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let good = MjpegClient::start(&http, "/stream/1");
+    // Its socket buffers fill within a few seconds; 20 s later the hub gives up on it.
+    wait_for(
+        "the hub to close the stalled client",
+        Duration::from_secs(45),
+        || {
+            viewer
+                .stderr
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.contains("took nothing for 20s, closing it"))
+        },
+    );
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match stalled.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("the stalled client's connection is still open: {e}"),
+        }
+    }
+    let before = good.parts();
+    thread::sleep(Duration::from_secs(1));
+    assert!(good.parts() > before, "the good client stopped receiving");
+    drop(streamer);
+}
+
+#[test]
 fn hostile_http_clients_are_refused_and_nothing_else_is_disturbed() {
     let _lock = heavy();
     let (viewer, http) = hub(&[]);
