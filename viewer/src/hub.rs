@@ -11,8 +11,10 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Channel, Full};
@@ -69,6 +71,41 @@ impl Hub {
     /// HTTP connections open now.
     pub fn clients(&self) -> usize {
         MAX_CLIENTS - self.clients.available_permits()
+    }
+}
+
+/// Binds the HTTP address and says where it serves (a port of 0 picks a free one).
+pub fn bind(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("cannot listen for HTTP on {addr}"))?;
+    listener.set_nonblocking(true)?;
+    eprintln!("viewer: serving HTTP on {}", listener.local_addr()?);
+    Ok(listener)
+}
+
+/// Starts the hub on a thread of its own, serving until `stop` turns true; from now on each
+/// stream that connects keeps its newest payload for the hub.
+pub fn spawn(
+    listener: std::net::TcpListener,
+    counters: &Arc<Counters>,
+    allow: &Arc<Vec<Cidr>>,
+    stop: &watch::Sender<bool>,
+) -> anyhow::Result<JoinHandle<io::Result<()>>> {
+    counters.streams.publish_payloads();
+    let hub = Hub::new(counters.clone(), allow.clone());
+    let stop = stop.subscribe();
+    std::thread::Builder::new()
+        .name("http".into())
+        .spawn(move || run(listener, hub, stop))
+        .context("cannot start the HTTP thread")
+}
+
+/// Waits for the hub's thread (after the stop flag was set) and reports how it ended.
+pub fn join(thread: JoinHandle<io::Result<()>>) {
+    match thread.join() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("viewer: HTTP: {e}"),
+        Err(_) => eprintln!("viewer: HTTP thread panicked"),
     }
 }
 

@@ -114,16 +114,7 @@ pub fn run(config: Config) -> Result<()> {
     let local = listener.local_addr()?;
     eprintln!("viewer: listening on {local}");
 
-    let http = match config.http {
-        Some(addr) => {
-            let listener = std::net::TcpListener::bind(addr)
-                .with_context(|| format!("cannot listen for HTTP on {addr}"))?;
-            listener.set_nonblocking(true)?;
-            eprintln!("viewer: serving HTTP on {}", listener.local_addr()?);
-            Some(listener)
-        }
-        None => None,
-    };
+    let http = config.http.map(hub::bind).transpose()?;
 
     let (stop, _) = watch::channel(false);
     if !config.allow.is_empty() {
@@ -144,16 +135,12 @@ pub fn run(config: Config) -> Result<()> {
         stop,
     };
     let hub = match http {
-        Some(listener) => {
-            shared.counters.streams.publish_payloads();
-            let hub = hub::Hub::new(shared.counters.clone(), shared.allow.clone());
-            let stop = shared.stop.subscribe();
-            Some(
-                std::thread::Builder::new()
-                    .name("http".into())
-                    .spawn(move || hub::run(listener, hub, stop))?,
-            )
-        }
+        Some(listener) => Some(hub::spawn(
+            listener,
+            &shared.counters,
+            &shared.allow,
+            &shared.stop,
+        )?),
         None => None,
     };
     let network = {
@@ -185,11 +172,7 @@ pub fn run(config: Config) -> Result<()> {
     if let Some(hub) = hub {
         // The network thread set the stop flag on its way out, which ends the hub too.
         shared.stop.send_replace(true);
-        match hub.join() {
-            Ok(Err(e)) => eprintln!("viewer: HTTP: {e}"),
-            Err(_) => eprintln!("viewer: HTTP thread panicked"),
-            Ok(Ok(())) => {}
-        }
+        hub::join(hub);
     }
 
     let last = shared
