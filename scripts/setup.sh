@@ -18,6 +18,10 @@ packages=(
   # examples/opencv_overlay.py (Debian's python3 sees python3-opencv).
   ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   python3-opencv python3-numpy
+  # The viewer's HTTP hub (tests/hub.rs): headless Chromium loads the page, ffmpeg/ffprobe and
+  # OpenCV read the MJPEG stream, promtool (in prometheus) checks /metrics; scripts/hub-bench.sh
+  # runs curl as clients.
+  chromium python3-opencv prometheus curl
 )
 
 sudo=""

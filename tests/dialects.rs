@@ -34,7 +34,7 @@ pub fn write_jpeg(path: &Path, size: (usize, usize)) -> Vec<u8> {
 }
 
 /// A small PNG (the reference programs send PNG files too).
-fn write_png(path: &Path) -> Vec<u8> {
+pub(crate) fn write_png(path: &Path) -> Vec<u8> {
     let mut bytes = Vec::new();
     {
         let mut enc = png::Encoder::new(&mut bytes, 64, 32);

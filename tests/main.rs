@@ -8,10 +8,12 @@
 //! - [`robustness`]: start orders, restarts, hostile peers, concurrency, signals.
 //! - [`pipes`]: `--source -` fed by ffmpeg, GStreamer and the OpenCV example, `--source http://`
 //!   against a scripted MJPEG server, freshness behind a slow link, every bad input.
+//! - [`hub`]: `viewer --http`: browsers, ffmpeg, OpenCV, Prometheus, many and hostile clients.
 //! - [`window`]: the window under Xvfb: size, pattern colours, letterboxing, waiting screen.
 
 mod dialects;
 mod end_to_end;
+mod hub;
 mod link;
 mod pipes;
 mod robustness;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::support::*;
 
-fn num(map: &std::collections::HashMap<String, String>, key: &str) -> f64 {
+pub(crate) fn num(map: &std::collections::HashMap<String, String>, key: &str) -> f64 {
     map.get(key)
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(|| panic!("no number {key} in {map:?}"))
@@ -82,7 +82,7 @@ fn streamer_keeps_going_through_three_viewer_restarts() {
 }
 
 /// A tiny valid JPEG.
-fn tiny_jpeg() -> Vec<u8> {
+pub(crate) fn tiny_jpeg() -> Vec<u8> {
     let pixels = vec![128u8; 16 * 16 * 3];
     let image = turbojpeg::Image {
         pixels: &pixels[..],

@@ -15,6 +15,7 @@ pub struct Histogram {
     buckets: Vec<u32>,
     count: u64,
     max_ms: f64,
+    sum_ms: f64,
 }
 
 impl Default for Histogram {
@@ -23,6 +24,7 @@ impl Default for Histogram {
             buckets: vec![0; FINE_BUCKETS + COARSE_BUCKETS + 1],
             count: 0,
             max_ms: 0.0,
+            sum_ms: 0.0,
         }
     }
 }
@@ -42,6 +44,35 @@ impl Histogram {
         *slot = slot.saturating_add(1);
         self.count += 1;
         self.max_ms = self.max_ms.max(ms);
+        self.sum_ms += ms;
+    }
+
+    /// Sum of all durations recorded, in milliseconds (for a Prometheus `_sum`).
+    pub fn sum_ms(&self) -> f64 {
+        self.sum_ms
+    }
+
+    /// For each limit of an ascending list, how many durations lie below it (a Prometheus
+    /// histogram's cumulative `le` buckets), to within one bucket, in one pass.
+    pub fn counts_below_ms(&self, limits_ms: &[f64]) -> Vec<u64> {
+        let mut counts = Vec::with_capacity(limits_ms.len());
+        let mut seen = 0u64;
+        let mut limits = limits_ms.iter().peekable();
+        for (i, &n) in self.buckets.iter().enumerate() {
+            // A bucket counts below a limit when it ends at or before it.
+            let end = bucket_mid_ms(i) + bucket_half_width_ms(i);
+            while let Some(&&limit) = limits.peek() {
+                if end > limit + 1e-9 {
+                    counts.push(seen);
+                    limits.next();
+                } else {
+                    break;
+                }
+            }
+            seen += u64::from(n);
+        }
+        counts.resize(limits_ms.len(), seen);
+        counts
     }
 
     /// How many durations were recorded.
@@ -79,6 +110,14 @@ fn bucket_mid_ms(i: usize) -> f64 {
         (i as f64 + 0.5) * FINE_STEP_MS
     } else {
         FINE_BUCKETS as f64 * FINE_STEP_MS + ((i - FINE_BUCKETS) as f64 + 0.5) * COARSE_STEP_MS
+    }
+}
+
+fn bucket_half_width_ms(i: usize) -> f64 {
+    if i < FINE_BUCKETS {
+        FINE_STEP_MS / 2.0
+    } else {
+        COARSE_STEP_MS / 2.0
     }
 }
 
@@ -184,6 +223,20 @@ mod tests {
         assert_eq!(h.max_ms(), 1e9);
         assert_eq!(h.percentile_ms(10.0), 0.005);
         assert!(h.percentile_ms(100.0) <= 1e9);
+    }
+
+    #[test]
+    fn cumulative_counts_and_sum_for_prometheus() {
+        let mut h = Histogram::default();
+        for ms in [0.5, 1.5, 1.5, 7.0, 150.0, 90_000.0] {
+            h.record_ms(ms);
+        }
+        assert_eq!(
+            h.counts_below_ms(&[1.0, 2.0, 5.0, 100.0, 200.0, 1000.0]),
+            vec![1, 3, 3, 4, 5, 5]
+        );
+        assert_eq!(Histogram::default().counts_below_ms(&[1.0]), vec![0]);
+        assert!((h.sum_ms() - 90_160.5).abs() < 1e-6);
     }
 
     #[test]

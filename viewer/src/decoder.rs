@@ -165,10 +165,15 @@ pub fn run(
         }
     };
     let mut errors = 0u64;
+    let info = counters.streams.get(id);
     while let Some(payload) = payloads.take_blocking() {
         let mut picture = board.spare().unwrap_or_default();
+        let started = Instant::now();
         match decoder.decode(&payload, &mut picture, board.display_size()) {
             Ok(()) => {
+                if let Some(info) = &info {
+                    info.decoded(started.elapsed(), &payload);
+                }
                 picture.stamp = None;
                 if measure.read_marks {
                     if let Ok(header) = turbojpeg::read_header(&payload) {
@@ -183,6 +188,9 @@ pub fn run(
             }
             Err(e) => {
                 counters.errors.fetch_add(1, Ordering::Relaxed);
+                if let Some(info) = &info {
+                    info.error();
+                }
                 errors += 1;
                 if errors <= MAX_REPORTED_ERRORS {
                     let more = if errors == MAX_REPORTED_ERRORS {

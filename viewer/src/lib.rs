@@ -7,12 +7,16 @@
 //! - [`board`]: each stream's newest picture, between decoders and the window.
 //! - [`window`]: the minifb window (absent with `--headless`).
 //! - [`xshm`]: the window's pictures drawn through X11 shared memory.
+//! - [`hub`]: `--http`, the payloads re-served to browsers, ffmpeg, OpenCV and Prometheus.
 //! - [`save`]: `--save-dir`, every payload written as received.
+//! - [`streams`]: each live stream's figures, for the hub and the window.
 
 pub mod board;
 pub mod decoder;
+pub mod hub;
 pub mod receiver;
 pub mod save;
+pub mod streams;
 pub mod window;
 pub mod xshm;
 
@@ -31,6 +35,7 @@ use shared::Limits;
 use tokio::sync::watch;
 
 use crate::board::{Board, Picture};
+use crate::streams::Streams;
 
 /// Everything a run needs, parsed and checked.
 #[derive(Debug, Clone)]
@@ -50,6 +55,8 @@ pub struct Config {
     pub save_dir: Option<PathBuf>,
     /// Read the test pattern's timestamp marks and report glass-to-glass times.
     pub measure: bool,
+    /// Where to serve HTTP (`--http`): the hub.
+    pub http: Option<SocketAddr>,
 }
 
 /// Counts over the whole run, all streams together.
@@ -69,6 +76,8 @@ pub struct Counters {
     pub saved: AtomicU64,
     rate: Mutex<Option<StreamStats>>,
     glass: Mutex<Histogram>,
+    /// Each live stream's own figures.
+    pub streams: Streams,
 }
 
 impl Counters {
@@ -80,6 +89,9 @@ impl Counters {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .record_ms(ms);
+        if let Some(stream) = self.streams.by_peer(peer) {
+            stream.glass(ms);
+        }
         print_line(format_args!("peer={peer} glass_ms={ms:.2}"));
     }
 
@@ -102,6 +114,8 @@ pub fn run(config: Config) -> Result<()> {
     let local = listener.local_addr()?;
     eprintln!("viewer: listening on {local}");
 
+    let http = config.http.map(hub::bind).transpose()?;
+
     let (stop, _) = watch::channel(false);
     if !config.allow.is_empty() {
         let list: Vec<String> = config.allow.iter().map(|c| c.to_string()).collect();
@@ -119,6 +133,15 @@ pub fn run(config: Config) -> Result<()> {
         board: Arc::new(Board::default()),
         counters: Arc::new(Counters::default()),
         stop,
+    };
+    let hub = match http {
+        Some(listener) => Some(hub::spawn(
+            listener,
+            &shared.counters,
+            &shared.allow,
+            &shared.stop,
+        )?),
+        None => None,
     };
     let network = {
         let shared = shared.clone();
@@ -146,6 +169,11 @@ pub fn run(config: Config) -> Result<()> {
     let network_result = network
         .join()
         .map_err(|_| anyhow!("network thread panicked"))?;
+    if let Some(hub) = hub {
+        // The network thread set the stop flag on its way out, which ends the hub too.
+        shared.stop.send_replace(true);
+        hub::join(hub);
+    }
 
     let last = shared
         .board

@@ -54,6 +54,11 @@ struct Args {
     /// on the same host, or clocks in sync.
     #[arg(long)]
     measure: bool,
+
+    /// Serve the streams over HTTP on this address (e.g. 127.0.0.1:8081): a page, MJPEG,
+    /// snapshots, JSON and Prometheus metrics.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<SocketAddr>,
 }
 
 /// Bounded so that the three dialects stay distinguishable by their first byte.
@@ -81,6 +86,7 @@ fn main() -> ExitCode {
         allow: args.allow,
         save_dir: args.save_dir,
         measure: args.measure,
+        http: args.http,
     };
     match viewer::run(config) {
         Ok(()) => ExitCode::SUCCESS,

@@ -102,6 +102,7 @@ async fn serve_connection(id: u64, stream: TcpStream, peer: SocketAddr, shared: 
     }
     eprintln!("{peer}: streamer connected");
     shared.board.add(id, peer);
+    let info = shared.counters.streams.add(id, peer);
     let payloads: Arc<Slot<Vec<u8>>> = Arc::new(Slot::new());
     let mut decode_thread: Option<JoinHandle<()>> = None;
     let mut conn = Connection::new(stream, shared.limits);
@@ -117,6 +118,7 @@ async fn serve_connection(id: u64, stream: TcpStream, peer: SocketAddr, shared: 
             Ok(true) => {
                 let now = Instant::now();
                 let total = counters.received.fetch_add(1, Ordering::Relaxed) + 1;
+                info.received(now, &payload, conn.dialect());
                 if decode_thread.is_none() {
                     if let Some(d) = conn.dialect().filter(|d| *d != Dialect::Flag) {
                         eprintln!("{peer}: speaks the {d} dialect");
@@ -149,6 +151,7 @@ async fn serve_connection(id: u64, stream: TcpStream, peer: SocketAddr, shared: 
                 if payloads.put(payload).is_err() {
                     break;
                 }
+                info.set_dropped(payloads.dropped());
                 if shared.frames > 0 && total >= shared.frames {
                     shared.stop.send_replace(true);
                     break;
@@ -163,6 +166,7 @@ async fn serve_connection(id: u64, stream: TcpStream, peer: SocketAddr, shared: 
                     counters.truncated.fetch_add(1, Ordering::Relaxed);
                 } else {
                     counters.errors.fetch_add(1, Ordering::Relaxed);
+                    info.error();
                 }
                 eprintln!("{peer}: {e}, closing");
                 break;
@@ -179,6 +183,7 @@ async fn serve_connection(id: u64, stream: TcpStream, peer: SocketAddr, shared: 
         .dropped
         .fetch_add(payloads.dropped(), Ordering::Relaxed);
     shared.board.remove(id);
+    counters.streams.remove(id);
 }
 
 fn spawn_decoder(

@@ -1,0 +1,295 @@
+//! The hub's figures as text: `/api/streams` (JSON) and `/metrics` (Prometheus text
+//! exposition format 0.0.4, with histograms in seconds).
+
+use std::fmt::Write;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use shared::stats::Histogram;
+
+use super::Hub;
+use crate::streams::{Snapshot, StreamInfo};
+
+/// Histogram bucket limits, in milliseconds (written in seconds).
+const BUCKETS_MS: [f64; 12] = [
+    0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 5000.0,
+];
+
+/// One object per live stream, in id order.
+pub fn streams_json(hub: &Hub) -> Value {
+    let list: Vec<Value> = hub
+        .counters
+        .streams
+        .list()
+        .iter()
+        .map(|info| {
+            let s = info.snapshot();
+            let mut o = json!({
+                "id": s.id,
+                "peer": s.peer.to_string(),
+                "dialect": s.dialect.map(|d| d.name()),
+                "width": s.width,
+                "height": s.height,
+                "fps": round2(s.fps),
+                "kbit_s": round2(s.kbit_s),
+                "frames": s.frames,
+                "bytes": s.bytes,
+                "errors": s.errors,
+                "dropped": s.dropped,
+                "decode_p50_ms": round2(s.decode_p50_ms),
+                "connected_for_s": round2(s.connected_for.as_secs_f64()),
+            });
+            if let (Some(ms), Some(map)) = (s.glass_p50_ms, o.as_object_mut()) {
+                map.insert("glass_p50_ms".into(), json!(round2(ms)));
+            }
+            o
+        })
+        .collect();
+    Value::Array(list)
+}
+
+fn round2(v: f64) -> f64 {
+    if v.is_finite() {
+        (v * 100.0).round() / 100.0
+    } else {
+        0.0
+    }
+}
+
+/// The Prometheus exposition of the run's counters and each live stream's figures.
+pub fn exposition(hub: &Hub) -> String {
+    let c = &hub.counters;
+    let streams = c.streams.list();
+    let mut out = String::with_capacity(4096 + streams.len() * 4096);
+    let total = |v: &AtomicU64| [(String::new(), v.load(Ordering::Relaxed) as f64)];
+    let counter = "counter";
+    family(
+        &mut out,
+        "viewer_frames_total",
+        counter,
+        "Frames received in full and acknowledged, all streams.",
+        total(&c.received),
+    );
+    family(
+        &mut out,
+        "viewer_decoded_total",
+        counter,
+        "Frames decoded into pictures, all streams.",
+        total(&c.decoded),
+    );
+    family(
+        &mut out,
+        "viewer_errors_total",
+        counter,
+        "Frames that did not decode and connections closed for a protocol error, all streams.",
+        total(&c.errors),
+    );
+    family(
+        &mut out,
+        "viewer_truncated_total",
+        counter,
+        "Connections that ended in the middle of a frame.",
+        total(&c.truncated),
+    );
+    family(
+        &mut out,
+        "viewer_dropped_total",
+        counter,
+        "Received frames replaced by a newer one before decoding, in streams that ended.",
+        total(&c.dropped),
+    );
+    family(
+        &mut out,
+        "viewer_streams",
+        "gauge",
+        "Streams connected now.",
+        [(String::new(), streams.len() as f64)],
+    );
+    family(
+        &mut out,
+        "viewer_http_clients",
+        "gauge",
+        "HTTP connections open now.",
+        [(String::new(), hub.clients() as f64)],
+    );
+    if streams.is_empty() {
+        return out;
+    }
+    let snapshots: Vec<Snapshot> = streams.iter().map(|s| s.snapshot()).collect();
+    let each = |get: fn(&Snapshot) -> f64| {
+        snapshots
+            .iter()
+            .map(move |s| (labels(s.id, s.peer), get(s)))
+            .collect::<Vec<_>>()
+    };
+    family(
+        &mut out,
+        "viewer_stream_frames_total",
+        counter,
+        "Frames received from the stream.",
+        each(|s| s.frames as f64),
+    );
+    family(
+        &mut out,
+        "viewer_stream_bytes_total",
+        counter,
+        "Payload bytes received from the stream.",
+        each(|s| s.bytes as f64),
+    );
+    family(
+        &mut out,
+        "viewer_stream_errors_total",
+        counter,
+        "Frames from the stream that did not decode, and a protocol error.",
+        each(|s| s.errors as f64),
+    );
+    family(
+        &mut out,
+        "viewer_stream_dropped_total",
+        counter,
+        "Frames from the stream replaced by a newer one before decoding.",
+        each(|s| s.dropped as f64),
+    );
+    family(
+        &mut out,
+        "viewer_stream_fps",
+        "gauge",
+        "Frames received per second over about the last second.",
+        each(|s| s.fps),
+    );
+    family(
+        &mut out,
+        "viewer_stream_width",
+        "gauge",
+        "Picture width in pixels (0 before the first decoded picture).",
+        each(|s| f64::from(s.width)),
+    );
+    family(
+        &mut out,
+        "viewer_stream_height",
+        "gauge",
+        "Picture height in pixels (0 before the first decoded picture).",
+        each(|s| f64::from(s.height)),
+    );
+    histogram(
+        &mut out,
+        "viewer_stream_decode_seconds",
+        "Time to decode one frame of the stream.",
+        &streams,
+        |s, f| s.with_decode_times(f),
+    );
+    histogram(
+        &mut out,
+        "viewer_stream_glass_seconds",
+        "Glass-to-glass time of the stream (capture start to the picture on screen), when measured.",
+        &streams,
+        |s, f| s.with_glass_times(f),
+    );
+    out
+}
+
+/// A stream's labels.
+fn labels(id: u64, peer: SocketAddr) -> String {
+    format!("stream=\"{id}\",peer=\"{peer}\"")
+}
+
+/// Writes one metric family: its HELP and TYPE lines, then one sample per (labels, value).
+fn family(
+    out: &mut String,
+    name: &str,
+    kind: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (String, f64)>,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    for (labels, value) in samples {
+        let value = finite(value);
+        if labels.is_empty() {
+            let _ = writeln!(out, "{name} {value}");
+        } else {
+            let _ = writeln!(out, "{name}{{{labels}}} {value}");
+        }
+    }
+}
+
+fn finite(v: f64) -> f64 {
+    if v.is_finite() {
+        v
+    } else {
+        0.0
+    }
+}
+
+/// Writes one histogram family, one series per stream that has recorded anything.
+fn histogram(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    streams: &[Arc<StreamInfo>],
+    with: impl Fn(&StreamInfo, &mut dyn FnMut(&Histogram)),
+) {
+    let mut series = String::new();
+    for info in streams {
+        with(info, &mut |h: &Histogram| {
+            if h.count() == 0 {
+                return;
+            }
+            let labels = labels(info.id, info.peer);
+            for (le, n) in BUCKETS_MS.iter().zip(h.counts_below_ms(&BUCKETS_MS)) {
+                let _ = writeln!(series, "{name}_bucket{{{labels},le=\"{}\"}} {n}", le / 1e3);
+            }
+            let _ = writeln!(
+                series,
+                "{name}_bucket{{{labels},le=\"+Inf\"}} {}",
+                h.count()
+            );
+            let _ = writeln!(series, "{name}_sum{{{labels}}} {}", h.sum_ms() / 1e3);
+            let _ = writeln!(series, "{name}_count{{{labels}}} {}", h.count());
+        });
+    }
+    if !series.is_empty() {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        out.push_str(&series);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Counters;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn exposition_has_totals_per_stream_series_and_histograms_in_seconds() {
+        let counters = Arc::new(Counters::default());
+        counters.received.store(7, Ordering::Relaxed);
+        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let info = counters.streams.add(3, peer);
+        info.received(Instant::now(), b"\xFF\xD8abc", None);
+        info.decoded(Duration::from_micros(1500), b"\xFF\xD8abc");
+        let hub = Hub::new(counters, Arc::new(Vec::new()));
+        let text = exposition(&hub);
+        for line in [
+            "# TYPE viewer_frames_total counter\nviewer_frames_total 7\n",
+            "viewer_streams 1\n",
+            "viewer_stream_bytes_total{stream=\"3\",peer=\"127.0.0.1:5000\"} 5\n",
+            "# TYPE viewer_stream_decode_seconds histogram\n",
+            "viewer_stream_decode_seconds_bucket{stream=\"3\",peer=\"127.0.0.1:5000\",le=\"0.001\"} 0\n",
+            "viewer_stream_decode_seconds_bucket{stream=\"3\",peer=\"127.0.0.1:5000\",le=\"0.002\"} 1\n",
+            "viewer_stream_decode_seconds_bucket{stream=\"3\",peer=\"127.0.0.1:5000\",le=\"+Inf\"} 1\n",
+            "viewer_stream_decode_seconds_sum{stream=\"3\",peer=\"127.0.0.1:5000\"} 0.0015\n",
+        ] {
+            assert!(text.contains(line), "no {line:?} in\n{text}");
+        }
+        // Nothing measured, no glass histogram.
+        assert!(!text.contains("glass"), "{text}");
+        let json = streams_json(&hub).to_string();
+        assert!(
+            json.contains("\"id\":3") && json.contains("\"frames\":1"),
+            "{json}"
+        );
+        assert!(!json.contains("glass_p50_ms"), "{json}");
+    }
+}

@@ -1,0 +1,591 @@
+//! The live figures of every connected stream, shared by the receiver (counts, rate), the
+//! decoders (picture size, decode time), the glass-to-glass measurement and the readers: the
+//! HTTP hub and the window. Writers touch only atomics and short locks.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use shared::stats::Histogram;
+use shared::Dialect;
+use tokio::sync::watch;
+
+/// The received rate is measured over windows of this length.
+const RATE_WINDOW: Duration = Duration::from_secs(1);
+/// Payload buffers kept for reuse per stream (in flight to HTTP clients, or spare).
+const PAYLOAD_POOL: usize = 4;
+
+/// Every live stream, by id (ids are given in order of connection).
+#[derive(Default)]
+pub struct Streams {
+    live: Mutex<BTreeMap<u64, Arc<StreamInfo>>>,
+    /// Whether each stream's newest payload is kept for readers ([`StreamInfo::subscribe`]).
+    publishing: AtomicBool,
+}
+
+impl Streams {
+    /// Keeps a copy of each newest payload for [`StreamInfo::subscribe`] in streams added from
+    /// now on (one copy a frame, into a pooled buffer); call it before streams connect.
+    pub fn publish_payloads(&self) {
+        self.publishing.store(true, Ordering::Relaxed);
+    }
+
+    /// Registers a stream that just connected.
+    pub fn add(&self, id: u64, peer: SocketAddr) -> Arc<StreamInfo> {
+        let info = Arc::new(StreamInfo::new(
+            id,
+            peer,
+            self.publishing.load(Ordering::Relaxed),
+        ));
+        self.lock().insert(id, info.clone());
+        info
+    }
+
+    /// Forgets a stream that ended; its payload subscribers see the end.
+    pub fn remove(&self, id: u64) {
+        if let Some(info) = self.lock().remove(&id) {
+            info.end();
+        }
+    }
+
+    /// A live stream by id.
+    pub fn get(&self, id: u64) -> Option<Arc<StreamInfo>> {
+        self.lock().get(&id).cloned()
+    }
+
+    /// A live stream by peer address (the glass-to-glass measurement knows only the peer).
+    pub fn by_peer(&self, peer: SocketAddr) -> Option<Arc<StreamInfo>> {
+        self.lock().values().find(|s| s.peer == peer).cloned()
+    }
+
+    /// Every live stream, in id order.
+    pub fn list(&self) -> Vec<Arc<StreamInfo>> {
+        self.lock().values().cloned().collect()
+    }
+
+    /// How many streams are live.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no stream is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<u64, Arc<StreamInfo>>> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What a payload is, from its first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadKind {
+    Jpeg,
+    Png,
+}
+
+impl PayloadKind {
+    /// JPEG or PNG; `None` for anything else.
+    pub fn of(bytes: &[u8]) -> Option<PayloadKind> {
+        if bytes.starts_with(&[0xFF, 0xD8]) {
+            Some(PayloadKind::Jpeg)
+        } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            Some(PayloadKind::Png)
+        } else {
+            None
+        }
+    }
+
+    /// The MIME type.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            PayloadKind::Jpeg => "image/jpeg",
+            PayloadKind::Png => "image/png",
+        }
+    }
+}
+
+/// A stream's newest payload, exactly as received.
+#[derive(Debug, Clone)]
+pub struct Payload {
+    pub bytes: Arc<Vec<u8>>,
+    /// When its last byte arrived (wall clock, for `X-Timestamp`).
+    pub arrived: SystemTime,
+    pub kind: PayloadKind,
+    /// Its number in this stream (1, 2, ...), so readers can tell a newer one.
+    pub seq: u64,
+}
+
+/// One stream's live figures.
+pub struct StreamInfo {
+    pub id: u64,
+    pub peer: SocketAddr,
+    pub connected_at: Instant,
+    dialect: OnceLock<Dialect>,
+    frames: AtomicU64,
+    bytes: AtomicU64,
+    errors: AtomicU64,
+    dropped: AtomicU64,
+    decoded: AtomicU64,
+    /// Full picture size, width << 32 | height; 0 before the first decoded picture.
+    size: AtomicU64,
+    last_decode_us: AtomicU64,
+    decode: Mutex<Histogram>,
+    glass: Mutex<Histogram>,
+    rate: Mutex<Rate>,
+    /// Payloads for readers; `None` until the first one (and always when not publishing).
+    latest: watch::Sender<Option<Payload>>,
+    publishing: bool,
+    pool: Mutex<Vec<Arc<Vec<u8>>>>,
+    ended: AtomicBool,
+}
+
+/// The received rate over the last whole window, and the window being filled.
+struct Rate {
+    start: Instant,
+    frames: u64,
+    bytes: u64,
+    /// (fps, kbit/s) of the last whole window.
+    last: Option<(f64, f64)>,
+}
+
+impl Rate {
+    fn frame(&mut self, now: Instant, bytes: usize) {
+        let elapsed = now.saturating_duration_since(self.start);
+        if elapsed >= RATE_WINDOW {
+            self.last = Some(per_second(self.frames, self.bytes, elapsed));
+            self.start = now;
+            self.frames = 0;
+            self.bytes = 0;
+        }
+        self.frames += 1;
+        self.bytes += bytes as u64;
+    }
+
+    /// (fps, kbit/s) at `now`: the last whole window, or the current one once it has run
+    /// longer than a window (a stalled stream goes towards zero instead of keeping its rate).
+    fn at(&self, now: Instant) -> (f64, f64) {
+        let elapsed = now.saturating_duration_since(self.start);
+        match self.last {
+            Some(last) if elapsed < RATE_WINDOW => last,
+            _ if elapsed.is_zero() => (0.0, 0.0),
+            _ => per_second(self.frames, self.bytes, elapsed),
+        }
+    }
+}
+
+fn per_second(frames: u64, bytes: u64, over: Duration) -> (f64, f64) {
+    let secs = over.as_secs_f64();
+    (frames as f64 / secs, bytes as f64 * 8.0 / 1000.0 / secs)
+}
+
+/// A stream's figures at one moment, as plain values.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub id: u64,
+    pub peer: SocketAddr,
+    /// `None` until the first frame shows which dialect the streamer speaks.
+    pub dialect: Option<Dialect>,
+    /// Frames received in full and acknowledged.
+    pub frames: u64,
+    /// Payload bytes received.
+    pub bytes: u64,
+    /// Frames that did not decode, and a protocol error that closed the connection.
+    pub errors: u64,
+    /// Received frames replaced by a newer one before the decoder got to them.
+    pub dropped: u64,
+    /// Frames decoded into pictures.
+    pub decoded: u64,
+    /// Frames received per second, over about the last second.
+    pub fps: f64,
+    /// Payload kilobits received per second, over about the last second.
+    pub kbit_s: f64,
+    /// Mean payload size over the stream.
+    pub bytes_per_frame: u64,
+    /// Full picture size (0 before the first decoded picture).
+    pub width: u32,
+    pub height: u32,
+    pub decode_p50_ms: f64,
+    pub decode_last_ms: f64,
+    /// Glass-to-glass median, when measured (`--measure` and a time mark in the picture).
+    pub glass_p50_ms: Option<f64>,
+    pub connected_for: Duration,
+}
+
+impl StreamInfo {
+    fn new(id: u64, peer: SocketAddr, publishing: bool) -> StreamInfo {
+        let now = Instant::now();
+        StreamInfo {
+            id,
+            peer,
+            connected_at: now,
+            dialect: OnceLock::new(),
+            frames: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+            decoded: AtomicU64::new(0),
+            size: AtomicU64::new(0),
+            last_decode_us: AtomicU64::new(0),
+            decode: Mutex::new(Histogram::default()),
+            glass: Mutex::new(Histogram::default()),
+            rate: Mutex::new(Rate {
+                start: now,
+                frames: 0,
+                bytes: 0,
+                last: None,
+            }),
+            latest: watch::Sender::new(None),
+            publishing,
+            pool: Mutex::new(Vec::new()),
+            ended: AtomicBool::new(false),
+        }
+    }
+
+    /// Counts one frame received in full at `now`, and keeps a copy of it for readers when
+    /// publishing. Called by the receiver after the answer has gone out.
+    pub fn received(&self, now: Instant, payload: &[u8], dialect: Option<Dialect>) {
+        if let Some(d) = dialect {
+            let _ = self.dialect.set(d);
+        }
+        let seq = self.frames.fetch_add(1, Ordering::Relaxed) + 1;
+        self.bytes
+            .fetch_add(payload.len() as u64, Ordering::Relaxed);
+        lock(&self.rate).frame(now, payload.len());
+        if self.publishing {
+            self.publish(payload, seq);
+        }
+    }
+
+    /// Counts a frame that did not decode, or the protocol error that ends the connection.
+    pub fn error(&self) {
+        self.errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sets the count of frames dropped so far (the stream's slot keeps the count).
+    pub fn set_dropped(&self, dropped: u64) {
+        self.dropped.store(dropped, Ordering::Relaxed);
+    }
+
+    /// Records one decoded picture: how long decoding took and the payload it came from (its
+    /// header gives the full size, whatever scale it was decoded at).
+    pub fn decoded(&self, took: Duration, payload: &[u8]) {
+        self.decoded.fetch_add(1, Ordering::Relaxed);
+        self.last_decode_us
+            .store(took.as_micros() as u64, Ordering::Relaxed);
+        lock(&self.decode).record_ms(took.as_secs_f64() * 1e3);
+        if let Some((w, h)) = picture_size(payload) {
+            self.size
+                .store(u64::from(w) << 32 | u64::from(h), Ordering::Relaxed);
+        }
+    }
+
+    /// Records one glass-to-glass time.
+    pub fn glass(&self, ms: f64) {
+        lock(&self.glass).record_ms(ms);
+    }
+
+    /// The figures now.
+    pub fn snapshot(&self) -> Snapshot {
+        let now = Instant::now();
+        let load = |v: &AtomicU64| v.load(Ordering::Relaxed);
+        let (frames, bytes) = (load(&self.frames), load(&self.bytes));
+        let (fps, kbit_s) = lock(&self.rate).at(now);
+        let size = load(&self.size);
+        let decode_p50_ms = lock(&self.decode).percentile_ms(50.0);
+        let glass = lock(&self.glass);
+        Snapshot {
+            id: self.id,
+            peer: self.peer,
+            dialect: self.dialect.get().copied(),
+            frames,
+            bytes,
+            errors: load(&self.errors),
+            dropped: load(&self.dropped),
+            decoded: load(&self.decoded),
+            fps,
+            kbit_s,
+            bytes_per_frame: bytes.checked_div(frames).unwrap_or(0),
+            width: (size >> 32) as u32,
+            height: size as u32,
+            decode_p50_ms,
+            decode_last_ms: load(&self.last_decode_us) as f64 / 1e3,
+            glass_p50_ms: (glass.count() > 0).then(|| glass.percentile_ms(50.0)),
+            connected_for: now.saturating_duration_since(self.connected_at),
+        }
+    }
+
+    /// Runs `f` on the decode-time histogram (milliseconds), under its lock.
+    pub fn with_decode_times<R>(&self, f: impl FnOnce(&Histogram) -> R) -> R {
+        f(&lock(&self.decode))
+    }
+
+    /// Runs `f` on the glass-to-glass histogram (milliseconds), under its lock.
+    pub fn with_glass_times<R>(&self, f: impl FnOnce(&Histogram) -> R) -> R {
+        f(&lock(&self.glass))
+    }
+
+    /// The newest payload and every newer one as it arrives (only when publishing; see
+    /// [`Streams::publish_payloads`]). A reader that is slow skips payloads, never queues them.
+    pub fn subscribe(&self) -> watch::Receiver<Option<Payload>> {
+        self.latest.subscribe()
+    }
+
+    /// The newest payload, if any was published.
+    pub fn latest(&self) -> Option<Payload> {
+        self.latest.borrow().clone()
+    }
+
+    /// Whether the stream has ended (its subscribers are then woken one last time).
+    pub fn has_ended(&self) -> bool {
+        self.ended.load(Ordering::Relaxed)
+    }
+
+    fn end(&self) {
+        self.ended.store(true, Ordering::Relaxed);
+        self.latest.send_modify(|_| {});
+    }
+
+    /// Copies `payload` into a pooled buffer no reader holds any more, and makes it the newest.
+    fn publish(&self, payload: &[u8], seq: u64) {
+        let Some(kind) = PayloadKind::of(payload) else {
+            return;
+        };
+        let bytes = {
+            let mut pool = lock(&self.pool);
+            let free = pool.iter_mut().position(|b| Arc::get_mut(b).is_some());
+            match free {
+                Some(i) => {
+                    let mut buf = pool.swap_remove(i);
+                    if let Some(v) = Arc::get_mut(&mut buf) {
+                        v.clear();
+                        v.extend_from_slice(payload);
+                    }
+                    pool.push(buf.clone());
+                    buf
+                }
+                None => {
+                    let buf = Arc::new(payload.to_vec());
+                    if pool.len() >= PAYLOAD_POOL {
+                        // Every pooled buffer is still being sent somewhere: let the oldest
+                        // go with its last reader.
+                        pool.remove(0);
+                    }
+                    pool.push(buf.clone());
+                    buf
+                }
+            }
+        };
+        self.latest.send_replace(Some(Payload {
+            bytes,
+            arrived: SystemTime::now(),
+            kind,
+            seq,
+        }));
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A JPEG's or PNG's full picture size from its header, without decoding it.
+pub fn picture_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    match PayloadKind::of(bytes)? {
+        PayloadKind::Png => {
+            // The IHDR chunk comes first: width and height, big-endian, at 16 and 20.
+            let field =
+                |at: usize| Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
+            (bytes.get(12..16)? == b"IHDR").then_some(())?;
+            Some((field(16)?, field(20)?))
+        }
+        PayloadKind::Jpeg => {
+            // Walk the marker segments up to the start of frame (SOF0..SOF15 but DHT, JPG, DAC).
+            let mut at = 2;
+            loop {
+                let marker = *bytes.get(at + 1)?;
+                if *bytes.get(at)? != 0xFF {
+                    return None;
+                }
+                if marker == 0xFF {
+                    at += 1; // fill byte
+                    continue;
+                }
+                let len = usize::from(u16::from_be_bytes([
+                    *bytes.get(at + 2)?,
+                    *bytes.get(at + 3)?,
+                ]));
+                if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
+                    let h = u16::from_be_bytes([*bytes.get(at + 5)?, *bytes.get(at + 6)?]);
+                    let w = u16::from_be_bytes([*bytes.get(at + 7)?, *bytes.get(at + 8)?]);
+                    return Some((u32::from(w), u32::from(h)));
+                }
+                if marker == 0xDA || len < 2 {
+                    return None;
+                }
+                at += 2 + len;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn jpeg(w: usize, h: usize) -> Vec<u8> {
+        let pixels = vec![128u8; w * h * 3];
+        let image = turbojpeg::Image {
+            pixels: &pixels[..],
+            width: w,
+            pitch: w * 3,
+            height: h,
+            format: turbojpeg::PixelFormat::RGB,
+        };
+        turbojpeg::compress(image, 50, turbojpeg::Subsamp::Sub2x2)
+            .unwrap()
+            .to_vec()
+    }
+
+    #[test]
+    fn registry_adds_lists_in_id_order_and_removes() {
+        let streams = Streams::default();
+        streams.add(2, peer(2));
+        streams.add(1, peer(1));
+        let ids: Vec<u64> = streams.list().iter().map(|s| s.id).collect();
+        assert_eq!(ids, [1, 2]);
+        assert_eq!(streams.get(2).unwrap().peer, peer(2));
+        assert_eq!(streams.by_peer(peer(1)).unwrap().id, 1);
+        let info = streams.get(1).unwrap();
+        streams.remove(1);
+        assert!(info.has_ended());
+        assert!(streams.get(1).is_none());
+        assert_eq!(streams.len(), 1);
+    }
+
+    #[test]
+    fn counts_rates_and_sizes() {
+        let streams = Streams::default();
+        let info = streams.add(1, peer(1));
+        let t0 = info.connected_at;
+        let payload = jpeg(64, 48);
+        // 10 frames a second for two seconds.
+        for i in 0..=20u64 {
+            info.received(
+                t0 + Duration::from_millis(100 * i),
+                &payload,
+                Some(Dialect::Size),
+            );
+        }
+        info.decoded(Duration::from_micros(1500), &payload);
+        info.error();
+        info.set_dropped(3);
+        let s = info.snapshot();
+        assert_eq!((s.frames, s.errors, s.dropped, s.decoded), (21, 1, 3, 1));
+        assert_eq!(s.bytes, 21 * payload.len() as u64);
+        assert_eq!(s.bytes_per_frame, payload.len() as u64);
+        assert_eq!(s.dialect, Some(Dialect::Size));
+        assert_eq!((s.width, s.height), (64, 48));
+        assert!((s.decode_last_ms - 1.5).abs() < 1e-9);
+        assert!((s.decode_p50_ms - 1.5).abs() < 0.011);
+        assert_eq!(s.glass_p50_ms, None);
+        info.glass(6.0);
+        assert!((info.snapshot().glass_p50_ms.unwrap() - 6.0).abs() < 0.011);
+        // Nothing is published unless asked.
+        assert!(info.latest().is_none());
+    }
+
+    #[test]
+    fn rate_over_the_last_window_and_towards_zero_when_stalled() {
+        let t0 = Instant::now();
+        let mut r = Rate {
+            start: t0,
+            frames: 0,
+            bytes: 0,
+            last: None,
+        };
+        for i in 0..=30u64 {
+            r.frame(t0 + Duration::from_millis(50 * i), 1000);
+        }
+        let at = t0 + Duration::from_millis(1550);
+        let (fps, kbit) = r.at(at);
+        assert!((fps - 20.0).abs() < 1e-9, "{fps}");
+        assert!((kbit - 160.0).abs() < 1e-9, "{kbit}");
+        let (stalled, _) = r.at(t0 + Duration::from_secs(11));
+        assert!(stalled < 2.0, "{stalled}");
+    }
+
+    #[test]
+    fn publishes_the_newest_payload_and_reuses_buffers() {
+        let streams = Streams::default();
+        streams.publish_payloads();
+        let info = streams.add(1, peer(1));
+        let mut rx = info.subscribe();
+        let a = jpeg(16, 16);
+        let now = Instant::now();
+        info.received(now, &a, None);
+        let first = info.latest().unwrap();
+        assert_eq!(
+            (first.kind, first.seq, &first.bytes[..]),
+            (PayloadKind::Jpeg, 1, &a[..])
+        );
+        assert!(rx.has_changed().unwrap());
+        rx.borrow_and_update();
+        drop(first);
+        // Not PNG nor JPEG: counted, not published.
+        info.received(now, b"garbage", None);
+        assert!(!rx.has_changed().unwrap());
+        // Once no reader holds it, a buffer is reused for the next payload.
+        let b = jpeg(32, 16);
+        info.received(now, &b, None);
+        info.received(now, &b, None);
+        let newest = info.latest().unwrap();
+        assert_eq!((newest.seq, &newest.bytes[..]), (4, &b[..]));
+        assert!(lock(&info.pool).len() <= 2, "buffers were not reused");
+        streams.remove(1);
+        assert!(rx.has_changed().unwrap());
+    }
+
+    #[test]
+    fn pool_stays_bounded_while_readers_hold_every_buffer() {
+        let streams = Streams::default();
+        streams.publish_payloads();
+        let info = streams.add(1, peer(1));
+        let a = jpeg(16, 16);
+        let held: Vec<Payload> = (0..10)
+            .map(|_| {
+                info.received(Instant::now(), &a, None);
+                info.latest().unwrap()
+            })
+            .collect();
+        assert_eq!(held.len(), 10);
+        assert!(lock(&info.pool).len() <= PAYLOAD_POOL);
+    }
+
+    #[test]
+    fn picture_size_from_headers() {
+        assert_eq!(picture_size(&jpeg(320, 200)), Some((320, 200)));
+        let mut png = Vec::new();
+        {
+            let mut enc = png::Encoder::new(&mut png, 7, 5);
+            enc.set_color(png::ColorType::Rgb);
+            let mut w = enc.write_header().unwrap();
+            w.write_image_data(&[0; 7 * 5 * 3]).unwrap();
+        }
+        assert_eq!(picture_size(&png), Some((7, 5)));
+        // Truncated or garbled headers give nothing, never a panic.
+        let j = jpeg(32, 32);
+        for n in 0..40 {
+            let _ = picture_size(&j[..n]);
+        }
+        assert_eq!(picture_size(b"\xFF\xD8\xFF\xE0\x00\x01"), None);
+        assert_eq!(picture_size(b"GIF89a"), None);
+    }
+}
