@@ -65,6 +65,7 @@ impl Decoder {
         if w == 0 || h == 0 || w > MAX_DIMENSION || h > MAX_DIMENSION {
             bail!("JPEG of {w}x{h} is outside 1..={MAX_DIMENSION} on a side");
         }
+        out.source = (w, h);
         let factor = scaling_for((w, h), shown_at);
         self.decompressor.set_scaling_factor(factor)?;
         let (w, h) = (factor.scale(w), factor.scale(h));
@@ -134,6 +135,7 @@ fn decode_png(bytes: &[u8], out: &mut Picture) -> Result<()> {
     }
     out.width = w;
     out.height = h;
+    out.source = (w, h);
     out.decoded_at = Some(Instant::now());
     Ok(())
 }
@@ -184,7 +186,12 @@ pub fn run(
                     counters.record_glass(peer, stamp);
                 }
                 counters.decoded.fetch_add(1, Ordering::Relaxed);
+                // The payload goes with its picture (a snapshot writes it as received); the
+                // buffer the picture carried before goes back to the receiver instead.
+                let spare = std::mem::replace(&mut picture.payload, payload);
                 board.publish(id, picture);
+                payloads.recycle(spare);
+                continue;
             }
             Err(e) => {
                 counters.errors.fetch_add(1, Ordering::Relaxed);

@@ -9,12 +9,20 @@
 //! - [`xshm`]: the window's pictures drawn through X11 shared memory.
 //! - [`save`]: `--save-dir`, every payload written as received.
 //! - [`streams`]: each live stream's figures, for the hub and the window.
+//! - [`hud`], [`view`], [`keys`]: the window's figures band and marks, zoom and pan, keys.
+//! - [`snapshot`]: `S`, the frame on screen as received and as PNG.
+//! - [`recorder`]: `R` and `--record`, received JPEGs into a Matroska file.
 
 pub mod board;
 pub mod decoder;
+pub mod hud;
+pub mod keys;
 pub mod receiver;
+pub mod recorder;
 pub mod save;
+pub mod snapshot;
 pub mod streams;
+pub mod view;
 pub mod window;
 pub mod xshm;
 
@@ -33,6 +41,7 @@ use shared::Limits;
 use tokio::sync::watch;
 
 use crate::board::{Board, Picture};
+use crate::recorder::Recorder;
 use crate::streams::Streams;
 
 /// Everything a run needs, parsed and checked.
@@ -53,6 +62,12 @@ pub struct Config {
     pub save_dir: Option<PathBuf>,
     /// Read the test pattern's timestamp marks and report glass-to-glass times.
     pub measure: bool,
+    /// Start with the figures band shown (`--hud`).
+    pub hud: bool,
+    /// Where `S` writes snapshots and `R` recordings.
+    pub snapshot_dir: PathBuf,
+    /// Record the first stream to connect into this file (`--record`).
+    pub record: Option<PathBuf>,
 }
 
 /// Counts over the whole run, all streams together.
@@ -104,6 +119,22 @@ pub fn run(config: Config) -> Result<()> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("{}: cannot create the save directory", dir.display()))?;
     }
+    std::fs::create_dir_all(&config.snapshot_dir).with_context(|| {
+        format!(
+            "{}: cannot create the snapshot directory",
+            config.snapshot_dir.display()
+        )
+    })?;
+    if let Some(path) = &config.record {
+        // Fail now, not when the first streamer connects.
+        File::create(path)
+            .and_then(|_| std::fs::remove_file(path))
+            .with_context(|| format!("{}: cannot record into this file", path.display()))?;
+    }
+    let recorder = Recorder::new(config.record.clone());
+    let recording = recorder
+        .spawn()
+        .context("cannot start the recording thread")?;
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     listener.set_nonblocking(true)?;
@@ -117,7 +148,9 @@ pub fn run(config: Config) -> Result<()> {
     }
     let shared = receiver::Shared {
         limits: config.limits,
-        measure: config.measure,
+        // With a window, marks are always read (a few dozen pixels): the figures band shows
+        // glass-to-glass times whenever the pictures carry them.
+        measure: config.measure || !config.headless,
         // Headless, "on screen" is when the picture is decoded; with a window, the window
         // measures after handing the picture over.
         glass_at_decode: config.measure && config.headless,
@@ -126,6 +159,7 @@ pub fn run(config: Config) -> Result<()> {
         frames: config.frames,
         board: Arc::new(Board::default()),
         counters: Arc::new(Counters::default()),
+        recorder: recorder.clone(),
         stop,
     };
     let network = {
@@ -148,12 +182,25 @@ pub fn run(config: Config) -> Result<()> {
     let shown = if config.headless {
         Ok(None)
     } else {
-        let measure = config.measure.then_some(&*shared.counters);
-        window::run(&shared.board, &shared.stop, local, config.size, measure)
+        window::run(&window::Options {
+            board: &shared.board,
+            stop: &shared.stop,
+            listen: local,
+            size: config.size,
+            counters: &shared.counters,
+            measure: config.measure,
+            hud: config.hud,
+            snapshot_dir: &config.snapshot_dir,
+            recorder: &recorder,
+        })
     };
     let network_result = network
         .join()
         .map_err(|_| anyhow!("network thread panicked"))?;
+    recorder.close();
+    recording
+        .join()
+        .map_err(|_| anyhow!("recording thread panicked"))?;
 
     let last = shared
         .board

@@ -54,6 +54,26 @@ struct Args {
     /// on the same host, or clocks in sync.
     #[arg(long)]
     measure: bool,
+
+    /// Show each stream's figures band from the start (`H` toggles it).
+    #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off)]
+    hud: bool,
+
+    /// Where the S key writes snapshots and the R key recordings.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    snapshot_dir: PathBuf,
+
+    /// Record every received JPEG of the first stream to connect into this Matroska file.
+    #[arg(long, value_name = "PATH")]
+    record: Option<PathBuf>,
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("{s:?} is neither on nor off")),
+    }
 }
 
 /// Bounded so that the three dialects stay distinguishable by their first byte.
@@ -81,6 +101,9 @@ fn main() -> ExitCode {
         allow: args.allow,
         save_dir: args.save_dir,
         measure: args.measure,
+        hud: args.hud,
+        snapshot_dir: args.snapshot_dir,
+        record: args.record,
     };
     match viewer::run(config) {
         Ok(()) => ExitCode::SUCCESS,
