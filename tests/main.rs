@@ -6,9 +6,12 @@
 //! - [`dialects`]: every dialect, both directions, against scripted reference peers.
 //! - [`robustness`]: start orders, restarts, hostile peers, concurrency, signals.
 //! - [`window`]: the window under Xvfb: size, pattern colours, letterboxing, waiting screen.
+//! - [`field`]: the window's field tools under Xvfb: figures band, pause, snapshot, recording,
+//!   zoom and inspect, focus.
 
 mod dialects;
 mod end_to_end;
+mod field;
 mod robustness;
 mod support;
 mod window;

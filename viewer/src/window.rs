@@ -242,8 +242,9 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
         {
             if notches != 0.0 {
                 let at = (f64::from(x), f64::from(y));
-                c.view
-                    .zoom_at(cell, (p.width, p.height), at, f64::from(notches));
+                // X reports a wheel notch as a button press and release; minifb counts both.
+                let notches = f64::from(notches) / 2.0;
+                c.view.zoom_at(cell, (p.width, p.height), at, notches);
                 redraw = true;
             }
         }
