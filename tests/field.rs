@@ -510,3 +510,36 @@ fn field_tab_shows_each_stream_alone_then_the_grid() {
     assert_bars(&half(&again, 640), 0, 640, "grid again, right");
     f.quit();
 }
+
+#[test]
+fn field_record_flag_records_the_first_stream_headless() {
+    let _lock = heavy();
+    let dir = TempDir::new("field-record-flag");
+    let path = dir.path("first.mkv");
+    let viewer = Viewer::start(&["--headless", "--record", path.to_str().unwrap()], &[]);
+    let streamer = run(
+        "streamer",
+        &[
+            "--source",
+            "test",
+            "--fps",
+            "30",
+            "--frames",
+            "45",
+            "--quiet",
+            &viewer.addr,
+        ],
+        Duration::from_secs(20),
+    );
+    assert!(streamer.status.success());
+    thread::sleep(Duration::from_millis(300));
+    let (status, out) = viewer.terminate(Duration::from_secs(10));
+    assert!(status.success());
+    let done = last_line(&out, "recorded");
+    assert_eq!(done["frames"], "45", "{out}");
+    assert_eq!(PathBuf::from(&done["path"]), path);
+    let info = probe(&path);
+    assert_eq!(info["codec_name"], "mjpeg");
+    assert_eq!(number(&info, "nb_read_frames"), 45.0);
+    decode_all(&path);
+}
