@@ -314,6 +314,30 @@ mod tests {
     }
 
     #[test]
+    fn each_picture_carries_the_payload_it_was_decoded_from() {
+        let board = Arc::new(Board::default());
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        board.add(1, peer);
+        let payloads = Arc::new(Slot::new());
+        let first = jpeg(64, 32, [200, 10, 10]);
+        payloads.put(first.clone()).unwrap();
+        payloads.close();
+        run(
+            1,
+            peer,
+            payloads.clone(),
+            board.clone(),
+            Arc::default(),
+            Measure::default(),
+        );
+        let picture = board.take(1).unwrap();
+        assert_eq!(picture.payload, first);
+        assert_eq!(picture.source, (64, 32));
+        // The picture's earlier buffer (empty: a new picture) went back to the receiver instead.
+        assert_eq!(payloads.spare(), Some(Vec::new()));
+    }
+
+    #[test]
     fn rejects_garbage_truncated_and_corrupt_jpegs() {
         let mut d = Decoder::new().unwrap();
         let mut p = Picture::default();

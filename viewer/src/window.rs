@@ -8,6 +8,10 @@
 //! every pixel with carries after clearing the whole buffer, which took longer than decoding
 //! the frame. Letterboxing is done here instead, with a column table and whole-row copies, and
 //! a picture that already fits the window goes out as it is.
+//!
+//! The field tools live here too: keys ([`keys`]), zoom and pan ([`view`]), the figures band
+//! and marks drawn over the composed picture ([`hud`]), snapshots and recordings. None of them
+//! stands between a frame's arrival and its acknowledgement or decoding.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -138,7 +142,7 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
     let mut last_title = Instant::now();
     let mut last_figures: Option<Instant> = None;
     let mut version = 0;
-    while window.is_open() && !window.is_key_down(Key::Escape) && !*o.stop.borrow() {
+    'frames: while window.is_open() && !window.is_key_down(Key::Escape) && !*o.stop.borrow() {
         version = board.wait_change(version, POLL);
         let mut redraw = window.get_size() != last_size;
         last_size = window.get_size();
@@ -146,7 +150,7 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
         let mut pending = Vec::new();
         for key in window.get_keys_pressed(KeyRepeat::No) {
             match keys::action(key) {
-                Some(Action::Quit) => return Ok(last_picture(shown)),
+                Some(Action::Quit) => break 'frames,
                 Some(Action::ToggleHud) => c.hud = !c.hud,
                 Some(Action::ToggleHelp) => c.help = !c.help,
                 Some(Action::TogglePause) => c.paused = !c.paused,
