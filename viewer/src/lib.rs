@@ -126,9 +126,17 @@ pub fn run(config: Config) -> Result<()> {
         )
     })?;
     if let Some(path) = &config.record {
-        // Fail now, not when the first streamer connects.
-        File::create(path)
-            .and_then(|_| std::fs::remove_file(path))
+        // Fail now, not when the first streamer connects; leave an existing file as it is
+        // until then.
+        let existed = path.exists();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .and_then(|_| match existed {
+                true => Ok(()),
+                false => std::fs::remove_file(path),
+            })
             .with_context(|| format!("{}: cannot record into this file", path.display()))?;
     }
     let recorder = Recorder::new(config.record.clone());

@@ -103,7 +103,6 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
     window.set_target_fps(0);
     window.set_background_color(0, 0, 0);
     board.set_display_size(size.width, size.height);
-    // Declared after the window, so it is dropped first.
     let mut shm = match xshm::Shm::open(window.get_window_handle() as _) {
         Ok(shm) => Some(shm),
         Err(e) => {
@@ -114,15 +113,14 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
     if let Some(shm) = &mut shm {
         lend_buffers(shm, board, size);
     }
-    let mut canvas = Canvas::default();
-    waiting_screen(&mut canvas.pixels, size.width, size.height, &waiting_text);
-    present(
-        &mut window,
-        &mut shm,
-        &canvas.pixels,
-        size.width,
-        size.height,
-    )?;
+    let mut screen = Screen {
+        shm,
+        window,
+        canvas: Canvas::default(),
+        undo: Undo::default(),
+        waiting_text,
+    };
+    screen.waiting(size.width, size.height)?;
 
     // Every connected stream, in the order they connected, with its newest picture.
     let mut shown: Vec<Shown> = Vec::new();
@@ -135,14 +133,17 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
         drag: None,
         probe: None,
     };
-    let mut undo = Undo::default();
     let mut writers: Vec<JoinHandle<()>> = Vec::new();
     let mut recording = false;
-    let mut last_size = window.get_size();
+    let mut last_size = screen.window.get_size();
     let mut last_title = Instant::now();
     let mut last_figures: Option<Instant> = None;
     let mut version = 0;
-    'frames: while window.is_open() && !window.is_key_down(Key::Escape) && !*o.stop.borrow() {
+    loop {
+        let window = &mut screen.window;
+        if !window.is_open() || window.is_key_down(Key::Escape) || *o.stop.borrow() {
+            break;
+        }
         version = board.wait_change(version, POLL);
         let mut redraw = window.get_size() != last_size;
         last_size = window.get_size();
@@ -150,49 +151,18 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
         let mut pending = Vec::new();
         for key in window.get_keys_pressed(KeyRepeat::No) {
             match keys::action(key) {
-                Some(Action::Quit) => break 'frames,
+                Some(Action::Quit) => return Ok(finish(shown, writers)),
                 Some(Action::ToggleHud) => c.hud = !c.hud,
                 Some(Action::ToggleHelp) => c.help = !c.help,
                 Some(Action::TogglePause) => c.paused = !c.paused,
-                Some(Action::NextFocus) => {
-                    let ids: Vec<u64> = shown.iter().map(|s| s.tile.id).collect();
-                    c.focus = match c.focus.and_then(|f| ids.iter().position(|&i| i == f)) {
-                        None => ids.first().copied(),
-                        Some(i) => ids.get(i + 1).copied(),
-                    };
-                }
+                Some(Action::NextFocus) => c.focus = next_focus(&shown, c.focus),
                 Some(Action::Fit) => c.view.fit(),
                 Some(other) => pending.push(other),
                 None => continue,
             }
             redraw = true;
         }
-
-        let tiles = board.tiles();
-        // A stream that ended leaves, and never leaves its last picture behind.
-        shown.retain_mut(|s| {
-            let keep = tiles.iter().any(|t| t.id == s.tile.id);
-            if !keep {
-                if let Some(old) = s.picture.take() {
-                    board.recycle(old);
-                }
-                redraw = true;
-            }
-            keep
-        });
-        for tile in &tiles {
-            match shown.iter_mut().find(|s| s.tile.id == tile.id) {
-                Some(s) => s.tile.fps = tile.fps,
-                None => {
-                    shown.push(Shown {
-                        tile: tile.clone(),
-                        picture: None,
-                        figures: Figures::default(),
-                    });
-                    redraw = true;
-                }
-            }
-        }
+        redraw |= follow_streams(board, &mut shown);
         if c.focus
             .is_some_and(|f| !shown.iter().any(|s| s.tile.id == f))
         {
@@ -217,113 +187,25 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
 
         let (w, h) = window.get_size();
         let (w, h) = (w.max(1), h.max(1));
-        let visible: Vec<usize> = match c.focus {
-            Some(f) => shown
-                .iter()
-                .position(|s| s.tile.id == f)
-                .into_iter()
-                .collect(),
-            None => (0..shown.len()).collect(),
-        };
-        let cells = grid_cells(w, h, visible.len());
-        let placed = |k: usize| -> Option<(Rect, &Picture)> {
-            Some((cells[k], shown[visible[k]].picture.as_ref()?))
-        };
+        let layout = Layout::new(&shown, c.focus, w, h);
         let cursor = window.get_mouse_pos(MouseMode::Discard);
-        // The visible tile under the cursor, if it has a picture.
-        let under = cursor.and_then(|(x, y)| {
-            (0..visible.len()).find(|&k| {
-                let (cx, cy, cw, ch) = cells[k];
-                (x as usize) >= cx
-                    && (x as usize) < cx + cw
-                    && (y as usize) >= cy
-                    && (y as usize) < cy + ch
-            })
-        });
-        let target = under.and_then(placed);
-        if let (Some((_, notches)), Some((x, y)), Some((cell, p))) =
-            (window.get_scroll_wheel(), cursor, target)
-        {
-            if notches != 0.0 {
-                let at = (f64::from(x), f64::from(y));
-                // X reports a wheel notch as a button press and release; minifb counts both.
-                let notches = f64::from(notches) / 2.0;
-                c.view.zoom_at(cell, (p.width, p.height), at, notches);
-                redraw = true;
-            }
-        }
-        if window.get_mouse_down(MouseButton::Left) {
-            if let (Some(from), Some(to), Some((cell, p))) = (c.drag, cursor, target) {
-                let delta = (f64::from(to.0 - from.0), f64::from(to.1 - from.1));
-                if delta != (0.0, 0.0) {
-                    c.view.pan(cell, (p.width, p.height), delta);
-                    redraw = true;
-                }
-            }
-            c.drag = cursor;
-        } else {
-            c.drag = None;
-        }
+        let under = cursor.and_then(|at| layout.under(at));
+        let target = under.and_then(|k| layout.placed(&shown, k));
+        redraw |= use_mouse(window, &mut c, cursor, target);
         for action in pending {
-            match action {
-                Action::OneToOne => {
-                    if let Some((cell, p)) = target.or_else(|| placed(0)) {
-                        c.view.one_to_one(cell, (p.width, p.height), p.source);
-                    }
-                }
-                Action::Snapshot => {
-                    writers.retain(|w| !w.is_finished());
-                    for k in 0..visible.len() {
-                        if let Some((_, p)) = placed(k) {
-                            let peer = shown[visible[k]].tile.peer;
-                            writers.extend(take_snapshot(o.snapshot_dir, peer, p));
-                        }
-                    }
-                }
-                Action::ToggleRecord => {
-                    let ids: Vec<(u64, SocketAddr)> = visible
-                        .iter()
-                        .map(|&i| (shown[i].tile.id, shown[i].tile.peer))
-                        .collect();
-                    if ids.iter().any(|&(id, _)| o.recorder.is_recording(id)) {
-                        ids.iter().for_each(|&(id, _)| o.recorder.stop(id));
-                    } else {
-                        for (id, peer) in ids {
-                            let name = snapshot::stem("record", peer, SystemTime::now());
-                            let path = o.snapshot_dir.join(format!("{name}.mkv"));
-                            o.recorder.start(id, peer, path);
-                        }
-                    }
-                }
-                _ => {}
-            }
+            act(
+                action,
+                o,
+                &mut c.view,
+                &layout,
+                &shown,
+                target,
+                &mut writers,
+            );
         }
-
-        // The pixel under the cursor, in frame coordinates.
-        let probe = under.and_then(|k| {
-            let (cell, p) = placed(k)?;
-            let (x, y) = cursor?;
-            let mapping = Mapping::new(&c.view, cell, (p.width, p.height))?;
-            let (px, py) = mapping.to_picture(x as usize, y as usize)?;
-            let (sw, sh) = p.source;
-            let probe = Probe {
-                x: px * sw.max(p.width) / p.width,
-                y: py * sh.max(p.height) / p.height,
-                rgb: p.pixels[py * p.width + px] & 0x00FF_FFFF,
-            };
-            Some((shown[visible[k]].tile.id, probe))
-        });
+        let probe = under.and_then(|k| probe_at(&c.view, &layout, &shown, k, cursor?));
         if probe != c.probe {
-            if let Some((id, p)) = probe {
-                let moved = c
-                    .probe
-                    .is_none_or(|(i, old)| (i, old.x, old.y) != (id, p.x, p.y));
-                if moved {
-                    if let Some(s) = shown.iter().find(|s| s.tile.id == id) {
-                        print_line(format_args!("inspect peer={} {}", s.tile.peer, p.text()));
-                    }
-                }
-            }
+            report_probe(&shown, c.probe, probe);
             c.probe = probe;
             redraw |= c.hud;
         }
@@ -356,78 +238,20 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
 
         // Decoders decode at the size shown, larger when zoomed in.
         let zoom = c.view.zoom().max(1.0);
-        let (cw, ch) = cells.first().map_or((w, h), |&(_, _, cw, ch)| (cw, ch));
+        let (cw, ch) = layout
+            .cells
+            .first()
+            .map_or((w, h), |&(_, _, cw, ch)| (cw, ch));
         board.set_display_size(
             ((cw as f64 * zoom) as usize).min(MAX_DIMENSION),
             ((ch as f64 * zoom) as usize).min(MAX_DIMENSION),
         );
-        let boxes: Vec<(Rect, Vec<String>)> = (0..visible.len())
-            .filter_map(|k| {
-                let s = &shown[visible[k]];
-                if c.hud {
-                    let source = s.picture.as_ref().map_or((0, 0), |p| p.source);
-                    let probe = c.probe.filter(|(id, _)| *id == s.tile.id).map(|(_, p)| p);
-                    Some((cells[k], hud::lines(s.tile.peer, source, &s.figures, probe)))
-                } else if visible.len() > 1 {
-                    Some((
-                        cells[k],
-                        vec![format!("{}  {:.1} fps", s.tile.peer, s.tile.fps)],
-                    ))
-                } else {
-                    None
-                }
-            })
-            .collect();
         let marks = Marks {
             paused: c.paused,
             recording,
             help: c.help,
         };
-        let single = match visible.as_slice() {
-            [i] => Some(*i),
-            _ => None,
-        };
-        let in_place = single.filter(|&i| {
-            c.view.is_fit()
-                && shown[i]
-                    .picture
-                    .as_ref()
-                    .is_some_and(|p| (p.width, p.height) == (w, h))
-        });
-        match in_place.and_then(|i| shown[i].picture.as_mut()) {
-            // One stream at the window's size: straight from the decoder, no copy here. The
-            // overlays are drawn into the picture and undone once it is on screen.
-            Some(p) => {
-                let mut surface = Surface {
-                    pixels: &mut p.pixels[..w * h],
-                    width: w,
-                    height: h,
-                    undo: Some(&mut undo),
-                };
-                draw_overlays(&mut surface, &boxes, marks);
-                let result = present(&mut window, &mut shm, &p.pixels, w, h);
-                undo.restore(&mut p.pixels, w);
-                result?;
-            }
-            None => {
-                let pictures: Vec<Option<&Picture>> =
-                    visible.iter().map(|&i| shown[i].picture.as_ref()).collect();
-                if pictures.iter().all(Option::is_none) {
-                    waiting_screen(&mut canvas.pixels, w, h, &waiting_text);
-                    canvas.stride = w;
-                } else {
-                    compose(&mut canvas, w, h, &cells, &pictures, &c.view);
-                }
-                let mut surface = Surface {
-                    pixels: &mut canvas.pixels,
-                    width: w,
-                    height: h,
-                    undo: None,
-                };
-                draw_overlays(&mut surface, &boxes, marks);
-                present(&mut window, &mut shm, &canvas.pixels, w, h)?;
-            }
-        }
+        screen.draw(&mut shown, &layout, &c, marks, (w, h))?;
         for &(id, peer, stamp) in &fresh {
             if o.measure {
                 o.counters.record_glass(peer, stamp);
@@ -436,11 +260,306 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
             }
         }
     }
-    // Snapshots being written are finished before the viewer exits.
+    Ok(finish(shown, writers))
+}
+
+/// The window and what it draws with. The shared-memory connection comes first so that it is
+/// dropped before the window.
+struct Screen {
+    shm: Option<xshm::Shm>,
+    window: Window,
+    canvas: Canvas,
+    /// What the overlays covered in a picture drawn over in place.
+    undo: Undo,
+    waiting_text: String,
+}
+
+impl Screen {
+    /// Shows the waiting screen at `w`x`h`.
+    fn waiting(&mut self, w: usize, h: usize) -> Result<()> {
+        waiting_screen(&mut self.canvas.pixels, w, h, &self.waiting_text);
+        present(&mut self.window, &mut self.shm, &self.canvas.pixels, w, h)
+    }
+
+    /// Draws the visible streams (or the waiting screen), their bands or labels and the marks
+    /// into a `w`x`h` window.
+    fn draw(
+        &mut self,
+        shown: &mut [Shown],
+        layout: &Layout,
+        c: &Controls,
+        marks: Marks,
+        (w, h): (usize, usize),
+    ) -> Result<()> {
+        let boxes = overlay_boxes(shown, layout, c);
+        let in_place = match layout.visible.as_slice() {
+            [i] if c.view.is_fit() => shown[*i]
+                .picture
+                .as_mut()
+                .filter(|p| (p.width, p.height) == (w, h)),
+            _ => None,
+        };
+        match in_place {
+            // One stream at the window's size: straight from the decoder, no copy here. The
+            // overlays are drawn into the picture and undone once it is on screen.
+            Some(p) => {
+                let mut surface = Surface {
+                    pixels: &mut p.pixels[..w * h],
+                    width: w,
+                    height: h,
+                    undo: Some(&mut self.undo),
+                };
+                draw_overlays(&mut surface, &boxes, marks);
+                let result = present(&mut self.window, &mut self.shm, &p.pixels, w, h);
+                self.undo.restore(&mut p.pixels, w);
+                result
+            }
+            None => {
+                let pictures: Vec<Option<&Picture>> = layout
+                    .visible
+                    .iter()
+                    .map(|&i| shown[i].picture.as_ref())
+                    .collect();
+                if pictures.iter().all(Option::is_none) {
+                    waiting_screen(&mut self.canvas.pixels, w, h, &self.waiting_text);
+                    self.canvas.stride = w;
+                } else {
+                    compose(&mut self.canvas, w, h, &layout.cells, &pictures, &c.view);
+                }
+                let mut surface = Surface {
+                    pixels: &mut self.canvas.pixels,
+                    width: w,
+                    height: h,
+                    undo: None,
+                };
+                draw_overlays(&mut surface, &boxes, marks);
+                present(&mut self.window, &mut self.shm, &self.canvas.pixels, w, h)
+            }
+        }
+    }
+}
+
+/// Where the visible streams sit this frame.
+struct Layout {
+    /// Indices into the shown streams: the focused one, or all.
+    visible: Vec<usize>,
+    /// Each visible stream's cell, in the same order.
+    cells: Vec<Rect>,
+}
+
+impl Layout {
+    fn new(shown: &[Shown], focus: Option<u64>, w: usize, h: usize) -> Layout {
+        let visible: Vec<usize> = match focus {
+            Some(f) => shown
+                .iter()
+                .position(|s| s.tile.id == f)
+                .into_iter()
+                .collect(),
+            None => (0..shown.len()).collect(),
+        };
+        let cells = grid_cells(w, h, visible.len());
+        Layout { visible, cells }
+    }
+
+    /// The `k`th visible stream's cell and picture, if it has one yet.
+    fn placed<'a>(&self, shown: &'a [Shown], k: usize) -> Option<(Rect, &'a Picture)> {
+        Some((self.cells[k], shown[self.visible[k]].picture.as_ref()?))
+    }
+
+    /// The visible stream whose cell holds window position `at`.
+    fn under(&self, (x, y): (f32, f32)) -> Option<usize> {
+        let (x, y) = (x as usize, y as usize);
+        self.cells
+            .iter()
+            .position(|&(cx, cy, cw, ch)| x >= cx && x < cx + cw && y >= cy && y < cy + ch)
+    }
+}
+
+/// Follows the board's streams: new ones join, ended ones leave (with their pictures handed
+/// back). Whether anything changed.
+fn follow_streams(board: &Board, shown: &mut Vec<Shown>) -> bool {
+    let tiles = board.tiles();
+    let mut changed = false;
+    shown.retain_mut(|s| {
+        let keep = tiles.iter().any(|t| t.id == s.tile.id);
+        if !keep {
+            if let Some(old) = s.picture.take() {
+                board.recycle(old);
+            }
+            changed = true;
+        }
+        keep
+    });
+    for tile in &tiles {
+        match shown.iter_mut().find(|s| s.tile.id == tile.id) {
+            Some(s) => s.tile.fps = tile.fps,
+            None => {
+                shown.push(Shown {
+                    tile: tile.clone(),
+                    picture: None,
+                    figures: Figures::default(),
+                });
+                changed = true;
+            }
+        }
+    }
+    changed
+}
+
+/// `Tab`: the stream after the focused one alone, the first after the grid, the grid after
+/// the last.
+fn next_focus(shown: &[Shown], focus: Option<u64>) -> Option<u64> {
+    let ids: Vec<u64> = shown.iter().map(|s| s.tile.id).collect();
+    match focus.and_then(|f| ids.iter().position(|&i| i == f)) {
+        None => ids.first().copied(),
+        Some(i) => ids.get(i + 1).copied(),
+    }
+}
+
+/// The wheel zooms around the cursor, a drag with the left button pans; both act on the view
+/// through the stream under the cursor (`target`). Whether the view changed.
+fn use_mouse(
+    window: &Window,
+    c: &mut Controls,
+    cursor: Option<(f32, f32)>,
+    target: Option<(Rect, &Picture)>,
+) -> bool {
+    let mut changed = false;
+    if let (Some((_, notches)), Some((x, y)), Some((cell, p))) =
+        (window.get_scroll_wheel(), cursor, target)
+    {
+        if notches != 0.0 {
+            let at = (f64::from(x), f64::from(y));
+            // X reports a wheel notch as a button press and release; minifb counts both.
+            let notches = f64::from(notches) / 2.0;
+            c.view.zoom_at(cell, (p.width, p.height), at, notches);
+            changed = true;
+        }
+    }
+    if window.get_mouse_down(MouseButton::Left) {
+        if let (Some(from), Some(to), Some((cell, p))) = (c.drag, cursor, target) {
+            let delta = (f64::from(to.0 - from.0), f64::from(to.1 - from.1));
+            if delta != (0.0, 0.0) {
+                c.view.pan(cell, (p.width, p.height), delta);
+                changed = true;
+            }
+        }
+        c.drag = cursor;
+    } else {
+        c.drag = None;
+    }
+    changed
+}
+
+/// Carries out the keys that need the layout: `1` on the stream under the cursor (else the
+/// first shown), `S` and `R` on every visible stream.
+fn act(
+    action: Action,
+    o: &Options<'_>,
+    view: &mut View,
+    layout: &Layout,
+    shown: &[Shown],
+    target: Option<(Rect, &Picture)>,
+    writers: &mut Vec<JoinHandle<()>>,
+) {
+    match action {
+        Action::OneToOne => {
+            if let Some((cell, p)) = target.or_else(|| layout.placed(shown, 0)) {
+                view.one_to_one(cell, (p.width, p.height), p.source);
+            }
+        }
+        Action::Snapshot => {
+            writers.retain(|w| !w.is_finished());
+            for k in 0..layout.visible.len() {
+                if let Some((_, p)) = layout.placed(shown, k) {
+                    let peer = shown[layout.visible[k]].tile.peer;
+                    writers.extend(take_snapshot(o.snapshot_dir, peer, p));
+                }
+            }
+        }
+        Action::ToggleRecord => {
+            let ids: Vec<(u64, SocketAddr)> = layout
+                .visible
+                .iter()
+                .map(|&i| (shown[i].tile.id, shown[i].tile.peer))
+                .collect();
+            if ids.iter().any(|&(id, _)| o.recorder.is_recording(id)) {
+                ids.iter().for_each(|&(id, _)| o.recorder.stop(id));
+            } else {
+                for (id, peer) in ids {
+                    let name = snapshot::stem("record", peer, SystemTime::now());
+                    let path = o.snapshot_dir.join(format!("{name}.mkv"));
+                    o.recorder.start(id, peer, path);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The pixel under window position `at` in the `k`th visible stream: frame coordinates
+/// (full-size, whatever the decoding scale) and its decoded colour.
+fn probe_at(
+    view: &View,
+    layout: &Layout,
+    shown: &[Shown],
+    k: usize,
+    (x, y): (f32, f32),
+) -> Option<(u64, Probe)> {
+    let (cell, p) = layout.placed(shown, k)?;
+    let mapping = Mapping::new(view, cell, (p.width, p.height))?;
+    let (px, py) = mapping.to_picture(x as usize, y as usize)?;
+    let (sw, sh) = p.source;
+    let probe = Probe {
+        x: px * sw.max(p.width) / p.width,
+        y: py * sh.max(p.height) / p.height,
+        rgb: p.pixels[py * p.width + px] & 0x00FF_FFFF,
+    };
+    Some((shown[layout.visible[k]].tile.id, probe))
+}
+
+/// Prints the inspector's line when the cursor moved to another pixel (not when the same
+/// pixel changes with the next frame).
+fn report_probe(shown: &[Shown], old: Option<(u64, Probe)>, new: Option<(u64, Probe)>) {
+    let Some((id, p)) = new else { return };
+    let moved = old.is_none_or(|(i, o)| (i, o.x, o.y) != (id, p.x, p.y));
+    if let (true, Some(s)) = (moved, shown.iter().find(|s| s.tile.id == id)) {
+        print_line(format_args!("inspect peer={} {}", s.tile.peer, p.text()));
+    }
+}
+
+/// Each visible stream's box of text: its figures band, or with the band off a label in the
+/// grid (nothing for one stream alone).
+fn overlay_boxes(shown: &[Shown], layout: &Layout, c: &Controls) -> Vec<(Rect, Vec<String>)> {
+    let many = layout.visible.len() > 1;
+    layout
+        .visible
+        .iter()
+        .zip(&layout.cells)
+        .filter_map(|(&i, &cell)| {
+            let s = &shown[i];
+            if c.hud {
+                let source = s.picture.as_ref().map_or((0, 0), |p| p.source);
+                let probe = c.probe.filter(|(id, _)| *id == s.tile.id).map(|(_, p)| p);
+                Some((cell, hud::lines(s.tile.peer, source, &s.figures, probe)))
+            } else if many {
+                Some((
+                    cell,
+                    vec![format!("{}  {:.1} fps", s.tile.peer, s.tile.fps)],
+                ))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// Waits for snapshots being written, then returns the picture on screen.
+fn finish(shown: Vec<Shown>, writers: Vec<JoinHandle<()>>) -> Option<Picture> {
     for w in writers {
         let _ = w.join();
     }
-    Ok(last_picture(shown))
+    last_picture(shown)
 }
 
 /// The picture on screen at the end, for `--snapshot`.
