@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime};
 
 use shared::font;
 use streamer::pattern::BARS_RGB;
@@ -180,7 +180,8 @@ fn probe(path: &Path) -> HashMap<String, String> {
 }
 
 /// Decodes every frame of a recording with ffmpeg; fails on any error message. Timestamps are
-/// arrival times, so frames are passed through as they are rather than resampled to a rate.
+/// arrival times in milliseconds: frames are passed through as they are, in the file's own
+/// time base, rather than resampled to a guessed frame rate.
 fn decode_all(path: &Path) {
     let out = media_tool(
         "ffmpeg",
@@ -192,6 +193,8 @@ fn decode_all(path: &Path) {
             path.to_str().unwrap(),
             "-fps_mode",
             "passthrough",
+            "-enc_time_base",
+            "-1",
             "-f",
             "null",
             "-",
@@ -393,17 +396,34 @@ fn field_snapshot_keeps_the_received_jpeg_and_its_decoding() {
 fn field_recording_plays_in_ffmpeg_and_survives_kill_9() {
     let _lock = heavy();
     let snaps = TempDir::new("field-record-out");
+    let saved = TempDir::new("field-record-saved");
     let f = Field::start(
         "field-record",
-        &["--hud", "off", "--snapshot-dir", snaps.0.to_str().unwrap()],
+        &[
+            "--hud",
+            "off",
+            "--snapshot-dir",
+            snaps.0.to_str().unwrap(),
+            "--save-dir",
+            saved.0.to_str().unwrap(),
+        ],
     );
     // From key press to key press: the window sees each within a poll (8 ms) of the press.
-    let started = Instant::now();
+    let started = SystemTime::now();
     f.press("r");
     thread::sleep(Duration::from_millis(2500));
     let marked = f.shot("recording.ppm");
-    let wall = started.elapsed().as_secs_f64();
+    let stopped = SystemTime::now();
     f.press("r");
+    let wall = stopped.duration_since(started).unwrap().as_secs_f64();
+    // What the viewer received meanwhile: the payloads --save-dir wrote in that time.
+    let received = files(&saved.0)
+        .iter()
+        .filter(|p| {
+            let at = std::fs::metadata(p).unwrap().modified().unwrap();
+            at >= started && at <= stopped
+        })
+        .count() as f64;
     // A red mark while recording.
     let red = (0..40).any(|y| (1100..1280).any(|x| close(marked.pixel(x, y), [255, 48, 48], 8)));
     assert!(red, "no REC mark");
@@ -425,18 +445,15 @@ fn field_recording_plays_in_ffmpeg_and_survives_kill_9() {
     let info = probe(&first);
     assert_eq!(info["codec_name"], "mjpeg");
     let counted = number(&info, "nb_read_frames");
+    assert_eq!(counted, frames, "ffprobe's count and the viewer's differ");
     assert!(
-        (counted - frames).abs() <= frames * 0.05,
-        "ffprobe counts {counted} frames, the viewer recorded {frames}"
+        (counted - received).abs() <= received * 0.05,
+        "ffprobe counts {counted} frames, the viewer received {received} meanwhile"
     );
     let duration = number(&info, "duration");
     assert!(
         (duration - wall).abs() <= wall * 0.1,
         "{duration} s long, recorded for {wall:.2} s"
-    );
-    assert!(
-        (frames - 30.0 * wall).abs() <= 30.0 * wall * 0.1,
-        "{frames} frames in {wall:.2} s at 30 fps"
     );
     decode_all(&first);
 
@@ -444,8 +461,8 @@ fn field_recording_plays_in_ffmpeg_and_survives_kill_9() {
     assert_ne!(killed, first);
     decode_all(&killed);
     let kept = number(&probe(&killed), "nb_read_frames");
-    // Two seconds at 30 fps; at most the last half second is lost.
-    assert!(kept >= 40.0, "only {kept} frames survived kill -9");
+    // Two seconds at up to 30 fps; at most the last half second is lost.
+    assert!(kept >= 30.0, "only {kept} frames survived kill -9");
 }
 
 #[test]

@@ -104,6 +104,8 @@ pub struct Mkv<W: Write + Seek> {
     /// The open cluster: room for its ID and size, then its Timestamp and blocks.
     cluster: Vec<u8>,
     cluster_ms: u64,
+    /// The previous frame's time.
+    last_ms: Option<u64>,
     end: u64,
 }
 
@@ -164,13 +166,20 @@ impl<W: Write + Seek> Mkv<W> {
             segment_start,
             cluster: Vec::new(),
             cluster_ms: 0,
+            last_ms: None,
             end: head.len() as u64,
         })
     }
 
-    /// Adds one frame at `ms` milliseconds (not before the previous frame's time).
+    /// Adds one frame at `ms` milliseconds. Times only go forward: a frame in the same
+    /// millisecond as the previous one (or earlier) is put 1 ms after it, since players and
+    /// ffmpeg refuse two frames at one time.
     pub fn frame(&mut self, ms: u64, jpeg: &[u8]) -> io::Result<()> {
-        let ms = ms.max(self.cluster_ms);
+        let ms = match self.last_ms {
+            Some(last) => ms.max(last + 1),
+            None => ms,
+        };
+        self.last_ms = Some(ms);
         if !self.cluster.is_empty()
             && (ms - self.cluster_ms >= CLUSTER_MS
                 || self.cluster.len() + jpeg.len() > CLUSTER_BYTES)
@@ -637,6 +646,18 @@ mod tests {
             .count();
         assert_eq!(clusters, 3);
         assert_eq!(blocks(&bytes, segment), frames);
+    }
+
+    #[test]
+    fn frames_in_one_millisecond_get_distinct_times() {
+        let mut mkv = Mkv::new(Cursor::new(Vec::new()), 16, 16).unwrap();
+        for ms in [0, 30, 30, 30, 29, 100] {
+            mkv.frame(ms, &[1]).unwrap();
+        }
+        let bytes = mkv.finish(100.0).unwrap().into_inner();
+        let segment = elements(&bytes)[1].1.clone();
+        let times: Vec<u64> = blocks(&bytes, segment).iter().map(|(t, _)| *t).collect();
+        assert_eq!(times, [0, 30, 31, 32, 33, 100]);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The display stage: a resizable minifb window that shows the newest decoded picture,
 //! letterboxed to keep its aspect ratio; several streams side by side in a grid, each
 //! labelled; or a clear "waiting" screen when no streamer is connected. It redraws only when
-//! there is a new picture, a resize or a change of state.
+//! there is a new picture, a resize or a change of state (and four times a second for the
+//! figures band).
 //!
 //! Pictures are drawn at exactly the window's size, through X11 shared memory ([`xshm`]) where
 //! the server allows, else by minifb 1:1 (`ScaleMode::UpperLeft`): minifb's own scaler walks
