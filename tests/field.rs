@@ -54,6 +54,25 @@ impl Field {
         field
     }
 
+    /// Starts with the band off, every received payload saved (`--save-dir`, first directory)
+    /// and snapshots and recordings going to the second directory.
+    fn keeping(name: &str) -> (Field, TempDir, TempDir) {
+        let saved = TempDir::new(&format!("{name}-saved"));
+        let snaps = TempDir::new(&format!("{name}-out"));
+        let field = Field::start(
+            name,
+            &[
+                "--hud",
+                "off",
+                "--save-dir",
+                saved.0.to_str().unwrap(),
+                "--snapshot-dir",
+                snaps.0.to_str().unwrap(),
+            ],
+        );
+        (field, saved, snaps)
+    }
+
     fn add_streamer(&mut self, size: &str) {
         self.streamers
             .push(pattern_streamer(&self.viewer.addr, size));
@@ -332,19 +351,7 @@ fn field_pause_freezes_the_screen_while_frames_keep_arriving() {
 #[test]
 fn field_snapshot_keeps_the_received_jpeg_and_its_decoding() {
     let _lock = heavy();
-    let saved = TempDir::new("field-snapshot-saved");
-    let snaps = TempDir::new("field-snapshot-out");
-    let f = Field::start(
-        "field-snapshot",
-        &[
-            "--hud",
-            "off",
-            "--save-dir",
-            saved.0.to_str().unwrap(),
-            "--snapshot-dir",
-            snaps.0.to_str().unwrap(),
-        ],
-    );
+    let (f, saved, snaps) = Field::keeping("field-snapshot");
     f.press("space");
     f.press("s");
     thread::sleep(Duration::from_millis(700));
@@ -395,19 +402,7 @@ fn field_snapshot_keeps_the_received_jpeg_and_its_decoding() {
 #[test]
 fn field_recording_plays_in_ffmpeg_and_survives_kill_9() {
     let _lock = heavy();
-    let snaps = TempDir::new("field-record-out");
-    let saved = TempDir::new("field-record-saved");
-    let f = Field::start(
-        "field-record",
-        &[
-            "--hud",
-            "off",
-            "--snapshot-dir",
-            snaps.0.to_str().unwrap(),
-            "--save-dir",
-            saved.0.to_str().unwrap(),
-        ],
-    );
+    let (f, saved, snaps) = Field::keeping("field-record");
     // From key press to key press: the window sees each within a poll (8 ms) of the press.
     let started = SystemTime::now();
     f.press("r");
@@ -441,6 +436,11 @@ fn field_recording_plays_in_ffmpeg_and_survives_kill_9() {
         .map(key_values)
         .unwrap_or_else(|| panic!("no recorded line:\n{out}"));
     let first = PathBuf::from(&done["path"]);
+    assert_eq!(
+        first.parent(),
+        Some(snaps.0.as_path()),
+        "R records into --snapshot-dir"
+    );
     let frames = number(&done, "frames");
     let info = probe(&first);
     assert_eq!(info["codec_name"], "mjpeg");
