@@ -20,6 +20,8 @@ use shared::cli::print_line;
 
 /// Frames waiting for the disk, over all recordings; more are dropped and counted.
 pub const MAX_QUEUED: usize = 64;
+/// ... and their bytes, so that a queue of very large frames stays bounded too.
+pub const MAX_QUEUED_BYTES: usize = 64 << 20;
 /// A cluster is written out once it spans this long (what a `kill -9` may lose at most).
 pub const CLUSTER_MS: u64 = 500;
 /// ... or holds this many bytes.
@@ -267,6 +269,7 @@ enum Message {
 struct Queue {
     messages: VecDeque<Message>,
     frames: usize,
+    bytes: usize,
     /// Streams being recorded, with the frames dropped for each.
     active: Vec<(u64, u64)>,
     /// `--record PATH`, for the first stream to connect.
@@ -350,7 +353,7 @@ impl Recorder {
     pub fn offer(&self, id: u64, payload: &[u8], at: Instant) {
         {
             let mut q = self.lock();
-            let full = q.frames >= MAX_QUEUED;
+            let full = q.frames >= MAX_QUEUED || q.bytes + payload.len() > MAX_QUEUED_BYTES;
             let Some(entry) = q.active.iter_mut().find(|(a, _)| *a == id) else {
                 return;
             };
@@ -366,6 +369,7 @@ impl Recorder {
             return;
         }
         q.frames += 1;
+        q.bytes += bytes.len();
         self.send(q, Message::Frame { id, bytes, at });
     }
 
@@ -393,8 +397,9 @@ impl Recorder {
         let mut q = self.lock();
         loop {
             if let Some(m) = q.messages.pop_front() {
-                if matches!(m, Message::Frame { .. }) {
+                if let Message::Frame { bytes, .. } = &m {
                     q.frames -= 1;
+                    q.bytes -= bytes.len();
                 }
                 return Some(m);
             }
@@ -713,6 +718,9 @@ mod tests {
             recorder.offer(1, &jpeg, Instant::now());
         }
         recorder.offer(2, &jpeg, Instant::now());
+        // The byte bound holds too: one frame larger than it is dropped whatever the count.
+        recorder.offer(1, &vec![0; MAX_QUEUED_BYTES + 1], Instant::now());
+        assert_eq!(recorder.lock().active, [(1, 6)], "stream 1 with 6 dropped");
         let writer = recorder.spawn().unwrap();
         recorder.close();
         writer.join().unwrap();
