@@ -1,7 +1,7 @@
 //! Recording (`R`, `--record PATH`): every received JPEG of a stream, byte for byte, into a
-//! Matroska file (`V_MJPEG`) that ffmpeg, VLC and browsers open, timed by when each frame
-//! arrived. A thread of its own writes, fed through a bounded queue: a stalled disk drops (and
-//! counts) frames, it never delays an acknowledgement or a decode.
+//! Matroska file (`V_MJPEG`) that ffmpeg and VLC open, timed by when each frame arrived. A
+//! thread of its own writes, fed through a bounded queue: a stalled disk drops (and counts)
+//! frames, it never delays an acknowledgement or a decode.
 //!
 //! Survives `kill -9`: the Segment starts with an unknown size and frames go out in whole
 //! clusters of at most half a second, each in one write, so a killed recording plays up to
