@@ -84,7 +84,8 @@ run_case() {
   local vpid=$!
   local addr=""
   for _ in $(seq 100); do
-    addr=$(sed -n 's/^viewer: listening on //p' "$dir/viewer.err" | head -n1)
+    # The viewer may not have opened its stderr yet.
+    addr=$(sed -n 's/^viewer: listening on //p' "$dir/viewer.err" 2>/dev/null | head -n1 || true)
     [ -n "$addr" ] && break
     sleep 0.05
   done
