@@ -56,8 +56,8 @@ struct Args {
     measure: bool,
 
     /// Show each stream's figures band from the start (`H` toggles it).
-    #[arg(long, value_name = "on|off", default_value = "on", value_parser = parse_on_off,
-          action = clap::ArgAction::Set)]
+    #[arg(long, value_name = "on|off", default_value = "on")]
+    #[arg(value_parser = parse_on_off, action = clap::ArgAction::Set)]
     hud: bool,
 
     /// Where the S key writes snapshots and the R key recordings.

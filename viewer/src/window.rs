@@ -898,6 +898,42 @@ mod tests {
     }
 
     #[test]
+    fn tab_cycles_through_the_streams_then_the_grid_and_layout_finds_the_cell() {
+        let shown: Vec<Shown> = [4, 7]
+            .into_iter()
+            .map(|id| Shown {
+                tile: TileInfo {
+                    id,
+                    peer: format!("127.0.0.1:{id}").parse().unwrap(),
+                    fps: 0.0,
+                },
+                picture: Some(picture(16, 9, id as u32)),
+                figures: Figures::default(),
+            })
+            .collect();
+        let mut focus = None;
+        let mut seen = Vec::new();
+        for _ in 0..4 {
+            focus = next_focus(&shown, focus);
+            seen.push(focus);
+        }
+        assert_eq!(seen, [Some(4), Some(7), None, Some(4)]);
+        // The grid: two cells side by side; the cursor finds the right one.
+        let grid = Layout::new(&shown, None, 400, 100);
+        assert_eq!(grid.cells, [(0, 0, 200, 100), (200, 0, 200, 100)]);
+        assert_eq!(grid.under((250.0, 50.0)), Some(1));
+        assert_eq!(grid.under((400.0, 50.0)), None);
+        let (_, p) = grid.placed(&shown, 1).unwrap();
+        assert_eq!(p.pixels[0], 7);
+        // Focused: the one stream fills the window.
+        let alone = Layout::new(&shown, Some(7), 400, 100);
+        assert_eq!(
+            (alone.visible.as_slice(), alone.cells.as_slice()),
+            (&[1][..], &[(0, 0, 400, 100)][..])
+        );
+    }
+
+    #[test]
     fn grid_survives_odd_sizes_and_missing_pictures() {
         let streams: Vec<_> = (0..5)
             .map(|i| (i % 2 == 0).then(|| picture(7, 3, 1)))
