@@ -210,14 +210,8 @@ impl Surface<'_> {
         clip: Rect,
         colour: u32,
     ) -> Rect {
-        let widest = lines
-            .iter()
-            .map(|l| font::text_width(l, scale))
-            .max()
-            .unwrap_or(0);
-        // The last line needs no gap below it, only the padding.
-        let tall = (lines.len() * LINE + 2 * PAD).saturating_sub(LINE - font::HEIGHT);
-        let rect = (at.0, at.1, widest + 2 * PAD * scale, tall * scale);
+        let (w, h) = box_size(lines, scale);
+        let rect = (at.0, at.1, w, h);
         self.shade(rect, clip);
         for (i, line) in lines.iter().enumerate() {
             let origin = (at.0 + PAD * scale, at.1 + PAD * scale + i * LINE * scale);
@@ -225,6 +219,18 @@ impl Surface<'_> {
         }
         rect
     }
+}
+
+/// The size of a box holding `lines` at `scale`, padding included.
+fn box_size(lines: &[String], scale: usize) -> (usize, usize) {
+    let widest = lines
+        .iter()
+        .map(|l| font::text_width(l, scale))
+        .max()
+        .unwrap_or(0);
+    // The last line needs no gap below it, only the padding.
+    let tall = (lines.len() * LINE + 2 * PAD).saturating_sub(LINE - font::HEIGHT);
+    (widest + 2 * PAD * scale, tall * scale)
 }
 
 /// Where a tile's band text starts: its first line's top-left corner, for a band drawn in
@@ -244,17 +250,17 @@ pub fn draw_marks(surface: &mut Surface<'_>, paused: bool, recording: bool) {
     let whole = (0, 0, surface.width, surface.height);
     let scale = if surface.width >= 640 { 3 } else { 1 };
     if paused {
-        let text = "PAUSED".to_string();
-        let w = font::text_width(&text, scale) + 2 * PAD * scale;
+        let text = ["PAUSED".to_string()];
+        let (w, _) = box_size(&text, scale);
         let x = surface.width.saturating_sub(w) / 2;
-        surface.text_box(&[text], (x, 2 * scale), scale, whole, TEXT);
+        surface.text_box(&text, (x, 2 * scale), scale, whole, TEXT);
     }
     if recording {
-        let text = "REC".to_string();
-        let w = font::text_width(&text, scale) + 2 * PAD * scale;
+        let text = ["REC".to_string()];
+        let (w, _) = box_size(&text, scale);
         let dot = font::HEIGHT * scale;
         let x = surface.width.saturating_sub(w + dot + 4 * scale);
-        let rect = surface.text_box(&[text], (x, 2 * scale), scale, whole, RECORD);
+        let rect = surface.text_box(&text, (x, 2 * scale), scale, whole, RECORD);
         // A solid square before the word, for a glance from across the room.
         surface.fill(
             (
@@ -278,13 +284,7 @@ pub fn draw_help(surface: &mut Surface<'_>) {
         1
     };
     let lines: Vec<String> = HELP.iter().map(|l| l.to_string()).collect();
-    let w = lines
-        .iter()
-        .map(|l| font::text_width(l, scale))
-        .max()
-        .unwrap_or(0)
-        + 2 * PAD * scale;
-    let h = lines.len() * LINE * scale + PAD * scale;
+    let (w, h) = box_size(&lines, scale);
     let at = (
         surface.width.saturating_sub(w) / 2,
         surface.height.saturating_sub(h) / 2,
