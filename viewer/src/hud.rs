@@ -39,7 +39,8 @@ pub struct Figures {
     pub bytes_per_frame: f64,
     /// Median decoding time since the stream connected.
     pub decode_ms: f64,
-    /// Frames received but never shown, since the stream connected.
+    /// Received frames replaced by a newer one before the decoder got to them (acknowledged,
+    /// never shown), since the stream connected.
     pub dropped: u64,
     /// Frames that could not be decoded, since the stream connected.
     pub errors: u64,
