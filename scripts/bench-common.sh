@@ -67,7 +67,8 @@ print(" ".join(out), f"runs={len(lines)}")
 wait_listening() {
   local addr="" _
   for _ in $(seq 100); do
-    addr=$(sed -n "s/^$2 //p" "$1" | head -n1)
+    # The program may not have opened the file yet.
+    addr=$(sed -n "s/^$2 //p" "$1" 2>/dev/null | head -n1 || true)
     [ -n "$addr" ] && break
     sleep 0.05
   done

@@ -7,6 +7,7 @@
 #   headless-unpaced streamer --fps 0 into viewer --headless
 #   window-unpaced   the same into a real window under Xvfb
 #   window-30fps     --fps 30 into a real window: latency and glass-to-glass figures
+#   window-30fps-hud-off  the same without the figures band (`--hud off`), to show its cost
 # CPU ms per frame and peak RSS come from GNU time. Each case runs RUNS times (default 3) and
 # the line printed holds the median of every figure, with runs=N. Run it on an otherwise idle
 # machine.
@@ -44,6 +45,7 @@ run_case() {
   local dir; dir=$(mktemp -d)
   local vargs=(--listen 127.0.0.1:0 --measure)
   [ "$viewer_mode" = headless ] && vargs+=(--headless)
+  [ "$viewer_mode" = window-hud-off ] && vargs+=(--hud off)
   /usr/bin/time -f '%U %S %M' -o "$dir/viewer.time" \
     target/release/viewer "${vargs[@]}" >"$dir/viewer.out" 2>"$dir/viewer.err" &
   local vpid=$!
@@ -86,4 +88,6 @@ for size in "${sizes[@]}"; do
   median run_case "$size" window-unpaced 0 "$frames_unpaced" "$video" window
   log "$size: window, 30 fps"
   median run_case "$size" window-30fps 30 "$frames_paced" "$video" window
+  log "$size: window, 30 fps, figures band off"
+  median run_case "$size" window-30fps-hud-off 30 "$frames_paced" "$video" window-hud-off
 done

@@ -10,6 +10,8 @@ packages=(
   build-essential cmake nasm pkg-config
   libx11-6 libxext6 libxcursor1 libxrandr2 libxi6 libxkbcommon0
   xvfb x11-utils xdotool imagemagick
+  # The window's recordings are read back with ffprobe and ffmpeg in tests/field.rs.
+  ffmpeg
   python3 procps bc
   # Camera: bindgen needs libclang for the V4L2 bindings; scripts/vm-camera-test.sh boots a
   # VM with QEMU and builds its initramfs from busybox, cpio and xz.

@@ -10,9 +10,12 @@
 //!   against a scripted MJPEG server, freshness behind a slow link, every bad input.
 //! - [`hub`]: `viewer --http`: browsers, ffmpeg, OpenCV, Prometheus, many and hostile clients.
 //! - [`window`]: the window under Xvfb: size, pattern colours, letterboxing, waiting screen.
+//! - [`field`]: the window's field tools under Xvfb: figures band, pause, snapshot, recording,
+//!   zoom and inspect, focus.
 
 mod dialects;
 mod end_to_end;
+mod field;
 mod hub;
 mod link;
 mod pipes;

@@ -14,13 +14,13 @@ use streamer::pattern::BARS_RGB;
 use crate::support::*;
 
 /// A private X server on a display number it picks itself.
-struct Xvfb {
+pub struct Xvfb {
     child: Child,
-    display: String,
+    pub display: String,
 }
 
 impl Xvfb {
-    fn start() -> Xvfb {
+    pub fn start() -> Xvfb {
         let mut child = Command::new("Xvfb")
             .args([
                 "-displayfd",
@@ -44,7 +44,7 @@ impl Xvfb {
         Xvfb { child, display }
     }
 
-    fn tool(&self, program: &str, args: &[&str]) -> String {
+    pub fn tool(&self, program: &str, args: &[&str]) -> String {
         let out = Command::new(program)
             .args(args)
             .env("DISPLAY", &self.display)
@@ -54,7 +54,7 @@ impl Xvfb {
     }
 
     /// Waits for a window whose title starts with "viewer" and returns its id.
-    fn find_viewer_window(&self) -> String {
+    pub fn find_viewer_window(&self) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let ids = self.tool("xdotool", &["search", "--name", "^viewer"]);
@@ -70,7 +70,7 @@ impl Xvfb {
     }
 
     /// (x, y, width, height) of a window.
-    fn geometry(&self, id: &str) -> (usize, usize, usize, usize) {
+    pub fn geometry(&self, id: &str) -> (usize, usize, usize, usize) {
         let info = self.tool("xwininfo", &["-id", id]);
         let field = |name: &str| -> usize {
             info.lines()
@@ -87,7 +87,7 @@ impl Xvfb {
     }
 
     /// A screenshot of one window's area.
-    fn capture(&self, id: &str, dir: &TempDir, name: &str) -> Rgb {
+    pub fn capture(&self, id: &str, dir: &TempDir, name: &str) -> Rgb {
         let (x, y, w, h) = self.geometry(id);
         let path = dir.path(name);
         self.tool(
@@ -115,7 +115,28 @@ impl Drop for Xvfb {
     }
 }
 
-fn close(a: [u8; 3], b: [u8; 3], tolerance: u8) -> bool {
+/// A test-pattern streamer of `size` at 30 fps, sending to `addr`.
+pub fn pattern_streamer(addr: &str, size: &str) -> Background {
+    Background::start(
+        "streamer",
+        &[
+            "--source", "test", "--fps", "30", "--quiet", "--size", size, addr,
+        ],
+    )
+}
+
+/// The (x, y, width, height) part of an image.
+pub fn crop(image: &Rgb, (x, y, w, h): (usize, usize, usize, usize)) -> Rgb {
+    Rgb {
+        width: w,
+        height: h,
+        data: (y..y + h)
+            .flat_map(|row| image.data[(row * image.width + x) * 3..][..w * 3].to_vec())
+            .collect(),
+    }
+}
+
+pub fn close(a: [u8; 3], b: [u8; 3], tolerance: u8) -> bool {
     a.iter().zip(&b).all(|(x, y)| x.abs_diff(*y) <= tolerance)
 }
 
@@ -126,7 +147,7 @@ fn share_of(image: &Rgb, colour: [u8; 3]) -> f64 {
 }
 
 /// Checks each colour bar at its centre, in a picture occupying columns `left..left+width`.
-fn assert_bars(image: &Rgb, left: usize, width: usize, what: &str) {
+pub fn assert_bars(image: &Rgb, left: usize, width: usize, what: &str) {
     let y = image.height * 35 / 100;
     for (i, rgb) in BARS_RGB.iter().enumerate() {
         let x = left + (2 * i + 1) * width / 16;
@@ -262,21 +283,7 @@ fn window_shows_several_streamers_side_by_side_and_drops_the_ones_that_leave() {
     let x = Xvfb::start();
     let viewer = Viewer::start(&[], &[("DISPLAY", &x.display)]);
     let id = x.find_viewer_window();
-    let start = |size: &str| {
-        Background::start(
-            "streamer",
-            &[
-                "--source",
-                "test",
-                "--fps",
-                "30",
-                "--quiet",
-                "--size",
-                size,
-                &viewer.addr,
-            ],
-        )
-    };
+    let start = |size: &str| pattern_streamer(&viewer.addr, size);
     let first = start("640x360");
     thread::sleep(Duration::from_millis(700));
     let second = start("640x360");
@@ -284,13 +291,7 @@ fn window_shows_several_streamers_side_by_side_and_drops_the_ones_that_leave() {
     let grid = x.capture(&id, &dir, "grid.ppm");
     // Two cells of 640x720: each 16:9 picture is 640x360, centred vertically, with its bars.
     for (i, left) in [0, 640].into_iter().enumerate() {
-        let half = Rgb {
-            width: 640,
-            height: 360,
-            data: (180..540)
-                .flat_map(|y| grid.data[(y * grid.width + left) * 3..][..640 * 3].to_vec())
-                .collect(),
-        };
+        let half = crop(&grid, (left, 180, 640, 360));
         assert_bars(&half, 0, 640, &format!("grid cell {i}"));
         // The label in the cell's top-left corner: light text on the dark label box.
         let label_lit =

@@ -19,6 +19,11 @@ pub struct Picture {
     pub decoded_at: Option<Instant>,
     /// The capture time carried by the test pattern's mark, when measuring (`--measure`).
     pub stamp: Option<u64>,
+    /// The frame's size as sent; larger than `width`x`height` when decoded scaled down.
+    pub source: (usize, usize),
+    /// The payload it was decoded from, exactly as received (for snapshots). The buffer
+    /// travels with the picture and goes back to the receiver when the picture is reused.
+    pub payload: Vec<u8>,
 }
 
 /// A picture's pixel memory: its own, or memory the window shares with the X server (lent

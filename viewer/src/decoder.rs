@@ -65,6 +65,7 @@ impl Decoder {
         if w == 0 || h == 0 || w > MAX_DIMENSION || h > MAX_DIMENSION {
             bail!("JPEG of {w}x{h} is outside 1..={MAX_DIMENSION} on a side");
         }
+        out.source = (w, h);
         let factor = scaling_for((w, h), shown_at);
         self.decompressor.set_scaling_factor(factor)?;
         let (w, h) = (factor.scale(w), factor.scale(h));
@@ -134,6 +135,7 @@ fn decode_png(bytes: &[u8], out: &mut Picture) -> Result<()> {
     }
     out.width = w;
     out.height = h;
+    out.source = (w, h);
     out.decoded_at = Some(Instant::now());
     Ok(())
 }
@@ -184,7 +186,12 @@ pub fn run(
                     counters.record_glass(peer, stamp);
                 }
                 counters.decoded.fetch_add(1, Ordering::Relaxed);
+                // The payload goes with its picture (a snapshot writes it as received); the
+                // buffer the picture carried before goes back to the receiver instead.
+                let spare = std::mem::replace(&mut picture.payload, payload);
                 board.publish(id, picture);
+                payloads.recycle(spare);
+                continue;
             }
             Err(e) => {
                 counters.errors.fetch_add(1, Ordering::Relaxed);
@@ -304,6 +311,30 @@ mod tests {
             .unwrap();
         assert_eq!((p.width, p.height), (3, 2));
         assert_eq!(&p.pixels[..3], &[0xFF0000, 0x00FF00, 0x0000FF]);
+    }
+
+    #[test]
+    fn each_picture_carries_the_payload_it_was_decoded_from() {
+        let board = Arc::new(Board::default());
+        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        board.add(1, peer);
+        let payloads = Arc::new(Slot::new());
+        let first = jpeg(64, 32, [200, 10, 10]);
+        payloads.put(first.clone()).unwrap();
+        payloads.close();
+        run(
+            1,
+            peer,
+            payloads.clone(),
+            board.clone(),
+            Arc::default(),
+            Measure::default(),
+        );
+        let picture = board.take(1).unwrap();
+        assert_eq!(picture.payload, first);
+        assert_eq!(picture.source, (64, 32));
+        // The picture's earlier buffer (empty: a new picture) went back to the receiver instead.
+        assert_eq!(payloads.spare(), Some(Vec::new()));
     }
 
     #[test]

@@ -10,13 +10,21 @@
 //! - [`hub`]: `--http`, the payloads re-served to browsers, ffmpeg, OpenCV and Prometheus.
 //! - [`save`]: `--save-dir`, every payload written as received.
 //! - [`streams`]: each live stream's figures, for the hub and the window.
+//! - [`hud`], [`view`], [`keys`]: the window's figures band and marks, zoom and pan, keys.
+//! - [`snapshot`]: `S`, the frame on screen as received and as PNG.
+//! - [`recorder`]: `R` and `--record`, received JPEGs into a Matroska file.
 
 pub mod board;
 pub mod decoder;
 pub mod hub;
+pub mod hud;
+pub mod keys;
 pub mod receiver;
+pub mod recorder;
 pub mod save;
+pub mod snapshot;
 pub mod streams;
+pub mod view;
 pub mod window;
 pub mod xshm;
 
@@ -35,6 +43,7 @@ use shared::Limits;
 use tokio::sync::watch;
 
 use crate::board::{Board, Picture};
+use crate::recorder::Recorder;
 use crate::streams::Streams;
 
 /// Everything a run needs, parsed and checked.
@@ -57,6 +66,12 @@ pub struct Config {
     pub measure: bool,
     /// Where to serve HTTP (`--http`): the hub.
     pub http: Option<SocketAddr>,
+    /// Start with the figures band shown (`--hud`).
+    pub hud: bool,
+    /// Where `S` writes snapshots and `R` recordings.
+    pub snapshot_dir: PathBuf,
+    /// Record the first stream to connect into this file (`--record`).
+    pub record: Option<PathBuf>,
 }
 
 /// Counts over the whole run, all streams together.
@@ -108,6 +123,30 @@ pub fn run(config: Config) -> Result<()> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("{}: cannot create the save directory", dir.display()))?;
     }
+    std::fs::create_dir_all(&config.snapshot_dir).with_context(|| {
+        format!(
+            "{}: cannot create the snapshot directory",
+            config.snapshot_dir.display()
+        )
+    })?;
+    if let Some(path) = &config.record {
+        // Fail now, not when the first streamer connects; leave an existing file as it is
+        // until then.
+        let existed = path.exists();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .and_then(|_| match existed {
+                true => Ok(()),
+                false => std::fs::remove_file(path),
+            })
+            .with_context(|| format!("{}: cannot record into this file", path.display()))?;
+    }
+    let recorder = Recorder::new(config.record.clone());
+    let recording = recorder
+        .spawn()
+        .context("cannot start the recording thread")?;
     let listener = std::net::TcpListener::bind(config.listen)
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     listener.set_nonblocking(true)?;
@@ -123,7 +162,9 @@ pub fn run(config: Config) -> Result<()> {
     }
     let shared = receiver::Shared {
         limits: config.limits,
-        measure: config.measure,
+        // With a window, marks are always read (a few dozen pixels): the figures band shows
+        // glass-to-glass times whenever the pictures carry them.
+        measure: config.measure || !config.headless,
         // Headless, "on screen" is when the picture is decoded; with a window, the window
         // measures after handing the picture over.
         glass_at_decode: config.measure && config.headless,
@@ -132,6 +173,7 @@ pub fn run(config: Config) -> Result<()> {
         frames: config.frames,
         board: Arc::new(Board::default()),
         counters: Arc::new(Counters::default()),
+        recorder: recorder.clone(),
         stop,
     };
     let hub = match http {
@@ -163,8 +205,17 @@ pub fn run(config: Config) -> Result<()> {
     let shown = if config.headless {
         Ok(None)
     } else {
-        let measure = config.measure.then_some(&*shared.counters);
-        window::run(&shared.board, &shared.stop, local, config.size, measure)
+        window::run(&window::Options {
+            board: &shared.board,
+            stop: &shared.stop,
+            listen: local,
+            size: config.size,
+            counters: &shared.counters,
+            measure: config.measure,
+            hud: config.hud,
+            snapshot_dir: &config.snapshot_dir,
+            recorder: &recorder,
+        })
     };
     let network_result = network
         .join()
@@ -174,6 +225,10 @@ pub fn run(config: Config) -> Result<()> {
         shared.stop.send_replace(true);
         hub::join(hub);
     }
+    recorder.close();
+    recording
+        .join()
+        .map_err(|_| anyhow!("recording thread panicked"))?;
 
     let last = shared
         .board

@@ -59,6 +59,27 @@ struct Args {
     /// snapshots, JSON and Prometheus metrics.
     #[arg(long, value_name = "ADDR")]
     http: Option<SocketAddr>,
+
+    /// Show each stream's figures band from the start (`H` toggles it).
+    #[arg(long, value_name = "on|off", default_value = "on")]
+    #[arg(value_parser = parse_on_off, action = clap::ArgAction::Set)]
+    hud: bool,
+
+    /// Where the S key writes snapshots and the R key recordings.
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    snapshot_dir: PathBuf,
+
+    /// Record every received JPEG of the first stream to connect into this Matroska file.
+    #[arg(long, value_name = "PATH")]
+    record: Option<PathBuf>,
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("{s:?} is neither on nor off")),
+    }
 }
 
 /// Bounded so that the three dialects stay distinguishable by their first byte.
@@ -87,6 +108,9 @@ fn main() -> ExitCode {
         save_dir: args.save_dir,
         measure: args.measure,
         http: args.http,
+        hud: args.hud,
+        snapshot_dir: args.snapshot_dir,
+        record: args.record,
     };
     match viewer::run(config) {
         Ok(()) => ExitCode::SUCCESS,

@@ -17,6 +17,7 @@ use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::board::Board;
+use crate::recorder::Recorder;
 use crate::{decoder, save, Counters};
 
 /// Connections served at once; more are closed as they arrive.
@@ -38,6 +39,8 @@ pub struct Shared {
     pub glass_at_decode: bool,
     pub board: Arc<Board>,
     pub counters: Arc<Counters>,
+    /// Recordings (`R`, `--record`), fed with every payload of a stream being recorded.
+    pub recorder: Arc<Recorder>,
     pub stop: watch::Sender<bool>,
 }
 
@@ -103,6 +106,7 @@ async fn serve_connection(id: u64, stream: TcpStream, peer: SocketAddr, shared: 
     eprintln!("{peer}: streamer connected");
     shared.board.add(id, peer);
     let info = shared.counters.streams.add(id, peer);
+    shared.recorder.connected(id, peer);
     let payloads: Arc<Slot<Vec<u8>>> = Arc::new(Slot::new());
     let mut decode_thread: Option<JoinHandle<()>> = None;
     let mut conn = Connection::new(stream, shared.limits);
@@ -119,6 +123,7 @@ async fn serve_connection(id: u64, stream: TcpStream, peer: SocketAddr, shared: 
                 let now = Instant::now();
                 let total = counters.received.fetch_add(1, Ordering::Relaxed) + 1;
                 info.received(now, &payload, conn.dialect());
+                shared.recorder.offer(id, &payload, now);
                 if decode_thread.is_none() {
                     if let Some(d) = conn.dialect().filter(|d| *d != Dialect::Flag) {
                         eprintln!("{peer}: speaks the {d} dialect");
@@ -184,6 +189,7 @@ async fn serve_connection(id: u64, stream: TcpStream, peer: SocketAddr, shared: 
         .fetch_add(payloads.dropped(), Ordering::Relaxed);
     shared.board.remove(id);
     counters.streams.remove(id);
+    shared.recorder.stop(id);
 }
 
 fn spawn_decoder(

@@ -1,0 +1,396 @@
+//! What the window draws over the pictures after letterboxing: each tile's figures band, the
+//! PAUSED and REC marks and the key list. Drawing touches only the overlays' own pixels
+//! (darkening with shifts, text with the project's font) and can log what it covered, so a
+//! picture drawn over in place (shown without a copy) is restored once it is on screen.
+
+use std::net::SocketAddr;
+
+use shared::font;
+
+use crate::keys::HELP;
+use crate::view::Rect;
+
+/// Text colour: light grey, far brighter than anything on a darkened band.
+pub const TEXT: u32 = 0x00E0_E0E0;
+/// The recording mark's colour.
+pub const RECORD: u32 = 0x00FF_3030;
+/// Space between a band's edge and its text, in font pixels.
+pub const PAD: usize = 3;
+/// Lines are this many font pixels apart.
+pub const LINE: usize = font::HEIGHT + 3;
+
+/// Font scale for a tile `width` pixels wide: large enough to read at 1280×720.
+pub fn scale_for(width: usize) -> usize {
+    if width >= 640 {
+        2
+    } else {
+        1
+    }
+}
+
+/// One stream's live figures, as the band shows them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Figures {
+    /// Frames received per second, over about the last second.
+    pub fps: f64,
+    /// Payload kilobits received per second, over about the last second.
+    pub kbit_per_s: f64,
+    /// Mean payload size since the stream connected.
+    pub bytes_per_frame: f64,
+    /// Median decoding time since the stream connected.
+    pub decode_ms: f64,
+    /// Received frames replaced by a newer one before the decoder got to them (acknowledged,
+    /// never shown), since the stream connected.
+    pub dropped: u64,
+    /// Frames that could not be decoded, since the stream connected.
+    pub errors: u64,
+    /// Median glass-to-glass time, when the pictures carry the time mark.
+    pub glass_ms: Option<f64>,
+}
+
+/// The pixel under the cursor: its frame coordinates and colour (0RGB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Probe {
+    pub x: usize,
+    pub y: usize,
+    pub rgb: u32,
+}
+
+impl Probe {
+    /// The probe's line in the band, also printed on stdout after `inspect`.
+    pub fn text(&self) -> String {
+        let (r, g, b) = (
+            (self.rgb >> 16) & 0xFF,
+            (self.rgb >> 8) & 0xFF,
+            self.rgb & 0xFF,
+        );
+        format!("x={} y={} r={r} g={g} b={b}", self.x, self.y)
+    }
+}
+
+/// The band's lines for one tile: who and what size, the link, the decoder, the probe.
+pub fn lines(
+    peer: SocketAddr,
+    source: (usize, usize),
+    figures: &Figures,
+    probe: Option<Probe>,
+) -> Vec<String> {
+    let mut decode = format!(
+        "decode {:.2} ms  dropped {}  errors {}",
+        figures.decode_ms, figures.dropped, figures.errors
+    );
+    if let Some(glass) = figures.glass_ms {
+        decode.push_str(&format!("  glass {glass:.1} ms"));
+    }
+    let mut lines = vec![
+        format!("{peer}  {}x{}", source.0, source.1),
+        format!(
+            "{:.1} fps  {:.0} kbit/s  {:.0} B/frame",
+            figures.fps, figures.kbit_per_s, figures.bytes_per_frame
+        ),
+        decode,
+    ];
+    lines.extend(probe.map(|p| p.text()));
+    lines
+}
+
+/// Pixels an overlay covered, to put back once the picture is on screen.
+#[derive(Default)]
+pub struct Undo {
+    /// Each saved rectangle with where its pixels start in `pixels`.
+    rects: Vec<(Rect, usize)>,
+    pixels: Vec<u32>,
+}
+
+impl Undo {
+    /// Puts every saved pixel back (latest first, so overlapping saves unwind correctly) and
+    /// empties the log.
+    pub fn restore(&mut self, canvas: &mut [u32], stride: usize) {
+        for &((x, y, w, h), start) in self.rects.iter().rev() {
+            for row in 0..h {
+                let at = (y + row) * stride + x;
+                canvas[at..at + w].copy_from_slice(&self.pixels[start + row * w..][..w]);
+            }
+        }
+        self.rects.clear();
+        self.pixels.clear();
+    }
+
+    fn save(&mut self, canvas: &[u32], stride: usize, (x, y, w, h): Rect) {
+        let start = self.pixels.len();
+        for row in y..y + h {
+            self.pixels
+                .extend_from_slice(&canvas[row * stride + x..][..w]);
+        }
+        self.rects.push(((x, y, w, h), start));
+    }
+}
+
+/// A `width`x`height` picture being drawn over, optionally logging what it covers.
+pub struct Surface<'a> {
+    pub pixels: &'a mut [u32],
+    pub width: usize,
+    pub height: usize,
+    pub undo: Option<&'a mut Undo>,
+}
+
+impl Surface<'_> {
+    /// `rect` clipped to the surface and to `clip`.
+    fn clip(&self, (x, y, w, h): Rect, clip: Rect) -> Rect {
+        let (cx, cy, cw, ch) = clip;
+        let right = (x + w).min(cx + cw).min(self.width);
+        let bottom = (y + h).min(cy + ch).min(self.height);
+        let (x, y) = (x.max(cx), y.max(cy));
+        (x, y, right.saturating_sub(x), bottom.saturating_sub(y))
+    }
+
+    fn save(&mut self, rect: Rect) {
+        if let Some(undo) = self.undo.as_deref_mut() {
+            if rect.2 > 0 && rect.3 > 0 {
+                undo.save(self.pixels, self.width, rect);
+            }
+        }
+    }
+
+    /// Darkens `rect` to a quarter of its brightness: translucent, yet light text on it reads
+    /// the same over a white or a black picture.
+    pub fn shade(&mut self, rect: Rect, clip: Rect) {
+        let (x, y, w, h) = self.clip(rect, clip);
+        self.save((x, y, w, h));
+        for row in y..y + h {
+            for p in &mut self.pixels[row * self.width + x..][..w] {
+                *p = (*p >> 2) & 0x003F_3F3F;
+            }
+        }
+    }
+
+    /// Fills `rect` with `colour`.
+    pub fn fill(&mut self, rect: Rect, clip: Rect, colour: u32) {
+        let (x, y, w, h) = self.clip(rect, clip);
+        self.save((x, y, w, h));
+        for row in y..y + h {
+            self.pixels[row * self.width + x..][..w].fill(colour);
+        }
+    }
+
+    /// Draws `text` at `scale` with its top-left corner at (`x`, `y`).
+    pub fn text(
+        &mut self,
+        text: &str,
+        (x, y): (usize, usize),
+        scale: usize,
+        clip: Rect,
+        colour: u32,
+    ) {
+        let extent = (x, y, font::text_width(text, scale), font::HEIGHT * scale);
+        let saved = self.clip(extent, clip);
+        self.save(saved);
+        let (width, height) = (self.width, self.height);
+        let pixels = &mut *self.pixels;
+        font::draw(text, x, y, scale, |x, y, s| {
+            let (cx, cy, cw, ch) = saved;
+            let right = (x + s).min(cx + cw).min(width);
+            let bottom = (y + s).min(cy + ch).min(height);
+            for row in y.max(cy)..bottom {
+                let start = row * width + x.max(cx);
+                let end = row * width + right;
+                if start < end {
+                    pixels[start..end].fill(colour);
+                }
+            }
+        });
+    }
+
+    /// A shaded box holding `lines` at `scale` with its top-left corner at `at`; returns its
+    /// rectangle.
+    pub fn text_box(
+        &mut self,
+        lines: &[String],
+        at: (usize, usize),
+        scale: usize,
+        clip: Rect,
+        colour: u32,
+    ) -> Rect {
+        let (w, h) = box_size(lines, scale);
+        let rect = (at.0, at.1, w, h);
+        self.shade(rect, clip);
+        for (i, line) in lines.iter().enumerate() {
+            let origin = (at.0 + PAD * scale, at.1 + PAD * scale + i * LINE * scale);
+            self.text(line, origin, scale, clip, colour);
+        }
+        rect
+    }
+}
+
+/// The size of a box holding `lines` at `scale`, padding included.
+fn box_size(lines: &[String], scale: usize) -> (usize, usize) {
+    let widest = lines
+        .iter()
+        .map(|l| font::text_width(l, scale))
+        .max()
+        .unwrap_or(0);
+    // The last line needs no gap below it, only the padding.
+    let tall = (lines.len() * LINE + 2 * PAD).saturating_sub(LINE - font::HEIGHT);
+    (widest + 2 * PAD * scale, tall * scale)
+}
+
+/// Where a tile's band text starts: its first line's top-left corner, for a band drawn in
+/// `cell` (tests read the text back from there).
+pub fn band_text_origin(cell: Rect) -> (usize, usize) {
+    let scale = scale_for(cell.2);
+    (cell.0 + PAD * scale, cell.1 + PAD * scale)
+}
+
+/// Draws a tile's figures band in its cell's top-left corner.
+pub fn draw_band(surface: &mut Surface<'_>, cell: Rect, lines: &[String]) {
+    surface.text_box(lines, (cell.0, cell.1), scale_for(cell.2), cell, TEXT);
+}
+
+/// Draws the window-wide marks: "PAUSED" at the top centre, a red "REC" at the top right.
+pub fn draw_marks(surface: &mut Surface<'_>, paused: bool, recording: bool) {
+    let whole = (0, 0, surface.width, surface.height);
+    let scale = if surface.width >= 640 { 3 } else { 1 };
+    if paused {
+        let text = ["PAUSED".to_string()];
+        let (w, _) = box_size(&text, scale);
+        let x = surface.width.saturating_sub(w) / 2;
+        surface.text_box(&text, (x, 2 * scale), scale, whole, TEXT);
+    }
+    if recording {
+        let text = ["REC".to_string()];
+        let (w, _) = box_size(&text, scale);
+        let dot = font::HEIGHT * scale;
+        let x = surface.width.saturating_sub(w + dot + 4 * scale);
+        let rect = surface.text_box(&text, (x, 2 * scale), scale, whole, RECORD);
+        // A solid square before the word, for a glance from across the room.
+        surface.fill(
+            (
+                x.saturating_sub(dot + scale),
+                rect.1 + PAD * scale,
+                dot,
+                dot,
+            ),
+            whole,
+            RECORD,
+        );
+    }
+}
+
+/// Draws the key list in the middle of the window.
+pub fn draw_help(surface: &mut Surface<'_>) {
+    let whole = (0, 0, surface.width, surface.height);
+    let scale = if surface.width >= 800 && surface.height >= 400 {
+        2
+    } else {
+        1
+    };
+    let lines: Vec<String> = HELP.iter().map(|l| l.to_string()).collect();
+    let (w, h) = box_size(&lines, scale);
+    let at = (
+        surface.width.saturating_sub(w) / 2,
+        surface.height.saturating_sub(h) / 2,
+    );
+    surface.text_box(&lines, at, scale, whole, TEXT);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> SocketAddr {
+        "192.168.3.7:50012".parse().unwrap()
+    }
+
+    #[test]
+    fn band_lines_say_what_the_figures_are() {
+        let figures = Figures {
+            fps: 29.97,
+            kbit_per_s: 17_600.4,
+            bytes_per_frame: 73_400.0,
+            decode_ms: 2.345,
+            dropped: 3,
+            errors: 1,
+            glass_ms: Some(6.12),
+        };
+        let probe = Probe {
+            x: 240,
+            y: 200,
+            rgb: 0x00BF_BE02,
+        };
+        assert_eq!(
+            lines(peer(), (1280, 720), &figures, Some(probe)),
+            vec![
+                "192.168.3.7:50012  1280x720",
+                "30.0 fps  17600 kbit/s  73400 B/frame",
+                "decode 2.35 ms  dropped 3  errors 1  glass 6.1 ms",
+                "x=240 y=200 r=191 g=190 b=2",
+            ]
+        );
+        let plain = lines(peer(), (640, 480), &Figures::default(), None);
+        assert_eq!(plain.len(), 3);
+        assert!(!plain[2].contains("glass"));
+    }
+
+    #[test]
+    fn the_band_is_translucent_text_is_opaque_and_undo_restores_every_pixel() {
+        let (w, h) = (800, 200);
+        let original: Vec<u32> = (0..w * h)
+            .map(|i| (i as u32).wrapping_mul(2_654_435_761) & 0xFF_FFFF)
+            .collect();
+        let mut pixels = original.clone();
+        let mut undo = Undo::default();
+        let cell = (0, 0, w, h);
+        let text = vec!["127.0.0.1:1  1280X720".to_string()];
+        {
+            let mut s = Surface {
+                pixels: &mut pixels,
+                width: w,
+                height: h,
+                undo: Some(&mut undo),
+            };
+            draw_band(&mut s, cell, &text);
+            draw_marks(&mut s, true, true);
+            draw_help(&mut s);
+        }
+        // The band's text is where band_text_origin says, lit exactly where the font is.
+        let (ox, oy) = band_text_origin(cell);
+        let mut expected = vec![false; w * h];
+        font::draw(&text[0], ox, oy, 2, |x, y, s| {
+            for row in y..y + s {
+                expected[row * w + x..row * w + x + s].fill(true);
+            }
+        });
+        for y in oy..oy + font::HEIGHT * 2 {
+            for x in ox..ox + font::text_width(&text[0], 2) {
+                assert_eq!(pixels[y * w + x] == TEXT, expected[y * w + x], "({x}, {y})");
+            }
+        }
+        // Around the text the picture shows through, darkened.
+        assert_eq!(pixels[w + 1], (original[w + 1] >> 2) & 0x3F_3F3F);
+        // Far from every overlay nothing changed.
+        assert_eq!(pixels[(h - 1) * w], original[(h - 1) * w]);
+        assert!(pixels.contains(&RECORD));
+        undo.restore(&mut pixels, w);
+        assert!(pixels == original, "undo restores the picture exactly");
+    }
+
+    #[test]
+    fn overlays_clip_to_tiny_surfaces() {
+        for (w, h) in [(1, 1), (5, 3), (90, 40)] {
+            let mut pixels = vec![0x0080_8080; w * h];
+            let mut undo = Undo::default();
+            let mut s = Surface {
+                pixels: &mut pixels,
+                width: w,
+                height: h,
+                undo: Some(&mut undo),
+            };
+            let lines = lines(peer(), (1280, 720), &Figures::default(), None);
+            draw_band(&mut s, (0, 0, w, h), &lines);
+            draw_marks(&mut s, true, true);
+            draw_help(&mut s);
+            undo.restore(&mut pixels, w);
+            assert!(pixels.iter().all(|&p| p == 0x0080_8080));
+        }
+    }
+}

@@ -1,0 +1,194 @@
+//! The `S` key: the frame on screen written twice, as the bytes exactly as received (JPEG, or
+//! PNG from senders that send PNG) and as a PNG of the picture decoded at full size, named
+//! with the peer and the UTC wall-clock time:
+//! `snapshot-192.168.3.7_50012-20261130-014502.123.jpg` and `...png`.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufWriter, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+
+use crate::board::Picture;
+use crate::decoder::Decoder;
+use crate::save;
+
+/// `YYYYMMDD-HHMMSS.mmm` in UTC, for file names that sort by time.
+pub fn utc_stamp(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (y, m, d) = civil_from_days(days as i64);
+    format!(
+        "{y:04}{m:02}{d:02}-{:02}{:02}{:02}.{:03}",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60,
+        since.subsec_millis()
+    )
+}
+
+/// The Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// A file name stem for `what` from `peer` at `time`: `what-192.168.3.7_50012-<utc>`.
+pub fn stem(what: &str, peer: SocketAddr, time: SystemTime) -> String {
+    // `:` is legal on Linux but not on the Windows shares people copy these to.
+    let peer = peer.to_string().replace([':', '[', ']'], "_");
+    format!("{what}-{peer}-{}", utc_stamp(time))
+}
+
+/// Opens `dir/stem.ext` for writing without replacing anything: a second snapshot in the same
+/// millisecond gets `-2`, `-3`, ...
+fn create_new(dir: &Path, stem: &str, exts: &[&str]) -> Result<(String, Vec<(PathBuf, File)>)> {
+    for n in 1..100 {
+        let name = if n == 1 {
+            stem.to_string()
+        } else {
+            format!("{stem}-{n}")
+        };
+        let mut files = Vec::new();
+        for ext in exts {
+            let path = dir.join(format!("{name}.{ext}"));
+            match OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(file) => files.push((path, file)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => break,
+                Err(e) => {
+                    return Err(e).with_context(|| format!("{}: cannot create", path.display()))
+                }
+            }
+        }
+        if files.len() == exts.len() {
+            return Ok((name, files));
+        }
+        for (path, _) in files {
+            let _ = fs::remove_file(path);
+        }
+    }
+    anyhow::bail!("{}: too many snapshots named {stem}", dir.display())
+}
+
+/// Writes `payload` as received and its full-size decoding as PNG into `dir`; returns both
+/// paths (received first).
+pub fn write(
+    dir: &Path,
+    peer: SocketAddr,
+    time: SystemTime,
+    payload: &[u8],
+) -> Result<(PathBuf, PathBuf)> {
+    let mut picture = Picture::default();
+    Decoder::new()?
+        .decode(payload, &mut picture, None)
+        .context("the frame on screen does not decode")?;
+    let received_ext = match save::extension(payload) {
+        // A PNG payload keeps its bytes under a name of its own beside the decoded PNG.
+        "png" => "received.png",
+        other => other,
+    };
+    let (_, mut files) = create_new(dir, &stem("snapshot", peer, time), &[received_ext, "png"])?;
+    let (png_path, png_file) = files.pop().context("no PNG file")?;
+    let (raw_path, mut raw_file) = files.pop().context("no received file")?;
+    raw_file
+        .write_all(payload)
+        .with_context(|| format!("{}: cannot write", raw_path.display()))?;
+    write_png(png_file, &picture)
+        .with_context(|| format!("{}: cannot write", png_path.display()))?;
+    Ok((raw_path, png_path))
+}
+
+/// Writes a picture as an 8-bit RGB PNG.
+fn write_png(file: File, picture: &Picture) -> Result<()> {
+    let mut encoder = png::Encoder::new(
+        BufWriter::new(file),
+        u32::try_from(picture.width)?,
+        u32::try_from(picture.height)?,
+    );
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    // Snapshots are taken by hand, a few at a time: a fast encoding beats a small file.
+    encoder.set_compression(png::Compression::Fast);
+    let mut writer = encoder.write_header()?;
+    let rgb: Vec<u8> = picture.pixels[..picture.width * picture.height]
+        .iter()
+        .flat_map(|&p| [(p >> 16) as u8, (p >> 8) as u8, p as u8])
+        .collect();
+    writer.write_image_data(&rgb)?;
+    writer.finish()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn utc_stamps_sort_and_read_as_dates() {
+        let at = |s: u64, ms: u64| UNIX_EPOCH + Duration::from_secs(s) + Duration::from_millis(ms);
+        assert_eq!(utc_stamp(at(0, 0)), "19700101-000000.000");
+        // 2026-11-30 01:45:02.123 UTC.
+        assert_eq!(utc_stamp(at(1_796_003_102, 123)), "20261130-014502.123");
+        // A leap day.
+        assert_eq!(utc_stamp(at(951_782_400, 7)), "20000229-000000.007");
+        let peer: SocketAddr = "[::1]:9".parse().unwrap();
+        assert_eq!(stem("x", peer, at(0, 0)), "x-___1__9-19700101-000000.000");
+    }
+
+    #[test]
+    fn writes_the_bytes_as_received_and_a_decoded_png() {
+        let dir = std::env::temp_dir().join(format!("snapshot-test-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let (w, h) = (48, 32);
+        let rgb: Vec<u8> = (0..w * h)
+            .flat_map(|i| [(i % 256) as u8, 100, 200])
+            .collect();
+        let image = turbojpeg::Image {
+            pixels: &rgb[..],
+            width: w,
+            pitch: w * 3,
+            height: h,
+            format: turbojpeg::PixelFormat::RGB,
+        };
+        let jpeg = turbojpeg::compress(image, 95, turbojpeg::Subsamp::None)
+            .unwrap()
+            .to_vec();
+        let peer: SocketAddr = "192.168.3.7:50012".parse().unwrap();
+        let time = SystemTime::now();
+        let (raw, png_path) = write(&dir, peer, time, &jpeg).unwrap();
+        assert_eq!(fs::read(&raw).unwrap(), jpeg);
+        assert!(raw.to_string_lossy().ends_with(".jpg"));
+        // The same millisecond again does not overwrite.
+        let (raw2, _) = write(&dir, peer, time, &jpeg).unwrap();
+        assert_ne!(raw, raw2);
+        let decoder = png::Decoder::new(File::open(&png_path).unwrap());
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        assert_eq!((info.width, info.height), (w as u32, h as u32));
+        let worst = buf
+            .iter()
+            .zip(&rgb)
+            .map(|(a, b)| a.abs_diff(*b))
+            .max()
+            .unwrap();
+        assert!(worst <= 12, "PNG differs from the source by up to {worst}");
+        // Garbage is refused without leaving files behind.
+        let before = fs::read_dir(&dir).unwrap().count();
+        assert!(write(&dir, peer, time, b"not a picture").is_err());
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), before);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
