@@ -744,3 +744,49 @@ fn http_clients_outside_the_allow_list_are_refused() {
         "not in the --allow list\n"
     );
 }
+
+/// One robot reaches a second viewer through the first one's hub: a streamer reading
+/// `--source http://HUB/stream/1` passes the hub's frames on byte for byte, newest first, in
+/// the order the hub received them.
+#[test]
+fn a_streamer_forwards_a_hubs_stream_byte_for_byte() {
+    let _lock = heavy();
+    let dir = TempDir::new("hub-forward");
+    let (first, second) = (dir.path("first"), dir.path("second"));
+    let (hub_viewer, http) = hub(&["--save-dir", first.to_str().unwrap()]);
+    let robot = Background::start(
+        "streamer",
+        &["--source", "test", "--size", "320x240", &hub_viewer.addr],
+    );
+    wait_for("the robot's first frame", Duration::from_secs(10), || {
+        get(&http, "/api/streams").body.len() > 2
+    });
+    let laptop = Viewer::start(&["--headless", "--save-dir", second.to_str().unwrap()], &[]);
+    let url = format!("http://{http}/stream/1");
+    let out = run(
+        "streamer",
+        &["--source", &url, "--frames", "30", "--quiet", &laptop.addr],
+        Duration::from_secs(30),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, _, _) = robot.stop("TERM", Duration::from_secs(10));
+    assert!(status.success());
+    let at_hub = files_in(&first);
+    let forwarded = files_in(&second);
+    assert_eq!(forwarded.len(), 30);
+    // Each forwarded frame is one the hub received, untouched, and they come in its order.
+    let mut last = None;
+    for frame in &forwarded {
+        let index = at_hub.iter().position(|f| f == frame);
+        assert!(
+            index.is_some(),
+            "a forwarded frame is not one the hub received"
+        );
+        assert!(index > last, "frames out of order");
+        last = index;
+    }
+}
