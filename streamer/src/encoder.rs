@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use turbojpeg::{Compressor, Decompressor, Image, OutputBuf, Subsamp, YuvImage};
 
+use crate::slices::{Input, SlicedEncoder};
 use crate::source::{nv12_len, yuyv_len, PixelFormat, RawFrame};
 
 /// One encoded frame on its way to the sender. Reused from frame to frame.
@@ -50,6 +51,8 @@ pub struct Encoder {
     scratch: Vec<u8>,
     /// Created on the first camera JPEG.
     decompressor: Option<Decompressor>,
+    /// `--slices` above 1: frames are encoded as strips in parallel.
+    sliced: Option<SlicedEncoder>,
 }
 
 impl Encoder {
@@ -62,7 +65,27 @@ impl Encoder {
             compressor,
             scratch: Vec::new(),
             decompressor: None,
+            sliced: None,
         })
+    }
+
+    /// Like [`Encoder::new`], encoding every frame as `slices` strips in parallel when
+    /// `slices` is above 1 (see [`crate::slices`]).
+    pub fn with_slices(quality: u8, slices: usize) -> Result<Self> {
+        let mut encoder = Encoder::new(quality)?;
+        if slices > 1 {
+            encoder.sliced = Some(SlicedEncoder::new(slices, quality)?);
+        }
+        Ok(encoder)
+    }
+
+    /// Sets the quality (1..=100) from the next frame on, strips included.
+    pub fn set_quality(&mut self, quality: u8) -> Result<()> {
+        self.compressor.set_quality(i32::from(quality))?;
+        if let Some(sliced) = &mut self.sliced {
+            sliced.set_quality(quality)?;
+        }
+        Ok(())
     }
 
     /// Encodes `raw` into `out`. A JPEG source is moved across without re-encoding (the two
@@ -114,13 +137,6 @@ impl Encoder {
         };
         self.compressor.set_subsamp(subsamp)?;
         let worst = self.compressor.buf_len(w, h)?;
-        if out.buf.len() < worst {
-            // A fresh zeroed allocation, not `resize`: large ones come straight from the OS as
-            // untouched zero pages, so memory is only spent on the bytes a JPEG really uses
-            // (tens of KB), not on the worst case (megabytes) in every pooled buffer.
-            out.buf = vec![0; worst];
-        }
-        let mut output = OutputBuf::borrowed(&mut out.buf);
         match raw.format {
             PixelFormat::I420 | PixelFormat::Yuyv | PixelFormat::Nv12 | PixelFormat::Mjpeg => {
                 let planes: &[u8] = match raw.format {
@@ -135,6 +151,15 @@ impl Encoder {
                     }
                     _ => &self.scratch,
                 };
+                if sliced(
+                    &mut self.sliced,
+                    Input::Planar(planes, subsamp),
+                    (w, h),
+                    out,
+                )? {
+                    out.encode_time = started.elapsed();
+                    return Ok(());
+                }
                 let image = YuvImage {
                     pixels: planes,
                     width: w,
@@ -142,7 +167,9 @@ impl Encoder {
                     height: h,
                     subsamp,
                 };
+                let mut output = whole_output(&mut out.buf, worst);
                 self.compressor.compress_yuv(image, &mut output)?;
+                out.len = output.len();
             }
             PixelFormat::Gray | PixelFormat::Rgb | PixelFormat::Bgr => {
                 let (format, bpp) = match raw.format {
@@ -150,6 +177,11 @@ impl Encoder {
                     PixelFormat::Bgr => (turbojpeg::PixelFormat::BGR, 3),
                     _ => (turbojpeg::PixelFormat::RGB, 3),
                 };
+                let input = Input::Packed(&raw.data, format, bpp, subsamp);
+                if sliced(&mut self.sliced, input, (w, h), out)? {
+                    out.encode_time = started.elapsed();
+                    return Ok(());
+                }
                 let image = Image {
                     pixels: &raw.data[..],
                     width: w,
@@ -157,11 +189,12 @@ impl Encoder {
                     height: h,
                     format,
                 };
+                let mut output = whole_output(&mut out.buf, worst);
                 self.compressor.compress(image, &mut output)?;
+                out.len = output.len();
             }
             PixelFormat::Jpeg => unreachable!("handled above"),
         }
-        out.len = output.len();
         out.encode_time = started.elapsed();
         Ok(())
     }
@@ -188,6 +221,34 @@ impl Encoder {
         decompressor.decompress_to_yuv(jpeg, image).ok()?;
         Some((header.width, header.height, header.subsamp))
     }
+}
+
+/// Encodes through the sliced encoder when there is one and the frame can be sliced.
+fn sliced(
+    sliced: &mut Option<SlicedEncoder>,
+    input: Input,
+    (w, h): (usize, usize),
+    out: &mut EncodedFrame,
+) -> Result<bool> {
+    let Some(sliced) = sliced else {
+        return Ok(false);
+    };
+    let done = sliced.encode(input, w, h, &mut out.buf)?;
+    if done {
+        out.len = out.buf.len();
+    }
+    Ok(done)
+}
+
+/// `buf` as turbojpeg's output, grown to the `worst` case first.
+fn whole_output(buf: &mut Vec<u8>, worst: usize) -> OutputBuf<'_> {
+    if buf.len() < worst {
+        // A fresh zeroed allocation, not `resize`: large ones come straight from the OS as
+        // untouched zero pages, so memory is only spent on the bytes a JPEG really uses
+        // (tens of KB), not on the worst case (megabytes) in every pooled buffer.
+        *buf = vec![0; worst];
+    }
+    OutputBuf::borrowed(buf)
 }
 
 /// Splits packed YUYV (Y0 U Y1 V) into planar 4:2:2 (Y, then U, then V; chroma planes

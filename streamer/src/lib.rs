@@ -5,6 +5,7 @@
 //! - [`pattern`], [`y4m`], [`still`], [`camera`]: the sources.
 //! - [`capture`]: runs a source on its own thread, paced, into a newest-value slot.
 //! - [`encoder`]: JPEG encoding with one reused turbojpeg compressor.
+//! - [`slices`]: `--slices`, one frame encoded as strips on several cores and joined.
 //! - [`workers`]: the encode stage, `--workers` encoders publishing in capture order.
 //! - [`range`]: limited-to-full YUV range tables shared by the YUV sources.
 //! - [`sender`]: the connection to the viewer, reconnects, per-frame latency.
@@ -15,6 +16,7 @@ pub mod encoder;
 pub mod pattern;
 pub mod range;
 pub mod sender;
+pub mod slices;
 pub mod source;
 pub mod still;
 pub mod workers;
@@ -47,6 +49,8 @@ pub struct Config {
     pub quality: u8,
     /// Encoder threads (`--workers`), at least one.
     pub workers: usize,
+    /// Strips each frame is encoded as, in parallel (`--slices`); 1 encodes whole frames.
+    pub slices: usize,
     /// Draw the timestamp mark into I420 frames (always on for the test pattern).
     pub stamp: bool,
     pub frames: u64,
@@ -117,6 +121,7 @@ pub fn run(config: Config) -> Result<()> {
     let encode = EncodeStage::start(
         config.workers,
         config.quality,
+        config.slices,
         raw.clone(),
         jpeg.clone(),
         newest_wins,

@@ -32,11 +32,13 @@ pub struct EncodeStage {
 }
 
 impl EncodeStage {
-    /// Starts `workers` encoders (at least one) between `raw` and `jpeg`. With `newest_wins`
-    /// a frame the sender has not taken is replaced; otherwise each waits its turn.
+    /// Starts `workers` encoders (at least one) between `raw` and `jpeg`, each cutting its
+    /// frames into `slices` strips. With `newest_wins` a frame the sender has not taken is
+    /// replaced; otherwise each waits its turn.
     pub fn start(
         workers: usize,
         quality: u8,
+        slices: usize,
         raw: Arc<Slot<RawFrame>>,
         jpeg: Arc<Slot<EncodedFrame>>,
         newest_wins: bool,
@@ -46,7 +48,7 @@ impl EncodeStage {
         let mut handles = Vec::new();
         for i in 0..workers.max(1) {
             // Created here, so that a codec that cannot start fails the run at once.
-            let encoder = Encoder::new(quality)?;
+            let encoder = Encoder::with_slices(quality, slices)?;
             let (raw, jpeg, order, alive) =
                 (raw.clone(), jpeg.clone(), order.clone(), alive.clone());
             let handle = thread::Builder::new()
@@ -142,7 +144,7 @@ mod tests {
     fn several_workers_keep_capture_order() {
         let raw = Arc::new(Slot::new());
         let jpeg = Arc::new(Slot::new());
-        let stage = EncodeStage::start(3, 40, raw.clone(), jpeg.clone(), false).unwrap();
+        let stage = EncodeStage::start(3, 40, 2, raw.clone(), jpeg.clone(), false).unwrap();
         let producer = {
             let raw = raw.clone();
             thread::spawn(move || {
