@@ -14,6 +14,9 @@ packages=(
   # Camera: bindgen needs libclang for the V4L2 bindings; scripts/vm-camera-test.sh boots a
   # VM with QEMU and builds its initramfs from busybox, cpio and xz.
   libclang-dev qemu-system-x86 busybox-static cpio xz-utils
+  # Sliced frames (tests/slices.rs, tests/peers/decoders.py) must decode alike in djpeg,
+  # OpenCV (the reference viewer's cv2.imdecode), Pillow, ffmpeg and Chromium.
+  libjpeg-turbo-progs python3-opencv python3-pil python3-numpy ffmpeg chromium
 )
 
 sudo=""

@@ -51,7 +51,7 @@ fn write_png(path: &Path) -> Vec<u8> {
 }
 
 /// Starts a reference receiver and returns it with the port it listens on.
-fn start_receiver(mode: &str, outdir: &Path) -> (Child, u16) {
+pub(crate) fn start_receiver(mode: &str, outdir: &Path) -> (Child, u16) {
     let mut child = Command::new("python3")
         .arg(reference_peer())
         .arg(mode)
@@ -71,7 +71,7 @@ fn start_receiver(mode: &str, outdir: &Path) -> (Child, u16) {
     (child, port)
 }
 
-fn files_in(dir: &Path) -> Vec<Vec<u8>> {
+pub(crate) fn files_in(dir: &Path) -> Vec<Vec<u8>> {
     let mut names: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -203,17 +203,11 @@ mod tests {
         let jpeg = sliced_jpeg(64, 64, 4, Subsamp::Sub2x2);
         let split = Split::parse(&jpeg).unwrap();
         let mut decoder = StripDecoder::new().unwrap();
-        let mut small = vec![0u32; 10];
-        assert!(decoder
-            .decode(
-                &jpeg,
-                &split,
-                Subsamp::Sub2x2,
-                ScalingFactor::ONE,
-                PixelFormat::BGRX,
-                &mut small
-            )
-            .is_err());
+        let mut run = |jpeg: &[u8], split: &Split, out: &mut [u32]| {
+            let one = ScalingFactor::ONE;
+            decoder.decode(jpeg, split, Subsamp::Sub2x2, one, PixelFormat::BGRX, out)
+        };
+        assert!(run(&jpeg, &split, &mut [0u32; 10]).is_err());
         // Garbage in a strip's data: still recognized as strips, decoding fails cleanly.
         let mut bad = jpeg.clone();
         let sos = bad.windows(2).position(|w| w == [0xFF, 0xDA]).unwrap();
@@ -222,25 +216,9 @@ mod tests {
         }
         let mut out = vec![0u32; 64 * 64];
         if let Some(split) = Split::parse(&bad) {
-            let _ = decoder.decode(
-                &bad,
-                &split,
-                Subsamp::Sub2x2,
-                ScalingFactor::ONE,
-                PixelFormat::BGRX,
-                &mut out,
-            );
+            let _ = run(&bad, &split, &mut out);
         }
-        decoder
-            .decode(
-                &jpeg,
-                &split,
-                Subsamp::Sub2x2,
-                ScalingFactor::ONE,
-                PixelFormat::BGRX,
-                &mut out,
-            )
-            .unwrap();
+        run(&jpeg, &split, &mut out).unwrap();
     }
 
     /// Through the viewer's decoder: split on and off agree where no upsampling crosses rows,
