@@ -279,8 +279,8 @@ impl Split {
         let mut data = [(0, 0); MAX_STRIPS];
         let (mut strip, mut start, mut at) = (0, headers.sos.end, headers.sos.end);
         loop {
-            // memchr-like scan: only 0xFF bytes matter in entropy-coded data.
-            at += jpeg.get(at..)?.iter().position(|&b| b == 0xFF)?;
+            // Only 0xFF bytes matter in entropy-coded data; memchr finds them with SIMD.
+            at += memchr::memchr(0xFF, jpeg.get(at..)?)?;
             match *jpeg.get(at + 1)? {
                 0x00 => at += 2,
                 m @ 0xD0..=0xD7 => {

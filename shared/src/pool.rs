@@ -2,9 +2,11 @@
 //! encoded or decoded on every core without spawning threads per frame.
 
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 /// One item and the function to apply to it, lent to a helper for one [`Pool::for_each`].
 struct Job {
@@ -32,7 +34,13 @@ unsafe fn call<T>(item: *mut (), f: *const ()) {
 struct Done {
     state: Mutex<(usize, bool)>,
     cv: Condvar,
+    /// The same count, for a short spin before sleeping on `cv`.
+    finished: AtomicUsize,
 }
+
+/// How long the calling thread spins for the helpers before it sleeps: its strip and theirs
+/// take about as long, and waking from a futex costs tens of microseconds in a VM.
+const SPIN: Duration = Duration::from_micros(200);
 
 impl Done {
     fn lock(&self) -> MutexGuard<'_, (usize, bool)> {
@@ -45,6 +53,10 @@ struct Wait<'a>(&'a Done, usize);
 
 impl Drop for Wait<'_> {
     fn drop(&mut self) {
+        let started = Instant::now();
+        while self.0.finished.load(Ordering::Acquire) < self.1 && started.elapsed() < SPIN {
+            std::hint::spin_loop();
+        }
         let mut state = self.0.lock();
         while state.0 < self.1 {
             state = self.0.cv.wait(state).unwrap_or_else(|e| e.into_inner());
@@ -80,6 +92,7 @@ impl Pool {
                             let mut state = done.lock();
                             state.0 += 1;
                             state.1 |= !ok;
+                            done.finished.store(state.0, Ordering::Release);
                             drop(state);
                             done.cv.notify_all();
                         }
@@ -107,6 +120,7 @@ impl Pool {
             return;
         };
         *self.done.lock() = (0, false);
+        self.done.finished.store(0, Ordering::Release);
         let mut wait = Wait(&self.done, 0);
         let f_ptr = &f as *const &(dyn Fn(&mut T) + Sync) as *const ();
         for (i, item) in rest.iter_mut().enumerate() {
