@@ -370,4 +370,48 @@ mod tests {
         assert_eq!("3".parse::<Slices>(), Ok(Slices(3)));
         assert!("0".parse::<Slices>().is_err() && "17".parse::<Slices>().is_err());
     }
+
+    /// Through the streamer's encoder: camera layouts are sliced after being made planar, and
+    /// an encoder with slices makes the reference's bytes for each.
+    #[test]
+    fn the_encoder_slices_every_camera_layout() {
+        use crate::encoder::{nv12_to_planar, yuyv_to_planar, EncodedFrame, Encoder};
+        use crate::source::{PixelFormat, RawFrame};
+        let (w, h) = (320, 200);
+        let data = |len: usize| (0..len).map(|i| (i * 37 % 253) as u8).collect::<Vec<u8>>();
+        let mut enc = Encoder::with_slices(40, 3).unwrap();
+        let mut out = EncodedFrame::default();
+        let mut planes = Vec::new();
+        for (format, len) in [
+            (PixelFormat::Yuyv, w * h * 2),
+            (PixelFormat::Nv12, w * h * 3 / 2),
+            (PixelFormat::I420, w * h * 3 / 2),
+            (PixelFormat::Gray, w * h),
+        ] {
+            let mut raw = RawFrame {
+                data: data(len),
+                width: w,
+                height: h,
+                format,
+                ..RawFrame::default()
+            };
+            let input = match format {
+                PixelFormat::Yuyv => {
+                    yuyv_to_planar(&raw.data, w, h, &mut planes);
+                    Input::Planar(&planes, Subsamp::Sub2x1)
+                }
+                PixelFormat::Nv12 => {
+                    nv12_to_planar(&raw.data, w, h, &mut planes);
+                    Input::Planar(&planes, Subsamp::Sub2x2)
+                }
+                PixelFormat::I420 => Input::Planar(&raw.data, Subsamp::Sub2x2),
+                _ => Input::Packed(&raw.data, turbojpeg::PixelFormat::GRAY, 1, Subsamp::Gray),
+            };
+            let mcu_h = input.subsamp().mcu_height();
+            let rows = StripPlan::new(h, mcu_h, 3).rows / mcu_h;
+            let want = encode_with_restarts(input, w, h, 40, rows).unwrap();
+            enc.encode(&mut raw, &mut out).unwrap();
+            assert!(out.jpeg() == want, "{format:?}");
+        }
+    }
 }
