@@ -38,7 +38,7 @@ struct Done {
     finished: AtomicUsize,
 }
 
-/// How long the calling thread spins for the helpers before it sleeps: its strip and theirs
+/// How long the calling thread polls for the helpers before it sleeps: its strip and theirs
 /// take about as long, and waking from a futex costs tens of microseconds in a VM.
 const SPIN: Duration = Duration::from_micros(200);
 
@@ -55,7 +55,8 @@ impl Drop for Wait<'_> {
     fn drop(&mut self) {
         let started = Instant::now();
         while self.0.finished.load(Ordering::Acquire) < self.1 && started.elapsed() < SPIN {
-            std::hint::spin_loop();
+            // Yielding, not spinning hard: on a busy machine a helper may need this core.
+            thread::yield_now();
         }
         let mut state = self.0.lock();
         while state.0 < self.1 {
