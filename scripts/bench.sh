@@ -181,6 +181,8 @@ print(f"bench size={f['size']} case=targets glass_p50_slices2_ms={glass:g} "
       f"floor_sum_ms={floor_sum:.3f} glass_within_floor_sum={int(glass <= floor_sum)} "
       f"encode_speedup={f['encode_speedup']} encode_target=1.7 "
       f"decode_speedup={f['decode_speedup']} decode_target=1.6 "
+      f"encode_cpu_ratio={f['encode_cpu_ratio']} decode_cpu_ratio={f['decode_cpu_ratio']} "
+      f"load_avg={open('/proc/loadavg').read().split()[0]} "
       f"size_cost_pct={f['size_cost_pct']} "
       f"glass_p50_unsliced_ms={cases['window-30fps']['glass_p50_ms']}")
 PY

@@ -5,7 +5,9 @@
 //! With SLICES (2..=16) it also encodes every frame in that many strips and decodes it split,
 //! and adds `encode_sliced_ms`, `decode_split_ms`, `decode_sliced_whole_ms` (the sliced frame
 //! decoded whole, as other decoders do, restart markers and all), the speed-ups over the
-//! floors, `bytes_sliced_per_frame` and `size_cost_pct`. With DIR, every frame is also
+//! floors, the CPU time (all threads) sliced over unsliced (`encode_cpu_ratio`,
+//! `decode_cpu_ratio`: the cost of slicing, which bounds the speed-up on idle cores to
+//! SLICES / ratio), `bytes_sliced_per_frame` and `size_cost_pct`. With DIR, every frame is also
 //! written there as `NNNN-unsliced.jpg` and `NNNN-sliced.jpg` (for timing other decoders).
 
 use std::path::{Path, PathBuf};
@@ -49,7 +51,21 @@ struct Totals {
     encode: Duration,
     decode: Duration,
     decode_whole: Duration,
+    /// CPU time (user + system, all threads) of the encode and decode passes.
+    encode_cpu: Duration,
+    decode_cpu: Duration,
     bytes: usize,
+}
+
+/// CPU time this process has used so far, all threads.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let tv = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    tv(usage.ru_utime) + tv(usage.ru_stime)
 }
 
 /// Encodes every frame of the file with `encoder` (timed); returns the JPEGs.
@@ -57,23 +73,24 @@ fn encode_all(path: &Path, encoder: &mut Encoder, t: &mut Totals) -> anyhow::Res
     let mut source = Y4mSource::open(path, false)?;
     let (mut raw, mut out, mut jpegs) = (RawFrame::default(), EncodedFrame::default(), Vec::new());
     while source.next_frame(&mut raw)? {
-        let started = Instant::now();
+        let (started, cpu) = (Instant::now(), cpu_time());
         encoder.encode(&mut raw, &mut out)?;
         t.encode += started.elapsed();
+        t.encode_cpu += cpu_time() - cpu;
         t.bytes += out.jpeg().len();
         jpegs.push(out.jpeg().to_vec());
     }
     Ok(jpegs)
 }
 
-/// Decodes every JPEG with `decoder`; the time taken.
-fn decode_all(jpegs: &[Vec<u8>], decoder: &mut Decoder) -> anyhow::Result<Duration> {
+/// Decodes every JPEG with `decoder`; the time taken and the CPU time used.
+fn decode_all(jpegs: &[Vec<u8>], decoder: &mut Decoder) -> anyhow::Result<(Duration, Duration)> {
     let mut picture = Picture::default();
-    let started = Instant::now();
+    let (started, cpu) = (Instant::now(), cpu_time());
     for jpeg in jpegs {
         decoder.decode(jpeg, &mut picture, None)?;
     }
-    Ok(started.elapsed())
+    Ok((started.elapsed(), cpu_time() - cpu))
 }
 
 fn run(path: &Path, slices: Option<usize>, dir: Option<&Path>) -> anyhow::Result<()> {
@@ -83,7 +100,7 @@ fn run(path: &Path, slices: Option<usize>, dir: Option<&Path>) -> anyhow::Result
     let mut encoder = Encoder::new(shared::DEFAULT_QUALITY)?;
     let unsliced = encode_all(path, &mut encoder, &mut plain)?;
     let mut decoder = Decoder::new()?;
-    plain.decode = decode_all(&unsliced, &mut decoder)?;
+    (plain.decode, plain.decode_cpu) = decode_all(&unsliced, &mut decoder)?;
     let mut sliced = Vec::new();
     if let Some(n) = slices {
         sliced = encode_all(
@@ -91,10 +108,10 @@ fn run(path: &Path, slices: Option<usize>, dir: Option<&Path>) -> anyhow::Result
             &mut Encoder::with_slices(shared::DEFAULT_QUALITY, n)?,
             &mut cut,
         )?;
-        cut.decode = decode_all(&sliced, &mut decoder)?;
+        (cut.decode, cut.decode_cpu) = decode_all(&sliced, &mut decoder)?;
         let mut whole = Decoder::new()?;
         whole.set_split(false);
-        cut.decode_whole = decode_all(&sliced, &mut whole)?;
+        cut.decode_whole = decode_all(&sliced, &mut whole)?.0;
     }
     if let Some(dir) = dir {
         for (kind, jpegs) in [("unsliced", &unsliced), ("sliced", &sliced)] {
@@ -116,12 +133,15 @@ fn run(path: &Path, slices: Option<usize>, dir: Option<&Path>) -> anyhow::Result
     if let Some(n) = slices {
         line += &format!(
             " slices={n} encode_sliced_ms={:.3} decode_split_ms={:.3} decode_sliced_whole_ms={:.3} \
-             encode_speedup={:.2} decode_speedup={:.2} bytes_sliced_per_frame={} size_cost_pct={:.3}",
+             encode_speedup={:.2} decode_speedup={:.2} encode_cpu_ratio={:.3} \
+             decode_cpu_ratio={:.3} bytes_sliced_per_frame={} size_cost_pct={:.3}",
             ms(cut.encode),
             ms(cut.decode),
             ms(cut.decode_whole),
             ms(plain.encode) / ms(cut.encode),
             ms(plain.decode) / ms(cut.decode),
+            ms(cut.encode_cpu) / ms(plain.encode_cpu),
+            ms(cut.decode_cpu) / ms(plain.decode_cpu),
             cut.bytes / frames as usize,
             (cut.bytes as f64 / plain.bytes as f64 - 1.0) * 100.0
         );
