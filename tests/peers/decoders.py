@@ -1,9 +1,9 @@
 #!/usr/bin/python3
-"""Decodes two JPEG files with every decoder a user may meet and says whether each decoder
-gives both the same pixels: djpeg (libjpeg-turbo's tool), OpenCV's cv2.imdecode (what the
+"""Decodes JPEG files with every decoder a user may meet and says whether each decoder gives
+them all the same pixels: djpeg (libjpeg-turbo's tool), OpenCV's cv2.imdecode (what the
 reference Python viewer calls), Pillow, ffmpeg and Chromium (headless, through a canvas).
 
-  decoders.py A.jpg B.jpg
+  decoders.py A.jpg B.jpg [MORE.jpg...]
 prints one line per decoder:
   decoder=NAME width=W height=H equal=1 mean=M
 (`mean` is the mean sample value of A, so a blank or truncated decode shows). A missing tool
@@ -58,30 +58,31 @@ def ffmpeg(path):
     return Image.frombytes("RGB", (w, h), raw)
 
 
-PAGE = """<html><body><canvas id=c></canvas><pre id=out>pending</pre><script>
+PAGE = """<html><body><pre id=out>pending</pre><script>
 function pixels(src) { return new Promise((ok, bad) => { const img = new Image();
   img.onload = () => { const c = document.createElement('canvas');
     c.width = img.naturalWidth; c.height = img.naturalHeight;
     const ctx = c.getContext('2d', {willReadFrequently: true}); ctx.drawImage(img, 0, 0);
     ok([c.width, c.height, ctx.getImageData(0, 0, c.width, c.height).data]); };
   img.onerror = () => bad('decode error'); img.src = src; }); }
-Promise.all([pixels('data:image/jpeg;base64,%s'), pixels('data:image/jpeg;base64,%s')])
- .then(([a, b]) => { let equal = a[0] == b[0] && a[1] == b[1] && a[2].length == b[2].length;
-   let sum = 0, n = 0;
-   for (let i = 0; i < a[2].length; i++) { if (a[2][i] != b[2][i]) equal = false;
-     if (i %% 4 != 3) { sum += a[2][i]; n++; } }
+Promise.all([%s].map(pixels))
+ .then(([a, ...others]) => { let equal = true, sum = 0, n = 0;
+   for (const b of others) { if (a[0] != b[0] || a[1] != b[1] || a[2].length != b[2].length) equal = false;
+     else for (let i = 0; i < a[2].length; i++) if (a[2][i] != b[2][i]) { equal = false; break; } }
+   for (let i = 0; i < a[2].length; i++) if (i %% 4 != 3) { sum += a[2][i]; n++; }
    document.getElementById('out').textContent =
      'width=' + a[0] + ' height=' + a[1] + ' equal=' + (equal ? 1 : 0) + ' mean=' + (sum / n).toFixed(2); })
  .catch(e => { document.getElementById('out').textContent = 'error ' + e; });
 </script></body></html>"""
 
 
-def chromium(a, b):
+def chromium(paths):
     need("chromium", "chromium")
     with tempfile.TemporaryDirectory() as tmp:
         page = os.path.join(tmp, "page.html")
-        enc = lambda p: base64.b64encode(open(p, "rb").read()).decode()
-        open(page, "w").write(PAGE % (enc(a), enc(b)))
+        urls = ", ".join("'data:image/jpeg;base64,%s'" % base64.b64encode(open(p, "rb").read()).decode()
+                         for p in paths)
+        open(page, "w").write(PAGE % urls)
         dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
                               "--user-data-dir=" + os.path.join(tmp, "profile"),
                               "--virtual-time-budget=10000", "--dump-dom", "file://" + page],
@@ -94,17 +95,17 @@ def chromium(a, b):
 
 
 def main():
-    if len(sys.argv) != 3:
+    paths = sys.argv[1:]
+    if len(paths) < 2:
         sys.exit(__doc__)
-    a, b = sys.argv[1], sys.argv[2]
     for name, decode in [("djpeg", djpeg), ("opencv", opencv), ("pillow", pillow),
                          ("ffmpeg", ffmpeg)]:
-        pa, pb = decode(a), decode(b)
-        samples = numpy.asarray(pa, dtype=numpy.float64)
+        first, *others = [decode(p) for p in paths]
+        equal = all(o.size == first.size and o.tobytes() == first.tobytes() for o in others)
+        samples = numpy.asarray(first, dtype=numpy.float64)
         print("decoder=%s width=%d height=%d equal=%d mean=%.2f" % (
-            name, pa.width, pa.height, int(pa.tobytes() == pb.tobytes() and pa.size == pb.size),
-            samples.mean()))
-    print("decoder=chromium " + chromium(a, b))
+            name, first.width, first.height, int(equal), samples.mean()))
+    print("decoder=chromium " + chromium(paths))
     sys.stdout.flush()
 
 
