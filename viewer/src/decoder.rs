@@ -59,11 +59,13 @@ impl Decoder {
         factor: ScalingFactor,
         out: &mut Picture,
     ) -> bool {
-        let Some(split) = Split::parse(jpeg).filter(|_| self.split) else {
+        let Some(split) = self.split.then(|| Split::parse(jpeg)).flatten() else {
             return false;
         };
         if self.strips.is_none() {
             self.strips = StripDecoder::new().ok();
+            // No threads to be had: decode whole from now on rather than retry every frame.
+            self.split = self.strips.is_some();
         }
         self.strips.as_mut().is_some_and(|s| {
             s.decode(
