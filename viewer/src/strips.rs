@@ -88,6 +88,8 @@ impl StripDecoder {
             job.strip = Some(strip);
         }
         let fast = Self::fast_upsampling(subsamp, factor);
+        // The calling thread takes the first job: give it the last strip, the shortest.
+        jobs[..count].reverse();
         self.pool.for_each(&mut jobs[..count], &|job: &mut Job| {
             job.result = (|| {
                 let strip = job.strip.as_mut().ok_or_else(|| anyhow!("no decoder"))?;
