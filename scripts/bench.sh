@@ -8,6 +8,10 @@
 #   window-unpaced   the same into a real window under Xvfb
 #   window-30fps     --fps 30 into a real window: latency and glass-to-glass figures
 #   window-30fps-hud-off  the same without the figures band (`--hud off`), to show its cost
+#   reference-decode the reference viewer's cv2.imdecode per frame, unsliced and --slices 2
+#   *-slices2        the unpaced headless and the 30 fps window case with streamer --slices 2
+#   targets          issue 16's targets from the medians above: glass p50 with --slices 2
+#                    against encode + decode floor, sliced encode and split decode speed-ups
 # CPU ms per frame and peak RSS come from GNU time. Each case runs RUNS times (default 3) and
 # the line printed holds the median of every figure, with runs=N. Run it on an otherwise idle
 # machine.
@@ -41,7 +45,7 @@ xvfb_pid=$(pgrep -n Xvfb)
 export DISPLAY=":$display"
 
 run_case() {
-  local size=$1 name=$2 fps=$3 frames=$4 video=$5 viewer_mode=$6
+  local size=$1 name=$2 fps=$3 frames=$4 video=$5 viewer_mode=$6 slices=${7:-1}
   local dir; dir=$(mktemp -d)
   local vargs=(--listen 127.0.0.1:0 --measure)
   [ "$viewer_mode" = headless ] && vargs+=(--headless)
@@ -51,7 +55,7 @@ run_case() {
   local vpid=$!
   local addr; addr=$(wait_listening "$dir/viewer.err" "viewer: listening on")
   /usr/bin/time -f '%U %S %M' -o "$dir/streamer.time" \
-    target/release/streamer --source "$video" --loop --stamp --fps "$fps" --frames "$frames" --quiet "$addr" \
+    target/release/streamer --source "$video" --loop --stamp --fps "$fps" --frames "$frames" --slices "$slices" --quiet "$addr" \
     >"$dir/streamer.out" 2>"$dir/streamer.err"
   sleep 0.3
   kill -TERM "$(pgrep -P "$vpid" viewer || echo "$vpid")" 2>/dev/null || true
@@ -76,18 +80,78 @@ run_case() {
   rm -rf "$dir"
 }
 
-floor_line() { echo "bench size=$1 case=floor $(target/release/codec-floor "$2")"; }
+# The floors, with the same frames also encoded in 2 strips and decoded split and whole.
+floor_line() { echo "bench size=$1 case=floor $(target/release/codec-floor "$2" 2)"; }
+
+# reference_decode SIZE VIDEO: the reference viewer's decode (OpenCV's cv2.imdecode, Debian's
+# libjpeg-turbo) of every frame, unsliced and in 2 strips (restart markers turn off
+# libjpeg-turbo's fast Huffman decoder for a whole-image decode).
+reference_decode() {
+  local dir; dir=$(mktemp -d)
+  target/release/codec-floor "$2" 2 "$dir" >/dev/null
+  /usr/bin/python3 - "$1" "$dir" <<'PY'
+import glob, sys, time
+import cv2, numpy
+size, d = sys.argv[1], sys.argv[2]
+def cost(kind):
+    frames = [numpy.frombuffer(open(f, "rb").read(), numpy.uint8)
+              for f in sorted(glob.glob(f"{d}/*-{kind}.jpg"))]
+    best = None
+    for _ in range(3):
+        t = time.perf_counter()
+        for f in frames:
+            assert cv2.imdecode(f, cv2.IMREAD_COLOR) is not None
+        ms = (time.perf_counter() - t) * 1e3 / len(frames)
+        best = ms if best is None else min(best, ms)
+    return best
+plain, sliced = cost("unsliced"), cost("sliced")
+print(f"bench size={size} case=reference-decode cv2_unsliced_ms={plain:.3f} "
+      f"cv2_sliced_ms={sliced:.3f} cv2_sliced_over_unsliced={sliced / plain:.3f}")
+PY
+  rm -rf "$dir"
+}
+
+# targets FILE: issue 16's targets from the median lines of one size.
+targets() {
+  python3 - "$1" <<'PY'
+import sys
+cases = {}
+for line in open(sys.argv[1]):
+    kv = dict(w.split("=", 1) for w in line.split() if "=" in w)
+    cases[kv.get("case")] = kv
+f, g = cases["floor"], cases["window-30fps-slices2"]
+floor_sum = float(f["encode_floor_ms"]) + float(f["decode_floor_ms"])
+glass = float(g["glass_p50_ms"])
+print(f"bench size={f['size']} case=targets glass_p50_slices2_ms={glass:g} "
+      f"floor_sum_ms={floor_sum:.3f} glass_within_floor_sum={int(glass <= floor_sum)} "
+      f"encode_speedup={f['encode_speedup']} encode_target=1.7 "
+      f"decode_speedup={f['decode_speedup']} decode_target=1.6 "
+      f"encode_cpu_ratio={f['encode_cpu_ratio']} decode_cpu_ratio={f['decode_cpu_ratio']} "
+      f"load_avg={open('/proc/loadavg').read().split()[0]} "
+      f"size_cost_pct={f['size_cost_pct']} "
+      f"glass_p50_unsliced_ms={cases['window-30fps']['glass_p50_ms']}")
+PY
+}
 
 for size in "${sizes[@]}"; do
   video=$(media "$size")
+  lines=$(mktemp)
   log "$size: codec floor"
-  median floor_line "$size" "$video"
+  median floor_line "$size" "$video" | tee -a "$lines"
+  log "$size: reference viewer's decode"
+  reference_decode "$size" "$video"
   log "$size: headless, unpaced"
-  median run_case "$size" headless-unpaced 0 "$frames_unpaced" "$video" headless
+  median run_case "$size" headless-unpaced 0 "$frames_unpaced" "$video" headless | tee -a "$lines"
   log "$size: window, unpaced"
-  median run_case "$size" window-unpaced 0 "$frames_unpaced" "$video" window
+  median run_case "$size" window-unpaced 0 "$frames_unpaced" "$video" window | tee -a "$lines"
   log "$size: window, 30 fps"
-  median run_case "$size" window-30fps 30 "$frames_paced" "$video" window
+  median run_case "$size" window-30fps 30 "$frames_paced" "$video" window | tee -a "$lines"
+  log "$size: headless, unpaced, --slices 2"
+  median run_case "$size" headless-unpaced-slices2 0 "$frames_unpaced" "$video" headless 2 | tee -a "$lines"
+  log "$size: window, 30 fps, --slices 2"
+  median run_case "$size" window-30fps-slices2 30 "$frames_paced" "$video" window 2 | tee -a "$lines"
   log "$size: window, 30 fps, figures band off"
   median run_case "$size" window-30fps-hud-off 30 "$frames_paced" "$video" window-hud-off
+  targets "$lines"
+  rm -f "$lines"
 done

@@ -3,6 +3,8 @@
 # after the first run), checks that neither needs a GLIBC_ symbol version above 2.31, then runs
 # the cross-built `streamer --source test --frames 100` under qemu-aarch64-static against the
 # native `viewer --headless --frames 100` on 127.0.0.1 and checks that both report 100 frames.
+# Then it checks that arm64 and x86_64 make the same bytes: one two-frame .y4m sent by each
+# streamer with --slices 3 into a viewer's --save-dir, the saved files compared with cmp.
 # With --bench it also times 100 frames at 1280x720 with --fps 0 under qemu: an EMULATED figure
 # (qemu on this x86_64 machine), not a claim about any board's speed.
 set -euo pipefail
@@ -122,6 +124,52 @@ check_summary "streamer (aarch64, qemu)" "$work/streamer.out"
 check_summary "viewer (native)" "$work/viewer.out"
 lines=$(grep -c '^frame=' "$work/streamer.out" || true)
 [ "$lines" -eq "$frames" ] || die "the streamer printed $lines frame lines, expected $frames"
+
+stage "same bytes: --slices 3 from the arm64 streamer (qemu) and the x86_64 one"
+# Two frames of an odd-sized picture (neither side a multiple of 16), limited range like a
+# camera's, so the range stretch, the strips and the join all take part.
+python3 - "$work/frames.y4m" <<'PY'
+import sys
+w, h = 646, 362
+out = bytearray(b"YUV4MPEG2 W%d H%d F30:1 Ip A1:1 C420jpeg\n" % (w, h))
+for f in range(2):
+    out += b"FRAME\n"
+    out += bytes(16 + (x * 3 + y * 5 + f * 40 + (x * y) % 23) % 220 for y in range(h) for x in range(w))
+    cw, ch = (w + 1) // 2, (h + 1) // 2
+    out += bytes(16 + (x * 7 + y + f * 9) % 224 for y in range(ch) for x in range(cw))
+    out += bytes(16 + (x + y * 3 + f * 17) % 224 for y in range(ch) for x in range(cw))
+open(sys.argv[1], "wb").write(out)
+PY
+cargo build --locked -p streamer </dev/null
+# save_frames NAME STREAMER...: the native viewer saves what the given streamer sends.
+save_frames() {
+  local name=$1 saved=$work/saved-$1
+  shift
+  : >"$work/viewer.err"
+  timeout 300 target/debug/viewer --headless --frames 2 --listen 127.0.0.1:0 --save-dir "$saved" \
+    >"$work/viewer.out" 2>"$work/viewer.err" </dev/null &
+  viewer_pid=$!
+  local addr="" _
+  for _ in $(seq 100); do
+    addr=$(sed -n 's/^viewer: listening on //p' "$work/viewer.err" | head -n1)
+    [ -n "$addr" ] && break
+    sleep 0.1
+  done
+  [ -n "$addr" ] || die "the viewer did not report its address"
+  timeout 300 "$@" --source "$work/frames.y4m" --fps 0 --slices 3 --frames 2 --quiet "$addr" \
+    >"$work/streamer.out" 2>"$work/streamer.err" </dev/null ||
+    { cat "$work/streamer.err" >&2; die "$name streamer failed"; }
+  wait "$viewer_pid" || { cat "$work/viewer.err" >&2; die "the viewer failed"; }
+  viewer_pid=""
+  [ "$(ls "$saved" | wc -l)" -eq 2 ] || die "$name: expected 2 saved frames in $saved"
+}
+save_frames x86_64 target/debug/streamer
+save_frames aarch64 "${qemu[@]}" "$arm/streamer"
+for f in "$work"/saved-x86_64/*; do
+  cmp "$f" "$work/saved-aarch64/$(basename "$f")" ||
+    die "arm64 and x86_64 made different bytes for $(basename "$f")"
+  echo "cross-test: $(basename "$f"): $(stat -c %s "$f") bytes, identical from arm64 and x86_64"
+done
 
 if [ $bench -eq 1 ]; then
   stage "EMULATED encode figure: 1280x720, --fps 0, under qemu on $(nproc) x86_64 cores"

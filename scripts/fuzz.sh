@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Fuzzes the wire framing with cargo fuzz (libFuzzer) for a bounded time:
-#   scripts/fuzz.sh [SECONDS]     (default 60)
+# Fuzzes the wire framing and the JPEG strip splitter with cargo fuzz (libFuzzer) for a bounded time:
+#   scripts/fuzz.sh [SECONDS]     (default 60, per target)
 # Installs cargo-fuzz if missing. cargo fuzz wants nightly-only compiler flags; on a stable
 # toolchain RUSTC_BOOTSTRAP=1 lets the stable compiler accept them.
 set -euo pipefail
@@ -26,3 +26,23 @@ echo "fuzz: running the framing target for ${seconds}s"
 cargo fuzz run --fuzz-dir shared/fuzz framing "$corpus" -- \
   -max_total_time="$seconds" -rss_limit_mb=1024 -timeout=10
 echo "fuzz: no crash in ${seconds}s"
+
+# The JPEG strip splitter (viewer side of --slices), seeded with the layout it recognizes: a
+# 32x32 grey frame whose restart interval (8 MCUs, two MCU rows) cuts it into two strips.
+corpus=.cache/fuzz-corpus/jpeg_slices
+mkdir -p "$corpus"
+python3 - "$corpus/seed-two-strips" <<'PY'
+import sys
+def seg(marker, body): return bytes([0xFF, marker]) + (len(body) + 2).to_bytes(2, "big") + body
+dqt = seg(0xDB, bytes([0]) + bytes([1] * 64))
+sof = seg(0xC0, bytes([8, 0, 32, 0, 32, 1, 1, 0x11, 0]))
+dht = seg(0xC4, bytes([0x00, 0, 1] + [0] * 14 + [0]) ) + seg(0xC4, bytes([0x10, 0, 1] + [0] * 14 + [0]))
+dri = seg(0xDD, (8).to_bytes(2, "big"))
+sos = seg(0xDA, bytes([1, 1, 0x00, 0, 63, 0]))
+data = b"\x00\x00\xFF\xD0\x00\x00"
+open(sys.argv[1], "wb").write(b"\xFF\xD8" + dqt + sof + dht + dri + sos + data + b"\xFF\xD9")
+PY
+echo "fuzz: running the jpeg_slices target for ${seconds}s"
+cargo fuzz run --fuzz-dir shared/fuzz jpeg_slices "$corpus" -- \
+  -max_total_time="$seconds" -rss_limit_mb=1024 -timeout=10
+echo "fuzz: no crash in ${seconds}s (jpeg_slices)"

@@ -32,7 +32,7 @@ failed=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\2/p'
 stage "camera: a real V4L2 driver (vivid) in a QEMU VM"
 scripts/vm-camera-test.sh
 
-stage "fuzz: the wire framing under libFuzzer for 30 s"
+stage "fuzz: the wire framing and the JPEG strip splitter under libFuzzer for 30 s each"
 scripts/fuzz.sh 30
 
 stage "board: systemd unit (systemd-analyze verify) and install script on a fake board"

@@ -9,6 +9,7 @@
 //! - [`pipes`]: `--source -` fed by ffmpeg, GStreamer and the OpenCV example, `--source http://`
 //!   against a scripted MJPEG server, freshness behind a slow link, every bad input.
 //! - [`hub`]: `viewer --http`: browsers, ffmpeg, OpenCV, Prometheus, many and hostile clients.
+//! - [`slices`]: `--slices` frames against every common decoder and the reference receiver.
 //! - [`window`]: the window under Xvfb: size, pattern colours, letterboxing, waiting screen.
 //! - [`field`]: the window's field tools under Xvfb: figures band, pause, snapshot, recording,
 //!   zoom and inspect, focus.
@@ -20,5 +21,6 @@ mod hub;
 mod link;
 mod pipes;
 mod robustness;
+mod slices;
 mod support;
 mod window;

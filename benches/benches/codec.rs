@@ -1,6 +1,7 @@
 //! Codec benchmarks at 640x480, 1280x720 and 1920x1080 on a camera-like picture: encoding at
 //! quality 40 from I420 and from YUYV (the streamer's real encoder, buffers reused) and
-//! decoding into the window's pixel layout (the viewer's real decoder).
+//! decoding into the window's pixel layout (the viewer's real decoder); then `--slices 2`:
+//! sliced encoding, and the sliced frame decoded split and decoded whole.
 
 use std::time::Instant;
 
@@ -60,6 +61,23 @@ fn codec(c: &mut Criterion) {
                     .unwrap()
             })
         });
+        group.finish();
+
+        let mut sliced = Encoder::with_slices(shared::DEFAULT_QUALITY, 2).unwrap();
+        let mut group = c.benchmark_group("sliced_2");
+        group.throughput(Throughput::Elements(1));
+        group.bench_function(BenchmarkId::new("encode_from_i420", &id), |b| {
+            b.iter(|| sliced.encode(&mut raw, &mut out).unwrap())
+        });
+        let jpeg = out.jpeg().to_vec();
+        group.bench_function(BenchmarkId::new("decode_split", &id), |b| {
+            b.iter(|| decoder.decode(&jpeg, &mut picture, None).unwrap())
+        });
+        decoder.set_split(false);
+        group.bench_function(BenchmarkId::new("decode_whole", &id), |b| {
+            b.iter(|| decoder.decode(&jpeg, &mut picture, None).unwrap())
+        });
+        decoder.set_split(true);
         group.finish();
     }
 }

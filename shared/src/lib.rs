@@ -9,12 +9,16 @@
 //! - [`font`]: a tiny bitmap font for the test pattern and the viewer's labels.
 //! - [`net`]: socket settings (no Nagle, short keepalive) for every connection.
 //! - [`cli`]: argument types both programs parse (sizes, addresses, networks).
+//! - [`jpeg_slices`]: a JPEG cut into strips at restart markers, joined and split again.
+//! - [`pool`]: a few persistent threads that run one frame's strips in parallel.
 
 pub mod cli;
 pub mod connection;
 pub mod font;
+pub mod jpeg_slices;
 pub mod mark;
 pub mod net;
+pub mod pool;
 pub mod protocol;
 pub mod slot;
 pub mod stats;

@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use turbojpeg::{Compressor, Decompressor, Image, OutputBuf, Subsamp, YuvImage};
 
 use crate::halve;
+use crate::slices::{Input, SlicedEncoder};
 use crate::source::{nv12_len, yuyv_len, PixelFormat, RawFrame};
 
 /// One encoded frame on its way to the sender. Reused from frame to frame.
@@ -69,6 +70,8 @@ pub struct Encoder {
     half: Vec<u8>,
     /// Created on the first camera JPEG.
     decompressor: Option<Decompressor>,
+    /// `--slices` above 1: frames are encoded as strips in parallel.
+    sliced: Option<SlicedEncoder>,
 }
 
 impl Encoder {
@@ -84,14 +87,34 @@ impl Encoder {
             scratch: Vec::new(),
             half: Vec::new(),
             decompressor: None,
+            sliced: None,
         })
     }
 
-    /// Sets the quality (1..=100) and halving for the frames that follow.
+    /// Like [`Encoder::new`], encoding every frame as `slices` strips in parallel when
+    /// `slices` is above 1 (see [`crate::slices`]).
+    pub fn with_slices(quality: u8, slices: usize) -> Result<Self> {
+        let mut encoder = Encoder::new(quality)?;
+        if slices > 1 {
+            encoder.sliced = Some(SlicedEncoder::new(slices, quality)?);
+        }
+        Ok(encoder)
+    }
+
+    /// Sets the quality (1..=100) from the next frame on, strips included.
+    pub fn set_quality(&mut self, quality: u8) -> Result<()> {
+        self.compressor.set_quality(i32::from(quality))?;
+        if let Some(sliced) = &mut self.sliced {
+            sliced.set_quality(quality)?;
+        }
+        self.quality = quality;
+        Ok(())
+    }
+
+    /// Sets the quality (1..=100) and halving for the frames that follow (`--adapt`).
     pub fn set_target(&mut self, quality: u8, halve: bool) -> Result<()> {
         if quality != self.quality {
-            self.compressor.set_quality(i32::from(quality))?;
-            self.quality = quality;
+            self.set_quality(quality)?;
         }
         self.halve = halve;
         Ok(())
@@ -177,50 +200,57 @@ impl Encoder {
         };
         out.halved = halved.is_some();
         let worst = self.compressor.buf_len(w, h)?;
-        if out.buf.len() < worst {
-            // A fresh zeroed allocation, not `resize`: large ones come straight from the OS as
-            // untouched zero pages, so memory is only spent on the bytes a JPEG really uses
-            // (tens of KB), not on the worst case (megabytes) in every pooled buffer.
-            out.buf = vec![0; worst];
-        }
-        let mut output = OutputBuf::borrowed(&mut out.buf);
         match (raw.format, planar) {
             (PixelFormat::Gray, Some(planes)) => {
-                let image = Image {
-                    pixels: planes,
-                    width: w,
-                    pitch: w,
-                    height: h,
-                    format: turbojpeg::PixelFormat::GRAY,
-                };
-                self.compressor.compress(image, &mut output)?;
+                let input = Input::Packed(planes, turbojpeg::PixelFormat::GRAY, 1, subsamp);
+                if !sliced(&mut self.sliced, input, (w, h), out)? {
+                    let image = Image {
+                        pixels: planes,
+                        width: w,
+                        pitch: w,
+                        height: h,
+                        format: turbojpeg::PixelFormat::GRAY,
+                    };
+                    let mut output = whole_output(&mut out.buf, worst);
+                    self.compressor.compress(image, &mut output)?;
+                    out.len = output.len();
+                }
             }
             (_, Some(planes)) => {
-                let image = YuvImage {
-                    pixels: planes,
-                    width: w,
-                    align: 1,
-                    height: h,
-                    subsamp,
-                };
-                self.compressor.compress_yuv(image, &mut output)?;
+                let input = Input::Planar(planes, subsamp);
+                if !sliced(&mut self.sliced, input, (w, h), out)? {
+                    let image = YuvImage {
+                        pixels: planes,
+                        width: w,
+                        align: 1,
+                        height: h,
+                        subsamp,
+                    };
+                    let mut output = whole_output(&mut out.buf, worst);
+                    self.compressor.compress_yuv(image, &mut output)?;
+                    out.len = output.len();
+                }
             }
             (_, None) => {
                 let format = match raw.format {
                     PixelFormat::Bgr => turbojpeg::PixelFormat::BGR,
                     _ => turbojpeg::PixelFormat::RGB,
                 };
-                let image = Image {
-                    pixels: &raw.data[..],
-                    width: w,
-                    pitch: w * 3,
-                    height: h,
-                    format,
-                };
-                self.compressor.compress(image, &mut output)?;
+                let input = Input::Packed(&raw.data, format, 3, subsamp);
+                if !sliced(&mut self.sliced, input, (w, h), out)? {
+                    let image = Image {
+                        pixels: &raw.data[..],
+                        width: w,
+                        pitch: w * 3,
+                        height: h,
+                        format,
+                    };
+                    let mut output = whole_output(&mut out.buf, worst);
+                    self.compressor.compress(image, &mut output)?;
+                    out.len = output.len();
+                }
             }
         }
-        out.len = output.len();
         out.encode_time = started.elapsed();
         Ok(())
     }
@@ -247,6 +277,34 @@ impl Encoder {
         decompressor.decompress_to_yuv(jpeg, image).ok()?;
         Some((header.width, header.height, header.subsamp))
     }
+}
+
+/// Encodes through the sliced encoder when there is one and the frame can be sliced.
+fn sliced(
+    sliced: &mut Option<SlicedEncoder>,
+    input: Input,
+    (w, h): (usize, usize),
+    out: &mut EncodedFrame,
+) -> Result<bool> {
+    let Some(sliced) = sliced else {
+        return Ok(false);
+    };
+    let done = sliced.encode(input, w, h, &mut out.buf)?;
+    if done {
+        out.len = out.buf.len();
+    }
+    Ok(done)
+}
+
+/// `buf` as turbojpeg's output, grown to the `worst` case first.
+fn whole_output(buf: &mut Vec<u8>, worst: usize) -> OutputBuf<'_> {
+    if buf.len() < worst {
+        // A fresh zeroed allocation, not `resize`: large ones come straight from the OS as
+        // untouched zero pages, so memory is only spent on the bytes a JPEG really uses
+        // (tens of KB), not on the worst case (megabytes) in every pooled buffer.
+        *buf = vec![0; worst];
+    }
+    OutputBuf::borrowed(buf)
 }
 
 /// Splits packed YUYV (Y0 U Y1 V) into planar 4:2:2 (Y, then U, then V; chroma planes

@@ -8,6 +8,7 @@
 //! - [`capture`]: runs a source on its own thread, paced, into a newest-value slot.
 //! - [`encoder`]: JPEG encoding with one reused turbojpeg compressor.
 //! - [`halve`]: halving planar pictures before encoding when the link is too slow.
+//! - [`slices`]: `--slices`, one frame encoded as strips on several cores and joined.
 //! - [`workers`]: the encode stage, `--workers` encoders publishing in capture order.
 //! - [`range`]: limited-to-full YUV range tables shared by the YUV sources.
 //! - [`resize`]: `--size` for JPEG from a pipe or HTTP (DCT scaling, then bilinear).
@@ -29,6 +30,7 @@ pub mod pipe;
 pub mod range;
 pub mod resize;
 pub mod sender;
+pub mod slices;
 pub mod source;
 pub mod still;
 pub mod workers;
@@ -62,6 +64,8 @@ pub struct Config {
     pub quality: u8,
     /// Encoder threads (`--workers`), at least one.
     pub workers: usize,
+    /// Strips each frame is encoded as, in parallel (`--slices`); 1 encodes whole frames.
+    pub slices: usize,
     /// Draw the timestamp mark into I420 frames (always on for the test pattern).
     pub stamp: bool,
     pub frames: u64,
@@ -181,6 +185,7 @@ pub fn run(config: Config) -> Result<()> {
     let encode = EncodeStage::start(
         config.workers,
         knobs,
+        config.slices,
         raw.clone(),
         jpeg.clone(),
         newest_wins,

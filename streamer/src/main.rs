@@ -6,6 +6,7 @@ use clap::Parser;
 use shared::cli::{PeerAddr, Resolution, Seconds};
 use shared::{Dialect, DEFAULT_MAX_FRAME_BYTES, DEFAULT_QUALITY};
 use streamer::camera::{CameraFormat, CameraSpec};
+use streamer::slices::Slices;
 use streamer::source::{SourceSpec, DEFAULT_SIZE};
 
 /// Streams camera frames as JPEG to a viewer and prints the latency of every frame.
@@ -50,6 +51,11 @@ struct Args {
     /// more than 1 helps where encoding is the bottleneck, as on a slow board.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
     workers: u16,
+
+    /// Encode each frame as N horizontal strips at once on N threads (1..=16, or auto: one per
+    /// core, at most 4), joined into one standard JPEG with restart markers between strips.
+    #[arg(long, value_name = "N|auto", default_value = "1")]
+    slices: Slices,
 
     /// Draw the glass-to-glass timestamp mark (read by `viewer --measure`) into every frame of
     /// a YUV file source; the test pattern always carries it.
@@ -132,6 +138,7 @@ fn main() -> ExitCode {
         fps: args.fps,
         quality: args.quality.unwrap_or(DEFAULT_QUALITY),
         workers: usize::from(args.workers),
+        slices: args.slices.0,
         stamp: args.stamp,
         frames: args.frames,
         looping: args.looping,

@@ -33,12 +33,13 @@ pub struct EncodeStage {
 }
 
 impl EncodeStage {
-    /// Starts `workers` encoders (at least one) between `raw` and `jpeg`, encoding at what
-    /// `knobs` say before each frame. With `newest_wins` a frame the sender has not taken is
-    /// replaced; otherwise each waits its turn.
+    /// Starts `workers` encoders (at least one) between `raw` and `jpeg`, each cutting its
+    /// frames into `slices` strips and encoding at what `knobs` say before each frame. With
+    /// `newest_wins` a frame the sender has not taken is replaced; otherwise each waits its turn.
     pub fn start(
         workers: usize,
         knobs: Arc<Knobs>,
+        slices: usize,
         raw: Arc<Slot<RawFrame>>,
         jpeg: Arc<Slot<EncodedFrame>>,
         newest_wins: bool,
@@ -48,7 +49,7 @@ impl EncodeStage {
         let mut handles = Vec::new();
         for i in 0..workers.max(1) {
             // Created here, so that a codec that cannot start fails the run at once.
-            let encoder = Encoder::new(knobs.get().0)?;
+            let encoder = Encoder::with_slices(knobs.get().0, slices)?;
             let (raw, jpeg, order, alive, knobs) = (
                 raw.clone(),
                 jpeg.clone(),
@@ -154,7 +155,7 @@ mod tests {
         let raw = Arc::new(Slot::new());
         let jpeg = Arc::new(Slot::new());
         let knobs = Arc::new(Knobs::new(40));
-        let stage = EncodeStage::start(3, knobs, raw.clone(), jpeg.clone(), false).unwrap();
+        let stage = EncodeStage::start(3, knobs, 2, raw.clone(), jpeg.clone(), false).unwrap();
         let producer = {
             let raw = raw.clone();
             thread::spawn(move || {

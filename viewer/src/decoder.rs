@@ -8,11 +8,13 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use shared::cli::MAX_DIMENSION;
+use shared::jpeg_slices::Split;
 use shared::mark;
 use shared::Slot;
 use turbojpeg::{Decompressor, Image, PixelFormat, ScalingFactor};
 
 use crate::board::{Board, Picture};
+use crate::strips::StripDecoder;
 use crate::Counters;
 
 /// Errors printed per stream before the rest are only counted.
@@ -28,6 +30,9 @@ const WINDOW_FORMAT: PixelFormat = if cfg!(target_endian = "little") {
 /// A reusable JPEG decoder writing the window's pixel layout.
 pub struct Decoder {
     decompressor: Decompressor,
+    /// Split decoding of sliced JPEGs: on until turned off, threads started on first use.
+    split: bool,
+    strips: Option<StripDecoder>,
 }
 
 impl Decoder {
@@ -35,6 +40,43 @@ impl Decoder {
     pub fn new() -> Result<Self> {
         Ok(Decoder {
             decompressor: Decompressor::new().context("cannot create a JPEG decompressor")?,
+            split: true,
+            strips: None,
+        })
+    }
+
+    /// Turns split decoding of sliced JPEGs (see [`crate::strips`]) on or off.
+    pub fn set_split(&mut self, split: bool) {
+        self.split = split;
+    }
+
+    /// Decodes a sliced JPEG's strips in parallel; `false` when it is not one (or a strip
+    /// fails: the whole-image decode then reports what is wrong).
+    fn decode_split(
+        &mut self,
+        jpeg: &[u8],
+        subsamp: turbojpeg::Subsamp,
+        factor: ScalingFactor,
+        out: &mut Picture,
+    ) -> bool {
+        let Some(split) = self.split.then(|| Split::parse(jpeg)).flatten() else {
+            return false;
+        };
+        if self.strips.is_none() {
+            self.strips = StripDecoder::new().ok();
+            // No threads to be had: decode whole from now on rather than retry every frame.
+            self.split = self.strips.is_some();
+        }
+        self.strips.as_mut().is_some_and(|s| {
+            s.decode(
+                jpeg,
+                &split,
+                subsamp,
+                factor,
+                WINDOW_FORMAT,
+                &mut out.pixels,
+            )
+            .is_ok()
         })
     }
 
@@ -72,6 +114,10 @@ impl Decoder {
         out.pixels.resize(w * h);
         out.width = w;
         out.height = h;
+        if self.decode_split(jpeg, header.subsamp, factor, out) {
+            out.decoded_at = Some(Instant::now());
+            return Ok(());
+        }
         let image = Image {
             pixels: bytemuck::cast_slice_mut::<u32, u8>(&mut out.pixels),
             width: w,

@@ -4,6 +4,7 @@
 //! Layout, one module per stage; only [`run`] knows their order:
 //! - [`receiver`]: accepts connections and runs the protocol, one task per streamer.
 //! - [`decoder`]: one thread per streamer turning JPEG into window pixels.
+//! - [`strips`]: a sliced JPEG's strips decoded at once on several cores.
 //! - [`board`]: each stream's newest picture, between decoders and the window.
 //! - [`window`]: the minifb window (absent with `--headless`).
 //! - [`xshm`]: the window's pictures drawn through X11 shared memory.
@@ -24,6 +25,7 @@ pub mod recorder;
 pub mod save;
 pub mod snapshot;
 pub mod streams;
+pub mod strips;
 pub mod view;
 pub mod window;
 pub mod xshm;
