@@ -5,8 +5,10 @@
 use turbojpeg::Subsamp;
 
 /// Width and height of a halved `w`×`h` picture, or `None` when it is too small to halve.
+/// Both are even: turbojpeg pads the luma plane of 4:2:0 and 4:2:2 pictures to even sizes,
+/// which an even picture needs no padding for.
 pub fn halved_size(w: usize, h: usize) -> Option<(usize, usize)> {
-    (w >= 16 && h >= 16).then_some((w / 2, h / 2))
+    (w >= 16 && h >= 16).then_some(((w / 2) & !1, (h / 2) & !1))
 }
 
 /// Width and height of the chroma planes of a `w`×`h` picture (turbojpeg's planar layout with
@@ -111,13 +113,13 @@ mod tests {
 
     #[test]
     fn odd_sizes_and_other_subsamplings() {
-        // 35x17 4:2:0: chroma 18x9 becomes 9x4 (of a 17x8 picture).
+        // 35x17 4:2:0: chroma 18x9 becomes 8x4 (of a 16x8 picture: even, so unpadded).
         let (w, h) = (35, 17);
         let len = w * h + 2 * 18 * 9;
         let src = vec![77u8; len];
         let mut dst = Vec::new();
-        assert_eq!(halve(&src, w, h, Subsamp::Sub2x2, &mut dst), Some((17, 8)));
-        assert_eq!(dst.len(), 17 * 8 + 2 * 9 * 4);
+        assert_eq!(halve(&src, w, h, Subsamp::Sub2x2, &mut dst), Some((16, 8)));
+        assert_eq!(dst.len(), 16 * 8 + 2 * 8 * 4);
         assert!(dst.iter().all(|&v| v == 77));
         // 4:2:2 keeps full-height chroma; grey has one plane.
         let src = vec![9u8; 32 * 16 + 2 * 16 * 16];
