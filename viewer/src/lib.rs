@@ -14,6 +14,11 @@ pub mod decoder;
 pub mod receiver;
 pub mod save;
 pub mod window;
+#[cfg(target_os = "linux")]
+pub mod xshm;
+/// Elsewhere, the same API saying that shared memory is not available.
+#[cfg(not(target_os = "linux"))]
+#[path = "no_shm.rs"]
 pub mod xshm;
 
 use std::fs::File;
