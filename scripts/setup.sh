@@ -14,6 +14,12 @@ packages=(
   # Camera: bindgen needs libclang for the V4L2 bindings; scripts/vm-camera-test.sh boots a
   # VM with QEMU and builds its initramfs from busybox, cpio and xz.
   libclang-dev qemu-system-x86 busybox-static cpio xz-utils
+  # Debian packages (scripts/package-test.sh): lintian checks them, help2man writes the manual
+  # pages, the real deb-systemd-helper enables the unit in a scratch root.
+  lintian help2man init-system-helpers
+  # Windows (scripts/windows-test.sh): mingw-w64 cross-builds the .exe files and the test-only
+  # DLL, zip packs them, wine runs them.
+  gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 zip unzip wine wine64
 )
 
 sudo=""
