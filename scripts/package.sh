@@ -61,8 +61,8 @@ build_package() {
   install -m 755 "$bin/$name" "$pkg/usr/bin/$name"
   # Symbols stay out of the package (lintian: unstripped-binary-or-object).
   case $arch in
-    amd64) strip --strip-unneeded "$pkg/usr/bin/$name" ;;
-    arm64) aarch64-linux-gnu-strip --strip-unneeded "$pkg/usr/bin/$name" ;;
+    amd64) strip --strip-unneeded -R .comment "$pkg/usr/bin/$name" ;;
+    arm64) aarch64-linux-gnu-strip --strip-unneeded -R .comment "$pkg/usr/bin/$name" ;;
   esac
   sed "s/@PACKAGE@/$name/" scripts/debian/copyright >"$pkg/usr/share/doc/$name/copyright"
   {
@@ -110,6 +110,8 @@ Priority: optional
 Description: $summary
 $long
 CONTROL
+  (cd "$pkg" && find . -type f ! -path './DEBIAN/*' -printf '%P\0' | sort -z |
+    xargs -0 md5sum >DEBIAN/md5sums)
   local deb=$out/${name}_${version}_${arch}.deb
   dpkg-deb --root-owner-group -Zxz --build "$pkg" "$deb" >/dev/null
   rm -rf "$pkg"
