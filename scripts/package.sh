@@ -22,6 +22,9 @@ case $arches in
   amd64 | arm64) ;;
   *) die "usage: $0 [amd64|arm64|all]" ;;
 esac
+for tool in dpkg-deb help2man readelf objdump; do
+  command -v "$tool" >/dev/null || die "$tool is missing: run scripts/setup.sh"
+done
 upstream=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)
 [ -n "$upstream" ] || die "no version in Cargo.toml's [workspace.package]"
 version=${VERSION:-$upstream-1}
