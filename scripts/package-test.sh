@@ -15,6 +15,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 die() { echo "package-test: $*" >&2; exit 1; }
 say() { echo "package-test: $*"; }
+# dpkg --root installs root-owned files and unshare --mount needs CAP_SYS_ADMIN.
+[ "$(id -u)" -eq 0 ] || die "needs root (dpkg --root, unshare --mount): run it as root or with sudo"
 for tool in lintian dpkg-deb help2man unshare; do
   command -v "$tool" >/dev/null || die "$tool is missing: run scripts/setup.sh"
 done
