@@ -27,6 +27,12 @@ packages=(
   # Sliced frames (tests/slices.rs, tests/peers/decoders.py) must decode alike in djpeg,
   # OpenCV (the reference viewer's cv2.imdecode), Pillow, ffmpeg and Chromium.
   libjpeg-turbo-progs python3-pil
+  # Debian packages (scripts/package-test.sh): lintian checks them, help2man writes the manual
+  # pages, the real deb-systemd-helper enables the unit in a scratch root.
+  lintian help2man init-system-helpers
+  # Windows (scripts/windows-test.sh): mingw-w64 cross-builds the .exe files and the test-only
+  # DLL, zip packs them, wine runs them.
+  gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 zip unzip wine wine64
 )
 
 sudo=""

@@ -41,8 +41,15 @@ scripts/board/test-unit.sh
 stage "arm64: cross-build, glibc <= 2.31 check, streamer under qemu against the native viewer"
 scripts/cross-test.sh
 
+stage "packages: .deb for amd64 and arm64, lintian, contents, install/upgrade/remove in a scratch root"
+scripts/package-test.sh
+
+stage "windows: mingw cross build, zip, both programs under wine both ways, window screenshot"
+scripts/windows-test.sh
+
 stage "done"
 # One closing line for the whole run: cargo's own last line is a doc-test count of 0.
-# The camera VM, the fuzz run, the board test and the arm64 test count as one test each (each
-# exits non-zero on failure, which stops this script before here).
-echo "summary: $((passed + 4)) passed, ${failed} failed"
+# The camera VM, the fuzz run, the board test, the arm64 test, the package test and the
+# Windows test count as one test each (each exits non-zero on failure, which stops this
+# script before here).
+echo "summary: $((passed + 6)) passed, ${failed} failed"

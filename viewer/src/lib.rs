@@ -28,6 +28,11 @@ pub mod streams;
 pub mod strips;
 pub mod view;
 pub mod window;
+#[cfg(target_os = "linux")]
+pub mod xshm;
+/// Elsewhere, the same API saying that shared memory is not available.
+#[cfg(not(target_os = "linux"))]
+#[path = "no_shm.rs"]
 pub mod xshm;
 
 use std::fs::File;
