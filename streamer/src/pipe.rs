@@ -81,13 +81,19 @@ pub fn detect(head: &[u8], raw: Option<Resolution>) -> Result<Option<Format>, St
 
 /// Opens standard input.
 pub fn open_stdin(options: &PipeOptions) -> Result<Box<dyn Source>> {
-    use std::os::fd::AsFd;
-    // Our own handle on fd 0, read without std's extra buffer and lock.
-    let fd = std::io::stdin()
-        .as_fd()
-        .try_clone_to_owned()
-        .context("stdin: cannot open")?;
-    Ok(Box::new(open("stdin", std::fs::File::from(fd), options)?))
+    #[cfg(unix)]
+    let input = {
+        use std::os::fd::AsFd;
+        // Our own handle on fd 0, read without std's extra buffer and lock.
+        let fd = std::io::stdin()
+            .as_fd()
+            .try_clone_to_owned()
+            .context("stdin: cannot open")?;
+        std::fs::File::from(fd)
+    };
+    #[cfg(not(unix))]
+    let input = std::io::stdin();
+    Ok(Box::new(open("stdin", input, options)?))
 }
 
 /// Reads the first bytes of `input` (named `name` in messages), tells its format and starts
