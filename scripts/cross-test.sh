@@ -73,14 +73,15 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-# Runs the native headless viewer for $frames frames and the emulated streamer against it with
-# the given streamer arguments; leaves the summaries in $work/viewer.out and $work/streamer.out.
-run_pair() {
+# start_viewer ARGS...: starts the native headless viewer in the background (pid in
+# $viewer_pid) and sets $addr to the address it listens on.
+start_viewer() {
   : >"$work/viewer.err"
-  timeout 300 target/debug/viewer --headless --frames "$frames" --listen 127.0.0.1:0 \
+  timeout 300 target/debug/viewer --headless --listen 127.0.0.1:0 "$@" \
     >"$work/viewer.out" 2>"$work/viewer.err" </dev/null &
   viewer_pid=$!
-  local addr="" _
+  addr=""
+  local _
   for _ in $(seq 100); do
     addr=$(sed -n 's/^viewer: listening on //p' "$work/viewer.err" | head -n1)
     [ -n "$addr" ] && break
@@ -88,6 +89,12 @@ run_pair() {
     sleep 0.1
   done
   [ -n "$addr" ] || die "the viewer did not report its address"
+}
+
+# Runs the native headless viewer for $frames frames and the emulated streamer against it with
+# the given streamer arguments; leaves the summaries in $work/viewer.out and $work/streamer.out.
+run_pair() {
+  start_viewer --frames "$frames"
   echo "cross-test: viewer listening on $addr; qemu-aarch64-static streamer $* $addr"
   local t0 t1
   t0=$(date +%s%N)
@@ -145,17 +152,7 @@ cargo build --locked -p streamer </dev/null
 save_frames() {
   local name=$1 saved=$work/saved-$1
   shift
-  : >"$work/viewer.err"
-  timeout 300 target/debug/viewer --headless --frames 2 --listen 127.0.0.1:0 --save-dir "$saved" \
-    >"$work/viewer.out" 2>"$work/viewer.err" </dev/null &
-  viewer_pid=$!
-  local addr="" _
-  for _ in $(seq 100); do
-    addr=$(sed -n 's/^viewer: listening on //p' "$work/viewer.err" | head -n1)
-    [ -n "$addr" ] && break
-    sleep 0.1
-  done
-  [ -n "$addr" ] || die "the viewer did not report its address"
+  start_viewer --frames 2 --save-dir "$saved"
   timeout 300 "$@" --source "$work/frames.y4m" --fps 0 --slices 3 --frames 2 --quiet "$addr" \
     >"$work/streamer.out" 2>"$work/streamer.err" </dev/null ||
     { cat "$work/streamer.err" >&2; die "$name streamer failed"; }
