@@ -11,6 +11,7 @@
 //! - [`cli`]: argument types both programs parse (sizes, addresses, networks).
 //! - [`jpeg_slices`]: a JPEG cut into strips at restart markers, joined and split again.
 //! - [`pool`]: a few persistent threads that run one frame's strips in parallel.
+//! - [`signals`]: Ctrl-C and SIGTERM, and the second Ctrl-C that ends the process at once.
 
 pub mod cli;
 pub mod connection;
@@ -20,6 +21,7 @@ pub mod mark;
 pub mod net;
 pub mod pool;
 pub mod protocol;
+pub mod signals;
 pub mod slot;
 pub mod stats;
 

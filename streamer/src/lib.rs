@@ -214,7 +214,7 @@ pub fn run(config: Config) -> Result<()> {
         // flight is seen at once (and a second one can end the process).
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
-            shutdown_signal().await;
+            shared::signals::shutdown().await;
             let _ = stop_tx.send(true);
         });
         let stop = async move {
@@ -264,31 +264,4 @@ fn print_summary(stats: &SenderStats, dropped: u64, dialect: Dialect) {
         "summary: frames={frames} fps={fps:.2} {timing} bytes_per_frame={bytes_per_frame} \
          dropped={dropped}{quality}"
     ));
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            exit_on_second_interrupt();
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
-    exit_on_second_interrupt();
-}
-
-/// The first Ctrl-C lets the frame in flight finish (bounded by the ack timeout); a second
-/// one means "now".
-fn exit_on_second_interrupt() {
-    tokio::spawn(async {
-        let _ = tokio::signal::ctrl_c().await;
-        std::process::exit(130);
-    });
 }

@@ -50,7 +50,7 @@ pub async fn serve(listener: TcpListener, shared: Shared) {
     let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let mut tasks = JoinSet::new();
     let mut stop = shared.stop.subscribe();
-    let signal = crate::shutdown_signal();
+    let signal = shared::signals::shutdown();
     tokio::pin!(signal);
     let mut next_id = 0u64;
     loop {
@@ -84,11 +84,6 @@ pub async fn serve(listener: TcpListener, shared: Shared) {
             _ = stop.wait_for(|s| *s) => break,
             _ = &mut signal => {
                 shared.stop.send_replace(true);
-                // A second Ctrl-C means "now": do not wait for anything.
-                tokio::spawn(async {
-                    let _ = tokio::signal::ctrl_c().await;
-                    std::process::exit(130);
-                });
                 break;
             }
         }
