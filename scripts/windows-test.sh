@@ -133,7 +133,7 @@ ww=$(field Width) wh=$(field Height)
 shown=no
 for _ in $(seq 40); do
   import -window root -depth 8 "$work/shot.ppm"
-  if python3 scripts/windows/bars.py "$work/shot.ppm" streamer/src/pattern.rs \
+  if python3 scripts/windows/bars.py "$work/shot.ppm" streamer/src/source/pattern.rs \
     "$wx" "$wy" "$ww" "$wh" >"$work/bars.txt"; then
     shown=yes
     break

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use shared::cli::Resolution;
-use streamer::pattern::TestPattern;
+use streamer::source::pattern::TestPattern;
 
 use crate::support::*;
 

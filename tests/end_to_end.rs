@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use shared::cli::Resolution;
-use streamer::pattern::TestPattern;
+use streamer::source::pattern::TestPattern;
 
 use crate::support::*;
 

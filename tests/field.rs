@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, SystemTime};
 
 use shared::font;
-use streamer::pattern::BARS_RGB;
+use streamer::source::pattern::BARS_RGB;
 use viewer::hud;
 
 use crate::support::*;

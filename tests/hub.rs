@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use streamer::pattern::BARS_RGB;
+use streamer::source::pattern::BARS_RGB;
 
 use crate::dialects::{files_in, write_png};
 use crate::robustness::{num, tiny_jpeg};

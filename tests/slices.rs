@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use shared::cli::Resolution;
 use shared::jpeg_slices::StripPlan;
-use streamer::encoder::{EncodedFrame, Encoder};
-use streamer::pattern::TestPattern;
-use streamer::slices::{encode_with_restarts, Input};
+use streamer::encode::encoder::{EncodedFrame, Encoder};
+use streamer::encode::slices::{encode_with_restarts, Input};
+use streamer::source::pattern::TestPattern;
 use streamer::source::{PixelFormat, RawFrame};
 use turbojpeg::Subsamp;
 

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use streamer::pattern::BARS_RGB;
+use streamer::source::pattern::BARS_RGB;
 
 use crate::support::*;
 

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use benches::{i420_to_yuyv, Photo, SIZES};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use streamer::encoder::{EncodedFrame, Encoder};
+use streamer::encode::encoder::{EncodedFrame, Encoder};
 use streamer::source::{PixelFormat, RawFrame};
 use viewer::board::Picture;
 use viewer::decoder::Decoder;

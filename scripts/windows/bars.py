@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks a screenshot (binary PPM) for the test pattern's eight colour bars inside one window
 area that the picture fills: each bar's centre, averaged over 5x5 pixels, within 24 levels of
-its colour. The colours are read from streamer/src/pattern.rs (BARS_RGB).
+its colour. The colours are read from streamer/src/source/pattern.rs (BARS_RGB).
 Usage: bars.py SHOT.ppm PATTERN_RS X Y WIDTH HEIGHT"""
 import importlib.util
 import re

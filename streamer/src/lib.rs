@@ -16,30 +16,9 @@
 //! - [`overlap`]: the negotiated form of a connection with several frames in flight.
 //! - [`adapt`]: `--adapt`, JPEG quality and picture size following the link.
 
-pub mod adapt;
-#[cfg(target_os = "linux")]
-pub mod camera;
-/// Elsewhere, the same API failing with a line that names `--source test`.
-#[cfg(not(target_os = "linux"))]
-#[path = "no_camera.rs"]
-pub mod camera;
-pub mod capture;
-pub mod encoder;
-pub mod feed;
-pub mod halve;
-pub mod jpeg_scan;
-pub mod mjpeg_http;
-pub mod overlap;
-pub mod pattern;
-pub mod pipe;
-pub mod range;
-pub mod resize;
-pub mod sender;
-pub mod slices;
+pub mod encode;
+pub mod link;
 pub mod source;
-pub mod still;
-pub mod workers;
-pub mod y4m;
 
 use std::sync::Arc;
 use std::thread;
@@ -49,11 +28,12 @@ use anyhow::{anyhow, Context, Result};
 use shared::cli::{print_line, PeerAddr, Resolution};
 use shared::{Dialect, Slot};
 
-use crate::adapt::{Adapter, Knobs};
-use crate::encoder::EncodedFrame;
-use crate::sender::{SenderConfig, SenderStats, Tally};
+use crate::encode::encoder::EncodedFrame;
+use crate::encode::EncodeStage;
+use crate::link::adapt::{Adapter, Knobs};
+use crate::link::sender::{self, SenderConfig, SenderStats, Tally};
+use crate::source::{camera, capture, mjpeg_http, pattern, pipe, still, y4m};
 use crate::source::{RawFrame, Source, SourceSpec};
-use crate::workers::EncodeStage;
 
 /// Everything a run needs, parsed and checked.
 #[derive(Debug, Clone)]

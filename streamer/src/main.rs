@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use shared::cli::{PeerAddr, Resolution, Seconds};
 use shared::{Dialect, DEFAULT_MAX_FRAME_BYTES, DEFAULT_QUALITY};
-use streamer::camera::{CameraFormat, CameraSpec};
-use streamer::slices::Slices;
+use streamer::encode::slices::Slices;
+use streamer::source::camera::{CameraFormat, CameraSpec};
 use streamer::source::{SourceSpec, DEFAULT_SIZE};
 
 /// Streams camera frames as JPEG to a viewer and prints the latency of every frame.
@@ -122,7 +122,7 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.list_cameras {
-        return match streamer::camera::list(&mut std::io::stdout().lock()) {
+        return match streamer::source::camera::list(&mut std::io::stdout().lock()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("streamer: {e:#}");

@@ -15,9 +15,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use streamer::encoder::{EncodedFrame, Encoder};
+use streamer::encode::encoder::{EncodedFrame, Encoder};
+use streamer::source::y4m::Y4mSource;
 use streamer::source::{RawFrame, Source as _};
-use streamer::y4m::Y4mSource;
 use viewer::board::Picture;
 use viewer::decoder::Decoder;
 

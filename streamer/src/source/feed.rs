@@ -11,7 +11,7 @@ use shared::slot::Taken;
 use shared::Slot;
 use turbojpeg::Decompressor;
 
-use crate::resize::JpegResizer;
+use crate::source::resize::JpegResizer;
 use crate::source::{PixelFormat, RawFrame, Source};
 
 /// How often a waiting consumer checks whether the pipeline is shutting down.

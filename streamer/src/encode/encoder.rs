@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use turbojpeg::{Compressor, Decompressor, Image, OutputBuf, Subsamp, YuvImage};
 
-use crate::halve;
-use crate::slices::{Input, SlicedEncoder};
+use crate::encode::halve;
+use crate::encode::slices::{Input, SlicedEncoder};
 use crate::source::{nv12_len, yuyv_len, PixelFormat, RawFrame};
 
 /// One encoded frame on its way to the sender. Reused from frame to frame.
@@ -92,7 +92,7 @@ impl Encoder {
     }
 
     /// Like [`Encoder::new`], encoding every frame as `slices` strips in parallel when
-    /// `slices` is above 1 (see [`crate::slices`]).
+    /// `slices` is above 1 (see [`crate::encode::slices`]).
     pub fn with_slices(quality: u8, slices: usize) -> Result<Self> {
         let mut encoder = Encoder::new(quality)?;
         if slices > 1 {
@@ -352,7 +352,7 @@ pub fn nv12_to_planar(semi: &[u8], w: usize, h: usize, planes: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pattern::TestPattern;
+    use crate::source::pattern::TestPattern;
     use crate::source::Source;
     use shared::cli::Resolution;
 

@@ -2,7 +2,7 @@
 //! newest encoded frame in the chosen dialect and measures each frame's latency (in `len32`,
 //! which has no answers, only its send time). With `--window N` the first frame of each
 //! connection offers overlapping frames; when the viewer takes the offer up, the connection
-//! goes on in [`crate::overlap`].
+//! goes on in [`crate::link::overlap`].
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,9 +14,9 @@ use shared::stats::StreamStats;
 use shared::{Connection, Dialect, Limits, Slot};
 use tokio::net::TcpStream;
 
-use crate::adapt::{Adapter, Knobs, Sample};
-use crate::encoder::EncodedFrame;
-use crate::overlap;
+use crate::encode::encoder::EncodedFrame;
+use crate::link::adapt::{Adapter, Knobs, Sample};
+use crate::link::overlap;
 
 /// Longest wait between two connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);

@@ -9,9 +9,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 
-use crate::feed::{Feed, JpegFrames, Publisher};
-use crate::jpeg_scan::JpegScanner;
-use crate::pipe::PipeOptions;
+use crate::source::feed::{Feed, JpegFrames, Publisher};
+use crate::source::jpeg_scan::JpegScanner;
+use crate::source::pipe::PipeOptions;
 use crate::source::Source;
 
 /// Longest line accepted in a part's headers or while looking for a boundary.
@@ -276,7 +276,7 @@ pub fn open(url: &str, options: &PipeOptions) -> Result<Box<dyn Source>> {
     let options = options.clone();
     Ok(Box::new(Feed::spawn(
         description,
-        crate::pipe::PRODUCER_PACED,
+        crate::source::pipe::PRODUCER_PACED,
         options.live,
         move |publisher| run(&agent, &url, first, &options, publisher),
     )?))
@@ -475,7 +475,7 @@ mod tests {
 
     #[test]
     fn random_streams_in_random_pieces_never_panic_and_stay_bounded() {
-        use crate::jpeg_scan::tests::{real_jpeg, xorshift};
+        use crate::source::jpeg_scan::tests::{real_jpeg, xorshift};
         let mut next = xorshift();
         let real = real_jpeg(5);
         let with_length = [

@@ -1,7 +1,7 @@
 //! `--source -`: frames another program writes to our standard input (OpenCV, GStreamer,
 //! ffmpeg). The format is told from the first bytes: YUV4MPEG2, concatenated JPEGs (split by
 //! their segment structure), or raw BGR24 with `--raw WxH`. A reader thread keeps only the
-//! newest complete frame (see [`crate::feed`]).
+//! newest complete frame (see [`crate::source::feed`]).
 
 use std::io::{BufRead, BufReader, Read};
 use std::time::Instant;
@@ -9,10 +9,10 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use shared::cli::Resolution;
 
-use crate::feed::{Feed, JpegFrames, Publisher};
-use crate::jpeg_scan::{Event, JpegSplitter, Leftover};
+use crate::source::feed::{Feed, JpegFrames, Publisher};
+use crate::source::jpeg_scan::{Event, JpegSplitter, Leftover};
+use crate::source::y4m::Y4mStream;
 use crate::source::{PixelFormat, Source};
-use crate::y4m::Y4mStream;
 
 /// How the pipe is read, from the command line.
 #[derive(Debug, Clone)]

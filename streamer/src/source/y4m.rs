@@ -10,7 +10,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use shared::cli::Resolution;
 
-use crate::range::RangeStretch;
+use crate::source::range::RangeStretch;
 use crate::source::{i420_len, i422_len, PixelFormat, RawFrame, Source};
 
 /// Longest header or frame-header line accepted.

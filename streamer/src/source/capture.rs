@@ -12,7 +12,7 @@ use shared::Slot;
 
 use shared::mark;
 
-use crate::pattern;
+use crate::source::pattern;
 use crate::source::{PixelFormat, RawFrame, Source};
 
 /// Runs `source` until it ends, fails, or `out` is closed; closes `out` on the way out and
@@ -69,7 +69,7 @@ fn pump(source: &mut dyn Source, out: &Slot<RawFrame>, fps: f64, stamp: bool) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pattern::TestPattern;
+    use crate::source::pattern::TestPattern;
     use shared::cli::Resolution;
 
     #[test]

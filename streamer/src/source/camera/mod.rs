@@ -31,7 +31,7 @@ use v4l::video::capture::Parameters;
 use v4l::video::Capture;
 use v4l::{Device, Format, FourCC, Fraction};
 
-use crate::range::RangeStretch;
+use crate::source::range::RangeStretch;
 use crate::source::{yuyv_len, PixelFormat, RawFrame, Source};
 
 /// Frame rate asked for when `--fps` is not given.

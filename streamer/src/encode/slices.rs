@@ -375,7 +375,7 @@ mod tests {
     /// an encoder with slices makes the reference's bytes for each.
     #[test]
     fn the_encoder_slices_every_camera_layout() {
-        use crate::encoder::{nv12_to_planar, yuyv_to_planar, EncodedFrame, Encoder};
+        use crate::encode::encoder::{nv12_to_planar, yuyv_to_planar, EncodedFrame, Encoder};
         use crate::source::{PixelFormat, RawFrame};
         let (w, h) = (320, 200);
         let data = |len: usize| (0..len).map(|i| (i * 37 % 253) as u8).collect::<Vec<u8>>();

@@ -1,5 +1,5 @@
 //! Camera capture where there is no V4L2: on systems other than Linux (Windows, macOS) this
-//! stands in for [`crate::camera`] with the API the rest of the streamer uses. Every camera
+//! stands in for [`crate::source::camera`] with the API the rest of the streamer uses. Every camera
 //! flag and `--source camera` fail with one clear line that names the sources that work here.
 
 use std::io;

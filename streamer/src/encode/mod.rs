@@ -2,6 +2,10 @@
 //! slot, so a slow board can encode several frames at once. Frames still leave in capture
 //! order: a worker publishes only once every frame taken before its own has been published.
 
+pub mod encoder;
+pub mod halve;
+pub mod slices;
+
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -10,8 +14,8 @@ use std::thread::{self, JoinHandle};
 use anyhow::{anyhow, Context, Result};
 use shared::Slot;
 
-use crate::adapt::Knobs;
-use crate::encoder::{EncodedFrame, Encoder};
+use crate::encode::encoder::{EncodedFrame, Encoder};
+use crate::link::adapt::Knobs;
 use crate::source::RawFrame;
 
 /// Frames taken and not yet published, by source index; the smallest goes first.
@@ -144,7 +148,7 @@ fn work(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pattern::TestPattern;
+    use crate::source::pattern::TestPattern;
     use crate::source::Source;
     use shared::cli::Resolution;
 

@@ -1,0 +1,6 @@
+//! The link stage: the connection to the viewer, strict or with overlapping frames, and what
+//! follows each acknowledged frame.
+
+pub mod adapt;
+pub mod overlap;
+pub mod sender;
