@@ -29,8 +29,9 @@ use shared::cli::{print_line, PeerAddr, Resolution};
 use shared::{Dialect, Slot};
 
 use crate::encode::encoder::EncodedFrame;
+use crate::encode::knobs::Knobs;
 use crate::encode::EncodeStage;
-use crate::link::adapt::{Adapter, Knobs};
+use crate::link::adapt::Adapter;
 use crate::link::sender::{self, SenderConfig, SenderStats, Tally};
 use crate::source::{camera, capture, mjpeg_http, pattern, pipe, still, y4m};
 use crate::source::{RawFrame, Source, SourceSpec};

@@ -4,6 +4,7 @@
 
 pub mod encoder;
 pub mod halve;
+pub mod knobs;
 pub mod slices;
 
 use std::collections::BTreeSet;
@@ -15,7 +16,7 @@ use anyhow::{anyhow, Context, Result};
 use shared::Slot;
 
 use crate::encode::encoder::{EncodedFrame, Encoder};
-use crate::link::adapt::Knobs;
+use crate::encode::knobs::Knobs;
 use crate::source::RawFrame;
 
 /// Frames taken and not yet published, by source index; the smallest goes first.

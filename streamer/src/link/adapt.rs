@@ -5,42 +5,13 @@
 //! [`Knobs`] that every encoder reads before its next frame. Pure logic, no clock of its own:
 //! the tests drive it with made-up samples.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::time::{Duration, Instant};
+
+use crate::encode::knobs::Knobs;
 
 /// Lowest quality the adapter goes to before it halves the picture instead: below it JPEG's
 /// blocks hide more detail than a half-size picture loses.
 pub const QUALITY_FLOOR: u8 = 20;
-
-/// What the encoders produce now: set by the adapter, read before every frame.
-#[derive(Debug)]
-pub struct Knobs {
-    quality: AtomicU8,
-    halve: AtomicBool,
-}
-
-impl Knobs {
-    /// Full size at `quality`.
-    pub fn new(quality: u8) -> Knobs {
-        Knobs {
-            quality: AtomicU8::new(quality),
-            halve: AtomicBool::new(false),
-        }
-    }
-
-    /// The quality and whether to halve the picture.
-    pub fn get(&self) -> (u8, bool) {
-        (
-            self.quality.load(Ordering::Relaxed),
-            self.halve.load(Ordering::Relaxed),
-        )
-    }
-
-    fn set(&self, quality: u8, halve: bool) {
-        self.quality.store(quality, Ordering::Relaxed);
-        self.halve.store(halve, Ordering::Relaxed);
-    }
-}
 
 /// One acknowledged frame, as the sender saw it.
 #[derive(Debug, Clone, Copy)]

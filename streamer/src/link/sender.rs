@@ -15,7 +15,8 @@ use shared::{Connection, Dialect, Limits, Slot};
 use tokio::net::TcpStream;
 
 use crate::encode::encoder::EncodedFrame;
-use crate::link::adapt::{Adapter, Knobs, Sample};
+use crate::encode::knobs::Knobs;
+use crate::link::adapt::{Adapter, Sample};
 use crate::link::overlap;
 
 /// Longest wait between two connection attempts.
