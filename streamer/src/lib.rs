@@ -32,7 +32,9 @@ use crate::encode::encoder::EncodedFrame;
 use crate::encode::knobs::Knobs;
 use crate::encode::EncodeStage;
 use crate::link::adapt::Adapter;
-use crate::link::sender::{self, SenderConfig, SenderStats, Tally};
+use crate::link::config::SenderConfig;
+use crate::link::sender;
+use crate::link::tally::{SenderStats, Tally};
 use crate::source::{camera, capture, mjpeg_http, pattern, pipe, still, y4m};
 use crate::source::{RawFrame, Source, SourceSpec};
 

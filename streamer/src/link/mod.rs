@@ -2,5 +2,8 @@
 //! follows each acknowledged frame.
 
 pub mod adapt;
+pub mod config;
 pub mod overlap;
+pub mod report;
 pub mod sender;
+pub mod tally;

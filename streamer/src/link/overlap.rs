@@ -15,7 +15,7 @@ use shared::{ConnError, Slot};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::encode::encoder::EncodedFrame;
-use crate::link::sender::{Delivery, Tally};
+use crate::link::tally::{Delivery, Tally};
 
 /// The frame being written: its flag and payload, and how much of the two has gone out.
 struct Writing {
@@ -184,7 +184,7 @@ fn match_answers(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::link::sender::SenderConfig;
+    use crate::link::config::SenderConfig;
     use shared::cli::PeerAddr;
     use shared::{Connection, Dialect, Limits};
     use std::sync::Arc;

@@ -1,0 +1,20 @@
+//! What the link needs to know from the command line; the sender, the overlapping loop and
+//! the per-frame accounting all read it.
+
+use std::time::Duration;
+
+use shared::cli::PeerAddr;
+use shared::Dialect;
+
+/// What the sender needs to know.
+#[derive(Debug, Clone)]
+pub struct SenderConfig {
+    pub viewer: PeerAddr,
+    pub dialect: Dialect,
+    /// Stop after this many acknowledged frames (0: never).
+    pub frames: u64,
+    pub quiet: bool,
+    pub ack_timeout: Duration,
+    /// Frames that may be in flight at once (`--window`); 1 is strict stop-and-wait.
+    pub window: usize,
+}
