@@ -25,6 +25,15 @@ struct Writing {
 }
 
 impl Writing {
+    /// A frame about to go out, flag first.
+    fn new(frame: EncodedFrame) -> Writing {
+        Writing {
+            flag: FlagBytes::new(frame.jpeg().len()),
+            frame,
+            written: 0,
+        }
+    }
+
     fn total(&self) -> usize {
         self.flag.len() + self.frame.jpeg().len()
     }
@@ -80,14 +89,7 @@ where
             wrote = write_some(&mut writer, writing.as_ref()), if writing.is_some() => match wrote {
                 Ok(n) => {
                     progress = Instant::now();
-                    if let Some(w) = &mut writing {
-                        w.written += n;
-                        if w.written >= w.total() {
-                            if let Some(done) = writing.take() {
-                                frames.recycle(done.frame);
-                            }
-                        }
-                    }
+                    advance(&mut writing, n, frames);
                 }
                 Err(e) => break Err(e.into()),
             },
@@ -98,11 +100,7 @@ where
                         progress = now;
                     }
                     in_flight.push_back(Delivery::of(&frame, now, true));
-                    writing = Some(Writing {
-                        flag: FlagBytes::new(frame.jpeg().len()),
-                        frame,
-                        written: 0,
-                    });
+                    writing = Some(Writing::new(frame));
                 }
                 None => ending = true,
             },
@@ -123,6 +121,19 @@ where
     }
     tally.lost(in_flight.len());
     result
+}
+
+/// Counts `n` more bytes of the frame being written; one written in full goes back to
+/// `frames` for reuse.
+fn advance(writing: &mut Option<Writing>, n: usize, frames: &Slot<EncodedFrame>) {
+    if let Some(w) = writing {
+        w.written += n;
+        if w.written >= w.total() {
+            if let Some(done) = writing.take() {
+                frames.recycle(done.frame);
+            }
+        }
+    }
 }
 
 /// Writes what is left of the flag and the payload, in one call where the socket takes it.
