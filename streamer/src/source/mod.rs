@@ -1,5 +1,6 @@
-//! What every picture source delivers to the encoder, and how a `--source` value picks one.
-//! The test pattern, file replays and the camera all go through this same interface.
+//! What every picture source delivers to the encoder, and how a `--source` value picks and
+//! opens one. The test pattern, file replays, pipes and the camera all go through this same
+//! interface.
 
 #[cfg(target_os = "linux")]
 pub mod camera;
@@ -21,6 +22,11 @@ pub mod y4m;
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Instant;
+
+use shared::cli::Resolution;
+
+use crate::source::camera::CameraRequest;
+use crate::source::pipe::PipeOptions;
 
 /// Pixel layout of a raw frame, as the source delivers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -185,6 +191,31 @@ impl FromStr for SourceSpec {
             )),
         }
     }
+}
+
+/// What opening a source needs beside its [`SourceSpec`].
+#[derive(Debug, Clone)]
+pub struct SourceOptions {
+    /// Size of the test pattern.
+    pub size: Resolution,
+    /// Replay a .y4m file from the start when it ends.
+    pub looping: bool,
+    /// What a camera is asked for.
+    pub camera: CameraRequest,
+    /// How a pipe or an HTTP stream is read.
+    pub pipe: PipeOptions,
+}
+
+/// Opens the source `spec` names.
+pub fn open(spec: &SourceSpec, options: &SourceOptions) -> anyhow::Result<Box<dyn Source>> {
+    Ok(match spec {
+        SourceSpec::Test => Box::new(pattern::TestPattern::new(options.size)),
+        SourceSpec::Camera => camera::open(&options.camera)?,
+        SourceSpec::Y4m(path) => Box::new(y4m::Y4mSource::open(path, options.looping)?),
+        SourceSpec::Image(path) => Box::new(still::StillImage::open(path)?),
+        SourceSpec::Pipe => pipe::open_stdin(&options.pipe)?,
+        SourceSpec::Http(url) => mjpeg_http::open(url, &options.pipe)?,
+    })
 }
 
 #[cfg(test)]

@@ -1,0 +1,164 @@
+//! The pipeline, the one place that knows the order of the stages: the source on its capture
+//! thread, the encode stage, then the link to the viewer, joined by newest-value slots; the
+//! summary line once the link is done.
+
+use std::sync::Arc;
+use std::thread;
+
+use anyhow::{anyhow, Context, Result};
+use shared::cli::print_line;
+use shared::{Dialect, Slot};
+
+use crate::config::Config;
+use crate::encode::encoder::EncodedFrame;
+use crate::encode::knobs::Knobs;
+use crate::encode::EncodeStage;
+use crate::link::adapt::Adapter;
+use crate::link::config::SenderConfig;
+use crate::link::sender;
+use crate::link::tally::{SenderStats, Tally};
+use crate::source::{self, capture, RawFrame, Source, SourceSpec};
+
+/// Runs the whole pipeline until the source ends, the frame limit is reached or the user
+/// interrupts; prints the summary line.
+pub fn run(config: Config) -> Result<()> {
+    let source = source::open(&config.source, &config.source_options())?;
+    let fps = match config.fps {
+        Some(fps) => f64::from(fps),
+        None => source.natural_fps(),
+    };
+    announce(&config, source.as_ref(), fps);
+    // A camera, or a file paced like one, must never wait for a slow stage: the newest frame
+    // wins. Unpaced files and patterns wait instead, so that every frame goes out.
+    let newest_wins = source.is_live() || fps > 0.0;
+
+    let raw: Arc<Slot<RawFrame>> = Arc::new(Slot::new());
+    let jpeg: Arc<Slot<EncodedFrame>> = Arc::new(Slot::new());
+    let capture = {
+        let raw = raw.clone();
+        let stamp = config.stamp || config.source == SourceSpec::Test;
+        thread::Builder::new()
+            .name("capture".into())
+            .spawn(move || capture::run(source, raw, fps, stamp))?
+    };
+    if config.window > 1 && config.dialect != Dialect::Flag {
+        eprintln!(
+            "streamer: --window applies to the flag dialect only; the {} dialect stays strict",
+            config.dialect
+        );
+    }
+    let knobs = Arc::new(Knobs::new(config.quality));
+    let adapter = adapter(&config, fps, &knobs);
+    let encode = EncodeStage::start(
+        config.workers,
+        knobs,
+        config.slices,
+        raw.clone(),
+        jpeg.clone(),
+        newest_wins,
+    )?;
+
+    let sender_config = config.sender_config();
+    let mut tally = Tally::new(&sender_config, adapter);
+    send(&sender_config, &jpeg, &mut tally)?;
+    let stats = tally.stats;
+    raw.close();
+    jpeg.close();
+
+    let capture_result = capture
+        .join()
+        .map_err(|_| anyhow!("capture thread panicked"))?;
+    let encode_result = encode.join();
+    let skipped_by_source = capture_result.as_ref().map_or(0, |n| *n);
+    let dropped = raw.dropped() + jpeg.dropped() + skipped_by_source + stats.lost;
+    print_summary(&stats, dropped, config.dialect);
+    capture_result.context("capture failed")?;
+    encode_result.context("encoding failed")?;
+    Ok(())
+}
+
+/// The start-up line: the source, its pace, the quality and the viewer.
+fn announce(config: &Config, source: &dyn Source, fps: f64) {
+    let pace = match fps {
+        f if f <= 0.0 => "unpaced".to_string(),
+        f if f.fract() == 0.0 => format!("{f:.0} fps"),
+        f => format!("{f:.2} fps"),
+    };
+    eprintln!(
+        "streamer: {} at {pace}, JPEG quality {}, to {}",
+        source.describe(),
+        config.quality,
+        config.viewer
+    );
+}
+
+/// The `--adapt` controller with the knobs it turns, or `None` when it is off or cannot work
+/// (said once on stderr).
+fn adapter(config: &Config, fps: f64, knobs: &Arc<Knobs>) -> Option<(Adapter, Arc<Knobs>)> {
+    if !config.adapt {
+        None
+    } else if fps <= 0.0 {
+        eprintln!("streamer: --adapt needs a frame rate to keep; unpaced (--fps 0), it is off");
+        None
+    } else {
+        if config.passthrough || matches!(config.source, SourceSpec::Image(_)) {
+            eprintln!(
+                "streamer: --adapt cannot change JPEG frames that are sent as they are; it \
+                 applies to encoded frames only"
+            );
+        }
+        Some((Adapter::new(config.quality, fps), knobs.clone()))
+    }
+}
+
+/// Runs the link on a single-threaded async runtime until it is done or a signal stops it.
+fn send(config: &SenderConfig, jpeg: &Slot<EncodedFrame>, tally: &mut Tally<'_>) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        // Signals are watched by their own task, so that one arriving while a frame is in
+        // flight is seen at once (and a second one can end the process).
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shared::signals::shutdown().await;
+            let _ = stop_tx.send(true);
+        });
+        let stop = async move {
+            let _ = stop_rx.wait_for(|stopped| *stopped).await;
+        };
+        sender::run(config, jpeg, tally, stop).await;
+    });
+    Ok(())
+}
+
+/// The last line on stdout: frames, rate, latency (or send time) percentiles, bytes per frame,
+/// frames dropped on the way and, when frames were encoded, the median quality.
+fn print_summary(stats: &SenderStats, dropped: u64, dialect: Dialect) {
+    let (frames, fps, p50, p95, max) = match &stats.latency {
+        Some(s) => (
+            s.frames(),
+            s.fps(),
+            s.durations.percentile_ms(50.0),
+            s.durations.percentile_ms(95.0),
+            s.durations.max_ms(),
+        ),
+        None => (0, 0.0, 0.0, 0.0, 0.0),
+    };
+    let bytes_per_frame = stats.bytes.checked_div(frames).unwrap_or(0);
+    // Without acknowledgements there is no latency to report, only the send time.
+    let timing = if dialect == Dialect::Len32 {
+        format!("send_ms_p50={p50:.2} send_ms_p95={p95:.2} send_ms_max={max:.2}")
+    } else {
+        format!("latency_p50_ms={p50:.2} latency_p95_ms={p95:.2} latency_max_ms={max:.2}")
+    };
+    let quality = stats
+        .quality_p50()
+        .map(|q| format!(" quality_p50={q}"))
+        .unwrap_or_default();
+    print_line(format_args!(
+        "summary: frames={frames} fps={fps:.2} {timing} bytes_per_frame={bytes_per_frame} \
+         dropped={dropped}{quality}"
+    ));
+}
