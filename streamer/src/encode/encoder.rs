@@ -135,57 +135,20 @@ impl Encoder {
             return Ok(());
         }
         out.quality = Some(self.quality);
-        let (w, h) = (raw.width, raw.height);
-        let subsamp = match raw.format {
-            PixelFormat::Gray => Subsamp::Gray,
-            PixelFormat::Yuyv | PixelFormat::I422 => Subsamp::Sub2x1,
-            _ => Subsamp::Sub2x2,
-        };
-        let needed = match raw.format {
-            PixelFormat::Yuyv => yuyv_len(w, h),
-            PixelFormat::Nv12 => nv12_len(w, h),
-            _ => 0,
-        };
-        if raw.data.len() < needed {
-            bail!(
-                "{:?} frame of {w}x{h} has {} bytes, needs {needed}",
-                raw.format,
-                raw.data.len()
-            );
-        }
-        let (w, h, subsamp) = if raw.format == PixelFormat::Mjpeg {
-            match self.decode_camera_jpeg(&raw.data) {
-                Some(decoded) => decoded,
-                None => {
-                    // A camera JPEG that libjpeg-turbo only half understands (a truncated USB
-                    // transfer, a warning) still goes out as the camera made it: the viewer
-                    // may well show it, and one bad frame must not stop the stream.
-                    out.buf.clear();
-                    out.buf.extend_from_slice(&raw.data);
-                    out.len = out.buf.len();
-                    out.encode_time = started.elapsed();
-                    out.quality = None;
-                    return Ok(());
-                }
-            }
-        } else {
-            (w, h, subsamp)
+        check_len(raw)?;
+        let Some((w, h, subsamp)) = self.geometry(raw) else {
+            // A camera JPEG that libjpeg-turbo only half understands (a truncated USB
+            // transfer, a warning) still goes out as the camera made it: the viewer may well
+            // show it, and one bad frame must not stop the stream.
+            out.buf.clear();
+            out.buf.extend_from_slice(&raw.data);
+            out.len = out.buf.len();
+            out.encode_time = started.elapsed();
+            out.quality = None;
+            return Ok(());
         };
         self.compressor.set_subsamp(subsamp)?;
-        // Planar input, made planar first where it is packed or semi-planar.
-        let planar = match raw.format {
-            PixelFormat::I420 | PixelFormat::I422 | PixelFormat::Gray => Some(&raw.data[..]),
-            PixelFormat::Yuyv => {
-                yuyv_to_planar(&raw.data, w, h, &mut self.scratch);
-                Some(&self.scratch[..])
-            }
-            PixelFormat::Nv12 => {
-                nv12_to_planar(&raw.data, w, h, &mut self.scratch);
-                Some(&self.scratch[..])
-            }
-            PixelFormat::Mjpeg => Some(&self.scratch[..]),
-            _ => None,
-        };
+        let planar = planar(raw, w, h, &mut self.scratch);
         // Halved when the link asks for it (packed RGB never is: no camera delivers it at a
         // size where that matters, and halving it would need a conversion first).
         let halved = match planar {
@@ -200,56 +163,24 @@ impl Encoder {
         };
         out.halved = halved.is_some();
         let worst = self.compressor.buf_len(w, h)?;
-        match (raw.format, planar) {
+        // One path for every picture: grey planes go in as grey pixels, packed RGB as it is.
+        let input = match (raw.format, planar) {
             (PixelFormat::Gray, Some(planes)) => {
-                let input = Input::Packed(planes, turbojpeg::PixelFormat::GRAY, 1, subsamp);
-                if !sliced(&mut self.sliced, input, (w, h), out)? {
-                    let image = Image {
-                        pixels: planes,
-                        width: w,
-                        pitch: w,
-                        height: h,
-                        format: turbojpeg::PixelFormat::GRAY,
-                    };
-                    let mut output = whole_output(&mut out.buf, worst);
-                    self.compressor.compress(image, &mut output)?;
-                    out.len = output.len();
-                }
+                Input::Packed(planes, turbojpeg::PixelFormat::GRAY, 1, subsamp)
             }
-            (_, Some(planes)) => {
-                let input = Input::Planar(planes, subsamp);
-                if !sliced(&mut self.sliced, input, (w, h), out)? {
-                    let image = YuvImage {
-                        pixels: planes,
-                        width: w,
-                        align: 1,
-                        height: h,
-                        subsamp,
-                    };
-                    let mut output = whole_output(&mut out.buf, worst);
-                    self.compressor.compress_yuv(image, &mut output)?;
-                    out.len = output.len();
-                }
-            }
+            (_, Some(planes)) => Input::Planar(planes, subsamp),
             (_, None) => {
                 let format = match raw.format {
                     PixelFormat::Bgr => turbojpeg::PixelFormat::BGR,
                     _ => turbojpeg::PixelFormat::RGB,
                 };
-                let input = Input::Packed(&raw.data, format, 3, subsamp);
-                if !sliced(&mut self.sliced, input, (w, h), out)? {
-                    let image = Image {
-                        pixels: &raw.data[..],
-                        width: w,
-                        pitch: w * 3,
-                        height: h,
-                        format,
-                    };
-                    let mut output = whole_output(&mut out.buf, worst);
-                    self.compressor.compress(image, &mut output)?;
-                    out.len = output.len();
-                }
+                Input::Packed(&raw.data, format, 3, subsamp)
             }
+        };
+        if !sliced(&mut self.sliced, input, (w, h), out)? {
+            let mut output = whole_output(&mut out.buf, worst);
+            compress_whole(&mut self.compressor, input, (w, h), &mut output)?;
+            out.len = output.len();
         }
         out.encode_time = started.elapsed();
         Ok(())
@@ -257,6 +188,20 @@ impl Encoder {
 }
 
 impl Encoder {
+    /// The size and subsampling `raw` is encoded at: a camera JPEG's own, once decoded into
+    /// `scratch` (`None` when it cannot be decoded), else the frame's.
+    fn geometry(&mut self, raw: &RawFrame) -> Option<(usize, usize, Subsamp)> {
+        if raw.format == PixelFormat::Mjpeg {
+            return self.decode_camera_jpeg(&raw.data);
+        }
+        let subsamp = match raw.format {
+            PixelFormat::Gray => Subsamp::Gray,
+            PixelFormat::Yuyv | PixelFormat::I422 => Subsamp::Sub2x1,
+            _ => Subsamp::Sub2x2,
+        };
+        Some((raw.width, raw.height, subsamp))
+    }
+
     /// Decodes a camera JPEG into planar YUV in `scratch`, in its own subsampling; its size
     /// and subsampling, or `None` when it cannot be decoded.
     fn decode_camera_jpeg(&mut self, jpeg: &[u8]) -> Option<(usize, usize, Subsamp)> {
@@ -277,6 +222,75 @@ impl Encoder {
         decompressor.decompress_to_yuv(jpeg, image).ok()?;
         Some((header.width, header.height, header.subsamp))
     }
+}
+
+/// Fails on packed or semi-planar camera YUV shorter than its size needs.
+fn check_len(raw: &RawFrame) -> Result<()> {
+    let (w, h) = (raw.width, raw.height);
+    let needed = match raw.format {
+        PixelFormat::Yuyv => yuyv_len(w, h),
+        PixelFormat::Nv12 => nv12_len(w, h),
+        _ => 0,
+    };
+    if raw.data.len() < needed {
+        bail!(
+            "{:?} frame of {w}x{h} has {} bytes, needs {needed}",
+            raw.format,
+            raw.data.len()
+        );
+    }
+    Ok(())
+}
+
+/// The `w`x`h` picture as planes (Y, U, V, or grey): planar input as it is, packed or
+/// semi-planar YUV split into `scratch`, a camera JPEG as already decoded there; `None` for
+/// packed RGB.
+fn planar<'a>(raw: &'a RawFrame, w: usize, h: usize, scratch: &'a mut Vec<u8>) -> Option<&'a [u8]> {
+    match raw.format {
+        PixelFormat::I420 | PixelFormat::I422 | PixelFormat::Gray => Some(&raw.data[..]),
+        PixelFormat::Yuyv => {
+            yuyv_to_planar(&raw.data, w, h, scratch);
+            Some(&scratch[..])
+        }
+        PixelFormat::Nv12 => {
+            nv12_to_planar(&raw.data, w, h, scratch);
+            Some(&scratch[..])
+        }
+        PixelFormat::Mjpeg => Some(&scratch[..]),
+        _ => None,
+    }
+}
+
+/// Encodes the whole `w`x`h` frame with one compressor.
+fn compress_whole(
+    compressor: &mut Compressor,
+    input: Input,
+    (w, h): (usize, usize),
+    output: &mut OutputBuf,
+) -> Result<()> {
+    match input {
+        Input::Planar(pixels, subsamp) => {
+            let image = YuvImage {
+                pixels,
+                width: w,
+                align: 1,
+                height: h,
+                subsamp,
+            };
+            compressor.compress_yuv(image, output)?;
+        }
+        Input::Packed(pixels, format, bpp, _) => {
+            let image = Image {
+                pixels,
+                width: w,
+                pitch: w * bpp,
+                height: h,
+                format,
+            };
+            compressor.compress(image, output)?;
+        }
+    }
+    Ok(())
 }
 
 /// Encodes through the sliced encoder when there is one and the frame can be sliced.
