@@ -1,0 +1,300 @@
+//! A streaming camera: negotiating the mode on one device, finding the first device that
+//! delivers, and grabbing the newest frame (copied out at once, limited range stretched).
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use v4l::buffer::{Flags as BufferFlags, Type as BufferType};
+use v4l::io::traits::CaptureStream;
+use v4l::prelude::MmapStream;
+use v4l::video::capture::Parameters;
+use v4l::video::Capture;
+use v4l::{Device, Format, FourCC, Fraction};
+
+use super::device::{enumerate_modes, open_capture, video_nodes};
+use super::modes::{choose_mode, is_limited_range, CameraFormat, CameraRequest, CameraSpec, Mode};
+use crate::source::range::RangeStretch;
+use crate::source::{yuyv_len, PixelFormat, RawFrame};
+
+/// Buffers shared with the driver: enough to never starve it, few enough to stay fresh.
+const BUFFERS: u32 = 4;
+/// `POLLIN` from poll(2), the same on every Linux architecture.
+const POLLIN: i16 = 1;
+
+/// An open, streaming camera.
+pub(super) struct Live {
+    pub(super) path: PathBuf,
+    /// The card name the driver gives.
+    pub(super) card: String,
+    pub(super) mode: Mode,
+    /// Bytes per row in the driver's buffers (rows may be padded).
+    stride: usize,
+    /// Set when the driver delivers limited-range YUV.
+    pub(super) stretch: Option<RangeStretch>,
+    stream: MmapStream<'static>,
+    handle: std::sync::Arc<v4l::device::Handle>,
+    /// How long a dequeue may wait before the camera counts as stalled.
+    timeout: Duration,
+    last_sequence: Option<u32>,
+}
+
+/// Negotiates the mode, starts streaming on `path` and checks that a frame really arrives.
+fn start_on(path: &Path, request: &CameraRequest) -> Result<Live> {
+    let name = path.display();
+    let (device, card) = open_capture(path)?;
+    let mode = pick_mode(&device, path, request)?;
+    let (mode, got) = set_mode(&device, path, mode)?;
+    let min_stride = match mode.format {
+        CameraFormat::Yuyv => yuyv_len(got.width as usize, 1),
+        CameraFormat::Nv12 | CameraFormat::Grey => got.width as usize,
+        CameraFormat::Rgb3 | CameraFormat::Bgr3 => 3 * got.width as usize,
+        CameraFormat::Mjpg => 0,
+    };
+    let stride = (got.stride as usize).max(min_stride);
+    let limited = is_limited_range(mode.format, got.quantization, got.colorspace);
+    let mut stream = MmapStream::with_buffers(&device, BufferType::VideoCapture, BUFFERS)
+        .with_context(|| format!("{name}: cannot allocate capture buffers"))?;
+    // A stalled camera must not hang the capture thread: three frame times, at least 2 s.
+    let frame_time = Duration::from_secs_f64(1.0 / mode.fps().max(0.1));
+    let timeout = (frame_time * 3).max(Duration::from_secs(2));
+    stream.set_timeout(timeout);
+    let mut live = Live {
+        path: path.to_path_buf(),
+        card,
+        mode,
+        stride,
+        stretch: limited.then(RangeStretch::limited_to_full),
+        handle: stream.handle(),
+        stream,
+        timeout,
+        last_sequence: None,
+    };
+    // "Really delivers frames": image-processor nodes list formats yet never stream.
+    live.grab(&mut RawFrame::default(), false)
+        .with_context(|| format!("{name}: no frame arrived"))?;
+    Ok(live)
+}
+
+/// The mode of the device at `path` closest to the request; an error naming what it offers
+/// when none fits.
+fn pick_mode(device: &Device, path: &Path, request: &CameraRequest) -> Result<Mode> {
+    let name = path.display();
+    let modes = enumerate_modes(device, Some(request));
+    if modes.is_empty() {
+        bail!(
+            "{name}: offers no format this streamer handles (YUYV, NV12, MJPG, GREY, RGB3, BGR3)"
+        );
+    }
+    let size = (
+        u32::try_from(request.size.width).unwrap_or(u32::MAX),
+        u32::try_from(request.size.height).unwrap_or(u32::MAX),
+    );
+    let fps = request.fps.filter(|f| *f > 0);
+    // --passthrough wants the camera's own JPEG, so MJPG wins whenever it is offered.
+    let mjpg_first = (request.passthrough && request.format.is_none())
+        .then(|| choose_mode(&modes, size, fps, Some(CameraFormat::Mjpg)))
+        .flatten();
+    let chosen = mjpg_first.or_else(|| choose_mode(&modes, size, fps, request.format));
+    chosen.ok_or_else(|| {
+        let mut offered: Vec<String> = modes.iter().map(|m| m.format.to_string()).collect();
+        offered.dedup();
+        anyhow!(
+            "{name}: does not offer {}; it offers {}",
+            request
+                .format
+                .map_or("any handled format".into(), |f| f.to_string()),
+            offered.join(", ")
+        )
+    })
+}
+
+/// Sets `mode` on the device (S_FMT, then the rate with S_PARM where the driver has it); the
+/// mode as the driver really set it, and the format it reported.
+fn set_mode(device: &Device, path: &Path, mut mode: Mode) -> Result<(Mode, Format)> {
+    let name = path.display();
+    let asked = Format::new(mode.width, mode.height, FourCC::new(&mode.format.fourcc()));
+    let got = device
+        .set_format(&asked)
+        .with_context(|| format!("{name}: cannot set {mode}"))?;
+    if got.fourcc != asked.fourcc {
+        bail!(
+            "{name}: asked for {} but the driver chose {}",
+            mode.format,
+            String::from_utf8_lossy(&got.fourcc.repr)
+        );
+    }
+    if got.width == 0 || got.height == 0 {
+        bail!(
+            "{name}: the driver set an empty {}x{} picture",
+            got.width,
+            got.height
+        );
+    }
+    (mode.width, mode.height) = (got.width, got.height);
+    // Some drivers have no frame-rate control (S_PARM fails); they stream at their own rate.
+    if let Ok(params) = device.set_params(&Parameters::new(Fraction::new(
+        mode.interval.0,
+        mode.interval.1,
+    ))) {
+        if params.interval.numerator > 0 && params.interval.denominator > 0 {
+            mode.interval = (params.interval.numerator, params.interval.denominator);
+        }
+    }
+    Ok((mode, got))
+}
+
+impl Live {
+    /// Waits for the next frame, skips any older ones still queued, and copies the newest
+    /// into `frame`; returns how many frames were skipped (by us or by the driver).
+    pub(super) fn grab(&mut self, frame: &mut RawFrame, passthrough: bool) -> Result<u64> {
+        let mode = self.mode;
+        let mut skipped = 0u64;
+        loop {
+            let timeout = self.timeout;
+            let (buf, meta) = self.stream.next().map_err(|e| match e.kind() {
+                io::ErrorKind::TimedOut => anyhow!("no frame for {:.1} s", timeout.as_secs_f64()),
+                _ => anyhow::Error::new(e),
+            })?;
+            let left_driver = Instant::now();
+            if let Some(last) = self.last_sequence {
+                skipped += u64::from(meta.sequence.wrapping_sub(last).saturating_sub(1));
+            }
+            self.last_sequence = Some(meta.sequence);
+            let used = (meta.bytesused as usize).min(buf.len());
+            // A newer frame is already waiting: this one is stale, take that one instead.
+            let newer_waiting = self.handle.poll(POLLIN, 0)? > 0;
+            if newer_waiting || meta.flags.contains(BufferFlags::ERROR) || used == 0 {
+                skipped += 1;
+                continue;
+            }
+            frame.captured_at = left_driver;
+            if !copy_out(&buf[..used], mode, self.stride, passthrough, frame) {
+                // Shorter than the format needs: a broken transfer; wait for the next one.
+                skipped += 1;
+                continue;
+            }
+            if let Some(stretch) = &self.stretch {
+                let luma = mode.width as usize * mode.height as usize;
+                stretch_to_full(stretch, mode.format, &mut frame.data, luma);
+            }
+            return Ok(skipped);
+        }
+    }
+}
+
+/// Copies one driver buffer, `data` with rows `stride` apart, into `frame` in the matching
+/// pixel format; false when it is shorter than the mode needs.
+fn copy_out(
+    data: &[u8],
+    mode: Mode,
+    stride: usize,
+    passthrough: bool,
+    frame: &mut RawFrame,
+) -> bool {
+    let (w, h) = (mode.width as usize, mode.height as usize);
+    match mode.format {
+        CameraFormat::Yuyv => {
+            let row = yuyv_len(w, 1);
+            frame.reshape(w, h, PixelFormat::Yuyv, row * h);
+            copy_rows(data, stride, &mut frame.data, row, h)
+        }
+        CameraFormat::Nv12 => {
+            let uv_rows = h.div_ceil(2);
+            let uv_row = 2 * w.div_ceil(2);
+            frame.reshape(w, h, PixelFormat::Nv12, w * h + uv_row * uv_rows);
+            let (y, uv) = frame.data.split_at_mut(w * h);
+            let chroma = data.get(stride * h..).unwrap_or_default();
+            copy_rows(data, stride, y, w, h) && copy_rows(chroma, stride, uv, uv_row, uv_rows)
+        }
+        CameraFormat::Grey => {
+            frame.reshape(w, h, PixelFormat::Gray, w * h);
+            copy_rows(data, stride, &mut frame.data, w, h)
+        }
+        CameraFormat::Rgb3 | CameraFormat::Bgr3 => {
+            let format = if mode.format == CameraFormat::Rgb3 {
+                PixelFormat::Rgb
+            } else {
+                PixelFormat::Bgr
+            };
+            frame.reshape(w, h, format, 3 * w * h);
+            copy_rows(data, stride, &mut frame.data, 3 * w, h)
+        }
+        CameraFormat::Mjpg => {
+            let format = if passthrough {
+                PixelFormat::Jpeg
+            } else {
+                PixelFormat::Mjpeg
+            };
+            frame.reshape(w, h, format, data.len());
+            frame.data.copy_from_slice(data);
+            true
+        }
+    }
+}
+
+/// Stretches limited-range YUV (or grey) in `data`, whose luma plane (if planar) is `luma`
+/// bytes, to JPEG's full range in place.
+fn stretch_to_full(stretch: &RangeStretch, format: CameraFormat, data: &mut [u8], luma: usize) {
+    match format {
+        CameraFormat::Yuyv => stretch.yuyv(data),
+        CameraFormat::Nv12 => {
+            let (y, uv) = data.split_at_mut(luma);
+            stretch.luma(y);
+            stretch.chroma(uv);
+        }
+        _ => stretch.luma(data),
+    }
+}
+
+/// Copies `rows` rows of `len` bytes from `src` (rows `stride` apart) into `dst` back to back;
+/// false when `src` is too short.
+fn copy_rows(src: &[u8], stride: usize, dst: &mut [u8], len: usize, rows: usize) -> bool {
+    if rows == 0 || src.len() < stride * (rows - 1) + len || dst.len() < len * rows {
+        return false;
+    }
+    for (r, out) in dst.chunks_exact_mut(len).take(rows).enumerate() {
+        out.copy_from_slice(&src[r * stride..r * stride + len]);
+    }
+    true
+}
+
+/// Finds and starts the requested camera, or the first one that delivers frames.
+pub(super) fn start(request: &CameraRequest) -> Result<Live> {
+    if let Some(CameraSpec(path)) = &request.device {
+        return start_on(path, request);
+    }
+    let mut reasons = Vec::new();
+    for path in video_nodes() {
+        match start_on(&path, request) {
+            Ok(live) => return Ok(live),
+            Err(e) => reasons.push(format!("{e:#}")),
+        }
+    }
+    if reasons.is_empty() {
+        bail!(
+            "no camera found (no /dev/video* device); run `streamer --list-cameras` to see \
+             what is there, or use --source test for the built-in pattern"
+        );
+    }
+    bail!(
+        "no camera delivers video ({}); run `streamer --list-cameras` to see what is there, \
+         pick one with --camera, or use --source test for the built-in pattern",
+        reasons.join("; ")
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copies_padded_rows_tightly() {
+        let src = [1, 2, 0, 0, 3, 4, 0, 0, 5, 6];
+        let mut dst = [0; 6];
+        assert!(copy_rows(&src, 4, &mut dst, 2, 3));
+        assert_eq!(dst, [1, 2, 3, 4, 5, 6]);
+        assert!(!copy_rows(&src[..8], 4, &mut dst, 2, 3));
+    }
+}
