@@ -110,35 +110,9 @@ impl JpegScanner {
                 return Err(ScanError::TooLarge { max: self.max });
             }
             // Bulk steps first: segment payloads and entropy data are most of the bytes.
-            let room = self.max - self.len;
-            match self.state {
-                State::Skip(left, sos) => {
-                    let n = left.min(bytes.len() - i).min(room);
-                    i += n;
-                    self.len += n;
-                    self.state = match left - n {
-                        0 if sos => State::Entropy,
-                        0 => State::Marker,
-                        left => State::Skip(left, sos),
-                    };
-                    continue;
-                }
-                State::Entropy => {
-                    let end = (bytes.len()).min(i + room);
-                    match bytes[i..end].iter().position(|&b| b == 0xFF) {
-                        Some(p) => {
-                            i += p + 1;
-                            self.len += p + 1;
-                            self.state = State::EntropyFf;
-                        }
-                        None => {
-                            self.len += end - i;
-                            i = end;
-                        }
-                    }
-                    continue;
-                }
-                _ => {}
+            if let Some(n) = self.bulk(&bytes[i..], self.max - self.len) {
+                i += n;
+                continue;
             }
             let b = bytes[i];
             let offset = self.len;
@@ -185,6 +159,38 @@ impl JpegScanner {
             self.len += 1;
         }
         Ok(None)
+    }
+
+    /// Takes a run of segment payload or entropy-coded data from the start of `bytes`, at most
+    /// `room` of them, in one step; how many it took, or `None` in a state read byte by byte.
+    fn bulk(&mut self, bytes: &[u8], room: usize) -> Option<usize> {
+        match self.state {
+            State::Skip(left, sos) => {
+                let n = left.min(bytes.len()).min(room);
+                self.len += n;
+                self.state = match left - n {
+                    0 if sos => State::Entropy,
+                    0 => State::Marker,
+                    left => State::Skip(left, sos),
+                };
+                Some(n)
+            }
+            State::Entropy => {
+                let end = bytes.len().min(room);
+                match bytes[..end].iter().position(|&b| b == 0xFF) {
+                    Some(p) => {
+                        self.len += p + 1;
+                        self.state = State::EntropyFf;
+                        Some(p + 1)
+                    }
+                    None => {
+                        self.len += end;
+                        Some(end)
+                    }
+                }
+            }
+            _ => None,
+        }
     }
 
     /// The state after marker code `code`; `None` at EOI.

@@ -122,6 +122,29 @@ impl PartSplitter {
         }
     }
 
+    /// Counts one more byte of a part's headers, or of the gap before the next boundary,
+    /// against its limit.
+    fn count_byte(&mut self) -> Result<(), String> {
+        if self.state == State::Headers {
+            self.header_bytes += 1;
+            if self.header_bytes > MAX_HEADERS {
+                return Err(format!(
+                    "a part's headers are longer than {MAX_HEADERS} bytes"
+                ));
+            }
+        } else {
+            self.gap += 1;
+            if self.gap > self.max + MAX_GAP {
+                return Err(format!(
+                    "no boundary line {:?} within {} bytes",
+                    String::from_utf8_lossy(&self.delimiter),
+                    self.max + MAX_GAP
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Collects lines while looking for the boundary or reading headers.
     fn lines(
         &mut self,
@@ -129,23 +152,7 @@ impl PartSplitter {
         frame: &mut Vec<u8>,
     ) -> Result<(usize, Option<Part>), String> {
         for (i, &b) in bytes.iter().enumerate() {
-            if self.state == State::Headers {
-                self.header_bytes += 1;
-                if self.header_bytes > MAX_HEADERS {
-                    return Err(format!(
-                        "a part's headers are longer than {MAX_HEADERS} bytes"
-                    ));
-                }
-            } else {
-                self.gap += 1;
-                if self.gap > self.max + MAX_GAP {
-                    return Err(format!(
-                        "no boundary line {:?} within {} bytes",
-                        String::from_utf8_lossy(&self.delimiter),
-                        self.max + MAX_GAP
-                    ));
-                }
-            }
+            self.count_byte()?;
             if b != b'\n' {
                 if self.line.len() < MAX_LINE {
                     self.line.push(b);
@@ -191,20 +198,8 @@ impl PartSplitter {
                     return Ok((i + 1, None));
                 }
                 State::Headers => {
-                    let text = String::from_utf8_lossy(line);
-                    if let Some((name, value)) = text.split_once(':') {
-                        if name.trim().eq_ignore_ascii_case("content-length") {
-                            let len: usize = value.trim().parse().map_err(|_| {
-                                format!("a part has a bad Content-Length {:?}", value.trim())
-                            })?;
-                            if len > self.max {
-                                return Err(format!(
-                                    "a part of {len} bytes is larger than --max-frame-bytes {}",
-                                    self.max
-                                ));
-                            }
-                            self.content_length = Some(len);
-                        }
+                    if let Some(len) = content_length(line, self.max)? {
+                        self.content_length = Some(len);
                     }
                 }
                 _ => {}
@@ -213,6 +208,28 @@ impl PartSplitter {
         }
         Ok((bytes.len(), None))
     }
+}
+
+/// The length a part's header `line` gives, if it is a `Content-Length` header; an error
+/// when the value is no number or larger than `max`.
+fn content_length(line: &[u8], max: usize) -> Result<Option<usize>, String> {
+    let text = String::from_utf8_lossy(line);
+    let Some((name, value)) = text.split_once(':') else {
+        return Ok(None);
+    };
+    if !name.trim().eq_ignore_ascii_case("content-length") {
+        return Ok(None);
+    }
+    let len: usize = value
+        .trim()
+        .parse()
+        .map_err(|_| format!("a part has a bad Content-Length {:?}", value.trim()))?;
+    if len > max {
+        return Err(format!(
+            "a part of {len} bytes is larger than --max-frame-bytes {max}"
+        ));
+    }
+    Ok(Some(len))
 }
 
 /// The boundary parameter of a `multipart/...` Content-Type, or what is wrong with it.
