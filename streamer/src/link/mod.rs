@@ -1,5 +1,7 @@
 //! The link stage: the connection to the viewer, strict or with overlapping frames, and what
-//! follows each acknowledged frame.
+//! follows each acknowledged frame. Imports only go down: `sender` hands an accepted offer to
+//! `overlap`; both count frames through `tally`, which prints through `report` and feeds
+//! `adapt`; `config` is read by all.
 
 pub mod adapt;
 pub mod config;
