@@ -12,6 +12,7 @@
 //! - [`jpeg_slices`]: a JPEG cut into strips at restart markers, joined and split again.
 //! - [`pool`]: a few persistent threads that run one frame's strips in parallel.
 //! - [`signals`]: Ctrl-C and SIGTERM, and the second Ctrl-C that ends the process at once.
+//! - [`sniff`]: what a payload is (JPEG, PNG or neither), from its first bytes.
 
 pub mod cli;
 pub mod connection;
@@ -23,6 +24,7 @@ pub mod pool;
 pub mod protocol;
 pub mod signals;
 pub mod slot;
+pub mod sniff;
 pub mod stats;
 
 pub use connection::{ConnError, Connection, Limits};

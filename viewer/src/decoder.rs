@@ -10,6 +10,7 @@ use anyhow::{bail, Context, Result};
 use shared::cli::MAX_DIMENSION;
 use shared::jpeg_slices::Split;
 use shared::mark;
+use shared::sniff::Kind;
 use shared::Slot;
 use turbojpeg::{Decompressor, Image, PixelFormat, ScalingFactor};
 
@@ -90,14 +91,13 @@ impl Decoder {
         out: &mut Picture,
         shown_at: Option<(usize, usize)>,
     ) -> Result<()> {
-        if jpeg.starts_with(b"\x89PNG") {
-            return decode_png(jpeg, out);
-        }
-        if !jpeg.starts_with(&[0xFF, 0xD8]) {
-            bail!(
+        match Kind::of(jpeg) {
+            Some(Kind::Jpeg) => {}
+            Some(Kind::Png) => return decode_png(jpeg, out),
+            None => bail!(
                 "payload is neither JPEG nor PNG (starts with {:02X?})",
                 &jpeg[..jpeg.len().min(4)]
-            );
+            ),
         }
         let header = self
             .decompressor

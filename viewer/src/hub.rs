@@ -24,12 +24,13 @@ use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use shared::cli::Cidr;
+use shared::sniff::Kind;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::streams::{Payload, PayloadKind, StreamInfo};
+use crate::streams::{Payload, StreamInfo};
 use crate::Counters;
 
 /// HTTP connections served at once; more are answered `503` and closed.
@@ -351,7 +352,7 @@ fn mjpeg(stream: Arc<StreamInfo>) -> Response<Body> {
                 }
                 current
                     .as_ref()
-                    .filter(|p| p.seq > sent && p.kind == PayloadKind::Jpeg)
+                    .filter(|p| p.seq > sent && p.kind == Kind::Jpeg)
                     .cloned()
             };
             let Some(p) = next else {
@@ -407,7 +408,7 @@ mod tests {
         let p = Payload {
             bytes: Arc::new(vec![0xFF, 0xD8, 1, 2, 3]),
             arrived: UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456),
-            kind: PayloadKind::Jpeg,
+            kind: Kind::Jpeg,
             seq: 1,
         };
         assert_eq!(

@@ -17,6 +17,7 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use shared::cli::print_line;
+use shared::sniff::Kind;
 
 /// Frames waiting for the disk, over all recordings; more are dropped and counted.
 pub const MAX_QUEUED: usize = 64;
@@ -237,7 +238,7 @@ impl<W: Write + Seek> Mkv<W> {
 
 /// One frame's picture size from its JPEG header, without decoding it.
 fn jpeg_size(jpeg: &[u8]) -> Option<(usize, usize)> {
-    if !jpeg.starts_with(&[0xFF, 0xD8]) {
+    if Kind::of(jpeg) != Some(Kind::Jpeg) {
         return None;
     }
     turbojpeg::read_header(jpeg)

@@ -7,22 +7,13 @@ use std::io::Write;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
-/// File extension for a payload, from its first bytes.
-pub fn extension(payload: &[u8]) -> &'static str {
-    if payload.starts_with(&[0xFF, 0xD8]) {
-        "jpg"
-    } else if payload.starts_with(b"\x89PNG") {
-        "png"
-    } else {
-        "bin"
-    }
-}
+use shared::sniff;
 
 /// Writes `payload` as frame number `counter` from `peer` into `dir`; returns the final path.
 pub fn save(dir: &Path, counter: u64, peer: IpAddr, payload: &[u8]) -> std::io::Result<PathBuf> {
     // `:` is legal on Linux but not on the Windows shares people copy these to.
     let peer = peer.to_string().replace(':', "_");
-    let name = format!("{counter:06}-{peer}.{}", extension(payload));
+    let name = format!("{counter:06}-{peer}.{}", sniff::extension(payload));
     let path = dir.join(&name);
     let partial = dir.join(format!(".{name}.part"));
     let mut file = fs::File::create(&partial)?;
@@ -44,7 +35,7 @@ mod tests {
         let path = save(&dir, 42, "192.168.3.7".parse().unwrap(), payload).unwrap();
         assert_eq!(path.file_name().unwrap(), "000042-192.168.3.7.jpg");
         assert_eq!(fs::read(&path).unwrap(), payload);
-        let png = save(&dir, 43, "::1".parse().unwrap(), b"\x89PNG\r\n").unwrap();
+        let png = save(&dir, 43, "::1".parse().unwrap(), b"\x89PNG\r\n\x1a\n").unwrap();
         assert_eq!(png.file_name().unwrap(), "000043-__1.png");
         // No temporary file is left behind.
         let names: Vec<_> = fs::read_dir(&dir)

@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
+use shared::sniff::{self, Kind};
 
 use crate::board::Picture;
 use crate::decoder::Decoder;
-use crate::save;
 
 /// `YYYYMMDD-HHMMSS.mmm` in UTC, for file names that sort by time.
 pub fn utc_stamp(time: SystemTime) -> String {
@@ -93,10 +93,10 @@ pub fn write(
     Decoder::new()?
         .decode(payload, &mut picture, None)
         .context("the frame on screen does not decode")?;
-    let received_ext = match save::extension(payload) {
+    let received_ext = match Kind::of(payload) {
         // A PNG payload keeps its bytes under a name of its own beside the decoded PNG.
-        "png" => "received.png",
-        other => other,
+        Some(Kind::Png) => "received.png",
+        _ => sniff::extension(payload),
     };
     let (_, mut files) = create_new(dir, &stem("snapshot", peer, time), &[received_ext, "png"])?;
     let (png_path, png_file) = files.pop().context("no PNG file")?;
