@@ -8,6 +8,7 @@
 mod metrics;
 
 use std::convert::Infallible;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,12 +24,12 @@ use hyper::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use shared::accept::{self, Gate, Refusal, Service, Task};
 use shared::cli::Cidr;
 use shared::sniff::Kind;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinSet;
 
 use crate::streams::{Payload, StreamInfo};
 use crate::Counters;
@@ -53,9 +54,8 @@ type Body = BoxBody<Bytes, io::Error>;
 /// What the hub serves from.
 pub struct Hub {
     pub counters: Arc<Counters>,
-    /// Networks allowed to connect (`--allow`); empty allows everyone.
-    pub allow: Arc<Vec<Cidr>>,
-    clients: Arc<Semaphore>,
+    /// Who may connect (`--allow`), and the HTTP connections open.
+    gate: Gate,
 }
 
 impl Hub {
@@ -64,14 +64,13 @@ impl Hub {
     pub fn new(counters: Arc<Counters>, allow: Arc<Vec<Cidr>>) -> Hub {
         Hub {
             counters,
-            allow,
-            clients: Arc::new(Semaphore::new(MAX_CLIENTS)),
+            gate: Gate::new(allow, MAX_CLIENTS),
         }
     }
 
     /// HTTP connections open now.
     pub fn clients(&self) -> usize {
-        MAX_CLIENTS - self.clients.available_permits()
+        MAX_CLIENTS - self.gate.permits.available_permits()
     }
 }
 
@@ -128,54 +127,64 @@ pub fn run(
 }
 
 async fn serve(listener: TcpListener, hub: Arc<Hub>, mut stop: watch::Receiver<bool>) {
-    let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
-    let mut tasks = JoinSet::new();
-    let client_stop = stop.clone();
-    loop {
-        tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    if !hub.allow.is_empty() && !hub.allow.iter().any(|n| n.contains(peer.ip())) {
-                        eprintln!("{peer}: HTTP client not in the --allow list, answering 403");
-                        refuse(stream, &refusals, &mut tasks, StatusCode::FORBIDDEN, "not in the --allow list");
-                        continue;
-                    }
-                    let Ok(permit) = hub.clients.clone().try_acquire_owned() else {
-                        eprintln!("{peer}: {MAX_CLIENTS} HTTP clients already connected, answering 503");
-                        refuse(stream, &refusals, &mut tasks, StatusCode::SERVICE_UNAVAILABLE, "too many clients");
-                        continue;
-                    };
-                    let hub = hub.clone();
-                    let stop = client_stop.clone();
-                    tasks.spawn(async move {
-                        serve_client(stream, peer, hub, stop).await;
-                        drop(permit);
-                    });
-                }
-                Err(e) => {
-                    eprintln!("viewer: HTTP accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            _ = stop.wait_for(|s| *s) => break,
-        }
-    }
+    let gate = hub.gate.clone();
+    let clients = Clients {
+        hub,
+        stop: stop.clone(),
+        refusals: Arc::new(Semaphore::new(MAX_REFUSALS)),
+    };
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
     // Open streams end with the runtime; nothing waits for a client.
+    drop(accept::serve(listener, &gate, stopped, clients).await);
+}
+
+/// The hub's side of the accept loop: a task per client; refused clients are answered.
+struct Clients {
+    hub: Arc<Hub>,
+    stop: watch::Receiver<bool>,
+    /// Refusals being written at once.
+    refusals: Arc<Semaphore>,
+}
+
+impl Service for Clients {
+    fn serve(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        serve_client(stream, peer, self.hub.clone(), self.stop.clone())
+    }
+
+    fn refuse(&mut self, stream: TcpStream, peer: SocketAddr, why: Refusal) -> Option<Task> {
+        let (status, why) = match why {
+            Refusal::NotAllowed => {
+                eprintln!("{peer}: HTTP client not in the --allow list, answering 403");
+                (StatusCode::FORBIDDEN, "not in the --allow list")
+            }
+            Refusal::Full => {
+                eprintln!("{peer}: {MAX_CLIENTS} HTTP clients already connected, answering 503");
+                (StatusCode::SERVICE_UNAVAILABLE, "too many clients")
+            }
+        };
+        refuse(stream, &self.refusals, status, why)
+    }
+
+    fn accept_failed(&mut self, e: &io::Error) {
+        eprintln!("viewer: HTTP accept failed: {e}");
+    }
 }
 
 /// Answers `status` and closes, without reading the request; at most [`MAX_REFUSALS`] at once.
 fn refuse(
     mut stream: TcpStream,
     refusals: &Arc<Semaphore>,
-    tasks: &mut JoinSet<()>,
     status: StatusCode,
     why: &'static str,
-) {
-    let Ok(permit) = refusals.clone().try_acquire_owned() else {
-        return;
-    };
-    tasks.spawn(async move {
+) -> Option<Task> {
+    let permit = refusals.clone().try_acquire_owned().ok()?;
+    Some(Box::pin(async move {
         let reason = status.canonical_reason().unwrap_or("");
         let response = format!(
             "HTTP/1.1 {} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{why}\n",
@@ -193,7 +202,7 @@ fn refuse(
         };
         let _ = tokio::time::timeout(Duration::from_secs(2), answer).await;
         drop(permit);
-    });
+    }))
 }
 
 async fn serve_client(

@@ -2,19 +2,20 @@
 //! and hands every payload to that stream's decoder. Acknowledgements never wait for decoding
 //! or display; a bad peer is closed with a one-line error while the others go on.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use shared::accept::{self, Gate, Refusal, Service, Task};
 use shared::cli::Cidr;
 use shared::stats::StreamStats;
 use shared::{Connection, Dialect, Limits, Slot};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinSet;
+use tokio::sync::watch;
 
 use crate::board::Board;
 use crate::recorder::Recorder;
@@ -47,50 +48,53 @@ pub struct Shared {
 /// Accepts and serves connections until `shared.stop` is set (by the window, the frame
 /// limit, or Ctrl-C/SIGTERM here); returns once every connection has wound down.
 pub async fn serve(listener: TcpListener, shared: Shared) {
-    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let mut tasks = JoinSet::new();
+    let gate = Gate::new(shared.allow.clone(), MAX_CONNECTIONS);
     let mut stop = shared.stop.subscribe();
-    let signal = shared::signals::shutdown();
-    tokio::pin!(signal);
-    let mut next_id = 0u64;
-    loop {
+    let stopped = async {
         tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    if !shared.allow.is_empty() && !shared.allow.iter().any(|n| n.contains(peer.ip())) {
-                        eprintln!("{peer}: not in the --allow list, closing");
-                        continue;
-                    }
-                    let Ok(permit) = permits.clone().try_acquire_owned() else {
-                        eprintln!("{peer}: {MAX_CONNECTIONS} connections already open, closing");
-                        continue;
-                    };
-                    next_id += 1;
-                    let shared = shared.clone();
-                    let id = next_id;
-                    tasks.spawn(async move {
-                        serve_connection(id, stream, peer, shared).await;
-                        drop(permit);
-                    });
-                }
-                Err(e) => {
-                    // Out of file descriptors and the like: back off rather than spin.
-                    eprintln!("viewer: accept failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            // Finished connection tasks are reaped as they end, so the set stays small.
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            _ = stop.wait_for(|s| *s) => break,
-            _ = &mut signal => {
+            _ = stop.wait_for(|s| *s) => {}
+            () = shared::signals::shutdown() => {
                 shared.stop.send_replace(true);
-                break;
             }
         }
+    };
+    let streamers = Streamers {
+        shared: shared.clone(),
+        next_id: 0,
+    };
+    let mut connections = accept::serve(listener, &gate, stopped, streamers).await;
+    while connections.join_next().await.is_some() {}
+}
+
+/// The streamer port's side of the accept loop: one task per streamer, numbered in order.
+struct Streamers {
+    shared: Shared,
+    next_id: u64,
+}
+
+impl Service for Streamers {
+    fn serve(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        self.next_id += 1;
+        serve_connection(self.next_id, stream, peer, self.shared.clone())
     }
-    // Stop accepting at once: a streamer must not connect to a viewer that is going away.
-    drop(listener);
-    while tasks.join_next().await.is_some() {}
+
+    fn refuse(&mut self, _stream: TcpStream, peer: SocketAddr, why: Refusal) -> Option<Task> {
+        match why {
+            Refusal::NotAllowed => eprintln!("{peer}: not in the --allow list, closing"),
+            Refusal::Full => {
+                eprintln!("{peer}: {MAX_CONNECTIONS} connections already open, closing")
+            }
+        }
+        None
+    }
+
+    fn accept_failed(&mut self, e: &std::io::Error) {
+        eprintln!("viewer: accept failed: {e}");
+    }
 }
 
 async fn serve_connection(id: u64, stream: TcpStream, peer: SocketAddr, shared: Shared) {
