@@ -19,7 +19,7 @@ use streamer::encoder::{EncodedFrame, Encoder};
 use streamer::source::{RawFrame, Source as _};
 use streamer::y4m::Y4mSource;
 use viewer::board::Picture;
-use viewer::decoder::Decoder;
+use viewer::decode::Decoder;
 
 fn main() -> ExitCode {
     let mut args = std::env::args_os().skip(1);

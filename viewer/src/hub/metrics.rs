@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use shared::stats::Histogram;
 
 use super::Hub;
-use crate::streams::{Snapshot, StreamInfo};
+use crate::stats::streams::{Snapshot, StreamInfo};
 
 /// Histogram bucket limits, in milliseconds (written in seconds).
 const BUCKETS_MS: [f64; 12] = [
@@ -258,7 +258,7 @@ fn histogram(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Counters;
+    use crate::stats::Counters;
     use std::time::{Duration, Instant};
 
     #[test]

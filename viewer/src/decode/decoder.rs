@@ -14,9 +14,9 @@ use shared::sniff::Kind;
 use shared::Slot;
 use turbojpeg::{Decompressor, Image, PixelFormat, ScalingFactor};
 
+use super::strips::StripDecoder;
 use crate::board::{Board, Picture};
-use crate::strips::StripDecoder;
-use crate::Counters;
+use crate::stats::Counters;
 
 /// Errors printed per stream before the rest are only counted.
 const MAX_REPORTED_ERRORS: u64 = 10;
@@ -46,7 +46,7 @@ impl Decoder {
         })
     }
 
-    /// Turns split decoding of sliced JPEGs (see [`crate::strips`]) on or off.
+    /// Turns split decoding of sliced JPEGs (see [`super::strips`]) on or off.
     pub fn set_split(&mut self, split: bool) {
         self.split = split;
     }

@@ -14,6 +14,16 @@
 //! and marks drawn over the composed picture ([`hud`]), snapshots and recordings. None of them
 //! stands between a frame's arrival and its acknowledgement or decoding.
 
+pub mod hud;
+pub mod keys;
+pub mod view;
+#[cfg(target_os = "linux")]
+pub mod xshm;
+/// Elsewhere, the same API saying that shared memory is not available.
+#[cfg(not(target_os = "linux"))]
+#[path = "no_shm.rs"]
+pub mod xshm;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::thread::JoinHandle;
@@ -26,11 +36,12 @@ use shared::{font, mark};
 use tokio::sync::watch;
 
 use crate::board::{Board, Picture, Pixels, TileInfo};
-use crate::hud::{self, Figures, Probe, Surface, Undo};
-use crate::keys::{self, Action};
-use crate::recorder::Recorder;
-use crate::view::{self, Mapping, Rect, View};
-use crate::{snapshot, xshm, Counters};
+use crate::output::recorder::Recorder;
+use crate::output::snapshot;
+use crate::stats::Counters;
+use hud::{Figures, Probe, Surface, Undo};
+use keys::Action;
+use view::{Mapping, Rect, View};
 
 /// How long to wait for a picture before looking at window events again.
 const POLL: Duration = Duration::from_millis(8);
@@ -569,7 +580,7 @@ fn last_picture(shown: Vec<Shown>) -> Option<Picture> {
 }
 
 /// The band's figures from a stream's registry entry.
-fn figures(s: &crate::streams::Snapshot) -> Figures {
+fn figures(s: &crate::stats::streams::Snapshot) -> Figures {
     Figures {
         fps: s.fps,
         kbit_per_s: s.kbit_s,

@@ -31,8 +31,8 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
-use crate::streams::{Payload, StreamInfo};
-use crate::Counters;
+use crate::stats::streams::{Payload, StreamInfo};
+use crate::stats::Counters;
 
 /// HTTP connections served at once; more are answered `503` and closed.
 pub const MAX_CLIENTS: usize = 64;
@@ -60,7 +60,7 @@ pub struct Hub {
 
 impl Hub {
     /// A hub over the viewer's counters and streams. The streams must publish their payloads
-    /// ([`crate::streams::Streams::publish_payloads`]).
+    /// ([`crate::stats::streams::Streams::publish_payloads`]).
     pub fn new(counters: Arc<Counters>, allow: Arc<Vec<Cidr>>) -> Hub {
         Hub {
             counters,
@@ -298,7 +298,7 @@ fn json(value: &serde_json::Value) -> Response<Body> {
 
 fn page() -> Response<Body> {
     with_type(
-        Response::new(full(include_str!("hub/page.html"))),
+        Response::new(full(include_str!("page.html"))),
         "text/html; charset=utf-8",
     )
 }

@@ -18,8 +18,10 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::board::Board;
-use crate::recorder::Recorder;
-use crate::{decoder, save, Counters};
+use crate::decode::decoder;
+use crate::output::recorder::Recorder;
+use crate::output::save;
+use crate::stats::Counters;
 
 /// Connections served at once; more are closed as they arrive.
 pub const MAX_CONNECTIONS: usize = 1024;

@@ -13,7 +13,7 @@ use anyhow::{Context, Result};
 use shared::sniff::{self, Kind};
 
 use crate::board::Picture;
-use crate::decoder::Decoder;
+use crate::decode::Decoder;
 
 /// `YYYYMMDD-HHMMSS.mmm` in UTC, for file names that sort by time.
 pub fn utc_stamp(time: SystemTime) -> String {
