@@ -13,6 +13,7 @@ use crate::board::{Board, Picture};
 use crate::config::Config;
 use crate::output::ppm::write_ppm;
 use crate::output::recorder::Recorder;
+use crate::output::save::Saver;
 use crate::stats::summary::print_summary;
 use crate::stats::Counters;
 use crate::{hub, receive, window};
@@ -39,6 +40,7 @@ pub fn run(config: Config) -> Result<()> {
         Some(listener) => Some(hub::spawn(listener, &counters, &allow, &stop)?),
         None => None,
     };
+    let (saver, saving) = start_saver(&config, &counters)?.unzip();
     let shared = receive::Shared {
         limits: config.limits,
         // With a window, marks are always read (a few dozen pixels): the figures band shows
@@ -48,7 +50,7 @@ pub fn run(config: Config) -> Result<()> {
         // measures after handing the picture over.
         glass_at_decode: config.measure && config.headless,
         allow,
-        save_dir: config.save_dir.clone().map(Arc::new),
+        saver,
         frames: config.frames,
         board: board.clone(),
         counters: counters.clone(),
@@ -75,6 +77,12 @@ pub fn run(config: Config) -> Result<()> {
     let network_result = network
         .join()
         .map_err(|_| anyhow!("network thread panicked"))?;
+    if let Some(saving) = saving {
+        // Every connection has ended, so the queue is closed: this waits for the last files.
+        saving
+            .join()
+            .map_err(|_| anyhow!("saving thread panicked"))?;
+    }
     if let Some(hub) = hub {
         // The network thread set the stop flag on its way out, which ends the hub too.
         stop.send_replace(true);
@@ -119,6 +127,20 @@ fn prepare_outputs(config: &Config) -> Result<()> {
             .with_context(|| format!("{}: cannot record into this file", path.display()))?;
     }
     Ok(())
+}
+
+/// `--save-dir`: starts the thread that writes every payload, and returns the handle the
+/// connections queue payloads through.
+fn start_saver(
+    config: &Config,
+    counters: &Arc<Counters>,
+) -> Result<Option<(Saver, JoinHandle<()>)>> {
+    let Some(dir) = &config.save_dir else {
+        return Ok(None);
+    };
+    let started =
+        Saver::spawn(dir.clone(), counters.clone()).context("cannot start the saving thread")?;
+    Ok(Some(started))
 }
 
 /// Binds the streamer port and says where it listens (a port of 0 picks a free one).
