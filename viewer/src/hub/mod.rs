@@ -4,8 +4,18 @@
 //!
 //! Endpoints: `/` (the page), `/api/streams`, `/stream/ID` (MJPEG), `/snapshot/ID`,
 //! `/metrics`, and mjpg-streamer's `/?action=stream` and `/?action=snapshot`.
+//!
+//! - this module: the server: its thread and runtime, the accept loop's hub side (403 and
+//!   503 answers), one hyper connection per client.
+//! - [`routes`]: which request gets what; [`reply`]: response bodies and headers.
+//! - [`mjpeg`]: the payloads re-served, as MJPEG and snapshots.
+//! - [`metrics`]: `/api/streams` (JSON) and `/metrics` (Prometheus).
+//! - `page.html`: the page, built in.
 
 mod metrics;
+mod mjpeg;
+mod reply;
+mod routes;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -13,25 +23,18 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::Context;
-use bytes::Bytes;
-use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Channel, Full};
-use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE};
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::StatusCode;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use shared::accept::{self, Gate, Refusal, Service, Task};
 use shared::cli::Cidr;
-use shared::sniff::Kind;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 
-use crate::stats::streams::{Payload, StreamInfo};
 use crate::stats::Counters;
 
 /// HTTP connections served at once; more are answered `503` and closed.
@@ -41,15 +44,8 @@ const MAX_REQUEST_HEAD: usize = 16 * 1024;
 /// A client must send a whole request head within this time, also between requests on a
 /// kept-alive connection; otherwise it is closed.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// An MJPEG client that takes no bytes for this long is closed (its frames were being
-/// skipped meanwhile, never queued).
-const STALL_TIMEOUT: Duration = Duration::from_secs(20);
 /// Refusals (`403`, `503`) being written at once; beyond this, connections are just closed.
 const MAX_REFUSALS: usize = 64;
-/// The MJPEG part boundary.
-const BOUNDARY: &str = "frame";
-
-type Body = BoxBody<Bytes, io::Error>;
 
 /// What the hub serves from.
 pub struct Hub {
@@ -126,6 +122,7 @@ pub fn run(
     })
 }
 
+/// Accepts clients until `stop` turns true.
 async fn serve(listener: TcpListener, hub: Arc<Hub>, mut stop: watch::Receiver<bool>) {
     let gate = hub.gate.clone();
     let clients = Clients {
@@ -205,6 +202,7 @@ fn refuse(
     }))
 }
 
+/// Serves one client's requests (HTTP/1.1, kept alive) until it leaves or the hub stops.
 async fn serve_client(
     stream: TcpStream,
     peer: SocketAddr,
@@ -214,7 +212,10 @@ async fn serve_client(
     let _ = stream.set_nodelay(true);
     let service = service_fn(move |request| {
         let hub = hub.clone();
-        async move { Ok::<_, Infallible>(respond(&hub, &request)) }
+        async move {
+            let response = routes::respond(&hub.counters, hub.clients(), &request);
+            Ok::<_, Infallible>(response)
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -233,197 +234,5 @@ async fn serve_client(
             }
         }
         _ = stop.wait_for(|s| *s) => {}
-    }
-}
-
-/// Routes one request.
-fn respond(hub: &Hub, request: &Request<Incoming>) -> Response<Body> {
-    if !matches!(*request.method(), Method::GET | Method::HEAD) {
-        return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
-    }
-    let path = request.uri().path();
-    let query = request.uri().query().unwrap_or("");
-    let streams = &hub.counters.streams;
-    // `None` is the first live stream.
-    let find = |id: Option<&str>| match id {
-        None => streams.list().into_iter().next(),
-        Some(id) => id.parse::<u64>().ok().and_then(|id| streams.get(id)),
-    };
-    let live = |id: Option<&str>, serve: fn(Arc<StreamInfo>) -> Response<Body>| match find(id) {
-        Some(stream) => serve(stream),
-        None => text(StatusCode::NOT_FOUND, "no such live stream\n"),
-    };
-    let id = |prefix: &str| path.strip_prefix(prefix).filter(|rest| !rest.is_empty());
-    match path {
-        "/" if query == "action=stream" => live(None, mjpeg),
-        "/" if query == "action=snapshot" => live(None, snapshot),
-        "/" => page(),
-        "/api/streams" => json(&metrics::streams_json(hub)),
-        "/metrics" => with_type(
-            Response::new(full(metrics::exposition(hub))),
-            "text/plain; version=0.0.4; charset=utf-8",
-        ),
-        "/stream" => live(None, mjpeg),
-        "/snapshot" => live(None, snapshot),
-        _ => match (id("/stream/"), id("/snapshot/")) {
-            (Some(id), _) => live(Some(id), mjpeg),
-            (_, Some(id)) => live(Some(id), snapshot),
-            _ => text(StatusCode::NOT_FOUND, "not found\n"),
-        },
-    }
-}
-
-fn full(bytes: impl Into<Bytes>) -> Body {
-    Full::new(bytes.into())
-        .map_err(|never: Infallible| match never {})
-        .boxed()
-}
-
-fn with_type(mut response: Response<Body>, content_type: &'static str) -> Response<Body> {
-    let headers = response.headers_mut();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-fn text(status: StatusCode, body: &'static str) -> Response<Body> {
-    let mut response = with_type(Response::new(full(body)), "text/plain; charset=utf-8");
-    *response.status_mut() = status;
-    response
-}
-
-fn json(value: &serde_json::Value) -> Response<Body> {
-    with_type(Response::new(full(value.to_string())), "application/json")
-}
-
-fn page() -> Response<Body> {
-    with_type(
-        Response::new(full(include_str!("page.html"))),
-        "text/html; charset=utf-8",
-    )
-}
-
-/// A payload's bytes for hyper, without copying them.
-struct Shared(Arc<Vec<u8>>);
-
-impl AsRef<[u8]> for Shared {
-    fn as_ref(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-fn payload_bytes(p: &Payload) -> Bytes {
-    Bytes::from_owner(Shared(p.bytes.clone()))
-}
-
-/// Unix seconds with microseconds, as mjpg-streamer writes `X-Timestamp`.
-fn unix_seconds(t: SystemTime) -> String {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    format!("{}.{:06}", d.as_secs(), d.subsec_micros())
-}
-
-fn snapshot(stream: Arc<StreamInfo>) -> Response<Body> {
-    let Some(p) = stream.latest() else {
-        return text(StatusCode::SERVICE_UNAVAILABLE, "no frame yet\n");
-    };
-    let mut response = with_type(
-        Response::new(full(payload_bytes(&p))),
-        p.kind.content_type(),
-    );
-    if let Ok(stamp) = HeaderValue::from_str(&unix_seconds(p.arrived)) {
-        response.headers_mut().insert("x-timestamp", stamp);
-    }
-    response
-}
-
-/// The head of one MJPEG part (the boundary line first, the blank line last).
-fn part_head(p: &Payload) -> String {
-    format!(
-        "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nX-Timestamp: {}\r\n\r\n",
-        p.bytes.len(),
-        unix_seconds(p.arrived)
-    )
-}
-
-/// `multipart/x-mixed-replace` of the stream's JPEG payloads: the newest at once, then each
-/// newer one when the client has taken the last; frames in between are skipped, never queued.
-fn mjpeg(stream: Arc<StreamInfo>) -> Response<Body> {
-    let mut newest = stream.subscribe();
-    // Room for one part (head, payload, tail); the task waits for the client beyond that.
-    let (mut tx, body) = Channel::<Bytes, io::Error>::new(3);
-    tokio::spawn(async move {
-        let mut sent = 0u64;
-        loop {
-            let next = {
-                let current = newest.borrow_and_update();
-                if stream.has_ended() {
-                    break;
-                }
-                current
-                    .as_ref()
-                    .filter(|p| p.seq > sent && p.kind == Kind::Jpeg)
-                    .cloned()
-            };
-            let Some(p) = next else {
-                if newest.changed().await.is_err() {
-                    break;
-                }
-                continue;
-            };
-            sent = p.seq;
-            let part = [
-                Bytes::from(part_head(&p)),
-                payload_bytes(&p),
-                Bytes::from_static(b"\r\n"),
-            ];
-            drop(p);
-            for chunk in part {
-                match tokio::time::timeout(STALL_TIMEOUT, tx.send_data(chunk)).await {
-                    Ok(Ok(())) => {}
-                    // The client went away.
-                    Ok(Err(_)) => return,
-                    Err(_) => {
-                        eprintln!(
-                            "HTTP: a client of stream {} took nothing for {}s, closing it",
-                            stream.id,
-                            STALL_TIMEOUT.as_secs()
-                        );
-                        tx.abort(io::Error::new(io::ErrorKind::TimedOut, "client stalled"));
-                        return;
-                    }
-                }
-            }
-        }
-        // The stream ended: the response ends normally.
-    });
-    let mut response = Response::new(body.boxed());
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("multipart/x-mixed-replace; boundary=frame"),
-    );
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    // When the stream ends, so does the connection: players take that as the end of the video.
-    headers.insert(CONNECTION, HeaderValue::from_static("close"));
-    response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn part_heads_carry_length_type_and_timestamp() {
-        let p = Payload {
-            bytes: Arc::new(vec![0xFF, 0xD8, 1, 2, 3]),
-            arrived: UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456),
-            kind: Kind::Jpeg,
-            seq: 1,
-        };
-        assert_eq!(
-            part_head(&p),
-            "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: 5\r\nX-Timestamp: 1700000000.123456\r\n\r\n"
-        );
-        assert_eq!(&payload_bytes(&p)[..], &p.bytes[..]);
     }
 }
