@@ -10,7 +10,9 @@ pub const PNG_SIGNATURE: [u8; 8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x
 /// A picture format the viewer knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
+    /// Starts with the Start Of Image marker `FF D8`.
     Jpeg,
+    /// Starts with the full PNG signature.
     Png,
 }
 

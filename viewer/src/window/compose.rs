@@ -13,7 +13,9 @@ const BACKGROUND: u32 = 0x0020_2020;
 /// The window-sized buffer pictures are letterboxed into, reused from draw to draw.
 #[derive(Default)]
 pub struct Canvas {
+    /// Row after row, `stride` pixels each.
     pub pixels: Vec<u32>,
+    /// Pixels per row: the window's width.
     pub stride: usize,
     /// For each column of a scaled picture, the source column it shows.
     columns: Vec<usize>,

@@ -27,8 +27,11 @@ const LENT: usize = 3;
 /// The window-wide marks to draw.
 #[derive(Clone, Copy)]
 pub struct Marks {
+    /// PAUSED, top left.
     pub paused: bool,
+    /// REC, while any stream is being recorded.
     pub recording: bool,
+    /// The key list.
     pub help: bool,
 }
 
@@ -36,6 +39,7 @@ pub struct Marks {
 /// dropped before the window.
 pub struct Screen {
     shm: Option<xshm::Shm>,
+    /// The minifb window (its keys and mouse are read directly).
     pub window: Window,
     canvas: Canvas,
     /// What the overlays covered in a picture drawn over in place.

@@ -19,11 +19,15 @@ use crate::output::snapshot;
 
 /// What the keys and the mouse have set.
 pub struct Controls {
+    /// The figures bands are shown (`H`).
     pub hud: bool,
+    /// The display is frozen (`Space`).
     pub paused: bool,
+    /// The key list is shown (`?`).
     pub help: bool,
     /// The stream shown alone (`Tab`), or `None` for the grid of all.
     pub focus: Option<u64>,
+    /// Zoom and pan, alike for every tile.
     pub view: View,
     /// Where the mouse was while the left button is held.
     pub drag: Option<(f32, f32)>,
@@ -50,8 +54,13 @@ impl Controls {
 pub enum Keys {
     /// `Esc`: leave.
     Quit,
-    /// The toggles are done; these actions wait for the layout. `changed`: redraw.
-    Pending { actions: Vec<Action>, changed: bool },
+    /// The toggles are done.
+    Pending {
+        /// The keys that wait for the layout.
+        actions: Vec<Action>,
+        /// Whether a key changed anything (the window is redrawn).
+        changed: bool,
+    },
 }
 
 /// Carries out the toggles among the keys pressed since the last update and returns the rest.
@@ -77,8 +86,11 @@ pub fn read_keys(window: &Window, c: &mut Controls, shown: &[Shown]) -> Keys {
 /// Where the mouse is: its window position, the visible stream under it (an index into the
 /// layout) and that stream's cell and picture.
 pub struct Pointer<'a> {
+    /// The mouse position in window pixels, when it is over the window.
     pub cursor: Option<(f32, f32)>,
+    /// The visible stream under it, as an index into the layout.
     pub under: Option<usize>,
+    /// That stream's cell and picture, if it has one yet.
     pub target: Option<(Rect, &'a Picture)>,
 }
 
@@ -129,12 +141,15 @@ pub fn use_mouse(window: &Window, c: &mut Controls, pointer: &Pointer<'_>) -> bo
 
 /// Where the keys that need the layout act.
 pub struct Targets<'a> {
+    /// Where the visible streams sit.
     pub layout: &'a Layout,
+    /// Every stream the window holds.
     pub shown: &'a [Shown],
     /// The stream under the cursor, with its cell.
     pub target: Option<(Rect, &'a Picture)>,
     /// Where `S` writes snapshots and `R` recordings.
     pub dir: &'a Path,
+    /// The recordings `R` starts and stops.
     pub recorder: &'a Recorder,
 }
 

@@ -16,6 +16,7 @@ const FIGURES_EVERY: Duration = Duration::from_millis(250);
 
 /// One connected stream as the window holds it.
 pub struct Shown {
+    /// Its id, peer and decoded rate, from the board.
     pub tile: TileInfo,
     /// The picture on screen (or frozen there while paused).
     pub picture: Option<Picture>,
