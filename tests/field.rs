@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 
 use shared::font;
 use streamer::source::pattern::BARS_RGB;
-use viewer::hud;
+use viewer::window::hud;
 
 use crate::support::*;
 use crate::window::{assert_bars, close, crop, pattern_streamer, Xvfb};

@@ -10,7 +10,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use streamer::encode::encoder::{EncodedFrame, Encoder};
 use streamer::source::{PixelFormat, RawFrame};
 use viewer::board::Picture;
-use viewer::decoder::Decoder;
+use viewer::decode::Decoder;
 
 fn frame(data: Vec<u8>, w: usize, h: usize, format: PixelFormat) -> RawFrame {
     RawFrame {

@@ -3,7 +3,7 @@
 //! as the window does for every frame with the band on.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use viewer::hud::{self, Figures, Probe, Surface, Undo};
+use viewer::window::hud::{self, Figures, Probe, Surface, Undo};
 
 fn band(c: &mut Criterion) {
     let (w, h) = (1280, 720);

@@ -184,8 +184,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// the last payload byte has arrived, as the dialect wants. Returns `Ok(false)` on a clean
     /// end: EOF between frames, or `BYE BYE `. `payload` is reused from frame to frame.
     pub async fn read_frame(&mut self, payload: &mut Vec<u8>) -> Result<bool, ConnError> {
+        let Some((len, space_pending, offer)) = self.read_header().await? else {
+            return Ok(false);
+        };
+        let dialect = self.dialect.unwrap_or_default();
+        // An offer is taken up on a connection's first frame only: later on, an `OK` would be
+        // an answer no sender expects.
+        let accept = offer && self.frames == 0;
+        self.frames += 1;
+        if accept {
+            self.overlap = true;
+            self.send_answer(ACCEPT_OVERLAP).await?;
+        } else if let Some(answer) = dialect.header_answer() {
+            self.send_answer(answer).await?;
+        }
+        self.read_payload(payload, len, space_pending).await?;
+        if let Some(answer) = dialect.payload_answer() {
+            self.send_answer(answer).await?;
+        }
+        Ok(true)
+    }
+
+    /// Viewer side: reads the next frame's header, telling the dialect from the first byte:
+    /// the payload length, whether the `SIZE` dialect's space is still to come, and whether
+    /// the streamer offers overlapping frames; `None` on a clean end.
+    async fn read_header(&mut self) -> Result<Option<(usize, bool, bool)>, ConnError> {
         let max = self.limits.max_frame_bytes;
-        let (len, space_pending, offer) = loop {
+        loop {
             let header = match self.dialect {
                 Some(dialect) => parse_header(dialect, &self.buf, max)?,
                 None => match self.buf.first() {
@@ -204,11 +229,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     offer,
                 } => {
                     self.buf.drain(..consumed);
-                    break (len, space_pending, offer);
+                    return Ok(Some((len, space_pending, offer)));
                 }
                 Header::End { consumed } => {
                     self.buf.drain(..consumed);
-                    return Ok(false);
+                    return Ok(None);
                 }
                 Header::LengthSoFar { .. } => {
                     match tokio::time::timeout(
@@ -221,7 +246,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                             // Nothing more: the number is whole.
                             if let Header::Frame { len, consumed, .. } = header.settle()? {
                                 self.buf.drain(..consumed);
-                                break (len, false, false);
+                                return Ok(Some((len, false, false)));
                             }
                         }
                         Ok(Ok(_)) => {}
@@ -239,7 +264,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     };
                     if n == 0 {
                         if self.buf.is_empty() {
-                            return Ok(false);
+                            return Ok(None);
                         }
                         return Err(ConnError::Truncated {
                             part: "header",
@@ -249,23 +274,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     }
                 }
             }
-        };
-        let dialect = self.dialect.unwrap_or_default();
-        // An offer is taken up on a connection's first frame only: later on, an `OK` would be
-        // an answer no sender expects.
-        let accept = offer && self.frames == 0;
-        self.frames += 1;
-        if accept {
-            self.overlap = true;
-            self.send_answer(ACCEPT_OVERLAP).await?;
-        } else if let Some(answer) = dialect.header_answer() {
-            self.send_answer(answer).await?;
         }
-        self.read_payload(payload, len, space_pending).await?;
-        if let Some(answer) = dialect.payload_answer() {
-            self.send_answer(answer).await?;
-        }
-        Ok(true)
     }
 
     /// Viewer side: whether this connection's streamer offered overlapping frames (and was

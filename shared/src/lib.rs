@@ -1,6 +1,7 @@
 //! What the streamer and the viewer must agree on.
 //!
 //! Layout:
+//! - [`accept`]: the one accept loop: `--allow` filter, connection cap, back-off, stop.
 //! - [`protocol`]: the three wire dialects as pure parsing and formatting, plus shared defaults.
 //! - [`connection`]: one connection running the protocol over any async byte stream.
 //! - [`stats`]: per-frame durations and rates in fixed memory.
@@ -12,7 +13,9 @@
 //! - [`jpeg_slices`]: a JPEG cut into strips at restart markers, joined and split again.
 //! - [`pool`]: a few persistent threads that run one frame's strips in parallel.
 //! - [`signals`]: Ctrl-C and SIGTERM, and the second Ctrl-C that ends the process at once.
+//! - [`sniff`]: what a payload is (JPEG, PNG or neither), from its first bytes.
 
+pub mod accept;
 pub mod cli;
 pub mod connection;
 pub mod font;
@@ -23,6 +26,7 @@ pub mod pool;
 pub mod protocol;
 pub mod signals;
 pub mod slot;
+pub mod sniff;
 pub mod stats;
 
 pub use connection::{ConnError, Connection, Limits};

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use crate::xshm::SharedPixels;
+use crate::window::xshm::SharedPixels;
 
 /// A decoded picture in the window's pixel layout (0RGB in a `u32`).
 #[derive(Debug, Default, Clone)]

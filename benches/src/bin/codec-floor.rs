@@ -19,7 +19,7 @@ use streamer::encode::encoder::{EncodedFrame, Encoder};
 use streamer::source::y4m::Y4mSource;
 use streamer::source::{RawFrame, Source as _};
 use viewer::board::Picture;
-use viewer::decoder::Decoder;
+use viewer::decode::Decoder;
 
 fn main() -> ExitCode {
     let mut args = std::env::args_os().skip(1);

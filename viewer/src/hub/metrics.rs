@@ -9,8 +9,8 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use shared::stats::Histogram;
 
-use super::Hub;
-use crate::streams::{Snapshot, StreamInfo};
+use crate::stats::streams::{Snapshot, StreamInfo, Streams};
+use crate::stats::Counters;
 
 /// Histogram bucket limits, in milliseconds (written in seconds).
 const BUCKETS_MS: [f64; 12] = [
@@ -18,10 +18,8 @@ const BUCKETS_MS: [f64; 12] = [
 ];
 
 /// One object per live stream, in id order.
-pub fn streams_json(hub: &Hub) -> Value {
-    let list: Vec<Value> = hub
-        .counters
-        .streams
+pub fn streams_json(streams: &Streams) -> Value {
+    let list: Vec<Value> = streams
         .list()
         .iter()
         .map(|info| {
@@ -58,48 +56,99 @@ fn round2(v: f64) -> f64 {
     }
 }
 
-/// The Prometheus exposition of the run's counters and each live stream's figures.
-pub fn exposition(hub: &Hub) -> String {
-    let c = &hub.counters;
+/// Run-wide counters: name, help, and where the count is.
+type Total = (&'static str, &'static str, fn(&Counters) -> &AtomicU64);
+
+const TOTALS: [Total; 5] = [
+    (
+        "viewer_frames_total",
+        "Frames received in full and acknowledged, all streams.",
+        |c| &c.received,
+    ),
+    (
+        "viewer_decoded_total",
+        "Frames decoded into pictures, all streams.",
+        |c| &c.decoded,
+    ),
+    (
+        "viewer_errors_total",
+        "Frames that did not decode and connections closed for a protocol error, all streams.",
+        |c| &c.errors,
+    ),
+    (
+        "viewer_truncated_total",
+        "Connections that ended in the middle of a frame.",
+        |c| &c.truncated,
+    ),
+    (
+        "viewer_dropped_total",
+        "Received frames replaced by a newer one before decoding, in streams that ended.",
+        |c| &c.dropped,
+    ),
+];
+
+/// Per-stream series: name, type, help, and the figure.
+type Series = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&Snapshot) -> f64,
+);
+
+const SERIES: [Series; 7] = [
+    (
+        "viewer_stream_frames_total",
+        "counter",
+        "Frames received from the stream.",
+        |s| s.frames as f64,
+    ),
+    (
+        "viewer_stream_bytes_total",
+        "counter",
+        "Payload bytes received from the stream.",
+        |s| s.bytes as f64,
+    ),
+    (
+        "viewer_stream_errors_total",
+        "counter",
+        "Frames from the stream that did not decode, and a protocol error.",
+        |s| s.errors as f64,
+    ),
+    (
+        "viewer_stream_dropped_total",
+        "counter",
+        "Frames from the stream replaced by a newer one before decoding.",
+        |s| s.dropped as f64,
+    ),
+    (
+        "viewer_stream_fps",
+        "gauge",
+        "Frames received per second over about the last second.",
+        |s| s.fps,
+    ),
+    (
+        "viewer_stream_width",
+        "gauge",
+        "Picture width in pixels (0 before the first decoded picture).",
+        |s| f64::from(s.width),
+    ),
+    (
+        "viewer_stream_height",
+        "gauge",
+        "Picture height in pixels (0 before the first decoded picture).",
+        |s| f64::from(s.height),
+    ),
+];
+
+/// The Prometheus exposition of the run's counters and each live stream's figures;
+/// `clients` is the number of HTTP connections open.
+pub fn exposition(c: &Counters, clients: usize) -> String {
     let streams = c.streams.list();
     let mut out = String::with_capacity(4096 + streams.len() * 4096);
-    let total = |v: &AtomicU64| [(String::new(), v.load(Ordering::Relaxed) as f64)];
-    let counter = "counter";
-    family(
-        &mut out,
-        "viewer_frames_total",
-        counter,
-        "Frames received in full and acknowledged, all streams.",
-        total(&c.received),
-    );
-    family(
-        &mut out,
-        "viewer_decoded_total",
-        counter,
-        "Frames decoded into pictures, all streams.",
-        total(&c.decoded),
-    );
-    family(
-        &mut out,
-        "viewer_errors_total",
-        counter,
-        "Frames that did not decode and connections closed for a protocol error, all streams.",
-        total(&c.errors),
-    );
-    family(
-        &mut out,
-        "viewer_truncated_total",
-        counter,
-        "Connections that ended in the middle of a frame.",
-        total(&c.truncated),
-    );
-    family(
-        &mut out,
-        "viewer_dropped_total",
-        counter,
-        "Received frames replaced by a newer one before decoding, in streams that ended.",
-        total(&c.dropped),
-    );
+    for (name, help, count) in TOTALS {
+        let total = count(c).load(Ordering::Relaxed) as f64;
+        family(&mut out, name, "counter", help, [(String::new(), total)]);
+    }
     family(
         &mut out,
         "viewer_streams",
@@ -112,82 +161,35 @@ pub fn exposition(hub: &Hub) -> String {
         "viewer_http_clients",
         "gauge",
         "HTTP connections open now.",
-        [(String::new(), hub.clients() as f64)],
+        [(String::new(), clients as f64)],
     );
-    if streams.is_empty() {
-        return out;
+    if !streams.is_empty() {
+        per_stream(&mut out, &streams);
     }
+    out
+}
+
+/// Each live stream's series, then its decode and glass-to-glass histograms.
+fn per_stream(out: &mut String, streams: &[Arc<StreamInfo>]) {
     let snapshots: Vec<Snapshot> = streams.iter().map(|s| s.snapshot()).collect();
-    let each = |get: fn(&Snapshot) -> f64| {
-        snapshots
-            .iter()
-            .map(move |s| (labels(s.id, s.peer), get(s)))
-            .collect::<Vec<_>>()
-    };
-    family(
-        &mut out,
-        "viewer_stream_frames_total",
-        counter,
-        "Frames received from the stream.",
-        each(|s| s.frames as f64),
-    );
-    family(
-        &mut out,
-        "viewer_stream_bytes_total",
-        counter,
-        "Payload bytes received from the stream.",
-        each(|s| s.bytes as f64),
-    );
-    family(
-        &mut out,
-        "viewer_stream_errors_total",
-        counter,
-        "Frames from the stream that did not decode, and a protocol error.",
-        each(|s| s.errors as f64),
-    );
-    family(
-        &mut out,
-        "viewer_stream_dropped_total",
-        counter,
-        "Frames from the stream replaced by a newer one before decoding.",
-        each(|s| s.dropped as f64),
-    );
-    family(
-        &mut out,
-        "viewer_stream_fps",
-        "gauge",
-        "Frames received per second over about the last second.",
-        each(|s| s.fps),
-    );
-    family(
-        &mut out,
-        "viewer_stream_width",
-        "gauge",
-        "Picture width in pixels (0 before the first decoded picture).",
-        each(|s| f64::from(s.width)),
-    );
-    family(
-        &mut out,
-        "viewer_stream_height",
-        "gauge",
-        "Picture height in pixels (0 before the first decoded picture).",
-        each(|s| f64::from(s.height)),
-    );
+    for (name, kind, help, get) in SERIES {
+        let samples = snapshots.iter().map(|s| (labels(s.id, s.peer), get(s)));
+        family(out, name, kind, help, samples);
+    }
     histogram(
-        &mut out,
+        out,
         "viewer_stream_decode_seconds",
         "Time to decode one frame of the stream.",
-        &streams,
+        streams,
         |s, f| s.with_decode_times(f),
     );
     histogram(
-        &mut out,
+        out,
         "viewer_stream_glass_seconds",
         "Glass-to-glass time of the stream (capture start to the picture on screen), when measured.",
-        &streams,
+        streams,
         |s, f| s.with_glass_times(f),
     );
-    out
 }
 
 /// A stream's labels.
@@ -258,7 +260,6 @@ fn histogram(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Counters;
     use std::time::{Duration, Instant};
 
     #[test]
@@ -269,8 +270,7 @@ mod tests {
         let info = counters.streams.add(3, peer);
         info.received(Instant::now(), b"\xFF\xD8abc", None);
         info.decoded(Duration::from_micros(1500), b"\xFF\xD8abc");
-        let hub = Hub::new(counters, Arc::new(Vec::new()));
-        let text = exposition(&hub);
+        let text = exposition(&counters, 0);
         for line in [
             "# TYPE viewer_frames_total counter\nviewer_frames_total 7\n",
             "viewer_streams 1\n",
@@ -285,7 +285,7 @@ mod tests {
         }
         // Nothing measured, no glass histogram.
         assert!(!text.contains("glass"), "{text}");
-        let json = streams_json(&hub).to_string();
+        let json = streams_json(&counters.streams).to_string();
         assert!(
             json.contains("\"id\":3") && json.contains("\"frames\":1"),
             "{json}"

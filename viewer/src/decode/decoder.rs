@@ -10,12 +10,13 @@ use anyhow::{bail, Context, Result};
 use shared::cli::MAX_DIMENSION;
 use shared::jpeg_slices::Split;
 use shared::mark;
+use shared::sniff::Kind;
 use shared::Slot;
 use turbojpeg::{Decompressor, Image, PixelFormat, ScalingFactor};
 
+use super::strips::StripDecoder;
 use crate::board::{Board, Picture};
-use crate::strips::StripDecoder;
-use crate::Counters;
+use crate::stats::Counters;
 
 /// Errors printed per stream before the rest are only counted.
 const MAX_REPORTED_ERRORS: u64 = 10;
@@ -45,7 +46,7 @@ impl Decoder {
         })
     }
 
-    /// Turns split decoding of sliced JPEGs (see [`crate::strips`]) on or off.
+    /// Turns split decoding of sliced JPEGs (see [`super::strips`]) on or off.
     pub fn set_split(&mut self, split: bool) {
         self.split = split;
     }
@@ -90,14 +91,13 @@ impl Decoder {
         out: &mut Picture,
         shown_at: Option<(usize, usize)>,
     ) -> Result<()> {
-        if jpeg.starts_with(b"\x89PNG") {
-            return decode_png(jpeg, out);
-        }
-        if !jpeg.starts_with(&[0xFF, 0xD8]) {
-            bail!(
+        match Kind::of(jpeg) {
+            Some(Kind::Jpeg) => {}
+            Some(Kind::Png) => return decode_png(jpeg, out),
+            None => bail!(
                 "payload is neither JPEG nor PNG (starts with {:02X?})",
                 &jpeg[..jpeg.len().min(4)]
-            );
+            ),
         }
         let header = self
             .decompressor

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use shared::sniff::Kind;
 use shared::stats::Histogram;
 use shared::Dialect;
 use tokio::sync::watch;
@@ -80,41 +81,13 @@ impl Streams {
     }
 }
 
-/// What a payload is, from its first bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PayloadKind {
-    Jpeg,
-    Png,
-}
-
-impl PayloadKind {
-    /// JPEG or PNG; `None` for anything else.
-    pub fn of(bytes: &[u8]) -> Option<PayloadKind> {
-        if bytes.starts_with(&[0xFF, 0xD8]) {
-            Some(PayloadKind::Jpeg)
-        } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
-            Some(PayloadKind::Png)
-        } else {
-            None
-        }
-    }
-
-    /// The MIME type.
-    pub fn content_type(self) -> &'static str {
-        match self {
-            PayloadKind::Jpeg => "image/jpeg",
-            PayloadKind::Png => "image/png",
-        }
-    }
-}
-
 /// A stream's newest payload, exactly as received.
 #[derive(Debug, Clone)]
 pub struct Payload {
     pub bytes: Arc<Vec<u8>>,
     /// When its last byte arrived (wall clock, for `X-Timestamp`).
     pub arrived: SystemTime,
-    pub kind: PayloadKind,
+    pub kind: Kind,
     /// Its number in this stream (1, 2, ...), so readers can tell a newer one.
     pub seq: u64,
 }
@@ -351,7 +324,7 @@ impl StreamInfo {
 
     /// Copies `payload` into a pooled buffer no reader holds any more, and makes it the newest.
     fn publish(&self, payload: &[u8], seq: u64) {
-        let Some(kind) = PayloadKind::of(payload) else {
+        let Some(kind) = Kind::of(payload) else {
             return;
         };
         let bytes = {
@@ -394,15 +367,15 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// A JPEG's or PNG's full picture size from its header, without decoding it.
 pub fn picture_size(bytes: &[u8]) -> Option<(u32, u32)> {
-    match PayloadKind::of(bytes)? {
-        PayloadKind::Png => {
+    match Kind::of(bytes)? {
+        Kind::Png => {
             // The IHDR chunk comes first: width and height, big-endian, at 16 and 20.
             let field =
                 |at: usize| Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
             (bytes.get(12..16)? == b"IHDR").then_some(())?;
             Some((field(16)?, field(20)?))
         }
-        PayloadKind::Jpeg => {
+        Kind::Jpeg => {
             // Walk the marker segments up to the start of frame (SOF0..SOF15 but DHT, JPG, DAC).
             let mut at = 2;
             loop {
@@ -534,7 +507,7 @@ mod tests {
         let first = info.latest().unwrap();
         assert_eq!(
             (first.kind, first.seq, &first.bytes[..]),
-            (PayloadKind::Jpeg, 1, &a[..])
+            (Kind::Jpeg, 1, &a[..])
         );
         assert!(rx.has_changed().unwrap());
         rx.borrow_and_update();

@@ -7,13 +7,15 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
+use shared::cli::print_line;
+use shared::sniff::{self, Kind};
 
 use crate::board::Picture;
-use crate::decoder::Decoder;
-use crate::save;
+use crate::decode::Decoder;
 
 /// `YYYYMMDD-HHMMSS.mmm` in UTC, for file names that sort by time.
 pub fn utc_stamp(time: SystemTime) -> String {
@@ -93,10 +95,10 @@ pub fn write(
     Decoder::new()?
         .decode(payload, &mut picture, None)
         .context("the frame on screen does not decode")?;
-    let received_ext = match save::extension(payload) {
+    let received_ext = match Kind::of(payload) {
         // A PNG payload keeps its bytes under a name of its own beside the decoded PNG.
-        "png" => "received.png",
-        other => other,
+        Some(Kind::Png) => "received.png",
+        _ => sniff::extension(payload),
     };
     let (_, mut files) = create_new(dir, &stem("snapshot", peer, time), &[received_ext, "png"])?;
     let (png_path, png_file) = files.pop().context("no PNG file")?;
@@ -107,6 +109,34 @@ pub fn write(
     write_png(png_file, &picture)
         .with_context(|| format!("{}: cannot write", png_path.display()))?;
     Ok((raw_path, png_path))
+}
+
+/// Writes a snapshot of `payload` from `peer` into `dir` on a thread of its own (decoding at
+/// full size and PNG encoding take longer than a frame); prints the paths. `None` when there
+/// is nothing to write or no thread to be had (said on stderr).
+pub fn spawn(dir: &Path, peer: SocketAddr, payload: &[u8]) -> Option<JoinHandle<()>> {
+    if payload.is_empty() {
+        eprintln!("viewer: {peer}: no received frame to snapshot");
+        return None;
+    }
+    let (dir, payload, time) = (dir.to_path_buf(), payload.to_vec(), SystemTime::now());
+    let spawned = std::thread::Builder::new()
+        .name("snapshot".into())
+        .spawn(move || match write(&dir, peer, time, &payload) {
+            Ok((received, png)) => print_line(format_args!(
+                "snapshot peer={peer} received={} png={}",
+                received.display(),
+                png.display()
+            )),
+            Err(e) => eprintln!("viewer: {peer}: snapshot failed: {e:#}"),
+        });
+    match spawned {
+        Ok(handle) => Some(handle),
+        Err(e) => {
+            eprintln!("viewer: cannot start a snapshot thread: {e}");
+            None
+        }
+    }
 }
 
 /// Writes a picture as an 8-bit RGB PNG.

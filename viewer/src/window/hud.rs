@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 
 use shared::font;
 
-use crate::keys::HELP;
-use crate::view::Rect;
+use super::keys::HELP;
+use super::view::Rect;
 
 /// Text colour: light grey, far brighter than anything on a darkened band.
 pub const TEXT: u32 = 0x00E0_E0E0;

@@ -1,5 +1,5 @@
 //! Shared-memory drawing where there is none: MIT-SHM is an X11 extension, so on systems other
-//! than Linux (Windows, macOS) this stands in for [`crate::xshm`] with the same public API.
+//! than Linux (Windows, macOS) this stands in for [`crate::window::xshm`] with the same public API.
 //! [`Shm::open`] always says why, and the window draws through minifb's own backend, the path
 //! `VIEWER_NO_SHM=1` selects on Linux. No value of these types can exist.
 

@@ -228,7 +228,7 @@ mod tests {
     #[test]
     fn the_decoder_splits_sliced_frames_and_falls_back_otherwise() {
         use crate::board::Picture;
-        use crate::decoder::Decoder;
+        use crate::decode::Decoder;
         let jpeg = sliced_jpeg(320, 240, 3, Subsamp::Sub2x1);
         let (mut on, mut off) = (Decoder::new().unwrap(), Decoder::new().unwrap());
         off.set_split(false);

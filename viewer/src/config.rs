@@ -1,0 +1,36 @@
+//! The viewer's settings, turned once from the command line into typed values before
+//! anything runs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use shared::cli::{Cidr, Resolution};
+use shared::Limits;
+
+/// Everything a run needs, parsed and checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Initial window size.
+    pub size: Resolution,
+    pub headless: bool,
+    /// Exit after this many received frames (0: never).
+    pub frames: u64,
+    pub limits: Limits,
+    /// Where to write the last picture as a PPM file on exit.
+    pub snapshot: Option<PathBuf>,
+    /// Networks allowed to connect (`--allow`); empty allows everyone.
+    pub allow: Vec<Cidr>,
+    /// Where to save every received payload.
+    pub save_dir: Option<PathBuf>,
+    /// Read the test pattern's timestamp marks and report glass-to-glass times.
+    pub measure: bool,
+    /// Where to serve HTTP (`--http`): the hub.
+    pub http: Option<SocketAddr>,
+    /// Start with the figures band shown (`--hud`).
+    pub hud: bool,
+    /// Where `S` writes snapshots and `R` recordings.
+    pub snapshot_dir: PathBuf,
+    /// Record the first stream to connect into this file (`--record`).
+    pub record: Option<PathBuf>,
+}

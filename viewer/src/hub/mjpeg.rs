@@ -1,0 +1,147 @@
+//! The payloads re-served untouched: `/snapshot` (the newest, JPEG or PNG) and `/stream`
+//! (MJPEG, `multipart/x-mixed-replace`), without a copy: hyper sends the published buffers.
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Channel};
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE};
+use hyper::{Response, StatusCode};
+use shared::sniff::Kind;
+
+use super::reply::{full, text, with_type, Body};
+use crate::stats::streams::{Payload, StreamInfo};
+
+/// An MJPEG client that takes no bytes for this long is closed (its frames were being
+/// skipped meanwhile, never queued).
+const STALL_TIMEOUT: Duration = Duration::from_secs(20);
+/// The MJPEG part boundary.
+const BOUNDARY: &str = "frame";
+
+/// A payload's bytes for hyper, without copying them.
+struct Shared(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for Shared {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+fn payload_bytes(p: &Payload) -> Bytes {
+    Bytes::from_owner(Shared(p.bytes.clone()))
+}
+
+/// Unix seconds with microseconds, as mjpg-streamer writes `X-Timestamp`.
+fn unix_seconds(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!("{}.{:06}", d.as_secs(), d.subsec_micros())
+}
+
+/// The stream's newest payload, as received.
+pub fn snapshot(stream: Arc<StreamInfo>) -> Response<Body> {
+    let Some(p) = stream.latest() else {
+        return text(StatusCode::SERVICE_UNAVAILABLE, "no frame yet\n");
+    };
+    let mut response = with_type(
+        Response::new(full(payload_bytes(&p))),
+        p.kind.content_type(),
+    );
+    if let Ok(stamp) = HeaderValue::from_str(&unix_seconds(p.arrived)) {
+        response.headers_mut().insert("x-timestamp", stamp);
+    }
+    response
+}
+
+/// The head of one MJPEG part (the boundary line first, the blank line last).
+fn part_head(p: &Payload) -> String {
+    format!(
+        "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nX-Timestamp: {}\r\n\r\n",
+        p.bytes.len(),
+        unix_seconds(p.arrived)
+    )
+}
+
+/// `multipart/x-mixed-replace` of the stream's JPEG payloads: the newest at once, then each
+/// newer one when the client has taken the last; frames in between are skipped, never queued.
+pub fn mjpeg(stream: Arc<StreamInfo>) -> Response<Body> {
+    let mut newest = stream.subscribe();
+    // Room for one part (head, payload, tail); the task waits for the client beyond that.
+    let (mut tx, body) = Channel::<Bytes, io::Error>::new(3);
+    tokio::spawn(async move {
+        let mut sent = 0u64;
+        loop {
+            let next = {
+                let current = newest.borrow_and_update();
+                if stream.has_ended() {
+                    break;
+                }
+                current
+                    .as_ref()
+                    .filter(|p| p.seq > sent && p.kind == Kind::Jpeg)
+                    .cloned()
+            };
+            let Some(p) = next else {
+                if newest.changed().await.is_err() {
+                    break;
+                }
+                continue;
+            };
+            sent = p.seq;
+            let part = [
+                Bytes::from(part_head(&p)),
+                payload_bytes(&p),
+                Bytes::from_static(b"\r\n"),
+            ];
+            drop(p);
+            for chunk in part {
+                match tokio::time::timeout(STALL_TIMEOUT, tx.send_data(chunk)).await {
+                    Ok(Ok(())) => {}
+                    // The client went away.
+                    Ok(Err(_)) => return,
+                    Err(_) => {
+                        eprintln!(
+                            "HTTP: a client of stream {} took nothing for {}s, closing it",
+                            stream.id,
+                            STALL_TIMEOUT.as_secs()
+                        );
+                        tx.abort(io::Error::new(io::ErrorKind::TimedOut, "client stalled"));
+                        return;
+                    }
+                }
+            }
+        }
+        // The stream ended: the response ends normally.
+    });
+    let mut response = Response::new(body.boxed());
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("multipart/x-mixed-replace; boundary=frame"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // When the stream ends, so does the connection: players take that as the end of the video.
+    headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn part_heads_carry_length_type_and_timestamp() {
+        let p = Payload {
+            bytes: Arc::new(vec![0xFF, 0xD8, 1, 2, 3]),
+            arrived: UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456),
+            kind: Kind::Jpeg,
+            seq: 1,
+        };
+        assert_eq!(
+            part_head(&p),
+            "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: 5\r\nX-Timestamp: 1700000000.123456\r\n\r\n"
+        );
+        assert_eq!(&payload_bytes(&p)[..], &p.bytes[..]);
+    }
+}

@@ -1,0 +1,238 @@
+//! The HTTP hub (`--http ADDR`): every stream's payloads re-served untouched to browsers,
+//! ffmpeg, OpenCV and Prometheus, on a thread and runtime of its own, so that no HTTP client
+//! can ever delay a streamer's answers, the decoders or the window.
+//!
+//! Endpoints: `/` (the page), `/api/streams`, `/stream/ID` (MJPEG), `/snapshot/ID`,
+//! `/metrics`, and mjpg-streamer's `/?action=stream` and `/?action=snapshot`.
+//!
+//! - this module: the server: its thread and runtime, the accept loop's hub side (403 and
+//!   503 answers), one hyper connection per client.
+//! - [`routes`]: which request gets what; [`reply`]: response bodies and headers.
+//! - [`mjpeg`]: the payloads re-served, as MJPEG and snapshots.
+//! - [`metrics`]: `/api/streams` (JSON) and `/metrics` (Prometheus).
+//! - `page.html`: the page, built in.
+
+mod metrics;
+mod mjpeg;
+mod reply;
+mod routes;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use anyhow::Context;
+use hyper::service::service_fn;
+use hyper::StatusCode;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use shared::accept::{self, Gate, Refusal, Service, Task};
+use shared::cli::Cidr;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+
+use crate::stats::Counters;
+
+/// HTTP connections served at once; more are answered `503` and closed.
+pub const MAX_CLIENTS: usize = 64;
+/// Largest request head (request line and headers) read; larger ones are answered `431`.
+const MAX_REQUEST_HEAD: usize = 16 * 1024;
+/// A client must send a whole request head within this time, also between requests on a
+/// kept-alive connection; otherwise it is closed.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Refusals (`403`, `503`) being written at once; beyond this, connections are just closed.
+const MAX_REFUSALS: usize = 64;
+
+/// What the hub serves from.
+pub struct Hub {
+    pub counters: Arc<Counters>,
+    /// Who may connect (`--allow`), and the HTTP connections open.
+    gate: Gate,
+}
+
+impl Hub {
+    /// A hub over the viewer's counters and streams. The streams must publish their payloads
+    /// ([`crate::stats::streams::Streams::publish_payloads`]).
+    pub fn new(counters: Arc<Counters>, allow: Arc<Vec<Cidr>>) -> Hub {
+        Hub {
+            counters,
+            gate: Gate::new(allow, MAX_CLIENTS),
+        }
+    }
+
+    /// HTTP connections open now.
+    pub fn clients(&self) -> usize {
+        MAX_CLIENTS - self.gate.permits.available_permits()
+    }
+}
+
+/// Binds the HTTP address and says where it serves (a port of 0 picks a free one).
+pub fn bind(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    let listener = std::net::TcpListener::bind(addr)
+        .with_context(|| format!("cannot listen for HTTP on {addr}"))?;
+    listener.set_nonblocking(true)?;
+    eprintln!("viewer: serving HTTP on {}", listener.local_addr()?);
+    Ok(listener)
+}
+
+/// Starts the hub on a thread of its own, serving until `stop` turns true; from now on each
+/// stream that connects keeps its newest payload for the hub.
+pub fn spawn(
+    listener: std::net::TcpListener,
+    counters: &Arc<Counters>,
+    allow: &Arc<Vec<Cidr>>,
+    stop: &watch::Sender<bool>,
+) -> anyhow::Result<JoinHandle<io::Result<()>>> {
+    counters.streams.publish_payloads();
+    let hub = Hub::new(counters.clone(), allow.clone());
+    let stop = stop.subscribe();
+    std::thread::Builder::new()
+        .name("http".into())
+        .spawn(move || run(listener, hub, stop))
+        .context("cannot start the HTTP thread")
+}
+
+/// Waits for the hub's thread (after the stop flag was set) and reports how it ended.
+pub fn join(thread: JoinHandle<io::Result<()>>) {
+    match thread.join() {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => eprintln!("viewer: HTTP: {e}"),
+        Err(_) => eprintln!("viewer: HTTP thread panicked"),
+    }
+}
+
+/// Serves HTTP on `listener` until `stop` turns true; runs its own single-threaded runtime,
+/// so call it on a thread of its own.
+pub fn run(
+    listener: std::net::TcpListener,
+    hub: Hub,
+    stop: watch::Receiver<bool>,
+) -> io::Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let listener = TcpListener::from_std(listener)?;
+        serve(listener, Arc::new(hub), stop).await;
+        Ok(())
+    })
+}
+
+/// Accepts clients until `stop` turns true.
+async fn serve(listener: TcpListener, hub: Arc<Hub>, mut stop: watch::Receiver<bool>) {
+    let gate = hub.gate.clone();
+    let clients = Clients {
+        hub,
+        stop: stop.clone(),
+        refusals: Arc::new(Semaphore::new(MAX_REFUSALS)),
+    };
+    let stopped = async move {
+        let _ = stop.wait_for(|s| *s).await;
+    };
+    // Open streams end with the runtime; nothing waits for a client.
+    drop(accept::serve(listener, &gate, stopped, clients).await);
+}
+
+/// The hub's side of the accept loop: a task per client; refused clients are answered.
+struct Clients {
+    hub: Arc<Hub>,
+    stop: watch::Receiver<bool>,
+    /// Refusals being written at once.
+    refusals: Arc<Semaphore>,
+}
+
+impl Service for Clients {
+    fn serve(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        serve_client(stream, peer, self.hub.clone(), self.stop.clone())
+    }
+
+    fn refuse(&mut self, stream: TcpStream, peer: SocketAddr, why: Refusal) -> Option<Task> {
+        let (status, why) = match why {
+            Refusal::NotAllowed => {
+                eprintln!("{peer}: HTTP client not in the --allow list, answering 403");
+                (StatusCode::FORBIDDEN, "not in the --allow list")
+            }
+            Refusal::Full => {
+                eprintln!("{peer}: {MAX_CLIENTS} HTTP clients already connected, answering 503");
+                (StatusCode::SERVICE_UNAVAILABLE, "too many clients")
+            }
+        };
+        refuse(stream, &self.refusals, status, why)
+    }
+
+    fn accept_failed(&mut self, e: &io::Error) {
+        eprintln!("viewer: HTTP accept failed: {e}");
+    }
+}
+
+/// Answers `status` and closes, without reading the request; at most [`MAX_REFUSALS`] at once.
+fn refuse(
+    mut stream: TcpStream,
+    refusals: &Arc<Semaphore>,
+    status: StatusCode,
+    why: &'static str,
+) -> Option<Task> {
+    let permit = refusals.clone().try_acquire_owned().ok()?;
+    Some(Box::pin(async move {
+        let reason = status.canonical_reason().unwrap_or("");
+        let response = format!(
+            "HTTP/1.1 {} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{why}\n",
+            status.as_u16(),
+            why.len() + 1
+        );
+        let answer = async {
+            stream.write_all(response.as_bytes()).await?;
+            stream.shutdown().await?;
+            // Read what the client sent before closing, so that the close is not a reset
+            // that could destroy the answer before the client reads it.
+            let mut sink = [0u8; 4096];
+            while tokio::io::AsyncReadExt::read(&mut stream, &mut sink).await? > 0 {}
+            io::Result::Ok(())
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), answer).await;
+        drop(permit);
+    }))
+}
+
+/// Serves one client's requests (HTTP/1.1, kept alive) until it leaves or the hub stops.
+async fn serve_client(
+    stream: TcpStream,
+    peer: SocketAddr,
+    hub: Arc<Hub>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let service = service_fn(move |request| {
+        let hub = hub.clone();
+        async move {
+            let response = routes::respond(&hub.counters, hub.clients(), &request);
+            Ok::<_, Infallible>(response)
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .max_buf_size(MAX_REQUEST_HEAD)
+        .max_headers(64);
+    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    tokio::select! {
+        result = connection => {
+            if let Err(e) = result {
+                // A client going away mid-response is normal; bad or missing requests get one line.
+                if e.is_parse() || e.is_parse_too_large() || e.is_timeout() {
+                    eprintln!("{peer}: HTTP: {e}, closing");
+                }
+            }
+        }
+        _ = stop.wait_for(|s| *s) => {}
+    }
+}

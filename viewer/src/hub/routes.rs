@@ -1,0 +1,58 @@
+//! The hub's routes: which request gets what. Only GET and HEAD; the payloads are served by
+//! [`super::mjpeg`], the figures by [`super::metrics`].
+
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+
+use super::metrics;
+use super::mjpeg::{mjpeg, snapshot};
+use super::reply::{full, json, text, with_type, Body};
+use crate::stats::streams::StreamInfo;
+use crate::stats::Counters;
+
+/// Routes one request; `clients` is the number of HTTP connections open, for `/metrics`.
+pub fn respond(counters: &Counters, clients: usize, request: &Request<Incoming>) -> Response<Body> {
+    if !matches!(*request.method(), Method::GET | Method::HEAD) {
+        return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+    }
+    let path = request.uri().path();
+    let query = request.uri().query().unwrap_or("");
+    let streams = &counters.streams;
+    // `None` is the first live stream.
+    let find = |id: Option<&str>| match id {
+        None => streams.list().into_iter().next(),
+        Some(id) => id.parse::<u64>().ok().and_then(|id| streams.get(id)),
+    };
+    let live = |id: Option<&str>, serve: fn(Arc<StreamInfo>) -> Response<Body>| match find(id) {
+        Some(stream) => serve(stream),
+        None => text(StatusCode::NOT_FOUND, "no such live stream\n"),
+    };
+    let id = |prefix: &str| path.strip_prefix(prefix).filter(|rest| !rest.is_empty());
+    match path {
+        "/" if query == "action=stream" => live(None, mjpeg),
+        "/" if query == "action=snapshot" => live(None, snapshot),
+        "/" => page(),
+        "/api/streams" => json(&metrics::streams_json(streams)),
+        "/metrics" => with_type(
+            Response::new(full(metrics::exposition(counters, clients))),
+            "text/plain; version=0.0.4; charset=utf-8",
+        ),
+        "/stream" => live(None, mjpeg),
+        "/snapshot" => live(None, snapshot),
+        _ => match (id("/stream/"), id("/snapshot/")) {
+            (Some(id), _) => live(Some(id), mjpeg),
+            (_, Some(id)) => live(Some(id), snapshot),
+            _ => text(StatusCode::NOT_FOUND, "not found\n"),
+        },
+    }
+}
+
+/// The page: every live stream, with its figures.
+fn page() -> Response<Body> {
+    with_type(
+        Response::new(full(include_str!("page.html"))),
+        "text/html; charset=utf-8",
+    )
+}

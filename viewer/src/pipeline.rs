@@ -1,0 +1,187 @@
+//! The one place that knows the order of the stages: receive (network thread) -> decode (a
+//! thread per stream) -> board -> window (this thread), with the hub and the recorder beside
+//! them. [`run`] starts them, waits for the end and prints the summary line.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use anyhow::{anyhow, Context, Result};
+use tokio::sync::watch;
+
+use crate::board::{Board, Picture};
+use crate::config::Config;
+use crate::output::ppm::write_ppm;
+use crate::output::recorder::Recorder;
+use crate::output::save::Saver;
+use crate::stats::summary::print_summary;
+use crate::stats::Counters;
+use crate::{hub, receive, window};
+
+/// Runs the viewer until the window closes, the frame limit is reached or the user interrupts;
+/// prints the summary line.
+pub fn run(config: Config) -> Result<()> {
+    prepare_outputs(&config)?;
+    let recorder = Recorder::new(config.record.clone());
+    let recording = recorder
+        .spawn()
+        .context("cannot start the recording thread")?;
+    let (listener, local) = listen(config.listen)?;
+    let http = config.http.map(hub::bind).transpose()?;
+    let (stop, _) = watch::channel(false);
+    if !config.allow.is_empty() {
+        let list: Vec<String> = config.allow.iter().map(|c| c.to_string()).collect();
+        eprintln!("viewer: accepting streamers from {} only", list.join(", "));
+    }
+    let board = Arc::new(Board::default());
+    let counters = Arc::new(Counters::default());
+    let allow = Arc::new(config.allow.clone());
+    let hub = match http {
+        Some(listener) => Some(hub::spawn(listener, &counters, &allow, &stop)?),
+        None => None,
+    };
+    let (saver, saving) = start_saver(&config, &counters)?.unzip();
+    let shared = receive::Shared {
+        limits: config.limits,
+        // With a window, marks are always read (a few dozen pixels): the figures band shows
+        // glass-to-glass times whenever the pictures carry them.
+        measure: config.measure || !config.headless,
+        // Headless, "on screen" is when the picture is decoded; with a window, the window
+        // measures after handing the picture over.
+        glass_at_decode: config.measure && config.headless,
+        allow,
+        saver,
+        frames: config.frames,
+        board: board.clone(),
+        counters: counters.clone(),
+        recorder: recorder.clone(),
+        stop: stop.clone(),
+    };
+    let network = spawn_network(listener, shared)?;
+
+    let shown = if config.headless {
+        Ok(None)
+    } else {
+        window::run(&window::Options {
+            board: &board,
+            stop: &stop,
+            listen: local,
+            size: config.size,
+            counters: &counters,
+            measure: config.measure,
+            hud: config.hud,
+            snapshot_dir: &config.snapshot_dir,
+            recorder: &recorder,
+        })
+    };
+    let network_result = network
+        .join()
+        .map_err(|_| anyhow!("network thread panicked"))?;
+    if let Some(saving) = saving {
+        // Every connection has ended, so the queue is closed: this waits for the last files.
+        saving
+            .join()
+            .map_err(|_| anyhow!("saving thread panicked"))?;
+    }
+    if let Some(hub) = hub {
+        // The network thread set the stop flag on its way out, which ends the hub too.
+        stop.send_replace(true);
+        hub::join(hub);
+    }
+    recorder.close();
+    recording
+        .join()
+        .map_err(|_| anyhow!("recording thread panicked"))?;
+
+    write_snapshot(&config, &board, &shown)?;
+    print_summary(&counters, config.save_dir.is_some(), config.measure);
+    network_result?;
+    shown?;
+    Ok(())
+}
+
+/// Creates the output directories and checks the `--record` file, so that a bad path fails
+/// now rather than when the first streamer connects.
+fn prepare_outputs(config: &Config) -> Result<()> {
+    if let Some(dir) = &config.save_dir {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create the save directory", dir.display()))?;
+    }
+    std::fs::create_dir_all(&config.snapshot_dir).with_context(|| {
+        format!(
+            "{}: cannot create the snapshot directory",
+            config.snapshot_dir.display()
+        )
+    })?;
+    if let Some(path) = &config.record {
+        // Leave an existing file as it is until a stream is recorded into it.
+        let existed = path.exists();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .and_then(|_| match existed {
+                true => Ok(()),
+                false => std::fs::remove_file(path),
+            })
+            .with_context(|| format!("{}: cannot record into this file", path.display()))?;
+    }
+    Ok(())
+}
+
+/// `--save-dir`: starts the thread that writes every payload, and returns the handle the
+/// connections queue payloads through.
+fn start_saver(
+    config: &Config,
+    counters: &Arc<Counters>,
+) -> Result<Option<(Saver, JoinHandle<()>)>> {
+    let Some(dir) = &config.save_dir else {
+        return Ok(None);
+    };
+    let started =
+        Saver::spawn(dir.clone(), counters.clone()).context("cannot start the saving thread")?;
+    Ok(Some(started))
+}
+
+/// Binds the streamer port and says where it listens (a port of 0 picks a free one).
+fn listen(addr: SocketAddr) -> Result<(std::net::TcpListener, SocketAddr)> {
+    let listener =
+        std::net::TcpListener::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    listener.set_nonblocking(true)?;
+    let local = listener.local_addr()?;
+    eprintln!("viewer: listening on {local}");
+    Ok((listener, local))
+}
+
+/// Starts the network thread: its own single-threaded runtime serving streamers until the
+/// stop flag is set and every connection has wound down.
+fn spawn_network(
+    listener: std::net::TcpListener,
+    shared: receive::Shared,
+) -> Result<JoinHandle<Result<()>>> {
+    let thread =
+        std::thread::Builder::new()
+            .name("network".into())
+            .spawn(move || -> Result<()> {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .context("cannot start the async runtime")?;
+                runtime.block_on(async {
+                    let listener = tokio::net::TcpListener::from_std(listener)?;
+                    receive::serve(listener, shared).await;
+                    Ok(())
+                })
+            })?;
+    Ok(thread)
+}
+
+/// `--snapshot PATH`: the last picture decoded (or, failing that, the one on screen) as PPM.
+fn write_snapshot(config: &Config, board: &Board, shown: &Result<Option<Picture>>) -> Result<()> {
+    let last = board.take_any().or(shown.as_ref().ok().cloned().flatten());
+    if let (Some(path), Some(picture)) = (&config.snapshot, &last) {
+        write_ppm(path, picture)
+            .with_context(|| format!("{}: cannot write snapshot", path.display()))?;
+    }
+    Ok(())
+}

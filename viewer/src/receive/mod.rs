@@ -1,0 +1,72 @@
+//! The network stage: accepts streamers, runs the protocol on each connection in its own task
+//! and hands every payload to that stream's decoder. Acknowledgements never wait for decoding,
+//! saving or display; a bad peer is closed with a one-line error while the others go on.
+//!
+//! - this module: the streamer port's side of the accept loop ([`shared::accept`]).
+//! - [`connection`]: one streamer's connection, a frame at a time: read (and answer), count,
+//!   record, save, hand over to the decoder.
+
+pub mod connection;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use shared::accept::{self, Gate, Refusal, Service, Task};
+use tokio::net::{TcpListener, TcpStream};
+
+pub use connection::Shared;
+
+/// Connections served at once; more are closed as they arrive.
+pub const MAX_CONNECTIONS: usize = 1024;
+
+/// Accepts and serves connections until `shared.stop` is set (by the window, the frame
+/// limit, or Ctrl-C/SIGTERM here); returns once every connection has wound down.
+pub async fn serve(listener: TcpListener, shared: Shared) {
+    let gate = Gate::new(shared.allow.clone(), MAX_CONNECTIONS);
+    let mut stop = shared.stop.subscribe();
+    let stopped = async {
+        tokio::select! {
+            _ = stop.wait_for(|s| *s) => {}
+            () = shared::signals::shutdown() => {
+                shared.stop.send_replace(true);
+            }
+        }
+    };
+    let streamers = Streamers {
+        shared: shared.clone(),
+        next_id: 0,
+    };
+    let mut connections = accept::serve(listener, &gate, stopped, streamers).await;
+    while connections.join_next().await.is_some() {}
+}
+
+/// The streamer port's side of the accept loop: one task per streamer, numbered in order.
+struct Streamers {
+    shared: Shared,
+    next_id: u64,
+}
+
+impl Service for Streamers {
+    fn serve(
+        &mut self,
+        stream: TcpStream,
+        peer: SocketAddr,
+    ) -> impl Future<Output = ()> + Send + 'static {
+        self.next_id += 1;
+        connection::serve(self.next_id, stream, peer, self.shared.clone())
+    }
+
+    fn refuse(&mut self, _stream: TcpStream, peer: SocketAddr, why: Refusal) -> Option<Task> {
+        match why {
+            Refusal::NotAllowed => eprintln!("{peer}: not in the --allow list, closing"),
+            Refusal::Full => {
+                eprintln!("{peer}: {MAX_CONNECTIONS} connections already open, closing")
+            }
+        }
+        None
+    }
+
+    fn accept_failed(&mut self, e: &std::io::Error) {
+        eprintln!("viewer: accept failed: {e}");
+    }
+}

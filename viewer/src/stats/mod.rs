@@ -1,0 +1,11 @@
+//! The viewer's figures: what the stages count and the readers (window, hub, summary) show.
+//!
+//! - [`counters`]: run-wide counts over all streams ([`Counters`]).
+//! - [`streams`]: each live stream's figures, by id.
+//! - [`summary`]: the `summary:` line printed at exit.
+
+pub mod counters;
+pub mod streams;
+pub mod summary;
+
+pub use counters::Counters;

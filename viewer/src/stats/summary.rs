@@ -1,0 +1,37 @@
+//! The `summary:` line printed once at exit: the run's counts, rate and, when measured,
+//! glass-to-glass times.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use shared::cli::print_line;
+
+use super::Counters;
+
+/// Prints the summary line; `saving` adds the saved count, `measuring` the glass times.
+pub fn print_summary(c: &Counters, saving: bool, measuring: bool) {
+    let load = |v: &AtomicU64| v.load(Ordering::Relaxed);
+    let fps = c.lock_rate().as_ref().map_or(0.0, |s| s.fps());
+    let mut saved = if saving {
+        format!(" saved={}", load(&c.saved))
+    } else {
+        String::new()
+    };
+    if measuring {
+        c.with_glass_times(|glass| {
+            saved.push_str(&format!(
+                " glass_p50_ms={:.2} glass_p95_ms={:.2} glass_frames={}",
+                glass.percentile_ms(50.0),
+                glass.percentile_ms(95.0),
+                glass.count()
+            ))
+        });
+    }
+    print_line(format_args!(
+        "summary: frames={} decoded={} errors={} truncated={} dropped={} fps={fps:.2}{saved}",
+        load(&c.received),
+        load(&c.decoded),
+        load(&c.errors),
+        load(&c.truncated),
+        load(&c.dropped),
+    ));
+}

@@ -1,0 +1,299 @@
+//! Putting a frame on screen: the window and its shared-memory connection, the visible
+//! pictures (straight from the decoder when one fills the window, else composed), the bands
+//! and marks over them, and the title.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use minifb::{Key, ScaleMode, Window, WindowOptions};
+use shared::cli::Resolution;
+use tokio::sync::watch;
+
+use super::compose::{compose, waiting_screen, Canvas};
+use super::hud::{self, Surface, Undo};
+use super::input::Controls;
+use super::layout::Layout;
+use super::tiles::Shown;
+use super::view::{Rect, View};
+use super::xshm;
+use crate::board::{Board, Picture, Pixels};
+
+/// How often the title (rate, streams) is rewritten.
+const TITLE_EVERY: Duration = Duration::from_millis(500);
+/// Pictures in flight at once for one stream: being decoded, waiting on the board, on screen.
+const LENT: usize = 3;
+
+/// The window-wide marks to draw.
+#[derive(Clone, Copy)]
+pub struct Marks {
+    /// PAUSED, top left.
+    pub paused: bool,
+    /// REC, while any stream is being recorded.
+    pub recording: bool,
+    /// The key list.
+    pub help: bool,
+}
+
+/// The window and what it draws with. The shared-memory connection comes first so that it is
+/// dropped before the window.
+pub struct Screen {
+    shm: Option<xshm::Shm>,
+    /// The minifb window (its keys and mouse are read directly).
+    pub window: Window,
+    canvas: Canvas,
+    /// What the overlays covered in a picture drawn over in place.
+    undo: Undo,
+    waiting_title: String,
+    waiting_text: String,
+    last_size: (usize, usize),
+    last_title: Instant,
+}
+
+impl Screen {
+    /// Opens a `size` window showing the waiting screen for streamers on `listen`, and lends
+    /// the board shared-memory buffers for the decoders where the X server allows.
+    pub fn open(board: &Board, listen: SocketAddr, size: Resolution) -> Result<Screen> {
+        let options = WindowOptions {
+            resize: true,
+            scale_mode: ScaleMode::UpperLeft,
+            ..WindowOptions::default()
+        };
+        let waiting_title = format!("viewer - waiting for a streamer on {listen}");
+        let mut window = Window::new(&waiting_title, size.width, size.height, options)
+            .context("cannot open a window (is there a display? use --headless without one)")?;
+        // minifb would otherwise sleep in every update towards its own frame-rate target.
+        window.set_target_fps(0);
+        window.set_background_color(0, 0, 0);
+        board.set_display_size(size.width, size.height);
+        let mut shm = match xshm::Shm::open(window.get_window_handle() as _) {
+            Ok(shm) => Some(shm),
+            Err(e) => {
+                eprintln!("viewer: drawing through the X socket ({e})");
+                None
+            }
+        };
+        if let Some(shm) = &mut shm {
+            lend_buffers(shm, board, size);
+        }
+        let mut screen = Screen {
+            shm,
+            window,
+            canvas: Canvas::default(),
+            undo: Undo::default(),
+            waiting_title,
+            waiting_text: format!("waiting for a streamer on {listen}"),
+            last_size: (0, 0),
+            last_title: Instant::now(),
+        };
+        screen.waiting(size.width, size.height)?;
+        screen.last_size = screen.window.get_size();
+        screen.last_title = Instant::now();
+        Ok(screen)
+    }
+
+    /// Whether the window should stay: not closed, `Esc` not held, no stop asked.
+    pub fn stays_open(&self, stop: &watch::Sender<bool>) -> bool {
+        self.window.is_open() && !self.window.is_key_down(Key::Escape) && !*stop.borrow()
+    }
+
+    /// Whether the window changed size since the last call.
+    pub fn resized(&mut self) -> bool {
+        let size = self.window.get_size();
+        let resized = size != self.last_size;
+        self.last_size = size;
+        resized
+    }
+
+    /// The window's size now, at least 1x1.
+    pub fn size(&self) -> (usize, usize) {
+        let (w, h) = self.window.get_size();
+        (w.max(1), h.max(1))
+    }
+
+    /// Rewrites the title every [`TITLE_EVERY`]: the one stream's peer and rate, the number
+    /// of streams, or the waiting title.
+    pub fn retitle(&mut self, shown: &[Shown]) {
+        if self.last_title.elapsed() < TITLE_EVERY {
+            return;
+        }
+        self.last_title = Instant::now();
+        self.window.set_title(&match shown {
+            [] => self.waiting_title.clone(),
+            [s] => format!("viewer - {} - {:.1} fps", s.tile.peer, s.tile.fps),
+            many => format!("viewer - {} streams", many.len()),
+        });
+    }
+
+    /// Processes the window's events without drawing anything new.
+    pub fn idle(&mut self) {
+        self.window.update();
+    }
+
+    /// Shows the waiting screen at `w`x`h`.
+    fn waiting(&mut self, w: usize, h: usize) -> Result<()> {
+        waiting_screen(&mut self.canvas.pixels, w, h, &self.waiting_text);
+        present(&mut self.window, &mut self.shm, &self.canvas.pixels, w, h)
+    }
+
+    /// Draws the visible streams (or the waiting screen), their bands or labels and the marks
+    /// into a `w`x`h` window.
+    pub fn draw(
+        &mut self,
+        shown: &mut [Shown],
+        layout: &Layout,
+        c: &Controls,
+        marks: Marks,
+        (w, h): (usize, usize),
+    ) -> Result<()> {
+        let boxes = overlay_boxes(shown, layout, c);
+        let in_place = match layout.visible.as_slice() {
+            [i] if c.view.is_fit() => shown[*i]
+                .picture
+                .as_mut()
+                .filter(|p| (p.width, p.height) == (w, h)),
+            _ => None,
+        };
+        match in_place {
+            Some(p) => self.draw_in_place(p, &boxes, marks, (w, h)),
+            None => {
+                let pictures: Vec<Option<&Picture>> = layout
+                    .visible
+                    .iter()
+                    .map(|&i| shown[i].picture.as_ref())
+                    .collect();
+                self.draw_composed(&pictures, layout, &c.view, &boxes, marks, (w, h))
+            }
+        }
+    }
+
+    /// One stream at the window's size: straight from the decoder, no copy here. The
+    /// overlays are drawn into the picture and undone once it is on screen.
+    fn draw_in_place(
+        &mut self,
+        p: &mut Picture,
+        boxes: &[(Rect, Vec<String>)],
+        marks: Marks,
+        (w, h): (usize, usize),
+    ) -> Result<()> {
+        let mut surface = Surface {
+            pixels: &mut p.pixels[..w * h],
+            width: w,
+            height: h,
+            undo: Some(&mut self.undo),
+        };
+        draw_overlays(&mut surface, boxes, marks);
+        let result = present(&mut self.window, &mut self.shm, &p.pixels, w, h);
+        self.undo.restore(&mut p.pixels, w);
+        result
+    }
+
+    /// The pictures composed into the canvas (or the waiting screen while none has come),
+    /// the overlays drawn over it.
+    fn draw_composed(
+        &mut self,
+        pictures: &[Option<&Picture>],
+        layout: &Layout,
+        view: &View,
+        boxes: &[(Rect, Vec<String>)],
+        marks: Marks,
+        (w, h): (usize, usize),
+    ) -> Result<()> {
+        if pictures.iter().all(Option::is_none) {
+            waiting_screen(&mut self.canvas.pixels, w, h, &self.waiting_text);
+            self.canvas.stride = w;
+        } else {
+            compose(&mut self.canvas, w, h, &layout.cells, pictures, view);
+        }
+        let mut surface = Surface {
+            pixels: &mut self.canvas.pixels,
+            width: w,
+            height: h,
+            undo: None,
+        };
+        draw_overlays(&mut surface, boxes, marks);
+        present(&mut self.window, &mut self.shm, &self.canvas.pixels, w, h)
+    }
+}
+
+/// Each visible stream's box of text: its figures band, or with the band off a label in the
+/// grid (nothing for one stream alone).
+fn overlay_boxes(shown: &[Shown], layout: &Layout, c: &Controls) -> Vec<(Rect, Vec<String>)> {
+    let many = layout.visible.len() > 1;
+    layout
+        .visible
+        .iter()
+        .zip(&layout.cells)
+        .filter_map(|(&i, &cell)| {
+            let s = &shown[i];
+            if c.hud {
+                let source = s.picture.as_ref().map_or((0, 0), |p| p.source);
+                let probe = c.probe.filter(|(id, _)| *id == s.tile.id).map(|(_, p)| p);
+                Some((cell, hud::lines(s.tile.peer, source, &s.figures, probe)))
+            } else if many {
+                Some((
+                    cell,
+                    vec![format!("{}  {:.1} fps", s.tile.peer, s.tile.fps)],
+                ))
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// Draws the tiles' bands or labels, then the marks and the key list over everything.
+pub fn draw_overlays(surface: &mut Surface<'_>, boxes: &[(Rect, Vec<String>)], marks: Marks) {
+    for (cell, lines) in boxes {
+        hud::draw_band(surface, *cell, lines);
+    }
+    hud::draw_marks(surface, marks.paused, marks.recording);
+    if marks.help {
+        hud::draw_help(surface);
+    }
+}
+
+/// Puts shared-memory picture buffers among the board's spares, for decoders to decode into
+/// and the window to show without a copy. They hold a 1920x1080 picture or one the window's
+/// size, whichever is larger; a larger picture moves to ordinary memory and is copied.
+fn lend_buffers(shm: &mut xshm::Shm, board: &Board, size: Resolution) {
+    let capacity = (size.width * size.height).max(1920 * 1080);
+    for _ in 0..LENT {
+        match shm.lend(capacity) {
+            Ok(pixels) => board.recycle(Picture {
+                pixels: Pixels::Shared(pixels),
+                ..Picture::default()
+            }),
+            Err(e) => {
+                eprintln!("viewer: decoding into ordinary memory ({e})");
+                return;
+            }
+        }
+    }
+}
+
+/// Draws a `w`x`h` picture into the window and processes its events: through shared memory
+/// when it works, else (for good, once it failed) through minifb.
+fn present(
+    window: &mut Window,
+    shm: &mut Option<xshm::Shm>,
+    pixels: &[u32],
+    w: usize,
+    h: usize,
+) -> Result<()> {
+    if let Some(s) = shm {
+        match s.draw(pixels, w, h) {
+            Ok(()) => {
+                window.update();
+                return Ok(());
+            }
+            Err(e) => {
+                eprintln!("viewer: drawing through the X socket from now on ({e})");
+                *shm = None;
+            }
+        }
+    }
+    window
+        .update_with_buffer(pixels, w, h)
+        .context("cannot draw the window")
+}

@@ -1,0 +1,198 @@
+//! What the keys and the mouse do: toggles at once, the keys that need the layout once it is
+//! known (`1`, `S`, `R`), the wheel's zoom and the left button's pan.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::thread::JoinHandle;
+use std::time::SystemTime;
+
+use minifb::{KeyRepeat, MouseButton, MouseMode, Window};
+
+use super::hud::Probe;
+use super::keys::{self, Action};
+use super::layout::Layout;
+use super::tiles::{next_focus, Shown};
+use super::view::{Rect, View};
+use crate::board::Picture;
+use crate::output::recorder::Recorder;
+use crate::output::snapshot;
+
+/// What the keys and the mouse have set.
+pub struct Controls {
+    /// The figures bands are shown (`H`).
+    pub hud: bool,
+    /// The display is frozen (`Space`).
+    pub paused: bool,
+    /// The key list is shown (`?`).
+    pub help: bool,
+    /// The stream shown alone (`Tab`), or `None` for the grid of all.
+    pub focus: Option<u64>,
+    /// Zoom and pan, alike for every tile.
+    pub view: View,
+    /// Where the mouse was while the left button is held.
+    pub drag: Option<(f32, f32)>,
+    /// The pixel under the cursor and the stream it belongs to.
+    pub probe: Option<(u64, Probe)>,
+}
+
+impl Controls {
+    /// Nothing pressed yet; the figures band as `--hud` says.
+    pub fn new(hud: bool) -> Controls {
+        Controls {
+            hud,
+            paused: false,
+            help: false,
+            focus: None,
+            view: View::default(),
+            drag: None,
+            probe: None,
+        }
+    }
+}
+
+/// The keys pressed since the last update.
+pub enum Keys {
+    /// `Esc`: leave.
+    Quit,
+    /// The toggles are done.
+    Pending {
+        /// The keys that wait for the layout.
+        actions: Vec<Action>,
+        /// Whether a key changed anything (the window is redrawn).
+        changed: bool,
+    },
+}
+
+/// Carries out the toggles among the keys pressed since the last update and returns the rest.
+pub fn read_keys(window: &Window, c: &mut Controls, shown: &[Shown]) -> Keys {
+    let mut actions = Vec::new();
+    let mut changed = false;
+    for key in window.get_keys_pressed(KeyRepeat::No) {
+        match keys::action(key) {
+            Some(Action::Quit) => return Keys::Quit,
+            Some(Action::ToggleHud) => c.hud = !c.hud,
+            Some(Action::ToggleHelp) => c.help = !c.help,
+            Some(Action::TogglePause) => c.paused = !c.paused,
+            Some(Action::NextFocus) => c.focus = next_focus(shown, c.focus),
+            Some(Action::Fit) => c.view.fit(),
+            Some(other) => actions.push(other),
+            None => continue,
+        }
+        changed = true;
+    }
+    Keys::Pending { actions, changed }
+}
+
+/// Where the mouse is: its window position, the visible stream under it (an index into the
+/// layout) and that stream's cell and picture.
+pub struct Pointer<'a> {
+    /// The mouse position in window pixels, when it is over the window.
+    pub cursor: Option<(f32, f32)>,
+    /// The visible stream under it, as an index into the layout.
+    pub under: Option<usize>,
+    /// That stream's cell and picture, if it has one yet.
+    pub target: Option<(Rect, &'a Picture)>,
+}
+
+impl<'a> Pointer<'a> {
+    /// Reads the mouse position and finds what lies under it.
+    pub fn read(window: &Window, layout: &Layout, shown: &'a [Shown]) -> Pointer<'a> {
+        let cursor = window.get_mouse_pos(MouseMode::Discard);
+        let under = cursor.and_then(|at| layout.under(at));
+        let target = under.and_then(|k| layout.placed(shown, k));
+        Pointer {
+            cursor,
+            under,
+            target,
+        }
+    }
+}
+
+/// The wheel zooms around the cursor, a drag with the left button pans; both act on the view
+/// through the stream under the cursor. Whether the view changed.
+pub fn use_mouse(window: &Window, c: &mut Controls, pointer: &Pointer<'_>) -> bool {
+    let (cursor, target) = (pointer.cursor, pointer.target);
+    let mut changed = false;
+    if let (Some((_, notches)), Some((x, y)), Some((cell, p))) =
+        (window.get_scroll_wheel(), cursor, target)
+    {
+        if notches != 0.0 {
+            let at = (f64::from(x), f64::from(y));
+            // X reports a wheel notch as a button press and release; minifb counts both.
+            let notches = f64::from(notches) / 2.0;
+            c.view.zoom_at(cell, (p.width, p.height), at, notches);
+            changed = true;
+        }
+    }
+    if window.get_mouse_down(MouseButton::Left) {
+        if let (Some(from), Some(to), Some((cell, p))) = (c.drag, cursor, target) {
+            let delta = (f64::from(to.0 - from.0), f64::from(to.1 - from.1));
+            if delta != (0.0, 0.0) {
+                c.view.pan(cell, (p.width, p.height), delta);
+                changed = true;
+            }
+        }
+        c.drag = cursor;
+    } else {
+        c.drag = None;
+    }
+    changed
+}
+
+/// Where the keys that need the layout act.
+pub struct Targets<'a> {
+    /// Where the visible streams sit.
+    pub layout: &'a Layout,
+    /// Every stream the window holds.
+    pub shown: &'a [Shown],
+    /// The stream under the cursor, with its cell.
+    pub target: Option<(Rect, &'a Picture)>,
+    /// Where `S` writes snapshots and `R` recordings.
+    pub dir: &'a Path,
+    /// The recordings `R` starts and stops.
+    pub recorder: &'a Recorder,
+}
+
+/// Carries out a key that needs the layout: `1` on the stream under the cursor (else the
+/// first shown), `S` and `R` on every visible stream. Snapshot threads join `writers`.
+pub fn act(action: Action, view: &mut View, on: &Targets<'_>, writers: &mut Vec<JoinHandle<()>>) {
+    let (layout, shown) = (on.layout, on.shown);
+    match action {
+        Action::OneToOne => {
+            if let Some((cell, p)) = on.target.or_else(|| layout.placed(shown, 0)) {
+                view.one_to_one(cell, (p.width, p.height), p.source);
+            }
+        }
+        Action::Snapshot => {
+            writers.retain(|w| !w.is_finished());
+            for k in 0..layout.visible.len() {
+                if let Some((_, p)) = layout.placed(shown, k) {
+                    let peer = shown[layout.visible[k]].tile.peer;
+                    writers.extend(snapshot::spawn(on.dir, peer, &p.payload));
+                }
+            }
+        }
+        Action::ToggleRecord => toggle_record(on),
+        _ => {}
+    }
+}
+
+/// `R`: stops recording the visible streams if any of them is being recorded, else starts
+/// recording each of them into a file of its own.
+fn toggle_record(on: &Targets<'_>) {
+    let ids: Vec<(u64, SocketAddr)> = on
+        .layout
+        .visible
+        .iter()
+        .map(|&i| (on.shown[i].tile.id, on.shown[i].tile.peer))
+        .collect();
+    if ids.iter().any(|&(id, _)| on.recorder.is_recording(id)) {
+        ids.iter().for_each(|&(id, _)| on.recorder.stop(id));
+    } else {
+        for (id, peer) in ids {
+            let name = snapshot::stem("record", peer, SystemTime::now());
+            let path = on.dir.join(format!("{name}.mkv"));
+            on.recorder.start(id, peer, path);
+        }
+    }
+}

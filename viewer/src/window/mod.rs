@@ -1,0 +1,156 @@
+//! The display stage: a resizable minifb window that shows the newest decoded picture,
+//! letterboxed to keep its aspect ratio; several streams side by side in a grid, each
+//! labelled; or a clear "waiting" screen when no streamer is connected. It redraws only when
+//! there is a new picture, a resize or a change of state (and four times a second for the
+//! figures band).
+//!
+//! Pictures are drawn at exactly the window's size, through X11 shared memory ([`xshm`]) where
+//! the server allows, else by minifb 1:1 (`ScaleMode::UpperLeft`): minifb's own scaler walks
+//! every pixel with carries after clearing the whole buffer, which took longer than decoding
+//! the frame. Letterboxing is done here instead, with a column table and whole-row copies, and
+//! a picture that already fits the window goes out as it is.
+//!
+//! The field tools live here too: keys ([`keys`], [`input`]), zoom and pan ([`view`]), the
+//! pixel inspector ([`probe`]), the figures band and marks drawn over the composed picture
+//! ([`hud`]), snapshots and recordings. None of them stands between a frame's arrival and its
+//! acknowledgement or decoding.
+//!
+//! [`show`] is the event loop, one step a line: [`tiles`] follows the board's streams,
+//! [`layout`] places them, [`input`] and [`probe`] read keys and mouse, [`draw`] puts the
+//! frame on screen ([`compose`] letterboxes it when it is not shown as decoded).
+
+pub mod compose;
+pub mod draw;
+pub mod hud;
+pub mod input;
+pub mod keys;
+pub mod layout;
+pub mod probe;
+pub mod tiles;
+pub mod view;
+#[cfg(target_os = "linux")]
+pub mod xshm;
+/// Elsewhere, the same API saying that shared memory is not available.
+#[cfg(not(target_os = "linux"))]
+#[path = "no_shm.rs"]
+pub mod xshm;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use shared::cli::Resolution;
+use tokio::sync::watch;
+
+use crate::board::{Board, Picture};
+use crate::output::recorder::Recorder;
+use crate::stats::Counters;
+use draw::{Marks, Screen};
+use input::{Controls, Keys, Pointer, Targets};
+use layout::Layout;
+use tiles::Shown;
+
+/// How long to wait for a picture before looking at window events again.
+const POLL: Duration = Duration::from_millis(8);
+
+/// What the window needs from the rest of the viewer.
+pub struct Options<'a> {
+    pub board: &'a Board,
+    pub stop: &'a watch::Sender<bool>,
+    /// The address streamers connect to, for the waiting screen.
+    pub listen: SocketAddr,
+    /// The initial window size.
+    pub size: Resolution,
+    /// Run-wide counters and each stream's figures.
+    pub counters: &'a Counters,
+    /// Print glass-to-glass times (`--measure`).
+    pub measure: bool,
+    /// Show the figures bands from the start.
+    pub hud: bool,
+    /// Where snapshots and recordings started by key go.
+    pub snapshot_dir: &'a Path,
+    pub recorder: &'a Recorder,
+}
+
+/// Runs the window until it is closed, Esc is pressed or `stop` is set; sets `stop` on the way
+/// out. Returns the picture on screen at the end.
+pub fn run(o: &Options<'_>) -> Result<Option<Picture>> {
+    let result = show(o);
+    o.stop.send_replace(true);
+    result
+}
+
+/// The event loop: it redraws only when there is a new picture, a resize, a key, a mouse
+/// move that matters, a change of recording, or the figures band's refresh.
+fn show(o: &Options<'_>) -> Result<Option<Picture>> {
+    let board = o.board;
+    let mut screen = Screen::open(board, o.listen, o.size)?;
+    // Every connected stream, in the order they connected, with its newest picture.
+    let mut shown: Vec<Shown> = Vec::new();
+    let mut c = Controls::new(o.hud);
+    let mut writers: Vec<JoinHandle<()>> = Vec::new();
+    let mut recording = false;
+    let mut last_figures: Option<Instant> = None;
+    let mut version = 0;
+    while screen.stays_open(o.stop) {
+        version = board.wait_change(version, POLL);
+        let mut redraw = screen.resized();
+        let pending = match input::read_keys(&screen.window, &mut c, &shown) {
+            Keys::Quit => break,
+            Keys::Pending { actions, changed } => {
+                redraw |= changed;
+                actions
+            }
+        };
+        redraw |= tiles::follow_streams(board, &mut shown, &mut c.focus);
+        let (taken, fresh) = tiles::take_pictures(board, &mut shown, c.paused);
+        redraw |= taken;
+
+        let (w, h) = screen.size();
+        let layout = Layout::new(&shown, c.focus, w, h);
+        let pointer = Pointer::read(&screen.window, &layout, &shown);
+        redraw |= input::use_mouse(&screen.window, &mut c, &pointer);
+        let targets = Targets {
+            layout: &layout,
+            shown: &shown,
+            target: pointer.target,
+            dir: o.snapshot_dir,
+            recorder: o.recorder,
+        };
+        for action in pending {
+            input::act(action, &mut c.view, &targets, &mut writers);
+        }
+        redraw |= probe::follow(&mut c, &layout, &shown, &pointer);
+        let now_recording = o.recorder.any();
+        redraw |= now_recording != recording;
+        recording = now_recording;
+        redraw |= c.hud && tiles::refresh_figures(o.counters, &mut shown, &mut last_figures);
+        screen.retitle(&shown);
+        if !redraw {
+            screen.idle();
+            continue;
+        }
+
+        // Decoders decode at the size shown, larger when zoomed in.
+        let (dw, dh) = layout.decode_size(&c.view, (w, h));
+        board.set_display_size(dw, dh);
+        let marks = Marks {
+            paused: c.paused,
+            recording,
+            help: c.help,
+        };
+        screen.draw(&mut shown, &layout, &c, marks, (w, h))?;
+        tiles::record_glass(o.counters, o.measure, &fresh);
+    }
+    Ok(finish(shown, writers))
+}
+
+/// Waits for snapshots being written, then returns the picture on screen.
+fn finish(shown: Vec<Shown>, writers: Vec<JoinHandle<()>>) -> Option<Picture> {
+    for w in writers {
+        let _ = w.join();
+    }
+    tiles::last_picture(shown)
+}

@@ -1,0 +1,145 @@
+//! The streams the window holds: one tile per connected stream, in the order they connected,
+//! with the picture on screen and its figures. Follows the board as streams come and go.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use shared::mark;
+
+use super::hud::Figures;
+use crate::board::{Board, Picture, TileInfo};
+use crate::stats::streams::Snapshot;
+use crate::stats::Counters;
+
+/// How often the figures bands are refreshed: often enough to follow, slow enough to read.
+const FIGURES_EVERY: Duration = Duration::from_millis(250);
+
+/// One connected stream as the window holds it.
+pub struct Shown {
+    /// Its id, peer and decoded rate, from the board.
+    pub tile: TileInfo,
+    /// The picture on screen (or frozen there while paused).
+    pub picture: Option<Picture>,
+    /// Its figures as last read, refreshed every [`FIGURES_EVERY`].
+    pub figures: Figures,
+}
+
+/// A picture just taken from the board whose glass-to-glass time is recorded once it is on
+/// screen: stream id, peer and the capture time from its mark.
+pub type Fresh = (u64, SocketAddr, u64);
+
+/// Follows the board's streams: new ones join, ended ones leave (with their pictures handed
+/// back), and the focus on an ended stream goes back to the grid. Whether anything changed.
+pub fn follow_streams(board: &Board, shown: &mut Vec<Shown>, focus: &mut Option<u64>) -> bool {
+    let tiles = board.tiles();
+    let mut changed = false;
+    shown.retain_mut(|s| {
+        let keep = tiles.iter().any(|t| t.id == s.tile.id);
+        if !keep {
+            if let Some(old) = s.picture.take() {
+                board.recycle(old);
+            }
+            changed = true;
+        }
+        keep
+    });
+    for tile in &tiles {
+        match shown.iter_mut().find(|s| s.tile.id == tile.id) {
+            Some(s) => s.tile.fps = tile.fps,
+            None => {
+                shown.push(Shown {
+                    tile: tile.clone(),
+                    picture: None,
+                    figures: Figures::default(),
+                });
+                changed = true;
+            }
+        }
+    }
+    if focus.is_some_and(|f| !shown.iter().any(|s| s.tile.id == f)) {
+        *focus = None;
+    }
+    changed
+}
+
+/// Takes each stream's new picture from the board, handing the one it replaces back; paused,
+/// takes nothing (the board keeps only each stream's newest, to show on resuming). Returns
+/// whether any was taken, and those that carry a capture time.
+pub fn take_pictures(board: &Board, shown: &mut [Shown], paused: bool) -> (bool, Vec<Fresh>) {
+    let mut taken = false;
+    let mut fresh = Vec::new();
+    if paused {
+        return (taken, fresh);
+    }
+    for s in shown.iter_mut() {
+        if let Some(new) = board.take(s.tile.id) {
+            if let Some(stamp) = new.stamp {
+                fresh.push((s.tile.id, s.tile.peer, stamp));
+            }
+            if let Some(old) = s.picture.replace(new) {
+                board.recycle(old);
+            }
+            taken = true;
+        }
+    }
+    (taken, fresh)
+}
+
+/// Records the glass-to-glass times of pictures now on screen: printed with `--measure`,
+/// else only kept for the figures band.
+pub fn record_glass(counters: &Counters, measure: bool, fresh: &[Fresh]) {
+    for &(id, peer, stamp) in fresh {
+        if measure {
+            counters.record_glass(peer, stamp);
+        } else if let Some(info) = counters.streams.get(id) {
+            info.glass(mark::elapsed_ms(stamp, mark::now_micros()));
+        }
+    }
+}
+
+/// Reads every stream's figures again when the last reading is [`FIGURES_EVERY`] old.
+/// Whether they were read.
+pub fn refresh_figures(
+    counters: &Counters,
+    shown: &mut [Shown],
+    last: &mut Option<Instant>,
+) -> bool {
+    if last.is_some_and(|t| t.elapsed() < FIGURES_EVERY) {
+        return false;
+    }
+    *last = Some(Instant::now());
+    for s in shown.iter_mut() {
+        if let Some(info) = counters.streams.get(s.tile.id) {
+            s.figures = figures(&info.snapshot());
+        }
+    }
+    true
+}
+
+/// The band's figures from a stream's registry entry.
+fn figures(s: &Snapshot) -> Figures {
+    Figures {
+        fps: s.fps,
+        kbit_per_s: s.kbit_s,
+        bytes_per_frame: s.bytes_per_frame as f64,
+        decode_ms: s.decode_p50_ms,
+        dropped: s.dropped,
+        errors: s.errors,
+        glass_ms: s.glass_p50_ms,
+    }
+}
+
+/// `Tab`: the stream after the focused one alone, the first after the grid, the grid after
+/// the last.
+pub fn next_focus(shown: &[Shown], focus: Option<u64>) -> Option<u64> {
+    let ids: Vec<u64> = shown.iter().map(|s| s.tile.id).collect();
+    match focus.and_then(|f| ids.iter().position(|&i| i == f)) {
+        None => ids.first().copied(),
+        Some(i) => ids.get(i + 1).copied(),
+    }
+}
+
+/// The picture on screen at the end, for `--snapshot`.
+pub fn last_picture(shown: Vec<Shown>) -> Option<Picture> {
+    shown.into_iter().find_map(|s| s.picture)
+}
