@@ -1,4 +1,4 @@
-//! The three wire dialects (`flag`, `size`, `len32`; see PROTOCOL.md) as pure functions over
+//! The three wire dialects (`flag`, `size`, `len32`; see docs/PROTOCOL.md) as pure functions over
 //! byte slices. No I/O here: "need more bytes" is `Incomplete` (or `Ok(None)`), never an error,
 //! so every split of the byte stream can be tested with plain byte literals.
 
