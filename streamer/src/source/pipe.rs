@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use shared::cli::Resolution;
+use shared::sniff::Kind;
 
 use crate::source::feed::{Feed, JpegFrames, Publisher};
 use crate::source::jpeg_scan::{Event, JpegSplitter, Leftover};
@@ -64,7 +65,7 @@ pub fn detect(head: &[u8], raw: Option<Resolution>) -> Result<Option<Format>, St
         return Ok(Some(Format::RawBgr(size)));
     }
     let n = head.len().min(Y4M_MAGIC.len());
-    if head.starts_with(&[0xFF, 0xD8]) {
+    if Kind::of(head) == Some(Kind::Jpeg) {
         Ok(Some(Format::Jpeg))
     } else if head.len() >= Y4M_MAGIC.len() && head.starts_with(Y4M_MAGIC) {
         Ok(Some(Format::Y4m))

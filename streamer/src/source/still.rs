@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use shared::cli::MAX_DIMENSION;
+use shared::sniff::Kind;
 use shared::DEFAULT_MAX_FRAME_BYTES;
 
 use crate::source::{PixelFormat, RawFrame, Source};
@@ -35,16 +36,16 @@ impl StillImage {
         if bytes.len() > DEFAULT_MAX_FRAME_BYTES {
             bail!("{name}: larger than {DEFAULT_MAX_FRAME_BYTES} bytes");
         }
-        let (pixels, width, height, format) = if bytes.starts_with(&[0xFF, 0xD8]) {
-            let header = turbojpeg::read_header(&bytes)
-                .with_context(|| format!("{name}: not a valid JPEG"))?;
-            (bytes, header.width, header.height, PixelFormat::Jpeg)
-        } else if bytes.starts_with(b"\x89PNG") {
-            let (pixels, w, h, format) =
-                decode_png(&bytes).with_context(|| format!("{name}: not a valid PNG"))?;
-            (pixels, w, h, format)
-        } else {
-            bail!("{name}: neither a JPEG nor a PNG file");
+        let (pixels, width, height, format) = match Kind::of(&bytes) {
+            Some(Kind::Jpeg) => {
+                let header = turbojpeg::read_header(&bytes)
+                    .with_context(|| format!("{name}: not a valid JPEG"))?;
+                (bytes, header.width, header.height, PixelFormat::Jpeg)
+            }
+            Some(Kind::Png) => {
+                decode_png(&bytes).with_context(|| format!("{name}: not a valid PNG"))?
+            }
+            None => bail!("{name}: neither a JPEG nor a PNG file"),
         };
         Ok(StillImage {
             path: path.to_path_buf(),
