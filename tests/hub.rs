@@ -320,7 +320,7 @@ fn ffmpeg_ffprobe_and_opencv_read_the_mjpeg_stream() {
         String::from_utf8_lossy(&probe.stderr)
     );
 
-    // Decode 40 frames; and record 40 without re-encoding, as the README shows.
+    // Decode 40 frames; and record 40 without re-encoding, as docs/hub.md shows.
     let decode = tool(
         "ffmpeg",
         &[

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Scripted peers that behave exactly as PROTOCOL.md describes the reference Python programs,
+"""Scripted peers that behave exactly as docs/PROTOCOL.md describes the reference Python programs,
 using only the standard library. Each checks every answer byte for byte and exits non-zero
 with a one-line reason on any difference.
 
