@@ -3,6 +3,9 @@
 //! Layout:
 //! - [`accept`]: the one accept loop: `--allow` filter, connection cap, back-off, stop.
 //! - [`protocol`]: the three wire dialects as pure parsing and formatting, plus shared defaults.
+//! - [`ext`]: the versioned extension exchange of the `flag` dialect (hello, frame metadata,
+//!   timestamped answers), pure.
+//! - [`clock`]: the peer's clock offset from four-timestamp exchanges, with its error bound.
 //! - [`connection`]: one connection running the protocol over any async byte stream.
 //! - [`stats`]: per-frame durations and rates in fixed memory.
 //! - [`slot`]: the newest-value slot that joins pipeline stages without queueing.
@@ -17,7 +20,9 @@
 
 pub mod accept;
 pub mod cli;
+pub mod clock;
 pub mod connection;
+pub mod ext;
 pub mod font;
 pub mod jpeg_slices;
 pub mod mark;
