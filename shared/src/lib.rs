@@ -4,8 +4,9 @@
 //! - [`accept`]: the one accept loop: `--allow` filter, connection cap, back-off, stop.
 //! - [`protocol`]: the three wire dialects as pure parsing and formatting, plus shared defaults.
 //! - [`ext`]: the versioned extension exchange of the `flag` dialect (hello, frame metadata,
-//!   timestamped answers), pure.
-//! - [`clock`]: the peer's clock offset from four-timestamp exchanges, with its error bound.
+//!   timestamped answers), pure; not yet spoken on any connection (see docs/design.md).
+//! - [`clock`]: the peer's clock offset from four-timestamp exchanges, with its error bound;
+//!   not yet fed by any connection.
 //! - [`connection`]: one connection running the protocol over any async byte stream.
 //! - [`stats`]: per-frame durations and rates in fixed memory.
 //! - [`slot`]: the newest-value slot that joins pipeline stages without queueing.
