@@ -258,6 +258,17 @@ impl Board {
     }
 }
 
+/// A picture of one colour, for the tests of every module that handles pictures.
+#[cfg(test)]
+pub(crate) fn solid(width: usize, height: usize, colour: u32) -> Picture {
+    Picture {
+        pixels: vec![colour; width * height].into(),
+        width,
+        height,
+        ..Picture::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,12 +278,7 @@ mod tests {
     }
 
     fn picture(v: u32) -> Picture {
-        Picture {
-            pixels: vec![v; 4].into(),
-            width: 2,
-            height: 2,
-            ..Picture::default()
-        }
+        solid(2, 2, v)
     }
 
     #[test]

@@ -120,14 +120,7 @@ mod tests {
     use crate::window::hud::Surface;
     use crate::window::layout::grid_cells;
 
-    fn picture(w: usize, h: usize, colour: u32) -> Picture {
-        Picture {
-            pixels: vec![colour; w * h].into(),
-            width: w,
-            height: h,
-            ..Picture::default()
-        }
-    }
+    use crate::board::solid as picture;
 
     /// A 4x2 picture with a distinct value in every pixel, counting from `first`.
     fn numbered(first: u32) -> Picture {

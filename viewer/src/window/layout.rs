@@ -75,14 +75,7 @@ mod tests {
     use crate::window::hud::Figures;
     use crate::window::tiles::next_focus;
 
-    fn picture(w: usize, h: usize, colour: u32) -> Picture {
-        Picture {
-            pixels: vec![colour; w * h].into(),
-            width: w,
-            height: h,
-            ..Picture::default()
-        }
-    }
+    use crate::board::solid as picture;
 
     #[test]
     fn tab_cycles_through_the_streams_then_the_grid_and_layout_finds_the_cell() {
