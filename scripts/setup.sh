@@ -30,6 +30,9 @@ packages=(
   # Debian packages (scripts/package-test.sh): lintian checks them, help2man writes the manual
   # pages, the real deb-systemd-helper enables the unit in a scratch root.
   lintian help2man init-system-helpers
+  # Glass-to-glass across clocks that differ (tests/clocks.rs): libfaketime shifts and steps the
+  # streamer's wall clock on this one host.
+  faketime
   # Windows (scripts/windows-test.sh): mingw-w64 cross-builds the .exe files and the test-only
   # DLL, zip packs them, wine runs them.
   gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 zip unzip wine wine64

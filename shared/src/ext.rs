@@ -117,6 +117,9 @@ pub struct Hello {
     pub refuse: Option<String>,
     /// The streamer's hello carries the first frame's metadata (its header was the offer).
     pub meta: FrameMeta,
+    /// The viewer's first hello carries when the offer arrived and when the hello left, so the
+    /// streamer has a clock sample before its first frame's payload goes out.
+    pub times: Option<Answer>,
 }
 
 /// A viewer's answer to one frame: the two times of an NTP exchange on the viewer's clock.
@@ -196,6 +199,10 @@ impl Hello {
             put(&mut body, record::REFUSE, cut_name(why).as_bytes());
         }
         put_meta(&mut body, &self.meta);
+        if let Some(t) = &self.times {
+            put(&mut body, record::RECEIVED, &t.received_us.to_be_bytes());
+            put(&mut body, record::ANSWERED, &t.answered_us.to_be_bytes());
+        }
         out.extend_from_slice(HELLO_TAG);
         out.extend_from_slice(&(body.len() as u16).to_be_bytes());
         out.extend_from_slice(&body);
@@ -254,6 +261,15 @@ impl Hello {
             record::NONCE => self.nonce = Some(value.try_into().map_err(|_| bad())?),
             record::PROOF => self.proof = Some(value.try_into().map_err(|_| bad())?),
             record::AUTH => self.auth_required = true,
+            record::RECEIVED | record::ANSWERED => {
+                let t = u64::from_be_bytes(fixed(value).ok_or_else(bad)?);
+                let times = self.times.get_or_insert_with(Answer::default);
+                if kind == record::RECEIVED {
+                    times.received_us = t;
+                } else {
+                    times.answered_us = t;
+                }
+            }
             _ => take_meta(&mut self.meta, kind, value)?,
         }
         Ok(())

@@ -4,10 +4,11 @@
 //! - [`accept`]: the one accept loop: `--allow` filter, connection cap, back-off, stop.
 //! - [`protocol`]: the three wire dialects as pure parsing and formatting, plus shared defaults.
 //! - [`ext`]: the versioned extension exchange of the `flag` dialect (hello, frame metadata,
-//!   timestamped answers), pure; not yet spoken on any connection (see docs/design.md).
-//! - [`clock`]: the peer's clock offset from four-timestamp exchanges, with its error bound;
-//!   not yet fed by any connection.
-//! - [`connection`]: one connection running the protocol over any async byte stream.
+//!   timestamped answers) as pure parsing and formatting.
+//! - [`proof`]: nonces and the HMAC proof of the shared secret (`--secret`).
+//! - [`clock`]: the peer's clock offset from four-timestamp exchanges, with its error bound.
+//! - [`connection`]: one connection running the protocol over any async byte stream, the
+//!   extension exchange included.
 //! - [`stats`]: per-frame durations and rates in fixed memory.
 //! - [`slot`]: the newest-value slot that joins pipeline stages without queueing.
 //! - [`mark`]: the glass-to-glass timestamp mark the test pattern draws and the viewer reads.
@@ -29,6 +30,7 @@ pub mod jpeg_slices;
 pub mod mark;
 pub mod net;
 pub mod pool;
+pub mod proof;
 pub mod protocol;
 pub mod signals;
 pub mod slot;

@@ -106,8 +106,8 @@ pub enum Header {
         len: usize,
         consumed: usize,
         space_pending: bool,
-        /// A `flag` written with a leading `0`: our streamer offers overlapping frames.
-        offer: bool,
+        /// A `flag` written with leading zeros: what our streamer offers.
+        offer: Offer,
     },
     /// `SIZE n` ends with the buffer, so more digits might follow (it has no terminator).
     /// The sender waits for `GOT SIZE` before sending anything else, so once no byte comes
@@ -126,7 +126,7 @@ impl Header {
                 len,
                 consumed,
                 space_pending: false,
-                offer: false,
+                offer: Offer::None,
             }),
             other => Ok(other),
         }
@@ -157,7 +157,7 @@ pub fn parse_header(dialect: Dialect, buf: &[u8], max: usize) -> Result<Header, 
                 len,
                 consumed: 4,
                 space_pending: false,
-                offer: false,
+                offer: Offer::None,
             })
         }
     }
@@ -216,7 +216,7 @@ fn parse_size(buf: &[u8], max: usize) -> Result<Header, FrameError> {
                 len: len as usize,
                 consumed: i,
                 space_pending: false,
-                offer: false,
+                offer: Offer::None,
             });
         }
         len = len * 10 + u64::from(b - b'0');
@@ -292,9 +292,21 @@ pub struct Flag {
     pub consumed: usize,
     /// Whether the trailing space was consumed; if not, it may still arrive before the payload.
     pub space_seen: bool,
-    /// The digits start with `0` (and the length is not 0): an offer of overlapping frames.
-    /// Reference senders write `%d`, which never has a leading zero.
-    pub offer: bool,
+    /// What the leading zeros offer. Reference senders write `%d`, which never has one.
+    pub offer: Offer,
+}
+
+/// What a connection's first flag offers by its leading zeros (docs/PROTOCOL.md). Reference
+/// receivers read past the zeros and answer `ok`, so an offer not understood is a plain flag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Offer {
+    /// No leading zero: a plain flag.
+    #[default]
+    None,
+    /// One leading zero (`031245, `): overlapping frames, answered `OK` (previous wave).
+    Overlap,
+    /// Two or more (`0031245, `): the versioned extension exchange, answered with a hello.
+    Extended,
 }
 
 /// Looks for a complete flag at the start of `buf`.
@@ -305,7 +317,8 @@ pub struct Flag {
 pub fn parse_flag(buf: &[u8], max: usize) -> Result<Option<Flag>, FrameError> {
     let mut len: u64 = 0;
     let mut digits = 0usize;
-    let mut leading_zero = false;
+    let mut zeros = 0usize;
+    let mut leading = true;
     for (i, &b) in buf.iter().enumerate() {
         if i >= MAX_FLAG_LEN {
             return Err(FrameError::FlagTooLong);
@@ -313,9 +326,8 @@ pub fn parse_flag(buf: &[u8], max: usize) -> Result<Option<Flag>, FrameError> {
         match b {
             b' ' if digits == 0 => {}
             b'0'..=b'9' => {
-                if digits == 0 {
-                    leading_zero = b == b'0';
-                }
+                leading &= b == b'0';
+                zeros += usize::from(leading);
                 digits += 1;
                 let next = len
                     .checked_mul(10)
@@ -337,7 +349,11 @@ pub fn parse_flag(buf: &[u8], max: usize) -> Result<Option<Flag>, FrameError> {
                     len: len as usize,
                     consumed: i + 1 + usize::from(space_seen),
                     space_seen,
-                    offer: leading_zero,
+                    offer: match zeros {
+                        0 => Offer::None,
+                        1 => Offer::Overlap,
+                        _ => Offer::Extended,
+                    },
                 }));
             }
             other => return Err(FrameError::NonDigit(other)),
@@ -359,18 +375,23 @@ pub struct FlagBytes {
 impl FlagBytes {
     /// Formats the flag without allocating.
     pub fn new(len: usize) -> FlagBytes {
-        FlagBytes::format(len, false)
+        FlagBytes::format(len, 0)
     }
 
     /// The same flag with a leading `0`: an offer of overlapping frames, e.g. `031245, `.
     /// Python's `int()`, which the reference receiver parses the flag with, reads past the
     /// zero, and so does every viewer of ours, so an offer that is not understood is a plain flag.
     pub fn offer(len: usize) -> FlagBytes {
-        FlagBytes::format(len, true)
+        FlagBytes::format(len, 1)
     }
 
-    fn format(len: usize, offer: bool) -> FlagBytes {
-        let mut digits = [0u8; 21];
+    /// The flag with two leading zeros, `0031245, `: the offer of the extension exchange.
+    pub fn extended(len: usize) -> FlagBytes {
+        FlagBytes::format(len, 2)
+    }
+
+    fn format(len: usize, zeros: usize) -> FlagBytes {
+        let mut digits = [0u8; 22];
         let mut n = len;
         let mut i = digits.len();
         loop {
@@ -381,7 +402,7 @@ impl FlagBytes {
                 break;
             }
         }
-        if offer {
+        for _ in 0..zeros {
             i -= 1;
             digits[i] = b'0';
         }
@@ -429,7 +450,7 @@ mod tests {
                 len: 31245,
                 consumed: 7,
                 space_seen: true,
-                offer: false
+                offer: Offer::None
             }
         );
     }
@@ -462,23 +483,51 @@ mod tests {
         assert_eq!(&*FlagBytes::offer(31245), b"031245, ");
         assert_eq!(&*FlagBytes::offer(1), b"01, ");
         let offer = parse_flag(b"031245, ", 40_000).unwrap().unwrap();
-        assert_eq!((offer.len, offer.consumed, offer.offer), (31245, 8, true));
+        assert_eq!(
+            (offer.len, offer.consumed, offer.offer),
+            (31245, 8, Offer::Overlap)
+        );
         // Every prefix is incomplete, as for any flag.
         for cut in 0..7 {
             assert_eq!(parse_flag(&b"031245,"[..cut], 40_000), Ok(None));
         }
-        assert!(!parse_flag(b"31245, ", 40_000).unwrap().unwrap().offer);
-        assert!(parse_flag(b" 01, ", MAX).unwrap().unwrap().offer);
+        assert_eq!(
+            parse_flag(b"31245, ", 40_000).unwrap().unwrap().offer,
+            Offer::None
+        );
+        assert_eq!(
+            parse_flag(b" 01, ", MAX).unwrap().unwrap().offer,
+            Offer::Overlap
+        );
         // A zero length is still refused, however it is written.
         assert_eq!(parse_flag(b"00, ", MAX), Err(FrameError::ZeroLength));
         assert!(matches!(
             parse_header(Dialect::Flag, b"012,", MAX),
             Ok(Header::Frame {
                 len: 12,
-                offer: true,
+                offer: Offer::Overlap,
                 ..
             })
         ));
+    }
+
+    /// Two leading zeros offer the extension exchange; more zeros say the same; the length is
+    /// read as any flag's, so a reference receiver sees a plain flag.
+    #[test]
+    fn two_leading_zeros_offer_the_extension_exchange() {
+        assert_eq!(&*FlagBytes::extended(31245), b"0031245, ");
+        assert_eq!(FlagBytes::extended(usize::MAX).len(), 24);
+        for (bytes, offer) in [
+            (&b"0031245, "[..], Offer::Extended),
+            (b"00031245, ", Offer::Extended),
+            (b"031245, ", Offer::Overlap),
+            (b"31245, ", Offer::None),
+            (b"30045, ", Offer::None),
+        ] {
+            let flag = parse_flag(bytes, 40_000).unwrap().unwrap();
+            assert_eq!(flag.offer, offer, "{bytes:?}");
+            assert!(flag.len == 31245 || flag.len == 30045);
+        }
     }
 
     #[test]
@@ -565,7 +614,7 @@ mod tests {
                 len: 31245,
                 consumed: 10,
                 space_pending: false,
-                offer: false
+                offer: Offer::None
             })
         );
         // Merged with the payload: the number ends at the first non-digit.
@@ -575,7 +624,7 @@ mod tests {
                 len: 3,
                 consumed: 6,
                 space_pending: false,
-                offer: false
+                offer: Offer::None
             })
         );
         for cut in 0..BYE.len() {
@@ -617,7 +666,7 @@ mod tests {
                 len: 1000,
                 consumed: 4,
                 space_pending: false,
-                offer: false
+                offer: Offer::None
             })
         );
         assert_eq!(

@@ -1,15 +1,22 @@
-//! One `flag`-dialect connection: owns the byte stream and its read buffer, and runs the
-//! four protocol steps from either side. Generic over the stream, so tests drive it through
-//! `tokio::io::duplex` or a scripted mock as well as over TCP.
+//! One connection in any dialect: owns the byte stream and its read buffer, and runs the
+//! protocol's steps from either side. Generic over the stream, so tests drive it through
+//! `tokio::io::duplex` or a scripted mock as well as over TCP. The extension exchange our two
+//! programs negotiate on top of the `flag` dialect is in [`extended`].
+
+mod extended;
 
 use std::fmt;
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+pub use extended::{Extension, InBand, Negotiated};
+
+use crate::ext::ExtError;
 use crate::protocol::{
-    parse_header, Dialect, FlagBytes, FrameError, Header, ACCEPT_OVERLAP, ACK, BYE,
+    parse_header, Dialect, FlagBytes, FrameError, Header, Offer, ACCEPT_OVERLAP, ACK, BYE,
     DEFAULT_MAX_FRAME_BYTES, GOT_IMAGE, GOT_SIZE,
 };
 
@@ -55,6 +62,10 @@ pub enum ConnError {
     BadAck(Vec<u8>),
     /// The viewer closed the connection while the streamer waited for an answer.
     Closed { waiting_for: &'static str },
+    /// A message of the extension exchange was malformed.
+    Ext(ExtError),
+    /// One side would not go on without the shared secret proved (or the peer refused us).
+    Refused(String),
     /// The operating system reported an error.
     Io(io::Error),
 }
@@ -84,8 +95,16 @@ impl fmt::Display for ConnError {
             ConnError::Closed { waiting_for } => {
                 write!(f, "connection closed while waiting for {waiting_for}")
             }
+            ConnError::Ext(e) => e.fmt(f),
+            ConnError::Refused(why) => write!(f, "refused: {why}"),
             ConnError::Io(e) => e.fmt(f),
         }
+    }
+}
+
+impl From<ExtError> for ConnError {
+    fn from(e: ExtError) -> Self {
+        ConnError::Ext(e)
     }
 }
 
@@ -107,6 +126,25 @@ impl ConnError {
     /// True for a truncated frame: counted by the viewer, never displayed.
     pub fn is_truncated(&self) -> bool {
         matches!(self, ConnError::Truncated { .. })
+    }
+}
+
+/// Why a viewer that holds a secret refuses a streamer that did not offer the extension
+/// exchange, the only form that can prove it.
+fn refusal(dialect: Dialect, offer: Offer) -> String {
+    match (dialect, offer) {
+        (Dialect::Flag, Offer::None) => {
+            "this viewer needs the shared secret (--secret), which the reference flag dialect \
+             cannot prove"
+                .into()
+        }
+        (Dialect::Flag, _) => {
+            "this viewer needs the shared secret (--secret); the streamer is too old to prove it"
+                .into()
+        }
+        (d, _) => format!(
+            "this viewer needs the shared secret (--secret), which the {d} dialect cannot prove"
+        ),
     }
 }
 
@@ -139,6 +177,14 @@ pub struct Connection<S> {
     frames: u64,
     /// Viewer side: the streamer offered overlapping frames and was told yes.
     overlap: bool,
+    /// What this side puts into the extension exchange; `None` speaks the previous wave.
+    ext: Option<Arc<Extension>>,
+    /// Viewer side: the extension exchange was agreed; its frames and answers are in use.
+    extended: bool,
+    /// Viewer side: the stream's name from the streamer's hello.
+    peer_name: Option<String>,
+    /// Viewer side: the in-band times of the frame read last (extension exchange only).
+    in_band: Option<InBand>,
 }
 
 /// How long a `SIZE n` that ends with the bytes received so far may wait for more digits
@@ -159,7 +205,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             dialect: None,
             frames: 0,
             overlap: false,
+            ext: None,
+            extended: false,
+            peer_name: None,
+            in_band: None,
         }
+    }
+
+    /// Takes part in the extension exchange with `ext` (our programs do; without it, the
+    /// connection speaks as the previous wave did).
+    pub fn with_extension(mut self, ext: Arc<Extension>) -> Self {
+        self.ext = Some(ext);
+        self
     }
 
     /// Wraps a connected stream that speaks `dialect` (the streamer's side).
@@ -184,15 +241,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// the last payload byte has arrived, as the dialect wants. Returns `Ok(false)` on a clean
     /// end: EOF between frames, or `BYE BYE `. `payload` is reused from frame to frame.
     pub async fn read_frame(&mut self, payload: &mut Vec<u8>) -> Result<bool, ConnError> {
+        if self.extended {
+            return self.read_extended_frame(payload).await;
+        }
         let Some((len, space_pending, offer)) = self.read_header().await? else {
             return Ok(false);
         };
+        let arrived = crate::mark::now_micros();
         let dialect = self.dialect.unwrap_or_default();
         // An offer is taken up on a connection's first frame only: later on, an `OK` would be
         // an answer no sender expects.
-        let accept = offer && self.frames == 0;
+        let first = self.frames == 0;
         self.frames += 1;
-        if accept {
+        if let Some(ext) = self.ext.clone() {
+            if first && offer == Offer::Extended {
+                return self.read_first_extended(ext, arrived, len, payload).await;
+            }
+            if ext.secret.is_some() {
+                return Err(ConnError::Refused(refusal(dialect, offer)));
+            }
+        }
+        if first && offer != Offer::None {
             self.overlap = true;
             self.send_answer(ACCEPT_OVERLAP).await?;
         } else if let Some(answer) = dialect.header_answer() {
@@ -208,7 +277,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Viewer side: reads the next frame's header, telling the dialect from the first byte:
     /// the payload length, whether the `SIZE` dialect's space is still to come, and whether
     /// the streamer offers overlapping frames; `None` on a clean end.
-    async fn read_header(&mut self) -> Result<Option<(usize, bool, bool)>, ConnError> {
+    async fn read_header(&mut self) -> Result<Option<(usize, bool, Offer)>, ConnError> {
         let max = self.limits.max_frame_bytes;
         loop {
             let header = match self.dialect {
@@ -246,7 +315,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                             // Nothing more: the number is whole.
                             if let Header::Frame { len, consumed, .. } = header.settle()? {
                                 self.buf.drain(..consumed);
-                                return Ok(Some((len, false, false)));
+                                return Ok(Some((len, false, Offer::None)));
                             }
                         }
                         Ok(Ok(_)) => {}
@@ -254,27 +323,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     }
                 }
                 Header::Incomplete => {
-                    // Idle between frames is allowed (a streamer may pause); silence inside a
-                    // header is not.
-                    let n = if self.buf.is_empty() {
-                        self.stream.read_buf(&mut self.buf).await?
-                    } else {
-                        self.read_within(self.limits.read_timeout, "rest of the header")
-                            .await?
-                    };
-                    if n == 0 {
-                        if self.buf.is_empty() {
-                            return Ok(None);
-                        }
-                        return Err(ConnError::Truncated {
-                            part: "header",
-                            got: self.buf.len(),
-                            expected: None,
-                        });
+                    if !self.read_more_header().await? {
+                        return Ok(None);
                     }
                 }
             }
         }
+    }
+
+    /// Viewer side: reads more of a header. Idle between frames is allowed (a streamer may
+    /// pause); silence inside a header is not. `false` on a clean end between frames.
+    async fn read_more_header(&mut self) -> Result<bool, ConnError> {
+        let n = if self.buf.is_empty() {
+            self.stream.read_buf(&mut self.buf).await?
+        } else {
+            self.read_within(self.limits.read_timeout, "rest of the header")
+                .await?
+        };
+        if n > 0 {
+            return Ok(true);
+        }
+        if self.buf.is_empty() {
+            return Ok(false);
+        }
+        Err(ConnError::Truncated {
+            part: "header",
+            got: self.buf.len(),
+            expected: None,
+        })
     }
 
     /// Viewer side: whether this connection's streamer offered overlapping frames (and was

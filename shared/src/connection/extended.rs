@@ -1,0 +1,347 @@
+//! The extension exchange of the `flag` dialect (docs/PROTOCOL.md, "Extensions") on a
+//! [`Connection`]: the hellos both ways at a connection's first frame, with the shared-secret
+//! proof, and, on the viewer's side, every later frame with its in-band times and its
+//! timestamped answer. The streamer's side of the later frames runs in the streamer's link,
+//! which keeps several in flight.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::{ConnError, Connection};
+use crate::clock::{Estimate, Sample};
+use crate::ext::{self, Answer, FrameMeta, Hello, HELLO_TAG, VERSION};
+use crate::mark::now_micros;
+use crate::proof;
+use crate::protocol::{FlagBytes, ACCEPT_OVERLAP, ACK};
+
+/// What one side puts into the exchange.
+#[derive(Debug, Clone, Default)]
+pub struct Extension {
+    /// Streamer: the stream's name (`--name`).
+    pub name: String,
+    /// Viewer: the most frames it lets be in flight (1..=16).
+    pub window: u8,
+    /// Both: the shared secret (`--secret FILE`); with it, the other side must prove it too.
+    pub secret: Option<Arc<[u8]>>,
+}
+
+/// Viewer side: what a frame of the exchange said of itself, and when it arrived here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InBand {
+    /// The streamer's records: capture time, stage times, its clock estimate.
+    pub meta: FrameMeta,
+    /// When the frame's header was read, on this (the viewer's) clock, µs since the epoch.
+    pub received_us: u64,
+    /// When its last payload byte was read, on this clock.
+    pub complete_us: u64,
+}
+
+/// Streamer side: how the viewer answered a connection's first frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Negotiated {
+    /// `ok`: a reference receiver; the connection stays strict, byte for byte.
+    Strict,
+    /// `OK`: a viewer of the previous wave; overlapping frames with plain flags.
+    Overlap,
+    /// A hello: the exchange, with at most `window` frames in flight.
+    Extended { window: u8 },
+}
+
+/// Streamer side: a clock sample in, the estimate it now gives out (`None`: still unknown).
+pub type ClockSink<'a> = &'a mut dyn FnMut(Sample) -> Option<Estimate>;
+
+/// The estimate as the CLOCK record carries it.
+fn clock_record(estimate: Option<Estimate>) -> Option<(i64, u32)> {
+    estimate.map(|e| (e.offset_us, u32::try_from(e.error_us).unwrap_or(u32::MAX)))
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    /// Viewer side: the stream's name, once the streamer's hello said it.
+    pub fn stream_name(&self) -> Option<&str> {
+        self.peer_name.as_deref()
+    }
+
+    /// Viewer side: the in-band times of the frame read last (extension exchange only).
+    pub fn in_band(&self) -> Option<InBand> {
+        self.in_band
+    }
+
+    /// Viewer side: whether the extension exchange is in use.
+    pub fn extended(&self) -> bool {
+        self.extended
+    }
+
+    /// Viewer side: the first frame's flag offered the exchange and arrived at `arrived`:
+    /// hellos both ways, then its payload and its answer.
+    pub(super) async fn read_first_extended(
+        &mut self,
+        ext: Arc<Extension>,
+        arrived: u64,
+        len: usize,
+        payload: &mut Vec<u8>,
+    ) -> Result<bool, ConnError> {
+        let meta = self.viewer_hellos(&ext, arrived).await?;
+        self.read_payload(payload, len, false).await?;
+        self.answer(meta, arrived).await?;
+        Ok(true)
+    }
+
+    /// Viewer side: one frame after the hellos: `F`, lengths, records, payload; answered with
+    /// when its header arrived and when the answer left. `Ok(false)` on a clean end.
+    pub(super) async fn read_extended_frame(
+        &mut self,
+        payload: &mut Vec<u8>,
+    ) -> Result<bool, ConnError> {
+        let max = self.limits.max_frame_bytes;
+        let header = loop {
+            if let Some(h) = ext::parse_frame_header(&self.buf, max)? {
+                break h;
+            }
+            if !self.read_more_header().await? {
+                return Ok(false);
+            }
+        };
+        let arrived = now_micros();
+        self.frames += 1;
+        self.buf.drain(..header.consumed);
+        self.read_payload(payload, header.len, false).await?;
+        self.answer(header.meta, arrived).await?;
+        Ok(true)
+    }
+
+    /// Sends a frame's answer and keeps its in-band times.
+    async fn answer(&mut self, meta: FrameMeta, arrived: u64) -> Result<(), ConnError> {
+        let complete_us = now_micros();
+        let answer = Answer {
+            received_us: arrived,
+            answered_us: now_micros(),
+        };
+        self.send_answer(&answer.encode()).await?;
+        self.in_band = Some(InBand {
+            meta,
+            received_us: arrived,
+            complete_us,
+        });
+        Ok(())
+    }
+
+    /// Viewer side: our hello (window, nonce, times of the offer), the streamer's (name,
+    /// proof, the first frame's records), our second (proof, or why it is refused). Returns
+    /// the first frame's records.
+    async fn viewer_hellos(
+        &mut self,
+        ext: &Extension,
+        arrived: u64,
+    ) -> Result<FrameMeta, ConnError> {
+        let nonce = proof::nonce()?;
+        let ours = Hello {
+            version: VERSION,
+            window: Some(ext.window.clamp(1, ext::MAX_WINDOW)),
+            nonce: Some(nonce),
+            auth_required: ext.secret.is_some(),
+            times: Some(Answer {
+                received_us: arrived,
+                answered_us: now_micros(),
+            }),
+            ..Hello::default()
+        };
+        self.send_hello(&ours).await?;
+        let theirs = self
+            .read_hello(self.limits.read_timeout, "the streamer's hello")
+            .await?;
+        if theirs.version == 0 {
+            return Err(ext::ExtError::BadRecord(0).into());
+        }
+        let name = theirs.name.clone().unwrap_or_default();
+        let mut reply = Hello {
+            version: theirs.version.min(VERSION),
+            ..Hello::default()
+        };
+        if let Some(secret) = &ext.secret {
+            let proved = match (&theirs.nonce, &theirs.proof) {
+                (Some(n), Some(p)) => proof::is_streamer_proof(secret, &nonce, n, &name, p),
+                _ => false,
+            };
+            let Some(their_nonce) = theirs.nonce.filter(|_| proved) else {
+                let why = if theirs.proof.is_some() {
+                    "the streamer's proof of the shared secret is wrong"
+                } else {
+                    "this viewer needs the shared secret (--secret); the streamer gave no proof"
+                };
+                reply.refuse = Some(why.into());
+                let _ = self.send_hello(&reply).await;
+                return Err(ConnError::Refused(why.into()));
+            };
+            reply.proof = Some(proof::viewer_proof(secret, &their_nonce, &nonce));
+        }
+        self.send_hello(&reply).await?;
+        self.peer_name = theirs.name;
+        self.extended = true;
+        Ok(theirs.meta)
+    }
+
+    /// Streamer side, a connection's first frame: offers the exchange with the flag
+    /// `00<len>, ` and carries on in whatever form the viewer answers (see [`Negotiated`]).
+    /// `meta` is the frame's records as of the flag's writing; samples of the viewer's clock go
+    /// to `clock`. Returns the form and when the flag's answer arrived; on a reference
+    /// receiver, byte for byte what the reference sender does.
+    pub async fn send_first_frame_negotiating(
+        &mut self,
+        payload: &[u8],
+        meta: FrameMeta,
+        ext: &Extension,
+        clock: ClockSink<'_>,
+    ) -> Result<(Negotiated, Instant), ConnError> {
+        self.frames += 1;
+        let t1 = meta.capture_us.unwrap_or(0) + u64::from(meta.sent_us.unwrap_or(0));
+        let waiting = "an answer to the offer";
+        self.write_within(&FlagBytes::extended(payload.len()), waiting)
+            .await?;
+        let limit = self.limits.ack_timeout;
+        while self.buf.len() < 2 {
+            if self.read_within(limit, waiting).await? == 0 {
+                return Err(ConnError::Closed {
+                    waiting_for: waiting,
+                });
+            }
+        }
+        let answered = Instant::now();
+        let plain = match &self.buf[..2] {
+            a if a == ACK => Negotiated::Strict,
+            a if a == ACCEPT_OVERLAP => Negotiated::Overlap,
+            a if a == HELLO_TAG => {
+                let window = self.streamer_hellos(meta, t1, ext, clock).await?;
+                self.write_within(payload, "the frame's answer").await?;
+                self.first_answer(t1, clock, limit).await?;
+                return Ok((Negotiated::Extended { window }, answered));
+            }
+            _ => return Err(ConnError::BadAck(std::mem::take(&mut self.buf))),
+        };
+        if ext.secret.is_some() {
+            return Err(ConnError::Refused(
+                "the viewer cannot prove the shared secret (--secret): it answered as a \
+                 reference receiver or an older viewer"
+                    .into(),
+            ));
+        }
+        self.buf.drain(..2);
+        self.write_within(payload, "ok after the payload").await?;
+        self.expect_answer(&[ACK], "ok after the payload").await?;
+        Ok((plain, answered))
+    }
+
+    /// Streamer side: the viewer's hello (already arriving), ours, the viewer's second.
+    /// Returns the viewer's window.
+    async fn streamer_hellos(
+        &mut self,
+        mut meta: FrameMeta,
+        t1: u64,
+        ext: &Extension,
+        clock: ClockSink<'_>,
+    ) -> Result<u8, ConnError> {
+        let limit = self.limits.ack_timeout;
+        let theirs = self.read_hello(limit, "the viewer's hello").await?;
+        let t4 = now_micros();
+        if let Some(times) = theirs.times {
+            meta.clock = clock_record(clock(Sample {
+                t1,
+                t2: times.received_us,
+                t3: times.answered_us,
+                t4,
+            }));
+        }
+        let nonce = proof::nonce()?;
+        let name = ext::cut_name(&ext.name).to_string();
+        let proof = match (&ext.secret, &theirs.nonce) {
+            (Some(secret), Some(their)) => Some(proof::streamer_proof(secret, their, &nonce, &name)),
+            _ => None,
+        };
+        let ours = Hello {
+            version: theirs.version.clamp(1, VERSION),
+            name: (!name.is_empty()).then_some(name),
+            nonce: Some(nonce),
+            proof,
+            meta,
+            ..Hello::default()
+        };
+        self.send_hello(&ours).await?;
+        let second = self.read_hello(limit, "the viewer's second hello").await?;
+        if let Some(why) = second.refuse {
+            return Err(ConnError::Refused(format!("the viewer says: {why}")));
+        }
+        if let Some(secret) = &ext.secret {
+            let proved = match (&theirs.nonce, &second.proof) {
+                (Some(their), Some(p)) => proof::is_viewer_proof(secret, &nonce, their, p),
+                _ => false,
+            };
+            if !proved {
+                return Err(ConnError::Refused(
+                    "the viewer did not prove the shared secret (--secret)".into(),
+                ));
+            }
+        }
+        Ok(theirs.window.unwrap_or(1))
+    }
+
+    /// Streamer side: the first frame's timestamped answer, one more clock sample.
+    async fn first_answer(
+        &mut self,
+        t1: u64,
+        clock: ClockSink<'_>,
+        limit: Duration,
+    ) -> Result<(), ConnError> {
+        let waiting = "the first frame's answer";
+        loop {
+            if let Some((a, used)) = Answer::parse(&self.buf)? {
+                self.buf.drain(..used);
+                clock(Sample {
+                    t1,
+                    t2: a.received_us,
+                    t3: a.answered_us,
+                    t4: now_micros(),
+                });
+                return Ok(());
+            }
+            if self.read_within(limit, waiting).await? == 0 {
+                return Err(ConnError::Closed {
+                    waiting_for: waiting,
+                });
+            }
+        }
+    }
+
+    async fn send_hello(&mut self, hello: &Hello) -> Result<(), ConnError> {
+        let mut bytes = Vec::with_capacity(96);
+        hello.encode(&mut bytes);
+        self.send_answer(&bytes).await
+    }
+
+    /// Reads one hello within `limit`; its size is checked before it is buffered.
+    async fn read_hello(
+        &mut self,
+        limit: Duration,
+        waiting_for: &'static str,
+    ) -> Result<Hello, ConnError> {
+        // The offer's trailing space may arrive after the flag was parsed: it is not part of
+        // the hello (only the very first byte may be that space).
+        let mut space_allowed = true;
+        loop {
+            if space_allowed && !self.buf.is_empty() {
+                space_allowed = false;
+                if self.buf[0] == b' ' {
+                    self.buf.drain(..1);
+                }
+            }
+            if let Some((hello, used)) = Hello::parse(&self.buf)? {
+                self.buf.drain(..used);
+                return Ok(hello);
+            }
+            let n = self.read_within(limit, waiting_for).await?;
+            if n == 0 {
+                return Err(ConnError::Closed { waiting_for });
+            }
+        }
+    }
+}
