@@ -9,6 +9,20 @@
 //! the history.
 
 use std::collections::VecDeque;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// This machine's wall clock, µs since the Unix epoch (0 before 1970: rejected as implausible).
+pub fn wall_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
+
+/// The wall-clock time of an earlier moment: now less the time since, on the monotonic clock,
+/// so a wall-clock step in between moves it with the clock (as T1 and T4 move).
+pub fn wall_micros_at(then: Instant) -> u64 {
+    wall_micros().saturating_sub(u64::try_from(then.elapsed().as_micros()).unwrap_or(u64::MAX))
+}
 
 /// One exchange: T1 and T4 on the local clock, T2 and T3 on the remote one, µs since the epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -17,6 +17,7 @@
 //! - [`cli`]: argument types both programs parse (sizes, addresses, networks).
 //! - [`jpeg_slices`]: a JPEG cut into strips at restart markers, joined and split again.
 //! - [`pool`]: a few persistent threads that run one frame's strips in parallel.
+//! - [`secret_file`]: secrets and passwords read from private files.
 //! - [`signals`]: Ctrl-C and SIGTERM, and the second Ctrl-C that ends the process at once.
 //! - [`sniff`]: what a payload is (JPEG, PNG or neither), from its first bytes.
 
@@ -32,6 +33,7 @@ pub mod net;
 pub mod pool;
 pub mod proof;
 pub mod protocol;
+pub mod secret_file;
 pub mod signals;
 pub mod slot;
 pub mod sniff;

@@ -1,9 +1,11 @@
 //! Everything a run needs, parsed and checked: the command line as one typed [`Config`], and
 //! the part of it each stage is given.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use shared::cli::{PeerAddr, Resolution};
+use shared::connection::Extension;
 use shared::Dialect;
 
 use crate::link::config::SenderConfig;
@@ -15,6 +17,10 @@ use crate::source::{SourceOptions, SourceSpec};
 #[derive(Debug, Clone)]
 pub struct Config {
     pub viewer: PeerAddr,
+    /// The stream's name (`--name`, or [`default_name`]), told to our viewer.
+    pub name: String,
+    /// The secret shared with the viewer (`--secret FILE`), if any.
+    pub secret: Option<Arc<[u8]>>,
     /// Wire dialect (`--protocol`).
     pub dialect: Dialect,
     pub source: SourceSpec,
@@ -74,6 +80,11 @@ impl Config {
             quiet: self.quiet,
             ack_timeout: self.ack_timeout,
             window: self.window,
+            ext: Arc::new(Extension {
+                name: self.name.clone(),
+                window: 0,
+                secret: self.secret.clone(),
+            }),
         }
     }
 
@@ -103,4 +114,39 @@ impl Config {
             live: self.fps != Some(0),
         }
     }
+}
+
+/// The name a stream has without `--name`: this host's name and the source, e.g. `x3pi/video8`
+/// (the `--camera` device's file name), `x3pi/camera`, `x3pi/test` or `x3pi/clip.y4m`.
+pub fn default_name(source: &SourceSpec, camera: Option<&CameraSpec>) -> String {
+    let what = match source {
+        SourceSpec::Test => "test".to_string(),
+        SourceSpec::Camera => camera.map_or_else(|| "camera".to_string(), CameraSpec::label),
+        SourceSpec::Y4m(p) | SourceSpec::Image(p) => p
+            .file_name()
+            .map_or_else(|| "file".to_string(), |n| n.to_string_lossy().into_owned()),
+        SourceSpec::Pipe => "stdin".to_string(),
+        SourceSpec::Http(url) => url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap_or("http")
+            .to_string(),
+    };
+    let name = format!("{}/{what}", host_name());
+    let clean: String = name
+        .chars()
+        .map(|c| if c.is_control() || c.is_whitespace() { '_' } else { c })
+        .collect();
+    shared::ext::cut_name(&clean).to_string()
+}
+
+/// This machine's name, or `streamer` when it cannot be read.
+fn host_name() -> String {
+    let from_file = std::fs::read_to_string("/proc/sys/kernel/hostname").ok();
+    from_file
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "streamer".to_string())
 }

@@ -117,6 +117,28 @@ struct Args {
     /// List the capture devices with their formats, sizes and frame rates, then exit.
     #[arg(long)]
     list_cameras: bool,
+
+    /// The stream's name, shown by our viewer on its tile, HUD, /api/streams, /stream/NAME,
+    /// metrics and file names (1-64 characters, no spaces). Default: the host name and the
+    /// source, e.g. x3pi/video8, x3pi/test or x3pi/clip.y4m.
+    #[arg(long, value_parser = parse_name)]
+    name: Option<String>,
+
+    /// A file holding the secret shared with the viewer (not readable by others): the
+    /// connection proves that both hold it before any frame is sent (docs/security.md).
+    #[arg(long, value_name = "FILE")]
+    secret: Option<std::path::PathBuf>,
+}
+
+/// A stream name: 1-64 bytes, printable, no spaces (it goes into URLs and key=value lines).
+fn parse_name(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.len() > shared::ext::MAX_NAME_BYTES {
+        return Err(format!("must be 1 to {} bytes", shared::ext::MAX_NAME_BYTES));
+    }
+    if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err("must have no spaces or control characters".into());
+    }
+    Ok(s.to_string())
 }
 
 fn main() -> ExitCode {
@@ -130,7 +152,22 @@ fn main() -> ExitCode {
             }
         };
     }
+    let secret = match &args.secret {
+        Some(path) => match shared::secret_file::read_private(path, 4096) {
+            Ok(bytes) => Some(bytes.into()),
+            Err(e) => {
+                eprintln!("streamer: --secret {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
+    let name = args
+        .name
+        .unwrap_or_else(|| streamer::config::default_name(&args.source, args.camera.as_ref()));
     let config = streamer::Config {
+        name,
+        secret,
         viewer: args.viewer,
         dialect: args.dialect,
         source: args.source,

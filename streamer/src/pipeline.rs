@@ -61,6 +61,10 @@ pub fn run(config: Config) -> Result<()> {
     let sender_config = config.sender_config();
     let mut tally = Tally::new(&sender_config, adapter);
     send(&sender_config, &jpeg, &mut tally)?;
+    let clock = ClockFigures {
+        estimate: tally.clock.now(),
+        rejected: tally.clock.rejected(),
+    };
     let stats = tally.stats;
     raw.close();
     jpeg.close();
@@ -71,7 +75,7 @@ pub fn run(config: Config) -> Result<()> {
     let encode_result = encode.join();
     let skipped_by_source = capture_result.as_ref().map_or(0, |n| *n);
     let dropped = raw.dropped() + jpeg.dropped() + skipped_by_source + stats.lost;
-    print_summary(&stats, dropped, config.dialect);
+    print_summary(&stats, dropped, config.dialect, &clock);
     capture_result.context("capture failed")?;
     encode_result.context("encoding failed")?;
     Ok(())
@@ -135,7 +139,13 @@ fn send(config: &SenderConfig, jpeg: &Slot<EncodedFrame>, tally: &mut Tally<'_>)
 
 /// The last line on stdout: frames, rate, latency (or send time) percentiles, bytes per frame,
 /// frames dropped on the way and, when frames were encoded, the median quality.
-fn print_summary(stats: &SenderStats, dropped: u64, dialect: Dialect) {
+/// The viewer's clock as last estimated, for the summary.
+struct ClockFigures {
+    estimate: Option<shared::clock::Estimate>,
+    rejected: u64,
+}
+
+fn print_summary(stats: &SenderStats, dropped: u64, dialect: Dialect, clock: &ClockFigures) {
     let (frames, fps, p50, p95, max) = match &stats.latency {
         Some(s) => (
             s.frames(),
@@ -157,8 +167,18 @@ fn print_summary(stats: &SenderStats, dropped: u64, dialect: Dialect) {
         .quality_p50()
         .map(|q| format!(" quality_p50={q}"))
         .unwrap_or_default();
+    // Viewer clock minus ours; unknown without the extension exchange (or before a sample).
+    let (offset, error) = match clock.estimate {
+        Some(e) => (
+            format!("{:.3}", e.offset_us as f64 / 1000.0),
+            format!("{:.3}", e.error_us as f64 / 1000.0),
+        ),
+        None => ("unknown".to_string(), "unknown".to_string()),
+    };
+    let rejected = clock.rejected;
     print_line(format_args!(
         "summary: frames={frames} fps={fps:.2} {timing} bytes_per_frame={bytes_per_frame} \
-         dropped={dropped}{quality}"
+         dropped={dropped}{quality} clock_offset_ms={offset} clock_error_ms={error} \
+         clock_rejected={rejected}"
     ));
 }

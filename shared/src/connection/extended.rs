@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{ConnError, Connection};
-use crate::clock::{Estimate, Sample};
+use crate::clock::{wall_micros as now_micros, Estimate, Sample};
 use crate::ext::{self, Answer, FrameMeta, Hello, HELLO_TAG, VERSION};
-use crate::mark::now_micros;
 use crate::proof;
 use crate::protocol::{FlagBytes, ACCEPT_OVERLAP, ACK};
 

@@ -247,7 +247,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let Some((len, space_pending, offer)) = self.read_header().await? else {
             return Ok(false);
         };
-        let arrived = crate::mark::now_micros();
+        let arrived = crate::clock::wall_micros();
         let dialect = self.dialect.unwrap_or_default();
         // An offer is taken up on a connection's first frame only: later on, an `OK` would be
         // an answer no sender expects.

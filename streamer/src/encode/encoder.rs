@@ -9,6 +9,7 @@ use turbojpeg::{Compressor, Decompressor, Image, OutputBuf, Subsamp, YuvImage};
 
 use crate::encode::halve;
 use crate::encode::slices::{Input, SlicedEncoder};
+use crate::source::pattern::stamp_i420;
 use crate::source::{nv12_len, yuyv_len, PixelFormat, RawFrame};
 
 /// One encoded frame on its way to the sender. Reused from frame to frame.
@@ -19,6 +20,8 @@ pub struct EncodedFrame {
     len: usize,
     /// When capturing the source frame started.
     pub captured_at: Instant,
+    /// When the encoder finished it (or passed it on).
+    pub encoded_at: Instant,
     /// The source frame's index.
     pub index: u64,
     /// Time spent in the encoder (zero for a passed-through JPEG).
@@ -35,6 +38,7 @@ impl Default for EncodedFrame {
             buf: Vec::new(),
             len: 0,
             captured_at: Instant::now(),
+            encoded_at: Instant::now(),
             index: 0,
             encode_time: Duration::ZERO,
             quality: None,
@@ -132,6 +136,7 @@ impl Encoder {
             out.len = out.buf.len();
             out.encode_time = Duration::ZERO;
             out.quality = None;
+            out.encoded_at = Instant::now();
             return Ok(());
         }
         out.quality = Some(self.quality);
@@ -145,6 +150,7 @@ impl Encoder {
             out.len = out.buf.len();
             out.encode_time = started.elapsed();
             out.quality = None;
+            out.encoded_at = Instant::now();
             return Ok(());
         };
         self.compressor.set_subsamp(subsamp)?;
@@ -158,7 +164,13 @@ impl Encoder {
             _ => None,
         };
         let (w, h, planar) = match halved {
-            Some((hw, hh)) => (hw, hh, Some(&self.half[..])),
+            Some((hw, hh)) => {
+                // The mark was halved with the picture: draw it again at this size.
+                if let (Some(micros), PixelFormat::I420) = (raw.mark, raw.format) {
+                    stamp_i420(&mut self.half, hw, hh, micros);
+                }
+                (hw, hh, Some(&self.half[..]))
+            }
             None => (w, h, planar),
         };
         out.halved = halved.is_some();
@@ -183,6 +195,7 @@ impl Encoder {
             out.len = output.len();
         }
         out.encode_time = started.elapsed();
+        out.encoded_at = Instant::now();
         Ok(())
     }
 }

@@ -1,9 +1,11 @@
 //! What the link needs to know from the command line; the sender, the overlapping loop and
 //! the per-frame accounting all read it.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use shared::cli::PeerAddr;
+use shared::connection::Extension;
 use shared::Dialect;
 
 /// What the sender needs to know.
@@ -17,4 +19,6 @@ pub struct SenderConfig {
     pub ack_timeout: Duration,
     /// Frames that may be in flight at once (`--window`); 1 is strict stop-and-wait.
     pub window: usize,
+    /// What the extension exchange says of this stream: its name, the shared secret.
+    pub ext: Arc<Extension>,
 }

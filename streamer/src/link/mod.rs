@@ -1,7 +1,8 @@
 //! The link stage: the connection to the viewer, strict or with overlapping frames, and what
 //! follows each acknowledged frame. Imports only go down: `sender` hands an accepted offer to
 //! `overlap`; both count frames through `tally`, which prints through `report` and feeds
-//! `adapt`; `config` is read by all.
+//! `adapt`; `times` makes a frame's in-band times and follows the viewer's clock; `config` is
+//! read by all.
 
 pub mod adapt;
 pub mod config;
@@ -9,3 +10,4 @@ pub mod overlap;
 pub mod report;
 pub mod sender;
 pub mod tally;
+pub mod times;

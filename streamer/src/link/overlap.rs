@@ -1,8 +1,10 @@
 //! Overlapping frames (`--window N`, negotiated on the connection's first frame): each frame's
-//! flag and payload go out together, up to N frames are in flight, and the answers, `ok` after
-//! each flag and `ok` after each payload, are matched to the frames in order as they arrive.
-//! Writing and reading run side by side, so an answer is timed when it arrives, not when a
-//! long write happens to end.
+//! header and payload go out together, up to N frames are in flight, and the answers are
+//! matched to the frames in order as they arrive. Two forms: an older viewer's, with plain
+//! flags answered `ok` after each flag and `ok` after each payload; and the extension
+//! exchange's, with `F` headers carrying the frame's times and one timestamped answer per
+//! frame, each a sample of the viewer's clock. Writing and reading run side by side, so an
+//! answer is timed when it arrives, not when a long write happens to end.
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -10,32 +12,59 @@ use std::io::IoSlice;
 use std::pin::Pin;
 use std::time::Instant;
 
+use shared::clock::{self, Sample};
+use shared::ext::{self, Answer};
 use shared::protocol::{FlagBytes, ACK};
 use shared::{ConnError, Slot};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::encode::encoder::EncodedFrame;
 use crate::link::tally::{Delivery, Tally};
+use crate::link::times;
 
-/// The frame being written: its flag and payload, and how much of the two has gone out.
+/// How frames and answers look on the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    /// An older viewer's: plain flags, `ok` after each flag and after each payload.
+    Flags,
+    /// The extension exchange's: `F` headers with the frame's times, one timestamped answer.
+    Extended,
+}
+
+/// The frame being written: its header and payload, and how much of the two has gone out.
 struct Writing {
     frame: EncodedFrame,
-    flag: FlagBytes,
+    header: Vec<u8>,
     written: usize,
 }
 
 impl Writing {
-    /// A frame about to go out, flag first.
-    fn new(frame: EncodedFrame) -> Writing {
-        Writing {
-            flag: FlagBytes::new(frame.jpeg().len()),
-            frame,
-            written: 0,
+    /// A frame about to go out, header first, in `form`; its delivery record with it.
+    fn new(frame: EncodedFrame, form: Form, tally: &Tally<'_>) -> (Writing, Delivery) {
+        let now = Instant::now();
+        let mut delivery = Delivery::of(&frame, now, true);
+        let len = frame.jpeg().len();
+        let mut header = Vec::with_capacity(48);
+        match form {
+            Form::Flags => header.extend_from_slice(&FlagBytes::new(len)),
+            Form::Extended => {
+                let meta = times::frame_meta(&frame, now, tally.clock.now());
+                delivery.sent_wall_us = times::sent_wall(&meta);
+                // Lengths above u32 never get here: frames are bounded far below.
+                let len = u32::try_from(len).unwrap_or(u32::MAX);
+                ext::encode_frame_header(len, &meta, &mut header);
+            }
         }
+        let writing = Writing {
+            frame,
+            header,
+            written: 0,
+        };
+        (writing, delivery)
     }
 
     fn total(&self) -> usize {
-        self.flag.len() + self.frame.jpeg().len()
+        self.header.len() + self.frame.jpeg().len()
     }
 }
 
@@ -45,6 +74,7 @@ impl Writing {
 /// (it must not be polled again then), before and after.
 pub async fn run<S, F>(
     stream: S,
+    (form, window): (Form, usize),
     unread: Vec<u8>,
     frames: &Slot<EncodedFrame>,
     tally: &mut Tally<'_>,
@@ -55,7 +85,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     F: Future<Output = ()>,
 {
-    let (window, ack_timeout) = (tally.config.window, tally.config.ack_timeout);
+    let ack_timeout = tally.config.ack_timeout;
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut answers = unread;
     let mut in_flight: VecDeque<Delivery> = VecDeque::with_capacity(window);
@@ -66,7 +96,11 @@ where
     let mut progress = Instant::now();
     let result = loop {
         let now = Instant::now();
-        if let Err(e) = match_answers(&mut answers, &mut in_flight, now, tally) {
+        let matched = match form {
+            Form::Flags => match_answers(&mut answers, &mut in_flight, now, tally),
+            Form::Extended => match_stamped(&mut answers, &mut in_flight, now, tally),
+        };
+        if let Err(e) = matched {
             break Err(e);
         }
         if !ending && writing.is_none() && !tally.wants_more(in_flight.len()) {
@@ -99,8 +133,9 @@ where
                     if in_flight.is_empty() {
                         progress = now;
                     }
-                    in_flight.push_back(Delivery::of(&frame, now, true));
-                    writing = Some(Writing::new(frame));
+                    let (w, delivery) = Writing::new(frame, form, tally);
+                    in_flight.push_back(delivery);
+                    writing = Some(w);
                 }
                 None => ending = true,
             },
@@ -144,7 +179,7 @@ async fn write_some<W: AsyncWrite + Unpin>(
     let Some(w) = writing else {
         return Ok(0);
     };
-    let (flag, payload) = (&w.flag[..], w.frame.jpeg());
+    let (flag, payload) = (&w.header[..], w.frame.jpeg());
     let n = if w.written < flag.len() {
         let parts = [IoSlice::new(&flag[w.written..]), IoSlice::new(payload)];
         writer.write_vectored(&parts).await?
@@ -192,6 +227,49 @@ fn match_answers(
     result
 }
 
+/// Matches the extension exchange's answers in `buf` to the frames in flight, oldest first:
+/// each completes a frame and is a sample of the viewer's clock. Leaves an incomplete answer
+/// in `buf`; a malformed one, or one no frame waits for, is an error.
+fn match_stamped(
+    buf: &mut Vec<u8>,
+    in_flight: &mut VecDeque<Delivery>,
+    now: Instant,
+    tally: &mut Tally<'_>,
+) -> Result<(), ConnError> {
+    let mut used = 0;
+    let result = loop {
+        let (answer, n) = match Answer::parse(&buf[used..]) {
+            Ok(Some(found)) => found,
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e.into()),
+        };
+        let Some(done) = in_flight.pop_front() else {
+            break Err(ConnError::BadAck(buf[used..].to_vec()));
+        };
+        used += n;
+        if let Some(t1) = done.sent_wall_us {
+            tally.clock.sample(Sample {
+                t1,
+                t2: answer.received_us,
+                t3: answer.answered_us,
+                t4: clock::wall_micros(),
+            });
+        }
+        // The viewer's own view of the payload's time on the link; absurd values say nothing.
+        let held = answer.answered_us.checked_sub(answer.received_us);
+        let viewer_wire = held
+            .filter(|&us| us <= clock::MAX_DELAY_US)
+            .map(std::time::Duration::from_micros);
+        tally.acknowledged(Delivery {
+            done: now,
+            viewer_wire,
+            ..done
+        });
+    };
+    buf.drain(..used);
+    result
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +287,7 @@ mod tests {
             quiet: true,
             ack_timeout: Duration::from_secs(5),
             window,
+            ext: Arc::default(),
         }
     }
 
@@ -294,6 +373,7 @@ mod tests {
         let mut stopped = false;
         run(
             a,
+            (Form::Flags, 3),
             Vec::new(),
             &slot,
             &mut tally,

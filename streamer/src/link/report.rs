@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use shared::cli::print_line;
+use shared::connection::Negotiated;
 use shared::Dialect;
 
 use crate::link::adapt::Change;
@@ -20,8 +21,8 @@ pub struct Report<'a> {
     measure: &'static str,
     /// Until judged, where `--window` could help.
     round_trips: Option<RoundTrips>,
-    /// Whether the viewer's answer to the offer of overlapping frames was already reported.
-    told_overlap: Option<bool>,
+    /// The form (and frames in flight) last reported, so it is said once per change.
+    told_form: Option<(Negotiated, usize)>,
 }
 
 impl<'a> Report<'a> {
@@ -44,7 +45,7 @@ impl<'a> Report<'a> {
             config,
             measure,
             round_trips,
-            told_overlap: None,
+            told_form: None,
         }
     }
 
@@ -87,22 +88,32 @@ impl<'a> Report<'a> {
         }
     }
 
-    /// Says once what became of the offer of overlapping frames (again only if it changes,
-    /// e.g. a restarted viewer of another version).
-    pub fn overlap_answer(&mut self, accepted: bool) {
-        if self.told_overlap == Some(accepted) {
+    /// Says once what became of the offer (again only if it changes, e.g. a restarted viewer
+    /// of another version): the form the connection goes on in, and the frames in flight.
+    pub fn negotiated(&mut self, form: Negotiated, window: usize) {
+        if self.told_form == Some((form, window)) {
             return;
         }
-        self.told_overlap = Some(accepted);
-        let (viewer, window) = (&self.config.viewer, self.config.window);
-        if accepted {
-            eprintln!("streamer: {viewer}: overlapping up to {window} frames");
+        self.told_form = Some((form, window));
+        let viewer = &self.config.viewer;
+        let flight = if window > 1 {
+            format!("overlapping up to {window} frames")
         } else {
-            eprintln!(
-                "streamer: {viewer}: the viewer did not take up overlapping frames (a reference \
-                 receiver or an older viewer); --window {window} falls back to strict \
-                 stop-and-wait"
-            );
+            "one frame at a time".to_string()
+        };
+        match form {
+            Negotiated::Extended { .. } => eprintln!(
+                "streamer: {viewer}: extension exchange (capture times and clock in-band); \
+                 {flight}"
+            ),
+            Negotiated::Overlap => eprintln!(
+                "streamer: {viewer}: an older viewer (no in-band capture times); {flight}"
+            ),
+            Negotiated::Strict => eprintln!(
+                "streamer: {viewer}: a reference receiver: plain flags, no in-band capture \
+                 times; --window {} falls back to strict stop-and-wait",
+                self.config.window
+            ),
         }
     }
 }

@@ -1,21 +1,23 @@
 //! The network stage: connects to the viewer (and reconnects when it goes away), sends the
 //! newest encoded frame in the chosen dialect and measures each frame's latency (in `len32`,
-//! which has no answers, only its send time). With `--window N` the first frame of each
-//! connection offers overlapping frames; when the viewer takes the offer up, the connection
-//! goes on in [`crate::link::overlap`].
+//! which has no answers, only its send time). In the `flag` dialect the first frame of each
+//! connection offers the extension exchange (and, to older viewers, overlapping frames); when
+//! the viewer takes either up, the connection goes on in [`crate::link::overlap`].
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use shared::cli::PeerAddr;
+use shared::connection::Negotiated;
 use shared::{ConnError, Connection, Dialect, Limits, Slot};
 use tokio::net::TcpStream;
 
 use crate::encode::encoder::EncodedFrame;
 use crate::link::config::SenderConfig;
-use crate::link::overlap;
+use crate::link::overlap::{self, Form};
 use crate::link::tally::{Delivery, Tally};
+use crate::link::times;
 
 /// Longest wait between two connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
@@ -36,24 +38,39 @@ pub async fn run(
     };
     // Set once `stop` has resolved (in the overlapping loop): it must not be polled again.
     let mut stopped = false;
+    // The last reason a viewer refused this streamer, said once.
+    let mut refused: Option<String> = None;
     loop {
         let stream = tokio::select! {
             s = connect(&config.viewer) => s,
             _ = &mut stop => break,
         };
         let conn = Connection::with_dialect(stream, limits, config.dialect);
+        tally.clock.reset();
         let served = serve(config, conn, frames, tally, stop.as_mut(), &mut stopped).await;
         match served {
             Ok(()) => break,
+            Err(ConnError::Refused(why)) => {
+                // Said once per reason; retried calmly, as the viewer may be restarted with
+                // the right secret.
+                if refused.as_deref() != Some(why.as_str()) {
+                    eprintln!("streamer: {}: refused: {why}; retrying every second", config.viewer);
+                    refused = Some(why);
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(MAX_BACKOFF) => {}
+                    _ = &mut stop => break,
+                }
+            }
             Err(e) => eprintln!("streamer: {}: {e}; reconnecting", config.viewer),
         }
     }
 }
 
 /// Sends frames on one connection, strictly one at a time, or, once the viewer takes up the
-/// offer of overlapping frames, on in [`overlap::run`]. `Ok` when there is nothing more to
-/// send (the frames ended, the limit was reached or `stop` resolved); an error when the
-/// connection failed and another one is wanted.
+/// offer (the extension exchange, or an older viewer's overlapping frames), on in
+/// [`overlap::run`]. `Ok` when there is nothing more to send (the frames ended, the limit was
+/// reached or `stop` resolved); an error when the connection failed and another one is wanted.
 async fn serve<F: Future<Output = ()>>(
     config: &SenderConfig,
     mut conn: Connection<TcpStream>,
@@ -62,8 +79,7 @@ async fn serve<F: Future<Output = ()>>(
     mut stop: Pin<&mut F>,
     stopped: &mut bool,
 ) -> Result<(), ConnError> {
-    let offer = config.window > 1 && config.dialect == Dialect::Flag;
-    let mut first = true;
+    let mut first = config.dialect == Dialect::Flag;
     loop {
         if !tally.wants_more(0) {
             let _ = conn.finish().await;
@@ -80,34 +96,51 @@ async fn serve<F: Future<Output = ()>>(
         // Not raced against `stop`: a frame in flight finishes (bounded by the ack timeout),
         // so the viewer never sees a truncated frame from a clean shutdown.
         let sent_at = Instant::now();
-        let result = if offer && first {
-            conn.send_first_frame_offering_overlap(frame.jpeg()).await
+        let mut delivery = Delivery::of(&frame, sent_at, false);
+        let result = if first {
+            let meta = times::frame_meta(&frame, sent_at, None);
+            delivery.sent_wall_us = times::sent_wall(&meta);
+            let clock = &mut tally.clock;
+            let mut sink = |s| clock.sample(s);
+            conn.send_first_frame_negotiating(frame.jpeg(), meta, &config.ext, &mut sink)
+                .await
+                .map(|(form, answered)| (form, Some(answered)))
         } else {
-            conn.send_frame(frame.jpeg()).await.map(|a| (false, a))
+            conn.send_frame(frame.jpeg())
+                .await
+                .map(|answered| (Negotiated::Strict, answered))
         };
         let done = Instant::now();
-        let delivery = Delivery::of(&frame, sent_at, false);
         frames.recycle(frame);
-        let (accepted, header_answered) = result?;
+        let (form, header_answered) = result?;
         tally.acknowledged(Delivery {
             header_answered,
             done,
             ..delivery
         });
-        if offer && first {
-            tally.overlap_answer(accepted);
+        let window = match form {
+            Negotiated::Extended { window } => config.window.min(usize::from(window)),
+            _ => config.window,
+        };
+        if first {
+            tally.negotiated(form, window);
         }
         first = false;
-        if accepted {
-            let (stream, unread) = conn.into_parts();
-            return match overlap::run(stream, unread, frames, tally, stop, stopped).await {
-                Err(e) if *stopped => {
-                    eprintln!("streamer: {}: {e}", config.viewer);
-                    Ok(())
-                }
-                result => result,
-            };
-        }
+        let form = match form {
+            Negotiated::Extended { .. } => Form::Extended,
+            Negotiated::Overlap if window > 1 => Form::Flags,
+            // Plain flags go on strictly (an older viewer answers them as the reference does).
+            _ => continue,
+        };
+        let (stream, unread) = conn.into_parts();
+        let run = overlap::run(stream, (form, window), unread, frames, tally, stop, stopped);
+        return match run.await {
+            Err(e) if *stopped => {
+                eprintln!("streamer: {}: {e}", config.viewer);
+                Ok(())
+            }
+            result => result,
+        };
     }
 }
 

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use shared::connection::Negotiated;
 use shared::stats::StreamStats;
 
 use crate::encode::encoder::EncodedFrame;
@@ -12,6 +13,7 @@ use crate::encode::knobs::Knobs;
 use crate::link::adapt::{Adapter, Sample};
 use crate::link::config::SenderConfig;
 use crate::link::report::Report;
+use crate::link::times::ViewerClock;
 
 /// Results of a run, over every connection.
 #[derive(Default)]
@@ -71,6 +73,11 @@ pub struct Delivery {
     pub done: Instant,
     /// Sent overlapping: header and payload went out together.
     pub overlapped: bool,
+    /// Extension exchange: when the header started out, on the wall clock (NTP's T1).
+    pub sent_wall_us: Option<u64>,
+    /// Extension exchange: the payload's time on the link as the viewer saw it (from the
+    /// header's arrival to the answer), which needs no clock in common.
+    pub viewer_wire: Option<Duration>,
 }
 
 impl Delivery {
@@ -86,6 +93,8 @@ impl Delivery {
             header_answered: None,
             done: sent_at,
             overlapped,
+            sent_wall_us: None,
+            viewer_wire: None,
         }
     }
 
@@ -93,6 +102,9 @@ impl Delivery {
     /// viewer as the payload's first and last bytes arrive; strict, the payload's round trip
     /// less the header's.
     fn wire(&self) -> Option<Duration> {
+        if self.viewer_wire.is_some() {
+            return self.viewer_wire;
+        }
         let answered = self.header_answered?;
         let payload_trip = self.done.saturating_duration_since(answered);
         Some(if self.overlapped {
@@ -111,6 +123,8 @@ pub struct Tally<'a> {
     report: Report<'a>,
     /// `--adapt`: the controller and the knobs it turns.
     adapt: Option<(Adapter, Arc<Knobs>)>,
+    /// The viewer's clock, from the extension exchange's answers.
+    pub clock: ViewerClock,
 }
 
 impl<'a> Tally<'a> {
@@ -124,6 +138,7 @@ impl<'a> Tally<'a> {
             },
             report: Report::new(config),
             adapt,
+            clock: ViewerClock::new(config.viewer.to_string()),
         }
     }
 
@@ -165,9 +180,9 @@ impl<'a> Tally<'a> {
         self.stats.lost += frames as u64;
     }
 
-    /// Says what became of the offer of overlapping frames (see [`Report::overlap_answer`]).
-    pub fn overlap_answer(&mut self, accepted: bool) {
-        self.report.overlap_answer(accepted);
+    /// Says what became of the offer (see [`Report::negotiated`]).
+    pub fn negotiated(&mut self, form: Negotiated, window: usize) {
+        self.report.negotiated(form, window);
     }
 }
 
@@ -188,6 +203,8 @@ mod tests {
             header_answered: Some(t + ms(12)),
             done: t + ms(40),
             overlapped: false,
+            sent_wall_us: None,
+            viewer_wire: None,
         };
         // Strict: 28 ms for the payload's round trip, less the header's 10 ms.
         assert_eq!(d.wire(), Some(ms(18)));

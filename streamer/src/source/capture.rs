@@ -50,9 +50,11 @@ fn pump(source: &mut dyn Source, out: &Slot<RawFrame>, fps: f64, stamp: bool) ->
         if !source.next_frame_or_stop(&mut frame, &|| out.is_closed())? {
             return Ok(());
         }
+        frame.mark = None;
         if stamp && frame.format == PixelFormat::I420 {
             let micros = mark::micros_at(frame.captured_at);
             pattern::stamp_i420(&mut frame.data, frame.width, frame.height, micros);
+            frame.mark = Some(micros);
         }
         let published = if newest_wins {
             out.put(frame)

@@ -63,6 +63,9 @@ pub struct RawFrame {
     pub captured_at: Instant,
     /// Position in the source, from 0 (counts on across loops and reconnects).
     pub index: u64,
+    /// The time mark drawn into the picture, if any (see [`shared::mark`]): drawn again after
+    /// halving, so the viewer reads it at every size that is sent.
+    pub mark: Option<u64>,
 }
 
 impl Default for RawFrame {
@@ -74,6 +77,7 @@ impl Default for RawFrame {
             format: PixelFormat::default(),
             captured_at: Instant::now(),
             index: 0,
+            mark: None,
         }
     }
 }

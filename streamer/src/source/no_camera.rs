@@ -25,6 +25,13 @@ fn unsupported() -> String {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CameraSpec {}
 
+impl CameraSpec {
+    /// Never called: there is no camera to name.
+    pub fn label(&self) -> String {
+        match *self {}
+    }
+}
+
 impl std::str::FromStr for CameraSpec {
     type Err = String;
     fn from_str(_: &str) -> Result<Self, String> {

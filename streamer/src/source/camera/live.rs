@@ -169,7 +169,7 @@ impl Live {
                 skipped += 1;
                 continue;
             }
-            frame.captured_at = left_driver;
+            frame.captured_at = driver_time(&meta, left_driver).unwrap_or(left_driver);
             if !copy_out(&buf[..used], mode, self.stride, passthrough, frame) {
                 // Shorter than the format needs: a broken transfer; wait for the next one.
                 skipped += 1;
@@ -283,6 +283,37 @@ pub(super) fn start(request: &CameraRequest) -> Result<Live> {
          pick one with --camera, or use --source test for the built-in pattern",
         reasons.join("; ")
     )
+}
+
+/// When the driver says the frame was captured, as an `Instant`. V4L2 stamps buffers on
+/// CLOCK_MONOTONIC (flag `TIMESTAMP_MONOTONIC`; the kernel takes it at the end of the frame's
+/// transfer, or its start with `TSTAMP_SRC_SOE`), the clock `Instant` reads on Linux, so the
+/// frame's age is "monotonic now − stamp". The link turns it into wall-clock time as "wall
+/// clock now − age" when the frame is sent. `None` for other clocks and for ages that make no
+/// sense (in the future or over a second): the dequeue time is used then.
+fn driver_time(meta: &v4l::buffer::Metadata, left_driver: Instant) -> Option<Instant> {
+    let source = meta.flags & BufferFlags::TIMESTAMP_MASK;
+    if source != BufferFlags::TIMESTAMP_MONOTONIC {
+        return None;
+    }
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid timespec for the call to fill.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) } != 0 {
+        return None;
+    }
+    let now_us = i128::from(now.tv_sec) * 1_000_000 + i128::from(now.tv_nsec) / 1000;
+    let stamp_us = i128::from(meta.timestamp.sec) * 1_000_000 + i128::from(meta.timestamp.usec);
+    let age_us = now_us - stamp_us;
+    if !(0..=1_000_000).contains(&age_us) {
+        return None;
+    }
+    let taken = Instant::now();
+    let age = Duration::from_micros(age_us as u64);
+    // Measured against "now", not `left_driver`: the copy since then is part of the age.
+    taken.checked_sub(age).filter(|t| *t <= left_driver)
 }
 
 #[cfg(test)]

@@ -15,6 +15,15 @@ pub const DEFAULT_FPS: u32 = 30;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CameraSpec(pub PathBuf);
 
+impl CameraSpec {
+    /// The device's file name, for the stream's default name (`video8`).
+    pub fn label(&self) -> String {
+        self.0
+            .file_name()
+            .map_or_else(|| "camera".to_string(), |n| n.to_string_lossy().into_owned())
+    }
+}
+
 impl FromStr for CameraSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
