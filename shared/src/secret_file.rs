@@ -10,13 +10,17 @@ use std::path::Path;
 /// file and what is wrong: missing, readable by group or others (Unix), too large, empty.
 pub fn read_private(path: &Path, max_bytes: usize) -> io::Result<Vec<u8>> {
     let shown = path.display();
-    let file = fs::File::open(path).map_err(|e| io::Error::new(e.kind(), format!("{shown}: {e}")))?;
+    let file =
+        fs::File::open(path).map_err(|e| io::Error::new(e.kind(), format!("{shown}: {e}")))?;
     let meta = file.metadata()?;
     check_mode(&meta, path)?;
     if meta.len() > max_bytes as u64 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            format!("{shown}: {} bytes, more than the {max_bytes} a secret may have", meta.len()),
+            format!(
+                "{shown}: {} bytes, more than the {max_bytes} a secret may have",
+                meta.len()
+            ),
         ));
     }
     let mut bytes = Vec::new();
@@ -78,10 +82,19 @@ mod tests {
         let e = read_private(&open, 1024).unwrap_err().to_string();
         assert!(e.contains("readable by others (mode 644)"), "{e}");
         let big = write("big", &[b'x'; 2000], 0o600);
-        assert!(read_private(&big, 1024).unwrap_err().to_string().contains("2000 bytes"));
+        assert!(read_private(&big, 1024)
+            .unwrap_err()
+            .to_string()
+            .contains("2000 bytes"));
         let empty = write("empty", b"\n", 0o600);
-        assert!(read_private(&empty, 1024).unwrap_err().to_string().contains("empty"));
+        assert!(read_private(&empty, 1024)
+            .unwrap_err()
+            .to_string()
+            .contains("empty"));
         let missing = ok.with_file_name("missing");
-        assert!(read_private(&missing, 1024).unwrap_err().to_string().contains("missing"));
+        assert!(read_private(&missing, 1024)
+            .unwrap_err()
+            .to_string()
+            .contains("missing"));
     }
 }

@@ -136,7 +136,13 @@ pub fn default_name(source: &SourceSpec, camera: Option<&CameraSpec>) -> String 
     let name = format!("{}/{what}", host_name());
     let clean: String = name
         .chars()
-        .map(|c| if c.is_control() || c.is_whitespace() { '_' } else { c })
+        .map(|c| {
+            if c.is_control() || c.is_whitespace() {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     shared::ext::cut_name(&clean).to_string()
 }

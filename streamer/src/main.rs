@@ -133,7 +133,10 @@ struct Args {
 /// A stream name: 1-64 bytes, printable, no spaces (it goes into URLs and key=value lines).
 fn parse_name(s: &str) -> Result<String, String> {
     if s.is_empty() || s.len() > shared::ext::MAX_NAME_BYTES {
-        return Err(format!("must be 1 to {} bytes", shared::ext::MAX_NAME_BYTES));
+        return Err(format!(
+            "must be 1 to {} bytes",
+            shared::ext::MAX_NAME_BYTES
+        ));
     }
     if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err("must have no spaces or control characters".into());

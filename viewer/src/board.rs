@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use crate::stats::glass::Timing;
 use crate::window::xshm::SharedPixels;
 
 /// A decoded picture in the window's pixel layout (0RGB in a `u32`).
@@ -17,8 +18,11 @@ pub struct Picture {
     pub height: usize,
     /// When the decoder finished it.
     pub decoded_at: Option<Instant>,
-    /// The capture time carried by the test pattern's mark, when measuring (`--measure`).
+    /// The capture time carried by the test pattern's mark, when measuring (`--measure`) and
+    /// the frame came without in-band times.
     pub stamp: Option<u64>,
+    /// The frame's in-band times, decoding included (the extension exchange).
+    pub timing: Option<Timing>,
     /// The frame's size as sent; larger than `width`x`height` when decoded scaled down.
     pub source: (usize, usize),
     /// The payload it was decoded from, exactly as received (for snapshots). The buffer

@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use shared::cli::{Cidr, Resolution};
 use shared::Limits;
@@ -33,4 +34,6 @@ pub struct Config {
     pub snapshot_dir: PathBuf,
     /// Record the first stream to connect into this file (`--record`).
     pub record: Option<PathBuf>,
+    /// The secret streamers must prove they hold (`--secret FILE`).
+    pub secret: Option<Arc<[u8]>>,
 }

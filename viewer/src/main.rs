@@ -49,9 +49,11 @@ struct Args {
     #[arg(long, value_name = "DIR")]
     save_dir: Option<PathBuf>,
 
-    /// Read the test pattern's timestamp marks and print glass_ms per frame: capture start to
-    /// the picture handed to the screen (to its decoding with --headless). Needs the streamer
-    /// on the same host, or clocks in sync.
+    /// Print glass_ms per frame, capture to the picture handed to the screen (to its decoding
+    /// with --headless), with its stages; our streamers send capture times and the clock
+    /// offset in-band, so it holds across machines whose clocks differ. Frames without them
+    /// (reference and older streamers) are measured from the test pattern's time mark, which
+    /// assumes the clocks agree (said once).
     #[arg(long)]
     measure: bool,
 
@@ -72,6 +74,12 @@ struct Args {
     /// Record every received JPEG of the first stream to connect into this Matroska file.
     #[arg(long, value_name = "PATH")]
     record: Option<PathBuf>,
+
+    /// A file holding the secret shared with the streamers (not readable by others): only
+    /// streamers that prove they hold it are accepted; reference streamers are refused, one
+    /// line each (docs/security.md).
+    #[arg(long, value_name = "FILE")]
+    secret: Option<PathBuf>,
 }
 
 fn parse_on_off(s: &str) -> Result<bool, String> {
@@ -93,7 +101,18 @@ fn parse_max_frame(s: &str) -> Result<usize, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let secret = match &args.secret {
+        Some(path) => match shared::secret_file::read_private(path, 4096) {
+            Ok(bytes) => Some(bytes.into()),
+            Err(e) => {
+                eprintln!("viewer: --secret {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => None,
+    };
     let config = viewer::Config {
+        secret,
         listen: args.listen,
         size: args.size,
         headless: args.headless,

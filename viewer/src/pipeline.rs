@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use anyhow::{anyhow, Context, Result};
+use shared::connection::Extension;
 use tokio::sync::watch;
 
 use crate::board::{Board, Picture};
@@ -43,6 +44,11 @@ pub fn run(config: Config) -> Result<()> {
     let (saver, saving) = start_saver(&config, &counters)?.unzip();
     let shared = receive::Shared {
         limits: config.limits,
+        ext: Arc::new(Extension {
+            name: String::new(),
+            window: shared::ext::MAX_WINDOW,
+            secret: config.secret.clone(),
+        }),
         // With a window, marks are always read (a few dozen pixels): the figures band shows
         // glass-to-glass times whenever the pictures carry them.
         measure: config.measure || !config.headless,

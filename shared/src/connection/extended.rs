@@ -254,7 +254,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let nonce = proof::nonce()?;
         let name = ext::cut_name(&ext.name).to_string();
         let proof = match (&ext.secret, &theirs.nonce) {
-            (Some(secret), Some(their)) => Some(proof::streamer_proof(secret, their, &nonce, &name)),
+            (Some(secret), Some(their)) => {
+                Some(proof::streamer_proof(secret, their, &nonce, &name))
+            }
             _ => None,
         };
         let ours = Hello {

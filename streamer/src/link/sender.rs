@@ -54,7 +54,10 @@ pub async fn run(
                 // Said once per reason; retried calmly, as the viewer may be restarted with
                 // the right secret.
                 if refused.as_deref() != Some(why.as_str()) {
-                    eprintln!("streamer: {}: refused: {why}; retrying every second", config.viewer);
+                    eprintln!(
+                        "streamer: {}: refused: {why}; retrying every second",
+                        config.viewer
+                    );
                     refused = Some(why);
                 }
                 tokio::select! {

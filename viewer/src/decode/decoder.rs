@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use shared::cli::MAX_DIMENSION;
+use shared::clock;
 use shared::jpeg_slices::Split;
 use shared::mark;
 use shared::sniff::Kind;
@@ -15,7 +16,9 @@ use shared::Slot;
 use turbojpeg::{Decompressor, Image, PixelFormat, ScalingFactor};
 
 use super::strips::StripDecoder;
+use super::Received;
 use crate::board::{Board, Picture};
+use crate::stats::glass::Timing;
 use crate::stats::Counters;
 
 /// Errors printed per stream before the rest are only counted.
@@ -199,7 +202,7 @@ pub struct Measure {
 pub fn run(
     id: u64,
     peer: SocketAddr,
-    payloads: Arc<Slot<Vec<u8>>>,
+    payloads: Arc<Slot<Received>>,
     board: Arc<Board>,
     counters: Arc<Counters>,
     measure: Measure,
@@ -214,7 +217,12 @@ pub fn run(
     };
     let mut errors = 0u64;
     let info = counters.streams.get(id);
-    while let Some(payload) = payloads.take_blocking() {
+    let mut said_mark = false;
+    while let Some(received) = payloads.take_blocking() {
+        let Received {
+            bytes: payload,
+            in_band,
+        } = received;
         let mut picture = board.spare().unwrap_or_default();
         let started = Instant::now();
         match decoder.decode(&payload, &mut picture, board.display_size()) {
@@ -222,21 +230,40 @@ pub fn run(
                 if let Some(info) = &info {
                     info.decoded(started.elapsed(), &payload);
                 }
+                picture.timing = in_band.map(|in_band| Timing {
+                    in_band,
+                    decoded_us: clock::wall_micros(),
+                });
+                // The mark only where the frame came without its capture time.
                 picture.stamp = None;
-                if measure.read_marks {
+                if measure.read_marks && picture.timing.is_none() {
                     if let Ok(header) = turbojpeg::read_header(&payload) {
                         picture.stamp = read_mark(&picture, (header.width, header.height));
                     }
+                    if picture.stamp.is_some() && !said_mark {
+                        said_mark = true;
+                        eprintln!(
+                            "{peer}: glass from the picture's time mark assumes the two clocks \
+                             agree (this streamer sends no capture times in-band)"
+                        );
+                    }
                 }
-                if let (true, Some(stamp)) = (measure.record_at_decode, picture.stamp) {
-                    counters.record_glass(peer, stamp);
+                if measure.record_at_decode {
+                    if let Some(t) = &picture.timing {
+                        counters.record_timed(id, peer, t, t.decoded_us, true);
+                    } else if let Some(stamp) = picture.stamp {
+                        counters.record_glass(peer, stamp);
+                    }
                 }
                 counters.decoded.fetch_add(1, Ordering::Relaxed);
                 // The payload goes with its picture (a snapshot writes it as received); the
                 // buffer the picture carried before goes back to the receiver instead.
                 let spare = std::mem::replace(&mut picture.payload, payload);
                 board.publish(id, picture);
-                payloads.recycle(spare);
+                payloads.recycle(Received {
+                    bytes: spare,
+                    in_band: None,
+                });
                 continue;
             }
             Err(e) => {
@@ -256,7 +283,10 @@ pub fn run(
                 board.recycle(picture);
             }
         }
-        payloads.recycle(payload);
+        payloads.recycle(Received {
+            bytes: payload,
+            in_band: None,
+        });
     }
 }
 
@@ -366,7 +396,20 @@ mod tests {
         board.add(1, peer);
         let payloads = Arc::new(Slot::new());
         let first = jpeg(64, 32, [200, 10, 10]);
-        payloads.put(first.clone()).unwrap();
+        let in_band = shared::connection::InBand {
+            meta: shared::ext::FrameMeta {
+                capture_us: Some(1_796_000_000_000_000),
+                ..Default::default()
+            },
+            received_us: 1,
+            complete_us: 2,
+        };
+        payloads
+            .put(Received {
+                bytes: first.clone(),
+                in_band: Some(in_band),
+            })
+            .unwrap();
         payloads.close();
         run(
             1,
@@ -379,8 +422,13 @@ mod tests {
         let picture = board.take(1).unwrap();
         assert_eq!(picture.payload, first);
         assert_eq!(picture.source, (64, 32));
+        // Its in-band times travel with it, with the time it was decoded.
+        let timing = picture.timing.unwrap();
+        assert_eq!(timing.in_band, in_band);
+        assert!(timing.decoded_us > 1_700_000_000_000_000);
         // The picture's earlier buffer (empty: a new picture) went back to the receiver instead.
-        assert_eq!(payloads.spare(), Some(Vec::new()));
+        let spare = payloads.spare().unwrap();
+        assert_eq!((spare.bytes, spare.in_band), (Vec::new(), None));
     }
 
     #[test]

@@ -8,3 +8,13 @@ pub mod decoder;
 pub mod strips;
 
 pub use decoder::Decoder;
+
+use shared::connection::InBand;
+
+/// What the receiver hands the decoder: a payload as received, with its in-band times when
+/// the streamer sent them (the extension exchange). Reused from frame to frame.
+#[derive(Debug, Default)]
+pub struct Received {
+    pub bytes: Vec<u8>,
+    pub in_band: Option<InBand>,
+}

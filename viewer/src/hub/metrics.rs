@@ -2,13 +2,13 @@
 //! exposition format 0.0.4, with histograms in seconds).
 
 use std::fmt::Write;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 use shared::stats::Histogram;
 
+use crate::stats::glass::STAGE_NAMES;
 use crate::stats::streams::{Snapshot, StreamInfo, Streams};
 use crate::stats::Counters;
 
@@ -39,13 +39,36 @@ pub fn streams_json(streams: &Streams) -> Value {
                 "decode_p50_ms": round2(s.decode_p50_ms),
                 "connected_for_s": round2(s.connected_for.as_secs_f64()),
             });
-            if let (Some(ms), Some(map)) = (s.glass_p50_ms, o.as_object_mut()) {
-                map.insert("glass_p50_ms".into(), json!(round2(ms)));
+            if let Some(map) = o.as_object_mut() {
+                map.insert("name".into(), json!(s.name));
+                if let Some(ms) = s.glass_p50_ms {
+                    map.insert("glass_p50_ms".into(), json!(round2(ms)));
+                }
+                if let Some(p50s) = s.stages_p50_ms {
+                    let stages: serde_json::Map<String, Value> = STAGE_NAMES
+                        .iter()
+                        .zip(p50s)
+                        .map(|(name, ms)| (format!("{name}_p50_ms"), json!(round2(ms))))
+                        .collect();
+                    map.insert("stages".into(), Value::Object(stages));
+                }
+                if let Some((offset, error)) = s.clock_ms {
+                    map.insert("clock_offset_ms".into(), json!(round3(offset)));
+                    map.insert("clock_error_ms".into(), json!(round3(error)));
+                }
             }
             o
         })
         .collect();
     Value::Array(list)
+}
+
+fn round3(v: f64) -> f64 {
+    if v.is_finite() {
+        (v * 1000.0).round() / 1000.0
+    } else {
+        0.0
+    }
 }
 
 fn round2(v: f64) -> f64 {
@@ -173,28 +196,67 @@ pub fn exposition(c: &Counters, clients: usize) -> String {
 fn per_stream(out: &mut String, streams: &[Arc<StreamInfo>]) {
     let snapshots: Vec<Snapshot> = streams.iter().map(|s| s.snapshot()).collect();
     for (name, kind, help, get) in SERIES {
-        let samples = snapshots.iter().map(|s| (labels(s.id, s.peer), get(s)));
+        let samples = snapshots.iter().map(|s| (labels(s), get(s)));
         family(out, name, kind, help, samples);
     }
+    let clocked = || snapshots.iter().filter_map(|s| Some((s, s.clock_ms?)));
+    let offsets = clocked().map(|(s, (offset, _))| (labels(s), offset / 1e3));
+    family(
+        out,
+        "viewer_stream_clock_offset_seconds",
+        "gauge",
+        "The streamer's estimate of this clock minus its own, from its latest frame.",
+        offsets,
+    );
+    let errors = clocked().map(|(s, (_, error))| (labels(s), error / 1e3));
+    family(
+        out,
+        "viewer_stream_clock_error_seconds",
+        "gauge",
+        "The error bound of the clock offset (half the best round trip, plus drift).",
+        errors,
+    );
     histogram(
         out,
         "viewer_stream_decode_seconds",
         "Time to decode one frame of the stream.",
         streams,
-        |s, f| s.with_decode_times(f),
+        |s, f| s.with_decode_times(|h| f("", h)),
     );
     histogram(
         out,
         "viewer_stream_glass_seconds",
-        "Glass-to-glass time of the stream (capture start to the picture on screen), when measured.",
+        "Glass-to-glass time of the stream (capture to the picture on screen), when measured.",
         streams,
-        |s, f| s.with_glass_times(f),
+        |s, f| s.with_glass_times(|h| f("", h)),
+    );
+    histogram(
+        out,
+        "viewer_stream_stage_seconds",
+        "Where glass-to-glass time goes, per stage (encode, queue, link, decode, display), \
+         for frames with in-band capture times; the stages add up to glass.",
+        streams,
+        |s, f| {
+            s.with_stages(|st| {
+                for (name, h) in STAGE_NAMES.iter().zip(&st.stages) {
+                    f(&format!(",stage=\"{name}\""), h);
+                }
+            })
+        },
     );
 }
 
-/// A stream's labels.
-fn labels(id: u64, peer: SocketAddr) -> String {
-    format!("stream=\"{id}\",peer=\"{peer}\"")
+/// A stream's labels: its id, peer and, when told, its name (escaped as the format wants).
+fn labels(s: &Snapshot) -> String {
+    let mut out = format!("stream=\"{}\",peer=\"{}\"", s.id, s.peer);
+    if let Some(name) = &s.name {
+        let escaped = name
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n");
+        out.push_str(&format!(",name=\"{escaped}\""));
+    }
+    out
 }
 
 /// Writes one metric family: its HELP and TYPE lines, then one sample per (labels, value).
@@ -230,15 +292,16 @@ fn histogram(
     name: &str,
     help: &str,
     streams: &[Arc<StreamInfo>],
-    with: impl Fn(&StreamInfo, &mut dyn FnMut(&Histogram)),
+    with: impl Fn(&StreamInfo, &mut dyn FnMut(&str, &Histogram)),
 ) {
     let mut series = String::new();
     for info in streams {
-        with(info, &mut |h: &Histogram| {
+        let base = labels(&info.snapshot());
+        with(info, &mut |extra: &str, h: &Histogram| {
             if h.count() == 0 {
                 return;
             }
-            let labels = labels(info.id, info.peer);
+            let labels = format!("{base}{extra}");
             for (le, n) in BUCKETS_MS.iter().zip(h.counts_below_ms(&BUCKETS_MS)) {
                 let _ = writeln!(series, "{name}_bucket{{{labels},le=\"{}\"}} {n}", le / 1e3);
             }

@@ -10,13 +10,14 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use shared::cli::Cidr;
+use shared::connection::{Extension, InBand};
 use shared::stats::StreamStats;
 use shared::{ConnError, Connection, Dialect, Limits, Slot};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::board::Board;
-use crate::decode::decoder;
+use crate::decode::{decoder, Received};
 use crate::output::recorder::Recorder;
 use crate::output::save::Saver;
 use crate::stats::streams::StreamInfo;
@@ -26,6 +27,8 @@ use crate::stats::Counters;
 #[derive(Clone)]
 pub struct Shared {
     pub limits: Limits,
+    /// What this viewer says in the extension exchange: its window, the shared secret.
+    pub ext: Arc<Extension>,
     /// Networks allowed to connect; empty allows everyone.
     pub allow: Arc<Vec<Cidr>>,
     /// Where every payload goes to be saved (`--save-dir`), if anywhere.
@@ -51,10 +54,11 @@ pub async fn serve(id: u64, stream: TcpStream, peer: SocketAddr, shared: Shared)
     }
     eprintln!("{peer}: streamer connected");
     let mut streamer = Streamer::join(id, peer, shared);
-    let mut conn = Connection::new(stream, streamer.shared.limits);
+    let mut conn =
+        Connection::new(stream, streamer.shared.limits).with_extension(streamer.shared.ext.clone());
     let mut stop = streamer.shared.stop.subscribe();
     loop {
-        let mut payload = streamer.payloads.spare().unwrap_or_default();
+        let mut payload = streamer.payloads.spare().unwrap_or_default().bytes;
         let read = tokio::select! {
             r = conn.read_frame(&mut payload) => r,
             _ = stop.wait_for(|s| *s) => break,
@@ -64,6 +68,9 @@ pub async fn serve(id: u64, stream: TcpStream, peer: SocketAddr, shared: Shared)
                 let heard = Heard {
                     dialect: conn.dialect(),
                     overlapping: conn.overlapping(),
+                    extended: conn.extended(),
+                    name: conn.stream_name(),
+                    in_band: conn.in_band(),
                 };
                 streamer.frame(payload, heard).await
             }
@@ -82,9 +89,15 @@ pub async fn serve(id: u64, stream: TcpStream, peer: SocketAddr, shared: Shared)
 }
 
 /// What the connection has learnt about its streamer by the latest frame.
-struct Heard {
+struct Heard<'a> {
     dialect: Option<Dialect>,
     overlapping: bool,
+    /// The extension exchange is in use.
+    extended: bool,
+    /// The stream's name, from the streamer's hello.
+    name: Option<&'a str>,
+    /// The latest frame's in-band times.
+    in_band: Option<InBand>,
 }
 
 /// One connected streamer: its entries on the board and in the registry, and the slot its
@@ -94,7 +107,7 @@ struct Streamer {
     peer: SocketAddr,
     shared: Shared,
     info: Arc<StreamInfo>,
-    payloads: Arc<Slot<Vec<u8>>>,
+    payloads: Arc<Slot<Received>>,
     /// Started with the first frame: idle connections cost no thread.
     decoder: Option<JoinHandle<()>>,
 }
@@ -117,7 +130,7 @@ impl Streamer {
 
     /// One frame received in full (and already answered): counted, recorded, saved, handed
     /// over. `Break` closes the connection.
-    async fn frame(&mut self, payload: Vec<u8>, heard: Heard) -> ControlFlow<()> {
+    async fn frame(&mut self, payload: Vec<u8>, heard: Heard<'_>) -> ControlFlow<()> {
         let now = Instant::now();
         let total = self.count(now, &payload, heard.dialect);
         self.shared.recorder.offer(self.id, &payload, now);
@@ -128,7 +141,13 @@ impl Streamer {
             // Copied into the saver's queue; the file is written on the saver thread.
             saver.save(total, self.peer.ip(), &payload).await;
         }
-        self.hand_over(payload, total)
+        self.hand_over(
+            Received {
+                bytes: payload,
+                in_band: heard.in_band,
+            },
+            total,
+        )
     }
 
     /// Counts the frame in the run's and the stream's figures; returns its number in the run.
@@ -149,14 +168,18 @@ impl Streamer {
         if let Some(d) = heard.dialect.filter(|d| *d != Dialect::Flag) {
             eprintln!("{peer}: speaks the {d} dialect");
         }
-        if heard.overlapping {
+        if heard.extended {
+            let name = heard.name.unwrap_or("(no name)");
+            self.info.set_name(name.to_string());
+            eprintln!("{peer}: stream {name}: extension exchange (capture times in-band)");
+        } else if heard.overlapping {
             eprintln!("{peer}: overlapping frames (the streamer asked, see --window)");
         }
     }
 
     /// Puts the payload in the decoder's slot (replacing one it has not taken yet), starting
     /// the decoder first if need be; stops the viewer at the frame limit.
-    fn hand_over(&mut self, payload: Vec<u8>, total: u64) -> ControlFlow<()> {
+    fn hand_over(&mut self, payload: Received, total: u64) -> ControlFlow<()> {
         if self.decoder.is_none() {
             self.decoder = spawn_decoder(self.id, self.peer, &self.payloads, &self.shared);
             if self.decoder.is_none() {
@@ -212,7 +235,7 @@ impl Streamer {
 fn spawn_decoder(
     id: u64,
     peer: SocketAddr,
-    payloads: &Arc<Slot<Vec<u8>>>,
+    payloads: &Arc<Slot<Received>>,
     shared: &Shared,
 ) -> Option<JoinHandle<()>> {
     let (payloads, board, counters) = (

@@ -9,6 +9,7 @@ use shared::cli::print_line;
 use shared::mark;
 use shared::stats::{Histogram, StreamStats};
 
+use super::glass::{self, StageFigures, Timing, STAGE_NAMES};
 use super::streams::Streams;
 
 /// Counts over the whole run, all streams together.
@@ -28,6 +29,8 @@ pub struct Counters {
     pub saved: AtomicU64,
     rate: Mutex<Option<StreamStats>>,
     glass: Mutex<Histogram>,
+    /// Stage times of the frames measured in-band, all streams together.
+    stages: Mutex<StageFigures>,
     /// Each live stream's own figures.
     pub streams: Streams,
 }
@@ -37,14 +40,54 @@ impl Counters {
     /// to now (the picture was just handed to the screen, or decoded when headless).
     pub fn record_glass(&self, peer: SocketAddr, stamp: u64) {
         let ms = mark::elapsed_ms(stamp, mark::now_micros());
-        self.glass
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .record_ms(ms);
+        lock(&self.glass).record_ms(ms);
         if let Some(stream) = self.streams.by_peer(peer) {
             stream.glass(ms);
         }
         print_line(format_args!("peer={peer} glass_ms={ms:.2}"));
+    }
+
+    /// Records one frame measured in-band, shown (or decoded, headless) at `shown_us` on this
+    /// clock: glass and its stages, run-wide and for the stream, printed with `print`
+    /// (`--measure`). A frame without a figure says why on its line, and once on stderr.
+    pub fn record_timed(&self, id: u64, peer: SocketAddr, t: &Timing, shown_us: u64, print: bool) {
+        let stream = self.streams.get(id);
+        match glass::stages(t, shown_us) {
+            Ok(s) => {
+                lock(&self.glass).record_ms(s.glass);
+                lock(&self.stages).record(&s);
+                if let Some(stream) = &stream {
+                    stream.timed(&s);
+                }
+                if print {
+                    let mut line = format!("peer={peer} glass_ms={:.2}", s.glass);
+                    for (name, ms) in STAGE_NAMES.iter().zip(s.each()) {
+                        line.push_str(&format!(" {name}_ms={ms:.2}"));
+                    }
+                    print_line(format_args!(
+                        "{line} clock_offset_ms={:.3} clock_error_ms={:.3}",
+                        s.offset_ms, s.error_ms
+                    ));
+                }
+            }
+            Err(why) => {
+                lock(&self.stages).unknown += 1;
+                if let Some(stream) = &stream {
+                    stream.unknown(why);
+                }
+                if print {
+                    print_line(format_args!(
+                        "peer={peer} glass_ms=unknown why={}",
+                        why.describe()
+                    ));
+                }
+            }
+        }
+    }
+
+    /// Runs `f` on the run-wide stage figures, under their lock.
+    pub fn with_stages<R>(&self, f: impl FnOnce(&StageFigures) -> R) -> R {
+        f(&lock(&self.stages))
     }
 
     /// The received-frame rate, started at the first frame.
@@ -54,6 +97,11 @@ impl Counters {
 
     /// Runs `f` on the run-wide glass-to-glass histogram (milliseconds), under its lock.
     pub fn with_glass_times<R>(&self, f: impl FnOnce(&Histogram) -> R) -> R {
-        f(&self.glass.lock().unwrap_or_else(|e| e.into_inner()))
+        f(&lock(&self.glass))
     }
+}
+
+/// A poisoned lock still holds good figures: a panicking reader cannot corrupt counts.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }

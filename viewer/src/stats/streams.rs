@@ -13,6 +13,8 @@ use shared::stats::Histogram;
 use shared::Dialect;
 use tokio::sync::watch;
 
+use super::glass::{StageFigures, Stages, Unknown};
+
 /// The received rate is measured over windows of this length.
 const RATE_WINDOW: Duration = Duration::from_secs(1);
 /// Payload buffers kept for reuse per stream (in flight to HTTP clients, or spare).
@@ -108,6 +110,12 @@ pub struct StreamInfo {
     last_decode_us: AtomicU64,
     decode: Mutex<Histogram>,
     glass: Mutex<Histogram>,
+    /// Stage times of frames measured in-band, and why others were not.
+    stages: Mutex<StageFigures>,
+    /// Reasons a frame had no glass figure, each said once on stderr.
+    said_unknown: Mutex<Vec<Unknown>>,
+    /// The stream's name from its hello (our streamers), set once.
+    name: OnceLock<String>,
     rate: Mutex<Rate>,
     /// Payloads for readers; `None` until the first one (and always when not publishing).
     latest: watch::Sender<Option<Payload>>,
@@ -183,8 +191,14 @@ pub struct Snapshot {
     pub height: u32,
     pub decode_p50_ms: f64,
     pub decode_last_ms: f64,
-    /// Glass-to-glass median, when measured (`--measure` and a time mark in the picture).
+    /// Glass-to-glass median, when measured (in-band times, or a time mark with `--measure`).
     pub glass_p50_ms: Option<f64>,
+    /// Each stage's median (see [`super::glass`]), once a frame was measured in-band.
+    pub stages_p50_ms: Option<[f64; 5]>,
+    /// The last clock offset (viewer − streamer) and its error bound, ms.
+    pub clock_ms: Option<(f64, f64)>,
+    /// The stream's name, when its streamer told one.
+    pub name: Option<String>,
     pub connected_for: Duration,
 }
 
@@ -205,6 +219,9 @@ impl StreamInfo {
             last_decode_us: AtomicU64::new(0),
             decode: Mutex::new(Histogram::default()),
             glass: Mutex::new(Histogram::default()),
+            stages: Mutex::new(StageFigures::default()),
+            said_unknown: Mutex::new(Vec::new()),
+            name: OnceLock::new(),
             rate: Mutex::new(Rate {
                 start: now,
                 frames: 0,
@@ -261,6 +278,42 @@ impl StreamInfo {
         lock(&self.glass).record_ms(ms);
     }
 
+    /// Records one frame measured in-band: glass and its stages.
+    pub fn timed(&self, s: &Stages) {
+        self.glass(s.glass);
+        lock(&self.stages).record(s);
+    }
+
+    /// Counts a frame with in-band times but no figure; says each reason once, except the
+    /// first frames' wait for a clock estimate, which is expected.
+    pub fn unknown(&self, why: Unknown) {
+        lock(&self.stages).unknown += 1;
+        let mut said = lock(&self.said_unknown);
+        if why != Unknown::NoClock && !said.contains(&why) {
+            said.push(why);
+            eprintln!(
+                "{}: glass unknown: {} (said once; such frames are counted, not measured)",
+                self.peer,
+                why.describe()
+            );
+        }
+    }
+
+    /// Runs `f` on the stage figures, under their lock.
+    pub fn with_stages<R>(&self, f: impl FnOnce(&StageFigures) -> R) -> R {
+        f(&lock(&self.stages))
+    }
+
+    /// Names the stream (from its hello); the first name stays.
+    pub fn set_name(&self, name: String) {
+        let _ = self.name.set(name);
+    }
+
+    /// The stream's name, if its streamer told one.
+    pub fn name(&self) -> Option<&str> {
+        self.name.get().map(String::as_str)
+    }
+
     /// The figures now.
     pub fn snapshot(&self) -> Snapshot {
         let now = Instant::now();
@@ -287,6 +340,9 @@ impl StreamInfo {
             decode_p50_ms,
             decode_last_ms: load(&self.last_decode_us) as f64 / 1e3,
             glass_p50_ms: (glass.count() > 0).then(|| glass.percentile_ms(50.0)),
+            stages_p50_ms: lock(&self.stages).p50s(),
+            clock_ms: lock(&self.stages).clock,
+            name: self.name.get().cloned(),
             connected_for: now.saturating_duration_since(self.connected_at),
         }
     }

@@ -5,6 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use shared::cli::print_line;
 
+use super::glass::{StageFigures, STAGE_NAMES};
 use super::Counters;
 
 /// Prints the summary line; `saving` adds the saved count, `measuring` the glass times.
@@ -25,6 +26,7 @@ pub fn print_summary(c: &Counters, saving: bool, measuring: bool) {
                 glass.count()
             ))
         });
+        c.with_stages(|f| saved.push_str(&stage_figures(f)));
     }
     print_line(format_args!(
         "summary: frames={} decoded={} errors={} truncated={} dropped={} fps={fps:.2}{saved}",
@@ -34,4 +36,25 @@ pub fn print_summary(c: &Counters, saving: bool, measuring: bool) {
         load(&c.truncated),
         load(&c.dropped),
     ));
+}
+
+/// Each stage's median, the last clock figures and the frames with no figure; `unknown` where
+/// nothing was measured in-band (reference and older streamers: glass from the mark only).
+fn stage_figures(f: &StageFigures) -> String {
+    let mut out = String::new();
+    let p50s = f.p50s();
+    for (i, name) in STAGE_NAMES.iter().enumerate() {
+        match p50s {
+            Some(p) => out.push_str(&format!(" {name}_p50_ms={:.2}", p[i])),
+            None => out.push_str(&format!(" {name}_p50_ms=unknown")),
+        }
+    }
+    match f.clock {
+        Some((offset, error)) => out.push_str(&format!(
+            " clock_offset_ms={offset:.3} clock_error_ms={error:.3}"
+        )),
+        None => out.push_str(" clock_offset_ms=unknown clock_error_ms=unknown"),
+    }
+    out.push_str(&format!(" glass_unknown={}", f.unknown));
+    out
 }

@@ -44,8 +44,12 @@ pub struct Figures {
     pub dropped: u64,
     /// Frames that could not be decoded, since the stream connected.
     pub errors: u64,
-    /// Median glass-to-glass time, when the pictures carry the time mark.
+    /// Median glass-to-glass time, when measured (in-band times, or the time mark).
     pub glass_ms: Option<f64>,
+    /// Each stage's median (encode, queue, link, decode, display), when measured in-band.
+    pub stages_ms: Option<[f64; 5]>,
+    /// The stream's name, when its streamer told one.
+    pub name: Option<String>,
 }
 
 /// The pixel under the cursor: its frame coordinates and colour (0RGB).
@@ -79,17 +83,31 @@ pub fn lines(
         "decode {:.2} ms  dropped {}  errors {}",
         figures.decode_ms, figures.dropped, figures.errors
     );
-    if let Some(glass) = figures.glass_ms {
-        decode.push_str(&format!("  glass {glass:.1} ms"));
-    }
+    // Measured in-band, glass gets a line of its own with where the time went.
+    let stages = match (figures.glass_ms, figures.stages_ms) {
+        (Some(glass), Some([enc, queue, link, dec, show])) => Some(format!(
+            "glass {glass:.1} = enc {enc:.1} + queue {queue:.1} + link {link:.1} + dec {dec:.1} \
+             + show {show:.1} ms"
+        )),
+        (Some(glass), None) => {
+            decode.push_str(&format!("  glass {glass:.1} ms"));
+            None
+        }
+        _ => None,
+    };
+    let who = match &figures.name {
+        Some(name) => format!("{name}  {peer}"),
+        None => peer.to_string(),
+    };
     let mut lines = vec![
-        format!("{peer}  {}x{}", source.0, source.1),
+        format!("{who}  {}x{}", source.0, source.1),
         format!(
             "{:.1} fps  {:.0} kbit/s  {:.0} B/frame",
             figures.fps, figures.kbit_per_s, figures.bytes_per_frame
         ),
         decode,
     ];
+    lines.extend(stages);
     lines.extend(probe.map(|p| p.text()));
     lines
 }
@@ -311,6 +329,7 @@ mod tests {
             dropped: 3,
             errors: 1,
             glass_ms: Some(6.12),
+            ..Figures::default()
         };
         let probe = Probe {
             x: 240,
@@ -329,6 +348,24 @@ mod tests {
         let plain = lines(peer(), (640, 480), &Figures::default(), None);
         assert_eq!(plain.len(), 3);
         assert!(!plain[2].contains("glass"));
+    }
+
+    /// Measured in-band, the band names the stream and gives glass with its stages on one line.
+    #[test]
+    fn the_band_shows_the_name_and_where_the_time_went() {
+        let figures = Figures {
+            glass_ms: Some(62.14),
+            stages_ms: Some([5.0, 0.21, 40.06, 6.0, 10.87]),
+            name: Some("x3pi/video8".into()),
+            ..Figures::default()
+        };
+        let got = lines(peer(), (1280, 720), &figures, None);
+        assert_eq!(got[0], "x3pi/video8  192.168.3.7:50012  1280x720");
+        assert!(!got[2].contains("glass"), "{got:?}");
+        assert_eq!(
+            got[3],
+            "glass 62.1 = enc 5.0 + queue 0.2 + link 40.1 + dec 6.0 + show 10.9 ms"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use shared::mark;
 
 use super::hud::Figures;
 use crate::board::{Board, Picture, TileInfo};
+use crate::stats::glass::Timing;
 use crate::stats::streams::Snapshot;
 use crate::stats::Counters;
 
@@ -25,8 +26,20 @@ pub struct Shown {
 }
 
 /// A picture just taken from the board whose glass-to-glass time is recorded once it is on
-/// screen: stream id, peer and the capture time from its mark.
-pub type Fresh = (u64, SocketAddr, u64);
+/// screen: its stream, and its in-band times or else the capture time from its mark.
+pub struct Fresh {
+    id: u64,
+    peer: SocketAddr,
+    glass: Glass,
+}
+
+/// Where a picture's capture time comes from.
+enum Glass {
+    /// In-band times (the extension exchange), clock offset included.
+    Timed(Timing),
+    /// The test pattern's mark, on a clock assumed to be ours.
+    Mark(u64),
+}
 
 /// Follows the board's streams: new ones join, ended ones leave (with their pictures handed
 /// back), and the focus on an ended stream goes back to the grid. Whether anything changed.
@@ -73,8 +86,14 @@ pub fn take_pictures(board: &Board, shown: &mut [Shown], paused: bool) -> (bool,
     }
     for s in shown.iter_mut() {
         if let Some(new) = board.take(s.tile.id) {
-            if let Some(stamp) = new.stamp {
-                fresh.push((s.tile.id, s.tile.peer, stamp));
+            let glass = match (new.timing, new.stamp) {
+                (Some(t), _) => Some(Glass::Timed(t)),
+                (None, Some(stamp)) => Some(Glass::Mark(stamp)),
+                (None, None) => None,
+            };
+            if let Some(glass) = glass {
+                let (id, peer) = (s.tile.id, s.tile.peer);
+                fresh.push(Fresh { id, peer, glass });
             }
             if let Some(old) = s.picture.replace(new) {
                 board.recycle(old);
@@ -88,11 +107,16 @@ pub fn take_pictures(board: &Board, shown: &mut [Shown], paused: bool) -> (bool,
 /// Records the glass-to-glass times of pictures now on screen: printed with `--measure`,
 /// else only kept for the figures band.
 pub fn record_glass(counters: &Counters, measure: bool, fresh: &[Fresh]) {
-    for &(id, peer, stamp) in fresh {
-        if measure {
-            counters.record_glass(peer, stamp);
-        } else if let Some(info) = counters.streams.get(id) {
-            info.glass(mark::elapsed_ms(stamp, mark::now_micros()));
+    let shown = shared::clock::wall_micros();
+    for f in fresh {
+        match f.glass {
+            Glass::Timed(t) => counters.record_timed(f.id, f.peer, &t, shown, measure),
+            Glass::Mark(stamp) if measure => counters.record_glass(f.peer, stamp),
+            Glass::Mark(stamp) => {
+                if let Some(info) = counters.streams.get(f.id) {
+                    info.glass(mark::elapsed_ms(stamp, mark::now_micros()));
+                }
+            }
         }
     }
 }
@@ -126,6 +150,8 @@ fn figures(s: &Snapshot) -> Figures {
         dropped: s.dropped,
         errors: s.errors,
         glass_ms: s.glass_p50_ms,
+        stages_ms: s.stages_p50_ms,
+        name: s.name.clone(),
     }
 }
 

@@ -18,9 +18,10 @@ pub struct CameraSpec(pub PathBuf);
 impl CameraSpec {
     /// The device's file name, for the stream's default name (`video8`).
     pub fn label(&self) -> String {
-        self.0
-            .file_name()
-            .map_or_else(|| "camera".to_string(), |n| n.to_string_lossy().into_owned())
+        self.0.file_name().map_or_else(
+            || "camera".to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        )
     }
 }
 
