@@ -3,17 +3,21 @@
 //! (`cargo build --workspace`; `scripts/test.sh` does).
 //!
 //! - [`end_to_end`]: a headless viewer and a test-pattern streamer, frame counts, picture quality.
+//! - [`clocks`]: glass-to-glass with the streamer's clock shifted and stepped (libfaketime),
+//!   hostile timestamps, the figures in the hub.
 //! - [`dialects`]: every dialect, both directions, against scripted reference peers.
 //! - [`link`]: over emulated Wi-Fi/LTE links: overlapping frames, `--adapt`, reference peers.
 //! - [`robustness`]: start orders, restarts, hostile peers, concurrency, signals.
 //! - [`pipes`]: `--source -` fed by ffmpeg, GStreamer and the OpenCV example, `--source http://`
 //!   against a scripted MJPEG server, freshness behind a slow link, every bad input.
 //! - [`hub`]: `viewer --http`: browsers, ffmpeg, OpenCV, Prometheus, many and hostile clients.
+//! - [`secret`]: `--secret` on both programs: right, wrong, missing, reference, replayed.
 //! - [`slices`]: `--slices` frames against every common decoder and the reference receiver.
 //! - [`window`]: the window under Xvfb: size, pattern colours, letterboxing, waiting screen.
 //! - [`field`]: the window's field tools under Xvfb: figures band, pause, snapshot, recording,
 //!   zoom and inspect, focus.
 
+mod clocks;
 mod dialects;
 mod end_to_end;
 mod field;
@@ -21,6 +25,7 @@ mod hub;
 mod link;
 mod pipes;
 mod robustness;
+mod secret;
 mod slices;
 mod support;
 mod window;

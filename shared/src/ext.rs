@@ -437,6 +437,29 @@ impl Answer {
 mod tests {
     use super::*;
 
+    /// The frame header example of docs/PROTOCOL.md, byte for byte, and its size.
+    #[test]
+    fn frame_header_bytes_are_as_documented() {
+        let meta = FrameMeta {
+            capture_us: Some(1_796_000_000_000_000),
+            encoded_us: Some(5000),
+            sent_us: Some(6000),
+            clock: Some((3_600_000_000, 400)),
+        };
+        let mut out = Vec::new();
+        encode_frame_header(2000, &meta, &mut out);
+        let doc = "46 24 00 00 07 D0 10 08 00 06 61 73 D6 04 40 00 11 04 00 00 13 88 \
+                   12 04 00 00 17 70 13 0C 00 00 00 00 D6 93 A4 00 00 00 01 90";
+        let want: Vec<u8> = doc
+            .split_whitespace()
+            .map(|h| u8::from_str_radix(h, 16).unwrap())
+            .collect();
+        assert_eq!(out, want);
+        assert_eq!(out.len(), 42, "34 bytes more than the flag `2000, `");
+        let parsed = parse_frame_header(&out, 1 << 20).unwrap().unwrap();
+        assert_eq!((parsed.len, parsed.meta, parsed.consumed), (2000, meta, 42));
+    }
+
     fn meta() -> FrameMeta {
         FrameMeta {
             capture_us: Some(1_764_700_000_123_456),

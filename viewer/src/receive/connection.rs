@@ -169,8 +169,8 @@ impl Streamer {
             eprintln!("{peer}: speaks the {d} dialect");
         }
         if heard.extended {
-            let name = heard.name.unwrap_or("(no name)");
-            self.info.set_name(name.to_string());
+            let wanted = heard.name.unwrap_or("unnamed");
+            let name = self.shared.counters.streams.name(self.id, wanted);
             eprintln!("{peer}: stream {name}: extension exchange (capture times in-band)");
         } else if heard.overlapping {
             eprintln!("{peer}: overlapping frames (the streamer asked, see --window)");

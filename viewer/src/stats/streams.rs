@@ -53,6 +53,35 @@ impl Streams {
         }
     }
 
+    /// Names stream `id` `wanted`, or `wanted#2`, `#3`... when a live stream has that name
+    /// already (said once); returns the name given.
+    pub fn name(&self, id: u64, wanted: &str) -> String {
+        let live = self.lock();
+        let taken = |n: &str| live.values().any(|s| s.id != id && s.name() == Some(n));
+        let mut name = wanted.to_string();
+        let mut k = 1;
+        while taken(&name) {
+            k += 1;
+            name = format!("{wanted}#{k}");
+        }
+        if k > 1 {
+            eprintln!("viewer: two streams are named {wanted}; this one is {name}");
+        }
+        if let Some(s) = live.get(&id) {
+            s.set_name(name.clone());
+        }
+        name
+    }
+
+    /// A live stream by name (as given by [`Streams::name`]) or by id written in digits.
+    pub fn find(&self, key: &str) -> Option<Arc<StreamInfo>> {
+        let live = self.lock();
+        if let Some(s) = live.values().find(|s| s.name() == Some(key)) {
+            return Some(s.clone());
+        }
+        key.parse().ok().and_then(|id| live.get(&id).cloned())
+    }
+
     /// A live stream by id.
     pub fn get(&self, id: u64) -> Option<Arc<StreamInfo>> {
         self.lock().get(&id).cloned()
@@ -304,8 +333,8 @@ impl StreamInfo {
         f(&lock(&self.stages))
     }
 
-    /// Names the stream (from its hello); the first name stays.
-    pub fn set_name(&self, name: String) {
+    /// Names the stream (see [`Streams::name`]); the first name stays.
+    fn set_name(&self, name: String) {
         let _ = self.name.set(name);
     }
 

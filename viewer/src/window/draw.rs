@@ -120,7 +120,10 @@ impl Screen {
         self.last_title = Instant::now();
         self.window.set_title(&match shown {
             [] => self.waiting_title.clone(),
-            [s] => format!("viewer - {} - {:.1} fps", s.tile.peer, s.tile.fps),
+            [s] => match &s.figures.name {
+                Some(name) => format!("viewer - {name} ({}) - {:.1} fps", s.tile.peer, s.tile.fps),
+                None => format!("viewer - {} - {:.1} fps", s.tile.peer, s.tile.fps),
+            },
             many => format!("viewer - {} streams", many.len()),
         });
     }

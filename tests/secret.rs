@@ -1,0 +1,204 @@
+//! `--secret FILE` on both programs: the extension exchange proves the shared secret both ways
+//! before any frame is accepted. Right, wrong and missing secrets, a reference streamer, a
+//! replayed hello, and a secret file others may read.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use shared::ext::Hello;
+use shared::protocol::FlagBytes;
+
+use crate::dialects::reference_peer;
+use crate::support::{bin, heavy, summary, Background, TempDir, Viewer};
+
+fn secret_file(dir: &TempDir, name: &str, bytes: &[u8], mode: u32) -> PathBuf {
+    let path = dir.path(name);
+    std::fs::write(&path, bytes).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path
+}
+
+/// The viewer's stderr lines so far that contain `what`.
+fn said(viewer: &Viewer, what: &str) -> Vec<String> {
+    let lines = viewer.stderr.lock().unwrap();
+    lines.iter().filter(|l| l.contains(what)).cloned().collect()
+}
+
+/// Waits (bounded) until the viewer has said `what` at least `n` times.
+fn wait_said(viewer: &Viewer, what: &str, n: usize) -> Vec<String> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = said(viewer, what);
+        if got.len() >= n {
+            return got;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "viewer did not say {what:?} {n} times: {:?}",
+            viewer.stderr.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn the_right_secret_streams_and_a_wrong_or_missing_one_is_refused() {
+    let _lock = heavy();
+    let dir = TempDir::new("secret");
+    let key = secret_file(&dir, "key", b"correct horse battery staple\n", 0o600);
+    let wrong = secret_file(&dir, "wrong", b"incorrect horse\n", 0o600);
+    let key_s = key.to_str().unwrap();
+    let viewer = Viewer::start(&["--headless", "--secret", key_s], &[]);
+    // Wrong secret: refused, and the streamer hears why and keeps trying calmly.
+    let bad = Background::start(
+        "streamer",
+        &[&viewer.addr, "--source", "test", "--size", "320x240", "--secret", wrong.to_str().unwrap()],
+    );
+    wait_said(&viewer, "refused: the streamer's proof of the shared secret is wrong", 1);
+    let (_, out, err) = bad.stop("TERM", Duration::from_secs(10));
+    assert_eq!(summary(&out)["frames"], "0", "{err}");
+    assert!(err.contains("refused: the viewer says:"), "{err}");
+    assert_eq!(err.matches("retrying every second").count(), 1, "said once: {err}");
+    // No secret: refused.
+    let none = Background::start("streamer", &[&viewer.addr, "--source", "test", "--size", "320x240"]);
+    wait_said(&viewer, "the streamer gave no proof", 1);
+    let (_, out, _) = none.stop("TERM", Duration::from_secs(10));
+    assert_eq!(summary(&out)["frames"], "0");
+    // A reference flag sender: refused with one line.
+    let jpeg = dir.path("f.jpg");
+    crate::dialects::write_jpeg(&jpeg, (64, 48));
+    let port = viewer.addr.rsplit(':').next().unwrap();
+    let reference = Command::new("python3")
+        .arg(reference_peer())
+        .args(["send-flag", "127.0.0.1", port, jpeg.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!reference.status.success(), "a reference streamer must not get through");
+    wait_said(&viewer, "which the reference flag dialect cannot prove", 1);
+    // The right secret streams.
+    let good = Background::start(
+        "streamer",
+        &[&viewer.addr, "--source", "test", "--size", "320x240", "--frames", "20", "--secret", key_s],
+    );
+    let (status, out, err) = good.finish(Duration::from_secs(60));
+    assert!(status.success(), "{err}");
+    assert_eq!(summary(&out)["frames"], "20", "{err}");
+    let (_, vout) = viewer.terminate(Duration::from_secs(10));
+    assert_eq!(summary(&vout)["frames"], "20");
+}
+
+/// A streamer with a secret sends nothing to a viewer that cannot prove it.
+#[test]
+fn a_streamer_with_a_secret_sends_nothing_to_a_viewer_without_it() {
+    let _lock = heavy();
+    let dir = TempDir::new("secret-streamer");
+    let key = secret_file(&dir, "key", b"s3cret", 0o600);
+    let viewer = Viewer::start(&["--headless"], &[]);
+    let s = Background::start(
+        "streamer",
+        &[&viewer.addr, "--source", "test", "--size", "320x240", "--secret", key.to_str().unwrap()],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while said(&viewer, "streamer connected").is_empty() {
+        assert!(std::time::Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (_, out, err) = s.stop("TERM", Duration::from_secs(10));
+    assert_eq!(summary(&out)["frames"], "0", "{err}");
+    assert!(err.contains("the viewer did not prove the shared secret"), "{err}");
+    let (_, vout) = viewer.terminate(Duration::from_secs(10));
+    assert_eq!(summary(&vout)["frames"], "0");
+}
+
+/// Reads one hello from a raw socket.
+fn read_hello(s: &mut TcpStream, buf: &mut Vec<u8>) -> Hello {
+    let mut chunk = [0u8; 512];
+    loop {
+        if let Some((hello, used)) = Hello::parse(buf).unwrap() {
+            buf.drain(..used);
+            return hello;
+        }
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0, "closed before a hello");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// A streamer's hello recorded on one connection (with its valid proof) and replayed on the
+/// next: the viewer's nonce is new, so the proof no longer holds.
+#[test]
+fn a_replayed_hello_is_refused() {
+    let _lock = heavy();
+    let dir = TempDir::new("secret-replay");
+    let secret = b"s3cret";
+    let key = secret_file(&dir, "key", secret, 0o600);
+    let viewer = Viewer::start(&["--headless", "--secret", key.to_str().unwrap()], &[]);
+    let jpeg_path = dir.path("f.jpg");
+    let jpeg = crate::dialects::write_jpeg(&jpeg_path, (64, 48));
+    let streamer_hello = |viewer_nonce: &[u8; 16], nonce: [u8; 16]| {
+        let proof = shared::proof::streamer_proof(secret, viewer_nonce, &nonce, "cam");
+        let mut out = Vec::new();
+        Hello {
+            version: 1,
+            name: Some("cam".into()),
+            nonce: Some(nonce),
+            proof: Some(proof),
+            ..Hello::default()
+        }
+        .encode(&mut out);
+        out
+    };
+    // First connection: a proper exchange, recorded.
+    let mut s = TcpStream::connect(&viewer.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(&FlagBytes::extended(jpeg.len())).unwrap();
+    let mut buf = Vec::new();
+    let first = read_hello(&mut s, &mut buf);
+    assert!(first.auth_required);
+    let recorded = streamer_hello(&first.nonce.unwrap(), [9; 16]);
+    s.write_all(&recorded).unwrap();
+    let second = read_hello(&mut s, &mut buf);
+    assert!(second.refuse.is_none() && second.proof.is_some(), "{second:?}");
+    s.write_all(&jpeg).unwrap();
+    let mut answer = [0u8; 22];
+    s.read_exact(&mut answer).unwrap();
+    drop(s);
+    // Second connection: the recorded hello replayed.
+    let mut s = TcpStream::connect(&viewer.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(&FlagBytes::extended(jpeg.len())).unwrap();
+    let mut buf = Vec::new();
+    let fresh = read_hello(&mut s, &mut buf);
+    assert_ne!(fresh.nonce, first.nonce, "a new challenge each connection");
+    s.write_all(&recorded).unwrap();
+    let refused = read_hello(&mut s, &mut buf);
+    assert!(refused.refuse.is_some(), "{refused:?}");
+    wait_said(&viewer, "proof of the shared secret is wrong", 1);
+    let (_, vout) = viewer.terminate(Duration::from_secs(10));
+    assert_eq!(summary(&vout)["frames"], "1");
+}
+
+/// Secret files others may read are refused at start, with one line naming the file.
+#[test]
+fn a_secret_file_readable_by_others_is_refused() {
+    let dir = TempDir::new("secret-mode");
+    let key = secret_file(&dir, "key", b"s3cret", 0o644);
+    for program in ["viewer", "streamer"] {
+        let out = Command::new(bin(program))
+            .args(["--secret", key.to_str().unwrap()])
+            .args(if program == "viewer" { vec!["--headless"] } else { vec!["--source", "test"] })
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{program}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("readable by others (mode 644); run chmod 600 on it"),
+            "{program}: {err}"
+        );
+        assert!(err.contains(key.to_str().unwrap()), "{program}: {err}");
+    }
+}
