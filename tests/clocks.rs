@@ -20,7 +20,11 @@ use crate::support::{bin, heavy, key_values, summary, Background, TempDir, Viewe
 
 /// libfaketime's preload library; a missing one fails the test (setup installs it).
 fn libfaketime() -> PathBuf {
-    for dir in ["/usr/lib/x86_64-linux-gnu", "/usr/lib/aarch64-linux-gnu", "/usr/lib"] {
+    for dir in [
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+        "/usr/lib",
+    ] {
         let path = PathBuf::from(dir).join("faketime/libfaketime.so.1");
         if path.exists() {
             return path;
@@ -96,10 +100,16 @@ fn check_stages_add_up(lines: &[String]) -> usize {
         if kv["glass_ms"] == "unknown" {
             continue;
         }
-        let sum: f64 = ["encode_ms", "queue_ms", "link_ms", "decode_ms", "display_ms"]
-            .iter()
-            .map(|k| num(&kv, k))
-            .sum();
+        let sum: f64 = [
+            "encode_ms",
+            "queue_ms",
+            "link_ms",
+            "decode_ms",
+            "display_ms",
+        ]
+        .iter()
+        .map(|k| num(&kv, k))
+        .sum();
         assert!((sum - num(&kv, "glass_ms")).abs() < 0.04, "{line}");
         measured += 1;
     }
@@ -129,11 +139,20 @@ fn shifted_clocks_both_ways_give_true_glass() {
         // Viewer minus streamer: the streamer is `shift` ahead, so the offset is −shift.
         let (offset, error) = (num(&v, "clock_offset_ms"), num(&v, "clock_error_ms"));
         assert!(error <= 5.0, "{spec}: error bound {error} ms");
-        assert!((offset + shift_ms).abs() <= error + 1.0, "{spec}: offset {offset} ms");
+        assert!(
+            (offset + shift_ms).abs() <= error + 1.0,
+            "{spec}: offset {offset} ms"
+        );
         assert!(num(&v, "glass_p50_ms") < 500.0, "{spec}: {v:?}");
-        assert_eq!(check_stages_add_up(&lines), 90 - v["dropped"].parse::<usize>().unwrap());
+        assert_eq!(
+            check_stages_add_up(&lines),
+            90 - v["dropped"].parse::<usize>().unwrap()
+        );
         let s = summary(&s_out);
-        assert!((num(&s, "clock_offset_ms") + shift_ms).abs() <= 5.0, "{s_err}");
+        assert!(
+            (num(&s, "clock_offset_ms") + shift_ms).abs() <= 5.0,
+            "{s_err}"
+        );
     }
 }
 
@@ -173,7 +192,10 @@ fn a_clock_step_mid_run_is_followed_within_a_few_frames() {
         }
     }
     let last = frames.last().unwrap();
-    assert!((num(last, "clock_offset_ms") + 20_000.0).abs() < 5.0, "{last:?}");
+    assert!(
+        (num(last, "clock_offset_ms") + 20_000.0).abs() < 5.0,
+        "{last:?}"
+    );
     let v = summary(&lines.join("\n"));
     assert_eq!(num(&v, "glass_unknown") as usize, unknown);
 }
@@ -208,7 +230,10 @@ fn hostile_timestamps_are_refused_and_counted() {
     ];
     let per_case = 5;
     let frames = cases.len() * per_case;
-    let viewer = Viewer::start(&["--headless", "--measure", "--frames", &frames.to_string()], &[]);
+    let viewer = Viewer::start(
+        &["--headless", "--measure", "--frames", &frames.to_string()],
+        &[],
+    );
     let mut s = TcpStream::connect(&viewer.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(&FlagBytes::extended(jpeg.len())).unwrap();
@@ -264,7 +289,11 @@ fn hostile_timestamps_are_refused_and_counted() {
         .cloned()
         .collect();
     assert_eq!(said.len(), 3, "{said:?}");
-    for why in ["implausible_capture_time", "inconsistent_times", "clock_too_uncertain"] {
+    for why in [
+        "implausible_capture_time",
+        "inconsistent_times",
+        "clock_too_uncertain",
+    ] {
         assert!(said.iter().any(|l| l.contains(why)), "{why}: {said:?}");
     }
 }

@@ -56,15 +56,34 @@ fn the_right_secret_streams_and_a_wrong_or_missing_one_is_refused() {
     // Wrong secret: refused, and the streamer hears why and keeps trying calmly.
     let bad = Background::start(
         "streamer",
-        &[&viewer.addr, "--source", "test", "--size", "320x240", "--secret", wrong.to_str().unwrap()],
+        &[
+            &viewer.addr,
+            "--source",
+            "test",
+            "--size",
+            "320x240",
+            "--secret",
+            wrong.to_str().unwrap(),
+        ],
     );
-    wait_said(&viewer, "refused: the streamer's proof of the shared secret is wrong", 1);
+    wait_said(
+        &viewer,
+        "refused: the streamer's proof of the shared secret is wrong",
+        1,
+    );
     let (_, out, err) = bad.stop("TERM", Duration::from_secs(10));
     assert_eq!(summary(&out)["frames"], "0", "{err}");
     assert!(err.contains("refused: the viewer says:"), "{err}");
-    assert_eq!(err.matches("retrying every second").count(), 1, "said once: {err}");
+    assert_eq!(
+        err.matches("retrying every second").count(),
+        1,
+        "said once: {err}"
+    );
     // No secret: refused.
-    let none = Background::start("streamer", &[&viewer.addr, "--source", "test", "--size", "320x240"]);
+    let none = Background::start(
+        "streamer",
+        &[&viewer.addr, "--source", "test", "--size", "320x240"],
+    );
     wait_said(&viewer, "the streamer gave no proof", 1);
     let (_, out, _) = none.stop("TERM", Duration::from_secs(10));
     assert_eq!(summary(&out)["frames"], "0");
@@ -77,12 +96,25 @@ fn the_right_secret_streams_and_a_wrong_or_missing_one_is_refused() {
         .args(["send-flag", "127.0.0.1", port, jpeg.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(!reference.status.success(), "a reference streamer must not get through");
+    assert!(
+        !reference.status.success(),
+        "a reference streamer must not get through"
+    );
     wait_said(&viewer, "which the reference flag dialect cannot prove", 1);
     // The right secret streams.
     let good = Background::start(
         "streamer",
-        &[&viewer.addr, "--source", "test", "--size", "320x240", "--frames", "20", "--secret", key_s],
+        &[
+            &viewer.addr,
+            "--source",
+            "test",
+            "--size",
+            "320x240",
+            "--frames",
+            "20",
+            "--secret",
+            key_s,
+        ],
     );
     let (status, out, err) = good.finish(Duration::from_secs(60));
     assert!(status.success(), "{err}");
@@ -100,7 +132,15 @@ fn a_streamer_with_a_secret_sends_nothing_to_a_viewer_without_it() {
     let viewer = Viewer::start(&["--headless"], &[]);
     let s = Background::start(
         "streamer",
-        &[&viewer.addr, "--source", "test", "--size", "320x240", "--secret", key.to_str().unwrap()],
+        &[
+            &viewer.addr,
+            "--source",
+            "test",
+            "--size",
+            "320x240",
+            "--secret",
+            key.to_str().unwrap(),
+        ],
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while said(&viewer, "streamer connected").is_empty() {
@@ -109,7 +149,10 @@ fn a_streamer_with_a_secret_sends_nothing_to_a_viewer_without_it() {
     }
     let (_, out, err) = s.stop("TERM", Duration::from_secs(10));
     assert_eq!(summary(&out)["frames"], "0", "{err}");
-    assert!(err.contains("the viewer did not prove the shared secret"), "{err}");
+    assert!(
+        err.contains("the viewer did not prove the shared secret"),
+        "{err}"
+    );
     let (_, vout) = viewer.terminate(Duration::from_secs(10));
     assert_eq!(summary(&vout)["frames"], "0");
 }
@@ -162,7 +205,10 @@ fn a_replayed_hello_is_refused() {
     let recorded = streamer_hello(&first.nonce.unwrap(), [9; 16]);
     s.write_all(&recorded).unwrap();
     let second = read_hello(&mut s, &mut buf);
-    assert!(second.refuse.is_none() && second.proof.is_some(), "{second:?}");
+    assert!(
+        second.refuse.is_none() && second.proof.is_some(),
+        "{second:?}"
+    );
     s.write_all(&jpeg).unwrap();
     let mut answer = [0u8; 22];
     s.read_exact(&mut answer).unwrap();
@@ -190,7 +236,11 @@ fn a_secret_file_readable_by_others_is_refused() {
     for program in ["viewer", "streamer"] {
         let out = Command::new(bin(program))
             .args(["--secret", key.to_str().unwrap()])
-            .args(if program == "viewer" { vec!["--headless"] } else { vec!["--source", "test"] })
+            .args(if program == "viewer" {
+                vec!["--headless"]
+            } else {
+                vec!["--source", "test"]
+            })
             .output()
             .unwrap();
         assert!(!out.status.success(), "{program}");

@@ -113,10 +113,15 @@ def flag_frame(conn):
     n = int(digits)
     # Our streamer must send the whole flag in one write and nothing after it before `ok`.
     # The reference parses it with int(), which reads past leading zeros: our streamer's
-    # offer of overlapping frames is a leading zero on a connection's first flag, and nothing
-    # else may differ from "%d, ".
-    offer = digits.startswith("0") and FLAGS_SEEN[0] == 0
-    want = ("0%d, " if offer else "%d, ") % n
+    # offers are leading zeros on a connection's first flag (one: overlapping frames, two:
+    # the extension exchange), and nothing else may differ from "%d, ".
+    first = FLAGS_SEEN[0] == 0
+    if first and digits.startswith("00"):
+        want = "00%d, " % n
+    elif first and digits.startswith("0"):
+        want = "0%d, " % n
+    else:
+        want = "%d, " % n
     if flag != want.encode():
         fail("flag arrived as %r, not as one %r" % (flag, want))
     FLAGS_SEEN[0] += 1

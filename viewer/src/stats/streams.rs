@@ -352,6 +352,10 @@ impl StreamInfo {
         let size = load(&self.size);
         let decode_p50_ms = lock(&self.decode).percentile_ms(50.0);
         let glass = lock(&self.glass);
+        let (stages_p50_ms, clock_ms) = {
+            let stages = lock(&self.stages);
+            (stages.p50s(), stages.clock)
+        };
         Snapshot {
             id: self.id,
             peer: self.peer,
@@ -369,8 +373,8 @@ impl StreamInfo {
             decode_p50_ms,
             decode_last_ms: load(&self.last_decode_us) as f64 / 1e3,
             glass_p50_ms: (glass.count() > 0).then(|| glass.percentile_ms(50.0)),
-            stages_p50_ms: lock(&self.stages).p50s(),
-            clock_ms: lock(&self.stages).clock,
+            stages_p50_ms,
+            clock_ms,
             name: self.name.get().cloned(),
             connected_for: now.saturating_duration_since(self.connected_at),
         }
