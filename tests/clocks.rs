@@ -312,3 +312,44 @@ fn tiny_jpeg() -> Vec<u8> {
         .unwrap()
         .to_vec()
 }
+
+/// Through the emulated link with 5 ms out and 15 ms back, on one host (so the true offset is
+/// 0): the estimate is off by half the asymmetry, as NTP's must be, and the true offset stays
+/// inside the reported bound, so every glass figure is within that bound of the truth.
+#[test]
+fn an_asymmetric_link_keeps_the_truth_inside_the_bound() {
+    let _lock = heavy();
+    let (viewer, rx) = measuring_viewer(90, &[]);
+    let relay = crate::link::Relay::start(
+        &viewer.addr,
+        &["--delay-up-ms", "5", "--delay-down-ms", "15"],
+    );
+    let streamer = Background::start(
+        "streamer",
+        &[
+            &relay.addr,
+            "--source",
+            "test",
+            "--size",
+            "640x480",
+            "--quiet",
+            "--frames",
+            "90",
+        ],
+    );
+    let lines = lines_until_summary(&rx, Duration::from_secs(60));
+    let (_, _, err) = streamer.finish(Duration::from_secs(30));
+    let (status, _) = viewer.wait(Duration::from_secs(10));
+    assert!(status.success());
+    let v = summary(&lines.join("\n"));
+    let (offset, error) = (num(&v, "clock_offset_ms"), num(&v, "clock_error_ms"));
+    assert!(
+        offset.abs() <= error,
+        "truth 0 outside {offset} ± {error} ms: {err}"
+    );
+    // Half the difference of the two delays shows in the estimate; the bound covers it.
+    assert!(offset < -2.0 && error >= 9.0, "{offset} ± {error} ms");
+    // The link stage holds the 5 ms out (less the asymmetry error): it is no longer 0.
+    assert!(num(&v, "link_p50_ms") + error >= 5.0, "{v:?}");
+    assert_eq!(v["glass_frames"], v["decoded"]);
+}

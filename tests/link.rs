@@ -12,14 +12,14 @@ use crate::dialects::{files_in, start_receiver, write_jpeg};
 use crate::support::*;
 
 /// A running `link-relay` and the address it listens on.
-struct Relay {
+pub(crate) struct Relay {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
 }
 
 impl Relay {
     /// Starts `link-relay --to TO ARGS` and waits for its address.
-    fn start(to: &str, args: &[&str]) -> Relay {
+    pub(crate) fn start(to: &str, args: &[&str]) -> Relay {
         let mut child = Command::new(bin("link-relay"))
             .args(["--to", to, "--max-seconds", "120"])
             .args(args)
