@@ -20,6 +20,7 @@ fn frame(data: Vec<u8>, w: usize, h: usize, format: PixelFormat) -> RawFrame {
         format,
         captured_at: Instant::now(),
         index: 0,
+        mark: None,
     }
 }
 

@@ -19,6 +19,8 @@ fn band(c: &mut Criterion) {
         dropped: 12,
         errors: 0,
         glass_ms: Some(6.1),
+        stages_ms: Some([2.0, 0.1, 1.5, 2.3, 0.2]),
+        name: Some("x3pi/video8".into()),
     };
     let probe = Probe {
         x: 240,

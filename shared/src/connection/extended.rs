@@ -346,3 +346,159 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::connection::Limits;
+    use tokio::io::AsyncWriteExt;
+
+    fn ext(name: &str, window: u8, secret: Option<&[u8]>) -> Arc<Extension> {
+        Arc::new(Extension {
+            name: name.into(),
+            window,
+            secret: secret.map(Arc::from),
+        })
+    }
+
+    fn meta() -> FrameMeta {
+        FrameMeta {
+            capture_us: Some(now_micros() - 5000),
+            encoded_us: Some(3000),
+            sent_us: Some(4000),
+            clock: None,
+        }
+    }
+
+    /// Our streamer's first frame against our viewer: hellos with proofs both ways, the frame
+    /// with its records, two clock samples; then frames of the exchange, cut at every split.
+    #[tokio::test]
+    async fn both_sides_agree_prove_the_secret_and_carry_the_times() {
+        let (a, b) = tokio::io::duplex(64);
+        let viewer = tokio::spawn(async move {
+            let mut conn =
+                Connection::new(b, Limits::default()).with_extension(ext("", 4, Some(b"k")));
+            let mut payload = Vec::new();
+            let mut got = Vec::new();
+            while conn.read_frame(&mut payload).await.unwrap() {
+                got.push((payload.clone(), conn.in_band().unwrap()));
+            }
+            (got, conn.stream_name().map(String::from))
+        });
+        let mut conn = Connection::with_dialect(a, Limits::default(), crate::Dialect::Flag);
+        let mut samples = Vec::new();
+        let mut sink = |s: Sample| {
+            samples.push(s);
+            None
+        };
+        let first = meta();
+        let (form, _) = conn
+            .send_first_frame_negotiating(
+                b"\xFF\xD8first",
+                first,
+                &ext("front", 0, Some(b"k")),
+                &mut sink,
+            )
+            .await
+            .unwrap();
+        assert_eq!(form, Negotiated::Extended { window: 4 });
+        assert_eq!(
+            samples.len(),
+            2,
+            "one from the hello, one from the first answer"
+        );
+        assert!(samples.iter().all(|s| s.t1 <= s.t4 && s.t2 <= s.t3));
+        // Later frames: header and payload written in pieces of every size.
+        let (mut stream, rest) = conn.into_parts();
+        assert!(rest.is_empty());
+        let mut wire = Vec::new();
+        ext::encode_frame_header(5, &meta(), &mut wire);
+        wire.extend_from_slice(b"\xFF\xD8abc");
+        for cut in 1..wire.len() {
+            stream.write_all(&wire[..cut]).await.unwrap();
+            stream.flush().await.unwrap();
+            stream.write_all(&wire[cut..]).await.unwrap();
+            let mut answer = [0u8; Answer::LEN];
+            tokio::io::AsyncReadExt::read_exact(&mut stream, &mut answer)
+                .await
+                .unwrap();
+            assert!(Answer::parse(&answer).unwrap().is_some());
+        }
+        stream.shutdown().await.unwrap();
+        let (got, name) = viewer.await.unwrap();
+        assert_eq!(name.as_deref(), Some("front"));
+        assert_eq!(got.len(), wire.len());
+        assert_eq!(got[0].0, b"\xFF\xD8first");
+        assert_eq!(got[0].1.meta.capture_us, first.capture_us);
+        assert!(got[0].1.meta.clock.is_none(), "the sink gave no estimate");
+        for (payload, in_band) in &got[1..] {
+            assert_eq!(payload, b"\xFF\xD8abc");
+            assert!(in_band.received_us <= in_band.complete_us);
+        }
+    }
+
+    /// A wrong secret, or none, is refused by the viewer, and the streamer hears why.
+    #[tokio::test]
+    async fn a_wrong_or_missing_secret_is_refused_on_both_sides() {
+        for streamer_secret in [Some(&b"wrong"[..]), None] {
+            let (a, b) = tokio::io::duplex(4096);
+            let viewer = tokio::spawn(async move {
+                let mut conn =
+                    Connection::new(b, Limits::default()).with_extension(ext("", 16, Some(b"k")));
+                conn.read_frame(&mut Vec::new()).await
+            });
+            let mut conn = Connection::with_dialect(a, Limits::default(), crate::Dialect::Flag);
+            let err = conn
+                .send_first_frame_negotiating(
+                    b"\xFF\xD8",
+                    meta(),
+                    &ext("x", 0, streamer_secret),
+                    &mut |_| None,
+                )
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, ConnError::Refused(why) if why.starts_with("the viewer says")),
+                "{err}"
+            );
+            assert!(matches!(viewer.await.unwrap(), Err(ConnError::Refused(_))));
+        }
+    }
+
+    /// A viewer of the previous wave answers the offer `OK`; one without the exchange, a plain
+    /// `ok` path is the reference's (tested in mod.rs); a streamer with a secret sends nothing.
+    #[tokio::test]
+    async fn an_older_viewer_gets_overlap_and_a_secret_streamer_refuses_it() {
+        for secret in [None, Some(&b"k"[..])] {
+            let (a, b) = tokio::io::duplex(4096);
+            let viewer = tokio::spawn(async move {
+                let mut conn = Connection::new(b, Limits::default());
+                let mut payload = Vec::new();
+                let read = conn.read_frame(&mut payload).await;
+                (read.ok(), payload, conn.overlapping())
+            });
+            let mut conn = Connection::with_dialect(a, Limits::default(), crate::Dialect::Flag);
+            let sent = conn
+                .send_first_frame_negotiating(
+                    b"\xFF\xD8",
+                    meta(),
+                    &ext("x", 0, secret),
+                    &mut |_| None,
+                )
+                .await;
+            drop(conn);
+            let (read, payload, overlapping) = viewer.await.unwrap();
+            assert!(overlapping);
+            match secret {
+                None => {
+                    assert_eq!(sent.unwrap().0, Negotiated::Overlap);
+                    assert_eq!((read, payload.as_slice()), (Some(true), &b"\xFF\xD8"[..]));
+                }
+                Some(_) => {
+                    assert!(matches!(sent, Err(ConnError::Refused(_))));
+                    assert_ne!(read, Some(true), "no frame went out");
+                }
+            }
+        }
+    }
+}

@@ -444,6 +444,40 @@ mod tests {
         assert!(!out.halved);
     }
 
+    /// A stamped frame halved by `--adapt` carries its mark again at the halved size, so the
+    /// viewer reads it whatever size is sent.
+    #[test]
+    fn the_mark_survives_halving() {
+        let (w, h) = (1280, 720);
+        let micros = 0x12_3456_789A;
+        let mut data = vec![128u8; w * h * 3 / 2];
+        stamp_i420(&mut data, w, h, micros);
+        let mut raw = RawFrame {
+            data,
+            width: w,
+            height: h,
+            format: PixelFormat::I420,
+            mark: Some(micros),
+            ..RawFrame::default()
+        };
+        let mut enc = Encoder::new(40).unwrap();
+        enc.set_target(40, true).unwrap();
+        let mut out = EncodedFrame::default();
+        enc.encode(&mut raw, &mut out).unwrap();
+        assert!(out.halved);
+        let image = turbojpeg::decompress(out.jpeg(), turbojpeg::PixelFormat::GRAY).unwrap();
+        assert_eq!((image.width, image.height), (w / 2, h / 2));
+        let luma = |x: usize, y: usize| image.pixels[y * image.pitch + x];
+        assert_eq!(shared::mark::read(w / 2, h / 2, luma), Some(micros));
+        // Without the mark drawn again, the halved picture's blocks are too small to read.
+        raw.mark = None;
+        stamp_i420(&mut raw.data, w, h, micros);
+        enc.encode(&mut raw, &mut out).unwrap();
+        let image = turbojpeg::decompress(out.jpeg(), turbojpeg::PixelFormat::GRAY).unwrap();
+        let luma = |x: usize, y: usize| image.pixels[y * image.pitch + x];
+        assert_ne!(shared::mark::read(w / 2, h / 2, luma), Some(micros));
+    }
+
     #[test]
     fn passes_jpeg_through_untouched() {
         let mut raw = RawFrame {

@@ -329,7 +329,7 @@ mod tests {
     fn exposition_has_totals_per_stream_series_and_histograms_in_seconds() {
         let counters = Arc::new(Counters::default());
         counters.received.store(7, Ordering::Relaxed);
-        let peer: SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        let peer: std::net::SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let info = counters.streams.add(3, peer);
         info.received(Instant::now(), b"\xFF\xD8abc", None);
         info.decoded(Duration::from_micros(1500), b"\xFF\xD8abc");

@@ -208,7 +208,8 @@ mod tests {
             f(&mut t);
             stages(&t, shown)
         };
-        let cases: [(&str, &dyn Fn(&mut Timing), Unknown); 8] = [
+        type Case<'a> = (&'a str, &'a dyn Fn(&mut Timing), Unknown);
+        let cases: [Case; 8] = [
             (
                 "no clock",
                 &|t| t.in_band.meta.clock = None,

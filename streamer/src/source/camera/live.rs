@@ -169,7 +169,7 @@ impl Live {
                 skipped += 1;
                 continue;
             }
-            frame.captured_at = driver_time(&meta, left_driver).unwrap_or(left_driver);
+            frame.captured_at = driver_time(meta, left_driver).unwrap_or(left_driver);
             if !copy_out(&buf[..used], mode, self.stride, passthrough, frame) {
                 // Shorter than the format needs: a broken transfer; wait for the next one.
                 skipped += 1;
