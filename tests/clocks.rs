@@ -353,3 +353,84 @@ fn an_asymmetric_link_keeps_the_truth_inside_the_bound() {
     assert!(num(&v, "link_p50_ms") + error >= 5.0, "{v:?}");
     assert_eq!(v["glass_frames"], v["decoded"]);
 }
+
+/// Two streamers both named `front` into one hub: the second becomes `front#2` (said once);
+/// `/api/streams` gives each its name, stage medians and clock; `/metrics` labels each series
+/// with the name and carries one histogram per stage, and promtool finds nothing wrong.
+#[test]
+fn the_hub_carries_names_stages_and_the_clock() {
+    use crate::hub::{get, hub, wait_for};
+    let _lock = heavy();
+    let (viewer, http) = hub(&["--measure"]);
+    let start = |size: &str| {
+        Background::start(
+            "streamer",
+            &[
+                &viewer.addr,
+                "--source",
+                "test",
+                "--size",
+                size,
+                "--quiet",
+                "--name",
+                "front",
+            ],
+        )
+    };
+    let (a, b) = (start("320x240"), start("352x288"));
+    let api = || String::from_utf8_lossy(&get(&http, "/api/streams").body).to_string();
+    wait_for("both streams measured", Duration::from_secs(30), || {
+        let json = api();
+        json.matches("\"link_p50_ms\"").count() == 2
+    });
+    let json = api();
+    assert!(json.contains("\"name\":\"front\""), "{json}");
+    assert!(json.contains("\"name\":\"front#2\""), "{json}");
+    for key in [
+        "encode_p50_ms",
+        "queue_p50_ms",
+        "decode_p50_ms",
+        "display_p50_ms",
+        "clock_offset_ms",
+        "clock_error_ms",
+    ] {
+        assert!(json.contains(&format!("\"{key}\"")), "{key}: {json}");
+    }
+    let metrics = String::from_utf8_lossy(&get(&http, "/metrics").body).to_string();
+    for stage in ["encode", "queue", "link", "decode", "display"] {
+        let series = format!(",name=\"front#2\",stage=\"{stage}\",le=\"+Inf\"}}");
+        assert!(metrics.contains(&series), "{stage}: {metrics}");
+    }
+    assert!(
+        metrics.contains("viewer_stream_clock_error_seconds{"),
+        "{metrics}"
+    );
+    let dir = TempDir::new("clock-metrics");
+    let file = dir.path("metrics.txt");
+    std::fs::write(&file, &metrics).unwrap();
+    let check = Command::new("sh")
+        .args([
+            "-c",
+            "promtool check metrics < \"$0\"",
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .expect("promtool (scripts/setup.sh installs prometheus)");
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let said = viewer
+        .stderr
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains("two streams are named front"))
+        .count();
+    assert_eq!(said, 1);
+    for s in [a, b] {
+        let _ = s.stop("TERM", Duration::from_secs(10));
+    }
+    let _ = viewer.terminate(Duration::from_secs(10));
+}

@@ -20,7 +20,7 @@ use crate::support::*;
 
 /// Starts a headless viewer with `--http 127.0.0.1:0` and `args`; returns it with its HTTP
 /// address.
-fn hub(args: &[&str]) -> (Viewer, String) {
+pub(crate) fn hub(args: &[&str]) -> (Viewer, String) {
     let mut all = vec!["--headless", "--http", "127.0.0.1:0"];
     all.extend_from_slice(args);
     let viewer = Viewer::start(&all, &[]);
@@ -48,10 +48,10 @@ fn tool(program: &str, args: &[&str]) -> std::process::Output {
 }
 
 /// A response: status code, head (lower-cased) and body.
-struct Response {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
+pub(crate) struct Response {
+    pub(crate) status: u16,
+    pub(crate) head: String,
+    pub(crate) body: Vec<u8>,
 }
 
 /// Sends `request` as is and reads the response until the server closes.
@@ -78,14 +78,14 @@ fn raw(addr: &str, request: &[u8]) -> Response {
     }
 }
 
-fn get(addr: &str, path: &str) -> Response {
+pub(crate) fn get(addr: &str, path: &str) -> Response {
     raw(
         addr,
         format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
     )
 }
 
-fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
