@@ -20,10 +20,11 @@ pub fn respond(counters: &Counters, clients: usize, request: &Request<Incoming>)
     let path = request.uri().path();
     let query = request.uri().query().unwrap_or("");
     let streams = &counters.streams;
-    // `None` is the first live stream.
-    let find = |id: Option<&str>| match id {
+    // `None` is the first live stream; a key is a stream's name (`front`, `x3pi/video8`,
+    // `front%232` for `front#2`) or its id.
+    let find = |key: Option<&str>| match key {
         None => streams.list().into_iter().next(),
-        Some(id) => id.parse::<u64>().ok().and_then(|id| streams.get(id)),
+        Some(key) => streams.find(&percent_decoded(key)?),
     };
     let live = |id: Option<&str>, serve: fn(Arc<StreamInfo>) -> Response<Body>| match find(id) {
         Some(stream) => serve(stream),
@@ -49,10 +50,51 @@ pub fn respond(counters: &Counters, clients: usize, request: &Request<Incoming>)
     }
 }
 
+/// A URL path segment with its `%XX` escapes decoded; `None` when they do not make UTF-8.
+fn percent_decoded(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied(),
+            bytes.get(i + 2).copied(),
+        ) {
+            (b'%', Some(h), Some(l)) if hex(h).is_some() && hex(l).is_some() => {
+                out.push((hex(h)? * 16 + hex(l)?) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// The page: every live stream, with its figures.
 fn page() -> Response<Body> {
     with_type(
         Response::new(full(include_str!("page.html"))),
         "text/html; charset=utf-8",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_in_paths_are_percent_decoded() {
+        assert_eq!(percent_decoded("front%232").as_deref(), Some("front#2"));
+        assert_eq!(
+            percent_decoded("x3pi/video8").as_deref(),
+            Some("x3pi/video8")
+        );
+        assert_eq!(percent_decoded("a%2").as_deref(), Some("a%2"));
+        assert_eq!(percent_decoded("%ff"), None);
+    }
 }
