@@ -17,6 +17,7 @@
 //! - [`jpeg_slices`]: a JPEG cut into strips at restart markers, joined and split again.
 //! - [`pool`]: a few persistent threads that run one frame's strips in parallel.
 //! - [`signals`]: Ctrl-C and SIGTERM, and the second Ctrl-C that ends the process at once.
+//! - [`matroska`]: Matroska files with one MJPEG track: the writer (recordings, black box).
 //! - [`sniff`]: what a payload is (JPEG, PNG or neither), from its first bytes.
 
 pub mod accept;
@@ -27,6 +28,7 @@ pub mod ext;
 pub mod font;
 pub mod jpeg_slices;
 pub mod mark;
+pub mod matroska;
 pub mod net;
 pub mod pool;
 pub mod protocol;

@@ -3,10 +3,8 @@
 //! - [`save`]: `--save-dir`, every payload written as received.
 //! - [`snapshot`]: `S`, the frame on screen as received and as PNG.
 //! - [`recorder`]: `R` and `--record`, received JPEGs into a Matroska file.
-//! - [`matroska`]: the Matroska (MJPEG track) writer the recorder writes with.
 //! - [`ppm`]: `--snapshot`, the last picture as PPM on exit.
 
-pub mod matroska;
 pub mod ppm;
 pub mod recorder;
 pub mod save;

@@ -3,7 +3,7 @@
 //! thread of its own writes, fed through a bounded queue: a stalled disk drops (and counts)
 //! frames, it never delays an acknowledgement or a decode.
 //!
-//! Survives `kill -9` ([`super::matroska`] writes whole clusters of at most half a second); a
+//! Survives `kill -9` ([`shared::matroska::write`] writes whole clusters of at most half a second); a
 //! clean stop fills in the Segment's size and the duration.
 
 use std::collections::VecDeque;
@@ -18,7 +18,7 @@ use std::time::Instant;
 use shared::cli::print_line;
 use shared::sniff::Kind;
 
-use super::matroska::Mkv;
+use shared::matroska::write::Mkv;
 
 /// Frames waiting for the disk, over all recordings; more are dropped and counted.
 pub const MAX_QUEUED: usize = 64;
@@ -320,7 +320,7 @@ impl Recording {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::matroska::tests::{blocks, elements};
+    use shared::matroska::walk::{blocks, elements};
 
     #[test]
     fn the_recorder_writes_queued_frames_and_drops_when_full() {
