@@ -11,6 +11,7 @@
 //! - [`hub`]: `viewer --http`: browsers, ffmpeg, OpenCV, Prometheus, many and hostile clients.
 //! - [`slices`]: `--slices` frames against every common decoder and the reference receiver.
 //! - [`window`]: the window under Xvfb: size, pattern colours, letterboxing, waiting screen.
+//! - [`record`]: `viewer --record`: a probe first, reconnects, a directory of streams.
 //! - [`field`]: the window's field tools under Xvfb: figures band, pause, snapshot, recording,
 //!   zoom and inspect, focus.
 
@@ -20,6 +21,7 @@ mod field;
 mod hub;
 mod link;
 mod pipes;
+mod record;
 mod robustness;
 mod slices;
 mod support;
