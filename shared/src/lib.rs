@@ -19,6 +19,7 @@
 //! - [`signals`]: Ctrl-C and SIGTERM, and the second Ctrl-C that ends the process at once.
 //! - [`matroska`]: Matroska files with one MJPEG track: the writer (recordings, black box).
 //! - [`sniff`]: what a payload is (JPEG, PNG or neither), from its first bytes.
+//! - [`utc`]: `YYYYMMDD-HHMMSS.mmm` UTC stamps for file names.
 
 pub mod accept;
 pub mod cli;
@@ -36,6 +37,7 @@ pub mod signals;
 pub mod slot;
 pub mod sniff;
 pub mod stats;
+pub mod utc;
 
 pub use connection::{ConnError, Connection, Limits};
 pub use protocol::{Dialect, FrameError, DEFAULT_MAX_FRAME_BYTES, DEFAULT_PORT, DEFAULT_QUALITY};
