@@ -6,6 +6,7 @@ use std::time::Duration;
 use shared::cli::{PeerAddr, Resolution};
 use shared::Dialect;
 
+use crate::black_box;
 use crate::link::config::SenderConfig;
 use crate::source::camera::{self, CameraFormat, CameraRequest, CameraSpec};
 use crate::source::pipe::PipeOptions;
@@ -52,6 +53,8 @@ pub struct Config {
     pub reencode_jpeg: bool,
     /// `--size` as given (not its default): JPEG from a pipe or HTTP is resized to it.
     pub resize_jpeg: Option<Resolution>,
+    /// `--black-box` and its options; `None` when it is off.
+    pub black_box: Option<black_box::Options>,
 }
 
 impl Config {
@@ -74,6 +77,8 @@ impl Config {
             quiet: self.quiet,
             ack_timeout: self.ack_timeout,
             window: self.window,
+            // The pipeline puts the running black box here.
+            black_box: Default::default(),
         }
     }
 

@@ -6,6 +6,8 @@ use std::time::Duration;
 use shared::cli::PeerAddr;
 use shared::Dialect;
 
+use crate::black_box::Feed;
+
 /// What the sender needs to know.
 #[derive(Debug, Clone)]
 pub struct SenderConfig {
@@ -17,4 +19,6 @@ pub struct SenderConfig {
     pub ack_timeout: Duration,
     /// Frames that may be in flight at once (`--window`); 1 is strict stop-and-wait.
     pub window: usize,
+    /// Where each frame that goes out is also kept (`--black-box`; does nothing when off).
+    pub black_box: Feed,
 }

@@ -95,6 +95,7 @@ where
             },
             frame = frames.take(), if may_take => match frame {
                 Some(frame) => {
+                    tally.config.black_box.keep(&frame);
                     let now = Instant::now();
                     if in_flight.is_empty() {
                         progress = now;
@@ -209,6 +210,7 @@ mod tests {
             quiet: true,
             ack_timeout: Duration::from_secs(5),
             window,
+            black_box: Default::default(),
         }
     }
 

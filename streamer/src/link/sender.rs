@@ -79,6 +79,7 @@ async fn serve<F: Future<Output = ()>>(
         };
         // Not raced against `stop`: a frame in flight finishes (bounded by the ack timeout),
         // so the viewer never sees a truncated frame from a clean shutdown.
+        config.black_box.keep(&frame);
         let sent_at = Instant::now();
         let result = if offer && first {
             conn.send_first_frame_offering_overlap(frame.jpeg()).await
