@@ -113,7 +113,9 @@ fn black_box_on_loss_writes_when_the_viewer_vanishes() {
     let _lock = heavy();
     let dir = TempDir::new("black-box-loss");
     let viewer = Viewer::start(&["--headless"], &[]);
-    let streamer = Streamer::start(&viewer.addr, &dir.0, &["--black-box-on-loss"]);
+    // Overlapping frames here (the signal test sends strictly): both senders feed the box.
+    let extra = ["--black-box-on-loss", "--window", "3"];
+    let streamer = Streamer::start(&viewer.addr, &dir.0, &extra);
     streamer.wait_frames(40);
     assert!(
         !streamer
