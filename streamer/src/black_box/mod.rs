@@ -47,6 +47,8 @@ struct Inner {
     /// A dump was asked for (SIGUSR1).
     requested: bool,
     closed: bool,
+    /// The line about a frame too large for the bound was printed (once a run).
+    said_too_large: bool,
 }
 
 /// The ring, shared by the link (frames), the signal task (requests) and the writing thread.
@@ -129,6 +131,7 @@ impl Feed {
                 armed: false,
                 requested: false,
                 closed: false,
+                said_too_large: false,
             }),
             wake: Condvar::new(),
             options,
@@ -147,6 +150,14 @@ impl Feed {
             inner.ring.keep(frame.captured_at, frame.jpeg());
             inner.last_kept = Some(Instant::now());
             inner.armed = true;
+            if inner.ring.too_large > 0 && !inner.said_too_large {
+                inner.said_too_large = true;
+                eprintln!(
+                    "streamer: black box: a {} byte frame is larger than --black-box-mb; such \
+                     frames are left out",
+                    frame.jpeg().len()
+                );
+            }
         }
     }
 

@@ -159,7 +159,7 @@ impl Recorder {
         if q.closed || q.active.iter().any(|a| a.stream == Some(id)) {
             return;
         }
-        Self::begin(self, q, id, peer, path);
+        self.begin(q, id, peer, path);
     }
 
     /// Adds a recording of stream `id` and tells the writer.
