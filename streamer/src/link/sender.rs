@@ -77,9 +77,9 @@ async fn serve<F: Future<Output = ()>>(
             let _ = conn.finish().await;
             return Ok(());
         };
+        config.black_box.keep(&frame);
         // Not raced against `stop`: a frame in flight finishes (bounded by the ack timeout),
         // so the viewer never sees a truncated frame from a clean shutdown.
-        config.black_box.keep(&frame);
         let sent_at = Instant::now();
         let result = if offer && first {
             conn.send_first_frame_offering_overlap(frame.jpeg()).await
