@@ -14,16 +14,20 @@
 //! - [`secret`]: `--secret` on both programs: right, wrong, missing, reference, replayed.
 //! - [`slices`]: `--slices` frames against every common decoder and the reference receiver.
 //! - [`window`]: the window under Xvfb: size, pattern colours, letterboxing, waiting screen.
+//! - [`black_box`]: `streamer --black-box`: SIGUSR1 and on-loss dumps, a missing directory.
+//! - [`record`]: `viewer --record`: a probe first, reconnects, a directory of streams.
 //! - [`field`]: the window's field tools under Xvfb: figures band, pause, snapshot, recording,
 //!   zoom and inspect, focus.
 
 mod clocks;
+mod black_box;
 mod dialects;
 mod end_to_end;
 mod field;
 mod hub;
 mod link;
 mod pipes;
+mod record;
 mod robustness;
 mod secret;
 mod slices;

@@ -344,3 +344,69 @@ pub fn psnr(a: &Rgb, b: &Rgb) -> f64 {
         / a.data.len() as f64;
     10.0 * (255.0 * 255.0 / mse.max(1e-12)).log10()
 }
+
+/// A child's output lines, collected by a thread as they come, so a test can wait for one.
+pub struct Lines(Arc<(Mutex<Vec<String>>, std::sync::Condvar)>);
+
+impl Lines {
+    /// Collects `pipe` (a child's stdout or stderr) line by line until it closes.
+    pub fn collect(pipe: impl std::io::Read + Send + 'static) -> Lines {
+        let shared = Arc::new((Mutex::new(Vec::new()), std::sync::Condvar::new()));
+        let me = shared.clone();
+        thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                me.0.lock().unwrap().push(line);
+                me.1.notify_all();
+            }
+        });
+        Lines(shared)
+    }
+
+    /// Waits until `count` lines start with `prefix`; returns them (panics after `limit`).
+    pub fn wait_for(&self, prefix: &str, count: usize, limit: Duration) -> Vec<String> {
+        let deadline = Instant::now() + limit;
+        let mut lines = self.0 .0.lock().unwrap();
+        loop {
+            let found: Vec<String> = lines
+                .iter()
+                .filter(|l| l.starts_with(prefix))
+                .cloned()
+                .collect();
+            if found.len() >= count {
+                return found;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "no {count} {prefix:?} lines in {limit:?}: {lines:?}"
+            );
+            lines = self.0 .1.wait_timeout(lines, left).unwrap().0;
+        }
+    }
+
+    /// Every line so far.
+    pub fn all(&self) -> Vec<String> {
+        self.0 .0.lock().unwrap().clone()
+    }
+}
+
+/// The presentation times (seconds) of every video packet of a media file, by ffprobe;
+/// a file ffprobe cannot read fails the test.
+pub fn packet_times(path: &Path) -> Vec<f64> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["packet=pts_time", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| panic!("ffprobe is not installed ({e}): run scripts/setup.sh"));
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "ffprobe {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().trim_end_matches(',').parse().unwrap())
+        .collect()
+}

@@ -19,7 +19,9 @@
 //! - [`pool`]: a few persistent threads that run one frame's strips in parallel.
 //! - [`secret_file`]: secrets and passwords read from private files.
 //! - [`signals`]: Ctrl-C and SIGTERM, and the second Ctrl-C that ends the process at once.
+//! - [`matroska`]: Matroska files with one MJPEG track: the writer (recordings, black box).
 //! - [`sniff`]: what a payload is (JPEG, PNG or neither), from its first bytes.
+//! - [`utc`]: `YYYYMMDD-HHMMSS.mmm` UTC stamps for file names.
 
 pub mod accept;
 pub mod cli;
@@ -29,6 +31,7 @@ pub mod ext;
 pub mod font;
 pub mod jpeg_slices;
 pub mod mark;
+pub mod matroska;
 pub mod net;
 pub mod pool;
 pub mod proof;
@@ -38,6 +41,7 @@ pub mod signals;
 pub mod slot;
 pub mod sniff;
 pub mod stats;
+pub mod utc;
 
 pub use connection::{ConnError, Connection, Limits};
 pub use protocol::{Dialect, FrameError, DEFAULT_MAX_FRAME_BYTES, DEFAULT_PORT, DEFAULT_QUALITY};

@@ -8,6 +8,7 @@ use shared::cli::{PeerAddr, Resolution};
 use shared::connection::Extension;
 use shared::Dialect;
 
+use crate::black_box;
 use crate::link::config::SenderConfig;
 use crate::source::camera::{self, CameraFormat, CameraRequest, CameraSpec};
 use crate::source::pipe::PipeOptions;
@@ -58,6 +59,8 @@ pub struct Config {
     pub reencode_jpeg: bool,
     /// `--size` as given (not its default): JPEG from a pipe or HTTP is resized to it.
     pub resize_jpeg: Option<Resolution>,
+    /// `--black-box` and its options; `None` when it is off.
+    pub black_box: Option<black_box::Options>,
 }
 
 impl Config {
@@ -85,6 +88,8 @@ impl Config {
                 window: 0,
                 secret: self.secret.clone(),
             }),
+            // The pipeline puts the running black box here.
+            black_box: Default::default(),
         }
     }
 

@@ -29,7 +29,10 @@
 //!   - [`link::report`]: the per-frame lines and the notes printed along the way.
 //!   - [`link::adapt`]: `--adapt`, JPEG quality and picture size following the link.
 //!   - [`link::config`]: what the link needs to know.
+//! - [`black_box`]: `--black-box`, the last seconds of sent frames kept in memory
+//!   ([`black_box::ring`]) and written as a Matroska file on demand ([`black_box::dump`]).
 
+pub mod black_box;
 pub mod config;
 pub mod encode;
 pub mod link;

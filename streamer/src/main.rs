@@ -1,10 +1,12 @@
 //! `streamer`: parses the command line into a [`streamer::Config`] and runs it.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use shared::cli::{PeerAddr, Resolution, Seconds};
 use shared::{Dialect, DEFAULT_MAX_FRAME_BYTES, DEFAULT_QUALITY};
+use streamer::black_box;
 use streamer::encode::slices::Slices;
 use streamer::source::camera::{CameraFormat, CameraSpec};
 use streamer::source::{SourceSpec, DEFAULT_SIZE};
@@ -118,6 +120,24 @@ struct Args {
     #[arg(long)]
     list_cameras: bool,
 
+    /// Keep the last SECONDS of sent frames in memory (the black box) and write them as one
+    /// Matroska file into --black-box-dir on SIGUSR1 (`systemctl kill -s USR1 streamer`).
+    #[arg(long, value_name = "SECONDS")]
+    black_box: Option<Seconds>,
+
+    /// The black box's memory bound in MiB: the oldest frames go first beyond it.
+    #[arg(long, value_name = "N", default_value_t = 128)]
+    #[arg(value_parser = clap::value_parser!(u32).range(1..=65536))]
+    black_box_mb: u32,
+
+    /// Where black-box dumps are written (`blackbox-<UTC time>.mkv`).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    black_box_dir: PathBuf,
+
+    /// Also write the black box once no frame has gone out to the viewer for 2 s (the
+    /// viewer vanished or the link dropped).
+    #[arg(long, requires = "black_box")]
+    black_box_on_loss: bool,
     /// The stream's name, shown by our viewer on its tile, HUD, /api/streams, /stream/NAME,
     /// metrics and file names (1-64 characters, no spaces). Default: the host name and the
     /// source, e.g. x3pi/video8, x3pi/test or x3pi/clip.y4m.
@@ -193,6 +213,12 @@ fn main() -> ExitCode {
         max_frame_bytes: args.max_frame_bytes,
         reencode_jpeg: args.quality.is_some(),
         resize_jpeg: args.size,
+        black_box: args.black_box.map(|seconds| black_box::Options {
+            seconds: seconds.0,
+            max_bytes: usize::try_from(u64::from(args.black_box_mb) << 20).unwrap_or(usize::MAX),
+            dir: args.black_box_dir.clone(),
+            on_loss: args.black_box_on_loss,
+        }),
     };
     match streamer::run(config) {
         Ok(()) => ExitCode::SUCCESS,

@@ -9,6 +9,7 @@ use anyhow::{anyhow, Context, Result};
 use shared::cli::print_line;
 use shared::{Dialect, Slot};
 
+use crate::black_box::Feed;
 use crate::config::Config;
 use crate::encode::encoder::EncodedFrame;
 use crate::encode::knobs::Knobs;
@@ -58,9 +59,17 @@ pub fn run(config: Config) -> Result<()> {
         newest_wins,
     )?;
 
-    let sender_config = config.sender_config();
+    let (black_box, dumping) = start_black_box(&config)?;
+    let mut sender_config = config.sender_config();
+    sender_config.black_box = black_box.clone();
     let mut tally = Tally::new(&sender_config, adapter);
-    send(&sender_config, &jpeg, &mut tally)?;
+    let sent = send(&sender_config, &jpeg, &mut tally);
+    if let (Some(b), Some(dumping)) = (black_box.black_box(), dumping) {
+        // A dump being written is finished first (the stream has ended anyway).
+        b.close();
+        let _ = dumping.join();
+    }
+    sent?;
     let clock = ClockFigures {
         estimate: tally.clock.now(),
         rejected: tally.clock.rejected(),
@@ -115,6 +124,32 @@ fn adapter(config: &Config, fps: f64, knobs: &Arc<Knobs>) -> Option<(Adapter, Ar
     }
 }
 
+/// Starts `--black-box` (its writing thread) and says what it keeps and where it writes; a
+/// directory that is not there is said now, and again by each dump that fails.
+fn start_black_box(config: &Config) -> Result<(Feed, Option<thread::JoinHandle<()>>)> {
+    let started = Feed::start(config.black_box.clone()).context("cannot start the black box")?;
+    if let Some(o) = &config.black_box {
+        let on_loss = match o.on_loss {
+            true => " and after 2 s without a frame going out",
+            false => "",
+        };
+        eprintln!(
+            "streamer: black box: the last {} s of sent frames (at most {} MiB), written into {} \
+             on SIGUSR1{on_loss}",
+            o.seconds.as_secs_f64(),
+            o.max_bytes >> 20,
+            o.dir.display()
+        );
+        if !o.dir.is_dir() {
+            eprintln!(
+                "streamer: black box: {}: not a directory; dumps fail until it is one",
+                o.dir.display()
+            );
+        }
+    }
+    Ok(started)
+}
+
 /// Runs the link on a single-threaded async runtime until it is done or a signal stops it.
 fn send(config: &SenderConfig, jpeg: &Slot<EncodedFrame>, tally: &mut Tally<'_>) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -124,6 +159,7 @@ fn send(config: &SenderConfig, jpeg: &Slot<EncodedFrame>, tally: &mut Tally<'_>)
     runtime.block_on(async {
         // Signals are watched by their own task, so that one arriving while a frame is in
         // flight is seen at once (and a second one can end the process).
+        config.black_box.watch_signal();
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
             shared::signals::shutdown().await;

@@ -71,7 +71,9 @@ struct Args {
     #[arg(long, value_name = "DIR", default_value = ".")]
     snapshot_dir: PathBuf,
 
-    /// Record every received JPEG of the first stream to connect into this Matroska file.
+    /// Record every received JPEG of the first stream that sends a frame into this Matroska
+    /// file, across its reconnects within --read-timeout; DIR/ (or an existing directory)
+    /// records each stream into a file of its own there.
     #[arg(long, value_name = "PATH")]
     record: Option<PathBuf>,
 

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use crate::board::{Board, Picture};
 use crate::config::Config;
 use crate::output::ppm::write_ppm;
-use crate::output::recorder::Recorder;
+use crate::output::recorder::{is_dir_target, Recorder};
 use crate::output::save::Saver;
 use crate::stats::summary::print_summary;
 use crate::stats::Counters;
@@ -23,7 +23,7 @@ use crate::{hub, receive, window};
 /// prints the summary line.
 pub fn run(config: Config) -> Result<()> {
     prepare_outputs(&config)?;
-    let recorder = Recorder::new(config.record.clone());
+    let recorder = Recorder::new(config.record.clone(), config.limits.read_timeout);
     let recording = recorder
         .spawn()
         .context("cannot start the recording thread")?;
@@ -100,7 +100,14 @@ pub fn run(config: Config) -> Result<()> {
         .map_err(|_| anyhow!("recording thread panicked"))?;
 
     write_snapshot(&config, &board, &shown)?;
-    print_summary(&counters, config.save_dir.is_some(), config.measure);
+    let recorded =
+        (config.record.is_some() || recorder.written().0 > 0).then(|| recorder.written());
+    print_summary(
+        &counters,
+        config.save_dir.is_some(),
+        config.measure,
+        recorded,
+    );
     network_result?;
     shown?;
     Ok(())
@@ -119,7 +126,10 @@ fn prepare_outputs(config: &Config) -> Result<()> {
             config.snapshot_dir.display()
         )
     })?;
-    if let Some(path) = &config.record {
+    if let Some(dir) = config.record.as_ref().filter(|p| is_dir_target(p)) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create the record directory", dir.display()))?;
+    } else if let Some(path) = &config.record {
         // Leave an existing file as it is until a stream is recorded into it.
         let existed = path.exists();
         std::fs::OpenOptions::new()

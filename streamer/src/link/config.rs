@@ -8,6 +8,8 @@ use shared::cli::PeerAddr;
 use shared::connection::Extension;
 use shared::Dialect;
 
+use crate::black_box::Feed;
+
 /// What the sender needs to know.
 #[derive(Debug, Clone)]
 pub struct SenderConfig {
@@ -21,4 +23,6 @@ pub struct SenderConfig {
     pub window: usize,
     /// What the extension exchange says of this stream: its name, the shared secret.
     pub ext: Arc<Extension>,
+    /// Where each frame that goes out is also kept (`--black-box`; does nothing when off).
+    pub black_box: Feed,
 }

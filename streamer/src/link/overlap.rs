@@ -129,6 +129,7 @@ where
             },
             frame = frames.take(), if may_take => match frame {
                 Some(frame) => {
+                    tally.config.black_box.keep(&frame);
                     let now = Instant::now();
                     if in_flight.is_empty() {
                         progress = now;
@@ -288,6 +289,7 @@ mod tests {
             ack_timeout: Duration::from_secs(5),
             window,
             ext: Arc::default(),
+            black_box: Default::default(),
         }
     }
 

@@ -96,6 +96,7 @@ async fn serve<F: Future<Output = ()>>(
             let _ = conn.finish().await;
             return Ok(());
         };
+        config.black_box.keep(&frame);
         // Not raced against `stop`: a frame in flight finishes (bounded by the ack timeout),
         // so the viewer never sees a truncated frame from a clean shutdown.
         let sent_at = Instant::now();

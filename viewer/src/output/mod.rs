@@ -2,12 +2,12 @@
 //!
 //! - [`save`]: `--save-dir`, every payload written as received.
 //! - [`snapshot`]: `S`, the frame on screen as received and as PNG.
-//! - [`recorder`]: `R` and `--record`, received JPEGs into a Matroska file.
-//! - [`matroska`]: the Matroska (MJPEG track) writer the recorder writes with.
+//! - [`recorder`]: `R` and `--record`: which streams are recorded, the queue, the writing thread.
+//! - [`recording`]: one recording's file, written by that thread.
 //! - [`ppm`]: `--snapshot`, the last picture as PPM on exit.
 
-pub mod matroska;
 pub mod ppm;
 pub mod recorder;
+pub mod recording;
 pub mod save;
 pub mod snapshot;

@@ -1,86 +1,143 @@
-//! Recording (`R`, `--record PATH`): every received JPEG of a stream, byte for byte, into a
-//! Matroska file (`V_MJPEG`) that ffmpeg and VLC open, timed by when each frame arrived. A
-//! thread of its own writes, fed through a bounded queue: a stalled disk drops (and counts)
-//! frames, it never delays an acknowledgement or a decode.
+//! Recording (`R`, `--record PATH` or `--record DIR/`): every received JPEG of a stream, byte
+//! for byte, into a Matroska file (`V_MJPEG`) that ffmpeg and VLC open, timed by when each
+//! frame arrived. A thread of its own writes, fed through a bounded queue: a stalled disk drops
+//! (and counts) frames, it never delays an acknowledgement or a decode.
 //!
-//! Survives `kill -9` ([`super::matroska`] writes whole clusters of at most half a second); a
-//! clean stop fills in the Segment's size and the duration.
+//! What users mean by `--record`: a recording starts with a stream's first frame (a port probe
+//! that connects and sends nothing takes nothing), and when its connection ends it waits
+//! `--read-timeout` for the same host to come back: a reconnect continues the same file, the
+//! gap visible in the timestamps. `--record PATH` records the first stream into PATH,
+//! `--record DIR/` (a trailing slash or an existing directory) each stream into a file of its
+//! own in DIR, named as `R` names them.
+//!
+//! Survives `kill -9` ([`shared::matroska::write`] writes whole clusters of at most half a
+//! second); a clean stop fills in the Segment's size and the duration.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::fs::File;
 use std::io;
-use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime};
 
 use shared::cli::print_line;
-use shared::sniff::Kind;
 
-use super::matroska::Mkv;
+use super::recording::{Recording, Written};
+use super::snapshot;
 
 /// Frames waiting for the disk, over all recordings; more are dropped and counted.
 pub const MAX_QUEUED: usize = 64;
 /// ... and their bytes, so that a queue of very large frames stays bounded too.
 pub const MAX_QUEUED_BYTES: usize = 64 << 20;
-/// One frame's picture size from its JPEG header, without decoding it.
-fn jpeg_size(jpeg: &[u8]) -> Option<(usize, usize)> {
-    if Kind::of(jpeg) != Some(Kind::Jpeg) {
-        return None;
-    }
-    turbojpeg::read_header(jpeg)
-        .ok()
-        .map(|h| (h.width, h.height))
+
+/// Whether `--record PATH` names a directory to record every stream into: it ends with a
+/// path separator or is an existing directory.
+pub fn is_dir_target(path: &Path) -> bool {
+    let text = path.as_os_str().to_string_lossy();
+    text.ends_with('/') || text.ends_with(std::path::MAIN_SEPARATOR) || path.is_dir()
+}
+
+/// Where `--record` records streams that have not been recorded yet.
+#[derive(Debug)]
+enum Target {
+    /// Nowhere (no `--record`, or its one file is taken).
+    None,
+    /// The first stream into this file.
+    File(PathBuf),
+    /// Each stream into a file of its own in this directory.
+    Dir(PathBuf),
+}
+
+/// The file `--record DIR/` gives a stream, named as `R` names its recordings.
+pub fn file_in(dir: &Path, peer: SocketAddr) -> PathBuf {
+    let name = snapshot::stem("record", peer, SystemTime::now());
+    dir.join(format!("{name}.mkv"))
 }
 
 enum Message {
     Start {
-        id: u64,
+        rec: u64,
         peer: SocketAddr,
         path: PathBuf,
         at: Instant,
     },
+    Resume {
+        rec: u64,
+        peer: SocketAddr,
+        at: Instant,
+    },
     Frame {
-        id: u64,
+        rec: u64,
         bytes: Vec<u8>,
         at: Instant,
     },
     Stop {
-        id: u64,
+        rec: u64,
         at: Instant,
         /// Frames dropped for a full queue while it recorded.
         dropped: u64,
     },
 }
 
-#[derive(Default)]
+/// A recording, as the receivers and the window see it.
+#[derive(Debug, PartialEq)]
+struct Active {
+    rec: u64,
+    /// The stream feeding it; `None` while it waits for its streamer to reconnect.
+    stream: Option<u64>,
+    ip: IpAddr,
+    /// When its stream left (it is finished at this time unless the host comes back).
+    left: Option<Instant>,
+    dropped: u64,
+}
+
 struct Queue {
     messages: VecDeque<Message>,
     frames: usize,
     bytes: usize,
-    /// Streams being recorded, with the frames dropped for each.
-    active: Vec<(u64, u64)>,
-    /// `--record PATH`, for the first stream to connect.
-    first: Option<PathBuf>,
+    active: Vec<Active>,
+    /// Live streams whose first frame was offered a recording (taken or not): `R` stopping
+    /// one, or a file that cannot be created, does not start another with its next frame.
+    considered: HashSet<u64>,
+    target: Target,
+    /// How long a recording waits for its streamer to reconnect (`--read-timeout`).
+    resume_within: Duration,
+    next_rec: u64,
+    /// Recordings finished and frames they held, for the summary line.
+    written: (u64, u64),
     closed: bool,
 }
 
 /// The recordings of a run, shared by the receiver (frames), the window (keys) and their
 /// writing thread.
-#[derive(Default)]
 pub struct Recorder {
     queue: Mutex<Queue>,
     ready: Condvar,
 }
 
 impl Recorder {
-    /// A recorder; with `first`, the first stream to connect is recorded into that file.
-    pub fn new(first: Option<PathBuf>) -> Arc<Recorder> {
+    /// A recorder for `--record` (`None`: only `R`); a recording whose stream left waits
+    /// `resume_within` for the same host to come back.
+    pub fn new(record: Option<PathBuf>, resume_within: Duration) -> Arc<Recorder> {
+        let target = match record {
+            Some(path) if is_dir_target(&path) => Target::Dir(path),
+            Some(path) => Target::File(path),
+            None => Target::None,
+        };
         Arc::new(Recorder {
             queue: Mutex::new(Queue {
-                first,
-                ..Queue::default()
+                messages: VecDeque::new(),
+                frames: 0,
+                bytes: 0,
+                active: Vec::new(),
+                considered: HashSet::new(),
+                target,
+                resume_within,
+                next_rec: 1,
+                written: (0, 0),
+                closed: false,
             }),
             ready: Condvar::new(),
         })
@@ -98,80 +155,166 @@ impl Recorder {
 
     /// Starts recording stream `id` into `path`, unless it is already being recorded.
     pub fn start(&self, id: u64, peer: SocketAddr, path: PathBuf) {
-        let mut q = self.lock();
-        if q.closed || q.active.iter().any(|&(a, _)| a == id) {
+        let q = self.lock();
+        if q.closed || q.active.iter().any(|a| a.stream == Some(id)) {
             return;
         }
-        q.active.push((id, 0));
+        self.begin(q, id, peer, path);
+    }
+
+    /// Adds a recording of stream `id` and tells the writer.
+    fn begin(&self, mut q: MutexGuard<'_, Queue>, id: u64, peer: SocketAddr, path: PathBuf) {
+        let rec = q.next_rec;
+        q.next_rec += 1;
+        q.active.push(Active {
+            rec,
+            stream: Some(id),
+            ip: peer.ip(),
+            left: None,
+            dropped: 0,
+        });
         let at = Instant::now();
-        self.send(q, Message::Start { id, peer, path, at });
+        self.send(
+            q,
+            Message::Start {
+                rec,
+                peer,
+                path,
+                at,
+            },
+        );
     }
 
     /// Stops recording stream `id` (if it was); the writer prints what it wrote.
     pub fn stop(&self, id: u64) {
-        let mut q = self.lock();
-        let Some(i) = q.active.iter().position(|&(a, _)| a == id) else {
-            return;
-        };
-        let (_, dropped) = q.active.remove(i);
-        let at = Instant::now();
-        self.send(q, Message::Stop { id, at, dropped });
+        let q = self.lock();
+        if let Some(i) = q.active.iter().position(|a| a.stream == Some(id)) {
+            self.end(q, i, Instant::now());
+        }
+    }
+
+    /// Removes recording `i` and tells the writer to finish it as of `at`.
+    fn end(&self, mut q: MutexGuard<'_, Queue>, i: usize, at: Instant) {
+        let Active { rec, dropped, .. } = q.active.remove(i);
+        self.send(q, Message::Stop { rec, at, dropped });
     }
 
     /// Whether stream `id` is being recorded.
     pub fn is_recording(&self, id: u64) -> bool {
-        self.lock().active.iter().any(|&(a, _)| a == id)
+        self.lock().active.iter().any(|a| a.stream == Some(id))
     }
 
-    /// Whether any stream is being recorded.
+    /// Whether any recording is open (also one waiting for its streamer to reconnect).
     pub fn any(&self) -> bool {
         !self.lock().active.is_empty()
     }
 
-    /// A stream connected: the first one is recorded with `--record PATH`.
-    pub fn connected(&self, id: u64, peer: SocketAddr) {
-        let first = self.lock().first.take();
-        if let Some(path) = first {
-            self.start(id, peer, path);
-        }
+    /// Stream `id`'s connection ended: its recording waits `--read-timeout` for the same
+    /// host to reconnect, then the writer finishes it as of now.
+    pub fn left(&self, id: u64) {
+        let mut q = self.lock();
+        q.considered.remove(&id);
+        let Some(a) = q.active.iter_mut().find(|a| a.stream == Some(id)) else {
+            return;
+        };
+        a.stream = None;
+        a.left = Some(Instant::now());
+        drop(q);
+        // The writer's wait now has a deadline.
+        self.ready.notify_one();
     }
 
-    /// Offers a received payload of stream `id` (called by the receiver after answering):
-    /// copied and queued when the stream is being recorded, dropped and counted when the
-    /// queue is full.
-    pub fn offer(&self, id: u64, payload: &[u8], at: Instant) {
+    /// Makes sure stream `id` at `peer`, which just delivered a frame, is recorded if it
+    /// should be: it continues its host's recording that waits for a reconnect, or starts
+    /// the one `--record` asks for. Returns whether it is recorded.
+    fn claim(&self, id: u64, peer: SocketAddr) -> bool {
+        let mut q = self.lock();
+        if q.active.iter().any(|a| a.stream == Some(id)) {
+            return true;
+        }
+        if q.closed || !q.considered.insert(id) {
+            return false;
+        }
+        let within = q.resume_within;
+        let now = Instant::now();
+        let waiting = q.active.iter_mut().find(|a| {
+            a.stream.is_none()
+                && a.ip == peer.ip()
+                && a.left
+                    .is_some_and(|t| now.saturating_duration_since(t) < within)
+        });
+        if let Some(a) = waiting {
+            a.stream = Some(id);
+            a.left = None;
+            let rec = a.rec;
+            self.send(q, Message::Resume { rec, peer, at: now });
+            return true;
+        }
+        let path = match std::mem::replace(&mut q.target, Target::None) {
+            Target::None => return false,
+            Target::File(path) => path,
+            Target::Dir(dir) => {
+                let path = file_in(&dir, peer);
+                q.target = Target::Dir(dir);
+                path
+            }
+        };
+        self.begin(q, id, peer, path);
+        true
+    }
+
+    /// Offers a received payload of stream `id` at `peer` (called by the receiver after
+    /// answering): copied and queued when the stream is being recorded, dropped and counted
+    /// when the queue is full.
+    pub fn offer(&self, id: u64, peer: SocketAddr, payload: &[u8], at: Instant) {
+        if !self.claim(id, peer) {
+            return;
+        }
         {
             let mut q = self.lock();
             let full = q.frames >= MAX_QUEUED || q.bytes + payload.len() > MAX_QUEUED_BYTES;
-            let Some(entry) = q.active.iter_mut().find(|(a, _)| *a == id) else {
+            let Some(entry) = q.active.iter_mut().find(|a| a.stream == Some(id)) else {
                 return;
             };
             if full {
-                entry.1 += 1;
+                entry.dropped += 1;
                 return;
             }
         }
         // Copied outside the lock; the receiver reuses its buffer for the next frame.
         let bytes = payload.to_vec();
         let mut q = self.lock();
-        if !q.active.iter().any(|&(a, _)| a == id) {
+        let Some(rec) = q
+            .active
+            .iter()
+            .find(|a| a.stream == Some(id))
+            .map(|a| a.rec)
+        else {
             return;
-        }
+        };
         q.frames += 1;
         q.bytes += bytes.len();
-        self.send(q, Message::Frame { id, bytes, at });
+        self.send(q, Message::Frame { rec, bytes, at });
     }
 
-    /// Stops every recording and lets the writer finish once the queue is empty.
+    /// Stops every recording (those waiting for a reconnect as of when their stream left)
+    /// and lets the writer finish once the queue is empty.
     pub fn close(&self) {
         let mut q = self.lock();
         q.closed = true;
-        let at = Instant::now();
-        for (id, dropped) in std::mem::take(&mut q.active) {
-            q.messages.push_back(Message::Stop { id, at, dropped });
+        let now = Instant::now();
+        for a in std::mem::take(&mut q.active) {
+            let (rec, dropped) = (a.rec, a.dropped);
+            let at = a.left.unwrap_or(now);
+            q.messages.push_back(Message::Stop { rec, at, dropped });
         }
         drop(q);
         self.ready.notify_one();
+    }
+
+    /// Recordings finished so far and the frames they hold.
+    pub fn written(&self) -> (u64, u64) {
+        self.lock().written
     }
 
     /// Starts the writing thread; it ends after [`Recorder::close`].
@@ -182,6 +325,8 @@ impl Recorder {
             .spawn(move || me.write_all())
     }
 
+    /// The next message for the writer; a recording whose streamer did not come back in
+    /// time is stopped here. `None` once closed and drained.
     fn next(&self) -> Option<Message> {
         let mut q = self.lock();
         loop {
@@ -195,7 +340,38 @@ impl Recorder {
             if q.closed {
                 return None;
             }
-            q = self.ready.wait(q).unwrap_or_else(|e| e.into_inner());
+            let within = q.resume_within;
+            let now = Instant::now();
+            let expired = q.active.iter().position(|a| {
+                a.left
+                    .is_some_and(|t| now.saturating_duration_since(t) >= within)
+            });
+            if let Some(i) = expired {
+                let Active {
+                    rec, left, dropped, ..
+                } = q.active.remove(i);
+                let at = left.unwrap_or(now);
+                return Some(Message::Stop { rec, at, dropped });
+            }
+            let deadline = q.active.iter().filter_map(|a| a.left).min();
+            q = match deadline {
+                Some(t) => {
+                    let wait = (t + within).saturating_duration_since(now);
+                    self.ready
+                        .wait_timeout(q, wait)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+                None => self.ready.wait(q).unwrap_or_else(|e| e.into_inner()),
+            };
+        }
+    }
+
+    /// Stops recording `rec` after the writer failed on it.
+    fn abandon(&self, rec: u64) {
+        let q = self.lock();
+        if let Some(i) = q.active.iter().position(|a| a.rec == rec) {
+            self.end(q, i, Instant::now());
         }
     }
 
@@ -203,165 +379,193 @@ impl Recorder {
         let mut open: Vec<(u64, Recording)> = Vec::new();
         while let Some(message) = self.next() {
             match message {
-                Message::Start { id, peer, path, at } => match File::create(&path) {
+                Message::Start {
+                    rec,
+                    peer,
+                    path,
+                    at,
+                } => match File::create(&path) {
                     Ok(file) => {
                         print_line(format_args!(
                             "recording path={} peer={peer}",
                             path.display()
                         ));
-                        open.push((id, Recording::new(file, path, peer, at)));
+                        open.push((rec, Recording::new(file, path, peer, at)));
                     }
                     Err(e) => {
                         eprintln!("viewer: {}: cannot record: {e}", path.display());
-                        self.stop(id);
+                        self.abandon(rec);
                     }
                 },
-                Message::Frame { id, bytes, at } => {
-                    if let Some((_, r)) = open.iter_mut().find(|(i, _)| *i == id) {
+                Message::Resume { rec, peer, at } => {
+                    if let Some((_, r)) = open.iter_mut().find(|(i, _)| *i == rec) {
+                        r.resume(peer, at);
+                    }
+                }
+                Message::Frame { rec, bytes, at } => {
+                    if let Some((_, r)) = open.iter_mut().find(|(i, _)| *i == rec) {
                         if let Err(e) = r.frame(&bytes, at) {
                             eprintln!("viewer: {}: recording stopped: {e}", r.path.display());
-                            self.stop(id);
+                            self.abandon(rec);
                         }
                     }
                 }
-                Message::Stop { id, at, dropped } => {
-                    if let Some(i) = open.iter().position(|(i, _)| *i == id) {
-                        open.remove(i).1.finish(at, dropped);
+                Message::Stop { rec, at, dropped } => {
+                    if let Some(i) = open.iter().position(|(i, _)| *i == rec) {
+                        let Written { frames } = open.remove(i).1.finish(at, dropped);
+                        let mut q = self.lock();
+                        q.written.0 += 1;
+                        q.written.1 += frames;
                     }
                 }
             }
         }
-    }
-}
-
-/// One recording in progress.
-struct Recording {
-    path: PathBuf,
-    peer: SocketAddr,
-    started: Instant,
-    /// The file, until the first frame tells the picture size.
-    file: Option<File>,
-    mkv: Option<Mkv<File>>,
-    frames: u64,
-    /// Payloads that are not JPEG (PNG from some senders), left out.
-    skipped: u64,
-    failed: bool,
-}
-
-impl Recording {
-    fn new(file: File, path: PathBuf, peer: SocketAddr, started: Instant) -> Self {
-        Recording {
-            path,
-            peer,
-            started,
-            file: Some(file),
-            mkv: None,
-            frames: 0,
-            skipped: 0,
-            failed: false,
-        }
-    }
-
-    fn frame(&mut self, jpeg: &[u8], at: Instant) -> io::Result<()> {
-        if self.failed {
-            return Ok(());
-        }
-        let Some(size) = jpeg_size(jpeg) else {
-            self.skipped += 1;
-            return Ok(());
-        };
-        let result = (|| {
-            if self.mkv.is_none() {
-                if let Some(file) = self.file.take() {
-                    self.mkv = Some(Mkv::new(file, size.0, size.1)?);
-                }
-            }
-            let ms = at.saturating_duration_since(self.started).as_millis() as u64;
-            match &mut self.mkv {
-                Some(mkv) => mkv.frame(ms, jpeg),
-                None => Ok(()),
-            }
-        })();
-        match result {
-            Ok(()) => {
-                self.frames += 1;
-                Ok(())
-            }
-            Err(e) => {
-                self.failed = true;
-                Err(e)
-            }
-        }
-    }
-
-    fn finish(self, at: Instant, dropped: u64) {
-        let seconds = at.saturating_duration_since(self.started).as_secs_f64();
-        let finished = match self.mkv {
-            Some(mkv) => mkv.finish(seconds * 1000.0).map(drop),
-            // Nothing arrived: no file is better than an empty one.
-            None => std::fs::remove_file(&self.path),
-        };
-        if let Err(e) = finished {
-            eprintln!(
-                "viewer: {}: cannot finish the recording: {e}",
-                self.path.display()
-            );
-        }
-        print_line(format_args!(
-            "recorded path={} peer={} frames={} duration_s={seconds:.2} dropped={dropped} skipped={}",
-            self.path.display(),
-            self.peer,
-            self.frames,
-            self.skipped
-        ));
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::matroska::tests::{blocks, elements};
+    use shared::matroska::walk::{blocks, elements};
+
+    fn jpeg() -> Vec<u8> {
+        let rgb = vec![120u8; 32 * 16 * 3];
+        let image = turbojpeg::Image {
+            pixels: &rgb[..],
+            width: 32,
+            pitch: 96,
+            height: 16,
+            format: turbojpeg::PixelFormat::RGB,
+        };
+        turbojpeg::compress(image, 80, turbojpeg::Subsamp::Sub2x2)
+            .unwrap()
+            .to_vec()
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn frames_in(path: &Path) -> Vec<(u64, Vec<u8>)> {
+        let bytes = std::fs::read(path).unwrap();
+        let top = elements(&bytes);
+        blocks(&bytes, top[1].1.clone())
+    }
+
+    const PEER: &str = "127.0.0.1:9";
+    const LONG: Duration = Duration::from_secs(60);
 
     #[test]
     fn the_recorder_writes_queued_frames_and_drops_when_full() {
-        let dir = std::env::temp_dir().join(format!("recorder-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = temp_dir("recorder-test");
         let path = dir.join("a.mkv");
-        let recorder = Recorder::new(Some(path.clone()));
-        let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        let jpeg = {
-            let rgb = vec![120u8; 32 * 16 * 3];
-            let image = turbojpeg::Image {
-                pixels: &rgb[..],
-                width: 32,
-                pitch: 96,
-                height: 16,
-                format: turbojpeg::PixelFormat::RGB,
-            };
-            turbojpeg::compress(image, 80, turbojpeg::Subsamp::Sub2x2)
-                .unwrap()
-                .to_vec()
-        };
-        recorder.offer(1, &jpeg, Instant::now());
-        recorder.connected(1, peer);
-        recorder.connected(2, peer);
+        let recorder = Recorder::new(Some(path.clone()), LONG);
+        let peer: SocketAddr = PEER.parse().unwrap();
+        let jpeg = jpeg();
+        // The first stream to deliver a frame takes the file; the next one does not.
+        recorder.offer(1, peer, &jpeg, Instant::now());
+        recorder.offer(2, peer, &jpeg, Instant::now());
         assert!(recorder.is_recording(1) && !recorder.is_recording(2));
         // No writer yet: the queue fills up, and the rest are counted as dropped.
         for _ in 0..MAX_QUEUED + 5 {
-            recorder.offer(1, &jpeg, Instant::now());
+            recorder.offer(1, peer, &jpeg, Instant::now());
         }
-        recorder.offer(2, &jpeg, Instant::now());
         // The byte bound holds too: one frame larger than it is dropped whatever the count.
-        recorder.offer(1, &vec![0; MAX_QUEUED_BYTES + 1], Instant::now());
-        assert_eq!(recorder.lock().active, [(1, 6)], "stream 1 with 6 dropped");
+        recorder.offer(1, peer, &vec![0; MAX_QUEUED_BYTES + 1], Instant::now());
+        assert_eq!(recorder.lock().active[0].dropped, 7);
         let writer = recorder.spawn().unwrap();
         recorder.close();
         writer.join().unwrap();
-        let bytes = std::fs::read(&path).unwrap();
-        let top = elements(&bytes);
-        let got = blocks(&bytes, top[1].1.clone());
+        let got = frames_in(&path);
         assert_eq!(got.len(), MAX_QUEUED);
         assert!(got.iter().all(|(_, b)| *b == jpeg));
+        assert_eq!(recorder.written(), (1, MAX_QUEUED as u64));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_connection_without_frames_takes_nothing_and_a_reconnect_continues_the_file() {
+        let dir = temp_dir("recorder-resume");
+        let path = dir.join("a.mkv");
+        let recorder = Recorder::new(Some(path.clone()), Duration::from_millis(300));
+        let writer = recorder.spawn().unwrap();
+        let (peer, other): (SocketAddr, SocketAddr) =
+            (PEER.parse().unwrap(), "127.0.0.2:9".parse().unwrap());
+        let jpeg = jpeg();
+        // A probe: connects, sends nothing, leaves.
+        recorder.left(1);
+        assert!(!recorder.any());
+        let t0 = Instant::now();
+        recorder.offer(2, peer, &jpeg, t0);
+        recorder.left(2);
+        assert!(recorder.any() && !recorder.is_recording(2), "waiting");
+        // Another host does not continue it; the same host does, 100 ms later.
+        recorder.offer(3, other, &jpeg, t0);
+        assert!(!recorder.is_recording(3));
+        recorder.offer(4, peer, &jpeg, t0 + Duration::from_millis(100));
+        assert!(recorder.is_recording(4));
+        recorder.left(4);
+        // Not back within the time allowed: the writer finishes it by itself.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while recorder.any() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!recorder.any(), "the recording waits for ever");
+        recorder.offer(5, peer, &jpeg, Instant::now());
+        assert!(
+            !recorder.is_recording(5),
+            "--record PATH records one stream"
+        );
+        recorder.close();
+        writer.join().unwrap();
+        let times: Vec<u64> = frames_in(&path).iter().map(|(t, _)| *t).collect();
+        assert_eq!(times.len(), 2);
+        assert!(times[1] - times[0] >= 90, "the gap shows: {times:?}");
+        assert_eq!(recorder.written(), (1, 2));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_directory_gets_a_file_per_stream_and_r_stops_one_for_good() {
+        let dir = temp_dir("recorder-dir");
+        let target = PathBuf::from(format!("{}/", dir.join("new").display()));
+        assert!(is_dir_target(&target) && is_dir_target(&dir));
+        assert!(!is_dir_target(&dir.join("a.mkv")));
+        std::fs::create_dir_all(&target).unwrap();
+        let recorder = Recorder::new(Some(target.clone()), LONG);
+        let (a, b): (SocketAddr, SocketAddr) = (
+            "127.0.0.1:1001".parse().unwrap(),
+            "127.0.0.1:1002".parse().unwrap(),
+        );
+        let jpeg = jpeg();
+        for _ in 0..3 {
+            recorder.offer(1, a, &jpeg, Instant::now());
+            recorder.offer(2, b, &jpeg, Instant::now());
+        }
+        // `R` stops stream 2: its next frames start no new file.
+        recorder.stop(2);
+        recorder.offer(2, b, &jpeg, Instant::now());
+        assert!(recorder.is_recording(1) && !recorder.is_recording(2));
+        let writer = recorder.spawn().unwrap();
+        recorder.close();
+        writer.join().unwrap();
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&target)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        assert_eq!(files.len(), 2, "{files:?}");
+        for (file, port) in files.iter().zip(["1001", "1002"]) {
+            let name = file.file_name().unwrap().to_string_lossy().into_owned();
+            assert!(
+                name.starts_with(&format!("record-127.0.0.1_{port}-")),
+                "{name}"
+            );
+            assert_eq!(frames_in(file).len(), 3);
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

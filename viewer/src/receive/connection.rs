@@ -113,11 +113,11 @@ struct Streamer {
 }
 
 impl Streamer {
-    /// Registers a streamer that just connected with the board, the registry and the recorder.
+    /// Registers a streamer that just connected with the board and the registry (the recorder
+    /// hears of it with its first frame: a connection that sends nothing records nothing).
     fn join(id: u64, peer: SocketAddr, shared: Shared) -> Streamer {
         shared.board.add(id, peer);
         let info = shared.counters.streams.add(id, peer);
-        shared.recorder.connected(id, peer);
         Streamer {
             id,
             peer,
@@ -133,7 +133,9 @@ impl Streamer {
     async fn frame(&mut self, payload: Vec<u8>, heard: Heard<'_>) -> ControlFlow<()> {
         let now = Instant::now();
         let total = self.count(now, &payload, heard.dialect);
-        self.shared.recorder.offer(self.id, &payload, now);
+        self.shared
+            .recorder
+            .offer(self.id, self.peer, &payload, now);
         if self.decoder.is_none() {
             self.announce(&heard);
         }
@@ -226,7 +228,7 @@ impl Streamer {
             .fetch_add(self.payloads.dropped(), Ordering::Relaxed);
         shared.board.remove(self.id);
         shared.counters.streams.remove(self.id);
-        shared.recorder.stop(self.id);
+        shared.recorder.left(self.id);
     }
 }
 

@@ -8,8 +8,9 @@ use shared::cli::print_line;
 use super::glass::{StageFigures, STAGE_NAMES};
 use super::Counters;
 
-/// Prints the summary line; `saving` adds the saved count, `measuring` the glass times.
-pub fn print_summary(c: &Counters, saving: bool, measuring: bool) {
+/// Prints the summary line; `saving` adds the saved count, `measuring` the glass times,
+/// `recorded` the recordings written and the frames they hold.
+pub fn print_summary(c: &Counters, saving: bool, measuring: bool, recorded: Option<(u64, u64)>) {
     let load = |v: &AtomicU64| v.load(Ordering::Relaxed);
     let fps = c.lock_rate().as_ref().map_or(0.0, |s| s.fps());
     let mut saved = if saving {
@@ -17,6 +18,9 @@ pub fn print_summary(c: &Counters, saving: bool, measuring: bool) {
     } else {
         String::new()
     };
+    if let Some((files, frames)) = recorded {
+        saved.push_str(&format!(" recordings={files} recorded_frames={frames}"));
+    }
     if measuring {
         c.with_glass_times(|glass| {
             saved.push_str(&format!(

@@ -4,42 +4,12 @@
 
 use std::io::{self, Seek, SeekFrom, Write};
 
+use super::ids as id;
+
 /// A cluster is written out once it spans this long (what a `kill -9` may lose at most).
 pub const CLUSTER_MS: u64 = 500;
 /// ... or holds this many bytes.
 const CLUSTER_BYTES: usize = 8 << 20;
-
-/// The element IDs written (and, in the tests, read).
-mod id {
-    pub const EBML: u32 = 0x1A45_DFA3;
-    pub const EBML_VERSION: u32 = 0x4286;
-    pub const EBML_READ_VERSION: u32 = 0x42F7;
-    pub const EBML_MAX_ID_LENGTH: u32 = 0x42F2;
-    pub const EBML_MAX_SIZE_LENGTH: u32 = 0x42F3;
-    pub const DOC_TYPE: u32 = 0x4282;
-    pub const DOC_TYPE_VERSION: u32 = 0x4287;
-    pub const DOC_TYPE_READ_VERSION: u32 = 0x4285;
-    pub const SEGMENT: u32 = 0x1853_8067;
-    pub const INFO: u32 = 0x1549_A966;
-    pub const TIMESTAMP_SCALE: u32 = 0x2A_D7B1;
-    pub const MUXING_APP: u32 = 0x4D80;
-    pub const WRITING_APP: u32 = 0x5741;
-    pub const DURATION: u32 = 0x4489;
-    pub const VOID: u32 = 0xEC;
-    pub const TRACKS: u32 = 0x1654_AE6B;
-    pub const TRACK_ENTRY: u32 = 0xAE;
-    pub const TRACK_NUMBER: u32 = 0xD7;
-    pub const TRACK_UID: u32 = 0x73C5;
-    pub const TRACK_TYPE: u32 = 0x83;
-    pub const FLAG_LACING: u32 = 0x9C;
-    pub const CODEC_ID: u32 = 0x86;
-    pub const VIDEO: u32 = 0xE0;
-    pub const PIXEL_WIDTH: u32 = 0xB0;
-    pub const PIXEL_HEIGHT: u32 = 0xBA;
-    pub const CLUSTER: u32 = 0x1F43_B675;
-    pub const TIMESTAMP: u32 = 0xE7;
-    pub const SIMPLE_BLOCK: u32 = 0xA3;
-}
 
 /// An element ID as written: its bytes with the length marker included.
 fn put_id(out: &mut Vec<u8>, id: u32) {
@@ -118,7 +88,8 @@ impl<W: Write + Seek> Mkv<W> {
 
         let mut info = Vec::new();
         put_uint(&mut info, id::TIMESTAMP_SCALE, 1_000_000);
-        let app = concat!("viewer ", env!("CARGO_PKG_VERSION"));
+        // Both programs write through here (viewer recordings, streamer black box).
+        let app = concat!("streamer/viewer ", env!("CARGO_PKG_VERSION"));
         put_element(&mut info, id::MUXING_APP, app.as_bytes());
         put_element(&mut info, id::WRITING_APP, app.as_bytes());
         // A Void the Duration's size, overwritten by the Duration on a clean stop.
@@ -219,70 +190,10 @@ impl<W: Write + Seek> Mkv<W> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::matroska::walk::{blocks, child, elements};
     use std::io::Cursor;
-
-    /// A minimal EBML reader for the tests: (id, data range) of each element in `bytes`.
-    pub fn elements(bytes: &[u8]) -> Vec<(u32, std::ops::Range<usize>)> {
-        let mut out = Vec::new();
-        let mut i = 0;
-        while i < bytes.len() {
-            let id_len = bytes[i].leading_zeros() as usize + 1;
-            let id = bytes[i..i + id_len]
-                .iter()
-                .fold(0u32, |a, &b| a << 8 | u32::from(b));
-            i += id_len;
-            let size_len = bytes[i].leading_zeros() as usize + 1;
-            let mut size = u64::from(bytes[i]) & (0xFF >> size_len);
-            for &b in &bytes[i + 1..i + size_len] {
-                size = size << 8 | u64::from(b);
-            }
-            let unknown = size == (1u64 << (7 * size_len)) - 1;
-            i += size_len;
-            let end = if unknown {
-                bytes.len()
-            } else {
-                i + size as usize
-            };
-            out.push((id, i..end));
-            i = end;
-        }
-        out
-    }
-
-    fn child(bytes: &[u8], parent: std::ops::Range<usize>, id: u32) -> std::ops::Range<usize> {
-        let (_, r) = elements(&bytes[parent.clone()])
-            .into_iter()
-            .find(|(i, _)| *i == id)
-            .unwrap_or_else(|| panic!("no element {id:X}"));
-        parent.start + r.start..parent.start + r.end
-    }
-
-    pub fn blocks(bytes: &[u8], segment: std::ops::Range<usize>) -> Vec<(u64, Vec<u8>)> {
-        let mut out = Vec::new();
-        for (id, cluster) in elements(&bytes[segment.clone()]) {
-            if id != id::CLUSTER {
-                continue;
-            }
-            let cluster = segment.start + cluster.start..segment.start + cluster.end;
-            let mut base = 0;
-            for (id, r) in elements(&bytes[cluster.clone()]) {
-                let data = &bytes[cluster.start + r.start..cluster.start + r.end];
-                match id {
-                    id::TIMESTAMP => base = data.iter().fold(0u64, |a, &b| a << 8 | u64::from(b)),
-                    id::SIMPLE_BLOCK => {
-                        assert_eq!(data[0], 0x81, "track 1");
-                        assert_eq!(data[3], 0x80, "keyframe");
-                        let rel = i16::from_be_bytes([data[1], data[2]]);
-                        out.push((base + rel as u64, data[4..].to_vec()));
-                    }
-                    other => panic!("unexpected element {other:X} in a cluster"),
-                }
-            }
-        }
-        out
-    }
 
     #[test]
     fn sizes_are_variable_length_integers() {

@@ -1,0 +1,10 @@
+//! Matroska files with one MJPEG video track (`V_MJPEG`), as ffmpeg, mpv and VLC open them.
+//!
+//! - [`ids`]: the element IDs.
+//! - [`write`]: the writer (the viewer's recordings, the streamer's black box).
+//! - `walk`: a trusting element walker for tests (`test-util` feature).
+
+pub mod ids;
+#[cfg(any(test, feature = "test-util"))]
+pub mod walk;
+pub mod write;

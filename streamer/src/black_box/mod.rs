@@ -1,0 +1,194 @@
+//! The robot's black box (`--black-box SECONDS`): the last seconds of sent JPEGs kept in
+//! memory ([`ring`]), written as one Matroska file by a thread of its own ([`dump`]) on
+//! SIGUSR1 and, with `--black-box-on-loss`, once no frame has gone out for 2 s (the seconds
+//! before a dropout are what the viewer never received). The link hands over each frame it
+//! sends with one call ([`Feed::keep`]); capture and sending never wait for a dump.
+//!
+//! A folder of its own rather than part of `link`: the link only feeds it, and what it does
+//! (memory bounds, files, signals) is no business of the sending loop.
+
+pub mod dump;
+pub mod ring;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::encode::encoder::EncodedFrame;
+use ring::{Kept, Ring};
+
+/// With `--black-box-on-loss`, a dump once no frame has gone out for this long.
+pub const LOSS_AFTER: Duration = Duration::from_secs(2);
+
+/// `--black-box`, `--black-box-mb`, `--black-box-dir`, `--black-box-on-loss`.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub seconds: Duration,
+    pub max_bytes: usize,
+    pub dir: PathBuf,
+    pub on_loss: bool,
+}
+
+/// Why a dump was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason {
+    Signal,
+    Loss,
+}
+
+struct Inner {
+    ring: Ring,
+    /// When the newest frame was kept.
+    last_kept: Option<Instant>,
+    /// A frame went out since the last dump for a loss: the next loss may dump again.
+    armed: bool,
+    /// A dump was asked for (SIGUSR1).
+    requested: bool,
+    closed: bool,
+    /// The line about a frame too large for the bound was printed (once a run).
+    said_too_large: bool,
+}
+
+/// The ring, shared by the link (frames), the signal task (requests) and the writing thread.
+pub struct BlackBox {
+    inner: Mutex<Inner>,
+    wake: Condvar,
+    options: Options,
+}
+
+impl BlackBox {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Asks the writing thread for a dump of what the ring holds now.
+    pub fn request_dump(&self) {
+        self.lock().requested = true;
+        self.wake.notify_one();
+    }
+
+    /// Ends the writing thread (after a dump already asked for).
+    pub fn close(&self) {
+        self.lock().closed = true;
+        self.wake.notify_one();
+    }
+
+    /// The next dump to write, with the frames it holds; `None` once closed. Checks for a
+    /// loss every 100 ms with `--black-box-on-loss`.
+    fn next_dump(&self) -> Option<(Reason, Vec<Kept>)> {
+        let mut inner = self.lock();
+        loop {
+            if inner.requested {
+                inner.requested = false;
+                return Some((Reason::Signal, inner.ring.snapshot()));
+            }
+            let silent = inner.last_kept.is_some_and(|t| t.elapsed() >= LOSS_AFTER);
+            if self.options.on_loss && inner.armed && silent && !inner.closed {
+                inner.armed = false;
+                return Some((Reason::Loss, inner.ring.snapshot()));
+            }
+            if inner.closed {
+                return None;
+            }
+            inner = if self.options.on_loss {
+                let tick = Duration::from_millis(100);
+                self.wake
+                    .wait_timeout(inner, tick)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            } else {
+                self.wake.wait(inner).unwrap_or_else(|e| e.into_inner())
+            };
+        }
+    }
+}
+
+/// What the link holds: the black box, or nothing when it is off. Cloned into each sender.
+#[derive(Clone, Default)]
+pub struct Feed(Option<Arc<BlackBox>>);
+
+impl fmt::Debug for Feed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(b) => write!(f, "Feed({:?})", b.options),
+            None => write!(f, "Feed(off)"),
+        }
+    }
+}
+
+impl Feed {
+    /// Starts the black box and its writing thread; `Feed::default()` when it is off.
+    pub fn start(options: Option<Options>) -> std::io::Result<(Feed, Option<JoinHandle<()>>)> {
+        let Some(options) = options else {
+            return Ok((Feed::default(), None));
+        };
+        let black_box = Arc::new(BlackBox {
+            inner: Mutex::new(Inner {
+                ring: Ring::new(options.seconds, options.max_bytes),
+                last_kept: None,
+                armed: false,
+                requested: false,
+                closed: false,
+                said_too_large: false,
+            }),
+            wake: Condvar::new(),
+            options,
+        });
+        let me = black_box.clone();
+        let writer = std::thread::Builder::new()
+            .name("black-box".into())
+            .spawn(move || dump::run(&me, &me.options.dir))?;
+        Ok((Feed(Some(black_box)), Some(writer)))
+    }
+
+    /// Keeps a frame that is going out (one copy of its bytes; nothing when off).
+    pub fn keep(&self, frame: &EncodedFrame) {
+        if let Some(b) = &self.0 {
+            let mut inner = b.lock();
+            inner.ring.keep(frame.captured_at, frame.jpeg());
+            inner.last_kept = Some(Instant::now());
+            inner.armed = true;
+            if inner.ring.too_large > 0 && !inner.said_too_large {
+                inner.said_too_large = true;
+                eprintln!(
+                    "streamer: black box: a {} byte frame is larger than --black-box-mb; such \
+                     frames are left out",
+                    frame.jpeg().len()
+                );
+            }
+        }
+    }
+
+    /// The black box, if it is on.
+    pub fn black_box(&self) -> Option<&Arc<BlackBox>> {
+        self.0.as_ref()
+    }
+
+    /// Watches SIGUSR1 (unix) inside the running tokio runtime: each asks for a dump. Without
+    /// a black box the signal is answered with a line instead of its default (ending the
+    /// process), since `systemctl kill -s USR1` may reach a streamer started without it.
+    pub fn watch_signal(&self) {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let feed = self.clone();
+            match signal(SignalKind::user_defined1()) {
+                Ok(mut usr1) => {
+                    tokio::spawn(async move {
+                        while usr1.recv().await.is_some() {
+                            match &feed.0 {
+                                Some(b) => b.request_dump(),
+                                None => {
+                                    eprintln!("streamer: SIGUSR1: no --black-box, nothing to write")
+                                }
+                            }
+                        }
+                    });
+                }
+                Err(e) => eprintln!("streamer: cannot watch SIGUSR1 ({e}); no dumps by signal"),
+            }
+        }
+    }
+}
