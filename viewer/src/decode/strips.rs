@@ -217,10 +217,14 @@ mod tests {
             *b = 0xA5;
         }
         let mut out = vec![0u32; 64 * 64];
-        if let Some(split) = Split::parse(&bad) {
-            let _ = run(&bad, &split, &mut out);
-        }
+        let bad_split = Split::parse(&bad).expect("the corrupt frame still parses as strips");
+        assert!(
+            run(&bad, &bad_split, &mut out).is_err(),
+            "a strip of garbage decoded without an error"
+        );
+        // The decoder is still usable afterwards, and the intact frame decodes fully.
         run(&jpeg, &split, &mut out).unwrap();
+        assert_eq!(out, whole(&jpeg, Subsamp::Sub2x2, ScalingFactor::ONE));
     }
 
     /// Through the viewer's decoder: split on and off agree where no upsampling crosses rows,
@@ -241,7 +245,11 @@ mod tests {
         let rst = swapped.windows(2).position(|w| w == [0xFF, 0xD0]).unwrap();
         swapped[rst + 1] = 0xD1;
         assert!(Split::parse(&swapped).is_none());
-        let _ = on.decode(&swapped, &mut a, None);
+        // Fallen back to the whole decode: the same picture as with splitting off.
+        on.decode(&swapped, &mut a, None)
+            .expect("the whole decode of a frame that cannot be split");
+        off.decode(&swapped, &mut b, None).unwrap();
+        assert!((a.width, a.height) == (320, 240) && a.pixels[..] == b.pixels[..]);
         on.decode(&jpeg, &mut a, Some((160, 120))).unwrap();
         off.decode(&jpeg, &mut b, Some((160, 120))).unwrap();
         assert!((a.width, a.height) == (160, 120) && a.pixels[..] == b.pixels[..]);
