@@ -248,7 +248,10 @@ mod tests {
         on.decode(&plain, &mut a, None).unwrap();
         off.decode(&plain, &mut b, None).unwrap();
         assert!((a.width, a.height) == (320, 240) && a.pixels[..] == b.pixels[..]);
-        assert!(a.pixels.iter().any(|&p| p != a.pixels[0]), "a blank picture");
+        assert!(
+            a.pixels.iter().any(|&p| p != a.pixels[0]),
+            "a blank picture"
+        );
         // Restart markers out of turn: not split either; the whole decode reports the damage
         // (libjpeg-turbo's warning is an error here) instead of showing a broken picture.
         let mut swapped = jpeg.clone();
