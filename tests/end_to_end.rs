@@ -64,8 +64,12 @@ fn test_pattern_streams_to_a_headless_viewer() {
     assert!(status.success(), "viewer exited with {status}");
     let v = summary(&vout);
     assert_eq!(v["frames"], "200", "{vout}");
-    assert_eq!(v["decoded"], "200", "{vout}");
     assert_eq!(v["errors"], "0", "{vout}");
+    // The decoder takes the newest frame: on an idle machine it decodes all 200, on a busy one
+    // it may skip some, each counted. None is lost without a count, and most are decoded.
+    let count = |k: &str| v[k].parse::<u64>().unwrap();
+    assert_eq!(count("decoded") + count("dropped"), 200, "{vout}");
+    assert!(count("decoded") >= 150, "{vout}");
 
     // The last picture the viewer decoded, against the source frame it came from. The pattern
     // moves 8 pixels a frame, so only the right frame scores well.

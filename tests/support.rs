@@ -344,3 +344,14 @@ pub fn psnr(a: &Rgb, b: &Rgb) -> f64 {
         / a.data.len() as f64;
     10.0 * (255.0 * 255.0 / mse.max(1e-12)).log10()
 }
+
+/// Waits until `done()` holds, checking every 50 ms; fails naming `what` after `limit`. Tests
+/// wait on such events (a line, a file, a count) rather than sleep for a time a busy machine
+/// may overrun.
+pub fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
