@@ -21,8 +21,9 @@ BARS = [
 # JPEG at quality 40 moves a bar's centre by at most 3 levels here; a washed-out picture
 # (limited range shown as full) is 16 off at black and 11 at white.
 TOLERANCE = 8
-# The share of a case's frames the viewer must have decoded.
-MIN_DECODED = 0.8
+# The share of a case's frames the viewer must have decoded: most. Under emulation on a busy
+# host the decoder skips some (the newest frame wins): 24 of 30 has been seen.
+MIN_DECODED = 0.6
 # The link camera-init.sh makes, as udev does for a USB camera, before the second listing.
 BY_ID_LINK = "/dev/v4l/by-id/usb-Test_vivid_0001-video-index0"
 
