@@ -17,10 +17,18 @@ if ! rustc --version | grep -q nightly; then
 fi
 corpus=.cache/fuzz-corpus/framing
 mkdir -p "$corpus"
-# A few real conversations as seeds: the fuzzer mutates from there.
-printf '\x40%s' '5, \xff\xd8abc' > "$corpus/seed-flag"
-printf '\x40%s' 'SIZE 3\xff\xd8\xd9BYE BYE ' > "$corpus/seed-size"
+# A few real conversations as seeds: the fuzzer mutates from there. %b turns the \xHH escapes
+# of the argument into bytes (%s would keep the four characters).
+printf '\x40%b' '5, \xff\xd8abc' > "$corpus/seed-flag"
+printf '\x40%b' 'SIZE 3\xff\xd8\xd9BYE BYE ' > "$corpus/seed-size"
 printf '\x40\x00\x00\x00\x02\xff\xd8' > "$corpus/seed-len32"
+# Each seed must hold a JPEG start (bytes FF D8), not the text "\xff\xd8".
+for seed in flag size len32; do
+  od -An -v -tx1 "$corpus/seed-$seed" | tr -d ' \n' | grep -q ffd8 || {
+    echo "fuzz: seed-$seed holds no FF D8 bytes: $(od -c "$corpus/seed-$seed" | head -n 2)" >&2
+    exit 1
+  }
+done
 
 echo "fuzz: running the framing target for ${seconds}s"
 cargo fuzz run --fuzz-dir shared/fuzz framing "$corpus" -- \

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Checks the Debian packages scripts/package.sh builds (amd64 and arm64): lintian reports no
-# errors; dpkg-deb --contents puts every file where it belongs and the arm64 binaries are
+# Checks the Debian packages scripts/package.sh builds (amd64 and arm64): lintian runs and
+# reports no errors; dpkg-deb --contents puts every file where it belongs and the arm64 binaries are
 # aarch64 with no glibc symbol above 2.31; the amd64 streamer package installed with the real
 # dpkg into a scratch root (dpkg --root, maintainer scripts run outside a chroot with
-# DPKG_ROOT set) runs `streamer --version`, gets its unit enabled by the real
+# DPKG_ROOT set) runs `streamer --version`, installs the per-camera streamer@.service (not
+# enabled), gets its unit enabled by the real
 # deb-systemd-helper, keeps an edited /etc/streamer.conf across an upgrade, is disabled on
 # removal and forgotten on purge. The maintainer scripts' running-system branch (start,
 # restart on upgrade, stop on removal) runs in a private mount namespace that shows a running
@@ -34,8 +35,13 @@ VERSION=$v1 scripts/package.sh all
 VERSION=$v2 BINARIES_AMD64=$root/target/release scripts/package.sh amd64
 
 say "lintian ($(lintian --version))"
-lintian_out=$(lintian "$out"/*_"$v1"_*.deb 2>&1) || true
+# With --fail-on none lintian exits 0 whatever it finds, so any other exit is lintian itself
+# failing (a run-time error, an unreadable package, a crash): that is a failure, never a clean
+# report. Findings are judged from its output.
+lrc=0
+lintian_out=$(lintian --fail-on none "$out"/*_"$v1"_*.deb 2>&1) || lrc=$?
 echo "$lintian_out"
+[ "$lrc" -eq 0 ] || die "lintian itself failed (exit $lrc), so the packages were not checked"
 if echo "$lintian_out" | grep -q '^E:'; then
   die "lintian reports errors"
 fi
@@ -46,7 +52,8 @@ for arch in amd64 arm64; do
   v=$out/viewer_${v1}_$arch.deb
   dpkg-deb --contents "$s" >"$work/s.list"
   dpkg-deb --contents "$v" >"$work/v.list"
-  for path in ./usr/bin/streamer ./lib/systemd/system/streamer.service ./etc/streamer.conf \
+  for path in ./usr/bin/streamer ./lib/systemd/system/streamer.service \
+    ./lib/systemd/system/streamer@.service ./etc/streamer.conf \
     ./usr/share/doc/streamer/copyright ./usr/share/doc/streamer/changelog.Debian.gz \
     ./usr/share/man/man1/streamer.1.gz; do
     grep -q " $path\$" "$work/s.list" || die "streamer_$arch: $path is missing"
@@ -70,6 +77,9 @@ for arch in amd64 arm64; do
   scripts/board/render-unit.sh /usr/bin/streamer /etc/streamer.conf |
     cmp -s - "$work/x-$arch/lib/systemd/system/streamer.service" ||
     die "streamer_$arch: the unit differs from scripts/board/render-unit.sh's"
+  scripts/board/render-unit.sh --per-camera /usr/bin/streamer '/etc/streamer/%i.conf' |
+    cmp -s - "$work/x-$arch/lib/systemd/system/streamer@.service" ||
+    die "streamer_$arch: streamer@.service differs from scripts/board/render-unit.sh's"
   say "streamer_$arch and viewer_$arch: files, modes, conffile, unit and $machine binaries as expected"
 done
 glibc=$(objdump -T "$work/x-arm64/usr/bin/streamer" "$work/x-arm64/usr/bin/viewer" |
@@ -126,7 +136,11 @@ calls_since "$n" | grep -q "^deb-systemd-helper enable streamer.service DPKG_ROO
 if calls_since "$n" | grep -q -e '^systemctl' -e '^deb-systemd-invoke'; then
   die "postinst touched a running systemd while installing into another root"
 fi
-say "installed: streamer --version runs, streamer.service enabled ($wants)"
+[ -f "$r/lib/systemd/system/streamer@.service" ] || die "the per-camera streamer@.service was not installed"
+if ls "$r"/etc/systemd/system/multi-user.target.wants/streamer@* >/dev/null 2>&1; then
+  die "the install enabled a streamer@ instance; instances are the admin's to enable"
+fi
+say "installed: streamer --version runs, streamer.service enabled ($wants), streamer@.service in place"
 
 say "edit /etc/streamer.conf, upgrade to $v2"
 sed -i 's/^VIEWER_ADDR=.*/VIEWER_ADDR=10.9.8.7:9000/' "$r/etc/streamer.conf"

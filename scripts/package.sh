@@ -2,7 +2,8 @@
 # Builds Debian packages of the streamer and the viewer with dpkg-deb:
 #   target/debian/streamer_VERSION_ARCH.deb  /usr/bin/streamer, streamer.service (enabled on
 #       install, restarted on upgrade, stopped and disabled on removal), /etc/streamer.conf
-#       as a conffile (an upgrade never overwrites your edits);
+#       as a conffile (an upgrade never overwrites your edits), and the per-camera template
+#       streamer@.service (streamer@NAME reads /etc/streamer/NAME.conf; enabled by the admin);
 #   target/debian/viewer_VERSION_ARCH.deb    /usr/bin/viewer.
 # Usage: scripts/package.sh [amd64|arm64|all]   (default: all)
 # amd64 comes from a native release build, arm64 from scripts/cross-build.sh (glibc <= 2.31,
@@ -79,9 +80,13 @@ build_package() {
     mkdir -p "$pkg/lib/systemd/system" "$pkg/etc"
     scripts/board/render-unit.sh /usr/bin/streamer /etc/streamer.conf \
       >"$pkg/lib/systemd/system/streamer.service"
+    # One service per camera: streamer@NAME reads /etc/streamer/NAME.conf (not enabled here).
+    scripts/board/render-unit.sh --per-camera /usr/bin/streamer '/etc/streamer/%i.conf' \
+      >"$pkg/lib/systemd/system/streamer@.service"
     sed 's|^# Written by scripts/install-on-board.sh.*|# Installed by the streamer package: upgrades keep your edits (a conffile).|' \
       scripts/board/streamer.conf.example >"$pkg/etc/streamer.conf"
-    chmod 644 "$pkg/lib/systemd/system/streamer.service" "$pkg/etc/streamer.conf"
+    chmod 644 "$pkg/lib/systemd/system/streamer.service" "$pkg/lib/systemd/system/streamer@.service" \
+      "$pkg/etc/streamer.conf"
     echo /etc/streamer.conf >"$pkg/DEBIAN/conffiles"
     install -m 755 scripts/debian/streamer.postinst "$pkg/DEBIAN/postinst"
     install -m 755 scripts/debian/streamer.prerm "$pkg/DEBIAN/prerm"

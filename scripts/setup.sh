@@ -27,6 +27,9 @@ packages=(
   # Sliced frames (tests/slices.rs, tests/peers/decoders.py) must decode alike in djpeg,
   # OpenCV (the reference viewer's cv2.imdecode), Pillow, ffmpeg and Chromium.
   libjpeg-turbo-progs python3-pil
+  # The load stage (scripts/load-test.sh) keeps both cores busy while the timing-sensitive
+  # integration tests run again.
+  stress-ng
   # Debian packages (scripts/package-test.sh): lintian checks them, help2man writes the manual
   # pages, the real deb-systemd-helper enables the unit in a scratch root.
   lintian help2man init-system-helpers

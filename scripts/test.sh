@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, checks formatting and lints, builds, then runs the
 # unit and property tests, the end-to-end tests (real binaries on 127.0.0.1, real window under
-# Xvfb), the camera on a real V4L2 driver in a VM, a bounded fuzz run, the board service
-# check and the arm64 build under qemu. Prints what each stage is doing; ends with one
+# Xvfb), the timing-sensitive ones again with both cores busy (stress-ng), the camera on a
+# real V4L2 driver in a VM, a bounded fuzz run, the board service check and the arm64 build
+# under qemu. Prints what each stage is doing; ends with one
 # "summary: N passed, N failed" line. Downloads are cached in .cache/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,9 @@ cargo test --locked --workspace 2>&1 | tee "$log"
 passed=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p' "$log" | paste -sd+ - | bc)
 failed=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\2/p' "$log" | paste -sd+ - | bc)
 
+stage "load: the timing-sensitive integration tests again with both cores busy (stress-ng --cpu 2)"
+scripts/load-test.sh
+
 stage "camera: a real V4L2 driver (vivid) in a QEMU VM"
 scripts/vm-camera-test.sh
 
@@ -49,7 +53,7 @@ scripts/windows-test.sh
 
 stage "done"
 # One closing line for the whole run: cargo's own last line is a doc-test count of 0.
-# The camera VM, the fuzz run, the board test, the arm64 test, the package test and the
-# Windows test count as one test each (each exits non-zero on failure, which stops this
-# script before here).
-echo "summary: $((passed + 6)) passed, ${failed} failed"
+# The load stage, the camera VM, the fuzz run, the board test, the arm64 test, the package
+# test and the Windows test count as one test each (each exits non-zero on failure, which
+# stops this script before here).
+echo "summary: $((passed + 7)) passed, ${failed} failed"

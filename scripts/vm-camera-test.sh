@@ -2,7 +2,9 @@
 # Proves camera capture on a real V4L2 driver: boots Debian's own kernel in QEMU (TCG, no
 # network) with the vivid virtual webcam, runs `streamer --list-cameras` and then
 # `streamer --source camera` against a headless viewer on the VM's 127.0.0.1 in several modes,
-# and checks on this side that every run exited 0, that frames arrived and decoded, that the
+# and checks on this side that every run exited 0, that frames arrived and most of them
+# decoded, that --list-cameras' config blocks name the camera by its by-id link (or by
+# /dev/videoN with a warning when there is none) and stream as they are, that the
 # negotiated modes are the ones asked for and that the picture is vivid's colour bars in the
 # right colours. Downloads are cached in .cache/vm-camera (git-ignored). Needs root or sudo
 # only to install missing Debian packages.
@@ -129,6 +131,7 @@ for b in "${bins[@]}"; do
 done
 
 # name|frames|streamer arguments|expected mode line[|unplug: unbind and rebind vivid mid-run]
+# (@conf: the STREAMER_ARGS of the first /etc/streamer/NAME.conf block --list-cameras printed)
 cases=(
   "yuyv-640x480|$frames|--camera-format YUYV --size 640x480 --fps 25|YUYV 640x480 @ 25 fps"
   "yuyv-1280x720|$frames|--camera-format YUYV --size 1280x720|YUYV 1280x720 @ 12.5 fps"
@@ -137,6 +140,7 @@ cases=(
   "rgb3-640x360|$frames|--camera-format RGB3 --size 640x360 --fps 30|RGB3 640x360 @ 30 fps"
   "bgr3-320x180|$frames|--camera-format BGR3 --size 320x180 --fps 30|BGR3 320x180 @ 30 fps"
   "auto-default|$frames||YUYV 1280x720 @ 12.5 fps"
+  "conf-block|$frames|@conf|YUYV 1280x720 @ 12.5 fps"
   "unplug-replug|150|--camera-format YUYV --size 320x180 --fps 30|YUYV 320x180 @ 30 fps|unplug"
 )
 for c in "${cases[@]}"; do

@@ -359,7 +359,8 @@ fn an_asymmetric_link_keeps_the_truth_inside_the_bound() {
 /// with the name and carries one histogram per stage, and promtool finds nothing wrong.
 #[test]
 fn the_hub_carries_names_stages_and_the_clock() {
-    use crate::hub::{get, hub, wait_for};
+    use crate::hub::{get, hub};
+    use crate::support::wait_for;
     let _lock = heavy();
     let (viewer, http) = hub(&["--measure"]);
     let start = |size: &str| {

@@ -179,7 +179,18 @@ fn viewer_serves_reference_senders_of_all_three_dialects_at_once() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    std::thread::sleep(Duration::from_millis(300));
+    // Each sender's end read (one line per connection) and every payload on disk: then the
+    // viewer has handled all it was sent.
+    wait_for("the five senders' ends", Duration::from_secs(30), || {
+        let err = viewer.stderr.lock().unwrap();
+        err.iter()
+            .filter(|l| l.ends_with(": streamer disconnected"))
+            .count()
+            == 5
+    });
+    wait_for("nine saved payloads", Duration::from_secs(30), || {
+        saved.exists() && files_in(&saved).len() == 9
+    });
     let (status, vout) = viewer.terminate(Duration::from_secs(10));
     assert!(status.success());
     let s = summary(&vout);

@@ -64,8 +64,12 @@ fn test_pattern_streams_to_a_headless_viewer() {
     assert!(status.success(), "viewer exited with {status}");
     let v = summary(&vout);
     assert_eq!(v["frames"], "200", "{vout}");
-    assert_eq!(v["decoded"], "200", "{vout}");
     assert_eq!(v["errors"], "0", "{vout}");
+    // The decoder takes the newest frame: on an idle machine it decodes all 200, on a busy one
+    // it may skip some, each counted. None is lost without a count, and most are decoded.
+    let count = |k: &str| v[k].parse::<u64>().unwrap();
+    assert_eq!(count("decoded") + count("dropped"), 200, "{vout}");
+    assert!(count("decoded") >= 150, "{vout}");
 
     // The last picture the viewer decoded, against the source frame it came from. The pattern
     // moves 8 pixels a frame, so only the right frame scores well.
@@ -75,8 +79,12 @@ fn test_pattern_streams_to_a_headless_viewer() {
     // The timestamp mark survived quality 40; stamp the same time into the rebuilt frame.
     let stamp = shared::mark::read(1280, 720, |x, y| received.pixel(x, y)[1])
         .expect("no timestamp mark in the received picture");
+    // The pattern's frame number counts captured frames: on a busy machine the capture
+    // stage skips some the encoder could not take (the streamer's `dropped=`), so the last
+    // frame sent is that much further along.
+    let skipped: u64 = s["dropped"].parse().unwrap();
     let mut raw = Vec::new();
-    let scores: Vec<(u64, f64)> = (190..200)
+    let scores: Vec<(u64, f64)> = (190..200 + skipped)
         .map(|i| {
             pattern.render(i, &mut raw);
             pattern.stamp(stamp, &mut raw);

@@ -7,14 +7,14 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::thread;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use shared::font;
 use streamer::source::pattern::BARS_RGB;
 use viewer::window::hud;
 
 use crate::support::*;
-use crate::window::{assert_bars, close, crop, pattern_streamer, Xvfb};
+use crate::window::{assert_bars, bars, close, crop, pattern_streamer, Xvfb};
 
 /// The band's text colour as a screenshot shows it.
 const TEXT: [u8; 3] = [
@@ -505,26 +505,76 @@ fn field_wheel_zooms_at_the_cursor_drag_pans_and_z_restores_the_fit() {
     f.quit();
 }
 
+/// A solid `rgb` PNG of `w`x`h` at `path`: a stream no one can mistake for the bars.
+fn write_solid_png(path: &Path, (w, h): (u32, u32), rgb: [u8; 3]) {
+    let mut bytes = Vec::new();
+    let mut enc = png::Encoder::new(&mut bytes, w, h);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let pixels = rgb.repeat((w * h) as usize);
+    let mut writer = enc.write_header().unwrap();
+    writer.write_image_data(&pixels).unwrap();
+    writer.finish().unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// Whether the middle half of `image` (both ways) is `rgb` throughout, within JPEG's error.
+fn solid(image: &Rgb, rgb: [u8; 3]) -> Result<(), String> {
+    let (w, h) = (image.width, image.height);
+    for y in (h / 4..h * 3 / 4).step_by(7) {
+        for x in (w / 4..w * 3 / 4).step_by(7) {
+            let p = image.pixel(x, y);
+            if !close(p, rgb, 24) {
+                return Err(format!("pixel ({x}, {y}) is {p:?}, expected about {rgb:?}"));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[test]
 fn field_tab_shows_each_stream_alone_then_the_grid() {
+    const ORANGE: [u8; 3] = [240, 120, 16];
     let _lock = heavy();
     let mut f = Field::start("field-tab", &["--hud", "off"]);
-    f.add_streamer("640x360");
-    thread::sleep(Duration::from_millis(1500));
-    // Two streams side by side, each 640 wide.
-    let grid = f.shot("grid.ppm");
-    assert_eq!((grid.width, grid.height), (1280, 720));
+    // The second stream is a solid orange still, so that every screenshot tells which stream
+    // it shows: the bars are the first stream, orange the second.
+    let still = f.dir.path("orange.png");
+    write_solid_png(&still, (640, 360), ORANGE);
+    let args = [
+        "--source",
+        still.to_str().unwrap(),
+        "--fps",
+        "30",
+        "--quiet",
+    ];
+    f.streamers.push(Background::start(
+        "streamer",
+        &[&args[..], &[f.viewer.addr.as_str()]].concat(),
+    ));
     let half = |img: &Rgb, left: usize| crop(img, (left, 180, 640, 360));
-    assert_bars(&half(&grid, 0), 0, 640, "grid, left");
-    assert_bars(&half(&grid, 640), 0, 640, "grid, right");
-    for what in ["first stream alone", "second stream alone"] {
-        f.press("Tab");
-        let alone = f.shot("alone.ppm");
-        assert_bars(&alone, 0, 1280, what);
-    }
+    let grid = |img: &Rgb| bars(&half(img, 0), 0, 640).and(solid(&half(img, 640), ORANGE));
+    // Waits for each view on screenshots (the window redraws when it gets to it), with a
+    // deadline for a busy machine.
+    let expect = |what: &str, check: &dyn Fn(&Rgb) -> Result<(), String>| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let shot = f.shot("tab.ppm");
+            assert_eq!((shot.width, shot.height), (1280, 720));
+            match check(&shot) {
+                Ok(()) => return,
+                Err(e) if Instant::now() > deadline => panic!("{what}: {e}"),
+                Err(_) => thread::sleep(Duration::from_millis(200)),
+            }
+        }
+    };
+    expect("grid: bars left, orange right", &grid);
     f.press("Tab");
-    let again = f.shot("grid-again.ppm");
-    assert_bars(&half(&again, 640), 0, 640, "grid again, right");
+    expect("first stream alone: the bars", &|img| bars(img, 0, 1280));
+    f.press("Tab");
+    expect("second stream alone: orange", &|img| solid(img, ORANGE));
+    f.press("Tab");
+    expect("grid again", &grid);
     f.quit();
 }
 

@@ -85,14 +85,6 @@ pub(crate) fn get(addr: &str, path: &str) -> Response {
     )
 }
 
-pub(crate) fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// A streamer in the reference `flag` dialect, written out byte by byte, that stays
 /// connected after its frames.
 fn flag_sender(addr: &str, payload: &[u8], frames: usize) -> TcpStream {
@@ -703,30 +695,46 @@ fn hostile_http_clients_are_refused_and_nothing_else_is_disturbed() {
         refused >= 36,
         "only {refused} of 100 idle connections were refused"
     );
-    // The idle ones the hub took are closed once their time to send a request is up, and
-    // then new clients are served again.
-    thread::sleep(Duration::from_secs(11));
+    // The idle ones the hub took are closed once their time to send a request (10 s) is up:
+    // each read must end in EOF (or a reset), never in a timeout of a socket still open. The
+    // deadline is generous for a busy machine; the hub closes them all at about 10 s.
+    let deadline = Instant::now() + Duration::from_secs(40);
     for mut s in open {
         s.set_nonblocking(false).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+        let left = deadline.saturating_duration_since(Instant::now());
+        s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
         let mut buf = [0u8; 64];
-        assert!(
-            matches!(s.read(&mut buf), Ok(0) | Err(_)),
-            "an idle connection is still open after the header timeout"
-        );
+        match s.read(&mut buf) {
+            Ok(0) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+            Ok(n) => panic!(
+                "an idle connection got an answer instead of being closed: {:?}",
+                String::from_utf8_lossy(&buf[..n])
+            ),
+            Err(e) => panic!("an idle connection is still open 40 s on (the hub closes idle ones after 10 s): {e}"),
+        }
     }
     assert_eq!(get(&http, "/api/streams").status, 200);
 
     let parts = good.parts();
     let (status, out, _) = streamer.finish(Duration::from_secs(30));
     assert!(status.success());
-    let fps = num(&summary(&out), "fps");
+    let s = summary(&out);
+    let (fps, sent) = (num(&s, "fps"), num(&s, "frames"));
+    // Paced at 30: never faster; a busy machine may slow it a little, the hub must not (while
+    // the idle connections were held, a blocked hub would have stalled its acks for 10 s).
     assert!(
-        (27.0..=33.0).contains(&fps),
+        (24.0..=33.0).contains(&fps),
         "the streamer ran at {fps} fps, paced at 30: {out}"
     );
-    // About 13 s of a 14 s stream had gone by; the good client saw most of it.
-    assert!(parts >= 300, "the good client received only {parts} parts");
+    // The good client was there for nearly all of the stream and saw most of it (the hub
+    // skips frames for a slow reader, newest first); had the idle connections starved it
+    // for their 10 s, it would have seen well under half.
+    assert!(
+        parts as f64 >= sent * 0.5,
+        "the good client received only {parts} parts of {sent} frames sent"
+    );
     let refusals = viewer.stderr.lock().unwrap().join("\n");
     assert!(
         refusals.contains("HTTP clients already connected, answering 503"),

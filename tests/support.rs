@@ -410,3 +410,13 @@ pub fn packet_times(path: &Path) -> Vec<f64> {
         .map(|l| l.trim().trim_end_matches(',').parse().unwrap())
         .collect()
 }
+/// Waits until `done()` holds, checking every 50 ms; fails naming `what` after `limit`. Tests
+/// wait on such events (a line, a file, a count) rather than sleep for a time a busy machine
+/// may overrun.
+pub fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}

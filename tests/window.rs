@@ -90,9 +90,18 @@ impl Xvfb {
     pub fn capture(&self, id: &str, dir: &TempDir, name: &str) -> Rgb {
         let (x, y, w, h) = self.geometry(id);
         let path = dir.path(name);
-        self.tool(
-            "import",
-            &["-window", "root", "-depth", "8", path.to_str().unwrap()],
+        // A failed screenshot must not read back an older file of the same name.
+        let _ = std::fs::remove_file(&path);
+        let out = Command::new("import")
+            .args(["-window", "root", "-depth", "8", path.to_str().unwrap()])
+            .env("DISPLAY", &self.display)
+            .output()
+            .unwrap_or_else(|e| panic!("import is not installed ({e}): run scripts/setup.sh"));
+        assert!(
+            out.status.success(),
+            "import (the screenshot) failed with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
         );
         let screen = read_ppm(&path);
         let mut data = Vec::with_capacity(w * h * 3);
@@ -148,6 +157,14 @@ fn share_of(image: &Rgb, colour: [u8; 3]) -> f64 {
 
 /// Checks each colour bar at its centre, in a picture occupying columns `left..left+width`.
 pub fn assert_bars(image: &Rgb, left: usize, width: usize, what: &str) {
+    if let Err(e) = bars(image, left, width) {
+        panic!("{what}: {e}");
+    }
+}
+
+/// Whether the columns `left..left + width` of `image` show the test pattern's eight bars;
+/// the first bar that does not, otherwise.
+pub fn bars(image: &Rgb, left: usize, width: usize) -> Result<(), String> {
     let y = image.height * 35 / 100;
     for (i, rgb) in BARS_RGB.iter().enumerate() {
         let x = left + (2 * i + 1) * width / 16;
@@ -160,11 +177,11 @@ pub fn assert_bars(image: &Rgb, left: usize, width: usize, what: &str) {
             }
         }
         let mean = sum.map(|s| (s / 25) as u8);
-        assert!(
-            close(mean, *rgb, 24),
-            "{what}: bar {i} is {mean:?}, expected about {rgb:?}"
-        );
+        if !close(mean, *rgb, 24) {
+            return Err(format!("bar {i} is {mean:?}, expected about {rgb:?}"));
+        }
     }
+    Ok(())
 }
 
 /// First and last column of a row that is not letterbox black.

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Checks the board's systemd unit: renders scripts/board/streamer.service.in into a temporary
-# directory (pointing at a real executable and config file, which systemd-analyze requires)
-# and runs `systemd-analyze verify` on it; any warning about the unit fails the test. Also
+# Checks the board's systemd units: renders scripts/board/streamer.service.in and the
+# per-camera template streamer@.service.in into a temporary directory (pointing at a real
+# executable and config file, which systemd-analyze requires) and runs `systemd-analyze
+# verify` on the unit and on an instance of the template; any warning about them fails. Also
 # checks that the rendered ExecStart is what install-on-board.sh relies on, and runs
 # install-on-board.sh against a fake board (ssh replaced by a local shell, --destdir into a
 # temporary directory, a stand-in binary). Installs the systemd package if it is missing.
@@ -54,6 +55,31 @@ out=$(systemd-analyze verify --man=no "$work/unit/streamer.service" 2>&1) || {
 }
 if echo "$out" | grep -F "streamer.service"; then
   echo "test-unit: systemd-analyze verify complained about the unit" >&2
+  exit 1
+fi
+[ -z "$out" ] || echo "$out"
+
+# The per-camera template: rendered, then one instance verified with its own config file.
+echo "test-unit: rendering streamer@.service (one service per camera)"
+mkdir -p "$work/etc/streamer"
+cp streamer.conf.example "$work/etc/streamer/front.conf"
+./render-unit.sh --per-camera "$work/bin/streamer" "$work/etc/streamer/%i.conf" \
+  >"$work/unit/streamer@.service"
+if grep -n '@[A-Z]*@' "$work/unit/streamer@.service"; then
+  echo "test-unit: placeholders left in the rendered template unit" >&2
+  exit 1
+fi
+grep -qx "EnvironmentFile=$work/etc/streamer/%i.conf" "$work/unit/streamer@.service" ||
+  { echo "test-unit: the template does not read its instance's config file" >&2; exit 1; }
+grep -qx "ExecStart=$work/bin/streamer --quiet --name %i \$STREAMER_ARGS \${VIEWER_ADDR}" "$work/unit/streamer@.service" ||
+  { echo "test-unit: unexpected ExecStart line in the template" >&2; exit 1; }
+out=$(systemd-analyze verify --man=no "$work/unit/streamer@front.service" 2>&1) || {
+  echo "$out" >&2
+  echo "test-unit: systemd-analyze verify failed on streamer@front.service" >&2
+  exit 1
+}
+if echo "$out" | grep -F "streamer@"; then
+  echo "test-unit: systemd-analyze verify complained about the template unit" >&2
   exit 1
 fi
 [ -z "$out" ] || echo "$out"

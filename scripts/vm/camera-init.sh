@@ -1,6 +1,7 @@
 #!/bin/busybox sh
 # /init of the camera test VM (scripts/vm-camera-test.sh builds the initramfs around it):
-# loads vivid and the media modules it needs, lists the cameras, then runs a headless viewer
+# loads vivid and the media modules it needs, lists the cameras (without and with a by-id
+# link), then runs a headless viewer
 # and a camera streamer on 127.0.0.1 for every line of /cases (one unplugs and replugs the
 # camera on the way), and ships all the output as a
 # base64 tar on the second serial port. The host checks everything; this only collects it.
@@ -25,6 +26,19 @@ for n in /sys/class/video4linux/*; do
 done
 timeout 60 /usr/bin/streamer --list-cameras >"$out/list.out" 2>"$out/list.err"
 echo "$?" >"$out/list.rc"
+# There is no udev here, so no /dev/v4l/by-id link: the list above shows the /dev/videoN
+# fallback. Make the link udev makes for a USB camera and list again for the by-id block.
+for n in /sys/class/video4linux/*; do
+  case "$(cat "$n/name" 2>/dev/null)" in
+    *-vid-cap)
+      mkdir -p /dev/v4l/by-id
+      ln -s "../../$(basename "$n")" /dev/v4l/by-id/usb-Test_vivid_0001-video-index0
+      break
+      ;;
+  esac
+done
+timeout 60 /usr/bin/streamer --list-cameras >"$out/list-byid.out" 2>"$out/list-byid.err"
+echo "$?" >"$out/list-byid.rc"
 echo "camera-init: $(wc -l <"$out/list.out") lines from --list-cameras" >/dev/console
 # Asking for a node that is not a camera must fail at once, naming it.
 for n in 1 2; do
@@ -37,8 +51,13 @@ port=9000
 while IFS='|' read -r name frames args action; do
   [ -n "$name" ] || continue
   port=$((port + 1))
+  if [ "$args" = @conf ]; then
+    # The STREAMER_ARGS of the first block --list-cameras printed, as the service would use it.
+    args=$(sed -n 's/^STREAMER_ARGS=//p' "$out/list-byid.out" | head -n 1)
+    echo "$args" >"$out/$name.args"
+  fi
   echo "camera-init: case $name: streamer $args" >/dev/console
-  timeout 90 /usr/bin/viewer --headless --listen "127.0.0.1:$port" --frames "$frames" \
+  timeout 90 /usr/bin/viewer --headless --measure --listen "127.0.0.1:$port" --frames "$frames" \
     --snapshot "$out/$name.ppm" >"$out/$name.vout" 2>"$out/$name.verr" &
   vpid=$!
   if [ "$action" = unplug ]; then

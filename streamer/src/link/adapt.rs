@@ -233,9 +233,11 @@ mod tests {
         assert!(knobs.get().1, "halved");
         // The link gets fast: quality climbs back to the ceiling, then full size returns.
         let later = start + Duration::from_secs(10);
-        run(&mut a, &knobs, 600, |_, _| MS(1), MS(5), later);
-        assert!(!knobs.get().1);
-        assert!(knobs.get().0 >= QUALITY_FLOOR);
+        let changes = run(&mut a, &knobs, 600, |_, _| MS(1), MS(5), later);
+        let full = changes.iter().position(|c| c.from.1 && !c.to.1);
+        let full = full.unwrap_or_else(|| panic!("full size never returned: {changes:?}"));
+        assert_eq!(changes[full].from, (40, true), "{changes:?}");
+        assert_eq!(knobs.get(), (40, false), "{changes:?}");
     }
 
     #[test]

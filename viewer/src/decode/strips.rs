@@ -217,10 +217,14 @@ mod tests {
             *b = 0xA5;
         }
         let mut out = vec![0u32; 64 * 64];
-        if let Some(split) = Split::parse(&bad) {
-            let _ = run(&bad, &split, &mut out);
-        }
+        let bad_split = Split::parse(&bad).expect("the corrupt frame still parses as strips");
+        assert!(
+            run(&bad, &bad_split, &mut out).is_err(),
+            "a strip of garbage decoded without an error"
+        );
+        // The decoder is still usable afterwards, and the intact frame decodes fully.
         run(&jpeg, &split, &mut out).unwrap();
+        assert_eq!(out, whole(&jpeg, Subsamp::Sub2x2, ScalingFactor::ONE));
     }
 
     /// Through the viewer's decoder: split on and off agree where no upsampling crosses rows,
@@ -236,12 +240,26 @@ mod tests {
         on.decode(&jpeg, &mut a, None).unwrap();
         off.decode(&jpeg, &mut b, None).unwrap();
         assert!((a.width, a.height) == (320, 240) && a.pixels[..] == b.pixels[..]);
-        // Restart markers out of turn: not split; libjpeg-turbo's whole decode still copes.
+        // A frame in one piece (no restart markers) is not split: decoded whole, into a
+        // fresh picture, it is the same picture as with splitting off.
+        let plain = sliced_jpeg(320, 240, 1, Subsamp::Sub2x1);
+        assert!(Split::parse(&plain).is_none());
+        let (mut a, mut b) = (Picture::default(), Picture::default());
+        on.decode(&plain, &mut a, None).unwrap();
+        off.decode(&plain, &mut b, None).unwrap();
+        assert!((a.width, a.height) == (320, 240) && a.pixels[..] == b.pixels[..]);
+        assert!(
+            a.pixels.iter().any(|&p| p != a.pixels[0]),
+            "a blank picture"
+        );
+        // Restart markers out of turn: not split either; the whole decode reports the damage
+        // (libjpeg-turbo's warning is an error here) instead of showing a broken picture.
         let mut swapped = jpeg.clone();
         let rst = swapped.windows(2).position(|w| w == [0xFF, 0xD0]).unwrap();
         swapped[rst + 1] = 0xD1;
         assert!(Split::parse(&swapped).is_none());
-        let _ = on.decode(&swapped, &mut a, None);
+        let err = on.decode(&swapped, &mut a, None).unwrap_err();
+        assert!(format!("{err:#}").contains("RST"), "{err:#}");
         on.decode(&jpeg, &mut a, Some((160, 120))).unwrap();
         off.decode(&jpeg, &mut b, Some((160, 120))).unwrap();
         assert!((a.width, a.height) == (160, 120) && a.pixels[..] == b.pixels[..]);

@@ -1,5 +1,5 @@
 //! The V4L2 devices: which `/dev/video*` nodes are cameras, the modes each offers, and
-//! `--list-cameras`.
+//! `--list-cameras` (ending with a config block per camera from [`super::conf`]).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -11,6 +11,7 @@ use v4l::framesize::FrameSizeEnum;
 use v4l::video::Capture;
 use v4l::{Device, FourCC};
 
+use super::conf::{write_blocks, Found, BY_ID};
 use super::modes::{format_fps, fps_of, CameraFormat, CameraRequest, Mode, DEFAULT_FPS};
 
 /// What a V4L2 node is, from its device capabilities.
@@ -164,16 +165,24 @@ fn format_modes(
     modes
 }
 
-/// Prints every capture device with its formats, sizes and rates (`--list-cameras`).
+/// Prints every capture device with its formats, sizes and rates, then a ready
+/// `/etc/streamer/NAME.conf` block for each (`--list-cameras`).
 pub fn list(out: &mut impl io::Write) -> Result<()> {
-    let mut found = 0;
+    let mut found = Vec::new();
     for path in video_nodes() {
         let Ok((device, card)) = open_capture(&path) else {
             continue;
         };
-        found += 1;
         writeln!(out, "{}: {card}", path.display())?;
         let formats = device.enum_formats().unwrap_or_default();
+        let mjpg = formats
+            .iter()
+            .any(|d| CameraFormat::from_fourcc(d.fourcc.repr) == Some(CameraFormat::Mjpg));
+        found.push(Found {
+            node: path.clone(),
+            card,
+            mjpg,
+        });
         for desc in formats {
             let code = String::from_utf8_lossy(&desc.fourcc.repr).into_owned();
             let Some(format) = CameraFormat::from_fourcc(desc.fourcc.repr) else {
@@ -196,12 +205,13 @@ pub fn list(out: &mut impl io::Write) -> Result<()> {
             }
         }
     }
-    if found == 0 {
+    if found.is_empty() {
         writeln!(
             out,
             "no V4L2 capture devices (no /dev/video* node captures video)"
         )?;
     }
+    write_blocks(out, &found, Path::new(BY_ID))?;
     Ok(())
 }
 

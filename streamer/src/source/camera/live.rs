@@ -71,10 +71,38 @@ fn start_on(path: &Path, request: &CameraRequest) -> Result<Live> {
         timeout,
         last_sequence: None,
     };
-    // "Really delivers frames": image-processor nodes list formats yet never stream.
-    live.grab(&mut RawFrame::default(), false)
-        .with_context(|| format!("{name}: no frame arrived"))?;
+    // "Really delivers frames": image-processor nodes list formats yet never stream. The
+    // first grab is where VIDIOC_STREAMON runs.
+    if let Err(e) = live.grab(&mut RawFrame::default(), false) {
+        if no_usb_bandwidth(&e) {
+            bail!("{name}: {}", usb_bandwidth_advice(mode));
+        }
+        return Err(e.context(format!("{name}: no frame arrived")));
+    }
     Ok(live)
+}
+
+/// Whether starting the stream failed with ENOSPC: what UVC says when the USB bus has no
+/// isochronous bandwidth left for this mode (typically a second raw camera on one bus).
+fn no_usb_bandwidth(e: &anyhow::Error) -> bool {
+    const ENOSPC: i32 = 28; // the same on every Linux architecture
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<io::Error>())
+        .any(|io| io.raw_os_error() == Some(ENOSPC))
+}
+
+/// The one line that says what ENOSPC means for a camera and what to do about it.
+fn usb_bandwidth_advice(mode: Mode) -> String {
+    let remedy = if mode.format == CameraFormat::Mjpg {
+        "ask for a smaller --size or a lower --fps"
+    } else {
+        "use --camera-format MJPG (a fraction of the bandwidth), or a smaller --size or lower --fps"
+    };
+    format!(
+        "cannot start streaming {mode}: the USB bus has no bandwidth left (VIDIOC_STREAMON: \
+         ENOSPC; other cameras on the same bus take it); {remedy}, or plug this camera into \
+         another USB controller"
+    )
 }
 
 /// The mode of the device at `path` closest to the request; an error naming what it offers
@@ -319,6 +347,29 @@ fn driver_time(meta: &v4l::buffer::Metadata, left_driver: Instant) -> Option<Ins
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn enospc_at_stream_start_names_the_remedy() {
+        let mode = |format| Mode {
+            format,
+            width: 1280,
+            height: 720,
+            interval: (1, 30),
+        };
+        let enospc = anyhow::Error::new(io::Error::from_raw_os_error(28)).context("grab");
+        assert!(no_usb_bandwidth(&enospc));
+        assert!(!no_usb_bandwidth(&anyhow::Error::new(
+            io::Error::from_raw_os_error(5)
+        )));
+        assert!(!no_usb_bandwidth(&anyhow!("no frame for 2.0 s")));
+        let raw = usb_bandwidth_advice(mode(CameraFormat::Yuyv));
+        assert!(
+            raw.contains("ENOSPC") && raw.contains("--camera-format MJPG"),
+            "{raw}"
+        );
+        let mjpg = usb_bandwidth_advice(mode(CameraFormat::Mjpg));
+        assert!(mjpg.contains("smaller --size") && !mjpg.contains("--camera-format"));
+    }
 
     #[test]
     fn copies_padded_rows_tightly() {

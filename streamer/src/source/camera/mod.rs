@@ -5,7 +5,7 @@
 //!
 //! Here: [`Camera`], the source that survives unplugging. [`modes`]: what can be asked of a
 //! camera and choosing a mode; [`device`]: which nodes are cameras, what they offer,
-//! `--list-cameras`; `live`: one streaming device and its newest frame.
+//! `--list-cameras`; [`conf`]: its `/etc/streamer/NAME.conf` blocks; `live`: one streaming device and its newest frame.
 //!
 //! This talks to V4L2 through the `v4l` crate, the layer nokhwa 0.10's V4L2 backend is built
 //! on, rather than through nokhwa itself, because nokhwa's layer bites here: it names grey
@@ -15,6 +15,7 @@
 //! rather than the size it chose, its device list includes output and metadata nodes, and its
 //! frame read has no timeout, so a stalled camera would hang the capture thread.
 
+pub mod conf;
 pub mod device;
 mod live;
 pub mod modes;
