@@ -19,8 +19,8 @@
 //! - [`field`]: the window's field tools under Xvfb: figures band, pause, snapshot, recording,
 //!   zoom and inspect, focus.
 
-mod clocks;
 mod black_box;
+mod clocks;
 mod dialects;
 mod end_to_end;
 mod field;

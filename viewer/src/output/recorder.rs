@@ -50,10 +50,11 @@ enum Target {
     Dir(PathBuf),
 }
 
-/// The file `--record DIR/` gives a stream, named as `R` names its recordings.
-pub fn file_in(dir: &Path, peer: SocketAddr) -> PathBuf {
-    let name = snapshot::stem("record", peer, SystemTime::now());
-    dir.join(format!("{name}.mkv"))
+/// The file a recording of a stream gets in `dir` (`R`, and `--record DIR/`):
+/// `record-NAME-PEER-<utc>.mkv`, or `record-PEER-<utc>.mkv` for a stream without a name.
+pub fn file_in(dir: &Path, peer: SocketAddr, name: Option<&str>) -> PathBuf {
+    let stem = snapshot::stem("record", &snapshot::who(peer, name), SystemTime::now());
+    dir.join(format!("{stem}.mkv"))
 }
 
 enum Message {
@@ -227,7 +228,7 @@ impl Recorder {
     /// Makes sure stream `id` at `peer`, which just delivered a frame, is recorded if it
     /// should be: it continues its host's recording that waits for a reconnect, or starts
     /// the one `--record` asks for. Returns whether it is recorded.
-    fn claim(&self, id: u64, peer: SocketAddr) -> bool {
+    fn claim(&self, id: u64, peer: SocketAddr, name: Option<&str>) -> bool {
         let mut q = self.lock();
         if q.active.iter().any(|a| a.stream == Some(id)) {
             return true;
@@ -254,7 +255,7 @@ impl Recorder {
             Target::None => return false,
             Target::File(path) => path,
             Target::Dir(dir) => {
-                let path = file_in(&dir, peer);
+                let path = file_in(&dir, peer, name);
                 q.target = Target::Dir(dir);
                 path
             }
@@ -266,8 +267,14 @@ impl Recorder {
     /// Offers a received payload of stream `id` at `peer` (called by the receiver after
     /// answering): copied and queued when the stream is being recorded, dropped and counted
     /// when the queue is full.
-    pub fn offer(&self, id: u64, peer: SocketAddr, payload: &[u8], at: Instant) {
-        if !self.claim(id, peer) {
+    pub fn offer(
+        &self,
+        id: u64,
+        (peer, name): (SocketAddr, Option<&str>),
+        payload: &[u8],
+        at: Instant,
+    ) {
+        if !self.claim(id, peer, name) {
             return;
         }
         {
@@ -466,15 +473,20 @@ mod tests {
         let peer: SocketAddr = PEER.parse().unwrap();
         let jpeg = jpeg();
         // The first stream to deliver a frame takes the file; the next one does not.
-        recorder.offer(1, peer, &jpeg, Instant::now());
-        recorder.offer(2, peer, &jpeg, Instant::now());
+        recorder.offer(1, (peer, None), &jpeg, Instant::now());
+        recorder.offer(2, (peer, None), &jpeg, Instant::now());
         assert!(recorder.is_recording(1) && !recorder.is_recording(2));
         // No writer yet: the queue fills up, and the rest are counted as dropped.
         for _ in 0..MAX_QUEUED + 5 {
-            recorder.offer(1, peer, &jpeg, Instant::now());
+            recorder.offer(1, (peer, None), &jpeg, Instant::now());
         }
         // The byte bound holds too: one frame larger than it is dropped whatever the count.
-        recorder.offer(1, peer, &vec![0; MAX_QUEUED_BYTES + 1], Instant::now());
+        recorder.offer(
+            1,
+            (peer, None),
+            &vec![0; MAX_QUEUED_BYTES + 1],
+            Instant::now(),
+        );
         assert_eq!(recorder.lock().active[0].dropped, 7);
         let writer = recorder.spawn().unwrap();
         recorder.close();
@@ -499,13 +511,13 @@ mod tests {
         recorder.left(1);
         assert!(!recorder.any());
         let t0 = Instant::now();
-        recorder.offer(2, peer, &jpeg, t0);
+        recorder.offer(2, (peer, None), &jpeg, t0);
         recorder.left(2);
         assert!(recorder.any() && !recorder.is_recording(2), "waiting");
         // Another host does not continue it; the same host does, 100 ms later.
-        recorder.offer(3, other, &jpeg, t0);
+        recorder.offer(3, (other, None), &jpeg, t0);
         assert!(!recorder.is_recording(3));
-        recorder.offer(4, peer, &jpeg, t0 + Duration::from_millis(100));
+        recorder.offer(4, (peer, None), &jpeg, t0 + Duration::from_millis(100));
         assert!(recorder.is_recording(4));
         recorder.left(4);
         // Not back within the time allowed: the writer finishes it by itself.
@@ -514,7 +526,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert!(!recorder.any(), "the recording waits for ever");
-        recorder.offer(5, peer, &jpeg, Instant::now());
+        recorder.offer(5, (peer, None), &jpeg, Instant::now());
         assert!(
             !recorder.is_recording(5),
             "--record PATH records one stream"
@@ -542,12 +554,12 @@ mod tests {
         );
         let jpeg = jpeg();
         for _ in 0..3 {
-            recorder.offer(1, a, &jpeg, Instant::now());
-            recorder.offer(2, b, &jpeg, Instant::now());
+            recorder.offer(1, (a, None), &jpeg, Instant::now());
+            recorder.offer(2, (b, None), &jpeg, Instant::now());
         }
         // `R` stops stream 2: its next frames start no new file.
         recorder.stop(2);
-        recorder.offer(2, b, &jpeg, Instant::now());
+        recorder.offer(2, (b, None), &jpeg, Instant::now());
         assert!(recorder.is_recording(1) && !recorder.is_recording(2));
         let writer = recorder.spawn().unwrap();
         recorder.close();

@@ -18,11 +18,30 @@ use shared::utc::utc_stamp;
 use crate::board::Picture;
 use crate::decode::Decoder;
 
-/// A file name stem for `what` from `peer` at `time`: `what-192.168.3.7_50012-<utc>`.
-pub fn stem(what: &str, peer: SocketAddr, time: SystemTime) -> String {
-    // `:` is legal on Linux but not on the Windows shares people copy these to.
+/// Who a file comes from, as file names say it: the stream's name when its streamer told one,
+/// then the peer: `front-192.168.3.7_50012`, `x3pi_video8-...`, or `192.168.3.7_50012`.
+pub fn who(peer: SocketAddr, name: Option<&str>) -> String {
+    // `:` is legal on Linux but not on the Windows shares people copy these to; a name from
+    // the wire keeps only what every file system takes.
     let peer = peer.to_string().replace([':', '[', ']'], "_");
-    format!("{what}-{peer}-{}", utc_stamp(time))
+    match name {
+        Some(name) => {
+            let safe: String = name
+                .chars()
+                .map(|c| match c {
+                    'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '-' | '_' | '#' => c,
+                    _ => '_',
+                })
+                .collect();
+            format!("{safe}-{peer}")
+        }
+        None => peer,
+    }
+}
+
+/// A file name stem for `what` from `who` (see [`who`]) at `time`: `what-WHO-<utc>`.
+pub fn stem(what: &str, who: &str, time: SystemTime) -> String {
+    format!("{what}-{who}-{}", utc_stamp(time))
 }
 
 /// Opens `dir/stem.ext` for writing without replacing anything: a second snapshot in the same
@@ -59,7 +78,7 @@ fn create_new(dir: &Path, stem: &str, exts: &[&str]) -> Result<(String, Vec<(Pat
 /// paths (received first).
 pub fn write(
     dir: &Path,
-    peer: SocketAddr,
+    who: &str,
     time: SystemTime,
     payload: &[u8],
 ) -> Result<(PathBuf, PathBuf)> {
@@ -72,7 +91,7 @@ pub fn write(
         Some(Kind::Png) => "received.png",
         _ => sniff::extension(payload),
     };
-    let (_, mut files) = create_new(dir, &stem("snapshot", peer, time), &[received_ext, "png"])?;
+    let (_, mut files) = create_new(dir, &stem("snapshot", who, time), &[received_ext, "png"])?;
     let (png_path, png_file) = files.pop().context("no PNG file")?;
     let (raw_path, mut raw_file) = files.pop().context("no received file")?;
     raw_file
@@ -86,7 +105,13 @@ pub fn write(
 /// Writes a snapshot of `payload` from `peer` into `dir` on a thread of its own (decoding at
 /// full size and PNG encoding take longer than a frame); prints the paths. `None` when there
 /// is nothing to write or no thread to be had (said on stderr).
-pub fn spawn(dir: &Path, peer: SocketAddr, payload: &[u8]) -> Option<JoinHandle<()>> {
+pub fn spawn(
+    dir: &Path,
+    peer: SocketAddr,
+    name: Option<&str>,
+    payload: &[u8],
+) -> Option<JoinHandle<()>> {
+    let who = who(peer, name);
     if payload.is_empty() {
         eprintln!("viewer: {peer}: no received frame to snapshot");
         return None;
@@ -94,7 +119,7 @@ pub fn spawn(dir: &Path, peer: SocketAddr, payload: &[u8]) -> Option<JoinHandle<
     let (dir, payload, time) = (dir.to_path_buf(), payload.to_vec(), SystemTime::now());
     let spawned = std::thread::Builder::new()
         .name("snapshot".into())
-        .spawn(move || match write(&dir, peer, time, &payload) {
+        .spawn(move || match write(&dir, &who, time, &payload) {
             Ok((received, png)) => print_line(format_args!(
                 "snapshot peer={peer} received={} png={}",
                 received.display(),
@@ -141,7 +166,12 @@ mod tests {
     fn stems_name_the_peer_and_the_time() {
         let peer: SocketAddr = "[::1]:9".parse().unwrap();
         let at = std::time::UNIX_EPOCH + Duration::from_millis(7);
-        assert_eq!(stem("x", peer, at), "x-___1__9-19700101-000000.007");
+        assert_eq!(
+            stem("x", &who(peer, None), at),
+            "x-___1__9-19700101-000000.007"
+        );
+        assert_eq!(who(peer, Some("x3pi/video8")), "x3pi_video8-___1__9");
+        assert_eq!(who(peer, Some("front#2")), "front#2-___1__9");
     }
 
     #[test]
@@ -164,11 +194,11 @@ mod tests {
             .to_vec();
         let peer: SocketAddr = "192.168.3.7:50012".parse().unwrap();
         let time = SystemTime::now();
-        let (raw, png_path) = write(&dir, peer, time, &jpeg).unwrap();
+        let (raw, png_path) = write(&dir, &who(peer, None), time, &jpeg).unwrap();
         assert_eq!(fs::read(&raw).unwrap(), jpeg);
         assert!(raw.to_string_lossy().ends_with(".jpg"));
         // The same millisecond again does not overwrite.
-        let (raw2, _) = write(&dir, peer, time, &jpeg).unwrap();
+        let (raw2, _) = write(&dir, &who(peer, None), time, &jpeg).unwrap();
         assert_ne!(raw, raw2);
         let decoder = png::Decoder::new(File::open(&png_path).unwrap());
         let mut reader = decoder.read_info().unwrap();
@@ -184,7 +214,7 @@ mod tests {
         assert!(worst <= 12, "PNG differs from the source by up to {worst}");
         // Garbage is refused without leaving files behind.
         let before = fs::read_dir(&dir).unwrap().count();
-        assert!(write(&dir, peer, time, b"not a picture").is_err());
+        assert!(write(&dir, "x", time, b"not a picture").is_err());
         assert_eq!(fs::read_dir(&dir).unwrap().count(), before);
         fs::remove_dir_all(&dir).unwrap();
     }

@@ -133,12 +133,12 @@ impl Streamer {
     async fn frame(&mut self, payload: Vec<u8>, heard: Heard<'_>) -> ControlFlow<()> {
         let now = Instant::now();
         let total = self.count(now, &payload, heard.dialect);
-        self.shared
-            .recorder
-            .offer(self.id, self.peer, &payload, now);
+        // Named first, so a recording that starts with this frame is named after the stream.
         if self.decoder.is_none() {
             self.announce(&heard);
         }
+        let who = (self.peer, self.info.name());
+        self.shared.recorder.offer(self.id, who, &payload, now);
         if let Some(saver) = &self.shared.saver {
             // Copied into the saver's queue; the file is written on the saver thread.
             saver.save(total, self.peer.ip(), &payload).await;

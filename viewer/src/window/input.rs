@@ -1,10 +1,8 @@
 //! What the keys and the mouse do: toggles at once, the keys that need the layout once it is
 //! known (`1`, `S`, `R`), the wheel's zoom and the left button's pan.
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::thread::JoinHandle;
-use std::time::SystemTime;
 
 use minifb::{KeyRepeat, MouseButton, MouseMode, Window};
 
@@ -14,7 +12,7 @@ use super::layout::Layout;
 use super::tiles::{next_focus, Shown};
 use super::view::{Rect, View};
 use crate::board::Picture;
-use crate::output::recorder::Recorder;
+use crate::output::recorder::{self, Recorder};
 use crate::output::snapshot;
 
 /// What the keys and the mouse have set.
@@ -167,8 +165,9 @@ pub fn act(action: Action, view: &mut View, on: &Targets<'_>, writers: &mut Vec<
             writers.retain(|w| !w.is_finished());
             for k in 0..layout.visible.len() {
                 if let Some((_, p)) = layout.placed(shown, k) {
-                    let peer = shown[layout.visible[k]].tile.peer;
-                    writers.extend(snapshot::spawn(on.dir, peer, &p.payload));
+                    let s = &shown[layout.visible[k]];
+                    let name = s.figures.name.as_deref();
+                    writers.extend(snapshot::spawn(on.dir, s.tile.peer, name, &p.payload));
                 }
             }
         }
@@ -180,19 +179,14 @@ pub fn act(action: Action, view: &mut View, on: &Targets<'_>, writers: &mut Vec<
 /// `R`: stops recording the visible streams if any of them is being recorded, else starts
 /// recording each of them into a file of its own.
 fn toggle_record(on: &Targets<'_>) {
-    let ids: Vec<(u64, SocketAddr)> = on
-        .layout
-        .visible
-        .iter()
-        .map(|&i| (on.shown[i].tile.id, on.shown[i].tile.peer))
-        .collect();
-    if ids.iter().any(|&(id, _)| on.recorder.is_recording(id)) {
-        ids.iter().for_each(|&(id, _)| on.recorder.stop(id));
+    let shown: Vec<&Shown> = on.layout.visible.iter().map(|&i| &on.shown[i]).collect();
+    if shown.iter().any(|s| on.recorder.is_recording(s.tile.id)) {
+        shown.iter().for_each(|s| on.recorder.stop(s.tile.id));
     } else {
-        for (id, peer) in ids {
-            let name = snapshot::stem("record", peer, SystemTime::now());
-            let path = on.dir.join(format!("{name}.mkv"));
-            on.recorder.start(id, peer, path);
+        for s in shown {
+            let peer = s.tile.peer;
+            let path = recorder::file_in(on.dir, peer, s.figures.name.as_deref());
+            on.recorder.start(s.tile.id, peer, path);
         }
     }
 }
