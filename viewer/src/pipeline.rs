@@ -27,6 +27,13 @@ pub fn run(config: Config) -> Result<()> {
         .spawn()
         .context("cannot start the recording thread")?;
     let (listener, local) = listen(config.listen)?;
+    // The credentials are read first: a file others may read stops the viewer before it
+    // listens anywhere.
+    let http_auth = config
+        .http_auth
+        .as_deref()
+        .map(hub::auth::Auth::load)
+        .transpose()?;
     let http = config.http.map(hub::bind).transpose()?;
     let (stop, _) = watch::channel(false);
     if !config.allow.is_empty() {
@@ -37,7 +44,14 @@ pub fn run(config: Config) -> Result<()> {
     let counters = Arc::new(Counters::default());
     let allow = Arc::new(config.allow.clone());
     let hub = match http {
-        Some(listener) => Some(hub::spawn(listener, &counters, &allow, &stop)?),
+        Some(listener) => {
+            let access = hub::Access {
+                allow: allow.clone(),
+                per_client: config.http_max_per_client,
+                auth: http_auth,
+            };
+            Some(hub::spawn(listener, &counters, access, &stop)?)
+        }
         None => None,
     };
     let (saver, saving) = start_saver(&config, &counters)?.unzip();
