@@ -20,7 +20,7 @@ use crate::support::*;
 
 /// Starts a headless viewer with `--http 127.0.0.1:0` and `args`; returns it with its HTTP
 /// address.
-fn hub(args: &[&str]) -> (Viewer, String) {
+pub(crate) fn hub(args: &[&str]) -> (Viewer, String) {
     let mut all = vec!["--headless", "--http", "127.0.0.1:0"];
     all.extend_from_slice(args);
     let viewer = Viewer::start(&all, &[]);
@@ -40,7 +40,7 @@ fn hub(args: &[&str]) -> (Viewer, String) {
 }
 
 /// Runs an external tool, failing the test with a clear message when it is not installed.
-fn tool(program: &str, args: &[&str]) -> std::process::Output {
+pub(crate) fn tool(program: &str, args: &[&str]) -> std::process::Output {
     Command::new(program)
         .args(args)
         .output()
@@ -48,17 +48,22 @@ fn tool(program: &str, args: &[&str]) -> std::process::Output {
 }
 
 /// A response: status code, head (lower-cased) and body.
-struct Response {
-    status: u16,
-    head: String,
-    body: Vec<u8>,
+pub(crate) struct Response {
+    pub status: u16,
+    pub head: String,
+    pub body: Vec<u8>,
 }
 
 /// Sends `request` as is and reads the response until the server closes.
-fn raw(addr: &str, request: &[u8]) -> Response {
+pub(crate) fn raw(addr: &str, request: &[u8]) -> Response {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(request).unwrap();
+    read_response(s)
+}
+
+/// Reads a response until the server closes, and splits it.
+pub(crate) fn read_response(mut s: TcpStream) -> Response {
     let mut bytes = Vec::new();
     let _ = s.read_to_end(&mut bytes);
     let end = bytes
@@ -78,14 +83,14 @@ fn raw(addr: &str, request: &[u8]) -> Response {
     }
 }
 
-fn get(addr: &str, path: &str) -> Response {
+pub(crate) fn get(addr: &str, path: &str) -> Response {
     raw(
         addr,
         format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
     )
 }
 
-fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -180,7 +185,7 @@ impl Drop for MjpegClient {
 }
 
 /// Starts a test-pattern streamer at 30 fps for `frames` frames.
-fn paced_streamer(viewer: &Viewer, size: &str, frames: u32) -> Background {
+pub(crate) fn paced_streamer(viewer: &Viewer, size: &str, frames: u32) -> Background {
     let frames = frames.to_string();
     Background::start(
         "streamer",
@@ -199,7 +204,7 @@ fn paced_streamer(viewer: &Viewer, size: &str, frames: u32) -> Background {
     )
 }
 
-fn wait_for_stream(http: &str) {
+pub(crate) fn wait_for_stream(http: &str) {
     wait_for(
         "the stream in /api/streams",
         Duration::from_secs(10),

@@ -9,6 +9,8 @@
 //! - [`pipes`]: `--source -` fed by ffmpeg, GStreamer and the OpenCV example, `--source http://`
 //!   against a scripted MJPEG server, freshness behind a slow link, every bad input.
 //! - [`hub`]: `viewer --http`: browsers, ffmpeg, OpenCV, Prometheus, many and hostile clients.
+//! - [`hub_fair`]: the hub against one greedy address, floods, half-closed clients;
+//!   `--http-auth`.
 //! - [`slices`]: `--slices` frames against every common decoder and the reference receiver.
 //! - [`window`]: the window under Xvfb: size, pattern colours, letterboxing, waiting screen.
 //! - [`field`]: the window's field tools under Xvfb: figures band, pause, snapshot, recording,
@@ -18,6 +20,7 @@ mod dialects;
 mod end_to_end;
 mod field;
 mod hub;
+mod hub_fair;
 mod link;
 mod pipes;
 mod robustness;
