@@ -572,7 +572,8 @@ fn metrics_pass_promtool_and_match_the_summary() {
 #[test]
 fn fifty_clients_and_a_stalled_one_do_not_slow_the_streamer() {
     let _lock = heavy();
-    let (viewer, http) = hub(&[]);
+    // All from one address: the share per address is the whole hub here.
+    let (viewer, http) = hub(&["--http-max-per-client", "64"]);
     let streamer = paced_streamer(&viewer, "640x480", 300);
     wait_for_stream(&http);
     let clients: Vec<MjpegClient> = (0..50)
@@ -658,7 +659,8 @@ fn a_stalled_mjpeg_client_is_closed_after_20_s() {
 #[test]
 fn hostile_http_clients_are_refused_and_nothing_else_is_disturbed() {
     let _lock = heavy();
-    let (viewer, http) = hub(&[]);
+    // The hub's cap, not the share per address (tests/hub_fair.rs), is tested here.
+    let (viewer, http) = hub(&["--http-max-per-client", "64"]);
     let streamer = paced_streamer(&viewer, "640x480", 420);
     wait_for_stream(&http);
     let good = MjpegClient::start(&http, "/stream/1");

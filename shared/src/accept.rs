@@ -155,8 +155,8 @@ pub async fn serve<S: Service>(
     tasks
 }
 
-/// Serves or refuses one accepted connection: the allow list first, then the address's
-/// share, then the cap.
+/// Serves or refuses one accepted connection: the allow list first, then the cap, then the
+/// address's share.
 fn admit<S: Service>(
     stream: TcpStream,
     peer: SocketAddr,
@@ -166,20 +166,32 @@ fn admit<S: Service>(
 ) {
     let refusal = if !gate.allows(peer.ip()) {
         Refusal::NotAllowed
-    } else if let Some(entered) = gate.enter(peer.ip()) {
-        if let Ok(permit) = gate.permits.clone().try_acquire_owned() {
-            let served = service.serve(stream, peer);
-            tasks.spawn(async move {
-                served.await;
-                drop((permit, entered));
-            });
-            return;
-        }
-        Refusal::Full
+    } else if let Ok(permit) = gate.permits.clone().try_acquire_owned() {
+        let Some(entered) = gate.enter(peer.ip()) else {
+            drop(permit);
+            return refuse(stream, peer, Refusal::PerClient, service, tasks);
+        };
+        let served = service.serve(stream, peer);
+        tasks.spawn(async move {
+            served.await;
+            drop((permit, entered));
+        });
+        return;
     } else {
-        Refusal::PerClient
+        Refusal::Full
     };
-    if let Some(task) = service.refuse(stream, peer, refusal) {
+    refuse(stream, peer, refusal, service, tasks);
+}
+
+/// Hands a refused connection to the service, and runs its answer if it has one.
+fn refuse<S: Service>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    why: Refusal,
+    service: &mut S,
+    tasks: &mut JoinSet<()>,
+) {
+    if let Some(task) = service.refuse(stream, peer, why) {
         tasks.spawn(task);
     }
 }
