@@ -21,12 +21,6 @@ use crate::{hub, receive, window};
 /// Runs the viewer until the window closes, the frame limit is reached or the user interrupts;
 /// prints the summary line.
 pub fn run(config: Config) -> Result<()> {
-    prepare_outputs(&config)?;
-    let recorder = Recorder::new(config.record.clone());
-    let recording = recorder
-        .spawn()
-        .context("cannot start the recording thread")?;
-    let (listener, local) = listen(config.listen)?;
     // The credentials are read first: a file others may read stops the viewer before it
     // listens anywhere.
     let http_auth = config
@@ -34,6 +28,12 @@ pub fn run(config: Config) -> Result<()> {
         .as_deref()
         .map(hub::auth::Auth::load)
         .transpose()?;
+    prepare_outputs(&config)?;
+    let recorder = Recorder::new(config.record.clone());
+    let recording = recorder
+        .spawn()
+        .context("cannot start the recording thread")?;
+    let (listener, local) = listen(config.listen)?;
     let http = config.http.map(hub::bind).transpose()?;
     let (stop, _) = watch::channel(false);
     if !config.allow.is_empty() {
