@@ -30,7 +30,9 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context;
+use hyper::body::Incoming;
 use hyper::service::service_fn;
+use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use shared::accept::{self, Gate, Refusal, Service, Task};
 use shared::cli::Cidr;
@@ -40,6 +42,7 @@ use tokio::sync::watch;
 use crate::stats::Counters;
 use auth::{Auth, Verdict};
 use refuse::Refuser;
+use reply::Body;
 
 /// HTTP connections served at once; more are answered `503` and closed.
 pub const MAX_CLIENTS: usize = 64;
@@ -182,6 +185,24 @@ impl Service for Clients {
     }
 }
 
+/// Answers one request: its credentials first (with `--http-auth`), then its route.
+fn answer(hub: &Hub, peer: SocketAddr, request: &Request<Incoming>) -> Response<Body> {
+    match hub.auth.as_ref().map(|a| a.check(request.headers())) {
+        None | Some(Verdict::Admitted) => {
+            let figures = (hub.clients(), &hub.refuser.counts);
+            routes::respond(&hub.counters, figures, request)
+        }
+        Some(Verdict::Missing) => auth::unauthorized(),
+        Some(Verdict::Wrong) => {
+            let log = &hub.refuser.log;
+            log.line("401", || {
+                format!("{peer}: HTTP: wrong credentials, answering 401")
+            });
+            auth::unauthorized()
+        }
+    }
+}
+
 /// Serves one client's requests (HTTP/1.1, kept alive) until it leaves or the hub stops.
 async fn serve_client(
     stream: TcpStream,
@@ -193,24 +214,7 @@ async fn serve_client(
     let log_hub = hub.clone();
     let service = service_fn(move |request| {
         let hub = hub.clone();
-        async move {
-            let verdict = hub.auth.as_ref().map(|a| a.check(request.headers()));
-            let response = match verdict {
-                None | Some(Verdict::Admitted) => {
-                    let figures = (hub.clients(), &hub.refuser.counts);
-                    routes::respond(&hub.counters, figures, &request)
-                }
-                Some(Verdict::Missing) => auth::unauthorized(),
-                Some(Verdict::Wrong) => {
-                    let log = &hub.refuser.log;
-                    log.line("401", || {
-                        format!("{peer}: HTTP: wrong credentials, answering 401")
-                    });
-                    auth::unauthorized()
-                }
-            };
-            Ok::<_, Infallible>(response)
-        }
+        async move { Ok::<_, Infallible>(answer(&hub, peer, &request)) }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
