@@ -78,7 +78,8 @@ impl Field {
             .push(pattern_streamer(&self.viewer.addr, size));
     }
 
-    /// Presses and releases a key, held like a person holds it: minifb polls key state.
+    /// Presses and releases a key, held like a person holds it (quick taps: see
+    /// `field_every_quick_key_tap_acts`).
     fn press(&self, key: &str) {
         self.x
             .tool("xdotool", &["keydown", "--window", &self.id, key]);
