@@ -78,7 +78,8 @@ impl Field {
             .push(pattern_streamer(&self.viewer.addr, size));
     }
 
-    /// Presses and releases a key, held like a person holds it: minifb polls key state.
+    /// Presses and releases a key, held like a person holds it (quick taps: see
+    /// `field_every_quick_key_tap_acts`).
     fn press(&self, key: &str) {
         self.x
             .tool("xdotool", &["keydown", "--window", &self.id, key]);
@@ -609,4 +610,29 @@ fn field_record_flag_records_the_first_stream_headless() {
     assert_eq!(info["codec_name"], "mjpeg");
     assert_eq!(number(&info, "nb_read_frames"), 45.0);
     decode_all(&path);
+}
+
+/// Every quick tap acts: `xdotool key` presses and releases within one window update, which
+/// a key-state poll never sees; the window takes key presses as events.
+#[test]
+fn field_every_quick_key_tap_acts() {
+    let _lock = heavy();
+    let (f, _saved, snaps) = Field::keeping("field-taps");
+    const TAPS: usize = 5;
+    for _ in 0..TAPS {
+        f.x.tool("xdotool", &["key", "--window", &f.id, "s"]);
+    }
+    let jpegs = || {
+        files(&snaps.0)
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while jpegs() < TAPS && std::time::Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(100));
+    }
+    let out = f.quit();
+    let lines = out.lines().filter(|l| l.starts_with("snapshot ")).count();
+    assert_eq!((jpegs(), lines), (TAPS, TAPS), "{out}");
 }

@@ -40,7 +40,7 @@ pub(crate) fn hub(args: &[&str]) -> (Viewer, String) {
 }
 
 /// Runs an external tool, failing the test with a clear message when it is not installed.
-fn tool(program: &str, args: &[&str]) -> std::process::Output {
+pub(crate) fn tool(program: &str, args: &[&str]) -> std::process::Output {
     Command::new(program)
         .args(args)
         .output()
@@ -55,10 +55,15 @@ pub(crate) struct Response {
 }
 
 /// Sends `request` as is and reads the response until the server closes.
-fn raw(addr: &str, request: &[u8]) -> Response {
+pub(crate) fn raw(addr: &str, request: &[u8]) -> Response {
     let mut s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(request).unwrap();
+    read_response(s)
+}
+
+/// Reads a response until the server closes, and splits it.
+pub(crate) fn read_response(mut s: TcpStream) -> Response {
     let mut bytes = Vec::new();
     let _ = s.read_to_end(&mut bytes);
     let end = bytes
@@ -172,7 +177,7 @@ impl Drop for MjpegClient {
 }
 
 /// Starts a test-pattern streamer at 30 fps for `frames` frames.
-fn paced_streamer(viewer: &Viewer, size: &str, frames: u32) -> Background {
+pub(crate) fn paced_streamer(viewer: &Viewer, size: &str, frames: u32) -> Background {
     let frames = frames.to_string();
     Background::start(
         "streamer",
@@ -191,7 +196,7 @@ fn paced_streamer(viewer: &Viewer, size: &str, frames: u32) -> Background {
     )
 }
 
-fn wait_for_stream(http: &str) {
+pub(crate) fn wait_for_stream(http: &str) {
     wait_for(
         "the stream in /api/streams",
         Duration::from_secs(10),
@@ -559,7 +564,8 @@ fn metrics_pass_promtool_and_match_the_summary() {
 #[test]
 fn fifty_clients_and_a_stalled_one_do_not_slow_the_streamer() {
     let _lock = heavy();
-    let (viewer, http) = hub(&[]);
+    // All from one address: the share per address is the whole hub here.
+    let (viewer, http) = hub(&["--http-max-per-client", "64"]);
     let streamer = paced_streamer(&viewer, "640x480", 300);
     wait_for_stream(&http);
     let clients: Vec<MjpegClient> = (0..50)
@@ -645,7 +651,8 @@ fn a_stalled_mjpeg_client_is_closed_after_20_s() {
 #[test]
 fn hostile_http_clients_are_refused_and_nothing_else_is_disturbed() {
     let _lock = heavy();
-    let (viewer, http) = hub(&[]);
+    // The hub's cap, not the share per address (tests/hub_fair.rs), is tested here.
+    let (viewer, http) = hub(&["--http-max-per-client", "64"]);
     let streamer = paced_streamer(&viewer, "640x480", 420);
     wait_for_stream(&http);
     let good = MjpegClient::start(&http, "/stream/1");

@@ -12,6 +12,8 @@
 //!   against a scripted MJPEG server, freshness behind a slow link, every bad input.
 //! - [`hub`]: `viewer --http`: browsers, ffmpeg, OpenCV, Prometheus, many and hostile clients.
 //! - [`secret`]: `--secret` on both programs: right, wrong, missing, reference, replayed.
+//! - [`hub_fair`]: the hub against one greedy address, floods, half-closed clients;
+//!   `--http-auth`.
 //! - [`slices`]: `--slices` frames against every common decoder and the reference receiver.
 //! - [`window`]: the window under Xvfb: size, pattern colours, letterboxing, waiting screen.
 //! - [`black_box`]: `streamer --black-box`: SIGUSR1 and on-loss dumps, a missing directory.
@@ -25,6 +27,7 @@ mod dialects;
 mod end_to_end;
 mod field;
 mod hub;
+mod hub_fair;
 mod link;
 mod pipes;
 mod record;

@@ -246,7 +246,7 @@ fn a_secret_file_readable_by_others_is_refused() {
         assert!(!out.status.success(), "{program}");
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(
-            err.contains("readable by others (mode 644); run chmod 600 on it"),
+            err.contains("readable by group or others (mode 0644), refusing it: chmod 600"),
             "{program}: {err}"
         );
         assert!(err.contains(key.to_str().unwrap()), "{program}: {err}");

@@ -1,12 +1,13 @@
 //! The one accept loop, for every server the programs run (the viewer's streamer port and its
-//! HTTP hub): the `--allow` filter, a cap on open connections, a back-off when accepting
-//! fails, a stop signal, and the connection tasks reaped as they end.
+//! HTTP hub): the `--allow` filter, a cap on open connections and on those from one address,
+//! a back-off when accepting fails, a stop signal, and the connection tasks reaped as they end.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpStream};
@@ -26,6 +27,8 @@ pub enum Refusal {
     NotAllowed,
     /// As many connections as allowed are open already.
     Full,
+    /// As many connections as one address may hold are open from this one already.
+    PerClient,
 }
 
 /// A task the loop runs (and reaps) on a server's behalf, such as answering a refused client.
@@ -39,20 +42,68 @@ pub struct Gate {
     /// One permit per open connection, held until its task ends; the owner can count the
     /// connections open from the permits left.
     pub permits: Arc<Semaphore>,
+    /// Connections one address may hold at once.
+    per_client: usize,
+    /// Connections open per address; an address leaves the map with its last connection.
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
 impl Gate {
-    /// A gate for `allow` and at most `max` connections at once.
+    /// A gate for `allow` and at most `max` connections at once, from any addresses.
     pub fn new(allow: Arc<Vec<Cidr>>, max: usize) -> Gate {
         Gate {
             allow,
             permits: Arc::new(Semaphore::new(max)),
+            per_client: usize::MAX,
+            open: Arc::default(),
         }
+    }
+
+    /// The same gate, with at most `n` connections from one address at once, so that one
+    /// host cannot take every connection.
+    pub fn per_client(self, n: usize) -> Gate {
+        Gate {
+            per_client: n,
+            ..self
+        }
+    }
+
+    /// Counts a connection from `ip` if that address holds fewer than its share; the
+    /// returned guard gives it back when dropped.
+    fn enter(&self, ip: IpAddr) -> Option<Entered> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let count = open.entry(ip).or_insert(0);
+        if *count >= self.per_client {
+            return None;
+        }
+        *count += 1;
+        Some(Entered {
+            open: self.open.clone(),
+            ip,
+        })
     }
 
     /// Whether a client at `ip` may connect.
     pub fn allows(&self, ip: IpAddr) -> bool {
         self.allow.is_empty() || self.allow.iter().any(|n| n.contains(ip))
+    }
+}
+
+/// One connection counted against its address, until dropped (also when its task is aborted).
+struct Entered {
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    ip: IpAddr,
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
     }
 }
 
@@ -104,7 +155,8 @@ pub async fn serve<S: Service>(
     tasks
 }
 
-/// Serves or refuses one accepted connection: the allow list first, then the cap.
+/// Serves or refuses one accepted connection: the allow list first, then the cap, then the
+/// address's share.
 fn admit<S: Service>(
     stream: TcpStream,
     peer: SocketAddr,
@@ -115,16 +167,31 @@ fn admit<S: Service>(
     let refusal = if !gate.allows(peer.ip()) {
         Refusal::NotAllowed
     } else if let Ok(permit) = gate.permits.clone().try_acquire_owned() {
+        let Some(entered) = gate.enter(peer.ip()) else {
+            drop(permit);
+            return refuse(stream, peer, Refusal::PerClient, service, tasks);
+        };
         let served = service.serve(stream, peer);
         tasks.spawn(async move {
             served.await;
-            drop(permit);
+            drop((permit, entered));
         });
         return;
     } else {
         Refusal::Full
     };
-    if let Some(task) = service.refuse(stream, peer, refusal) {
+    refuse(stream, peer, refusal, service, tasks);
+}
+
+/// Hands a refused connection to the service, and runs its answer if it has one.
+fn refuse<S: Service>(
+    stream: TcpStream,
+    peer: SocketAddr,
+    why: Refusal,
+    service: &mut S,
+    tasks: &mut JoinSet<()>,
+) {
+    if let Some(task) = service.refuse(stream, peer, why) {
         tasks.spawn(task);
     }
 }
@@ -237,6 +304,55 @@ mod tests {
         let mut tasks = server.await.unwrap();
         while tasks.join_next().await.is_some() {}
         assert_eq!(gate.permits.available_permits(), 1);
+    }
+
+    /// Connects from `from` (any loopback address works on Linux) and reads the greeting.
+    async fn greeting_from(from: &str, addr: SocketAddr) -> (TcpStream, String) {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+        let mut client = socket.connect(addr).await.unwrap();
+        let mut got = [0u8; 5];
+        let n = client.read(&mut got).await.unwrap_or(0);
+        (client, String::from_utf8_lossy(&got[..n]).into_owned())
+    }
+
+    #[tokio::test]
+    async fn one_address_cannot_take_every_connection() {
+        let (listener, addr) = listen().await;
+        let gate = Gate::new(Arc::new(Vec::new()), 3).per_client(2);
+        let greeter = Greeter::default();
+        let (stop, stopped) = stopper();
+        let server = tokio::spawn({
+            let (gate, greeter) = (gate.clone(), greeter.clone());
+            async move { serve(listener, &gate, stopped, greeter).await }
+        });
+        let (a1, said) = greeting_from("127.0.0.1", addr).await;
+        assert_eq!(said, "hi\n");
+        let (_a2, said) = greeting_from("127.0.0.1", addr).await;
+        assert_eq!(said, "hi\n");
+        // The third from the same address is refused although a connection is free ...
+        let (_, said) = greeting_from("127.0.0.1", addr).await;
+        assert_eq!(said, "");
+        assert_eq!(*greeter.refused.lock().unwrap(), [Refusal::PerClient]);
+        assert_eq!(gate.permits.available_permits(), 1);
+        // ... which another address gets.
+        let (_b, said) = greeting_from("127.0.0.2", addr).await;
+        assert_eq!(said, "hi\n");
+        // When one of the first address's connections ends, it may open another.
+        drop(a1);
+        let mut again = String::new();
+        for _ in 0..200 {
+            let (client, said) = greeting_from("127.0.0.1", addr).await;
+            if said == "hi\n" {
+                again = said;
+                drop(client);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(again, "hi\n");
+        stop.send_replace(true);
+        drop(server.await.unwrap());
     }
 
     #[tokio::test]

@@ -15,6 +15,8 @@
 //! - [`font`]: a tiny bitmap font for the test pattern and the viewer's labels.
 //! - [`net`]: socket settings (no Nagle, short keepalive) for every connection.
 //! - [`cli`]: argument types both programs parse (sizes, addresses, networks).
+//! - [`log_limit`]: diagnostics rate-limited to one line per kind per second, with a count.
+//! - [`secret_file`]: reading a secrets file only if its owner alone may read it.
 //! - [`jpeg_slices`]: a JPEG cut into strips at restart markers, joined and split again.
 //! - [`pool`]: a few persistent threads that run one frame's strips in parallel.
 //! - [`secret_file`]: secrets and passwords read from private files.
@@ -30,6 +32,7 @@ pub mod connection;
 pub mod ext;
 pub mod font;
 pub mod jpeg_slices;
+pub mod log_limit;
 pub mod mark;
 pub mod matroska;
 pub mod net;

@@ -1,62 +1,55 @@
-//! Secrets and passwords come from files, never from the command line (where `ps` shows them):
-//! one reader that, as ssh does with its keys, refuses a file others may read, and bounds its
-//! size.
+//! Reading a file that holds secrets (`viewer --http-auth`, `--secret`): it must be a regular
+//! file readable by its owner only, as ssh demands of private keys, and small; its content
+//! comes back without the surrounding whitespace an editor leaves.
 
-use std::fs;
+use std::fs::File;
 use std::io::{self, Read};
 use std::path::Path;
 
-/// Reads a private file of at most `max_bytes`, trailing line ends removed. Errors name the
-/// file and what is wrong: missing, readable by group or others (Unix), too large, empty.
+/// Reads the secrets in `path`, at most `max_bytes` of them. Every refusal is an error whose
+/// message names the file and says what is wrong (and how to fix it), ready for one line.
 pub fn read_private(path: &Path, max_bytes: usize) -> io::Result<Vec<u8>> {
     let shown = path.display();
-    let file =
-        fs::File::open(path).map_err(|e| io::Error::new(e.kind(), format!("{shown}: {e}")))?;
-    let meta = file.metadata()?;
-    check_mode(&meta, path)?;
-    if meta.len() > max_bytes as u64 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "{shown}: {} bytes, more than the {max_bytes} a secret may have",
-                meta.len()
-            ),
-        ));
+    let fail = |what: String| io::Error::other(format!("{shown}: {what}"));
+    let file = File::open(path).map_err(|e| fail(format!("cannot open: {e}")))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| fail(format!("cannot read its attributes: {e}")))?;
+    if !meta.is_file() {
+        return Err(fail("not a regular file".into()));
     }
+    check_mode(&meta).map_err(|mode| {
+        fail(format!(
+            "readable by group or others (mode {mode:04o}), refusing it: chmod 600 {shown}"
+        ))
+    })?;
     let mut bytes = Vec::new();
-    file.take(max_bytes as u64 + 1).read_to_end(&mut bytes)?;
-    while matches!(bytes.last(), Some(b'\n' | b'\r')) {
-        bytes.pop();
+    // One byte more than allowed tells a file that is too long, whatever its size said.
+    file.take(max_bytes as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| fail(format!("cannot read: {e}")))?;
+    if bytes.len() > max_bytes {
+        return Err(fail(format!("longer than {max_bytes} bytes")));
     }
-    if bytes.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{shown}: empty"),
-        ));
-    }
-    Ok(bytes)
+    Ok(bytes.trim_ascii().to_vec())
 }
 
+/// The file's permission bits when group or others may read or write it.
 #[cfg(unix)]
-fn check_mode(meta: &fs::Metadata, path: &Path) -> io::Result<()> {
+fn check_mode(meta: &std::fs::Metadata) -> Result<(), u32> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = meta.permissions().mode();
-    if mode & 0o077 != 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!(
-                "{}: readable by others (mode {:o}); run chmod 600 on it",
-                path.display(),
-                mode & 0o777
-            ),
-        ));
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 == 0 {
+        Ok(())
+    } else {
+        Err(mode)
     }
-    Ok(())
 }
 
-/// Windows has no such mode bits; its ACLs are the administrator's to set.
+/// Windows has ACLs rather than mode bits, and no cheap equivalent of the check: the
+/// user's profile directory is private by default, so the file is taken as it is.
 #[cfg(not(unix))]
-fn check_mode(_: &fs::Metadata, _: &Path) -> io::Result<()> {
+fn check_mode(_meta: &std::fs::Metadata) -> Result<(), u32> {
     Ok(())
 }
 
@@ -65,36 +58,45 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    fn write(name: &str, bytes: &[u8], mode: u32) -> std::path::PathBuf {
+    fn file(name: &str, content: &[u8], mode: u32) -> std::path::PathBuf {
         let dir = std::env::temp_dir().join(format!("secret-file-{}", std::process::id()));
-        fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(name);
-        fs::write(&path, bytes).unwrap();
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+        std::fs::write(&path, content).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
         path
     }
 
     #[test]
-    fn private_files_are_read_and_others_refused() {
-        let ok = write("ok", b"s3cret\n", 0o600);
-        assert_eq!(read_private(&ok, 1024).unwrap(), b"s3cret");
-        let open = write("open", b"s3cret\n", 0o644);
-        let e = read_private(&open, 1024).unwrap_err().to_string();
-        assert!(e.contains("readable by others (mode 644)"), "{e}");
-        let big = write("big", &[b'x'; 2000], 0o600);
-        assert!(read_private(&big, 1024)
+    fn a_private_file_is_read_and_trimmed() {
+        let path = file("ok", b"  alice:secret\n\n", 0o600);
+        assert_eq!(read_private(&path, 64).unwrap(), b"alice:secret");
+        let path = file("ro", b"x", 0o400);
+        assert_eq!(read_private(&path, 64).unwrap(), b"x");
+    }
+
+    #[test]
+    fn files_others_may_read_are_refused_with_their_mode() {
+        for mode in [0o644, 0o640, 0o604, 0o620] {
+            let path = file("open", b"alice:secret\n", mode);
+            let e = read_private(&path, 64).unwrap_err().to_string();
+            assert!(e.contains(&format!("(mode {mode:04o})")), "{e}");
+            assert!(e.starts_with(&path.display().to_string()), "{e}");
+        }
+    }
+
+    #[test]
+    fn long_missing_and_non_regular_files_are_refused() {
+        let path = file("long", &[b'a'; 65], 0o600);
+        let e = read_private(&path, 64).unwrap_err().to_string();
+        assert!(e.ends_with("longer than 64 bytes"), "{e}");
+        assert_eq!(read_private(&path, 65).unwrap().len(), 65);
+        let missing = path.with_file_name("missing");
+        assert!(read_private(&missing, 64)
             .unwrap_err()
             .to_string()
-            .contains("2000 bytes"));
-        let empty = write("empty", b"\n", 0o600);
-        assert!(read_private(&empty, 1024)
-            .unwrap_err()
-            .to_string()
-            .contains("empty"));
-        let missing = ok.with_file_name("missing");
-        assert!(read_private(&missing, 1024)
-            .unwrap_err()
-            .to_string()
-            .contains("missing"));
+            .contains("cannot open"));
+        let dir = path.parent().unwrap();
+        assert!(read_private(dir, 64).is_err());
     }
 }

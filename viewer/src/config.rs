@@ -28,6 +28,10 @@ pub struct Config {
     pub measure: bool,
     /// Where to serve HTTP (`--http`): the hub.
     pub http: Option<SocketAddr>,
+    /// HTTP connections one address may hold at once (`--http-max-per-client`).
+    pub http_max_per_client: usize,
+    /// The `user:password` file every HTTP request is checked against (`--http-auth`).
+    pub http_auth: Option<PathBuf>,
     /// Start with the figures band shown (`--hud`).
     pub hud: bool,
     /// Where `S` writes snapshots and `R` recordings.

@@ -62,6 +62,17 @@ struct Args {
     #[arg(long, value_name = "ADDR")]
     http: Option<SocketAddr>,
 
+    /// HTTP connections one client address may hold at once (of the hub's 64); more are
+    /// answered 503.
+    #[arg(long, value_name = "N", default_value_t = viewer::hub::DEFAULT_PER_CLIENT)]
+    #[arg(value_parser = parse_per_client)]
+    http_max_per_client: usize,
+
+    /// Ask every HTTP request for a user and password (HTTP Basic) from this file of
+    /// `user:password` lines, readable by its owner only.
+    #[arg(long, value_name = "FILE", requires = "http")]
+    http_auth: Option<PathBuf>,
+
     /// Show each stream's figures band from the start (`H` toggles it).
     #[arg(long, value_name = "on|off", default_value = "on")]
     #[arg(value_parser = parse_on_off, action = clap::ArgAction::Set)]
@@ -89,6 +100,17 @@ fn parse_on_off(s: &str) -> Result<bool, String> {
         "on" => Ok(true),
         "off" => Ok(false),
         _ => Err(format!("{s:?} is neither on nor off")),
+    }
+}
+
+/// From 1 to the hub's connection count: more per address would be no limit.
+fn parse_per_client(s: &str) -> Result<usize, String> {
+    let max = viewer::hub::MAX_CLIENTS;
+    match s.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{s:?} is not a number of connections from 1 to {max}"
+        )),
     }
 }
 
@@ -129,6 +151,8 @@ fn main() -> ExitCode {
         save_dir: args.save_dir,
         measure: args.measure,
         http: args.http,
+        http_max_per_client: args.http_max_per_client,
+        http_auth: args.http_auth,
         hud: args.hud,
         snapshot_dir: args.snapshot_dir,
         record: args.record,

@@ -22,6 +22,13 @@ use crate::{hub, receive, window};
 /// Runs the viewer until the window closes, the frame limit is reached or the user interrupts;
 /// prints the summary line.
 pub fn run(config: Config) -> Result<()> {
+    // The credentials are read first: a file others may read stops the viewer before it
+    // listens anywhere.
+    let http_auth = config
+        .http_auth
+        .as_deref()
+        .map(hub::auth::Auth::load)
+        .transpose()?;
     prepare_outputs(&config)?;
     let recorder = Recorder::new(config.record.clone(), config.limits.read_timeout);
     let recording = recorder
@@ -38,7 +45,14 @@ pub fn run(config: Config) -> Result<()> {
     let counters = Arc::new(Counters::default());
     let allow = Arc::new(config.allow.clone());
     let hub = match http {
-        Some(listener) => Some(hub::spawn(listener, &counters, &allow, &stop)?),
+        Some(listener) => {
+            let access = hub::Access {
+                allow: allow.clone(),
+                per_client: config.http_max_per_client,
+                auth: http_auth,
+            };
+            Some(hub::spawn(listener, &counters, access, &stop)?)
+        }
         None => None,
     };
     let (saver, saving) = start_saver(&config, &counters)?.unzip();

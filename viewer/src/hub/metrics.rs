@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use shared::stats::Histogram;
 
+use super::refuse::Counts;
 use crate::stats::glass::STAGE_NAMES;
 use crate::stats::streams::{Snapshot, StreamInfo, Streams};
 use crate::stats::Counters;
@@ -164,8 +165,8 @@ const SERIES: [Series; 7] = [
 ];
 
 /// The Prometheus exposition of the run's counters and each live stream's figures;
-/// `clients` is the number of HTTP connections open.
-pub fn exposition(c: &Counters, clients: usize) -> String {
+/// `clients` is the number of HTTP connections open, `refused` the clients turned away.
+pub fn exposition(c: &Counters, (clients, refused): (usize, &Counts)) -> String {
     let streams = c.streams.list();
     let mut out = String::with_capacity(4096 + streams.len() * 4096);
     for (name, help, count) in TOTALS {
@@ -185,6 +186,24 @@ pub fn exposition(c: &Counters, clients: usize) -> String {
         "gauge",
         "HTTP connections open now.",
         [(String::new(), clients as f64)],
+    );
+    let load = |n: &AtomicU64| n.load(Ordering::Relaxed) as f64;
+    family(
+        &mut out,
+        "viewer_http_refused_total",
+        "counter",
+        "HTTP connections turned away with an answer: 403 outside --allow, 503 when full.",
+        [
+            ("status=\"403\"".to_string(), load(&refused.forbidden)),
+            ("status=\"503\"".to_string(), load(&refused.unavailable)),
+        ],
+    );
+    family(
+        &mut out,
+        "viewer_http_unanswered_total",
+        "counter",
+        "HTTP connections closed unanswered: too many refusals were being answered.",
+        [(String::new(), load(&refused.unanswered))],
     );
     if !streams.is_empty() {
         per_stream(&mut out, &streams);
@@ -333,10 +352,14 @@ mod tests {
         let info = counters.streams.add(3, peer);
         info.received(Instant::now(), b"\xFF\xD8abc", None);
         info.decoded(Duration::from_micros(1500), b"\xFF\xD8abc");
-        let text = exposition(&counters, 0);
+        let refused = Counts::default();
+        refused.unavailable.store(4, Ordering::Relaxed);
+        let text = exposition(&counters, (0, &refused));
         for line in [
             "# TYPE viewer_frames_total counter\nviewer_frames_total 7\n",
             "viewer_streams 1\n",
+            "viewer_http_refused_total{status=\"503\"} 4\n",
+            "viewer_http_unanswered_total 0\n",
             "viewer_stream_bytes_total{stream=\"3\",peer=\"127.0.0.1:5000\"} 5\n",
             "# TYPE viewer_stream_decode_seconds histogram\n",
             "viewer_stream_decode_seconds_bucket{stream=\"3\",peer=\"127.0.0.1:5000\",le=\"0.001\"} 0\n",

@@ -5,15 +5,19 @@
 //! Endpoints: `/` (the page), `/api/streams`, `/stream/ID` (MJPEG), `/snapshot/ID`,
 //! `/metrics`, and mjpg-streamer's `/?action=stream` and `/?action=snapshot`.
 //!
-//! - this module: the server: its thread and runtime, the accept loop's hub side (403 and
-//!   503 answers), one hyper connection per client.
+//! - this module: the server: its thread and runtime, the accept loop's hub side, one hyper
+//!   connection per client.
+//! - [`refuse`]: the `403` and `503` answers to clients turned away, counted and logged.
+//! - [`auth`]: `--http-auth`, HTTP Basic credentials for every route.
 //! - [`routes`]: which request gets what; [`reply`]: response bodies and headers.
 //! - [`mjpeg`]: the payloads re-served, as MJPEG and snapshots.
 //! - [`metrics`]: `/api/streams` (JSON) and `/metrics` (Prometheus).
 //! - `page.html`: the page, built in.
 
+pub mod auth;
 mod metrics;
 mod mjpeg;
+mod refuse;
 mod reply;
 mod routes;
 
@@ -26,41 +30,60 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 use anyhow::Context;
+use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper::StatusCode;
+use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use shared::accept::{self, Gate, Refusal, Service, Task};
 use shared::cli::Cidr;
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 
 use crate::stats::Counters;
+use auth::{Auth, Verdict};
+use refuse::Refuser;
+use reply::Body;
 
 /// HTTP connections served at once; more are answered `503` and closed.
 pub const MAX_CLIENTS: usize = 64;
+/// HTTP connections one address may hold at once by default (`--http-max-per-client`).
+pub const DEFAULT_PER_CLIENT: usize = 16;
 /// Largest request head (request line and headers) read; larger ones are answered `431`.
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
 /// A client must send a whole request head within this time, also between requests on a
 /// kept-alive connection; otherwise it is closed.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// Refusals (`403`, `503`) being written at once; beyond this, connections are just closed.
-const MAX_REFUSALS: usize = 64;
+
+/// Who may use the hub: `--allow`, `--http-max-per-client`, `--http-auth`.
+pub struct Access {
+    pub allow: Arc<Vec<Cidr>>,
+    /// HTTP connections one address may hold at once.
+    pub per_client: usize,
+    /// The credentials every request must carry, if any.
+    pub auth: Option<Auth>,
+}
 
 /// What the hub serves from.
 pub struct Hub {
     pub counters: Arc<Counters>,
-    /// Who may connect (`--allow`), and the HTTP connections open.
+    /// Who may connect (`--allow`), and the HTTP connections open, in all and per address.
     gate: Gate,
+    per_client: usize,
+    auth: Option<Auth>,
+    /// The clients turned away, and the hub's rate-limited log.
+    refuser: Refuser,
 }
 
 impl Hub {
     /// A hub over the viewer's counters and streams. The streams must publish their payloads
     /// ([`crate::stats::streams::Streams::publish_payloads`]).
-    pub fn new(counters: Arc<Counters>, allow: Arc<Vec<Cidr>>) -> Hub {
+    pub fn new(counters: Arc<Counters>, access: Access) -> Hub {
         Hub {
             counters,
-            gate: Gate::new(allow, MAX_CLIENTS),
+            gate: Gate::new(access.allow, MAX_CLIENTS).per_client(access.per_client),
+            per_client: access.per_client,
+            auth: access.auth,
+            refuser: Refuser::default(),
         }
     }
 
@@ -84,11 +107,11 @@ pub fn bind(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
 pub fn spawn(
     listener: std::net::TcpListener,
     counters: &Arc<Counters>,
-    allow: &Arc<Vec<Cidr>>,
+    access: Access,
     stop: &watch::Sender<bool>,
 ) -> anyhow::Result<JoinHandle<io::Result<()>>> {
     counters.streams.publish_payloads();
-    let hub = Hub::new(counters.clone(), allow.clone());
+    let hub = Hub::new(counters.clone(), access);
     let stop = stop.subscribe();
     std::thread::Builder::new()
         .name("http".into())
@@ -128,7 +151,6 @@ async fn serve(listener: TcpListener, hub: Arc<Hub>, mut stop: watch::Receiver<b
     let clients = Clients {
         hub,
         stop: stop.clone(),
-        refusals: Arc::new(Semaphore::new(MAX_REFUSALS)),
     };
     let stopped = async move {
         let _ = stop.wait_for(|s| *s).await;
@@ -141,8 +163,6 @@ async fn serve(listener: TcpListener, hub: Arc<Hub>, mut stop: watch::Receiver<b
 struct Clients {
     hub: Arc<Hub>,
     stop: watch::Receiver<bool>,
-    /// Refusals being written at once.
-    refusals: Arc<Semaphore>,
 }
 
 impl Service for Clients {
@@ -155,51 +175,32 @@ impl Service for Clients {
     }
 
     fn refuse(&mut self, stream: TcpStream, peer: SocketAddr, why: Refusal) -> Option<Task> {
-        let (status, why) = match why {
-            Refusal::NotAllowed => {
-                eprintln!("{peer}: HTTP client not in the --allow list, answering 403");
-                (StatusCode::FORBIDDEN, "not in the --allow list")
-            }
-            Refusal::Full => {
-                eprintln!("{peer}: {MAX_CLIENTS} HTTP clients already connected, answering 503");
-                (StatusCode::SERVICE_UNAVAILABLE, "too many clients")
-            }
-        };
-        refuse(stream, &self.refusals, status, why)
+        let limits = (MAX_CLIENTS, self.hub.per_client);
+        self.hub.refuser.refuse(stream, peer, why, limits)
     }
 
     fn accept_failed(&mut self, e: &io::Error) {
-        eprintln!("viewer: HTTP accept failed: {e}");
+        let log = &self.hub.refuser.log;
+        log.line("accept", || format!("viewer: HTTP accept failed: {e}"));
     }
 }
 
-/// Answers `status` and closes, without reading the request; at most [`MAX_REFUSALS`] at once.
-fn refuse(
-    mut stream: TcpStream,
-    refusals: &Arc<Semaphore>,
-    status: StatusCode,
-    why: &'static str,
-) -> Option<Task> {
-    let permit = refusals.clone().try_acquire_owned().ok()?;
-    Some(Box::pin(async move {
-        let reason = status.canonical_reason().unwrap_or("");
-        let response = format!(
-            "HTTP/1.1 {} {reason}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{why}\n",
-            status.as_u16(),
-            why.len() + 1
-        );
-        let answer = async {
-            stream.write_all(response.as_bytes()).await?;
-            stream.shutdown().await?;
-            // Read what the client sent before closing, so that the close is not a reset
-            // that could destroy the answer before the client reads it.
-            let mut sink = [0u8; 4096];
-            while tokio::io::AsyncReadExt::read(&mut stream, &mut sink).await? > 0 {}
-            io::Result::Ok(())
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(2), answer).await;
-        drop(permit);
-    }))
+/// Answers one request: its credentials first (with `--http-auth`), then its route.
+fn answer(hub: &Hub, peer: SocketAddr, request: &Request<Incoming>) -> Response<Body> {
+    match hub.auth.as_ref().map(|a| a.check(request.headers())) {
+        None | Some(Verdict::Admitted) => {
+            let figures = (hub.clients(), &hub.refuser.counts);
+            routes::respond(&hub.counters, figures, request)
+        }
+        Some(Verdict::Missing) => auth::unauthorized(),
+        Some(Verdict::Wrong) => {
+            let log = &hub.refuser.log;
+            log.line("401", || {
+                format!("{peer}: HTTP: wrong credentials, answering 401")
+            });
+            auth::unauthorized()
+        }
+    }
 }
 
 /// Serves one client's requests (HTTP/1.1, kept alive) until it leaves or the hub stops.
@@ -210,26 +211,28 @@ async fn serve_client(
     mut stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    let log_hub = hub.clone();
     let service = service_fn(move |request| {
         let hub = hub.clone();
-        async move {
-            let response = routes::respond(&hub.counters, hub.clients(), &request);
-            Ok::<_, Infallible>(response)
-        }
+        async move { Ok::<_, Infallible>(answer(&hub, peer, &request)) }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
         .max_buf_size(MAX_REQUEST_HEAD)
-        .max_headers(64);
+        .max_headers(64)
+        // A client that sends its request and shuts down its side still gets the answer,
+        // and its whole MJPEG stream: the end of its requests is not the end of the client.
+        .half_close(true);
     let connection = builder.serve_connection(TokioIo::new(stream), service);
     tokio::select! {
         result = connection => {
             if let Err(e) = result {
                 // A client going away mid-response is normal; bad or missing requests get one line.
                 if e.is_parse() || e.is_parse_too_large() || e.is_timeout() {
-                    eprintln!("{peer}: HTTP: {e}, closing");
+                    let log = &log_hub.refuser.log;
+                    log.line("request", || format!("{peer}: HTTP: {e}, closing"));
                 }
             }
         }

@@ -8,12 +8,18 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use super::metrics;
 use super::mjpeg::{mjpeg, snapshot};
+use super::refuse::Counts;
 use super::reply::{full, json, text, with_type, Body};
 use crate::stats::streams::StreamInfo;
 use crate::stats::Counters;
 
-/// Routes one request; `clients` is the number of HTTP connections open, for `/metrics`.
-pub fn respond(counters: &Counters, clients: usize, request: &Request<Incoming>) -> Response<Body> {
+/// Routes one request; `http` is the number of HTTP connections open and the refusals so
+/// far, for `/metrics`.
+pub fn respond(
+    counters: &Counters,
+    http: (usize, &Counts),
+    request: &Request<Incoming>,
+) -> Response<Body> {
     if !matches!(*request.method(), Method::GET | Method::HEAD) {
         return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
     }
@@ -37,7 +43,7 @@ pub fn respond(counters: &Counters, clients: usize, request: &Request<Incoming>)
         "/" => page(),
         "/api/streams" => json(&metrics::streams_json(streams)),
         "/metrics" => with_type(
-            Response::new(full(metrics::exposition(counters, clients))),
+            Response::new(full(metrics::exposition(counters, http))),
             "text/plain; version=0.0.4; charset=utf-8",
         ),
         "/stream" => live(None, mjpeg),

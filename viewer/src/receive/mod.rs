@@ -12,6 +12,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 
 use shared::accept::{self, Gate, Refusal, Service, Task};
+use shared::log_limit::LogLimit;
 use tokio::net::{TcpListener, TcpStream};
 
 pub use connection::Shared;
@@ -35,6 +36,7 @@ pub async fn serve(listener: TcpListener, shared: Shared) {
     let streamers = Streamers {
         shared: shared.clone(),
         next_id: 0,
+        log: LogLimit::default(),
     };
     let mut connections = accept::serve(listener, &gate, stopped, streamers).await;
     while connections.join_next().await.is_some() {}
@@ -44,6 +46,8 @@ pub async fn serve(listener: TcpListener, shared: Shared) {
 struct Streamers {
     shared: Shared,
     next_id: u64,
+    /// Refusals and accept errors come in floods: one line per kind per second.
+    log: LogLimit,
 }
 
 impl Service for Streamers {
@@ -58,15 +62,19 @@ impl Service for Streamers {
 
     fn refuse(&mut self, _stream: TcpStream, peer: SocketAddr, why: Refusal) -> Option<Task> {
         match why {
-            Refusal::NotAllowed => eprintln!("{peer}: not in the --allow list, closing"),
-            Refusal::Full => {
-                eprintln!("{peer}: {MAX_CONNECTIONS} connections already open, closing")
-            }
+            Refusal::NotAllowed => self.log.line("not allowed", || {
+                format!("{peer}: not in the --allow list, closing")
+            }),
+            // The streamer port sets no share per address: only the cap applies.
+            Refusal::Full | Refusal::PerClient => self.log.line("full", || {
+                format!("{peer}: {MAX_CONNECTIONS} connections already open, closing")
+            }),
         }
         None
     }
 
     fn accept_failed(&mut self, e: &std::io::Error) {
-        eprintln!("viewer: accept failed: {e}");
+        self.log
+            .line("accept", || format!("viewer: accept failed: {e}"));
     }
 }

@@ -1,10 +1,17 @@
 //! What the keys and the mouse do: toggles at once, the keys that need the layout once it is
 //! known (`1`, `S`, `R`), the wheel's zoom and the left button's pan.
+//!
+//! Key presses are taken as events ([`Taps`]), not from the key state minifb reports per
+//! update: a key pressed and released between two updates (`xdotool key`, remote desktops)
+//! never shows in the state, but its press event does.
 
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::path::Path;
+use std::rc::Rc;
 use std::thread::JoinHandle;
 
-use minifb::{KeyRepeat, MouseButton, MouseMode, Window};
+use minifb::{InputCallback, Key, MouseButton, MouseMode, Window};
 
 use super::hud::Probe;
 use super::keys::{self, Action};
@@ -48,6 +55,55 @@ impl Controls {
     }
 }
 
+/// Key presses not handled yet, at most this many: a stuck event source cannot grow it.
+const MAX_TAPS: usize = 64;
+
+/// The key presses since they were last taken, in order, each press once (a key held down
+/// and repeated by the system counts once, as before).
+pub struct Taps(Rc<RefCell<Pressed>>);
+
+#[derive(Default)]
+struct Pressed {
+    queue: VecDeque<Key>,
+    /// The keys down now, to tell a new press from a repeat.
+    down: Vec<Key>,
+}
+
+/// What minifb calls with each key event, during the window's update.
+struct KeyEvents(Rc<RefCell<Pressed>>);
+
+impl InputCallback for KeyEvents {
+    fn add_char(&mut self, _uni_char: u32) {}
+
+    fn set_key_state(&mut self, key: Key, down: bool) {
+        let mut p = self.0.borrow_mut();
+        if !down {
+            p.down.retain(|&k| k != key);
+        } else if !p.down.contains(&key) {
+            p.down.push(key);
+            // Newest presses win when nobody takes them: the oldest is dropped.
+            if p.queue.len() == MAX_TAPS {
+                p.queue.pop_front();
+            }
+            p.queue.push_back(key);
+        }
+    }
+}
+
+impl Taps {
+    /// Starts taking `window`'s key presses as events.
+    pub fn attach(window: &mut Window) -> Taps {
+        let pressed = Rc::new(RefCell::new(Pressed::default()));
+        window.set_input_callback(Box::new(KeyEvents(pressed.clone())));
+        Taps(pressed)
+    }
+
+    /// The presses since the last call, oldest first.
+    fn take(&self) -> Vec<Key> {
+        self.0.borrow_mut().queue.drain(..).collect()
+    }
+}
+
 /// The keys pressed since the last update.
 pub enum Keys {
     /// `Esc`: leave.
@@ -62,10 +118,10 @@ pub enum Keys {
 }
 
 /// Carries out the toggles among the keys pressed since the last update and returns the rest.
-pub fn read_keys(window: &Window, c: &mut Controls, shown: &[Shown]) -> Keys {
+pub fn read_keys(taps: &Taps, c: &mut Controls, shown: &[Shown]) -> Keys {
     let mut actions = Vec::new();
     let mut changed = false;
-    for key in window.get_keys_pressed(KeyRepeat::No) {
+    for key in taps.take() {
         match keys::action(key) {
             Some(Action::Quit) => return Keys::Quit,
             Some(Action::ToggleHud) => c.hud = !c.hud,
@@ -188,5 +244,33 @@ fn toggle_record(on: &Targets<'_>) {
             let path = recorder::file_in(on.dir, peer, s.figures.name.as_deref());
             on.recorder.start(s.tile.id, peer, path);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_press_is_queued_once_in_order_and_the_queue_is_bounded() {
+        let pressed = Rc::new(RefCell::new(Pressed::default()));
+        let mut events = KeyEvents(pressed.clone());
+        let taps = Taps(pressed);
+        // Two taps of S and one of H within one update: three presses.
+        for (key, down) in [(Key::S, true), (Key::S, false), (Key::H, true)] {
+            events.set_key_state(key, down);
+        }
+        events.set_key_state(Key::H, false);
+        events.set_key_state(Key::S, true);
+        // Held down and repeated by the system: still one press.
+        events.set_key_state(Key::S, true);
+        assert_eq!(taps.take(), [Key::S, Key::H, Key::S]);
+        assert!(taps.take().is_empty());
+        events.set_key_state(Key::S, false);
+        for _ in 0..MAX_TAPS + 10 {
+            events.set_key_state(Key::Z, true);
+            events.set_key_state(Key::Z, false);
+        }
+        assert_eq!(taps.take().len(), MAX_TAPS);
     }
 }

@@ -87,6 +87,7 @@ pub fn run(o: &Options<'_>) -> Result<Option<Picture>> {
 fn show(o: &Options<'_>) -> Result<Option<Picture>> {
     let board = o.board;
     let mut screen = Screen::open(board, o.listen, o.size)?;
+    let taps = input::Taps::attach(&mut screen.window);
     // Every connected stream, in the order they connected, with its newest picture.
     let mut shown: Vec<Shown> = Vec::new();
     let mut c = Controls::new(o.hud);
@@ -97,7 +98,7 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
     while screen.stays_open(o.stop) {
         version = board.wait_change(version, POLL);
         let mut redraw = screen.resized();
-        let pending = match input::read_keys(&screen.window, &mut c, &shown) {
+        let pending = match input::read_keys(&taps, &mut c, &shown) {
             Keys::Quit => break,
             Keys::Pending { actions, changed } => {
                 redraw |= changed;

@@ -1,0 +1,388 @@
+//! The hub under a hostile client (docs/hub.md, "Fairness and limits"): one address holding
+//! many connections leaves room for another, every refusal below the hard bound is answered
+//! `503` with `Retry-After`, past it closed and counted, a flood of bad requests writes about
+//! a line a second, half-closed clients get their answers and streams, and `--http-auth`
+//! asks every request for credentials (ffmpeg included).
+//!
+//! The attacker connects from 127.0.0.1, the good client from 127.0.0.2 (Linux answers on
+//! all of 127.0.0.0/8).
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Socket, Type};
+
+use crate::hub::{get, hub, paced_streamer, raw, read_response, tool, wait_for_stream, Response};
+use crate::support::*;
+
+/// Connects to `addr` from the loopback address `from`.
+fn connect_from(from: &str, addr: &str) -> TcpStream {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let local: SocketAddr = format!("{from}:0").parse().unwrap();
+    socket.bind(&local.into()).unwrap();
+    let remote: SocketAddr = addr.parse().unwrap();
+    socket
+        .connect_timeout(&remote.into(), Duration::from_secs(10))
+        .unwrap();
+    socket.into()
+}
+
+/// `GET path` from the loopback address `from`, read until the server closes.
+fn get_from(from: &str, addr: &str, path: &str) -> Response {
+    let mut s = connect_from(from, addr);
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    s.write_all(request.as_bytes()).unwrap();
+    read_response(s)
+}
+
+/// What became of a connection that sent nothing.
+#[derive(Debug, PartialEq)]
+enum Fate {
+    /// Still open, nothing received: the hub serves it (and waits for its request).
+    Held,
+    /// Answered 503 with `Retry-After: 1`.
+    Refused,
+    /// Closed without a byte.
+    Closed,
+}
+
+/// Waits until all but `held` of `conns` have been answered or closed (within `limit`),
+/// then tells each one's fate. Any answer other than a 503 with `Retry-After: 1` fails.
+fn fates(conns: &mut [TcpStream], held: usize, limit: Duration) -> Vec<Fate> {
+    let mut fate: Vec<Option<Fate>> = conns.iter().map(|_| None).collect();
+    let mut got: Vec<Vec<u8>> = conns.iter().map(|_| Vec::new()).collect();
+    for s in conns.iter() {
+        s.set_nonblocking(true).unwrap();
+    }
+    let deadline = Instant::now() + limit;
+    loop {
+        for (i, s) in conns.iter_mut().enumerate() {
+            if fate[i].is_some() {
+                continue;
+            }
+            let mut buf = [0u8; 1024];
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) => {
+                        fate[i] = Some(if got[i].is_empty() {
+                            Fate::Closed
+                        } else {
+                            Fate::Refused
+                        });
+                        break;
+                    }
+                    Ok(n) => got[i].extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(e) => panic!("connection {i}: {e}"),
+                }
+            }
+            if fate[i] == Some(Fate::Refused) {
+                let text = String::from_utf8_lossy(&got[i]).to_lowercase();
+                assert!(
+                    text.starts_with("http/1.1 503 ") && text.contains("\r\nretry-after: 1\r\n"),
+                    "connection {i} got {text:?}"
+                );
+            }
+        }
+        let open = fate.iter().filter(|f| f.is_none()).count();
+        if open <= held || Instant::now() > deadline {
+            break;
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    fate.into_iter().map(|f| f.unwrap_or(Fate::Held)).collect()
+}
+
+fn count(fates: &[Fate], which: Fate) -> usize {
+    fates.iter().filter(|f| **f == which).count()
+}
+
+/// One `name{labels} value` sample from a Prometheus text.
+fn sample(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {series} in\n{text}"))
+}
+
+#[test]
+fn one_address_holding_many_connections_leaves_room_for_another() {
+    let _lock = heavy();
+    let (viewer, http) = hub(&["--http-max-per-client", "10"]);
+    // The attacker opens more connections than the hub has (64) and sends nothing.
+    let mut attacker: Vec<TcpStream> = (0..80).map(|_| connect_from("127.0.0.1", &http)).collect();
+    let fates = fates(&mut attacker, 10, Duration::from_secs(20));
+    assert_eq!(count(&fates, Fate::Held), 10, "{fates:?}");
+    assert_eq!(count(&fates, Fate::Refused), 70, "{fates:?}");
+    // The good client is answered at once, every time, while the attacker holds its share.
+    for _ in 0..20 {
+        let asked = Instant::now();
+        let answer = get_from("127.0.0.2", &http, "/api/streams");
+        assert_eq!(answer.status, 200);
+        assert!(
+            asked.elapsed() < Duration::from_secs(1),
+            "{:?}",
+            asked.elapsed()
+        );
+    }
+    let metrics = get_from("127.0.0.2", &http, "/metrics");
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert_eq!(
+        sample(&text, "viewer_http_refused_total{status=\"503\"}"),
+        70
+    );
+    assert_eq!(sample(&text, "viewer_http_unanswered_total"), 0);
+    let log = viewer.stderr.lock().unwrap().join("\n");
+    assert!(
+        log.contains("10 HTTP connections already open from this address, answering 503"),
+        "{log}"
+    );
+}
+
+#[test]
+fn refusals_past_the_hard_bound_are_closed_and_counted() {
+    let _lock = heavy();
+    let (viewer, http) = hub(&[]);
+    // 16 served, then more refusals than are answered at once (256): the attacker keeps
+    // every connection open, so each answer holds its place for its 2 s.
+    let mut attacker: Vec<TcpStream> = (0..16 + 256 + 150)
+        .map(|_| connect_from("127.0.0.1", &http))
+        .collect();
+    let fates = fates(&mut attacker, 16, Duration::from_secs(30));
+    let (refused, closed) = (count(&fates, Fate::Refused), count(&fates, Fate::Closed));
+    assert_eq!(count(&fates, Fate::Held), 16, "{fates:?}");
+    assert!(refused >= 256, "only {refused} refusals were answered");
+    assert!(
+        closed > 0,
+        "nothing was closed unanswered ({refused} answered)"
+    );
+    let metrics = get_from("127.0.0.2", &http, "/metrics");
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert_eq!(
+        sample(&text, "viewer_http_refused_total{status=\"503\"}"),
+        refused as u64
+    );
+    assert_eq!(sample(&text, "viewer_http_unanswered_total"), closed as u64);
+    let log = viewer.stderr.lock().unwrap().join("\n");
+    assert!(
+        log.contains("256 refusals being answered, closing without an answer"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_flood_of_bad_requests_writes_about_a_line_a_second() {
+    let (viewer, http) = hub(&[]);
+    let started = Instant::now();
+    let mut sent = 0u64;
+    while sent < 200 || started.elapsed() < Duration::from_millis(2500) {
+        assert_eq!(raw(&http, b"HELLO THERE\r\n\r\n").status, 400);
+        sent += 1;
+    }
+    let took = started.elapsed().as_secs() + 1;
+    // One more after the limiter's second, whose line tells how many were held back.
+    thread::sleep(Duration::from_millis(1100));
+    assert_eq!(raw(&http, b"HELLO THERE\r\n\r\n").status, 400);
+    sent += 1;
+    let bad = |l: &&String| {
+        l.contains(": HTTP: ") && l.ends_with("closing")
+            || l.contains(": HTTP: ") && l.contains("more like this not shown")
+    };
+    let tally = || {
+        let log = viewer.stderr.lock().unwrap();
+        let lines: Vec<&String> = log.iter().filter(bad).collect();
+        let held: u64 = lines
+            .iter()
+            .filter_map(|l| {
+                let counted = l.strip_suffix(" more like this not shown)")?;
+                counted.rsplit_once(" (")?.1.parse::<u64>().ok()
+            })
+            .sum();
+        (lines.len() as u64, held)
+    };
+    wait_for(
+        "every bad request logged or counted",
+        Duration::from_secs(10),
+        || {
+            let (lines, held) = tally();
+            lines + held == sent
+        },
+    );
+    let (lines, _) = tally();
+    assert!(
+        lines <= took + 2,
+        "{lines} lines for {sent} bad requests in {took} s"
+    );
+    let all = viewer.stderr.lock().unwrap().len() as u64;
+    assert!(all <= took + 6, "{all} stderr lines in {took} s");
+}
+
+#[test]
+fn a_half_closed_client_gets_its_answer_and_its_stream() {
+    let _lock = heavy();
+    let (viewer, http) = hub(&[]);
+    let streamer = paced_streamer(&viewer, "320x240", 300);
+    wait_for_stream(&http);
+    for _ in 0..30 {
+        let mut s = TcpStream::connect(&http).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"GET /api/streams HTTP/1.1\r\nHost: x\r\n\r\n")
+            .unwrap();
+        s.shutdown(Shutdown::Write).unwrap();
+        let answer = read_response(s);
+        assert_eq!(answer.status, 200);
+        assert!(String::from_utf8_lossy(&answer.body).contains("\"frames\""));
+    }
+    // An MJPEG stream goes on after the client's side is shut.
+    let mut s = TcpStream::connect(&http).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(b"GET /stream/1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16 * 1024];
+    let parts = |got: &[u8]| got.windows(9).filter(|w| w == b"--frame\r\n").count();
+    while parts(&got) < 10 {
+        match s.read(&mut buf) {
+            Ok(0) => panic!("the stream ended after {} parts", parts(&got)),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("after {} parts: {e}", parts(&got)),
+        }
+    }
+    assert!(got.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    drop(streamer);
+}
+
+/// A credentials file, private unless `mode` says otherwise.
+fn credentials(dir: &TempDir, mode: u32) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.path("users");
+    std::fs::write(&path, "# who may watch\nalice:open sesame\nbob:hunter2\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+fn basic(addr: &str, path: &str, user_pass_base64: &str) -> Response {
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {user_pass_base64}\r\nConnection: close\r\n\r\n"
+    );
+    raw(addr, request.as_bytes())
+}
+
+#[test]
+fn http_auth_asks_every_route_for_credentials() {
+    let _lock = heavy();
+    let dir = TempDir::new("http-auth");
+    let file = credentials(&dir, 0o600);
+    let (viewer, http) = hub(&["--http-auth", &file]);
+    let streamer = paced_streamer(&viewer, "320x240", 600);
+    // alice:open sesame, bob:hunter2, alice:open sesam
+    let (alice, bob, wrong) = (
+        "YWxpY2U6b3BlbiBzZXNhbWU=",
+        "Ym9iOmh1bnRlcjI=",
+        "YWxpY2U6b3BlbiBzZXNhbQ==",
+    );
+    wait_for("the stream", Duration::from_secs(10), || {
+        basic(&http, "/snapshot/1", alice).status == 200
+    });
+    for path in [
+        "/",
+        "/api/streams",
+        "/metrics",
+        "/stream/1",
+        "/snapshot/1",
+        "/?action=snapshot",
+    ] {
+        let none = get(&http, path);
+        assert_eq!(none.status, 401, "{path}");
+        assert!(
+            none.head
+                .contains("\r\nwww-authenticate: basic realm=\"viewer\"\r\n"),
+            "{path}: {}",
+            none.head
+        );
+        assert_eq!(basic(&http, path, wrong).status, 401, "{path}");
+        assert_eq!(basic(&http, path, "not base64!").status, 401, "{path}");
+    }
+    for path in ["/", "/api/streams", "/metrics", "/snapshot/1"] {
+        assert_eq!(basic(&http, path, alice).status, 200, "{path}");
+        assert_eq!(basic(&http, path, bob).status, 200, "{path}");
+    }
+    let log = viewer.stderr.lock().unwrap().join("\n");
+    assert!(
+        log.contains(": HTTP: wrong credentials, answering 401"),
+        "{log}"
+    );
+
+    // ffmpeg takes the credentials from the URL, after its first try gets the 401.
+    let port = http.rsplit(':').next().unwrap();
+    let out = dir.path("frames.mjpeg");
+    let url = format!("http://bob:hunter2@127.0.0.1:{port}/stream/1");
+    let ffmpeg = tool(
+        "ffmpeg",
+        &[
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "mjpeg",
+            "-i",
+            &url,
+            "-c:v",
+            "copy",
+            "-frames:v",
+            "3",
+            "-f",
+            "mjpeg",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        ffmpeg.status.success(),
+        "ffmpeg failed: {}",
+        String::from_utf8_lossy(&ffmpeg.stderr)
+    );
+    assert!(std::fs::metadata(&out).unwrap().len() > 100);
+    let url = format!("http://bob:hunter3@127.0.0.1:{port}/stream/1");
+    let refused = tool(
+        "ffmpeg",
+        &["-v", "error", "-f", "mjpeg", "-i", &url, "-f", "null", "-"],
+    );
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("401"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    drop(streamer);
+}
+
+#[test]
+fn http_auth_refuses_a_file_others_may_read() {
+    let dir = TempDir::new("http-auth-open");
+    let file = credentials(&dir, 0o644);
+    let out = run(
+        "viewer",
+        &[
+            "--headless",
+            "--listen",
+            "127.0.0.1:0",
+            "--http",
+            "127.0.0.1:0",
+            "--http-auth",
+            &file,
+        ],
+        Duration::from_secs(10),
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        format!(
+            "viewer: --http-auth: {file}: readable by group or others (mode 0644), refusing it: chmod 600 {file}"
+        )
+    );
+}
