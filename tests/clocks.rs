@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use shared::ext::{self, Answer, FrameMeta, Hello};
 use shared::protocol::FlagBytes;
 
+use crate::secret::read_hello;
 use crate::support::{bin, heavy, key_values, summary, Background, TempDir, Viewer};
 
 /// libfaketime's preload library; a missing one fails the test (setup installs it).
@@ -200,20 +201,6 @@ fn a_clock_step_mid_run_is_followed_within_a_few_frames() {
     assert_eq!(num(&v, "glass_unknown") as usize, unknown);
 }
 
-/// Reads the viewer's hello from a raw socket.
-fn read_hello(s: &mut TcpStream) -> Hello {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 256];
-    loop {
-        if let Some((hello, _)) = Hello::parse(&buf).unwrap() {
-            return hello;
-        }
-        let n = s.read(&mut chunk).unwrap();
-        assert!(n > 0, "viewer closed before its hello");
-        buf.extend_from_slice(&chunk[..n]);
-    }
-}
-
 /// A scripted streamer that speaks the exchange but sends the given absurd times: each kind is
 /// refused, counted in `glass_unknown`, said once on stderr, and nothing crashes.
 #[test]
@@ -237,7 +224,8 @@ fn hostile_timestamps_are_refused_and_counted() {
     let mut s = TcpStream::connect(&viewer.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(&FlagBytes::extended(jpeg.len())).unwrap();
-    let theirs = read_hello(&mut s);
+    let mut buf = Vec::new();
+    let theirs = read_hello(&mut s, &mut buf);
     assert_eq!(theirs.window, Some(ext::MAX_WINDOW));
     let meta = |(capture, clock): (u64, (i64, u32))| FrameMeta {
         capture_us: Some(capture),
@@ -255,7 +243,7 @@ fn hostile_timestamps_are_refused_and_counted() {
     }
     .encode(&mut out);
     s.write_all(&out).unwrap();
-    let _second = read_hello(&mut s);
+    let _second = read_hello(&mut s, &mut buf);
     s.write_all(&jpeg).unwrap();
     let mut answer = [0u8; Answer::LEN];
     s.read_exact(&mut answer).unwrap();
@@ -362,7 +350,9 @@ fn the_hub_carries_names_stages_and_the_clock() {
     use crate::hub::{get, hub};
     use crate::support::wait_for;
     let _lock = heavy();
-    let (viewer, http) = hub(&["--measure"]);
+    let dir = TempDir::new("clock-metrics");
+    let records = format!("{}/", dir.path("records").display());
+    let (viewer, http) = hub(&["--measure", "--record", &records]);
     let start = |size: &str| {
         Background::start(
             "streamer",
@@ -406,22 +396,14 @@ fn the_hub_carries_names_stages_and_the_clock() {
         metrics.contains("viewer_stream_clock_error_seconds{"),
         "{metrics}"
     );
-    let dir = TempDir::new("clock-metrics");
-    let file = dir.path("metrics.txt");
-    std::fs::write(&file, &metrics).unwrap();
-    let check = Command::new("sh")
-        .args([
-            "-c",
-            "promtool check metrics < \"$0\"",
-            file.to_str().unwrap(),
-        ])
-        .output()
-        .expect("promtool (scripts/setup.sh installs prometheus)");
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    crate::hub::promtool_check(&metrics);
+    // /snapshot/NAME and /stream/NAME find a stream by name (`#` written %23 in a URL).
+    for path in ["/snapshot/front", "/snapshot/front%232", "/snapshot/1"] {
+        let r = get(&http, path);
+        assert_eq!(r.status, 200, "{path}");
+        assert_eq!(&r.body[..2], b"\xFF\xD8", "{path}");
+    }
+    assert_eq!(get(&http, "/snapshot/rear").status, 404);
     let said = viewer
         .stderr
         .lock()
@@ -434,4 +416,16 @@ fn the_hub_carries_names_stages_and_the_clock() {
         let _ = s.stop("TERM", Duration::from_secs(10));
     }
     let _ = viewer.terminate(Duration::from_secs(10));
+    // Recordings are named after their streams.
+    let mut names: Vec<String> = std::fs::read_dir(dir.path("records"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(
+        names[0].starts_with("record-front#2-127.0.0.1_"),
+        "{names:?}"
+    );
+    assert!(names[1].starts_with("record-front-127.0.0.1_"), "{names:?}");
 }

@@ -83,6 +83,30 @@ pub(crate) fn read_response(mut s: TcpStream) -> Response {
     }
 }
 
+/// `promtool check metrics` finds nothing wrong with `text` (a missing promtool fails).
+pub(crate) fn promtool_check(text: &str) {
+    let dir = TempDir::new("promtool");
+    let file = dir.path("metrics.txt");
+    std::fs::write(&file, text).unwrap();
+    let check = Command::new("sh")
+        .args([
+            "-c",
+            "promtool check metrics < \"$0\"",
+            file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&check.stderr);
+    assert!(
+        !said.contains("not found"),
+        "promtool is not installed (Debian's prometheus package): run scripts/setup.sh"
+    );
+    assert!(
+        check.status.success(),
+        "promtool check metrics: {said}\n{text}"
+    );
+}
+
 pub(crate) fn get(addr: &str, path: &str) -> Response {
     raw(
         addr,
@@ -482,27 +506,7 @@ fn metrics_pass_promtool_and_match_the_summary() {
         .head
         .contains("content-type: text/plain; version=0.0.4"));
     let text = String::from_utf8(metrics.body).unwrap();
-
-    let dir = TempDir::new("hub-metrics");
-    let file = dir.path("metrics.txt");
-    std::fs::write(&file, &text).unwrap();
-    let check = Command::new("sh")
-        .args([
-            "-c",
-            "promtool check metrics < \"$0\"",
-            file.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&check.stderr);
-    assert!(
-        !said.contains("not found"),
-        "promtool is not installed (Debian's prometheus package): run scripts/setup.sh"
-    );
-    assert!(
-        check.status.success(),
-        "promtool check metrics: {said}\n{text}"
-    );
+    promtool_check(&text);
 
     let value = |series: &str| -> f64 {
         text.lines()

@@ -157,8 +157,8 @@ fn a_streamer_with_a_secret_sends_nothing_to_a_viewer_without_it() {
     assert_eq!(summary(&vout)["frames"], "0");
 }
 
-/// Reads one hello from a raw socket.
-fn read_hello(s: &mut TcpStream, buf: &mut Vec<u8>) -> Hello {
+/// Reads one hello from a raw socket (bytes after it stay in `buf`).
+pub(crate) fn read_hello(s: &mut TcpStream, buf: &mut Vec<u8>) -> Hello {
     let mut chunk = [0u8; 512];
     loop {
         if let Some((hello, used)) = Hello::parse(buf).unwrap() {

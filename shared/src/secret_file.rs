@@ -35,6 +35,20 @@ pub fn read_private(path: &Path, max_bytes: usize) -> io::Result<Vec<u8>> {
 }
 
 /// The file's permission bits when group or others may read or write it.
+/// The most a `--secret` file may hold.
+pub const MAX_SECRET_BYTES: usize = 4096;
+
+/// `--secret FILE` as both programs take it: the file's bytes, shared by every connection;
+/// `None` without the flag. The error is the one line to print.
+pub fn load_secret(path: Option<&Path>) -> Result<Option<std::sync::Arc<[u8]>>, String> {
+    match path {
+        Some(path) => read_private(path, MAX_SECRET_BYTES)
+            .map(|bytes| Some(bytes.into()))
+            .map_err(|e| format!("--secret {e}")),
+        None => Ok(None),
+    }
+}
+
 #[cfg(unix)]
 fn check_mode(meta: &std::fs::Metadata) -> Result<(), u32> {
     use std::os::unix::fs::PermissionsExt;

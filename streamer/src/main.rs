@@ -175,15 +175,12 @@ fn main() -> ExitCode {
             }
         };
     }
-    let secret = match &args.secret {
-        Some(path) => match shared::secret_file::read_private(path, 4096) {
-            Ok(bytes) => Some(bytes.into()),
-            Err(e) => {
-                eprintln!("streamer: --secret {e}");
-                return ExitCode::FAILURE;
-            }
-        },
-        None => None,
+    let secret = match shared::secret_file::load_secret(args.secret.as_deref()) {
+        Ok(secret) => secret,
+        Err(e) => {
+            eprintln!("streamer: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     let name = args
         .name

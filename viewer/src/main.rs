@@ -125,15 +125,12 @@ fn parse_max_frame(s: &str) -> Result<usize, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let secret = match &args.secret {
-        Some(path) => match shared::secret_file::read_private(path, 4096) {
-            Ok(bytes) => Some(bytes.into()),
-            Err(e) => {
-                eprintln!("viewer: --secret {e}");
-                return ExitCode::FAILURE;
-            }
-        },
-        None => None,
+    let secret = match shared::secret_file::load_secret(args.secret.as_deref()) {
+        Ok(secret) => secret,
+        Err(e) => {
+            eprintln!("viewer: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     let config = viewer::Config {
         secret,
