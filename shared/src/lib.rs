@@ -14,6 +14,10 @@
 //! - [`font`]: a tiny bitmap font for the test pattern and the viewer's labels.
 //! - [`net`]: socket settings (no Nagle, short keepalive) for every connection.
 //! - [`cli`]: argument types both programs parse (sizes, addresses, networks).
+//! - [`jpeg_scan`]: where each JPEG of a byte stream ends, by its segments.
+//! - [`matroska`]: Matroska files of MJPEG frames ([`matroska::read`] walks one block by block).
+//! - [`replay`]: a recording (Matroska, AVI, concatenated JPEG) read frame by frame, and its index.
+//! - [`scan_input`]: a file read front to back with its position known and reads bounded.
 //! - [`jpeg_slices`]: a JPEG cut into strips at restart markers, joined and split again.
 //! - [`pool`]: a few persistent threads that run one frame's strips in parallel.
 //! - [`signals`]: Ctrl-C and SIGTERM, and the second Ctrl-C that ends the process at once.
@@ -25,11 +29,15 @@ pub mod clock;
 pub mod connection;
 pub mod ext;
 pub mod font;
+pub mod jpeg_scan;
 pub mod jpeg_slices;
 pub mod mark;
+pub mod matroska;
 pub mod net;
 pub mod pool;
 pub mod protocol;
+pub mod replay;
+pub mod scan_input;
 pub mod signals;
 pub mod slot;
 pub mod sniff;

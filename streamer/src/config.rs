@@ -60,6 +60,7 @@ impl Config {
         SourceOptions {
             size: self.size,
             looping: self.looping,
+            fps_given: self.fps.is_some(),
             camera: self.camera_request(),
             pipe: self.pipe_options(),
         }
