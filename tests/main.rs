@@ -10,6 +10,7 @@
 //!   against a scripted MJPEG server, freshness behind a slow link, every bad input.
 //! - [`hub`]: `viewer --http`: browsers, ffmpeg, OpenCV, Prometheus, many and hostile clients.
 //! - [`slices`]: `--slices` frames against every common decoder and the reference receiver.
+//! - [`replay`]: `streamer --source FILE.mkv/.avi/.mjpeg`: byte for byte, timed, looped, bad files.
 //! - [`window`]: the window under Xvfb: size, pattern colours, letterboxing, waiting screen.
 //! - [`field`]: the window's field tools under Xvfb: figures band, pause, snapshot, recording,
 //!   zoom and inspect, focus.
@@ -20,6 +21,7 @@ mod field;
 mod hub;
 mod link;
 mod pipes;
+mod replay;
 mod robustness;
 mod slices;
 mod support;

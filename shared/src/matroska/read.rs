@@ -90,7 +90,7 @@ impl<R: Read + Seek> MkvReader<R> {
         let mut scale_ns = 1_000_000;
         let track = loop {
             let Some((element, size)) = header(&mut input).map_err(|e| e.to_string())? else {
-                return Err("no Tracks element before the end of the file".into());
+                return Err("the file ends before its Tracks (no video track description)".into());
             };
             match element {
                 id::SEGMENT => {}
