@@ -17,7 +17,7 @@ use crate::support::*;
 use crate::window::{assert_bars, close, crop, pattern_streamer, Xvfb};
 
 /// The band's text colour as a screenshot shows it.
-const TEXT: [u8; 3] = [
+pub(crate) const TEXT: [u8; 3] = [
     (hud::TEXT >> 16) as u8,
     (hud::TEXT >> 8) as u8,
     hud::TEXT as u8,
@@ -145,7 +145,7 @@ fn number(map: &HashMap<String, String>, key: &str) -> f64 {
 
 /// Checks that `text` at `scale`, top-left corner at `at`, is lit in the band's text colour
 /// exactly where the project's font lights it, and nowhere else in its box.
-fn assert_text(shot: &Rgb, text: &str, at: (usize, usize), scale: usize) {
+pub(crate) fn assert_text(shot: &Rgb, text: &str, at: (usize, usize), scale: usize) {
     let (w, h) = (font::text_width(text, scale), font::HEIGHT * scale);
     let mut lit = vec![false; w * h];
     font::draw(text, 0, 0, scale, |x, y, s| {

@@ -10,6 +10,7 @@
 //!   against a scripted MJPEG server, freshness behind a slow link, every bad input.
 //! - [`hub`]: `viewer --http`: browsers, ffmpeg, OpenCV, Prometheus, many and hostile clients.
 //! - [`slices`]: `--slices` frames against every common decoder and the reference receiver.
+//! - [`play`]: `viewer --play` under Xvfb: pause, step, seek on the timeline, speed; headless.
 //! - [`replay`]: `streamer --source FILE.mkv/.avi/.mjpeg`: byte for byte, timed, looped, bad files.
 //! - [`window`]: the window under Xvfb: size, pattern colours, letterboxing, waiting screen.
 //! - [`field`]: the window's field tools under Xvfb: figures band, pause, snapshot, recording,
@@ -21,6 +22,7 @@ mod field;
 mod hub;
 mod link;
 mod pipes;
+mod play;
 mod replay;
 mod robustness;
 mod slices;

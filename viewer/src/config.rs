@@ -33,4 +33,6 @@ pub struct Config {
     pub snapshot_dir: PathBuf,
     /// Record the first stream to connect into this file (`--record`).
     pub record: Option<PathBuf>,
+    /// Play this recording instead of listening for streamers (`--play`).
+    pub play: Option<PathBuf>,
 }

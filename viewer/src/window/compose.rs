@@ -151,6 +151,7 @@ mod tests {
             paused: false,
             recording: false,
             help: false,
+            play: None,
         };
         let mut surface = Surface {
             pixels: &mut canvas.pixels,
