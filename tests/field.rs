@@ -269,9 +269,10 @@ fn field_band_shows_the_figures_and_the_pixel_under_the_cursor() {
     f.press("h");
     let off = f.shot("band-off.ppm");
 
-    // The band darkens the tile's corner; with it off the same frame shows there.
+    // The band darkens the tile's bottom-left corner (four lines: the probe's too); with it
+    // off the same frame shows there.
     let cell = (0, 0, 1280, 720);
-    let (ox, oy) = hud::band_text_origin(cell);
+    let (ox, oy) = hud::band_text_origin(cell, 4);
     let scale = hud::scale_for(1280);
     let corner = |img: &Rgb| -> Vec<u8> {
         (oy..oy + 60)
@@ -289,8 +290,8 @@ fn field_band_shows_the_figures_and_the_pixel_under_the_cursor() {
         "only {changed} of {} corner samples differ",
         on_corner.len()
     );
-    let below = |img: &Rgb| img.data[(300 * img.width * 3)..].to_vec();
-    assert!(below(&on) == below(&off), "the frame changed while paused");
+    let above = |img: &Rgb| img.data[..(500 * img.width * 3)].to_vec();
+    assert!(above(&on) == above(&off), "the frame changed while paused");
 
     // Its first line names the stream and the picture size, in the project's font.
     assert_text(&on, &format!("{peer}  1280x720"), (ox, oy), scale);

@@ -248,8 +248,13 @@ fn overlay_boxes(shown: &[Shown], layout: &Layout, c: &Controls) -> Vec<(Rect, V
 
 /// Draws the tiles' bands or labels, then the marks and the key list over everything.
 pub fn draw_overlays(surface: &mut Surface<'_>, boxes: &[(Rect, Vec<String>)], marks: Marks) {
-    for (cell, lines) in boxes {
-        hud::draw_band(surface, *cell, lines);
+    // Bands sit at the bottom of their cells: above the timeline bar when there is one.
+    let bar = marks.play.map_or(0, |_| timeline::height(surface.width));
+    let floor = surface.height.saturating_sub(bar);
+    for &(cell, ref lines) in boxes {
+        let (x, y, w, h) = cell;
+        let h = h.min(floor.saturating_sub(y));
+        hud::draw_band(surface, (x, y, w, h), lines);
     }
     if let Some(status) = &marks.play {
         timeline::draw(surface, status);
