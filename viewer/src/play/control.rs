@@ -123,7 +123,13 @@ impl Control {
         let last = s.status.frames.saturating_sub(1);
         let at = s.status.frame;
         match request {
-            Request::TogglePause => s.status.paused = !s.status.paused,
+            Request::TogglePause => {
+                s.status.paused = !s.status.paused;
+                // Resumed on the last frame (where a playback stops): from the start again.
+                if !s.status.paused && at == last {
+                    s.goto = Some(Goto::Frame(0));
+                }
+            }
             Request::Step(by) => {
                 s.status.paused = true;
                 let to = (at as i64 + by).clamp(0, last as i64) as usize;
@@ -172,5 +178,16 @@ mod tests {
         assert_eq!(c.lock().goto, Some(Goto::Time(500)));
         c.request(Request::ToggleLoop);
         assert!(c.status().looping);
+        // Paused (by the step) on the last frame, Space plays from the start; elsewhere it
+        // resumes where it is.
+        c.lock().goto = None;
+        c.request(Request::TogglePause);
+        assert_eq!(c.lock().goto, Some(Goto::Frame(0)));
+        c.lock().goto = None;
+        c.lock().status.frame = 3;
+        c.request(Request::TogglePause);
+        c.request(Request::TogglePause);
+        assert_eq!(c.lock().goto, None);
+        assert!(!c.status().paused);
     }
 }
