@@ -120,6 +120,20 @@ fn show(
 /// `--play FILE`: the recording played into the board instead of streamers received, shown
 /// in the window (or, headless, played to the end); then the summary line.
 fn run_play(config: &Config, path: &Path) -> Result<()> {
+    let unused = [
+        ("--record", config.record.is_some()),
+        ("--save-dir", config.save_dir.is_some()),
+        ("--http", config.http.is_some()),
+        ("--allow", !config.allow.is_empty()),
+        ("--frames", config.frames > 0),
+    ];
+    let unused: Vec<&str> = unused.iter().filter(|u| u.1).map(|u| u.0).collect();
+    if !unused.is_empty() {
+        eprintln!(
+            "viewer: --play receives nothing: {} ignored",
+            unused.join(", ")
+        );
+    }
     create_snapshot_dir(config)?;
     let (stop, _) = watch::channel(false);
     let board = Arc::new(Board::default());
