@@ -111,7 +111,9 @@ impl<R: Read + Seek> AviReader<R> {
                     if [*a, *b] == self.chunk && *c == b'd' && (*d == b'c' || *d == b'b') =>
                 {
                     let offset = self.input.pos();
-                    let time_us = self.frames * self.num / self.den;
+                    let time =
+                        u128::from(self.frames) * u128::from(self.num) / u128::from(self.den);
+                    let time_us = u64::try_from(time).unwrap_or(u64::MAX);
                     self.frames += 1;
                     if size > self.max_frame {
                         return Err(format!(
@@ -291,6 +293,33 @@ mod tests {
             frames(&bytes),
             vec![(b"one".to_vec(), 0), (b"three".to_vec(), 80_000)]
         );
+    }
+
+    #[test]
+    fn damaged_files_give_bounded_frames_or_errors_never_a_panic() {
+        let mut next = crate::jpeg_scan::testing::xorshift();
+        let good = avi(b"MJPG", &[b"one", b"two", b"three"]);
+        let mut read = 0;
+        for _ in 0..3000 {
+            let mut bytes = good.clone();
+            for _ in 0..1 + next() % 4 {
+                let at = next() as usize % bytes.len();
+                bytes[at] = next() as u8;
+            }
+            let Ok(mut reader) = AviReader::open(Cursor::new(bytes.clone()), 100) else {
+                continue;
+            };
+            for _ in 0..100 {
+                match reader.next_frame() {
+                    Ok(Some(e)) => {
+                        assert!(e.len <= 100 && e.offset + e.len <= bytes.len() as u64);
+                        read += 1;
+                    }
+                    Ok(None) | Err(_) => break,
+                }
+            }
+        }
+        assert!(read > 3000, "{read}");
     }
 
     #[test]
