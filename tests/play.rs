@@ -1,8 +1,8 @@
 //! `viewer --play`: a recording in the window under Xvfb, driven by xdotool: `Space` pauses
 //! (no frame is handed over and the screen stands still), `Right`/`Left` step exactly one
 //! frame (the timeline's text on screen says which, pixel for pixel), a click on the timeline
-//! seeks there, `[`/`]` change the speed; headless, a line a frame, and a recording cut in a
-//! frame plays to its last whole frame.
+//! seeks there, `[`/`]` change the speed; headless, a line a frame, a recording cut in a
+//! frame plays to its last whole frame, and files it cannot play get their one line.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -15,6 +15,7 @@ use shared::replay::Recording;
 use viewer::window::timeline;
 
 use crate::field::assert_text;
+use crate::replay::ffmpeg_file;
 use crate::support::*;
 use crate::window::Xvfb;
 
@@ -166,6 +167,11 @@ fn play_pauses_steps_seeks_and_changes_speed_in_the_window() {
     assert_eq!(play.frames(), paused, "frames handed over while paused");
     let a = x.capture(&id, &dir, "a.ppm");
     assert_text(&a, &bar_text(&times, at, 1.0), origin, scale);
+    thread::sleep(Duration::from_millis(500));
+    assert!(
+        x.capture(&id, &dir, "a2.ppm").data == a.data,
+        "the screen moved while paused"
+    );
 
     // Step forward, then back: exactly one frame each, and the bar on screen says so.
     press("Right");
@@ -266,5 +272,32 @@ fn play_headless_hands_over_every_frame_and_a_cut_recording_to_its_last_whole_fr
         if cut_short {
             assert!(frames > 10 && frames < 30, "{frames}");
         }
+    }
+    // H.264 and a file that is no recording: one line each, naming the file, and no window.
+    let h264 = dir.path("h264.mkv");
+    ffmpeg_file(&h264, "libx264");
+    let text = dir.path("notes.mkv");
+    std::fs::write(&text, "not a video").unwrap();
+    for (path, what) in [
+        (
+            &h264,
+            "the video track is V_MPEG4/ISO/AVC, not MJPEG (V_MJPEG); only MJPEG can be replayed",
+        ),
+        (
+            &text,
+            "not a recording: neither Matroska/WebM, AVI nor concatenated JPEG",
+        ),
+    ] {
+        let out = Command::new(bin("viewer"))
+            .args(["--play", path.to_str().unwrap()])
+            .env_remove("DISPLAY")
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            stderr.trim_end(),
+            format!("viewer: {}: {what}", path.display())
+        );
     }
 }

@@ -103,7 +103,7 @@ fn replay_of_a_viewer_recording_is_byte_identical_and_keeps_its_timing() {
 }
 
 /// Makes a 30-frame 160x120 file with ffmpeg in `format` with `codec`.
-fn ffmpeg_file(path: &Path, codec: &str) {
+pub(crate) fn ffmpeg_file(path: &Path, codec: &str) {
     let out = Command::new("ffmpeg")
         .args(["-loglevel", "error", "-y", "-f", "lavfi"])
         .args([
