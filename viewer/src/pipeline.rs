@@ -147,8 +147,9 @@ fn run_play(config: &Config, path: &Path) -> Result<()> {
     };
     let player = play::Player::start(path, config.limits.max_frame_bytes, setup)?;
     let signals = spawn_signal_watch(stop.clone())?;
-    // `R` has nothing live to record here; the recorder only stands by for the window.
+    // `R` has nothing live to record here: a closed recorder, so the key does nothing.
     let recorder = Recorder::new(None);
+    recorder.close();
     let playing = (config.listen, Some(player.control.as_ref()));
     let shown = show(config, &board, &stop, &counters, &recorder, playing);
     // Headless, the player ends at the last frame or on Ctrl-C; with a window, on closing it.
