@@ -330,8 +330,8 @@ impl JpegSplitter {
 }
 
 /// Helpers for the tests of this scanner and of the readers built on it (in other crates with
-/// the `testing` feature).
-#[cfg(any(test, feature = "testing"))]
+/// the `test-util` feature).
+#[cfg(any(test, feature = "test-util"))]
 pub mod testing {
     /// Deterministic pseudo-random numbers (xorshift64) for robustness tests, no dependency.
     pub fn xorshift() -> impl FnMut() -> u64 {
