@@ -264,3 +264,45 @@ fn replay_bad_inputs_each_get_their_line() {
     );
     assert!(stderr(&out).contains(&format!("{}: cannot open", missing.display())));
 }
+
+#[test]
+fn replay_skips_a_frame_that_is_not_a_jpeg_with_its_line() {
+    let _lock = heavy();
+    let dir = TempDir::new("replay-not-jpeg");
+    let file = dir.path("ff.mkv");
+    ffmpeg_file(&file, "mjpeg");
+    let all = frames_of(&file);
+    // Frame 6's SOI overwritten: the container is whole, the frame is not a JPEG.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let at = bytes
+        .windows(all[5].0.len())
+        .position(|w| w == all[5].0)
+        .unwrap();
+    bytes[at..at + 2].copy_from_slice(b"no");
+    let broken = dir.path("broken.mkv");
+    std::fs::write(&broken, &bytes).unwrap();
+    let out = dir.path("saved");
+    let (s, _) = replay(
+        &["--save-dir", out.to_str().unwrap()],
+        &["--source", broken.to_str().unwrap(), "--fps", "0"],
+    );
+    assert!(s.status.success(), "{}", stderr(&s));
+    let want: Vec<Vec<u8>> = all
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != 5)
+        .map(|(_, (f, _))| f.clone())
+        .collect();
+    assert!(saved(&out) == want, "not the 29 other frames");
+    let line = format!(
+        "streamer: {}: the frame at offset {at} is not a JPEG",
+        broken.display()
+    );
+    assert!(
+        stderr(&s)
+            .lines()
+            .any(|l| l.starts_with(&line) && l.ends_with("; skipped")),
+        "{}",
+        stderr(&s)
+    );
+}

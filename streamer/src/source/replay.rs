@@ -11,6 +11,9 @@ use shared::replay::Recording;
 
 use crate::source::{PixelFormat, RawFrame, Source};
 
+/// Frames that are not JPEG named on stderr before the rest are skipped silently.
+const MAX_REPORTED: u64 = 10;
+
 /// Sleeps are cut into steps this long so that Ctrl-C is not kept waiting by a long gap.
 const SLEEP_STEP: Duration = Duration::from_millis(100);
 
@@ -28,6 +31,8 @@ pub struct ReplaySource {
     last_gap_us: u64,
     next_index: u64,
     decompressor: turbojpeg::Decompressor,
+    /// Frames skipped because they were not JPEG (the first few are named on stderr).
+    not_jpeg: u64,
     /// The size of the first frame, for the start-up line.
     size: (usize, usize),
 }
@@ -62,6 +67,7 @@ impl ReplaySource {
             last_gap_us: 0,
             next_index: 0,
             decompressor,
+            not_jpeg: 0,
             size,
         })
     }
@@ -117,11 +123,19 @@ impl Source for ReplaySource {
             let header = match self.decompressor.read_header(&frame.data) {
                 Ok(header) => header,
                 Err(e) => {
-                    eprintln!(
-                        "streamer: {}: the frame at offset {} is not a JPEG ({e}); skipped",
-                        self.recording.path().display(),
-                        entry.offset
-                    );
+                    self.not_jpeg += 1;
+                    if self.not_jpeg <= MAX_REPORTED {
+                        let more = if self.not_jpeg == MAX_REPORTED {
+                            " (further ones are skipped silently)"
+                        } else {
+                            ""
+                        };
+                        eprintln!(
+                            "streamer: {}: the frame at offset {} is not a JPEG ({e}); skipped{more}",
+                            self.recording.path().display(),
+                            entry.offset
+                        );
+                    }
                     continue;
                 }
             };
