@@ -17,7 +17,7 @@ use crate::support::*;
 use crate::window::{assert_bars, bars, close, crop, pattern_streamer, Xvfb};
 
 /// The band's text colour as a screenshot shows it.
-const TEXT: [u8; 3] = [
+pub(crate) const TEXT: [u8; 3] = [
     (hud::TEXT >> 16) as u8,
     (hud::TEXT >> 8) as u8,
     hud::TEXT as u8,
@@ -146,7 +146,7 @@ fn number(map: &HashMap<String, String>, key: &str) -> f64 {
 
 /// Checks that `text` at `scale`, top-left corner at `at`, is lit in the band's text colour
 /// exactly where the project's font lights it, and nowhere else in its box.
-fn assert_text(shot: &Rgb, text: &str, at: (usize, usize), scale: usize) {
+pub(crate) fn assert_text(shot: &Rgb, text: &str, at: (usize, usize), scale: usize) {
     let (w, h) = (font::text_width(text, scale), font::HEIGHT * scale);
     let mut lit = vec![false; w * h];
     font::draw(text, 0, 0, scale, |x, y, s| {
@@ -270,9 +270,10 @@ fn field_band_shows_the_figures_and_the_pixel_under_the_cursor() {
     f.press("h");
     let off = f.shot("band-off.ppm");
 
-    // The band darkens the tile's corner; with it off the same frame shows there.
+    // The band darkens the tile's bottom-left corner (four lines: the probe's too); with it
+    // off the same frame shows there.
     let cell = (0, 0, 1280, 720);
-    let (ox, oy) = hud::band_text_origin(cell);
+    let (ox, oy) = hud::band_text_origin(cell, 4);
     let scale = hud::scale_for(1280);
     let corner = |img: &Rgb| -> Vec<u8> {
         (oy..oy + 60)
@@ -290,8 +291,8 @@ fn field_band_shows_the_figures_and_the_pixel_under_the_cursor() {
         "only {changed} of {} corner samples differ",
         on_corner.len()
     );
-    let below = |img: &Rgb| img.data[(300 * img.width * 3)..].to_vec();
-    assert!(below(&on) == below(&off), "the frame changed while paused");
+    let above = |img: &Rgb| img.data[..(500 * img.width * 3)].to_vec();
+    assert!(above(&on) == above(&off), "the frame changed while paused");
 
     // Its first line names the stream and the picture size, in the project's font.
     assert_text(&on, &format!("{peer}  1280x720"), (ox, oy), scale);

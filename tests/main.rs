@@ -15,6 +15,8 @@
 //! - [`hub_fair`]: the hub against one greedy address, floods, half-closed clients;
 //!   `--http-auth`.
 //! - [`slices`]: `--slices` frames against every common decoder and the reference receiver.
+//! - [`play`]: `viewer --play` under Xvfb: pause, step, seek on the timeline, speed; headless.
+//! - [`replay`]: `streamer --source FILE.mkv/.avi/.mjpeg`: byte for byte, timed, looped, bad files.
 //! - [`window`]: the window under Xvfb: size, pattern colours, letterboxing, waiting screen.
 //! - [`black_box`]: `streamer --black-box`: SIGUSR1 and on-loss dumps, a missing directory.
 //! - [`record`]: `viewer --record`: a probe first, reconnects, a directory of streams.
@@ -30,7 +32,9 @@ mod hub;
 mod hub_fair;
 mod link;
 mod pipes;
+mod play;
 mod record;
+mod replay;
 mod robustness;
 mod secret;
 mod slices;

@@ -245,7 +245,8 @@ fn pattern_letterboxed_and_waiting(shared_memory: bool) {
     thread::sleep(Duration::from_millis(800));
     let wide = x.capture(&id, &dir, "wide.ppm");
     assert_eq!((wide.width, wide.height), (1280, 400));
-    let (first, last) = picture_extent(&wide, wide.height * 85 / 100);
+    // A row of the pattern's dark lower part, above the figures band in the bottom-left corner.
+    let (first, last) = picture_extent(&wide, wide.height * 76 / 100);
     let shown = last + 1 - first;
     let expected = 400 * 16 / 9;
     assert!(
@@ -310,9 +311,10 @@ fn window_shows_several_streamers_side_by_side_and_drops_the_ones_that_leave() {
     for (i, left) in [0, 640].into_iter().enumerate() {
         let half = crop(&grid, (left, 180, 640, 360));
         assert_bars(&half, 0, 640, &format!("grid cell {i}"));
-        // The label in the cell's top-left corner: light text on the dark label box.
-        let label_lit =
-            (4..18).any(|y| (0..300).any(|dx| grid.pixel(left + dx, y) == [0xE0, 0xE0, 0xE0]));
+        // The figures band in the cell's bottom-left corner (in the letterbox): light text on
+        // the dark box.
+        let label_lit = (grid.height - 80..grid.height)
+            .any(|y| (0..300).any(|dx| grid.pixel(left + dx, y) == [0xE0, 0xE0, 0xE0]));
         assert!(label_lit, "grid cell {i} has no label");
     }
     // One streamer leaves: the other fills the window again.

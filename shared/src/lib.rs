@@ -17,6 +17,10 @@
 //! - [`cli`]: argument types both programs parse (sizes, addresses, networks).
 //! - [`log_limit`]: diagnostics rate-limited to one line per kind per second, with a count.
 //! - [`secret_file`]: reading a secrets file only if its owner alone may read it.
+//! - [`jpeg_scan`]: where each JPEG of a byte stream ends, by its segments.
+//! - [`matroska`]: Matroska files of MJPEG frames ([`matroska::read`] walks one block by block).
+//! - [`replay`]: a recording (Matroska, AVI, concatenated JPEG) read frame by frame, and its index.
+//! - [`scan_input`]: a file read front to back with its position known and reads bounded.
 //! - [`jpeg_slices`]: a JPEG cut into strips at restart markers, joined and split again.
 //! - [`pool`]: a few persistent threads that run one frame's strips in parallel.
 //! - [`secret_file`]: secrets and passwords read from private files.
@@ -31,6 +35,7 @@ pub mod clock;
 pub mod connection;
 pub mod ext;
 pub mod font;
+pub mod jpeg_scan;
 pub mod jpeg_slices;
 pub mod log_limit;
 pub mod mark;
@@ -39,6 +44,8 @@ pub mod net;
 pub mod pool;
 pub mod proof;
 pub mod protocol;
+pub mod replay;
+pub mod scan_input;
 pub mod secret_file;
 pub mod signals;
 pub mod slot;

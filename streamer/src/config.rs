@@ -69,6 +69,7 @@ impl Config {
         SourceOptions {
             size: self.size,
             looping: self.looping,
+            fps_given: self.fps.is_some(),
             camera: self.camera_request(),
             pipe: self.pipe_options(),
         }
@@ -127,7 +128,7 @@ pub fn default_name(source: &SourceSpec, camera: Option<&CameraSpec>) -> String 
     let what = match source {
         SourceSpec::Test => "test".to_string(),
         SourceSpec::Camera => camera.map_or_else(|| "camera".to_string(), CameraSpec::label),
-        SourceSpec::Y4m(p) | SourceSpec::Image(p) => p
+        SourceSpec::Y4m(p) | SourceSpec::Image(p) | SourceSpec::Recording(p) => p
             .file_name()
             .map_or_else(|| "file".to_string(), |n| n.to_string_lossy().into_owned()),
         SourceSpec::Pipe => "stdin".to_string(),

@@ -29,8 +29,9 @@ struct Args {
     dialect: Dialect,
 
     /// Picture source: test (built-in moving pattern), camera, PATH.y4m, PATH.jpg, PATH.png,
-    /// `-` (frames on standard input: y4m, concatenated JPEGs, or raw BGR with --raw) or
-    /// `http://HOST:PORT/PATH` (an MJPEG-over-HTTP stream).
+    /// `-` (frames on standard input: y4m, concatenated JPEGs, or raw BGR with --raw),
+    /// `http://HOST:PORT/PATH` (an MJPEG-over-HTTP stream) or a recording to replay,
+    /// PATH.mkv/.webm/.avi/.mjpeg (MJPEG, sent as recorded at its recorded times).
     #[arg(long, default_value = "camera")]
     source: SourceSpec,
 
@@ -68,7 +69,7 @@ struct Args {
     #[arg(long, default_value_t = 0)]
     frames: u64,
 
-    /// Replay a .y4m file from the start when it ends.
+    /// Replay a .y4m file or a recording from the start when it ends.
     #[arg(long = "loop")]
     looping: bool,
 

@@ -92,11 +92,11 @@ pub fn run(config: Config) -> Result<()> {
 
 /// The start-up line: the source, its pace, the quality and the viewer.
 fn announce(config: &Config, source: &dyn Source, fps: f64) {
-    let pace = match fps {
+    let pace = source.pace().unwrap_or_else(|| match fps {
         f if f <= 0.0 => "unpaced".to_string(),
         f if f.fract() == 0.0 => format!("{f:.0} fps"),
         f => format!("{f:.2} fps"),
-    };
+    });
     eprintln!(
         "streamer: {} at {pace}, JPEG quality {}, to {}",
         source.describe(),

@@ -40,4 +40,6 @@ pub struct Config {
     pub record: Option<PathBuf>,
     /// The secret streamers must prove they hold (`--secret FILE`).
     pub secret: Option<Arc<[u8]>>,
+    /// Play this recording instead of listening for streamers (`--play`).
+    pub play: Option<PathBuf>,
 }

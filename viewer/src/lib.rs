@@ -5,6 +5,8 @@
 //! - [`config`]: everything a run needs, parsed and checked.
 //! - [`pipeline`]: [`run`] starts the stages, waits for the end and prints the summary.
 //! - [`receive`]: accepts streamers and runs the protocol, one task per connection.
+//! - [`play`]: `--play FILE`, a recording fed to a decoder at its recorded times, instead of
+//!   [`receive`]; the window's keys and timeline drive it.
 //! - [`decode`]: one thread per stream turning JPEG (or PNG) into window pixels.
 //! - [`board`]: each stream's newest picture, between the decoders and the window.
 //! - [`window`]: the minifb window and its field tools (absent with `--headless`).
@@ -18,6 +20,7 @@ pub mod decode;
 pub mod hub;
 pub mod output;
 pub mod pipeline;
+pub mod play;
 pub mod receive;
 pub mod stats;
 pub mod window;

@@ -93,6 +93,11 @@ struct Args {
     /// line each (docs/security.md).
     #[arg(long, value_name = "FILE")]
     secret: Option<PathBuf>,
+    /// Play a recording (.mkv, .webm, .avi, .mjpeg of MJPEG) in the window at its recorded
+    /// timing instead of listening: Space pause, Left/Right step, [ ] speed, Home/End, L loop,
+    /// click or drag the timeline. With --headless it plays to the end (--measure: a line a frame).
+    #[arg(long, value_name = "FILE")]
+    play: Option<PathBuf>,
 }
 
 fn parse_on_off(s: &str) -> Result<bool, String> {
@@ -153,6 +158,7 @@ fn main() -> ExitCode {
         hud: args.hud,
         snapshot_dir: args.snapshot_dir,
         record: args.record,
+        play: args.play,
     };
     match viewer::run(config) {
         Ok(()) => ExitCode::SUCCESS,

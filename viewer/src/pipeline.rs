@@ -3,6 +3,7 @@
 //! them. [`run`] starts them, waits for the end and prints the summary line.
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -17,11 +18,14 @@ use crate::output::recorder::{is_dir_target, Recorder};
 use crate::output::save::Saver;
 use crate::stats::summary::print_summary;
 use crate::stats::Counters;
-use crate::{hub, receive, window};
+use crate::{hub, play, receive, window};
 
 /// Runs the viewer until the window closes, the frame limit is reached or the user interrupts;
 /// prints the summary line.
 pub fn run(config: Config) -> Result<()> {
+    if let Some(path) = &config.play {
+        return run_play(&config, path);
+    }
     // The credentials are read first: a file others may read stops the viewer before it
     // listens anywhere.
     let http_auth = config
@@ -79,21 +83,7 @@ pub fn run(config: Config) -> Result<()> {
     };
     let network = spawn_network(listener, shared)?;
 
-    let shown = if config.headless {
-        Ok(None)
-    } else {
-        window::run(&window::Options {
-            board: &board,
-            stop: &stop,
-            listen: local,
-            size: config.size,
-            counters: &counters,
-            measure: config.measure,
-            hud: config.hud,
-            snapshot_dir: &config.snapshot_dir,
-            recorder: &recorder,
-        })
-    };
+    let shown = show(&config, &board, &stop, &counters, &recorder, (local, None));
     let network_result = network
         .join()
         .map_err(|_| anyhow!("network thread panicked"))?;
@@ -127,6 +117,80 @@ pub fn run(config: Config) -> Result<()> {
     Ok(())
 }
 
+/// The window until it closes (nothing headless); returns the picture on screen at the end.
+/// `listen`: the address streamers connect to, and the playback with `--play`.
+fn show(
+    config: &Config,
+    board: &Board,
+    stop: &watch::Sender<bool>,
+    counters: &Counters,
+    recorder: &Recorder,
+    (listen, play): (SocketAddr, Option<&play::control::Control>),
+) -> Result<Option<Picture>> {
+    if config.headless {
+        return Ok(None);
+    }
+    window::run(&window::Options {
+        board,
+        stop,
+        listen,
+        size: config.size,
+        counters,
+        measure: config.measure,
+        hud: config.hud,
+        snapshot_dir: &config.snapshot_dir,
+        recorder,
+        play,
+    })
+}
+
+/// `--play FILE`: the recording played into the board instead of streamers received, shown
+/// in the window (or, headless, played to the end); then the summary line.
+fn run_play(config: &Config, path: &Path) -> Result<()> {
+    let unused = [
+        ("--record", config.record.is_some()),
+        ("--save-dir", config.save_dir.is_some()),
+        ("--http", config.http.is_some()),
+        ("--allow", !config.allow.is_empty()),
+        ("--frames", config.frames > 0),
+    ];
+    let unused: Vec<&str> = unused.iter().filter(|u| u.1).map(|u| u.0).collect();
+    if !unused.is_empty() {
+        eprintln!(
+            "viewer: --play receives nothing: {} ignored",
+            unused.join(", ")
+        );
+    }
+    create_snapshot_dir(config)?;
+    let (stop, _) = watch::channel(false);
+    let board = Arc::new(Board::default());
+    let counters = Arc::new(Counters::default());
+    let setup = play::Setup {
+        board: board.clone(),
+        counters: counters.clone(),
+        stop: stop.clone(),
+        print: config.measure,
+        end_at_last: config.headless,
+    };
+    let player = play::Player::start(path, config.limits.max_frame_bytes, setup)?;
+    let signals = spawn_signal_watch(stop.clone())?;
+    // `R` has nothing live to record here: a closed recorder, so the key does nothing.
+    let recorder = Recorder::new(None, config.limits.read_timeout);
+    recorder.close();
+    let playing = (config.listen, Some(player.control.as_ref()));
+    let shown = show(config, &board, &stop, &counters, &recorder, playing);
+    // Headless, the player ends at the last frame or on Ctrl-C; with a window, on closing it.
+    let played = player.join();
+    stop.send_replace(true);
+    signals
+        .join()
+        .map_err(|_| anyhow!("signal thread panicked"))??;
+    write_snapshot(config, &board, &shown)?;
+    print_summary(&counters, false, false, None);
+    played?;
+    shown.map(|_| ())
+}
+
 /// Creates the output directories and checks the `--record` file, so that a bad path fails
 /// now rather than when the first streamer connects.
 fn prepare_outputs(config: &Config) -> Result<()> {
@@ -134,12 +198,7 @@ fn prepare_outputs(config: &Config) -> Result<()> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("{}: cannot create the save directory", dir.display()))?;
     }
-    std::fs::create_dir_all(&config.snapshot_dir).with_context(|| {
-        format!(
-            "{}: cannot create the snapshot directory",
-            config.snapshot_dir.display()
-        )
-    })?;
+    create_snapshot_dir(config)?;
     if let Some(dir) = config.record.as_ref().filter(|p| is_dir_target(p)) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("{}: cannot create the record directory", dir.display()))?;
@@ -157,6 +216,16 @@ fn prepare_outputs(config: &Config) -> Result<()> {
             .with_context(|| format!("{}: cannot record into this file", path.display()))?;
     }
     Ok(())
+}
+
+/// Where `S` writes: created before the window opens.
+fn create_snapshot_dir(config: &Config) -> Result<()> {
+    std::fs::create_dir_all(&config.snapshot_dir).with_context(|| {
+        format!(
+            "{}: cannot create the snapshot directory",
+            config.snapshot_dir.display()
+        )
+    })
 }
 
 /// `--save-dir`: starts the thread that writes every payload, and returns the handle the
@@ -189,20 +258,42 @@ fn spawn_network(
     listener: std::net::TcpListener,
     shared: receive::Shared,
 ) -> Result<JoinHandle<Result<()>>> {
-    let thread =
-        std::thread::Builder::new()
-            .name("network".into())
-            .spawn(move || -> Result<()> {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .context("cannot start the async runtime")?;
-                runtime.block_on(async {
-                    let listener = tokio::net::TcpListener::from_std(listener)?;
-                    receive::serve(listener, shared).await;
-                    Ok(())
-                })
-            })?;
+    async_thread("network", async move {
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        receive::serve(listener, shared).await;
+        Ok(())
+    })
+}
+
+/// Ctrl-C or SIGTERM sets `stop` (where no network thread listens for them); the thread ends
+/// once `stop` is set either way.
+fn spawn_signal_watch(stop: watch::Sender<bool>) -> Result<JoinHandle<Result<()>>> {
+    async_thread("signals", async move {
+        let mut stopped = stop.subscribe();
+        tokio::select! {
+            _ = stopped.wait_for(|s| *s) => {}
+            () = shared::signals::shutdown() => {
+                stop.send_replace(true);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Runs `task` on a thread of its own, in a single-threaded async runtime.
+fn async_thread(
+    name: &str,
+    task: impl std::future::Future<Output = Result<()>> + Send + 'static,
+) -> Result<JoinHandle<Result<()>>> {
+    let thread = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || -> Result<()> {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            runtime.block_on(task)
+        })?;
     Ok(thread)
 }
 

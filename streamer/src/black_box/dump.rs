@@ -80,7 +80,7 @@ fn write(path: &PathBuf, frames: &[Kept]) -> io::Result<(u64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source::jpeg_scan::tests::real_jpeg as jpeg;
+    use shared::jpeg_scan::testing::real_jpeg as jpeg;
     use shared::matroska::walk::{blocks, elements};
     use std::sync::Arc;
     use std::time::{Duration, Instant};

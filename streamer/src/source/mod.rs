@@ -10,11 +10,11 @@ pub mod camera;
 pub mod camera;
 pub mod capture;
 pub mod feed;
-pub mod jpeg_scan;
 pub mod mjpeg_http;
 pub mod pattern;
 pub mod pipe;
 pub mod range;
+pub mod replay;
 pub mod resize;
 pub mod still;
 pub mod y4m;
@@ -154,6 +154,12 @@ pub trait Source: Send {
     fn skipped(&self) -> u64 {
         0
     }
+
+    /// How the source paces itself, for the start-up line, when it does (a recording at its
+    /// recorded times); `None` when the frame rate says it.
+    fn pace(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The `--source` argument.
@@ -171,6 +177,8 @@ pub enum SourceSpec {
     Pipe,
     /// An MJPEG-over-HTTP stream (`http://...`).
     Http(String),
+    /// A recording replayed (`.mkv`, `.webm`, `.avi`, `.mjpeg`; told apart by its content).
+    Recording(PathBuf),
 }
 
 impl FromStr for SourceSpec {
@@ -189,21 +197,29 @@ impl FromStr for SourceSpec {
             _ if [".jpg", ".jpeg", ".png"].iter().any(|e| lower.ends_with(e)) => {
                 Ok(SourceSpec::Image(s.into()))
             }
+            _ if RECORDING_EXTENSIONS.iter().any(|e| lower.ends_with(e)) => {
+                Ok(SourceSpec::Recording(s.into()))
+            }
             _ => Err(format!(
                 "{s:?} is not a source: use test, camera, - (standard input), http://..., or a \
-                 path ending in .y4m, .jpg, .jpeg or .png"
+                 path ending in .y4m, .jpg, .jpeg, .png, .mkv, .webm, .avi or .mjpeg"
             )),
         }
     }
 }
+
+/// What a recording's name ends in (the file itself says which container it is).
+const RECORDING_EXTENSIONS: [&str; 5] = [".mkv", ".webm", ".avi", ".mjpeg", ".mjpg"];
 
 /// What opening a source needs beside its [`SourceSpec`].
 #[derive(Debug, Clone)]
 pub struct SourceOptions {
     /// Size of the test pattern.
     pub size: Resolution,
-    /// Replay a .y4m file from the start when it ends.
+    /// Replay a .y4m file or a recording from the start when it ends.
     pub looping: bool,
+    /// `--fps` was given: a recording leaves at that rate, not at its recorded times.
+    pub fps_given: bool,
     /// What a camera is asked for.
     pub camera: CameraRequest,
     /// How a pipe or an HTTP stream is read.
@@ -219,6 +235,12 @@ pub fn open(spec: &SourceSpec, options: &SourceOptions) -> anyhow::Result<Box<dy
         SourceSpec::Image(path) => Box::new(still::StillImage::open(path)?),
         SourceSpec::Pipe => pipe::open_stdin(&options.pipe)?,
         SourceSpec::Http(url) => mjpeg_http::open(url, &options.pipe)?,
+        SourceSpec::Recording(path) => Box::new(replay::ReplaySource::open(
+            path,
+            options.pipe.max_frame_bytes,
+            options.looping,
+            options.fps_given,
+        )?),
     })
 }
 
@@ -234,6 +256,12 @@ mod tests {
         assert_eq!("p.jpeg".parse(), Ok(SourceSpec::Image("p.jpeg".into())));
         assert_eq!("p.png".parse(), Ok(SourceSpec::Image("p.png".into())));
         assert!("movie.mp4".parse::<SourceSpec>().is_err());
+        assert_eq!("r.MKV".parse(), Ok(SourceSpec::Recording("r.MKV".into())));
+        assert_eq!("r.avi".parse(), Ok(SourceSpec::Recording("r.avi".into())));
+        assert_eq!(
+            "r.mjpeg".parse(),
+            Ok(SourceSpec::Recording("r.mjpeg".into()))
+        );
         assert_eq!("-".parse(), Ok(SourceSpec::Pipe));
         assert_eq!(
             "http://cam:8080/stream".parse(),

@@ -11,9 +11,9 @@ use shared::cli::Resolution;
 use shared::sniff::Kind;
 
 use crate::source::feed::{Feed, JpegFrames, Publisher};
-use crate::source::jpeg_scan::{Event, JpegSplitter, Leftover};
 use crate::source::y4m::Y4mStream;
 use crate::source::{PixelFormat, Source};
+use shared::jpeg_scan::{Event, JpegSplitter, Leftover};
 
 /// How the pipe is read, from the command line.
 #[derive(Debug, Clone)]

@@ -151,6 +151,7 @@ mod tests {
             paused: false,
             recording: false,
             help: false,
+            play: None,
         };
         let mut surface = Surface {
             pixels: &mut canvas.pixels,
@@ -175,9 +176,9 @@ mod tests {
         assert_eq!(at(300, 80), 0x00FF00);
         assert_eq!(at(210, 80), 0, "pillarbox left of the tall picture");
         assert_eq!(at(390, 80), 0, "pillarbox right of the tall picture");
-        // Each cell carries its label in the top-left corner.
-        assert!((0..100).any(|x| at(x, 6) == TEXT));
-        assert!((200..300).any(|x| at(x, 6) == TEXT));
+        // Each cell carries its label in the bottom-left corner.
+        assert!((0..100).any(|x| at(x, 93) == TEXT));
+        assert!((200..300).any(|x| at(x, 93) == TEXT));
     }
 
     #[test]

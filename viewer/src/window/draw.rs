@@ -15,9 +15,11 @@ use super::hud::{self, Surface, Undo};
 use super::input::Controls;
 use super::layout::Layout;
 use super::tiles::Shown;
+use super::timeline;
 use super::view::{Rect, View};
 use super::xshm;
 use crate::board::{Board, Picture, Pixels};
+use crate::play::control::Status;
 
 /// How often the title (rate, streams) is rewritten.
 const TITLE_EVERY: Duration = Duration::from_millis(500);
@@ -33,6 +35,8 @@ pub struct Marks {
     pub recording: bool,
     /// The key list.
     pub help: bool,
+    /// With `--play`, the timeline bar for this playback position.
+    pub play: Option<Status>,
 }
 
 /// The window and what it draws with. The shared-memory connection comes first so that it is
@@ -247,8 +251,16 @@ fn overlay_boxes(shown: &[Shown], layout: &Layout, c: &Controls) -> Vec<(Rect, V
 
 /// Draws the tiles' bands or labels, then the marks and the key list over everything.
 pub fn draw_overlays(surface: &mut Surface<'_>, boxes: &[(Rect, Vec<String>)], marks: Marks) {
-    for (cell, lines) in boxes {
-        hud::draw_band(surface, *cell, lines);
+    // Bands sit at the bottom of their cells: above the timeline bar when there is one.
+    let bar = marks.play.map_or(0, |_| timeline::height(surface.width));
+    let floor = surface.height.saturating_sub(bar);
+    for &(cell, ref lines) in boxes {
+        let (x, y, w, h) = cell;
+        let h = h.min(floor.saturating_sub(y));
+        hud::draw_band(surface, (x, y, w, h), lines);
+    }
+    if let Some(status) = &marks.play {
+        timeline::draw(surface, status);
     }
     hud::draw_marks(surface, marks.paused, marks.recording);
     if marks.help {

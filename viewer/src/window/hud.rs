@@ -252,16 +252,28 @@ fn box_size(lines: &[String], scale: usize) -> (usize, usize) {
     (widest + 2 * PAD * scale, tall * scale)
 }
 
-/// Where a tile's band text starts: its first line's top-left corner, for a band drawn in
-/// `cell` (tests read the text back from there).
-pub fn band_text_origin(cell: Rect) -> (usize, usize) {
+/// Where a tile's band of `lines` lines starts: its box's top-left corner, in the bottom-left
+/// corner of `cell`.
+fn band_at(cell: Rect, lines: usize) -> (usize, usize) {
     let scale = scale_for(cell.2);
-    (cell.0 + PAD * scale, cell.1 + PAD * scale)
+    let tall = (lines * LINE + 2 * PAD).saturating_sub(LINE - font::HEIGHT) * scale;
+    (cell.0, cell.1 + cell.3.saturating_sub(tall))
 }
 
-/// Draws a tile's figures band in its cell's top-left corner.
+/// Where a tile's band text starts: its first line's top-left corner, for a band of `lines`
+/// lines drawn in `cell` (tests read the text back from there).
+pub fn band_text_origin(cell: Rect, lines: usize) -> (usize, usize) {
+    let scale = scale_for(cell.2);
+    let (x, y) = band_at(cell, lines);
+    (x + PAD * scale, y + PAD * scale)
+}
+
+/// Draws a tile's figures band in its cell's bottom-left corner, where it hides less than at
+/// the top (the test pattern's frame number, a camera's sky) and sits in the letterbox of a
+/// wide picture.
 pub fn draw_band(surface: &mut Surface<'_>, cell: Rect, lines: &[String]) {
-    surface.text_box(lines, (cell.0, cell.1), scale_for(cell.2), cell, TEXT);
+    let at = band_at(cell, lines.len());
+    surface.text_box(lines, at, scale_for(cell.2), cell, TEXT);
 }
 
 /// Draws the window-wide marks: "PAUSED" at the top centre, a red "REC" at the top right.
@@ -390,7 +402,7 @@ mod tests {
             draw_help(&mut s);
         }
         // The band's text is where band_text_origin says, lit exactly where the font is.
-        let (ox, oy) = band_text_origin(cell);
+        let (ox, oy) = band_text_origin(cell, 1);
         let mut expected = vec![false; w * h];
         font::draw(&text[0], ox, oy, 2, |x, y, s| {
             for row in y..y + s {
@@ -402,10 +414,11 @@ mod tests {
                 assert_eq!(pixels[y * w + x] == TEXT, expected[y * w + x], "({x}, {y})");
             }
         }
-        // Around the text the picture shows through, darkened.
-        assert_eq!(pixels[w + 1], (original[w + 1] >> 2) & 0x3F_3F3F);
+        // Around the text the picture shows through, darkened: the band is at the bottom left.
+        let corner = (h - 1) * w + 1;
+        assert_eq!(pixels[corner], (original[corner] >> 2) & 0x3F_3F3F);
         // Far from every overlay nothing changed.
-        assert_eq!(pixels[(h - 1) * w], original[(h - 1) * w]);
+        assert_eq!(pixels[w], original[w]);
         assert!(pixels.contains(&RECORD));
         undo.restore(&mut pixels, w);
         assert!(pixels == original, "undo restores the picture exactly");

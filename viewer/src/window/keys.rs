@@ -24,6 +24,17 @@ pub enum Action {
     ToggleHelp,
     /// `Esc`: quit.
     Quit,
+    /// `Left` / `Right`: with `--play`, one frame back / forward (pausing).
+    StepBack,
+    StepForward,
+    /// `[` / `]`: with `--play`, slower / faster (x1/4 to x4).
+    Slower,
+    Faster,
+    /// `Home` / `End`: with `--play`, the first / last frame.
+    ToStart,
+    ToEnd,
+    /// `L`: with `--play`, loop on/off.
+    ToggleLoop,
 }
 
 /// The action of a pressed key, if it has one.
@@ -39,6 +50,13 @@ pub fn action(key: Key) -> Option<Action> {
         // `?` is Shift and `/` on most layouts; minifb reports the key, not the character.
         Key::Slash | Key::F1 => Action::ToggleHelp,
         Key::Escape => Action::Quit,
+        Key::Left => Action::StepBack,
+        Key::Right => Action::StepForward,
+        Key::LeftBracket => Action::Slower,
+        Key::RightBracket => Action::Faster,
+        Key::Home => Action::ToStart,
+        Key::End => Action::ToEnd,
+        Key::L => Action::ToggleLoop,
         _ => return None,
     })
 }
@@ -54,6 +72,11 @@ pub const HELP: &[&str] = &[
     "Z       fit to window",
     "1       pixels 1:1",
     "TAB     next stream / grid",
+    "LEFT/RIGHT  --play: step a frame",
+    "[ ]     --play: slower / faster",
+    "HOME/END    --play: first / last frame",
+    "L       --play: loop on/off",
+    "CLICK BAR   --play: seek",
     "?       this list",
     "ESC     quit",
 ];
@@ -74,6 +97,13 @@ mod tests {
             Key::Tab,
             Key::Slash,
             Key::Escape,
+            Key::Left,
+            Key::Right,
+            Key::LeftBracket,
+            Key::RightBracket,
+            Key::Home,
+            Key::End,
+            Key::L,
         ];
         let actions: Vec<_> = keys.iter().filter_map(|&k| action(k)).collect();
         assert_eq!(actions.len(), keys.len());
@@ -82,7 +112,21 @@ mod tests {
         }
         assert_eq!(action(Key::Q), None);
         // Each key's name starts a help line.
-        for name in ["H ", "SPACE", "S ", "R ", "Z ", "1 ", "TAB", "? ", "ESC"] {
+        for name in [
+            "H ",
+            "SPACE",
+            "S ",
+            "R ",
+            "Z ",
+            "1 ",
+            "TAB",
+            "? ",
+            "ESC",
+            "LEFT/RIGHT",
+            "[ ]",
+            "HOME/END",
+            "L ",
+        ] {
             assert!(HELP.iter().any(|l| l.starts_with(name)), "{name}");
         }
     }

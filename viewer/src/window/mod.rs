@@ -27,6 +27,7 @@ pub mod keys;
 pub mod layout;
 pub mod probe;
 pub mod tiles;
+pub mod timeline;
 pub mod view;
 #[cfg(target_os = "linux")]
 pub mod xshm;
@@ -46,6 +47,7 @@ use tokio::sync::watch;
 
 use crate::board::{Board, Picture};
 use crate::output::recorder::Recorder;
+use crate::play::control::{Control, Request};
 use crate::stats::Counters;
 use draw::{Marks, Screen};
 use input::{Controls, Keys, Pointer, Targets};
@@ -72,6 +74,8 @@ pub struct Options<'a> {
     /// Where snapshots and recordings started by key go.
     pub snapshot_dir: &'a Path,
     pub recorder: &'a Recorder,
+    /// With `--play`: the playback the keys and the timeline drive.
+    pub play: Option<&'a Control>,
 }
 
 /// Runs the window until it is closed, Esc is pressed or `stop` is set; sets `stop` on the way
@@ -95,16 +99,20 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
     let mut recording = false;
     let mut last_figures: Option<Instant> = None;
     let mut version = 0;
+    let mut played = None;
     while screen.stays_open(o.stop) {
         version = board.wait_change(version, POLL);
         let mut redraw = screen.resized();
-        let pending = match input::read_keys(&taps, &mut c, &shown) {
+        let mut pending = match input::read_keys(&taps, &mut c, &shown) {
             Keys::Quit => break,
             Keys::Pending { actions, changed } => {
                 redraw |= changed;
                 actions
             }
         };
+        if let Some(play) = o.play {
+            redraw |= drive_playback(play, &mut c, &mut pending, &screen, &mut played);
+        }
         redraw |= tiles::follow_streams(board, &mut shown, &mut c.focus);
         let (taken, fresh) = tiles::take_pictures(board, &mut shown, c.paused);
         redraw |= taken;
@@ -141,11 +149,48 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
             paused: c.paused,
             recording,
             help: c.help,
+            play: played,
         };
         screen.draw(&mut shown, &layout, &c, marks, (w, h))?;
         tiles::record_glass(o.counters, o.measure, &fresh);
     }
     Ok(finish(shown, writers))
+}
+
+/// With `--play`: `Space` pauses the playback rather than freezing the display, the playback
+/// keys and a press on the timeline go to the player; `played` follows its position. Whether
+/// anything changed (the window is redrawn).
+fn drive_playback(
+    play: &Control,
+    c: &mut Controls,
+    pending: &mut Vec<keys::Action>,
+    screen: &Screen,
+    played: &mut Option<crate::play::control::Status>,
+) -> bool {
+    if c.paused {
+        c.paused = false;
+        play.request(Request::TogglePause);
+    }
+    pending.retain(|&a| match timeline::request(a) {
+        Some(request) => {
+            play.request(request);
+            false
+        }
+        None => true,
+    });
+    let window = &screen.window;
+    if window.get_mouse_down(minifb::MouseButton::Left) {
+        let at = window.get_mouse_pos(minifb::MouseMode::Discard);
+        if let Some(fraction) = at.and_then(|at| timeline::seek_at(at, screen.size())) {
+            play.request(Request::Seek(fraction));
+            // A press on the bar is a seek, not the start of a pan.
+            c.drag = None;
+        }
+    }
+    let now = Some(play.status());
+    let changed = now != *played;
+    *played = now;
+    changed
 }
 
 /// Waits for snapshots being written, then returns the picture on screen.

@@ -329,12 +329,12 @@ impl JpegSplitter {
     }
 }
 
-#[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
+/// Helpers for the tests of this scanner and of the readers built on it (in other crates with
+/// the `test-util` feature).
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing {
     /// Deterministic pseudo-random numbers (xorshift64) for robustness tests, no dependency.
-    pub(crate) fn xorshift() -> impl FnMut() -> u64 {
+    pub fn xorshift() -> impl FnMut() -> u64 {
         let mut state = 0x2545_F491_4F6C_DD1Du64;
         move || {
             state ^= state << 13;
@@ -345,7 +345,7 @@ pub(crate) mod tests {
     }
 
     /// A small real JPEG from libjpeg-turbo, with restart markers and stuffing likely.
-    pub(crate) fn real_jpeg(seed: u8) -> Vec<u8> {
+    pub fn real_jpeg(seed: u8) -> Vec<u8> {
         let (w, h) = (48, 32);
         let rgb: Vec<u8> = (0..w * h * 3)
             .map(|i| (i as u8).wrapping_mul(seed).wrapping_add(seed))
@@ -361,6 +361,12 @@ pub(crate) mod tests {
         })
         .unwrap()
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{real_jpeg, xorshift};
+    use super::*;
 
     /// A hand-made JPEG whose APP segment holds `FF D9` and whose entropy data has stuffing,
     /// a restart marker and fill bytes.

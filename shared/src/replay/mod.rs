@@ -1,0 +1,229 @@
+//! A recording read frame by frame, whatever holds it: Matroska/WebM (`matroska::read`),
+//! AVI ([`avi`]) or concatenated JPEGs ([`mjpeg`]), told apart by the file's first bytes,
+//! not its name. Frames are located by a front-to-back scan and their bytes read one at a
+//! time, so a file of any size is never loaded whole; [`Recording::index`] is the one scan
+//! that random access (the viewer's `--play`) needs.
+
+pub mod avi;
+pub mod mjpeg;
+
+use std::fmt;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use crate::matroska::read::{MkvReader, MAGIC as MKV_MAGIC};
+use avi::AviReader;
+use mjpeg::MjpegReader;
+
+/// Where one frame's bytes are in the file, and when it was shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub offset: u64,
+    pub len: u64,
+    /// Microseconds after the first frame.
+    pub time_us: u64,
+}
+
+/// A file that cannot be replayed, or stopped being readable: one line naming it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayError {
+    pub path: PathBuf,
+    pub what: String,
+}
+
+impl fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.what)
+    }
+}
+
+impl std::error::Error for ReplayError {}
+
+/// The containers read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    Matroska,
+    Avi,
+    Mjpeg,
+}
+
+impl Container {
+    /// What the file's first bytes say it is.
+    pub fn sniff(head: &[u8]) -> Option<Container> {
+        if head.starts_with(&MKV_MAGIC) {
+            Some(Container::Matroska)
+        } else if head.starts_with(avi::MAGIC) && head.get(8..12) == Some(avi::FORM) {
+            Some(Container::Avi)
+        } else if head.starts_with(&mjpeg::MAGIC) {
+            Some(Container::Mjpeg)
+        } else {
+            None
+        }
+    }
+
+    /// Its name for the user.
+    pub fn name(self) -> &'static str {
+        match self {
+            Container::Matroska => "Matroska",
+            Container::Avi => "AVI",
+            Container::Mjpeg => "MJPEG",
+        }
+    }
+}
+
+enum Reader {
+    Mkv(MkvReader<File>),
+    Avi(AviReader<File>),
+    Mjpeg(MjpegReader<File>),
+}
+
+/// An open recording: its frames in order, each read on demand.
+pub struct Recording {
+    path: PathBuf,
+    container: Container,
+    reader: Reader,
+    /// A second handle for the frames' bytes, so the scan keeps its place.
+    payload: File,
+    max_frame: usize,
+}
+
+impl Recording {
+    /// Opens `path`, telling the container by its first bytes and checking its headers;
+    /// frames over `max_frame` bytes are an error when reached.
+    pub fn open(path: &Path, max_frame: usize) -> Result<Recording, ReplayError> {
+        let fail = |what: String| ReplayError {
+            path: path.to_path_buf(),
+            what,
+        };
+        let open = || File::open(path).map_err(|e| fail(format!("cannot open: {e}")));
+        let mut head = [0; 12];
+        let mut file = open()?;
+        let n = read_up_to(&mut file, &mut head).map_err(|e| fail(format!("cannot read: {e}")))?;
+        let container = Container::sniff(&head[..n]).ok_or_else(|| {
+            fail("not a recording: neither Matroska/WebM, AVI nor concatenated JPEG".into())
+        })?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(|e| fail(e.to_string()))?;
+        let reader = match container {
+            Container::Matroska => MkvReader::open(file, max_frame).map(Reader::Mkv),
+            Container::Avi => AviReader::open(file, max_frame).map(Reader::Avi),
+            Container::Mjpeg => MjpegReader::open(file, max_frame).map(Reader::Mjpeg),
+        }
+        .map_err(fail)?;
+        Ok(Recording {
+            path: path.to_path_buf(),
+            container,
+            reader,
+            payload: open()?,
+            max_frame,
+        })
+    }
+
+    /// The file's path, as given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What holds the frames.
+    pub fn container(&self) -> Container {
+        self.container
+    }
+
+    /// False when the file holds no times (concatenated JPEGs): the times given are frame
+    /// numbers at [`mjpeg::NOMINAL_FRAME_US`], and the caller should pace by its own rate.
+    pub fn timed(&self) -> bool {
+        self.container != Container::Mjpeg
+    }
+
+    /// True once the scan found the file ending inside a frame (a recording cut by `kill -9`).
+    pub fn cut_short(&self) -> bool {
+        match &self.reader {
+            Reader::Mkv(r) => r.cut_short(),
+            Reader::Avi(r) => r.cut_short(),
+            Reader::Mjpeg(r) => r.cut_short(),
+        }
+    }
+
+    /// The next frame's place, or `None` at the end.
+    pub fn next_entry(&mut self) -> Result<Option<Entry>, ReplayError> {
+        match &mut self.reader {
+            Reader::Mkv(r) => r.next_block().map(|b| {
+                b.map(|b| Entry {
+                    offset: b.offset,
+                    len: b.len,
+                    time_us: b.time_us,
+                })
+            }),
+            Reader::Avi(r) => r.next_frame(),
+            Reader::Mjpeg(r) => r.next_frame(),
+        }
+        .map_err(|what| self.error(what))
+    }
+
+    /// Reads `entry`'s bytes into `buf` (replacing what it held, reusing its memory).
+    pub fn read(&mut self, entry: &Entry, buf: &mut Vec<u8>) -> Result<(), ReplayError> {
+        let len = usize::try_from(entry.len)
+            .ok()
+            .filter(|&l| l <= self.max_frame);
+        let len = len.ok_or_else(|| self.error(format!("a frame of {} bytes", entry.len)))?;
+        buf.resize(len, 0);
+        self.payload
+            .seek(SeekFrom::Start(entry.offset))
+            .and_then(|_| self.payload.read_exact(buf))
+            .map_err(|e| {
+                self.error(format!(
+                    "cannot read the frame at offset {}: {e}",
+                    entry.offset
+                ))
+            })
+    }
+
+    /// The next frame's place and bytes, or `None` at the end.
+    pub fn next(&mut self, buf: &mut Vec<u8>) -> Result<Option<Entry>, ReplayError> {
+        let Some(entry) = self.next_entry()? else {
+            return Ok(None);
+        };
+        self.read(&entry, buf)?;
+        Ok(Some(entry))
+    }
+
+    /// Starts again at the first frame.
+    pub fn rewind(&mut self) -> Result<(), ReplayError> {
+        match &mut self.reader {
+            Reader::Mkv(r) => r.rewind(),
+            Reader::Avi(r) => r.rewind(),
+            Reader::Mjpeg(r) => r.rewind(),
+        }
+        .map_err(|what| self.error(what))
+    }
+
+    /// Every frame's place, by one scan from the start (about 24 bytes a frame in memory).
+    pub fn index(&mut self) -> Result<Vec<Entry>, ReplayError> {
+        self.rewind()?;
+        let mut entries = Vec::new();
+        while let Some(entry) = self.next_entry()? {
+            entries.push(entry);
+        }
+        Ok(entries)
+    }
+
+    fn error(&self, what: String) -> ReplayError {
+        ReplayError {
+            path: self.path.clone(),
+            what,
+        }
+    }
+}
+
+/// Reads as much of `buf` as the file holds.
+fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match file.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}

@@ -1,0 +1,173 @@
+//! `--source FILE.mkv` (`.webm`, `.avi`, `.mjpeg`): a recording replayed, each JPEG passed
+//! through byte for byte at its recorded time (or at `--fps`, `--fps 0`: as fast as the viewer
+//! takes them), from the start again with `--loop`. The file is read one frame at a time.
+
+use std::path::Path;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Result};
+use shared::replay::Recording;
+
+use crate::source::{PixelFormat, RawFrame, Source};
+
+/// Frames that are not JPEG named on stderr before the rest are skipped silently.
+const MAX_REPORTED: u64 = 10;
+
+/// Sleeps are cut into steps this long so that Ctrl-C is not kept waiting by a long gap.
+const SLEEP_STEP: Duration = Duration::from_millis(100);
+
+/// A recording being replayed.
+pub struct ReplaySource {
+    recording: Recording,
+    /// Frames leave at their recorded times (no `--fps` given and the file has times).
+    recorded_timing: bool,
+    looping: bool,
+    /// When the first frame of this run left; the recorded times count from it.
+    start: Option<Instant>,
+    /// Microseconds added to the recorded times: the loops played before this one.
+    loop_base_us: u64,
+    last_time_us: u64,
+    last_gap_us: u64,
+    next_index: u64,
+    decompressor: turbojpeg::Decompressor,
+    /// Frames skipped because they were not JPEG (the first few are named on stderr).
+    not_jpeg: u64,
+    /// The size of the first frame, for the start-up line.
+    size: (usize, usize),
+}
+
+impl ReplaySource {
+    /// Opens the recording at `path` and reads its first frame's header; `paced_by_caller`
+    /// when `--fps` was given (the capture stage paces, not the recorded times).
+    pub fn open(
+        path: &Path,
+        max_frame_bytes: usize,
+        looping: bool,
+        paced_by_caller: bool,
+    ) -> Result<Self> {
+        let mut recording = Recording::open(path, max_frame_bytes)?;
+        let mut decompressor = turbojpeg::Decompressor::new()?;
+        let mut first = Vec::new();
+        if recording.next(&mut first)?.is_none() {
+            bail!("{}: no whole frame in the file", path.display());
+        }
+        let size = match decompressor.read_header(&first) {
+            Ok(h) => (h.width, h.height),
+            Err(e) => bail!("{}: the first frame is not a JPEG ({e})", path.display()),
+        };
+        recording.rewind()?;
+        Ok(ReplaySource {
+            recorded_timing: recording.timed() && !paced_by_caller,
+            recording,
+            looping,
+            start: None,
+            loop_base_us: 0,
+            last_time_us: 0,
+            last_gap_us: 0,
+            next_index: 0,
+            decompressor,
+            not_jpeg: 0,
+            size,
+        })
+    }
+
+    /// Waits until `time_us` after the start; false when `stop` said to give up.
+    fn wait_until(&mut self, time_us: u64, stop: &dyn Fn() -> bool) -> bool {
+        let start = *self.start.get_or_insert_with(Instant::now);
+        let due = start + Duration::from_micros(time_us);
+        loop {
+            let now = Instant::now();
+            if now >= due {
+                return true;
+            }
+            if stop() {
+                return false;
+            }
+            thread::sleep((due - now).min(SLEEP_STEP));
+        }
+    }
+}
+
+impl Source for ReplaySource {
+    fn next_frame(&mut self, frame: &mut RawFrame) -> Result<bool> {
+        self.next_frame_or_stop(frame, &|| false)
+    }
+
+    fn next_frame_or_stop(
+        &mut self,
+        frame: &mut RawFrame,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<bool> {
+        loop {
+            let Some(entry) = self.recording.next(&mut frame.data)? else {
+                if self.recording.cut_short() {
+                    eprintln!(
+                        "streamer: {}: the file ends inside a frame; replayed up to its last \
+                         whole frame",
+                        self.recording.path().display()
+                    );
+                }
+                if !self.looping || self.next_index == 0 {
+                    return Ok(false);
+                }
+                self.recording.rewind()?;
+                self.loop_base_us += self.last_time_us + self.last_gap_us.max(1);
+                continue;
+            };
+            self.last_gap_us = entry.time_us.saturating_sub(self.last_time_us);
+            self.last_time_us = entry.time_us;
+            if self.recorded_timing && !self.wait_until(self.loop_base_us + entry.time_us, stop) {
+                return Ok(false);
+            }
+            let header = match self.decompressor.read_header(&frame.data) {
+                Ok(header) => header,
+                Err(e) => {
+                    self.not_jpeg += 1;
+                    if self.not_jpeg <= MAX_REPORTED {
+                        let more = if self.not_jpeg == MAX_REPORTED {
+                            " (further ones are skipped silently)"
+                        } else {
+                            ""
+                        };
+                        eprintln!(
+                            "streamer: {}: the frame at offset {} is not a JPEG ({e}); skipped{more}",
+                            self.recording.path().display(),
+                            entry.offset
+                        );
+                    }
+                    continue;
+                }
+            };
+            frame.captured_at = Instant::now();
+            frame.width = header.width;
+            frame.height = header.height;
+            frame.format = PixelFormat::Jpeg;
+            frame.index = self.next_index;
+            self.next_index += 1;
+            return Ok(true);
+        }
+    }
+
+    fn describe(&self) -> String {
+        let (w, h) = self.size;
+        format!(
+            "{}: {} recording, {w}x{h} JPEG sent as it is",
+            self.recording.path().display(),
+            self.recording.container().name()
+        )
+    }
+
+    fn natural_fps(&self) -> f64 {
+        // Paced by the recorded times, not by the capture stage.
+        if self.recorded_timing {
+            0.0
+        } else {
+            30.0
+        }
+    }
+
+    fn pace(&self) -> Option<String> {
+        self.recorded_timing.then(|| "its recorded times".into())
+    }
+}

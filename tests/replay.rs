@@ -1,0 +1,308 @@
+//! Replaying recordings: `streamer --source FILE` with the viewer's own recordings and
+//! ffmpeg's MJPEG files (Matroska, AVI, concatenated JPEG): every frame byte for byte, the
+//! recorded timing, `--fps 0`, `--loop`, and every bad input with its one line.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use shared::replay::Recording;
+
+use crate::support::*;
+
+/// Every frame of a recording, as the reader finds them, with their times.
+fn frames_of(path: &Path) -> Vec<(Vec<u8>, u64)> {
+    let mut rec = Recording::open(path, 1 << 24).unwrap();
+    let mut out = Vec::new();
+    let mut buf = Vec::new();
+    while let Some(entry) = rec.next(&mut buf).unwrap() {
+        out.push((buf.clone(), entry.time_us));
+    }
+    out
+}
+
+/// The payloads a viewer's `--save-dir` holds, in the order they were received.
+fn saved(dir: &Path) -> Vec<Vec<u8>> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    names.sort();
+    names.iter().map(|p| std::fs::read(p).unwrap()).collect()
+}
+
+/// Runs a headless viewer with `args` while `streamer ARGS VIEWER` runs to its end; returns
+/// the streamer's output and the viewer's stdout once it is stopped.
+fn replay(viewer_args: &[&str], streamer_args: &[&str]) -> (std::process::Output, String) {
+    let mut args = vec!["--headless"];
+    args.extend_from_slice(viewer_args);
+    let viewer = Viewer::start(&args, &[]);
+    let mut sargs = streamer_args.to_vec();
+    sargs.extend(["--quiet", viewer.addr.as_str()]);
+    let streamer = run("streamer", &sargs, Duration::from_secs(60));
+    // The viewer answered every frame before the streamer counted it; the saver and the
+    // recorder finish their files on the way out.
+    let (status, out) = viewer.terminate(Duration::from_secs(20));
+    assert!(status.success(), "{out}");
+    (streamer, out)
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn replay_of_a_viewer_recording_is_byte_identical_and_keeps_its_timing() {
+    let _lock = heavy();
+    let dir = TempDir::new("replay-own");
+    let (first, again) = (dir.path("first"), dir.path("again"));
+    let (rec, rec2) = (dir.path("rec.mkv"), dir.path("again.mkv"));
+    let (s, _) = replay(
+        &[
+            "--record",
+            rec.to_str().unwrap(),
+            "--save-dir",
+            first.to_str().unwrap(),
+        ],
+        &[
+            "--source", "test", "--size", "320x240", "--fps", "20", "--frames", "60",
+        ],
+    );
+    assert!(s.status.success(), "{}", stderr(&s));
+    let recorded = frames_of(&rec);
+    assert_eq!(recorded.len(), 60);
+
+    let (s, _) = replay(
+        &[
+            "--record",
+            rec2.to_str().unwrap(),
+            "--save-dir",
+            again.to_str().unwrap(),
+        ],
+        &["--source", rec.to_str().unwrap()],
+    );
+    assert!(s.status.success(), "{}", stderr(&s));
+    assert!(
+        stderr(&s).contains("at its recorded times"),
+        "{}",
+        stderr(&s)
+    );
+    let (sent, replayed) = (saved(&first), saved(&again));
+    assert_eq!(replayed.len(), 60);
+    assert!(
+        sent == replayed,
+        "the replayed frames differ from those first received"
+    );
+    // Both recordings timed alike: by the viewer, as the frames arrived.
+    let duration = |frames: &[(Vec<u8>, u64)]| frames.last().unwrap().1 as f64 / 1e6;
+    let (want, got) = (duration(&recorded), duration(&frames_of(&rec2)));
+    assert!(want > 2.5, "recorded {want} s");
+    assert!(
+        (got - want).abs() <= want * 0.05,
+        "replayed in {got} s, recorded {want} s"
+    );
+}
+
+/// Makes a 30-frame 160x120 file with ffmpeg in `format` with `codec`.
+pub(crate) fn ffmpeg_file(path: &Path, codec: &str) {
+    let out = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-y", "-f", "lavfi"])
+        .args([
+            "-i",
+            "testsrc=size=160x120:rate=25",
+            "-frames:v",
+            "30",
+            "-c:v",
+            codec,
+        ])
+        .arg(path)
+        .output()
+        .expect("ffmpeg (scripts/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn replay_sends_ffmpeg_mkv_avi_and_mjpeg_files_frame_for_frame() {
+    let _lock = heavy();
+    let dir = TempDir::new("replay-ffmpeg");
+    for name in ["ff.mkv", "ff.avi", "ff.mjpeg"] {
+        let file = dir.path(name);
+        ffmpeg_file(&file, "mjpeg");
+        let want: Vec<Vec<u8>> = frames_of(&file).into_iter().map(|(f, _)| f).collect();
+        assert_eq!(want.len(), 30, "{name}");
+        let out = dir.path(&format!("{name}.saved"));
+        let (s, _) = replay(
+            &["--save-dir", out.to_str().unwrap()],
+            &["--source", file.to_str().unwrap(), "--fps", "0"],
+        );
+        assert!(s.status.success(), "{name}: {}", stderr(&s));
+        assert!(stderr(&s).contains("unpaced"), "{}", stderr(&s));
+        assert!(saved(&out) == want, "{name}: frames differ");
+        // They are the JPEGs ffmpeg encoded: each decodes at the file's size.
+        let header = turbojpeg::read_header(&want[29]).unwrap();
+        assert_eq!((header.width, header.height), (160, 120), "{name}");
+    }
+}
+
+#[test]
+fn replay_loops_with_loop() {
+    let _lock = heavy();
+    let dir = TempDir::new("replay-loop");
+    let file = dir.path("ff.avi");
+    ffmpeg_file(&file, "mjpeg");
+    let want: Vec<Vec<u8>> = frames_of(&file).into_iter().map(|(f, _)| f).collect();
+    let out = dir.path("saved");
+    let (s, _) = replay(
+        &["--save-dir", out.to_str().unwrap()],
+        &[
+            "--source",
+            file.to_str().unwrap(),
+            "--fps",
+            "0",
+            "--loop",
+            "--frames",
+            "75",
+        ],
+    );
+    assert!(s.status.success(), "{}", stderr(&s));
+    let got = saved(&out);
+    assert_eq!(got.len(), 75);
+    for (i, frame) in got.iter().enumerate() {
+        assert!(
+            *frame == want[i % 30],
+            "frame {i} is not frame {} of the file",
+            i % 30
+        );
+    }
+}
+
+#[test]
+fn replay_of_a_cut_recording_plays_to_its_last_whole_frame() {
+    let _lock = heavy();
+    let dir = TempDir::new("replay-cut");
+    let file = dir.path("ff.mkv");
+    ffmpeg_file(&file, "mjpeg");
+    let whole = std::fs::read(&file).unwrap();
+    let all = frames_of(&file);
+    // Cut in the middle of frame 21's bytes, as a kill -9 during a write leaves it.
+    let cut = dir.path("cut.mkv");
+    let twenty_first = whole
+        .windows(all[20].0.len())
+        .position(|w| w == all[20].0)
+        .unwrap();
+    std::fs::write(&cut, &whole[..twenty_first + all[20].0.len() / 2]).unwrap();
+    let out = dir.path("saved");
+    let (s, _) = replay(
+        &["--save-dir", out.to_str().unwrap()],
+        &["--source", cut.to_str().unwrap(), "--fps", "0"],
+    );
+    assert!(s.status.success(), "{}", stderr(&s));
+    let want: Vec<Vec<u8>> = all[..20].iter().map(|(f, _)| f.clone()).collect();
+    assert!(saved(&out) == want, "not the 20 whole frames");
+    let line = format!(
+        "streamer: {}: the file ends inside a frame; replayed up to its last whole frame",
+        cut.display()
+    );
+    assert!(stderr(&s).lines().any(|l| l == line), "{}", stderr(&s));
+}
+
+#[test]
+fn replay_bad_inputs_each_get_their_line() {
+    let dir = TempDir::new("replay-bad");
+    let h264 = dir.path("h264.mkv");
+    ffmpeg_file(&h264, "libx264");
+    let not = dir.path("notes.mkv");
+    std::fs::write(&not, "shopping list\n").unwrap();
+    let headers = dir.path("headers.mkv");
+    let ff = dir.path("ff.mkv");
+    ffmpeg_file(&ff, "mjpeg");
+    std::fs::write(&headers, &std::fs::read(&ff).unwrap()[..40]).unwrap();
+    let h264_avi = dir.path("h264.avi");
+    ffmpeg_file(&h264_avi, "libx264");
+    let missing = dir.path("missing.mkv");
+    let cases: Vec<(&PathBuf, &[&str], String)> =
+        vec![
+        (
+            &h264,
+            &[],
+            "the video track is V_MPEG4/ISO/AVC, not MJPEG (V_MJPEG); only MJPEG can be replayed"
+                .into(),
+        ),
+        (
+            &h264_avi,
+            &[],
+            "the video stream is H264, not MJPEG (MJPG); only MJPEG can be replayed".into(),
+        ),
+        (&not, &[], "not a recording: neither Matroska/WebM, AVI nor concatenated JPEG".into()),
+        (&headers, &[], "the file ends before its Tracks (no video track description)".into()),
+        (&ff, &["--max-frame-bytes", "1000"], "is over --max-frame-bytes 1000".into()),
+    ];
+    for (path, extra, what) in cases {
+        let mut args = vec!["--source", path.to_str().unwrap(), "--quiet"];
+        args.extend_from_slice(extra);
+        // Nothing listens there: a bad file is said before any connection is tried.
+        args.push("127.0.0.1:9");
+        let out = run("streamer", &args, Duration::from_secs(20));
+        assert!(!out.status.success());
+        let err = stderr(&out);
+        let prefix = format!("streamer: {}: ", path.display());
+        assert!(
+            err.lines()
+                .any(|l| l.starts_with(&prefix) && l.ends_with(&what)),
+            "{}: wanted {what:?} in:\n{err}",
+            path.display()
+        );
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+    let out = run(
+        "streamer",
+        &["--source", missing.to_str().unwrap(), "127.0.0.1:9"],
+        Duration::from_secs(20),
+    );
+    assert!(stderr(&out).contains(&format!("{}: cannot open", missing.display())));
+}
+
+#[test]
+fn replay_skips_a_frame_that_is_not_a_jpeg_with_its_line() {
+    let _lock = heavy();
+    let dir = TempDir::new("replay-not-jpeg");
+    let file = dir.path("ff.mkv");
+    ffmpeg_file(&file, "mjpeg");
+    let all = frames_of(&file);
+    // Frame 6's SOI overwritten: the container is whole, the frame is not a JPEG.
+    let mut bytes = std::fs::read(&file).unwrap();
+    let at = bytes
+        .windows(all[5].0.len())
+        .position(|w| w == all[5].0)
+        .unwrap();
+    bytes[at..at + 2].copy_from_slice(b"no");
+    let broken = dir.path("broken.mkv");
+    std::fs::write(&broken, &bytes).unwrap();
+    let out = dir.path("saved");
+    let (s, _) = replay(
+        &["--save-dir", out.to_str().unwrap()],
+        &["--source", broken.to_str().unwrap(), "--fps", "0"],
+    );
+    assert!(s.status.success(), "{}", stderr(&s));
+    let want: Vec<Vec<u8>> = all
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != 5)
+        .map(|(_, (f, _))| f.clone())
+        .collect();
+    assert!(saved(&out) == want, "not the 29 other frames");
+    let line = format!(
+        "streamer: {}: the frame at offset {at} is not a JPEG",
+        broken.display()
+    );
+    assert!(
+        stderr(&s)
+            .lines()
+            .any(|l| l.starts_with(&line) && l.ends_with("; skipped")),
+        "{}",
+        stderr(&s)
+    );
+}

@@ -1,0 +1,238 @@
+//! `viewer --play FILE`: a recording played into the board the way a streamer's connection
+//! feeds it, so the window shows it with everything it has for a live stream (band, zoom,
+//! inspector, snapshots). A player thread hands each frame's JPEG to the stream's decoder at
+//! its recorded time, scaled by the speed; the window's keys and timeline drive it through
+//! [`control::Control`]. The file is indexed by one scan at the start and read a frame at a
+//! time.
+
+pub mod control;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Result};
+use shared::cli::print_line;
+use shared::replay::{Entry, Recording};
+use shared::stats::StreamStats;
+use shared::Slot;
+use tokio::sync::watch;
+
+use crate::board::Board;
+use crate::decode::decoder::{self, Measure};
+use crate::decode::Received;
+use crate::stats::Counters;
+use control::{Control, Goto};
+
+/// The stream's id on the board (a playback is the only stream).
+const ID: u64 = 1;
+/// The player looks at the stop flag at least this often.
+const TICK: Duration = Duration::from_millis(50);
+
+/// What a playback needs from the rest of the viewer.
+pub struct Setup {
+    pub board: Arc<Board>,
+    pub counters: Arc<Counters>,
+    pub stop: watch::Sender<bool>,
+    /// Print a line per frame (`--measure`).
+    pub print: bool,
+    /// End at the last frame (no window); with a window, the last frame stays up, paused.
+    pub end_at_last: bool,
+}
+
+/// The running playback: its controls and threads.
+pub struct Player {
+    pub control: Arc<Control>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Player {
+    /// Opens and indexes `path` (frames up to `max_frame` bytes), then starts playing it.
+    pub fn start(path: &Path, max_frame: usize, setup: Setup) -> Result<Player> {
+        let mut recording = Recording::open(path, max_frame)?;
+        let entries = recording.index()?;
+        if entries.is_empty() {
+            bail!("{}: no whole frame in the file", path.display());
+        }
+        if recording.cut_short() {
+            eprintln!(
+                "viewer: {}: the file ends inside a frame; playing up to its last whole frame",
+                path.display()
+            );
+        }
+        let control = Arc::new(Control::new(false));
+        {
+            let mut s = control.lock();
+            s.status.frames = entries.len();
+            s.status.duration_us = entries.last().map_or(0, |e| e.time_us);
+        }
+        // No network peer: the band says "0.0.0.0:0"; the timeline names the file.
+        let peer = SocketAddr::from(([0, 0, 0, 0], 0));
+        setup.board.add(ID, peer);
+        setup.counters.streams.add(ID, peer);
+        let payloads = Arc::new(Slot::new());
+        let decoding = {
+            let (payloads, board, counters) = (
+                payloads.clone(),
+                setup.board.clone(),
+                setup.counters.clone(),
+            );
+            let measure = Measure::default();
+            thread::Builder::new()
+                .name("decode".into())
+                .spawn(move || decoder::run(ID, peer, payloads, board, counters, measure))?
+        };
+        let playing = {
+            let control = control.clone();
+            let mut player = Play {
+                recording,
+                entries,
+                control,
+                payloads,
+                setup,
+                next: 0,
+            };
+            thread::Builder::new()
+                .name("play".into())
+                .spawn(move || player.run())?
+        };
+        Ok(Player {
+            control,
+            threads: vec![playing, decoding],
+        })
+    }
+
+    /// Waits for the player and its decoder to end (they end with the stop flag).
+    pub fn join(self) -> Result<()> {
+        for t in self.threads {
+            t.join().map_err(|_| anyhow!("playback thread panicked"))?;
+        }
+        Ok(())
+    }
+}
+
+/// The player thread's state.
+struct Play {
+    recording: Recording,
+    entries: Vec<Entry>,
+    control: Arc<Control>,
+    payloads: Arc<Slot<Received>>,
+    setup: Setup,
+    /// The frame to hand over next.
+    next: usize,
+}
+
+impl Play {
+    fn run(&mut self) {
+        if let Err(e) = self.play() {
+            eprintln!("viewer: {e:#}");
+        }
+        self.control.finish();
+        self.payloads.close();
+        if self.setup.end_at_last {
+            self.setup.stop.send_replace(true);
+        }
+    }
+
+    /// Hands frames over at their times until the stop flag (or, without a window, the end).
+    fn play(&mut self) -> Result<()> {
+        // When the frame recorded at `.1` was due: the clock restarts after every request.
+        let mut clock: Option<(Instant, u64)> = None;
+        let mut seen = 0;
+        while !*self.setup.stop.borrow() {
+            let mut s = self.control.lock();
+            if s.changes != seen {
+                seen = s.changes;
+                clock = None;
+            }
+            if let Some(goto) = s.goto.take() {
+                drop(s);
+                self.next = self.frame_of(goto);
+                self.show()?;
+                continue;
+            }
+            if s.status.paused {
+                drop(self.control.wait(s, TICK));
+                continue;
+            }
+            if self.next >= self.entries.len() {
+                if s.status.looping {
+                    self.next = 0;
+                    clock = None;
+                } else if self.setup.end_at_last {
+                    return Ok(());
+                } else {
+                    s.status.paused = true;
+                }
+                continue;
+            }
+            let time = self.entries[self.next].time_us;
+            let (at, base) = *clock.get_or_insert((Instant::now(), time));
+            let wait = time.saturating_sub(base) as f64 / 1e6 / s.status.speed;
+            let due = at + Duration::from_secs_f64(wait);
+            let now = Instant::now();
+            if due > now {
+                drop(self.control.wait(s, (due - now).min(TICK)));
+                continue;
+            }
+            drop(s);
+            self.show()?;
+        }
+        Ok(())
+    }
+
+    /// The frame a jump lands on: the last one recorded at or before a time.
+    fn frame_of(&self, goto: Goto) -> usize {
+        let last = self.entries.len() - 1;
+        match goto {
+            Goto::Frame(i) => i.min(last),
+            Goto::Time(t) => self
+                .entries
+                .partition_point(|e| e.time_us <= t)
+                .saturating_sub(1),
+        }
+    }
+
+    /// Reads frame `next` and hands it to the decoder (replacing one not yet decoded).
+    fn show(&mut self) -> Result<()> {
+        let entry = self.entries[self.next];
+        let mut payload = self.payloads.spare().unwrap_or_default().bytes;
+        self.recording.read(&entry, &mut payload)?;
+        let now = Instant::now();
+        let counters = &self.setup.counters;
+        counters.received.fetch_add(1, Ordering::Relaxed);
+        counters
+            .lock_rate()
+            .get_or_insert_with(|| StreamStats::new(now))
+            .frame(now, None);
+        if let Some(info) = counters.streams.get(ID) {
+            info.received(now, &payload, None);
+        }
+        if self.setup.print {
+            print_line(format_args!(
+                "frame={} time_ms={:.3} bytes={}",
+                self.next,
+                entry.time_us as f64 / 1000.0,
+                entry.len
+            ));
+        }
+        {
+            let mut s = self.control.lock();
+            s.status.frame = self.next;
+            s.status.time_us = entry.time_us;
+        }
+        self.next += 1;
+        // A recording carries no in-band times: no glass figure (the mark may still be read).
+        let received = Received {
+            bytes: payload,
+            in_band: None,
+        };
+        self.payloads
+            .put(received)
+            .map_err(|_| anyhow!("the decoder stopped"))?;
+        Ok(())
+    }
+}
