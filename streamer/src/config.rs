@@ -7,6 +7,7 @@ use shared::cli::{PeerAddr, Resolution};
 use shared::Dialect;
 
 use crate::link::config::SenderConfig;
+use crate::link::window::Window;
 use crate::source::camera::{self, CameraFormat, CameraRequest, CameraSpec};
 use crate::source::pipe::PipeOptions;
 use crate::source::{SourceOptions, SourceSpec};
@@ -39,8 +40,8 @@ pub struct Config {
     pub camera_format: Option<CameraFormat>,
     /// `--passthrough`: send a camera's own JPEG untouched instead of encoding it again.
     pub passthrough: bool,
-    /// `--window`: frames that may be in flight at once when the viewer agrees (1: strict).
-    pub window: usize,
+    /// `--window`: frames that may be in flight at once when the viewer agrees.
+    pub window: Window,
     /// `--adapt`: follow the link with quality and size instead of queueing.
     pub adapt: bool,
     /// `--raw WxH`: standard input carries raw BGR24 frames of this size.
@@ -74,6 +75,7 @@ impl Config {
             quiet: self.quiet,
             ack_timeout: self.ack_timeout,
             window: self.window,
+            interval: None,
         }
     }
 

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use shared::cli::print_line;
@@ -17,6 +18,7 @@ use crate::link::adapt::Adapter;
 use crate::link::config::SenderConfig;
 use crate::link::sender;
 use crate::link::tally::{SenderStats, Tally};
+use crate::link::window::Window;
 use crate::source::{self, capture, RawFrame, Source, SourceSpec};
 
 /// Runs the whole pipeline until the source ends, the frame limit is reached or the user
@@ -41,7 +43,7 @@ pub fn run(config: Config) -> Result<()> {
             .name("capture".into())
             .spawn(move || capture::run(source, raw, fps, stamp))?
     };
-    if config.window > 1 && config.dialect != Dialect::Flag {
+    if matches!(config.window, Window::Fixed(n) if n > 1) && config.dialect != Dialect::Flag {
         eprintln!(
             "streamer: --window applies to the flag dialect only; the {} dialect stays strict",
             config.dialect
@@ -58,7 +60,8 @@ pub fn run(config: Config) -> Result<()> {
         newest_wins,
     )?;
 
-    let sender_config = config.sender_config();
+    let mut sender_config = config.sender_config();
+    sender_config.interval = (fps > 0.0).then(|| Duration::from_secs_f64(1.0 / fps));
     let mut tally = Tally::new(&sender_config, adapter);
     send(&sender_config, &jpeg, &mut tally)?;
     let stats = tally.stats;
@@ -157,8 +160,15 @@ fn print_summary(stats: &SenderStats, dropped: u64, dialect: Dialect) {
         .quality_p50()
         .map(|q| format!(" quality_p50={q}"))
         .unwrap_or_default();
+    let in_flight = stats
+        .in_flight
+        .summary()
+        .map(|(frames, kib, max)| {
+            format!(" in_flight_p50={frames} in_flight_kib_p50={kib} in_flight_max={max}")
+        })
+        .unwrap_or_default();
     print_line(format_args!(
         "summary: frames={frames} fps={fps:.2} {timing} bytes_per_frame={bytes_per_frame} \
-         dropped={dropped}{quality}"
+         dropped={dropped}{quality}{in_flight}"
     ));
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 use shared::cli::PeerAddr;
 use shared::Dialect;
 
+use crate::link::window::Window;
+
 /// What the sender needs to know.
 #[derive(Debug, Clone)]
 pub struct SenderConfig {
@@ -15,6 +17,9 @@ pub struct SenderConfig {
     pub frames: u64,
     pub quiet: bool,
     pub ack_timeout: Duration,
-    /// Frames that may be in flight at once (`--window`); 1 is strict stop-and-wait.
-    pub window: usize,
+    /// Frames that may be in flight at once (`--window`); `Fixed(1)` is strict stop-and-wait.
+    pub window: Window,
+    /// The source's frame interval (`None`: unpaced): a frame the link could not start on
+    /// within about this long waits, and a newer one replaces it.
+    pub interval: Option<Duration>,
 }

@@ -1,5 +1,6 @@
-//! Overlapping frames (`--window N`, negotiated on the connection's first frame): each frame's
-//! flag and payload go out together, up to N frames are in flight, and the answers, `ok` after
+//! Overlapping frames (`--window auto|N`, negotiated on the connection's first frame): each
+//! frame's flag and payload go out together, as many frames are in flight as
+//! [`crate::link::window`] allows, and the answers, `ok` after
 //! each flag and `ok` after each payload, are matched to the frames in order as they arrive.
 //! Writing and reading run side by side, so an answer is timed when it arrives, not when a
 //! long write happens to end.
@@ -8,7 +9,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::io::IoSlice;
 use std::pin::Pin;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use shared::protocol::{FlagBytes, ACK};
 use shared::{ConnError, Slot};
@@ -16,6 +17,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::encode::encoder::EncodedFrame;
 use crate::link::tally::{Delivery, Tally};
+use crate::link::window::Pacer;
+
+/// How often a frame held back by the window looks again whether it may go.
+const RECHECK: Duration = Duration::from_millis(2);
 
 /// The frame being written: its flag and payload, and how much of the two has gone out.
 struct Writing {
@@ -55,10 +60,14 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
     F: Future<Output = ()>,
 {
-    let (window, ack_timeout) = (tally.config.window, tally.config.ack_timeout);
+    let ack_timeout = tally.config.ack_timeout;
+    let pacer = Pacer {
+        window: tally.config.window,
+        interval: tally.config.interval,
+    };
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut answers = unread;
-    let mut in_flight: VecDeque<Delivery> = VecDeque::with_capacity(window);
+    let mut in_flight: VecDeque<Delivery> = VecDeque::with_capacity(pacer.window.cap());
     let mut writing: Option<Writing> = None;
     // No new frames once set: the source ended, the limit was reached or `stop` resolved.
     let mut ending = *stopped;
@@ -76,7 +85,11 @@ where
             let _ = writer.shutdown().await;
             return Ok(());
         }
-        let may_take = !ending && writing.is_none() && in_flight.len() < window;
+        let ready = !ending && writing.is_none();
+        let frames_in_flight = in_flight.iter().map(|d| (d.bytes, d.sent_at));
+        let may_take = ready && pacer.may_send(frames_in_flight, &tally.link, now);
+        // Held back by time (the link is busy or late), not by a count: look again soon.
+        let held = ready && !may_take;
         let waiting = writing.is_some() || !in_flight.is_empty();
         let deadline = tokio::time::Instant::from_std(progress + ack_timeout);
         tokio::select! {
@@ -100,6 +113,8 @@ where
                         progress = now;
                     }
                     in_flight.push_back(Delivery::of(&frame, now, true));
+                    let bytes = in_flight.iter().map(|d| d.bytes).sum();
+                    tally.sending(in_flight.len(), bytes);
                     writing = Some(Writing::new(frame));
                 }
                 None => ending = true,
@@ -114,6 +129,7 @@ where
                     after: ack_timeout,
                 });
             }
+            _ = tokio::time::sleep(RECHECK), if held => {}
         }
     };
     if let Some(w) = writing {
@@ -199,9 +215,9 @@ mod tests {
     use shared::cli::PeerAddr;
     use shared::{Connection, Dialect, Limits};
     use std::sync::Arc;
-    use std::time::Duration;
 
     fn config(frames: u64, window: usize) -> SenderConfig {
+        let window = crate::link::window::Window::Fixed(window);
         SenderConfig {
             viewer: "127.0.0.1:1".parse::<PeerAddr>().unwrap(),
             dialect: Dialect::Flag,
@@ -209,6 +225,7 @@ mod tests {
             quiet: true,
             ack_timeout: Duration::from_secs(5),
             window,
+            interval: None,
         }
     }
 

@@ -9,6 +9,7 @@ use shared::Dialect;
 
 use crate::link::adapt::Change;
 use crate::link::config::SenderConfig;
+use crate::link::window::Window;
 
 /// Frames after which the round trips of a strict connection are judged (once per run).
 const ROUND_TRIP_FRAMES: usize = 30;
@@ -38,8 +39,8 @@ impl<'a> Report<'a> {
             "latency_ms"
         };
         // Advice about --window only makes sense where it could help.
-        let round_trips =
-            (config.window <= 1 && config.dialect == Dialect::Flag).then(RoundTrips::default);
+        let round_trips = (!config.window.overlaps() && config.dialect == Dialect::Flag)
+            .then(RoundTrips::default);
         Report {
             config,
             measure,
@@ -95,7 +96,12 @@ impl<'a> Report<'a> {
         }
         self.told_overlap = Some(accepted);
         let (viewer, window) = (&self.config.viewer, self.config.window);
-        if accepted {
+        if accepted && window == Window::Auto {
+            eprintln!(
+                "streamer: {viewer}: overlapping frames, as many as the link carries in one \
+                 round trip (--window auto)"
+            );
+        } else if accepted {
             eprintln!("streamer: {viewer}: overlapping up to {window} frames");
         } else {
             eprintln!(
@@ -140,7 +146,7 @@ impl RoundTrips {
         worth.then(|| {
             format!(
                 "each frame waits for 2 round trips of {trip:.1} ms, {:.0} % of the {gap:.1} ms \
-                 between frames; --window 3 lets frames overlap (with our viewer)",
+                 between frames; --window auto lets frames overlap (with our viewer)",
                 share * 100.0
             )
         })
@@ -168,7 +174,7 @@ mod tests {
         }
         let advice = advice.unwrap();
         assert!(advice.contains("2 round trips of 25.0 ms"), "{advice}");
-        assert!(advice.contains("--window 3"), "{advice}");
+        assert!(advice.contains("--window auto"), "{advice}");
         // Loopback: 0.1 ms round trips at 30 fps say nothing.
         let mut fast = RoundTrips::default();
         for i in 0..100u64 {

@@ -1,6 +1,6 @@
 //! The network stage: connects to the viewer (and reconnects when it goes away), sends the
 //! newest encoded frame in the chosen dialect and measures each frame's latency (in `len32`,
-//! which has no answers, only its send time). With `--window N` the first frame of each
+//! which has no answers, only its send time). Unless `--window 1`, the first frame of each
 //! connection offers overlapping frames; when the viewer takes the offer up, the connection
 //! goes on in [`crate::link::overlap`].
 
@@ -62,7 +62,7 @@ async fn serve<F: Future<Output = ()>>(
     mut stop: Pin<&mut F>,
     stopped: &mut bool,
 ) -> Result<(), ConnError> {
-    let offer = config.window > 1 && config.dialect == Dialect::Flag;
+    let offer = config.window.overlaps() && config.dialect == Dialect::Flag;
     let mut first = true;
     loop {
         if !tally.wants_more(0) {
@@ -80,6 +80,7 @@ async fn serve<F: Future<Output = ()>>(
         // Not raced against `stop`: a frame in flight finishes (bounded by the ack timeout),
         // so the viewer never sees a truncated frame from a clean shutdown.
         let sent_at = Instant::now();
+        tally.sending(1, frame.jpeg().len());
         let result = if offer && first {
             conn.send_first_frame_offering_overlap(frame.jpeg()).await
         } else {

@@ -1,0 +1,237 @@
+//! What the link carries, measured from the answers: its delivery rate (bytes acknowledged
+//! over the time the link spent on them, across frames, as BBR's delivery-rate estimate) and
+//! the minimum round trip over a sliding window. `--window auto` and `--adapt` read both.
+//!
+//! Why not each frame's gap between its two answers: a link that delivers in bursts (Wi-Fi
+//! aggregation) hands a whole frame over at once, the gap is 0 and the link looks infinitely
+//! fast. Here each frame is charged the time the link was busy with it: from when its payload
+//! could first have arrived (sent + minimum round trip, or the previous frame's answer if the
+//! link was still busy with that one) to its own answer; bursts then only move time from one
+//! frame to the next, and the sums over a window of frames spanning at least [`MIN_SPAN`]
+//! come out right. Pure: the caller supplies every time.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// How long a round trip stays a candidate for the minimum.
+pub const RTT_WINDOW: Duration = Duration::from_secs(10);
+/// The rate is taken over the newest frames that together kept the link busy this long.
+pub const MIN_SPAN: Duration = Duration::from_millis(150);
+/// ... but over no more frames than this (about a second at 30 fps).
+const MAX_FRAMES: usize = 32;
+/// Link time below which a window of frames says only "faster than we can tell": each frame
+/// counts at least this long, so that loopback reads as fast, not infinite.
+const LEAST_BUSY: Duration = Duration::from_micros(100);
+
+/// One acknowledged frame, as the estimator needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Acked {
+    pub bytes: usize,
+    /// When the payload started to go out (with its header when frames overlap; after the
+    /// header's answer when strict).
+    pub payload_sent: Instant,
+    /// The header's round trip, if it had one of its own.
+    pub header_trip: Option<Duration>,
+    /// When the payload's answer arrived.
+    pub done: Instant,
+}
+
+/// The running estimate: feed it every acknowledged frame, oldest first.
+#[derive(Debug, Default)]
+pub struct LinkEstimate {
+    /// Round-trip candidates, (when, trip), trips increasing: a windowed minimum.
+    trips: VecDeque<(Instant, Duration)>,
+    /// (bytes, link time) of the newest frames.
+    frames: VecDeque<(usize, Duration)>,
+    last_done: Option<Instant>,
+}
+
+impl LinkEstimate {
+    /// Takes one acknowledged frame.
+    pub fn acked(&mut self, a: Acked) {
+        if let Some(trip) = a.header_trip {
+            self.add_trip(a.done, trip);
+        }
+        // A payload's round trip bounds the minimum too (a frame whose header had no
+        // answer of its own, or a window still empty).
+        self.add_trip(a.done, a.done.saturating_duration_since(a.payload_sent));
+        let rtt = self.min_rtt().unwrap_or(Duration::ZERO);
+        let mut start = a.payload_sent + rtt;
+        if let Some(last) = self.last_done {
+            // Busy with the frame before until that one's answer (ours cannot overtake it).
+            start = start.max(last);
+        }
+        let busy = a.done.saturating_duration_since(start).max(LEAST_BUSY);
+        self.last_done = Some(self.last_done.map_or(a.done, |l| l.max(a.done)));
+        if self.frames.len() == MAX_FRAMES {
+            self.frames.pop_front();
+        }
+        self.frames.push_back((a.bytes, busy));
+    }
+
+    fn add_trip(&mut self, now: Instant, trip: Duration) {
+        while self.trips.back().is_some_and(|&(_, t)| t >= trip) {
+            self.trips.pop_back();
+        }
+        self.trips.push_back((now, trip));
+        while self
+            .trips
+            .front()
+            .is_some_and(|&(at, _)| now.saturating_duration_since(at) > RTT_WINDOW)
+        {
+            self.trips.pop_front();
+        }
+    }
+
+    /// The least round trip seen in the last [`RTT_WINDOW`].
+    pub fn min_rtt(&self) -> Option<Duration> {
+        self.trips.front().map(|&(_, t)| t)
+    }
+
+    /// Bytes per second the link delivers, over the newest frames spanning [`MIN_SPAN`] of
+    /// link time (or all that are kept); `None` before the first frame.
+    pub fn rate(&self) -> Option<f64> {
+        let (mut bytes, mut busy) = (0usize, Duration::ZERO);
+        for &(b, t) in self.frames.iter().rev() {
+            bytes += b;
+            busy += t;
+            if busy >= MIN_SPAN {
+                break;
+            }
+        }
+        (bytes > 0).then(|| bytes as f64 / busy.as_secs_f64())
+    }
+
+    /// The bandwidth-delay product, in bytes: what the link holds in one round trip.
+    pub fn bdp(&self) -> Option<f64> {
+        Some(self.rate()? * self.min_rtt()?.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MS: fn(u64) -> Duration = Duration::from_millis;
+
+    /// A scripted link: `rate` bytes/s, `one_way` delay each way, delivering to the viewer in
+    /// pieces of `piece` bytes (a piece is handed over once it has fully crossed, or earlier
+    /// when the link runs out of bytes, as Wi-Fi aggregation does), with the viewer's `ok`
+    /// for the flag as its first piece arrives and for the payload as its last one does.
+    struct Script {
+        rate: f64,
+        one_way: Duration,
+        piece: usize,
+        /// When the link is free again.
+        free: Instant,
+    }
+
+    impl Script {
+        /// Sends a frame of `bytes` at `at`; returns its Acked.
+        fn send(&mut self, bytes: usize, at: Instant) -> Acked {
+            let start = self.free.max(at);
+            let secs = |b: usize| Duration::from_secs_f64(b as f64 / self.rate);
+            self.free = start + secs(bytes);
+            // The first piece: whole, or the frame if smaller; the last: when all crossed.
+            let first = start + secs(self.piece.min(bytes)) + self.one_way * 2;
+            let done = self.free + self.one_way * 2;
+            Acked {
+                bytes,
+                payload_sent: at,
+                header_trip: Some(first - at),
+                done,
+            }
+        }
+    }
+
+    /// Frames of `bytes` every `gap` for two seconds, with a strict first frame (its header
+    /// alone: a clean round trip); the estimate at the end.
+    fn run(piece: usize, bytes: usize, gap: Duration) -> (f64, Duration) {
+        let t = Instant::now();
+        let mut link = Script {
+            rate: 1.25e6, // 10 Mbit/s
+            one_way: MS(15),
+            piece,
+            free: t,
+        };
+        let mut est = LinkEstimate::default();
+        // The offer: header alone, answered after one round trip; then its payload.
+        est.acked(Acked {
+            bytes,
+            payload_sent: t + MS(30),
+            header_trip: Some(MS(30)),
+            done: link.send(bytes, t + MS(30)).done,
+        });
+        let mut at = t + MS(200);
+        while at < t + Duration::from_secs(2) {
+            est.acked(link.send(bytes, at));
+            at += gap;
+        }
+        (est.rate().unwrap(), est.min_rtt().unwrap())
+    }
+
+    fn assert_near(rate: f64, want: f64, what: &str) {
+        assert!(
+            (rate / want - 1.0).abs() < 0.2,
+            "{what}: {:.2} Mbit/s, want {:.2}",
+            rate * 8e-6,
+            want * 8e-6
+        );
+    }
+
+    #[test]
+    fn packets_idle_link_small_frames() {
+        // 27 KB frames every 33 ms on a 10 Mbit/s link: it is busy 65 % of the time.
+        let (rate, rtt) = run(1448, 27_000, MS(33));
+        assert_near(rate, 1.25e6, "packets");
+        assert_eq!(rtt, MS(30));
+    }
+
+    #[test]
+    fn bursts_of_32_kb_hold_whole_frames() {
+        // Each frame reaches the viewer in one burst: both answers at once, gap 0.
+        let (rate, _) = run(32 * 1024, 27_000, MS(33));
+        assert_near(rate, 1.25e6, "32 KB bursts, small frames");
+        // Frames larger than a burst, the link backlogged: answers come in clumps.
+        let (rate, _) = run(32 * 1024, 108_000, MS(33));
+        assert_near(rate, 1.25e6, "32 KB bursts, backlogged");
+    }
+
+    #[test]
+    fn backlogged_packets_and_several_frames_answered_at_once() {
+        let (rate, _) = run(1448, 108_000, MS(33));
+        assert_near(rate, 1.25e6, "backlogged");
+        // Three frames answered in one read: the sum over the window still holds.
+        let t = Instant::now();
+        let mut est = LinkEstimate::default();
+        for i in 0..30u64 {
+            let done = t + MS(40 + 90 * (i / 3 + 1));
+            est.acked(Acked {
+                bytes: 37_500,
+                payload_sent: t + MS(30 * i),
+                header_trip: Some(MS(40)),
+                done,
+            });
+        }
+        // 3 x 37.5 KB every 90 ms: 1.25 MB/s.
+        assert_near(est.rate().unwrap(), 1.25e6, "clumped answers");
+    }
+
+    #[test]
+    fn the_minimum_round_trip_forgets_after_its_window() {
+        let t = Instant::now();
+        let mut est = LinkEstimate::default();
+        let ack = |at: Instant, trip: u64| Acked {
+            bytes: 1000,
+            payload_sent: at,
+            header_trip: Some(MS(trip)),
+            done: at + MS(trip),
+        };
+        est.acked(ack(t, 20));
+        est.acked(ack(t + MS(100), 50));
+        assert_eq!(est.min_rtt(), Some(MS(20)));
+        est.acked(ack(t + RTT_WINDOW + MS(500), 45));
+        assert_eq!(est.min_rtt(), Some(MS(45)));
+        assert!(LinkEstimate::default().rate().is_none());
+    }
+}
