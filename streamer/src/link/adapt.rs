@@ -317,13 +317,14 @@ mod tests {
     }
 
     /// A link whose measured time per frame swings (bursts) every 2.5 s between far too slow
-    /// for full size and very fast: the picture's size changes at most once per SIZE_HOLD.
+    /// for full size and very fast, at a ceiling of 20 where only the size can change: it
+    /// changes at most once per SIZE_HOLD, not at every swing.
     #[test]
     fn the_size_does_not_flap_on_a_swinging_link() {
-        let (mut a, knobs) = (Adapter::new(40, 30.0), Knobs::new(40));
+        let (mut a, knobs) = (Adapter::new(20, 30.0), Knobs::new(20));
         let start = Instant::now();
         let mut changes = Vec::new();
-        for i in 0..300u64 {
+        for i in 0..600u64 {
             let (q, h) = knobs.get();
             let slow = (i * 33 / 2500) % 2 == 0;
             let wire = match (slow, h) {
@@ -342,6 +343,6 @@ mod tests {
         }
         let sizes: Vec<_> = changes.iter().filter(|c| c.from.1 != c.to.1).collect();
         assert!(!sizes.is_empty(), "{changes:?}");
-        assert!(sizes.len() <= 3, "{} size changes in 10 s: {sizes:?}", sizes.len());
+        assert!(sizes.len() <= 5, "{} size changes in 20 s: {sizes:?}", sizes.len());
     }
 }
