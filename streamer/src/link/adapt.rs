@@ -134,7 +134,11 @@ impl Adapter {
         // The picture's size changes rarely: a bursty link must not make it flap.
         let runaway = self.queue_ms > RUNAWAY_INTERVALS * interval_ms;
         if to.1 != from.1 {
-            if self.sized_at.is_some_and(|t| now.duration_since(t) < SIZE_HOLD) && !runaway {
+            if self
+                .sized_at
+                .is_some_and(|t| now.duration_since(t) < SIZE_HOLD)
+                && !runaway
+            {
                 return None;
             }
             self.sized_at = Some(now);
@@ -162,39 +166,39 @@ impl Adapter {
         interval_ms: f64,
         now: Instant,
     ) -> Option<(u8, bool)> {
-    if share > BUSY || queueing {
-        self.calm_since = None;
-        if self.quality > self.floor {
-            let scaled = f64::from(self.quality) * (AIM / share).clamp(0.5, 0.9);
-            let lower = (scaled.round() as u8).min(self.quality.saturating_sub(3));
-            Some((lower.max(self.floor), self.halved))
-        } else if !self.halved && share > BUSY {
-            Some((self.quality, true))
+        if share > BUSY || queueing {
+            self.calm_since = None;
+            if self.quality > self.floor {
+                let scaled = f64::from(self.quality) * (AIM / share).clamp(0.5, 0.9);
+                let lower = (scaled.round() as u8).min(self.quality.saturating_sub(3));
+                Some((lower.max(self.floor), self.halved))
+            } else if !self.halved && share > BUSY {
+                Some((self.quality, true))
+            } else {
+                None
+            }
+        } else if share < ROOM && self.queue_ms < interval_ms / 2.0 {
+            let since = *self.calm_since.get_or_insert(now);
+            if now.duration_since(since) < Duration::from_secs(1) {
+                None
+            } else if self.quality < self.ceiling {
+                let step = if share < ROOM / 2.0 { 6 } else { 3 };
+                Some((
+                    self.quality.saturating_add(step).min(self.ceiling),
+                    self.halved,
+                ))
+            } else if self.halved
+                && share < ROOM_FOR_FULL_SIZE
+                && now.duration_since(since) >= Duration::from_secs(2)
+            {
+                Some((self.floor.max(self.ceiling / 2), false))
+            } else {
+                None
+            }
         } else {
+            self.calm_since = None;
             None
         }
-    } else if share < ROOM && self.queue_ms < interval_ms / 2.0 {
-        let since = *self.calm_since.get_or_insert(now);
-        if now.duration_since(since) < Duration::from_secs(1) {
-            None
-        } else if self.quality < self.ceiling {
-            let step = if share < ROOM / 2.0 { 6 } else { 3 };
-            Some((
-                self.quality.saturating_add(step).min(self.ceiling),
-                self.halved,
-            ))
-        } else if self.halved
-            && share < ROOM_FOR_FULL_SIZE
-            && now.duration_since(since) >= Duration::from_secs(2)
-        {
-            Some((self.floor.max(self.ceiling / 2), false))
-        } else {
-            None
-        }
-    } else {
-        self.calm_since = None;
-        None
-    }
     }
 }
 
@@ -343,6 +347,10 @@ mod tests {
         }
         let sizes: Vec<_> = changes.iter().filter(|c| c.from.1 != c.to.1).collect();
         assert!(!sizes.is_empty(), "{changes:?}");
-        assert!(sizes.len() <= 5, "{} size changes in 20 s: {sizes:?}", sizes.len());
+        assert!(
+            sizes.len() <= 5,
+            "{} size changes in 20 s: {sizes:?}",
+            sizes.len()
+        );
     }
 }
