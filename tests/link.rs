@@ -339,7 +339,7 @@ fn after_a_stall_the_next_frame_sent_is_the_newest() {
         "--stall-at",
         "2500:600",
     ];
-    let args = ["--source", "test", "--size", "640x480", "--frames", "150"];
+    let args = ["--source", "test", "--size", "320x240", "--frames", "150"];
     let (s, out, err) = through(&link, &args);
     let latencies: Vec<f64> = out
         .lines()

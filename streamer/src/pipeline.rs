@@ -167,8 +167,15 @@ fn print_summary(stats: &SenderStats, dropped: u64, dialect: Dialect) {
             format!(" in_flight_p50={frames} in_flight_kib_p50={kib} in_flight_max={max}")
         })
         .unwrap_or_default();
+    let link = stats
+        .link
+        .map(|(rate, rtt)| {
+            let rtt = rtt.as_secs_f64() * 1e3;
+            format!(" rate_mbit={:.2} min_rtt_ms={rtt:.2}", rate * 8e-6)
+        })
+        .unwrap_or_default();
     print_line(format_args!(
         "summary: frames={frames} fps={fps:.2} {timing} bytes_per_frame={bytes_per_frame} \
-         dropped={dropped}{quality}{in_flight}"
+         dropped={dropped}{quality}{in_flight}{link}"
     ));
 }

@@ -5,20 +5,23 @@
 //! Why not each frame's gap between its two answers: a link that delivers in bursts (Wi-Fi
 //! aggregation) hands a whole frame over at once, the gap is 0 and the link looks infinitely
 //! fast. Here each frame is charged the time the link was busy with it: from when its payload
-//! could first have arrived (sent + minimum round trip, or the previous frame's answer if the
-//! link was still busy with that one) to its own answer; bursts then only move time from one
-//! frame to the next, and the sums over a window of frames spanning at least [`MIN_SPAN`]
-//! come out right. Pure: the caller supplies every time.
+//! could first have arrived (sent + the least round trip seen, or the previous frame's answer
+//! if the link was still busy with that one) to its own answer. Bursts then only move time
+//! from one frame to the next, so frames are pooled into groups that kept the link busy for
+//! at least [`GROUP_SPAN`]; jitter only ever adds to a frame's time, so the estimate is the
+//! best group of the last [`RATE_WINDOW`] (a max filter, as BBR's). Pure: the caller supplies
+//! every time.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 /// How long a round trip stays a candidate for the minimum.
 pub const RTT_WINDOW: Duration = Duration::from_secs(10);
-/// The rate is taken over the newest frames that together kept the link busy this long.
-pub const MIN_SPAN: Duration = Duration::from_millis(150);
-/// ... but over no more frames than this (about a second at 30 fps).
-const MAX_FRAMES: usize = 32;
+/// Frames are pooled until together they kept the link busy this long (longer than a 32 KB
+/// burst at 10 Mbit/s).
+pub const GROUP_SPAN: Duration = Duration::from_millis(40);
+/// The rate is the best group's of this long.
+pub const RATE_WINDOW: Duration = Duration::from_secs(2);
 /// Link time below which a window of frames says only "faster than we can tell": each frame
 /// counts at least this long, so that loopback reads as fast, not infinite.
 const LEAST_BUSY: Duration = Duration::from_micros(100);
@@ -41,8 +44,14 @@ pub struct Acked {
 pub struct LinkEstimate {
     /// Round-trip candidates, (when, trip), trips increasing: a windowed minimum.
     trips: VecDeque<(Instant, Duration)>,
-    /// (bytes, link time) of the newest frames.
-    frames: VecDeque<(usize, Duration)>,
+    /// The least round trip ever seen: where a payload's time on the link starts. (Unlike
+    /// the windowed minimum it never forgets a clean trip, such as the header of a strict
+    /// frame, which a bursty link may not give again.)
+    floor_rtt: Option<Duration>,
+    /// The group being filled: bytes and link time.
+    open: (usize, Duration),
+    /// Closed groups, (when closed, bytes per second), newest last.
+    groups: VecDeque<(Instant, f64)>,
     last_done: Option<Instant>,
 }
 
@@ -55,7 +64,7 @@ impl LinkEstimate {
         // A payload's round trip bounds the minimum too (a frame whose header had no
         // answer of its own, or a window still empty).
         self.add_trip(a.done, a.done.saturating_duration_since(a.payload_sent));
-        let rtt = self.min_rtt().unwrap_or(Duration::ZERO);
+        let rtt = self.floor_rtt.unwrap_or(Duration::ZERO);
         let mut start = a.payload_sent + rtt;
         if let Some(last) = self.last_done {
             // Busy with the frame before until that one's answer (ours cannot overtake it).
@@ -63,13 +72,24 @@ impl LinkEstimate {
         }
         let busy = a.done.saturating_duration_since(start).max(LEAST_BUSY);
         self.last_done = Some(self.last_done.map_or(a.done, |l| l.max(a.done)));
-        if self.frames.len() == MAX_FRAMES {
-            self.frames.pop_front();
+        self.open = (self.open.0 + a.bytes, self.open.1 + busy);
+        if self.open.1 >= GROUP_SPAN {
+            let rate = self.open.0 as f64 / self.open.1.as_secs_f64();
+            self.groups.push_back((a.done, rate));
+            self.open = (0, Duration::ZERO);
         }
-        self.frames.push_back((a.bytes, busy));
+        while self.groups.len() > 1
+            && self
+                .groups
+                .front()
+                .is_some_and(|&(at, _)| a.done.saturating_duration_since(at) > RATE_WINDOW)
+        {
+            self.groups.pop_front();
+        }
     }
 
     fn add_trip(&mut self, now: Instant, trip: Duration) {
+        self.floor_rtt = Some(self.floor_rtt.map_or(trip, |f| f.min(trip)));
         while self.trips.back().is_some_and(|&(_, t)| t >= trip) {
             self.trips.pop_back();
         }
@@ -88,18 +108,12 @@ impl LinkEstimate {
         self.trips.front().map(|&(_, t)| t)
     }
 
-    /// Bytes per second the link delivers, over the newest frames spanning [`MIN_SPAN`] of
-    /// link time (or all that are kept); `None` before the first frame.
+    /// Bytes per second the link delivers: the best group of the last [`RATE_WINDOW`], or
+    /// before the first group closes the frames so far; `None` before the first frame.
     pub fn rate(&self) -> Option<f64> {
-        let (mut bytes, mut busy) = (0usize, Duration::ZERO);
-        for &(b, t) in self.frames.iter().rev() {
-            bytes += b;
-            busy += t;
-            if busy >= MIN_SPAN {
-                break;
-            }
-        }
-        (bytes > 0).then(|| bytes as f64 / busy.as_secs_f64())
+        let best = self.groups.iter().map(|&(_, r)| r).reduce(f64::max);
+        let (bytes, busy) = self.open;
+        best.or((bytes > 0).then(|| bytes as f64 / busy.as_secs_f64()))
     }
 
     /// The bandwidth-delay product, in bytes: what the link holds in one round trip.
@@ -122,6 +136,10 @@ mod tests {
         rate: f64,
         one_way: Duration,
         piece: usize,
+        /// Each crossing takes up to this much longer or shorter (uniform, seeded), and a
+        /// payload's last piece the latest of several draws (pieces never overtake).
+        jitter: Duration,
+        seed: u64,
         /// When the link is free again.
         free: Instant,
     }
@@ -133,8 +151,9 @@ mod tests {
             let secs = |b: usize| Duration::from_secs_f64(b as f64 / self.rate);
             self.free = start + secs(bytes);
             // The first piece: whole, or the frame if smaller; the last: when all crossed.
-            let first = start + secs(self.piece.min(bytes)) + self.one_way * 2;
-            let done = self.free + self.one_way * 2;
+            let first = start + secs(self.piece.min(bytes)) + self.cross() + self.cross();
+            let last = self.cross().max(self.cross()).max(self.cross());
+            let done = (self.free + last + self.cross()).max(first);
             Acked {
                 bytes,
                 payload_sent: at,
@@ -142,16 +161,40 @@ mod tests {
                 done,
             }
         }
+
+        /// One crossing: the one-way delay, give or take the jitter.
+        fn cross(&mut self) -> Duration {
+            self.seed = self
+                .seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let unit = (self.seed >> 11) as f64 / (1u64 << 53) as f64;
+            let j = self.jitter.as_secs_f64() * (unit * 2.0 - 1.0);
+            Duration::from_secs_f64((self.one_way.as_secs_f64() + j).max(0.0))
+        }
     }
 
     /// Frames of `bytes` every `gap` for two seconds, with a strict first frame (its header
     /// alone: a clean round trip); the estimate at the end.
     fn run(piece: usize, bytes: usize, gap: Duration) -> (f64, Duration) {
+        run_on(1.25e6, MS(15), Duration::ZERO, piece, bytes, gap)
+    }
+
+    fn run_on(
+        rate: f64,
+        one_way: Duration,
+        jitter: Duration,
+        piece: usize,
+        bytes: usize,
+        gap: Duration,
+    ) -> (f64, Duration) {
         let t = Instant::now();
         let mut link = Script {
-            rate: 1.25e6, // 10 Mbit/s
-            one_way: MS(15),
+            rate,
+            one_way,
             piece,
+            jitter,
+            seed: 1,
             free: t,
         };
         let mut est = LinkEstimate::default();
@@ -159,8 +202,8 @@ mod tests {
         est.acked(Acked {
             bytes,
             payload_sent: t + MS(30),
-            header_trip: Some(MS(30)),
-            done: link.send(bytes, t + MS(30)).done,
+            header_trip: Some(one_way * 2),
+            done: link.send(bytes, t + one_way * 2).done,
         });
         let mut at = t + MS(200);
         while at < t + Duration::from_secs(2) {
@@ -195,6 +238,19 @@ mod tests {
         // Frames larger than a burst, the link backlogged: answers come in clumps.
         let (rate, _) = run(32 * 1024, 108_000, MS(33));
         assert_near(rate, 1.25e6, "32 KB bursts, backlogged");
+    }
+
+    #[test]
+    fn jitter_does_not_make_the_link_look_slow() {
+        let ms = MS;
+        // 10 Mbit/s, 15 +- 4 ms each way, frames of 27 KB and 108 KB.
+        for bytes in [27_000, 108_000] {
+            let (rate, _) = run_on(1.25e6, ms(15), ms(4), 1448, bytes, ms(33));
+            assert_near(rate, 1.25e6, &format!("{bytes} bytes, 4 ms jitter"));
+        }
+        // 40 Mbit/s, 35 +- 10 ms each way, 108 KB frames.
+        let (rate, _) = run_on(5e6, ms(35), ms(10), 1448, 108_000, ms(33));
+        assert_near(rate, 5e6, "long round trip, 10 ms jitter");
     }
 
     #[test]

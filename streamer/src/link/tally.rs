@@ -28,6 +28,8 @@ pub struct SenderStats {
     pub lost: u64,
     /// Frames and bytes in flight as each frame went out, itself included.
     pub in_flight: InFlight,
+    /// The link as last measured: delivery rate in bytes/s and minimum round trip.
+    pub link: Option<(f64, Duration)>,
 }
 
 /// How much was in flight as each frame went out: histograms, so that a long run stays small.
@@ -188,6 +190,7 @@ impl<'a> Tally<'a> {
         let count = self.stats.record(&d, latency);
         self.report.frame(count, d.bytes, latency, d.quality);
         self.link.acked(d.acked());
+        self.stats.link = self.link.rate().zip(self.link.min_rtt());
         if let (Some((adapter, knobs)), Some(rate)) = (&mut self.adapt, self.link.rate()) {
             let sample = Sample {
                 latency,
