@@ -73,6 +73,9 @@ where
     let mut ending = *stopped;
     // The peer must make progress (take bytes or answer) within the ack timeout.
     let mut progress = Instant::now();
+    // The peer closed with nothing owed: as strict sending would, find out whether another
+    // frame comes (then the connection has failed) or the source has ended (then all is done).
+    let mut peer_closed = false;
     let result = loop {
         let now = Instant::now();
         if let Err(e) = match_answers(&mut answers, &mut in_flight, now, tally) {
@@ -94,7 +97,8 @@ where
         let deadline = tokio::time::Instant::from_std(progress + ack_timeout);
         tokio::select! {
             biased;
-            read = reader.read_buf(&mut answers) => match read {
+            read = reader.read_buf(&mut answers), if !peer_closed => match read {
+                Ok(0) if writing.is_none() && in_flight.is_empty() => peer_closed = true,
                 Ok(0) => break Err(ConnError::Closed { waiting_for: "ok" }),
                 Ok(_) => progress = Instant::now(),
                 Err(e) => break Err(e.into()),
@@ -107,6 +111,10 @@ where
                 Err(e) => break Err(e.into()),
             },
             frame = frames.take(), if may_take => match frame {
+                Some(frame) if peer_closed => {
+                    frames.recycle(frame);
+                    break Err(ConnError::Closed { waiting_for: "ok" });
+                }
                 Some(frame) => {
                     let now = Instant::now();
                     if in_flight.is_empty() {
@@ -328,5 +336,51 @@ mod tests {
         }
         assert_eq!(tally.acknowledged_frames(), 50);
         assert_eq!(tally.stats.lost, 0);
+    }
+
+    /// A viewer that leaves after the last frame (`viewer --frames 3`) before the source has
+    /// said it ended: not a failure to reconnect after, as strict sending would not see it.
+    #[tokio::test]
+    async fn a_viewer_leaving_after_the_last_frame_is_not_a_failure() {
+        let (a, b) = tokio::io::duplex(4096);
+        let viewer = tokio::spawn(async move {
+            let mut conn = Connection::new(b, Limits::default());
+            let mut payload = Vec::new();
+            for _ in 0..3 {
+                assert!(conn.read_frame(&mut payload).await.unwrap());
+            }
+        });
+        let slot = Arc::new(Slot::new());
+        let producer = {
+            let slot = slot.clone();
+            std::thread::spawn(move || {
+                for i in 0..3u8 {
+                    let mut frame = EncodedFrame::default();
+                    frame.set_jpeg(&[i; 500]);
+                    slot.put_wait(frame).unwrap();
+                }
+                // The source ends well after the viewer has gone.
+                std::thread::sleep(Duration::from_millis(300));
+                slot.close();
+            })
+        };
+        let config = config(0, 3);
+        let mut tally = Tally::new(&config, None);
+        let stop = std::future::pending::<()>();
+        tokio::pin!(stop);
+        let mut stopped = false;
+        let result = run(
+            a,
+            Vec::new(),
+            &slot,
+            &mut tally,
+            stop.as_mut(),
+            &mut stopped,
+        )
+        .await;
+        producer.join().unwrap();
+        viewer.await.unwrap();
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(tally.acknowledged_frames(), 3);
     }
 }

@@ -189,8 +189,11 @@ impl<'a> Tally<'a> {
         let latency = d.done.duration_since(d.captured_at);
         let count = self.stats.record(&d, latency);
         self.report.frame(count, d.bytes, latency, d.quality);
-        self.link.acked(d.acked());
-        self.stats.link = self.link.rate().zip(self.link.min_rtt());
+        // Without answers (`len32`) the times say how fast the socket took bytes, not the link.
+        if d.header_answered.is_some() {
+            self.link.acked(d.acked());
+            self.stats.link = self.link.rate().zip(self.link.min_rtt());
+        }
         if let (Some((adapter, knobs)), Some(rate)) = (&mut self.adapt, self.link.rate()) {
             let sample = Sample {
                 latency,
