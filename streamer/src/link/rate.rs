@@ -17,9 +17,10 @@ use std::time::{Duration, Instant};
 
 /// How long a round trip stays a candidate for the minimum.
 pub const RTT_WINDOW: Duration = Duration::from_secs(10);
-/// Frames are pooled until together they kept the link busy this long (longer than a 32 KB
-/// burst at 10 Mbit/s).
-pub const GROUP_SPAN: Duration = Duration::from_millis(40);
+/// Frames are pooled until together they kept the link busy this long: a burst can move its
+/// time (26 ms for 32 KB at 10 Mbit/s) from one group to the next, so it must be a small
+/// share of a group.
+pub const GROUP_SPAN: Duration = Duration::from_millis(100);
 /// The rate is the best group's of this long.
 pub const RATE_WINDOW: Duration = Duration::from_secs(2);
 /// Link time below which a window of frames says only "faster than we can tell": each frame
