@@ -309,20 +309,30 @@ fn through(
 fn the_auto_window_follows_the_link_in_bytes() {
     let _lock = heavy();
     // 720p test frames are about 28 KB: 56 ms on a 4 Mbit/s link, whose round trip of 20 ms
-    // holds 10 KB; 40 Mbit/s with 35 ms each way holds 350 KB.
+    // holds 10 KB; 40 Mbit/s with 80 ms each way holds 800 KB, five frames of the 30 fps
+    // source and more.
     let args = [
         "--source", "test", "--size", "1280x720", "--frames", "60", "--quiet",
     ];
     let slow = ["--rate-mbit", "4", "--delay-ms", "10"];
-    let long = ["--rate-mbit", "40", "--delay-ms", "35", "--jitter-ms", "3"];
+    let long = ["--rate-mbit", "40", "--delay-ms", "80", "--jitter-ms", "3"];
     let (s, _, err) = through(&slow, &args);
     assert!(err.contains("(--window auto)"), "{err}");
-    assert_eq!(s["in_flight_p50"], "1", "slow link: {s:?}");
-    let (l, _, err) = through(&long, &args);
-    let frames = |s: &std::collections::HashMap<String, String>| num(s, "in_flight_p50");
-    assert!(frames(&l) >= 2.0, "long round trip: {l:?}\n{err}");
+    // As each frame goes out: itself, and at most the one before, sent out by the link and
+    // waiting for its answer (a fixed window of 3 holds three here).
+    let frame_kib = num(&s, "bytes_per_frame") / 1024.0;
+    assert!(num(&s, "in_flight_p50") <= 2.0, "slow link: {s:?}");
     assert!(
-        num(&l, "in_flight_kib_p50") > num(&s, "in_flight_kib_p50"),
+        num(&s, "in_flight_kib_p50") <= 2.0 * frame_kib + 1.0,
+        "slow link: {s:?}"
+    );
+    let (l, _, err) = through(&long, &args);
+    assert!(
+        num(&l, "in_flight_p50") >= num(&s, "in_flight_p50") + 2.0,
+        "slow {s:?}, long {l:?}\n{err}"
+    );
+    assert!(
+        num(&l, "in_flight_kib_p50") >= num(&s, "in_flight_kib_p50") + 1.5 * frame_kib,
         "slow {s:?}, long {l:?}"
     );
 }

@@ -1,7 +1,10 @@
 //! `--window`: whether another frame may go out while others are in flight. `auto` (the
 //! default) keeps about what the link carries in one round trip in flight, in bytes (its
 //! measured delivery rate × minimum round trip), at least one frame and at most
-//! [`MAX_FRAMES`]; `N` is a fixed cap of N frames; `1` is strict stop-and-wait.
+//! [`MAX_FRAMES`]; past that, a frame still goes once the link has sent the others out (by
+//! the measured rate), so that a link whose round trip holds less than a frame is kept busy
+//! instead of idling while the answers come back. `N` is a fixed cap of N frames; `1` is
+//! strict stop-and-wait.
 //!
 //! In every form the newest frame wins on the link: a frame is not started while the link
 //! could not begin on it within about one frame interval (what is in flight still needs longer
@@ -95,29 +98,41 @@ impl Pacer {
             // Nothing measured yet: one frame at a time until the first answer.
             return self.window != Window::Auto;
         };
-        if self.window == Window::Auto {
-            let bytes: usize = in_flight.clone().map(|(b, _)| b).sum();
-            if bytes as f64 >= rate * rtt.as_secs_f64() {
-                return false;
-            }
+        let bytes: usize = in_flight.clone().map(|(b, _)| b).sum();
+        let (backlog, late) = link_state(in_flight, rate, rtt, now);
+        // Auto: up to a round trip's worth of bytes; past that, the next frame still goes
+        // once the link has sent the others (it queues behind nothing, and the link is kept
+        // busy instead of idling for the answers' way back).
+        if self.window == Window::Auto
+            && bytes as f64 >= rate * rtt.as_secs_f64()
+            && !backlog.is_zero()
+        {
+            return false;
         }
-        let Some(interval) = self.interval else {
-            return true;
-        };
-        // When the link has sent what is in flight, as measured; and when the oldest frame's
-        // answer is due.
-        let mut free: Option<Instant> = None;
-        let mut oldest_due = None;
-        for (bytes, sent) in in_flight {
-            let start = free.map_or(sent, |f| f.max(sent));
-            let end = start + Duration::from_secs_f64(bytes as f64 / rate);
-            oldest_due.get_or_insert(end + rtt);
-            free = Some(end);
-        }
-        let backlog = free.map_or(Duration::ZERO, |f| f.saturating_duration_since(now));
-        let late = oldest_due.map_or(Duration::ZERO, |d| now.saturating_duration_since(d));
-        backlog <= interval && late <= interval
+        self.interval
+            .is_none_or(|interval| backlog <= interval && late <= interval)
     }
+}
+
+/// How long the link still needs to send what is in flight, at `rate`; and how overdue the
+/// oldest frame's answer is (sent, sent out at `rate`, one round trip `rtt`).
+fn link_state(
+    in_flight: impl Iterator<Item = (usize, Instant)>,
+    rate: f64,
+    rtt: Duration,
+    now: Instant,
+) -> (Duration, Duration) {
+    let mut free: Option<Instant> = None;
+    let mut oldest_due = None;
+    for (bytes, sent) in in_flight {
+        let start = free.map_or(sent, |f| f.max(sent));
+        let end = start + Duration::from_secs_f64(bytes as f64 / rate);
+        oldest_due.get_or_insert(end + rtt);
+        free = Some(end);
+    }
+    let backlog = free.map_or(Duration::ZERO, |f| f.saturating_duration_since(now));
+    let late = oldest_due.map_or(Duration::ZERO, |d| now.saturating_duration_since(d));
+    (backlog, late)
 }
 
 #[cfg(test)]
@@ -160,6 +175,9 @@ mod tests {
         let (slow, now) = link(1.25e6, MS(30));
         assert!(may(auto, &[], &slow, now));
         assert!(!may(auto, &[(108_000, now)], &slow, now));
+        // Once the link has sent it (86 ms), the next may go while its answer is on its way.
+        assert!(!may(auto, &[(108_000, now)], &slow, now + MS(80)));
+        assert!(may(auto, &[(108_000, now)], &slow, now + MS(90)));
         // Two 15 KB frames do not: a third may go.
         assert!(may(auto, &[(15_000, now), (15_000, now)], &slow, now));
         // 40 Mbit/s, 70 ms: 350 KB per round trip, six 50 KB frames and more, not eight.
