@@ -1,21 +1,27 @@
 #!/usr/bin/env bash
 # Measures the real binaries over emulated links and prints one key=value line per case.
-#   scripts/link-bench.sh [PROFILES...]   (default: loopback wifi lte stalls)
+#   scripts/link-bench.sh [PROFILES...]   (default: all of them)
 # Profiles (each direction; link-relay, a user-space relay, since this kernel has no netem):
 #   loopback   no relay at all
 #   wifi       20 Mbit/s, 5 ms +- 2 ms one way
 #   lte        50 Mbit/s, 25 ms +- 3 ms one way
 #   stalls     wifi, and the link down 1 % of the time in stalls of 100 ms
-# Modes: strict (stop-and-wait), window3 (--window 3), adapt (--window 3 --adapt).
+#   bursts     10 Mbit/s, 15 ms +- 4 ms, delivered in 32 KB bursts (Wi-Fi aggregation)
+#   packets    10 Mbit/s, 15 ms +- 4 ms, delivered a 1448-byte packet at a time
+#   long       40 Mbit/s, 35 ms +- 10 ms (a long, jittery round trip)
+# Modes: strict (--window 1), window3 (--window 3), auto (the default, --window auto),
+# adapt (the default and --adapt).
 # Each case: FRAMES (300) frames of the camera-like 1280x720 y4m at 30 fps, quality 40, with
 # the time mark, into a headless viewer with --measure (glass = capture to decoded picture).
-# Each case runs RUNS times (default 1) and prints the median of every figure.
+# Each case runs RUNS times (default 1) and prints the median of every figure, and the case's
+# physical limit: one-way delay + jitter + bytes per frame x 8 / rate + the encode and decode
+# floors (codec-floor on the same y4m), with glass p50 and p95 over it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 profiles=("$@")
-[ ${#profiles[@]} -gt 0 ] || profiles=(loopback wifi lte stalls)
+[ ${#profiles[@]} -gt 0 ] || profiles=(loopback wifi lte stalls bursts packets long)
 frames=${FRAMES:-300}
 runs=${RUNS:-1}
 
@@ -29,7 +35,13 @@ needs ffmpeg
 log "building release binaries"
 cargo build --locked --release -p streamer -p viewer >&2
 cargo build --locked --release -p integration-tests --bin link-relay >&2
+cargo build --locked --release -p benches --bin codec-floor >&2
 video=$(media 1280x720)
+# The codec's share of the physical limit: encode_floor_ms=... decode_floor_ms=... on this y4m.
+floors=$(target/release/codec-floor "$video")
+floor() { sed -n 's/.*'"$1"'=\([^ ]*\).*/\1/p' <<<"$floors"; }
+encode_floor=$(floor encode_floor_ms)
+decode_floor=$(floor decode_floor_ms)
 
 link_args() {
   case $1 in
@@ -37,7 +49,11 @@ link_args() {
     wifi) echo "--rate-mbit 20 --delay-ms 5 --jitter-ms 2" ;;
     lte) echo "--rate-mbit 50 --delay-ms 25 --jitter-ms 3" ;;
     stalls) echo "--rate-mbit 20 --delay-ms 5 --jitter-ms 2 --stalls 1:100" ;;
-    *) echo "link-bench: unknown profile $1 (loopback, wifi, lte, stalls)" >&2; exit 2 ;;
+    bursts) echo "--rate-mbit 10 --delay-ms 15 --jitter-ms 4 --burst 32768" ;;
+    packets) echo "--rate-mbit 10 --delay-ms 15 --jitter-ms 4" ;;
+    long) echo "--rate-mbit 40 --delay-ms 35 --jitter-ms 10" ;;
+    *) echo "link-bench: unknown profile $1 (loopback wifi lte stalls bursts packets long)" >&2
+       exit 2 ;;
   esac
 }
 
@@ -72,16 +88,42 @@ run_case() {
     "quality_p50=$(value quality_p50 "$dir/streamer.out")" \
     "dropped=$(value dropped "$dir/streamer.out")" \
     "viewer_dropped=$(value dropped "$dir/viewer.out")" \
-    "adapt_changes=$changes"
+    "adapt_changes=$changes" \
+    "rate_mbit=$(value rate_mbit "$dir/streamer.out")" \
+    "in_flight_p50=$(value in_flight_p50 "$dir/streamer.out")" \
+    "$(limit "$profile" "$dir")"
   rm -rf "$dir"
+}
+
+# arg FLAG ARGS...: the value after FLAG in a relay's arguments (0 if absent)
+arg() { local f=$1; shift; while [ $# -gt 0 ]; do [ "$1" = "$f" ] && { echo "$2"; return; }; shift; done; echo 0; }
+
+# limit PROFILE DIR: the case's physical limit and glass over it, as key=value words.
+limit() {
+  # shellcheck disable=SC2046
+  set -- "$(value bytes_per_frame "$2/streamer.out")" "$(value glass_p50_ms "$2/viewer.out")" \
+    "$(value glass_p95_ms "$2/viewer.out")" $(link_args "$1")
+  local bytes=$1 g50=$2 g95=$3; shift 3
+  awk -v bytes="$bytes" -v g50="$g50" -v g95="$g95" -v rate="$(arg --rate-mbit "$@")" \
+    -v delay="$(arg --delay-ms "$@")" -v jitter="$(arg --jitter-ms "$@")" \
+    -v enc="$encode_floor" -v dec="$decode_floor" 'BEGIN {
+      if (bytes == "" || enc == "") { print "limit_ms=unknown"; exit }
+      wire = rate > 0 ? bytes * 8 / (rate * 1000) : 0
+      l = delay + jitter + wire + enc + dec
+      printf "limit_ms=%.1f", l
+      if (g50 != "") printf " glass_p50_over_limit=%.2f glass_p95_over_limit=%.2f", g50 / l, g95 / l
+      printf "\n"
+    }'
 }
 
 for profile in "${profiles[@]}"; do
   link_args "$profile" >/dev/null
   log "$profile: strict"
-  median run_case "$profile" strict
+  median run_case "$profile" strict --window 1
   log "$profile: --window 3"
   median run_case "$profile" window3 --window 3
-  log "$profile: --window 3 --adapt"
-  median run_case "$profile" adapt --window 3 --adapt
+  log "$profile: default (--window auto)"
+  median run_case "$profile" auto
+  log "$profile: default and --adapt"
+  median run_case "$profile" adapt --adapt
 done

@@ -1,7 +1,9 @@
 //! Over emulated links (`link-relay`: delay, jitter, a rate cap, on loopback): overlapping
 //! frames negotiated with our viewer, intact and in order across a viewer restart; declined by
 //! the reference receiver, which then sees exactly the strict protocol; `--adapt` lowering the
-//! quality on a slow link and keeping it on loopback; the advice about `--window`.
+//! quality on a slow link and keeping it on loopback; the advice about `--window`; `--window
+//! auto` holding about one frame in flight on a slow link and more on a long round trip; the
+//! newest frame going out after a stall; `--adapt` not flapping the size on a bursty link.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -153,23 +155,32 @@ fn the_reference_receiver_keeps_the_strict_protocol() {
     let dir = TempDir::new("overlap-reference");
     let photo = dir.path("photo.jpg");
     let jpeg = write_jpeg(&photo, (320, 240));
-    let outdir = dir.path("out");
-    std::fs::create_dir_all(&outdir).unwrap();
     // The reference receiver checks every flag byte for byte (only the offer's leading zero,
     // which its int() reads past, on the first) and that nothing comes before each `ok`.
-    let (receiver, port) = start_receiver("recv-flag", &outdir);
+    // With the default (--window auto) and with a fixed window alike.
+    for window in [&[][..], &["--window", "3"]] {
+        reference_gets_strict(
+            &photo,
+            &jpeg,
+            window,
+            &dir.path(&format!("out{}", window.len())),
+        );
+    }
+}
+
+fn reference_gets_strict(
+    photo: &std::path::Path,
+    jpeg: &[u8],
+    window: &[&str],
+    outdir: &std::path::Path,
+) {
+    std::fs::create_dir_all(outdir).unwrap();
+    let (receiver, port) = start_receiver("recv-flag", outdir);
     let relay = Relay::start(&format!("127.0.0.1:{port}"), WIFI);
+    let args = ["--source", photo.to_str().unwrap(), "--frames", "5"];
     let out = run(
         "streamer",
-        &[
-            "--source",
-            photo.to_str().unwrap(),
-            "--frames",
-            "5",
-            "--window",
-            "3",
-            &relay.addr,
-        ],
+        &[&args[..], window, &[relay.addr.as_str()]].concat(),
         Duration::from_secs(30),
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -185,7 +196,7 @@ fn the_reference_receiver_keeps_the_strict_protocol() {
         1,
         "{stderr}"
     );
-    let got = files_in(&outdir);
+    let got = files_in(outdir);
     assert_eq!(got.len(), 5);
     assert!(
         got.iter().all(|f| *f == jpeg),
@@ -243,7 +254,7 @@ fn strict_streaming_over_a_slow_round_trip_suggests_a_window() {
     let viewer = Viewer::start(&["--headless"], &[]);
     let relay = Relay::start(&viewer.addr, &["--delay-ms", "15"]);
     let args = [
-        "--source", "test", "--size", "320x240", "--frames", "40", "--quiet",
+        "--source", "test", "--size", "320x240", "--frames", "40", "--quiet", "--window", "1",
     ];
     let out = run(
         "streamer",
@@ -253,7 +264,7 @@ fn strict_streaming_over_a_slow_round_trip_suggests_a_window() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert_eq!(
-        err.matches("--window 3 lets frames overlap").count(),
+        err.matches("--window auto lets frames overlap").count(),
         1,
         "{err}"
     );
@@ -270,6 +281,8 @@ fn strict_streaming_over_a_slow_round_trip_suggests_a_window() {
         "--frames",
         "40",
         "--quiet",
+        "--window",
+        "1",
         &viewer.addr,
     ];
     let out = run("streamer", &direct, Duration::from_secs(30));
@@ -284,5 +297,137 @@ fn strict_streaming_over_a_slow_round_trip_suggests_a_window() {
         "{stdout}
 {err}"
     );
-    assert!(!err.contains("--window"), "{err}");
+    assert!(!err.contains("lets frames overlap"), "{err}");
+}
+
+/// The summary of a streamer run through a relay with `link` and `args`, and its stderr.
+fn through(
+    link: &[&str],
+    args: &[&str],
+) -> (std::collections::HashMap<String, String>, String, String) {
+    let viewer = Viewer::start(&["--headless"], &[]);
+    let relay = Relay::start(&viewer.addr, link);
+    let out = run(
+        "streamer",
+        &[args, &[relay.addr.as_str()]].concat(),
+        Duration::from_secs(90),
+    );
+    let (stdout, err) = (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
+    assert!(out.status.success(), "{err}");
+    (summary(&stdout), stdout, err)
+}
+
+#[test]
+fn the_auto_window_follows_the_link_in_bytes() {
+    let _lock = heavy();
+    // 720p test frames are about 28 KB: 56 ms on a 4 Mbit/s link, whose round trip of 20 ms
+    // holds 10 KB; 40 Mbit/s with 80 ms each way holds 800 KB, five frames of the 30 fps
+    // source and more.
+    let args = [
+        "--source", "test", "--size", "1280x720", "--frames", "60", "--quiet",
+    ];
+    let slow = ["--rate-mbit", "4", "--delay-ms", "10"];
+    let long = ["--rate-mbit", "40", "--delay-ms", "80", "--jitter-ms", "3"];
+    let (s, _, err) = through(&slow, &args);
+    assert!(err.contains("(--window auto)"), "{err}");
+    // As each frame goes out: itself, and at most the one before, sent out by the link and
+    // waiting for its answer (a fixed window of 3 holds three here).
+    let frame_kib = num(&s, "bytes_per_frame") / 1024.0;
+    assert!(num(&s, "in_flight_p50") <= 2.0, "slow link: {s:?}");
+    assert!(
+        num(&s, "in_flight_kib_p50") <= 2.0 * frame_kib + 1.0,
+        "slow link: {s:?}"
+    );
+    let (l, _, err) = through(&long, &args);
+    assert!(
+        num(&l, "in_flight_p50") >= num(&s, "in_flight_p50") + 2.0,
+        "slow {s:?}, long {l:?}\n{err}"
+    );
+    assert!(
+        num(&l, "in_flight_kib_p50") >= num(&s, "in_flight_kib_p50") + 1.5 * frame_kib,
+        "slow {s:?}, long {l:?}"
+    );
+}
+
+#[test]
+fn after_a_stall_the_next_frame_sent_is_the_newest() {
+    let _lock = heavy();
+    // A long fat link (its round trip holds a dozen of these frames) down for 600 ms once.
+    let link = [
+        "--rate-mbit",
+        "40",
+        "--delay-ms",
+        "35",
+        "--stall-at",
+        "2500:600",
+    ];
+    let args = ["--source", "test", "--size", "320x240", "--frames", "150"];
+    let (s, out, err) = through(&link, &args);
+    let latencies: Vec<f64> = out
+        .lines()
+        .filter(|l| l.starts_with("frame="))
+        .map(|l| key_values(l)["latency_ms"].parse().unwrap())
+        .collect();
+    assert_eq!(latencies.len(), 150, "{err}");
+    // Only the frames in flight as the stall began (about a round trip's worth at 30 fps, and
+    // one more sent before the link was seen to be late) wait it out; not a dozen.
+    let stalled: Vec<usize> = (0..latencies.len())
+        .filter(|&i| latencies[i] > 300.0)
+        .collect();
+    assert!(!stalled.is_empty(), "no stall seen: {latencies:?}");
+    assert!(
+        stalled.len() <= 5,
+        "{} frames waited out the stall: {latencies:?}",
+        stalled.len()
+    );
+    // Then the newest frame: latency is back near its floor at once.
+    let after = stalled[stalled.len() - 1] + 1;
+    let floor = latencies.iter().copied().fold(f64::INFINITY, f64::min);
+    let next = &latencies[after..(after + 10).min(latencies.len())];
+    assert!(
+        next.iter().all(|&l| l < floor + 100.0),
+        "after the stall: {next:?}, floor {floor}\n{s:?}"
+    );
+}
+
+#[test]
+fn adapt_does_not_flap_the_size_on_a_bursty_link() {
+    let _lock = heavy();
+    // 4 Mbit/s, delivered in 32 KB bursts: 720p frames at quality 40 do not fit, whole frames
+    // arrive in one burst (both answers at once).
+    let link = [
+        "--rate-mbit",
+        "4",
+        "--delay-ms",
+        "15",
+        "--jitter-ms",
+        "4",
+        "--burst",
+        "32768",
+    ];
+    let args = [
+        "--source", "test", "--size", "1280x720", "--adapt", "--frames", "300", "--quiet",
+    ];
+    let (s, _, err) = through(&link, &args);
+    let changes: Vec<&str> = err.lines().filter(|l| l.contains("adapt:")).collect();
+    assert!(
+        !changes.is_empty(),
+        "no adaptation on a 4 Mbit/s link:\n{err}"
+    );
+    let sizes = changes
+        .iter()
+        .filter(|l| {
+            let (from, to) = l.split_once(" -> ").unwrap();
+            from.contains("half size") != to.contains("half size")
+        })
+        .count();
+    assert!(
+        sizes <= 2,
+        "{sizes} size changes in {} frames:\n{err}",
+        s["frames"]
+    );
+    assert!(num(&s, "quality_p50") < 40.0, "{s:?}");
 }

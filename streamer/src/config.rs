@@ -10,6 +10,7 @@ use shared::Dialect;
 
 use crate::black_box;
 use crate::link::config::SenderConfig;
+use crate::link::window::Window;
 use crate::source::camera::{self, CameraFormat, CameraRequest, CameraSpec};
 use crate::source::pipe::PipeOptions;
 use crate::source::{SourceOptions, SourceSpec};
@@ -46,8 +47,8 @@ pub struct Config {
     pub camera_format: Option<CameraFormat>,
     /// `--passthrough`: send a camera's own JPEG untouched instead of encoding it again.
     pub passthrough: bool,
-    /// `--window`: frames that may be in flight at once when the viewer agrees (1: strict).
-    pub window: usize,
+    /// `--window`: frames that may be in flight at once when the viewer agrees.
+    pub window: Window,
     /// `--adapt`: follow the link with quality and size instead of queueing.
     pub adapt: bool,
     /// `--raw WxH`: standard input carries raw BGR24 frames of this size.
@@ -91,6 +92,7 @@ impl Config {
             }),
             // The pipeline puts the running black box here.
             black_box: Default::default(),
+            interval: None,
         }
     }
 

@@ -8,6 +8,7 @@ use shared::cli::{PeerAddr, Resolution, Seconds};
 use shared::{Dialect, DEFAULT_MAX_FRAME_BYTES, DEFAULT_QUALITY};
 use streamer::black_box;
 use streamer::encode::slices::Slices;
+use streamer::link::window::Window;
 use streamer::source::camera::{CameraFormat, CameraSpec};
 use streamer::source::{SourceSpec, DEFAULT_SIZE};
 
@@ -95,11 +96,12 @@ struct Args {
     #[arg(long)]
     passthrough: bool,
 
-    /// Frames that may be in flight at once: with N > 1, and a viewer of ours that agrees, each
-    /// frame goes out without waiting for the previous one's answers (reference receivers and
-    /// older viewers: strict stop-and-wait, said once). 1 is strict stop-and-wait.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=16))]
-    window: u16,
+    /// Frames in flight at once, with a viewer of ours that agrees (reference receivers and
+    /// older viewers: strict stop-and-wait, said once): auto keeps what the link carries in
+    /// one round trip (measured rate x minimum round trip, 1 to 16 frames); N (1-16) is a
+    /// fixed cap; 1 is strict stop-and-wait.
+    #[arg(long, value_name = "auto|N", default_value = "auto")]
+    window: Window,
 
     /// Follow the link: lower the JPEG quality (--quality is the ceiling) and, past the lowest
     /// quality, halve the picture when frames take longer than the frame interval or latency
@@ -205,7 +207,7 @@ fn main() -> ExitCode {
         camera: args.camera,
         camera_format: args.camera_format,
         passthrough: args.passthrough,
-        window: usize::from(args.window),
+        window: args.window,
         adapt: args.adapt,
         raw: args.raw,
         max_frame_bytes: args.max_frame_bytes,

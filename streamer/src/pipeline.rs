@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::thread;
+use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
 use shared::cli::print_line;
@@ -18,6 +19,7 @@ use crate::link::adapt::Adapter;
 use crate::link::config::SenderConfig;
 use crate::link::sender;
 use crate::link::tally::{SenderStats, Tally};
+use crate::link::window::Window;
 use crate::source::{self, capture, RawFrame, Source, SourceSpec};
 
 /// Runs the whole pipeline until the source ends, the frame limit is reached or the user
@@ -42,7 +44,7 @@ pub fn run(config: Config) -> Result<()> {
             .name("capture".into())
             .spawn(move || capture::run(source, raw, fps, stamp))?
     };
-    if config.window > 1 && config.dialect != Dialect::Flag {
+    if matches!(config.window, Window::Fixed(n) if n > 1) && config.dialect != Dialect::Flag {
         eprintln!(
             "streamer: --window applies to the flag dialect only; the {} dialect stays strict",
             config.dialect
@@ -62,6 +64,7 @@ pub fn run(config: Config) -> Result<()> {
     let (black_box, dumping) = start_black_box(&config)?;
     let mut sender_config = config.sender_config();
     sender_config.black_box = black_box.clone();
+    sender_config.interval = (fps > 0.0).then(|| Duration::from_secs_f64(1.0 / fps));
     let mut tally = Tally::new(&sender_config, adapter);
     let sent = send(&sender_config, &jpeg, &mut tally);
     if let (Some(b), Some(dumping)) = (black_box.black_box(), dumping) {
@@ -203,6 +206,20 @@ fn print_summary(stats: &SenderStats, dropped: u64, dialect: Dialect, clock: &Cl
         .quality_p50()
         .map(|q| format!(" quality_p50={q}"))
         .unwrap_or_default();
+    let in_flight = stats
+        .in_flight
+        .summary()
+        .map(|(frames, kib, max)| {
+            format!(" in_flight_p50={frames} in_flight_kib_p50={kib} in_flight_max={max}")
+        })
+        .unwrap_or_default();
+    let link = stats
+        .link
+        .map(|(rate, rtt)| {
+            let rtt = rtt.as_secs_f64() * 1e3;
+            format!(" rate_mbit={:.2} min_rtt_ms={rtt:.2}", rate * 8e-6)
+        })
+        .unwrap_or_default();
     // Viewer clock minus ours; unknown without the extension exchange (or before a sample).
     let (offset, error) = match clock.estimate {
         Some(e) => (
@@ -214,7 +231,7 @@ fn print_summary(stats: &SenderStats, dropped: u64, dialect: Dialect, clock: &Cl
     let rejected = clock.rejected;
     print_line(format_args!(
         "summary: frames={frames} fps={fps:.2} {timing} bytes_per_frame={bytes_per_frame} \
-         dropped={dropped}{quality} clock_offset_ms={offset} clock_error_ms={error} \
-         clock_rejected={rejected}"
+         dropped={dropped}{quality}{in_flight}{link} clock_offset_ms={offset} \
+         clock_error_ms={error} clock_rejected={rejected}"
     ));
 }

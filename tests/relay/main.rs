@@ -1,8 +1,11 @@
 //! `link-relay`: a test tool, not part of the product. A TCP relay on loopback that makes a
 //! link like Wi-Fi or LTE, since this kernel has no `netem`: in each direction, bytes leave at
 //! a capped rate (queueing behind each other, up to `--queue-ms` of backlog before the sender
-//! is held back), then wait out a one-way delay with uniform jitter, in order; optionally the
-//! link stalls now and then. It stops by itself after `--max-seconds`.
+//! is held back), then wait out a one-way delay with uniform jitter, in order, and reach the
+//! other end a packet (1448 bytes) at a time, or with `--burst BYTES` in bursts as Wi-Fi
+//! aggregation delivers them; the delay may differ per direction (`--delay-up-ms`,
+//! `--delay-down-ms`); optionally the link stalls now and then (`--stalls`) or once at a set
+//! moment (`--stall-at`). It stops by itself after `--max-seconds`.
 //!
 //!   link-relay --to 127.0.0.1:8080 --rate-mbit 20 --delay-ms 5 --jitter-ms 2
 //!
@@ -31,6 +34,18 @@ struct Args {
     /// One-way delay of each direction, milliseconds.
     #[arg(long, default_value_t = 0.0)]
     delay_ms: f64,
+    /// One-way delay from the client to the server (streamer to viewer), instead of
+    /// --delay-ms.
+    #[arg(long)]
+    delay_up_ms: Option<f64>,
+    /// One-way delay from the server back to the client (the answers), instead of --delay-ms.
+    #[arg(long)]
+    delay_down_ms: Option<f64>,
+    /// Deliver in bursts of this many bytes (e.g. 32768, as Wi-Fi aggregation): bytes that
+    /// have crossed wait until a burst is full or the link has nothing more on its way
+    /// (0: a packet at a time).
+    #[arg(long, default_value_t = 0)]
+    burst: usize,
     /// Uniform jitter added to the delay, plus or minus this many milliseconds.
     #[arg(long, default_value_t = 0.0)]
     jitter_ms: f64,
@@ -44,6 +59,10 @@ struct Args {
     /// (e.g. 1:100), at random moments.
     #[arg(long, value_parser = parse_stalls)]
     stalls: Option<(f64, f64)>,
+    /// One stall at a set moment: AT_MS:MS, the link is down for MS milliseconds from AT_MS
+    /// after each connection starts (e.g. 3000:500).
+    #[arg(long, value_parser = parse_stall_at)]
+    stall_at: Option<(f64, f64)>,
     /// Seed of the random jitter and stalls, so that runs repeat.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -63,6 +82,19 @@ fn parse_stalls(s: &str) -> Result<(f64, f64), String> {
         return Err(bad());
     }
     Ok((pct, ms))
+}
+
+fn parse_stall_at(s: &str) -> Result<(f64, f64), String> {
+    let bad = || format!("{s:?} is not AT_MS:MS, e.g. 3000:500");
+    let (at, ms) = s.split_once(':').ok_or_else(bad)?;
+    let (at, ms): (f64, f64) = (
+        at.parse().map_err(|_| bad())?,
+        ms.parse().map_err(|_| bad())?,
+    );
+    if !(at >= 0.0 && ms > 0.0 && at.is_finite() && ms.is_finite()) {
+        return Err(bad());
+    }
+    Ok((at, ms))
 }
 
 /// The largest piece scheduled as one: a TCP segment's payload on Ethernet.
@@ -130,8 +162,8 @@ async fn relay(client: TcpStream, args: &Args, connection: u64) -> Result<()> {
     let (client_rd, client_wr) = client.into_split();
     let (server_rd, server_wr) = server.into_split();
     // Each direction draws its own random numbers, from its own seed.
-    let up = Link::new(args, args.seed ^ (connection << 1));
-    let down = Link::new(args, args.seed ^ (connection << 1 | 1));
+    let up = Link::new(args, args.delay_up_ms, args.seed ^ (connection << 1));
+    let down = Link::new(args, args.delay_down_ms, args.seed ^ (connection << 1 | 1));
     let (a, b) = tokio::join!(
         direction(client_rd, server_wr, up),
         direction(server_rd, client_wr, down)
@@ -153,18 +185,28 @@ struct Link {
     /// When the last piece is delivered (later pieces never overtake it).
     last_delivery: Instant,
     next_stall: Option<Instant>,
+    /// The one stall of `--stall-at`: (start, end).
+    stall_at: Option<(Instant, Instant)>,
+    /// `--burst`: bytes delivered at once (0: a packet at a time).
+    burst: usize,
 }
 
 impl Link {
-    fn new(args: &Args, seed: u64) -> Link {
+    /// One direction, with its own delay if given (else --delay-ms).
+    fn new(args: &Args, delay_ms: Option<f64>, seed: u64) -> Link {
         let now = Instant::now();
+        let delay_ms = delay_ms.unwrap_or(args.delay_ms);
+        let stall_at = args.stall_at.map(|(at, ms)| {
+            let start = now + Duration::from_secs_f64(at / 1e3);
+            (start, start + Duration::from_secs_f64(ms / 1e3))
+        });
         let stalls = args.stalls.map(|(pct, ms)| {
             let stall = ms / 1e3;
             (stall * (100.0 - pct) / pct, stall)
         });
         let mut link = Link {
             bytes_per_sec: (args.rate_mbit > 0.0).then_some(args.rate_mbit * 1e6 / 8.0),
-            delay: Duration::from_secs_f64(args.delay_ms.max(0.0) / 1e3),
+            delay: Duration::from_secs_f64(delay_ms.clamp(0.0, 1e6) / 1e3),
             jitter: args.jitter_ms.max(0.0) / 1e3,
             queue: Duration::from_secs_f64(args.queue_ms.max(1.0) / 1e3),
             stalls,
@@ -172,6 +214,8 @@ impl Link {
             free_at: now,
             last_delivery: now,
             next_stall: None,
+            stall_at,
+            burst: args.burst,
         };
         link.next_stall = link.stalls.map(|(gap, _)| now + link.rng.exponential(gap));
         link
@@ -190,6 +234,11 @@ impl Link {
                 let end = next + Duration::from_secs_f64(stall);
                 start = start.max(end);
                 self.next_stall = Some(end + self.rng.exponential(gap));
+            }
+        }
+        if let Some((from, until)) = self.stall_at {
+            if start >= from && start < until {
+                start = until;
             }
         }
         let send = self
@@ -212,6 +261,7 @@ async fn direction(
     mut link: Link,
 ) -> Result<()> {
     let (tx, mut rx) = mpsc::channel::<(Instant, Vec<u8>)>(PIPE);
+    let burst = link.burst;
     let writer = tokio::spawn(async move {
         let mut out = Vec::new();
         let mut next: Option<(Instant, Vec<u8>)> = None;
@@ -227,14 +277,25 @@ async fn direction(
             tokio::time::sleep_until(at).await;
             out.clear();
             out.extend_from_slice(&piece);
-            // Everything else already due goes out in the same write.
-            let now = Instant::now();
-            while let Ok((at, piece)) = rx.try_recv() {
-                if at > now {
-                    next = Some((at, piece));
-                    break;
+            if burst > 0 {
+                // A burst: wait for what is on its way until it is full.
+                while out.len() < burst {
+                    let Ok((at, piece)) = rx.try_recv() else {
+                        break;
+                    };
+                    tokio::time::sleep_until(at).await;
+                    out.extend_from_slice(&piece);
                 }
-                out.extend_from_slice(&piece);
+            } else {
+                // Everything else already due goes out in the same write.
+                let now = Instant::now();
+                while let Ok((at, piece)) = rx.try_recv() {
+                    if at > now {
+                        next = Some((at, piece));
+                        break;
+                    }
+                    out.extend_from_slice(&piece);
+                }
             }
             to.write_all(&out).await?;
         }
@@ -304,7 +365,7 @@ mod tests {
     #[test]
     fn bytes_leave_at_the_rate_then_wait_out_the_delay() {
         // 8 Mbit/s is 1 MB/s: 1000 bytes take 1 ms; 10 ms delay, no jitter.
-        let mut link = Link::new(&args(&["--rate-mbit", "8", "--delay-ms", "10"]), 1);
+        let mut link = Link::new(&args(&["--rate-mbit", "8", "--delay-ms", "10"]), None, 1);
         let t = Instant::now();
         let first = link.schedule(1000, t);
         assert_eq!(first - t, Duration::from_millis(11));
@@ -320,7 +381,7 @@ mod tests {
 
     #[test]
     fn jitter_never_reorders() {
-        let mut link = Link::new(&args(&["--delay-ms", "5", "--jitter-ms", "4"]), 7);
+        let mut link = Link::new(&args(&["--delay-ms", "5", "--jitter-ms", "4"]), None, 7);
         let t = Instant::now();
         let mut last = t;
         for i in 0..1000u64 {
@@ -334,7 +395,7 @@ mod tests {
 
     #[test]
     fn stalls_take_about_their_share_of_the_time() {
-        let mut link = Link::new(&args(&["--stalls", "10:100"]), 3);
+        let mut link = Link::new(&args(&["--stalls", "10:100"]), None, 3);
         let t = Instant::now();
         // One small piece every millisecond for 100 s: those inside a stall wait for its end.
         let mut waited = Duration::ZERO;
@@ -346,5 +407,33 @@ mod tests {
         let mean_ms = waited.as_secs_f64() * 1e3 / 100_000.0;
         assert!((2.0..10.0).contains(&mean_ms), "{mean_ms}");
         assert!(parse_stalls("1:100").is_ok() && parse_stalls("0:100").is_err());
+    }
+
+    #[test]
+    fn per_direction_delays_and_a_stall_at_a_set_moment() {
+        let a = args(&[
+            "--delay-ms",
+            "5",
+            "--delay-up-ms",
+            "30",
+            "--stall-at",
+            "100:50",
+        ]);
+        let (mut up, mut down) = (
+            Link::new(&a, a.delay_up_ms, 1),
+            Link::new(&a, a.delay_down_ms, 2),
+        );
+        let t = Instant::now();
+        assert_eq!(up.schedule(0, t) - t, Duration::from_millis(30));
+        assert_eq!(down.schedule(0, t) - t, Duration::from_millis(5));
+        // Inside the stall: nothing leaves before its end (150 ms).
+        let at = t + Duration::from_millis(120);
+        let out = down.schedule(0, at);
+        assert!(
+            out >= t + Duration::from_millis(155) - Duration::from_millis(1),
+            "{:?}",
+            out - t
+        );
+        assert!(parse_stall_at("3000:500").is_ok() && parse_stall_at("x:1").is_err());
     }
 }

@@ -1,9 +1,13 @@
 //! `--adapt`: keeps the source's frame rate and a low latency on a slow link by trading picture
 //! quality (and, past the lowest quality, half the resolution) instead of queueing frames.
 //!
-//! The sender feeds the [`Adapter`] one [`Sample`] per acknowledged frame; the adapter sets the
-//! [`Knobs`] that every encoder reads before its next frame. Pure logic, no clock of its own:
-//! the tests drive it with made-up samples.
+//! The sender feeds the [`Adapter`] one [`Sample`] per acknowledged frame, with the link's
+//! delivery rate measured across frames ([`crate::link::rate`]); a frame's link time is its
+//! size at that rate, and the adapter aims at frames that need about 65 % of the frame
+//! interval. The picture's size changes at most once per [`SIZE_HOLD`] unless latency runs
+//! away, so a bursty link cannot make it flap. It sets the [`Knobs`] that every encoder reads
+//! before its next frame. Pure logic, no clock of its own: the tests drive it with made-up
+//! samples.
 
 use std::time::{Duration, Instant};
 
@@ -18,9 +22,10 @@ pub const QUALITY_FLOOR: u8 = 20;
 pub struct Sample {
     /// Capture start to the second `ok`.
     pub latency: Duration,
-    /// How long the payload took on the link: the time between the flag's and the payload's
-    /// answers when frames overlap, or the payload's round trip less the flag's when strict.
-    pub wire: Duration,
+    /// The frame's size.
+    pub bytes: usize,
+    /// The link's delivery rate as measured, bytes per second.
+    pub rate: f64,
     /// The quality it was encoded at (`None`: passed through, it says nothing about ours).
     pub quality: Option<u8>,
     pub halved: bool,
@@ -40,9 +45,9 @@ pub struct Change {
 }
 
 /// Above this share of the frame interval on the link, frames start to queue: go down.
-const BUSY: f64 = 0.8;
+const BUSY: f64 = 0.75;
 /// What a step down aims at.
-const AIM: f64 = 0.6;
+const AIM: f64 = 0.65;
 /// Below this share, and without queueing, there is room: go up.
 const ROOM: f64 = 0.45;
 /// A halved picture goes back to full size only when four times its link time would fit
@@ -52,6 +57,10 @@ const ROOM_FOR_FULL_SIZE: f64 = 0.15;
 const SETTLE: u32 = 4;
 /// Weight of each new sample in the smoothed figures.
 const SMOOTHING: f64 = 0.25;
+/// Least time between two changes of the picture's size...
+pub const SIZE_HOLD: Duration = Duration::from_secs(4);
+/// ... unless latency runs this many frame intervals above its floor.
+const RUNAWAY_INTERVALS: f64 = 4.0;
 
 /// The controller: multiplicative steps down when the link is busy or latency builds up,
 /// small steps up after a calm second.
@@ -69,6 +78,8 @@ pub struct Adapter {
     base_latency_ms: f64,
     /// Since when the link has had room.
     calm_since: Option<Instant>,
+    /// When the picture's size last changed.
+    sized_at: Option<Instant>,
 }
 
 impl Adapter {
@@ -85,6 +96,7 @@ impl Adapter {
             queue_ms: 0.0,
             base_latency_ms: f64::INFINITY,
             calm_since: None,
+            sized_at: None,
         }
     }
 
@@ -99,7 +111,7 @@ impl Adapter {
         if s.quality != Some(self.quality) || s.halved != self.halved {
             return None;
         }
-        let wire = s.wire.as_secs_f64() * 1e3;
+        let wire = s.bytes as f64 / s.rate.max(1.0) * 1e3;
         let latency = s.latency.as_secs_f64() * 1e3;
         self.base_latency_ms = self.base_latency_ms.min(latency);
         if self.settled == 0 {
@@ -118,40 +130,19 @@ impl Adapter {
         // Latency built up over a frame interval (or 15 ms on a fast source) means a queue.
         let queueing = self.queue_ms > interval_ms.max(15.0);
         let from = (self.quality, self.halved);
-        let to = if share > BUSY || queueing {
-            self.calm_since = None;
-            if self.quality > self.floor {
-                let scaled = f64::from(self.quality) * (AIM / share).clamp(0.5, 0.9);
-                let lower = (scaled.round() as u8).min(self.quality.saturating_sub(3));
-                (lower.max(self.floor), self.halved)
-            } else if !self.halved && share > BUSY {
-                (self.quality, true)
-            } else {
-                return None;
-            }
-        } else if share < ROOM && self.queue_ms < interval_ms / 2.0 {
-            let since = *self.calm_since.get_or_insert(now);
-            if now.duration_since(since) < Duration::from_secs(1) {
-                return None;
-            }
-            if self.quality < self.ceiling {
-                let step = if share < ROOM / 2.0 { 6 } else { 3 };
-                (
-                    self.quality.saturating_add(step).min(self.ceiling),
-                    self.halved,
-                )
-            } else if self.halved
-                && share < ROOM_FOR_FULL_SIZE
-                && now.duration_since(since) >= Duration::from_secs(2)
+        let to = self.next_setting(share, queueing, interval_ms, now)?;
+        // The picture's size changes rarely: a bursty link must not make it flap.
+        let runaway = self.queue_ms > RUNAWAY_INTERVALS * interval_ms;
+        if to.1 != from.1 {
+            if self
+                .sized_at
+                .is_some_and(|t| now.duration_since(t) < SIZE_HOLD)
+                && !runaway
             {
-                (self.floor.max(self.ceiling / 2), false)
-            } else {
                 return None;
             }
-        } else {
-            self.calm_since = None;
-            return None;
-        };
+            self.sized_at = Some(now);
+        }
         let change = Change {
             from,
             to,
@@ -166,6 +157,49 @@ impl Adapter {
         knobs.set(to.0, to.1);
         Some(change)
     }
+
+    /// The setting to move to from the smoothed figures, if any.
+    fn next_setting(
+        &mut self,
+        share: f64,
+        queueing: bool,
+        interval_ms: f64,
+        now: Instant,
+    ) -> Option<(u8, bool)> {
+        if share > BUSY || queueing {
+            self.calm_since = None;
+            if self.quality > self.floor {
+                let scaled = f64::from(self.quality) * (AIM / share).clamp(0.5, 0.9);
+                let lower = (scaled.round() as u8).min(self.quality.saturating_sub(3));
+                Some((lower.max(self.floor), self.halved))
+            } else if !self.halved && share > BUSY {
+                Some((self.quality, true))
+            } else {
+                None
+            }
+        } else if share < ROOM && self.queue_ms < interval_ms / 2.0 {
+            let since = *self.calm_since.get_or_insert(now);
+            if now.duration_since(since) < Duration::from_secs(1) {
+                None
+            } else if self.quality < self.ceiling {
+                let step = if share < ROOM / 2.0 { 6 } else { 3 };
+                Some((
+                    self.quality.saturating_add(step).min(self.ceiling),
+                    self.halved,
+                ))
+            } else if self.halved
+                && share < ROOM_FOR_FULL_SIZE
+                && now.duration_since(since) >= Duration::from_secs(2)
+            {
+                Some((self.floor.max(self.ceiling / 2), false))
+            } else {
+                None
+            }
+        } else {
+            self.calm_since = None;
+            None
+        }
+    }
 }
 
 #[cfg(test)]
@@ -173,6 +207,12 @@ mod tests {
     use super::*;
 
     const MS: fn(u64) -> Duration = Duration::from_millis;
+    /// The link's rate in these samples: 1 MB/s, so a frame's bytes are its link time in µs.
+    const RATE: f64 = 1e6;
+
+    fn bytes(wire: Duration) -> usize {
+        (wire.as_secs_f64() * RATE) as usize
+    }
 
     /// Feeds `n` frames, 33 ms apart, whose link time follows `wire(quality, halved)`;
     /// returns the changes made.
@@ -189,7 +229,8 @@ mod tests {
             let (q, h) = knobs.get();
             let s = Sample {
                 latency,
-                wire: wire(q, h),
+                bytes: bytes(wire(q, h)),
+                rate: RATE,
                 quality: Some(q),
                 halved: h,
             };
@@ -250,7 +291,8 @@ mod tests {
             let (q, h) = knobs.get();
             let s = Sample {
                 latency: MS(10 + 8 * i),
-                wire: MS(2),
+                bytes: bytes(MS(2)),
+                rate: RATE,
                 quality: Some(q),
                 halved: h,
             };
@@ -264,7 +306,8 @@ mod tests {
         let (mut a, knobs) = (Adapter::new(40, 30.0), Knobs::new(40));
         let old = Sample {
             latency: MS(500),
-            wire: MS(500),
+            bytes: bytes(MS(500)),
+            rate: RATE,
             quality: Some(55),
             halved: false,
         };
@@ -277,5 +320,39 @@ mod tests {
             assert_eq!(a.sample(through, Instant::now() + MS(i), &knobs), None);
         }
         assert_eq!(knobs.get(), (40, false));
+    }
+
+    /// A link whose measured time per frame swings (bursts) every 2.5 s between far too slow
+    /// for full size and very fast, at a ceiling of 20 where only the size can change: it
+    /// changes at most once per SIZE_HOLD, not at every swing.
+    #[test]
+    fn the_size_does_not_flap_on_a_swinging_link() {
+        let (mut a, knobs) = (Adapter::new(20, 30.0), Knobs::new(20));
+        let start = Instant::now();
+        let mut changes = Vec::new();
+        for i in 0..600u64 {
+            let (q, h) = knobs.get();
+            let slow = (i * 33 / 2500) % 2 == 0;
+            let wire = match (slow, h) {
+                (true, false) => MS(70),
+                (true, true) => MS(18),
+                (false, _) => MS(1),
+            };
+            let s = Sample {
+                latency: MS(40),
+                bytes: bytes(wire),
+                rate: RATE,
+                quality: Some(q),
+                halved: h,
+            };
+            changes.extend(a.sample(s, start + MS(33 * i), &knobs));
+        }
+        let sizes: Vec<_> = changes.iter().filter(|c| c.from.1 != c.to.1).collect();
+        assert!(!sizes.is_empty(), "{changes:?}");
+        assert!(
+            sizes.len() <= 5,
+            "{} size changes in 20 s: {sizes:?}",
+            sizes.len()
+        );
     }
 }

@@ -9,6 +9,7 @@ use shared::connection::Extension;
 use shared::Dialect;
 
 use crate::black_box::Feed;
+use crate::link::window::Window;
 
 /// What the sender needs to know.
 #[derive(Debug, Clone)]
@@ -19,8 +20,11 @@ pub struct SenderConfig {
     pub frames: u64,
     pub quiet: bool,
     pub ack_timeout: Duration,
-    /// Frames that may be in flight at once (`--window`); 1 is strict stop-and-wait.
-    pub window: usize,
+    /// Frames that may be in flight at once (`--window`); `Fixed(1)` is strict stop-and-wait.
+    pub window: Window,
+    /// The source's frame interval (`None`: unpaced): a frame the link could not start on
+    /// within about this long waits, and a newer one replaces it.
+    pub interval: Option<Duration>,
     /// What the extension exchange says of this stream: its name, the shared secret.
     pub ext: Arc<Extension>,
     /// Where each frame that goes out is also kept (`--black-box`; does nothing when off).

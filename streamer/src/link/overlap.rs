@@ -1,16 +1,17 @@
-//! Overlapping frames (`--window N`, negotiated on the connection's first frame): each frame's
-//! header and payload go out together, up to N frames are in flight, and the answers are
-//! matched to the frames in order as they arrive. Two forms: an older viewer's, with plain
-//! flags answered `ok` after each flag and `ok` after each payload; and the extension
-//! exchange's, with `F` headers carrying the frame's times and one timestamped answer per
-//! frame, each a sample of the viewer's clock. Writing and reading run side by side, so an
-//! answer is timed when it arrives, not when a long write happens to end.
+//! Overlapping frames (`--window auto|N`, negotiated on the connection's first frame): each
+//! frame's header and payload go out together, as many frames are in flight as
+//! [`crate::link::window`] allows, and the answers are matched to the frames in order as they
+//! arrive. Two forms: an older viewer's, with plain flags answered `ok` after each flag and `ok`
+//! after each payload; and the extension exchange's, with `F` headers carrying the frame's times
+//! and one timestamped answer per frame, each a sample of the viewer's clock. Writing and
+//! reading run side by side, so an answer is timed when it arrives, not when a long write
+//! happens to end.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::io::IoSlice;
 use std::pin::Pin;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use shared::clock::{self, Sample};
 use shared::ext::{self, Answer};
@@ -21,6 +22,10 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::encode::encoder::EncodedFrame;
 use crate::link::tally::{Delivery, Tally};
 use crate::link::times;
+use crate::link::window::Pacer;
+
+/// How often a frame held back by the window looks again whether it may go.
+const RECHECK: Duration = Duration::from_millis(2);
 
 /// How frames and answers look on the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +79,7 @@ impl Writing {
 /// (it must not be polled again then), before and after.
 pub async fn run<S, F>(
     stream: S,
-    (form, window): (Form, usize),
+    (form, cap): (Form, usize),
     unread: Vec<u8>,
     frames: &Slot<EncodedFrame>,
     tally: &mut Tally<'_>,
@@ -86,14 +91,21 @@ where
     F: Future<Output = ()>,
 {
     let ack_timeout = tally.config.ack_timeout;
+    let pacer = Pacer {
+        window: tally.config.window,
+        interval: tally.config.interval,
+    };
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut answers = unread;
-    let mut in_flight: VecDeque<Delivery> = VecDeque::with_capacity(window);
+    let mut in_flight: VecDeque<Delivery> = VecDeque::with_capacity(cap);
     let mut writing: Option<Writing> = None;
     // No new frames once set: the source ended, the limit was reached or `stop` resolved.
     let mut ending = *stopped;
     // The peer must make progress (take bytes or answer) within the ack timeout.
     let mut progress = Instant::now();
+    // The peer closed with nothing owed: as strict sending would, find out whether another
+    // frame comes (then the connection has failed) or the source has ended (then all is done).
+    let mut peer_closed = false;
     let result = loop {
         let now = Instant::now();
         let matched = match form {
@@ -110,12 +122,18 @@ where
             let _ = writer.shutdown().await;
             return Ok(());
         }
-        let may_take = !ending && writing.is_none() && in_flight.len() < window;
+        let ready = !ending && writing.is_none();
+        let frames_in_flight = in_flight.iter().map(|d| (d.bytes, d.sent_at));
+        let may_take =
+            ready && in_flight.len() < cap && pacer.may_send(frames_in_flight, &tally.link, now);
+        // Held back by time (the link is busy or late), not by a count: look again soon.
+        let held = ready && !may_take;
         let waiting = writing.is_some() || !in_flight.is_empty();
         let deadline = tokio::time::Instant::from_std(progress + ack_timeout);
         tokio::select! {
             biased;
-            read = reader.read_buf(&mut answers) => match read {
+            read = reader.read_buf(&mut answers), if !peer_closed => match read {
+                Ok(0) if writing.is_none() && in_flight.is_empty() => peer_closed = true,
                 Ok(0) => break Err(ConnError::Closed { waiting_for: "ok" }),
                 Ok(_) => progress = Instant::now(),
                 Err(e) => break Err(e.into()),
@@ -128,6 +146,10 @@ where
                 Err(e) => break Err(e.into()),
             },
             frame = frames.take(), if may_take => match frame {
+                Some(frame) if peer_closed => {
+                    frames.recycle(frame);
+                    break Err(ConnError::Closed { waiting_for: "ok" });
+                }
                 Some(frame) => {
                     tally.config.black_box.keep(&frame);
                     let now = Instant::now();
@@ -136,6 +158,8 @@ where
                     }
                     let (w, delivery) = Writing::new(frame, form, tally);
                     in_flight.push_back(delivery);
+                    let bytes = in_flight.iter().map(|d| d.bytes).sum();
+                    tally.sending(in_flight.len(), bytes);
                     writing = Some(w);
                 }
                 None => ending = true,
@@ -150,6 +174,7 @@ where
                     after: ack_timeout,
                 });
             }
+            _ = tokio::time::sleep(RECHECK), if held => {}
         }
     };
     if let Some(w) = writing {
@@ -278,9 +303,9 @@ mod tests {
     use shared::cli::PeerAddr;
     use shared::{Connection, Dialect, Limits};
     use std::sync::Arc;
-    use std::time::Duration;
 
     fn config(frames: u64, window: usize) -> SenderConfig {
+        let window = crate::link::window::Window::Fixed(window);
         SenderConfig {
             viewer: "127.0.0.1:1".parse::<PeerAddr>().unwrap(),
             dialect: Dialect::Flag,
@@ -290,6 +315,7 @@ mod tests {
             window,
             ext: Arc::default(),
             black_box: Default::default(),
+            interval: None,
         }
     }
 
@@ -393,5 +419,52 @@ mod tests {
         }
         assert_eq!(tally.acknowledged_frames(), 50);
         assert_eq!(tally.stats.lost, 0);
+    }
+
+    /// A viewer that leaves after the last frame (`viewer --frames 3`) before the source has
+    /// said it ended: not a failure to reconnect after, as strict sending would not see it.
+    #[tokio::test]
+    async fn a_viewer_leaving_after_the_last_frame_is_not_a_failure() {
+        let (a, b) = tokio::io::duplex(4096);
+        let viewer = tokio::spawn(async move {
+            let mut conn = Connection::new(b, Limits::default());
+            let mut payload = Vec::new();
+            for _ in 0..3 {
+                assert!(conn.read_frame(&mut payload).await.unwrap());
+            }
+        });
+        let slot = Arc::new(Slot::new());
+        let producer = {
+            let slot = slot.clone();
+            std::thread::spawn(move || {
+                for i in 0..3u8 {
+                    let mut frame = EncodedFrame::default();
+                    frame.set_jpeg(&[i; 500]);
+                    slot.put_wait(frame).unwrap();
+                }
+                // The source ends well after the viewer has gone.
+                std::thread::sleep(Duration::from_millis(300));
+                slot.close();
+            })
+        };
+        let config = config(0, 3);
+        let mut tally = Tally::new(&config, None);
+        let stop = std::future::pending::<()>();
+        tokio::pin!(stop);
+        let mut stopped = false;
+        let result = run(
+            a,
+            (Form::Flags, 3),
+            Vec::new(),
+            &slot,
+            &mut tally,
+            stop.as_mut(),
+            &mut stopped,
+        )
+        .await;
+        producer.join().unwrap();
+        viewer.await.unwrap();
+        assert!(result.is_ok(), "{result:?}");
+        assert_eq!(tally.acknowledged_frames(), 3);
     }
 }

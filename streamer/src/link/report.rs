@@ -10,6 +10,7 @@ use shared::Dialect;
 
 use crate::link::adapt::Change;
 use crate::link::config::SenderConfig;
+use crate::link::window::Window;
 
 /// Frames after which the round trips of a strict connection are judged (once per run).
 const ROUND_TRIP_FRAMES: usize = 30;
@@ -39,8 +40,8 @@ impl<'a> Report<'a> {
             "latency_ms"
         };
         // Advice about --window only makes sense where it could help.
-        let round_trips =
-            (config.window <= 1 && config.dialect == Dialect::Flag).then(RoundTrips::default);
+        let round_trips = (!config.window.overlaps() && config.dialect == Dialect::Flag)
+            .then(RoundTrips::default);
         Report {
             config,
             measure,
@@ -96,7 +97,10 @@ impl<'a> Report<'a> {
         }
         self.told_form = Some((form, window));
         let viewer = &self.config.viewer;
-        let flight = if window > 1 {
+        let flight = if window > 1 && self.config.window == Window::Auto {
+            "overlapping frames, as many as the link carries in one round trip (--window auto)"
+                .to_string()
+        } else if window > 1 {
             format!("overlapping up to {window} frames")
         } else {
             "one frame at a time".to_string()
@@ -151,7 +155,7 @@ impl RoundTrips {
         worth.then(|| {
             format!(
                 "each frame waits for 2 round trips of {trip:.1} ms, {:.0} % of the {gap:.1} ms \
-                 between frames; --window 3 lets frames overlap (with our viewer)",
+                 between frames; --window auto lets frames overlap (with our viewer)",
                 share * 100.0
             )
         })
@@ -179,7 +183,7 @@ mod tests {
         }
         let advice = advice.unwrap();
         assert!(advice.contains("2 round trips of 25.0 ms"), "{advice}");
-        assert!(advice.contains("--window 3"), "{advice}");
+        assert!(advice.contains("--window auto"), "{advice}");
         // Loopback: 0.1 ms round trips at 30 fps say nothing.
         let mut fast = RoundTrips::default();
         for i in 0..100u64 {

@@ -100,6 +100,7 @@ async fn serve<F: Future<Output = ()>>(
         // Not raced against `stop`: a frame in flight finishes (bounded by the ack timeout),
         // so the viewer never sees a truncated frame from a clean shutdown.
         let sent_at = Instant::now();
+        tally.sending(1, frame.jpeg().len());
         let mut delivery = Delivery::of(&frame, sent_at, false);
         let result = if first {
             let meta = times::frame_meta(&frame, sent_at, None);
@@ -122,22 +123,23 @@ async fn serve<F: Future<Output = ()>>(
             done,
             ..delivery
         });
-        let window = match form {
-            Negotiated::Extended { window } => config.window.min(usize::from(window)),
-            _ => config.window,
+        // The most frames in flight: `--window`'s cap, and the viewer's in the exchange.
+        let cap = match form {
+            Negotiated::Extended { window } => config.window.cap().min(usize::from(window)),
+            _ => config.window.cap(),
         };
         if first {
-            tally.negotiated(form, window);
+            tally.negotiated(form, cap);
         }
         first = false;
         let form = match form {
             Negotiated::Extended { .. } => Form::Extended,
-            Negotiated::Overlap if window > 1 => Form::Flags,
+            Negotiated::Overlap if cap > 1 => Form::Flags,
             // Plain flags go on strictly (an older viewer answers them as the reference does).
             _ => continue,
         };
         let (stream, unread) = conn.into_parts();
-        let run = overlap::run(stream, (form, window), unread, frames, tally, stop, stopped);
+        let run = overlap::run(stream, (form, cap), unread, frames, tally, stop, stopped);
         return match run.await {
             Err(e) if *stopped => {
                 eprintln!("streamer: {}: {e}", config.viewer);

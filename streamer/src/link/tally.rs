@@ -12,6 +12,7 @@ use crate::encode::encoder::EncodedFrame;
 use crate::encode::knobs::Knobs;
 use crate::link::adapt::{Adapter, Sample};
 use crate::link::config::SenderConfig;
+use crate::link::rate::{Acked, LinkEstimate};
 use crate::link::report::Report;
 use crate::link::times::ViewerClock;
 
@@ -27,20 +28,57 @@ pub struct SenderStats {
     /// Frames sent but never acknowledged because their connection was lost (overlapping
     /// frames only: strict sending has at most the one frame that failed).
     pub lost: u64,
+    /// Frames and bytes in flight as each frame went out, itself included.
+    pub in_flight: InFlight,
+    /// The link as last measured: delivery rate in bytes/s and minimum round trip.
+    pub link: Option<(f64, Duration)>,
+}
+
+/// How much was in flight as each frame went out: histograms, so that a long run stays small.
+#[derive(Default)]
+pub struct InFlight {
+    /// By frames in flight (0..=16).
+    frames: Vec<u64>,
+    /// By KiB in flight, the last bucket holding everything larger.
+    kib: Vec<u64>,
+}
+
+/// Buckets of the KiB histogram: up to 16 MiB in flight.
+const KIB_BUCKETS: usize = 16 * 1024;
+
+impl InFlight {
+    /// Counts one frame going out with `frames` frames and `bytes` in flight.
+    pub fn add(&mut self, frames: usize, bytes: usize) {
+        if self.frames.is_empty() {
+            self.frames = vec![0; crate::link::window::MAX_FRAMES + 1];
+            self.kib = vec![0; KIB_BUCKETS];
+        }
+        let last = self.frames.len() - 1;
+        self.frames[frames.min(last)] += 1;
+        self.kib[(bytes / 1024).min(KIB_BUCKETS - 1)] += 1;
+    }
+
+    /// Median frames in flight, median KiB in flight and most frames, if any went out.
+    pub fn summary(&self) -> Option<(usize, usize, usize)> {
+        let max = self.frames.iter().rposition(|&n| n > 0)?;
+        Some((median(&self.frames)?, median(&self.kib)?, max))
+    }
+}
+
+/// The median bucket of a histogram.
+fn median(histogram: &[u64]) -> Option<usize> {
+    let total: u64 = histogram.iter().sum();
+    let mut seen = 0;
+    histogram.iter().position(|&n| {
+        seen += n;
+        total > 0 && seen * 2 >= total
+    })
 }
 
 impl SenderStats {
     /// Median quality of the encoded frames, if there were any.
     pub fn quality_p50(&self) -> Option<u8> {
-        let total: u64 = self.qualities.iter().sum();
-        let mut seen = 0;
-        for (q, n) in self.qualities.iter().enumerate() {
-            seen += n;
-            if total > 0 && seen * 2 >= total {
-                return u8::try_from(q).ok();
-            }
-        }
-        None
+        median(&self.qualities).and_then(|q| u8::try_from(q).ok())
     }
 
     /// Counts one acknowledged frame that took `latency`; returns its number, from 1.
@@ -75,8 +113,8 @@ pub struct Delivery {
     pub overlapped: bool,
     /// Extension exchange: when the header started out, on the wall clock (NTP's T1).
     pub sent_wall_us: Option<u64>,
-    /// Extension exchange: the payload's time on the link as the viewer saw it (from the
-    /// header's arrival to the answer), which needs no clock in common.
+    /// Extension exchange: how long the viewer held the frame, from its header's arrival to
+    /// its answer (the payload's time on the link as the viewer saw it; no clock in common).
     pub viewer_wire: Option<Duration>,
 }
 
@@ -98,28 +136,42 @@ impl Delivery {
         }
     }
 
-    /// How long the payload took on the link. Overlapping, the two answers are sent by the
-    /// viewer as the payload's first and last bytes arrive; strict, the payload's round trip
-    /// less the header's.
-    fn wire(&self) -> Option<Duration> {
-        if self.viewer_wire.is_some() {
-            return self.viewer_wire;
+    /// What the link estimate takes from it: when the payload started out (with the header
+    /// when overlapping, after the header's answer when strict) and the header's round trip.
+    fn acked(&self) -> Acked {
+        let payload_sent = match self.header_answered {
+            Some(answered) if !self.overlapped => answered,
+            _ => self.sent_at,
+        };
+        Acked {
+            bytes: self.bytes,
+            payload_sent,
+            // In the extension exchange there is no header answer; the round trip less the
+            // time the viewer held the frame (its own clock's difference) is the same trip.
+            header_trip: self
+                .header_answered
+                .map(|a| a.saturating_duration_since(self.sent_at))
+                .or_else(|| {
+                    let hold = self.viewer_wire?;
+                    Some(
+                        self.done
+                            .saturating_duration_since(self.sent_at)
+                            .saturating_sub(hold),
+                    )
+                }),
+            done: self.done,
         }
-        let answered = self.header_answered?;
-        let payload_trip = self.done.saturating_duration_since(answered);
-        Some(if self.overlapped {
-            payload_trip
-        } else {
-            payload_trip.saturating_sub(answered.saturating_duration_since(self.sent_at))
-        })
     }
 }
 
-/// Everything that follows an acknowledged frame: the statistics, then its line and the
-/// round-trip advice ([`Report`]) and the `--adapt` controller's sample ([`Adapter`]).
+/// Everything that follows an acknowledged frame: the statistics, the link's estimate
+/// ([`LinkEstimate`]), then its line and the round-trip advice ([`Report`]) and the `--adapt`
+/// controller's sample ([`Adapter`]).
 pub struct Tally<'a> {
     pub config: &'a SenderConfig,
     pub stats: SenderStats,
+    /// The link's delivery rate and minimum round trip, from every acknowledged frame.
+    pub link: LinkEstimate,
     report: Report<'a>,
     /// `--adapt`: the controller and the knobs it turns.
     adapt: Option<(Adapter, Arc<Knobs>)>,
@@ -136,6 +188,7 @@ impl<'a> Tally<'a> {
                 qualities: vec![0; 101],
                 ..SenderStats::default()
             },
+            link: LinkEstimate::default(),
             report: Report::new(config),
             adapt,
             clock: ViewerClock::new(config.viewer.to_string()),
@@ -158,10 +211,16 @@ impl<'a> Tally<'a> {
         let latency = d.done.duration_since(d.captured_at);
         let count = self.stats.record(&d, latency);
         self.report.frame(count, d.bytes, latency, d.quality);
-        if let (Some((adapter, knobs)), Some(wire)) = (&mut self.adapt, d.wire()) {
+        // Without answers (`len32`) the times say how fast the socket took bytes, not the link.
+        if d.header_answered.is_some() {
+            self.link.acked(d.acked());
+            self.stats.link = self.link.rate().zip(self.link.min_rtt());
+        }
+        if let (Some((adapter, knobs)), Some(rate)) = (&mut self.adapt, self.link.rate()) {
             let sample = Sample {
                 latency,
-                wire,
+                bytes: d.bytes,
+                rate,
                 quality: d.quality,
                 halved: d.halved,
             };
@@ -173,6 +232,11 @@ impl<'a> Tally<'a> {
             self.report
                 .round_trip(answered.duration_since(d.sent_at), d.done);
         }
+    }
+
+    /// Counts a frame going out with `frames` frames (itself included) and `bytes` in flight.
+    pub fn sending(&mut self, frames: usize, bytes: usize) {
+        self.stats.in_flight.add(frames, bytes);
     }
 
     /// Counts frames lost in flight with their connection.
@@ -191,7 +255,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wire_time_from_the_answers() {
+    fn what_the_link_estimate_takes() {
         let t = Instant::now();
         let ms = Duration::from_millis;
         let d = Delivery {
@@ -206,18 +270,20 @@ mod tests {
             sent_wall_us: None,
             viewer_wire: None,
         };
-        // Strict: 28 ms for the payload's round trip, less the header's 10 ms.
-        assert_eq!(d.wire(), Some(ms(18)));
+        // Strict: the payload went out when the header's answer came.
+        let a = d.acked();
+        assert_eq!((a.payload_sent, a.header_trip), (t + ms(12), Some(ms(10))));
         let o = Delivery {
             overlapped: true,
             ..d
-        };
-        assert_eq!(o.wire(), Some(ms(28)));
+        }
+        .acked();
+        assert_eq!((o.payload_sent, o.done), (t + ms(2), t + ms(40)));
         let none = Delivery {
             header_answered: None,
             ..d
         };
-        assert_eq!(none.wire(), None);
+        assert_eq!(none.acked().header_trip, None);
     }
 
     #[test]
@@ -232,5 +298,10 @@ mod tests {
         assert_eq!(s.quality_p50(), Some(40));
         s.qualities[25] = 4;
         assert_eq!(s.quality_p50(), Some(25));
+        assert_eq!(s.in_flight.summary(), None);
+        for (frames, bytes) in [(1, 30_000), (2, 60_000), (2, 61_000), (5, 150_000)] {
+            s.in_flight.add(frames, bytes);
+        }
+        assert_eq!(s.in_flight.summary(), Some((2, 58, 5)));
     }
 }
