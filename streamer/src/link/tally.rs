@@ -212,8 +212,11 @@ impl<'a> Tally<'a> {
         let count = self.stats.record(&d, latency);
         self.report.frame(count, d.bytes, latency, d.quality);
         // Without answers (`len32`) the times say how fast the socket took bytes, not the link.
-        if d.header_answered.is_some() {
-            self.link.acked(d.acked());
+        // Frames with answers feed the link estimate (`len32` has none: its "done" is only
+        // when the socket took the bytes).
+        let acked = d.acked();
+        if d.header_answered.is_some() || d.viewer_wire.is_some() {
+            self.link.acked(acked);
             self.stats.link = self.link.rate().zip(self.link.min_rtt());
         }
         if let (Some((adapter, knobs)), Some(rate)) = (&mut self.adapt, self.link.rate()) {
@@ -228,9 +231,8 @@ impl<'a> Tally<'a> {
                 self.report.adapted(&change);
             }
         }
-        if let Some(answered) = d.header_answered {
-            self.report
-                .round_trip(answered.duration_since(d.sent_at), d.done);
+        if let Some(trip) = acked.header_trip {
+            self.report.round_trip(trip, d.done);
         }
     }
 
