@@ -270,10 +270,10 @@ fn field_band_shows_the_figures_and_the_pixel_under_the_cursor() {
     f.press("h");
     let off = f.shot("band-off.ppm");
 
-    // The band darkens the tile's bottom-left corner (four lines: the probe's too); with it
-    // off the same frame shows there.
+    // The band darkens the tile's bottom-left corner (five lines: glass and its stages, and the
+    // probe's); with it off the same frame shows there.
     let cell = (0, 0, 1280, 720);
-    let (ox, oy) = hud::band_text_origin(cell, 4);
+    let (ox, oy) = hud::band_text_origin(cell, 5);
     let scale = hud::scale_for(1280);
     let corner = |img: &Rgb| -> Vec<u8> {
         (oy..oy + 60)
@@ -294,8 +294,10 @@ fn field_band_shows_the_figures_and_the_pixel_under_the_cursor() {
     let above = |img: &Rgb| img.data[..(500 * img.width * 3)].to_vec();
     assert!(above(&on) == above(&off), "the frame changed while paused");
 
-    // Its first line names the stream and the picture size, in the project's font.
-    assert_text(&on, &format!("{peer}  1280x720"), (ox, oy), scale);
+    // Its first line names the stream (its name, its peer) and the picture size, in the
+    // project's font; the fourth says where the glass-to-glass time goes.
+    assert_text(&on, &format!("pattern  {peer}  1280x720"), (ox, oy), scale);
+    assert_text(&on, "glass ", (ox, oy + 3 * hud::LINE * scale), scale);
     let out = f.quit();
 
     // The inspector: stdout and the band's last line agree, and the value is the screen's
@@ -311,7 +313,7 @@ fn field_band_shows_the_figures_and_the_pixel_under_the_cursor() {
     );
     assert!(close(rgb, YELLOW, 32), "{rgb:?} is not the yellow bar");
     let line = format!("x=240 y=200 r={} g={} b={}", rgb[0], rgb[1], rgb[2]);
-    assert_text(&on, &line, (ox, oy + 3 * hud::LINE * scale), scale);
+    assert_text(&on, &line, (ox, oy + 4 * hud::LINE * scale), scale);
 }
 
 #[test]

@@ -430,31 +430,17 @@ fn a_120_fps_producer_behind_a_slow_link_stays_fresh() {
     need("python3");
     let _lock = heavy();
     let viewer = Viewer::start(&["--headless", "--measure"], &[]);
-    // The relay holds each frame's last `ok` for 40 ms: the link carries about 25 frames a
-    // second while ffmpeg delivers 120.
-    let mut relay = Kill(
-        Command::new("python3")
-            .arg(repo("tests/peers/slow_relay.py"))
-            .args(["--viewer", &viewer.addr, "--delay-ms", "40"])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 is needed: run scripts/setup.sh"),
-    );
-    let mut line = String::new();
-    BufReader::new(relay.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let relay_addr = format!(
-        "127.0.0.1:{}",
-        line.trim().strip_prefix("listening on ").unwrap()
-    );
+    // The link holds each answer back 40 ms (link-relay, 40 ms on the way back): one frame at a
+    // time (`--window 1`), it carries about 25 frames a second while ffmpeg delivers 120.
+    let relay = crate::link::Relay::start(&viewer.addr, &["--delay-down-ms", "40"]);
+    let relay_addr = relay.addr.clone();
     let mut ffmpeg = Command::new("ffmpeg");
     ffmpeg.args(["-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi"]);
     ffmpeg.args(["-i", "testsrc2=size=640x480:rate=120", "-t", "3"]);
     ffmpeg.args(["-pix_fmt", "yuv420p", "-f", "yuv4mpegpipe", "-"]);
     let run = pipe_into_streamer(
         &mut ffmpeg,
-        &["--stamp", "--quiet", &relay_addr],
+        &["--stamp", "--quiet", "--window", "1", &relay_addr],
         Duration::from_secs(30),
     );
     assert!(run.status.success(), "{}", run.stderr);

@@ -123,6 +123,8 @@ fn record_into_a_directory_gives_each_stream_its_own_file() {
         "--fps",
         "30",
         "--quiet",
+        "--name",
+        "cam",
         &viewer.addr,
     ];
     let a = Background::start("streamer", &args);
@@ -139,7 +141,10 @@ fn record_into_a_directory_gives_each_stream_its_own_file() {
         assert_eq!(path.parent(), Some(dir.path("streams").as_path()));
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         assert!(
-            name.starts_with("record-127.0.0.1_") && name.ends_with(".mkv"),
+            // Named after the stream (the second `cam` is `cam#2`), then the peer.
+            (name.starts_with("record-cam-127.0.0.1_")
+                || name.starts_with("record-cam#2-127.0.0.1_"))
+                && name.ends_with(".mkv"),
             "{name}"
         );
         let frames: usize = r["frames"].parse().unwrap();

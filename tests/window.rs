@@ -129,7 +129,7 @@ pub fn pattern_streamer(addr: &str, size: &str) -> Background {
     Background::start(
         "streamer",
         &[
-            "--source", "test", "--fps", "30", "--quiet", "--size", size, addr,
+            "--source", "test", "--fps", "30", "--quiet", "--size", size, "--name", "pattern", addr,
         ],
     )
 }
@@ -245,14 +245,19 @@ fn pattern_letterboxed_and_waiting(shared_memory: bool) {
     thread::sleep(Duration::from_millis(800));
     let wide = x.capture(&id, &dir, "wide.ppm");
     assert_eq!((wide.width, wide.height), (1280, 400));
-    // A row of the pattern's dark lower part, above the figures band in the bottom-left corner.
-    let (first, last) = picture_extent(&wide, wide.height * 76 / 100);
-    let shown = last + 1 - first;
+    // A row of the colour bars, well above the figures band in the bottom-left corner: its
+    // first lit column is the picture's left edge. The bars end with a dark one, so the right
+    // edge is the left edge mirrored (the next assertion checks the picture is centred by
+    // the pattern's dark lower part, which the band leaves visible on the right).
+    let (first, _) = picture_extent(&wide, wide.height * 40 / 100);
+    let shown = wide.width - 2 * first;
     let expected = 400 * 16 / 9;
     assert!(
         shown.abs_diff(expected) <= 12,
         "picture is {shown} wide, expected about {expected}"
     );
+    // The right edge, on a row of the dark lower part (the band covers only its left end).
+    let (_, last) = picture_extent(&wide, wide.height * 76 / 100);
     assert!(
         first.abs_diff(wide.width - 1 - last) <= 4,
         "not centred: {first}..{last}"

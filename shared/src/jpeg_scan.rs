@@ -331,38 +331,6 @@ impl JpegSplitter {
 
 /// Helpers for the tests of this scanner and of the readers built on it (in other crates with
 /// the `test-util` feature).
-#[cfg(any(test, feature = "test-util"))]
-pub mod testing {
-    /// Deterministic pseudo-random numbers (xorshift64) for robustness tests, no dependency.
-    pub fn xorshift() -> impl FnMut() -> u64 {
-        let mut state = 0x2545_F491_4F6C_DD1Du64;
-        move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state
-        }
-    }
-
-    /// A small real JPEG from libjpeg-turbo, with restart markers and stuffing likely.
-    pub fn real_jpeg(seed: u8) -> Vec<u8> {
-        let (w, h) = (48, 32);
-        let rgb: Vec<u8> = (0..w * h * 3)
-            .map(|i| (i as u8).wrapping_mul(seed).wrapping_add(seed))
-            .collect();
-        let mut c = turbojpeg::Compressor::new().unwrap();
-        c.set_quality(90).unwrap();
-        c.compress_to_vec(turbojpeg::Image {
-            pixels: &rgb[..],
-            width: w,
-            pitch: w * 3,
-            height: h,
-            format: turbojpeg::PixelFormat::RGB,
-        })
-        .unwrap()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::testing::{real_jpeg, xorshift};
@@ -553,5 +521,37 @@ mod tests {
                 byte: b'G'
             })
         );
+    }
+}
+
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing {
+    /// Deterministic pseudo-random numbers (xorshift64) for robustness tests, no dependency.
+    pub fn xorshift() -> impl FnMut() -> u64 {
+        let mut state = 0x2545_F491_4F6C_DD1Du64;
+        move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        }
+    }
+
+    /// A small real JPEG from libjpeg-turbo, with restart markers and stuffing likely.
+    pub fn real_jpeg(seed: u8) -> Vec<u8> {
+        let (w, h) = (48, 32);
+        let rgb: Vec<u8> = (0..w * h * 3)
+            .map(|i| (i as u8).wrapping_mul(seed).wrapping_add(seed))
+            .collect();
+        let mut c = turbojpeg::Compressor::new().unwrap();
+        c.set_quality(90).unwrap();
+        c.compress_to_vec(turbojpeg::Image {
+            pixels: &rgb[..],
+            width: w,
+            pitch: w * 3,
+            height: h,
+            format: turbojpeg::PixelFormat::RGB,
+        })
+        .unwrap()
     }
 }

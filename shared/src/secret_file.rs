@@ -67,7 +67,8 @@ fn check_mode(_meta: &std::fs::Metadata) -> Result<(), u32> {
     Ok(())
 }
 
-#[cfg(all(test, unix))]
+#[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;

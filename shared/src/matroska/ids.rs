@@ -29,3 +29,5 @@ pub const PIXEL_HEIGHT: u32 = 0xBA;
 pub const CLUSTER: u32 = 0x1F43_B675;
 pub const TIMESTAMP: u32 = 0xE7;
 pub const SIMPLE_BLOCK: u32 = 0xA3;
+pub const BLOCK_GROUP: u32 = 0xA0;
+pub const BLOCK: u32 = 0xA1;

@@ -10,27 +10,7 @@ use std::io::{self, ErrorKind, Read, Seek};
 
 use crate::scan_input::ScanInput;
 
-/// The element IDs read, with their length markers, as in a file.
-mod id {
-    pub const EBML: u32 = 0x1A45_DFA3;
-    pub const DOC_TYPE: u32 = 0x4282;
-    pub const SEGMENT: u32 = 0x1853_8067;
-    pub const INFO: u32 = 0x1549_A966;
-    pub const TIMESTAMP_SCALE: u32 = 0x2A_D7B1;
-    pub const TRACKS: u32 = 0x1654_AE6B;
-    pub const TRACK_ENTRY: u32 = 0xAE;
-    pub const TRACK_NUMBER: u32 = 0xD7;
-    pub const TRACK_TYPE: u32 = 0x83;
-    pub const CODEC_ID: u32 = 0x86;
-    pub const VIDEO: u32 = 0xE0;
-    pub const PIXEL_WIDTH: u32 = 0xB0;
-    pub const PIXEL_HEIGHT: u32 = 0xBA;
-    pub const CLUSTER: u32 = 0x1F43_B675;
-    pub const TIMESTAMP: u32 = 0xE7;
-    pub const SIMPLE_BLOCK: u32 = 0xA3;
-    pub const BLOCK_GROUP: u32 = 0xA0;
-    pub const BLOCK: u32 = 0xA1;
-}
+use super::ids as id;
 
 /// The first four bytes of every EBML file (and so of every Matroska file).
 pub const MAGIC: [u8; 4] = [0x1A, 0x45, 0xDF, 0xA3];
