@@ -156,7 +156,7 @@ impl MjpegClient {
                 let mut buf = vec![0u8; 64 * 1024];
                 let mut tail = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
-                    match s.read(&mut buf) {
+                    match read_some(&mut s, &mut buf) {
                         Ok(0) => {
                             ended.store(true, Ordering::Relaxed);
                             break;
@@ -639,7 +639,7 @@ fn a_stalled_mjpeg_client_is_closed_after_20_s() {
         .unwrap();
     let mut buf = vec![0u8; 1 << 16];
     loop {
-        match stalled.read(&mut buf) {
+        match read_some(&mut stalled, &mut buf) {
             Ok(0) => break,
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
@@ -690,7 +690,7 @@ fn hostile_http_clients_are_refused_and_nothing_else_is_disturbed() {
     for mut s in idle {
         s.set_nonblocking(true).unwrap();
         let mut buf = [0u8; 64];
-        match s.read(&mut buf) {
+        match read_some(&mut s, &mut buf) {
             Ok(n) if n > 0 => {
                 assert!(
                     buf.starts_with(b"HTTP/1.1 503"),
@@ -716,7 +716,7 @@ fn hostile_http_clients_are_refused_and_nothing_else_is_disturbed() {
         s.set_read_timeout(Some(left.max(Duration::from_millis(1))))
             .unwrap();
         let mut buf = [0u8; 64];
-        match s.read(&mut buf) {
+        match read_some(&mut s, &mut buf) {
             Ok(0) => {}
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
             Ok(n) => panic!(

@@ -7,7 +7,7 @@
 //! The attacker connects from 127.0.0.1, the good client from 127.0.0.2 (Linux answers on
 //! all of 127.0.0.0/8).
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -65,7 +65,7 @@ fn fates(conns: &mut [TcpStream], held: usize, limit: Duration) -> Vec<Fate> {
             }
             let mut buf = [0u8; 1024];
             loop {
-                match s.read(&mut buf) {
+                match read_some(s, &mut buf) {
                     Ok(0) => {
                         fate[i] = Some(if got[i].is_empty() {
                             Fate::Closed
@@ -246,7 +246,7 @@ fn a_half_closed_client_gets_its_answer_and_its_stream() {
     let mut buf = [0u8; 16 * 1024];
     let parts = |got: &[u8]| got.windows(9).filter(|w| w == b"--frame\r\n").count();
     while parts(&got) < 10 {
-        match s.read(&mut buf) {
+        match read_some(&mut s, &mut buf) {
             Ok(0) => panic!("the stream ended after {} parts", parts(&got)),
             Ok(n) => got.extend_from_slice(&buf[..n]),
             Err(e) => panic!("after {} parts: {e}", parts(&got)),

@@ -4,7 +4,7 @@
 //! input with its exact line and exit code. The tools come from scripts/setup.sh: a missing
 //! one fails the test with a message saying so.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread;
@@ -87,7 +87,7 @@ fn pipe_into_streamer(producer: &mut Command, args: &[&str], limit: Duration) ->
     let mut from_producer = producer.0.stdout.take().unwrap();
     let copier = thread::spawn(move || {
         let (mut all, mut buf) = (Vec::new(), vec![0u8; 1 << 16]);
-        while let Ok(n @ 1..) = from_producer.read(&mut buf) {
+        while let Ok(n @ 1..) = read_some(&mut from_producer, &mut buf) {
             all.extend_from_slice(&buf[..n]);
             if to_streamer.write_all(&buf[..n]).is_err() {
                 break;

@@ -246,7 +246,7 @@ fn hostile_peers_leave_a_good_stream_alone() {
         .unwrap();
     let mut byte = [0u8; 1];
     assert!(
-        idle.read(&mut byte).is_err(),
+        read_some(&mut idle, &mut byte).is_err(),
         "the idle connection was closed"
     );
     // The silent peer was dropped after the read timeout.

@@ -13,7 +13,7 @@ use shared::ext::Hello;
 use shared::protocol::FlagBytes;
 
 use crate::dialects::reference_peer;
-use crate::support::{bin, heavy, summary, Background, TempDir, Viewer};
+use crate::support::{bin, heavy, read_some, summary, Background, TempDir, Viewer};
 
 fn secret_file(dir: &TempDir, name: &str, bytes: &[u8], mode: u32) -> PathBuf {
     let path = dir.path(name);
@@ -165,7 +165,7 @@ pub(crate) fn read_hello(s: &mut TcpStream, buf: &mut Vec<u8>) -> Hello {
             buf.drain(..used);
             return hello;
         }
-        let n = s.read(&mut chunk).unwrap();
+        let n = read_some(s, &mut chunk).unwrap();
         assert!(n > 0, "closed before a hello");
         buf.extend_from_slice(&chunk[..n]);
     }

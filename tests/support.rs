@@ -1,7 +1,7 @@
 //! Helpers: locating and running the binaries with deadlines, reading their output, images.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, ErrorKind, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -150,6 +150,18 @@ fn wait_deadline(child: &mut Child, limit: Duration, what: &str) -> std::process
             panic!("{what} did not exit within {limit:?}");
         }
         thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One `read`, retried when a signal interrupts it. A socket with a read timeout is never
+/// restarted by the kernel (signal(7)), so a signal to this process surfaces as `Interrupted`
+/// and would fail a test for nothing.
+pub fn read_some(from: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    loop {
+        match from.read(buf) {
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            other => return other,
+        }
     }
 }
 

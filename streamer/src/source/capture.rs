@@ -24,6 +24,7 @@ pub fn run(
     fps: f64,
     stamp: bool,
 ) -> Result<u64> {
+    shield_from_signals();
     let result = pump(source.as_mut(), &out, fps, stamp);
     out.close();
     result.map(|()| source.skipped())
@@ -66,6 +67,25 @@ fn pump(source: &mut dyn Source, out: &Slot<RawFrame>, fps: f64, stamp: bool) ->
         }
     }
     Ok(())
+}
+
+/// Keeps Ctrl-C, SIGTERM and the black box's SIGUSR1 off the calling thread; the async
+/// runtime's threads take them instead. A signal landing here would end a blocking wait with
+/// EINTR: V4L2's poll and a socket read with a timeout are never restarted (signal(7)), and
+/// the camera cannot simply retry (its buffer is already queued again), so one `kill -USR1`
+/// would read as "camera lost" and cost a second of video.
+pub(super) fn shield_from_signals() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: the set is initialised by sigemptyset before use and pthread_sigmask only
+    // changes this thread's mask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1] {
+            libc::sigaddset(&mut set, signal);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
 }
 
 #[cfg(test)]

@@ -73,6 +73,7 @@ impl Feed {
         let reader = thread::Builder::new()
             .name("reader".into())
             .spawn(move || {
+                super::capture::shield_from_signals();
                 let result = read(&publisher);
                 publisher.slot.close();
                 result
