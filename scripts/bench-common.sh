@@ -56,7 +56,7 @@ for i, word in enumerate(lines[0]):
     key = word.partition("=")[0]
     values = [l[i].partition("=")[2] for l in lines]
     try:
-        out.append(f"{key}={statistics.median(float(v) for v in values):g}")
+        out.append(f"{key}={statistics.median(float(v) for v in values):.10g}")
     except ValueError:
         out.append(word)
 print(" ".join(out), f"runs={len(lines)}")

@@ -77,7 +77,11 @@ run_case() {
   [ -n "$rpid" ] && kill "$rpid" 2>/dev/null
   kill -TERM "$vpid" 2>/dev/null || true
   wait 2>/dev/null || true
-  local changes; changes=$(grep -c "adapt:" "$dir/streamer.err" || true)
+  local changes sizes
+  changes=$(grep -c "adapt:" "$dir/streamer.err" || true)
+  # Size changes: "half size" on one side of the arrow only.
+  sizes=$({ grep "adapt:" "$dir/streamer.err" || true; } | sed 's/ (a frame needs.*//' |
+    awk -F' -> ' '{ if (($1 ~ /half size/) != ($2 ~ /half size/)) n++ } END { print n + 0 }')
   echo "link-bench link=$profile mode=$mode frames=$(value frames "$dir/streamer.out")" \
     "fps=$(value fps "$dir/streamer.out")" \
     "latency_p50_ms=$(value latency_p50_ms "$dir/streamer.out")" \
@@ -88,7 +92,7 @@ run_case() {
     "quality_p50=$(value quality_p50 "$dir/streamer.out")" \
     "dropped=$(value dropped "$dir/streamer.out")" \
     "viewer_dropped=$(value dropped "$dir/viewer.out")" \
-    "adapt_changes=$changes" \
+    "adapt_changes=$changes" "size_changes=$sizes" \
     "rate_mbit=$(value rate_mbit "$dir/streamer.out")" \
     "in_flight_p50=$(value in_flight_p50 "$dir/streamer.out")" \
     "$(limit "$profile" "$dir")"

@@ -23,6 +23,9 @@ pub const RTT_WINDOW: Duration = Duration::from_secs(10);
 pub const GROUP_SPAN: Duration = Duration::from_millis(100);
 /// The rate is the best group's of this long.
 pub const RATE_WINDOW: Duration = Duration::from_secs(2);
+/// The standing queue is the least excess of this many latest answers: one frame's excess may
+/// be jitter or a burst held back; all of them late means a queue.
+const QUEUE_FRAMES: usize = 3;
 /// Link time below which a window of frames says only "faster than we can tell": each frame
 /// counts at least this long, so that loopback reads as fast, not infinite.
 const LEAST_BUSY: Duration = Duration::from_micros(100);
@@ -54,6 +57,8 @@ pub struct LinkEstimate {
     /// Closed groups, (when closed, bytes per second), newest last.
     groups: VecDeque<(Instant, f64)>,
     last_done: Option<Instant>,
+    /// The latest answers' excess over the ideal (see [`LinkEstimate::standing_queue`]).
+    excess: VecDeque<Duration>,
 }
 
 impl LinkEstimate {
@@ -66,6 +71,14 @@ impl LinkEstimate {
         // answer of its own, or a window still empty).
         self.add_trip(a.done, a.done.saturating_duration_since(a.payload_sent));
         let rtt = self.floor_rtt.unwrap_or(Duration::ZERO);
+        if let Some(rate) = self.rate() {
+            let ideal = rtt + Duration::from_secs_f64(a.bytes as f64 / rate);
+            let excess = a.done.saturating_duration_since(a.payload_sent + ideal);
+            if self.excess.len() == QUEUE_FRAMES {
+                self.excess.pop_front();
+            }
+            self.excess.push_back(excess);
+        }
         let mut start = a.payload_sent + rtt;
         if let Some(last) = self.last_done {
             // Busy with the frame before until that one's answer (ours cannot overtake it).
@@ -115,6 +128,18 @@ impl LinkEstimate {
         let best = self.groups.iter().map(|&(_, r)| r).reduce(f64::max);
         let (bytes, busy) = self.open;
         best.or((bytes > 0).then(|| bytes as f64 / busy.as_secs_f64()))
+    }
+
+    /// How much longer than the ideal (least round trip + its bytes at the measured rate) the
+    /// latest frames took from going out to their answer, the least of the last
+    /// [`QUEUE_FRAMES`]: a queue that stands on the link because the rate is overestimated or
+    /// the link slowed down. What is in flight is predicted from the rate alone, so this is
+    /// what that prediction misses.
+    pub fn standing_queue(&self) -> Duration {
+        if self.excess.len() < QUEUE_FRAMES {
+            return Duration::ZERO;
+        }
+        self.excess.iter().copied().min().unwrap_or_default()
     }
 
     /// The bandwidth-delay product, in bytes: what the link holds in one round trip.
@@ -272,6 +297,39 @@ mod tests {
         }
         // 3 x 37.5 KB every 90 ms: 1.25 MB/s.
         assert_near(est.rate().unwrap(), 1.25e6, "clumped answers");
+    }
+
+    #[test]
+    fn answers_later_than_the_rate_says_show_a_standing_queue() {
+        let t = Instant::now();
+        let mut est = LinkEstimate::default();
+        let mut at = t;
+        let mut frame = |est: &mut LinkEstimate, trip: u64| {
+            let done = at + MS(trip);
+            est.acked(Acked {
+                bytes: 10_000,
+                payload_sent: at,
+                header_trip: Some(MS(30)),
+                done,
+            });
+            at = done;
+        };
+        // 10 KB frames at 1.25 MB/s (8 ms) over a 30 ms round trip, each sent as the one
+        // before is answered: no queue.
+        for _ in 0..10 {
+            frame(&mut est, 38);
+        }
+        assert_eq!(est.standing_queue(), Duration::ZERO);
+        // Three answers in a row 20 ms late: a queue stands (less the share of it the rate's
+        // newest group already put down to a slower link).
+        for _ in 0..3 {
+            frame(&mut est, 58);
+        }
+        let q = est.standing_queue();
+        assert!(q > MS(15) && q <= MS(20), "{q:?}");
+        // One prompt answer: the late ones may have been jitter; no standing queue.
+        frame(&mut est, 38);
+        assert!(est.standing_queue() < MS(1), "{:?}", est.standing_queue());
     }
 
     #[test]
