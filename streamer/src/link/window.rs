@@ -119,18 +119,20 @@ impl Pacer {
             return false;
         }
         self.interval.is_none_or(|interval| {
-            let saturated = latest as f64 / rate > interval.as_secs_f64();
             let (queue, backlog) = match self.window {
-                // On a link too slow for every frame (the latest needs more than an interval),
-                // what the rate alone predicts plus the queue the answers show it missed: a
-                // queue cannot drain there by itself. A link that carries every frame drains
-                // any queue between frames, and there the answers' jitter, not a queue, is
-                // what they would show.
-                Window::Auto if saturated => (
-                    interval.mul_f64(AUTO_SLACK),
-                    backlog + link.standing_queue(),
-                ),
-                Window::Auto => (interval.mul_f64(AUTO_SLACK), backlog),
+                Window::Auto => {
+                    // On a link too slow for every frame (the latest needs more than an
+                    // interval) a queue cannot drain by itself: add the one the answers show
+                    // the rate missed. A link that carries every frame drains any queue
+                    // between frames, and there the answers would show only their jitter.
+                    let saturated = latest as f64 / rate > interval.as_secs_f64();
+                    let missed = if saturated {
+                        link.standing_queue()
+                    } else {
+                        Duration::ZERO
+                    };
+                    (interval.mul_f64(AUTO_SLACK), backlog + missed)
+                }
                 Window::Fixed(_) => (interval, backlog),
             };
             backlog <= queue && late <= interval
