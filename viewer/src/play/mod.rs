@@ -69,10 +69,13 @@ impl Player {
             s.status.frames = entries.len();
             s.status.duration_us = entries.last().map_or(0, |e| e.time_us);
         }
-        // No network peer: the band says "0.0.0.0:0"; the timeline names the file.
+        // No network peer (the unspecified address stands in): the stream is named after the
+        // file, and the band shows that name alone.
         let peer = SocketAddr::from(([0, 0, 0, 0], 0));
         setup.board.add(ID, peer);
         setup.counters.streams.add(ID, peer);
+        let file = path.file_name().unwrap_or(path.as_os_str());
+        setup.counters.streams.name(ID, &file.to_string_lossy());
         let payloads = Arc::new(Slot::new());
         let decoding = {
             let (payloads, board, counters) = (

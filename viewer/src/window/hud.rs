@@ -95,7 +95,9 @@ pub fn lines(
         }
         _ => None,
     };
+    // A played file has no peer (the unspecified address): its name alone.
     let who = match &figures.name {
+        Some(name) if peer.ip().is_unspecified() => name.clone(),
         Some(name) => format!("{name}  {peer}"),
         None => peer.to_string(),
     };
@@ -373,6 +375,14 @@ mod tests {
         };
         let got = lines(peer(), (1280, 720), &figures, None);
         assert_eq!(got[0], "x3pi/video8  192.168.3.7:50012  1280x720");
+        // A played file: no peer, the file's name alone.
+        let played = Figures {
+            name: Some("run.mkv".into()),
+            ..Figures::default()
+        };
+        let no_peer = SocketAddr::from(([0, 0, 0, 0], 0));
+        let got_played = lines(no_peer, (640, 480), &played, None);
+        assert_eq!(got_played[0], "run.mkv  640x480");
         assert!(!got[2].contains("glass"), "{got:?}");
         assert_eq!(
             got[3],
