@@ -27,7 +27,7 @@ vpid=$!
 addr=$(wait_listening "$tmp/v.err" "viewer: listening on")
 http=$(wait_listening "$tmp/v.err" "viewer: serving HTTP on")
 frames=$(( (seconds + 6) * 30 ))
-target/release/streamer "$addr" --size 640x480 --fps 30 --frames "$frames" --quiet \
+target/release/streamer "$addr" --source test --size 640x480 --fps 30 --frames "$frames" --quiet \
   >"$tmp/s.out" 2>"$tmp/s.err" &
 spid=$!
 # The stream first, so that /stream/1 exists when the battery starts.
