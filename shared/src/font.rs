@@ -57,8 +57,18 @@ fn glyph(c: char) -> [u8; 7] {
         ']' => [0x0E, 0x02, 0x02, 0x02, 0x02, 0x02, 0x0E],
         '(' => [0x02, 0x04, 0x08, 0x08, 0x08, 0x04, 0x02],
         ')' => [0x08, 0x04, 0x02, 0x02, 0x02, 0x04, 0x08],
-        _ => [0x0E, 0x11, 0x01, 0x02, 0x04, 0, 0x04],
+        '+' => [0, 0x04, 0x04, 0x1F, 0x04, 0x04, 0],
+        '#' => [0x0A, 0x0A, 0x1F, 0x0A, 0x1F, 0x0A, 0x0A],
+        _ => UNKNOWN,
     }
+}
+
+/// What a character without a glyph of its own is drawn as: a question mark.
+const UNKNOWN: [u8; 7] = [0x0E, 0x11, 0x01, 0x02, 0x04, 0, 0x04];
+
+/// Whether `c` is drawn as itself (a question mark for anything else).
+pub fn can_draw(c: char) -> bool {
+    c == '?' || glyph(c) != UNKNOWN
 }
 
 /// Width in pixels of `text` drawn at `scale`.
@@ -99,6 +109,14 @@ mod tests {
         assert_eq!(cells.len(), 10);
         assert_eq!(cells[0], (14, 20, 2));
         assert_eq!(text_width("12", 2), 22);
+    }
+
+    #[test]
+    fn knows_what_it_can_draw() {
+        assert!("glass = enc 2.3 + link, front#2 [x] 50% (a/b): -_?"
+            .chars()
+            .all(can_draw));
+        assert!(!can_draw('@') && !can_draw('é'));
     }
 
     #[test]

@@ -375,6 +375,16 @@ mod tests {
         };
         let got = lines(peer(), (1280, 720), &figures, None);
         assert_eq!(got[0], "x3pi/video8  192.168.3.7:50012  1280x720");
+        // Every character the band prints has a glyph (a '+' once came out as '?'); so has
+        // a duplicate name's '#', and the help list.
+        let named = Figures {
+            name: Some("front#2".into()),
+            ..figures.clone()
+        };
+        let all = lines(peer(), (1280, 720), &named, None);
+        for line in all.iter().map(String::as_str).chain(HELP.iter().copied()) {
+            assert!(line.chars().all(font::can_draw), "{line:?}");
+        }
         // A played file: no peer, the file's name alone.
         let played = Figures {
             name: Some("run.mkv".into()),
