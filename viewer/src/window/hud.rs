@@ -364,6 +364,41 @@ mod tests {
         assert!(!plain[2].contains("glass"));
     }
 
+    /// Every character the band prints is drawn by a glyph of its own (a '+' once came out as
+    /// '?'), a duplicate name's '#' and the help list included.
+    #[test]
+    fn every_character_of_the_band_has_a_glyph() {
+        let figures = Figures {
+            glass_ms: Some(62.14),
+            stages_ms: Some([5.0, 0.21, 40.06, 6.0, 10.87]),
+            name: Some("front#2".into()),
+            ..Figures::default()
+        };
+        let probe = Probe {
+            x: 240,
+            y: 200,
+            rgb: 0x00BF_BE02,
+        };
+        let all = lines(peer(), (1280, 720), &figures, Some(probe));
+        for line in all.iter().map(String::as_str).chain(HELP.iter().copied()) {
+            assert!(line.chars().all(font::can_draw), "{line:?}");
+        }
+    }
+
+    /// A played file has no peer: the band names the file alone.
+    #[test]
+    fn a_played_file_is_named_without_a_peer() {
+        let played = Figures {
+            name: Some("run.mkv".into()),
+            ..Figures::default()
+        };
+        let no_peer = SocketAddr::from(([0, 0, 0, 0], 0));
+        assert_eq!(
+            lines(no_peer, (640, 480), &played, None)[0],
+            "run.mkv  640x480"
+        );
+    }
+
     /// Measured in-band, the band names the stream and gives glass with its stages on one line.
     #[test]
     fn the_band_shows_the_name_and_where_the_time_went() {
@@ -375,24 +410,6 @@ mod tests {
         };
         let got = lines(peer(), (1280, 720), &figures, None);
         assert_eq!(got[0], "x3pi/video8  192.168.3.7:50012  1280x720");
-        // Every character the band prints has a glyph (a '+' once came out as '?'); so has
-        // a duplicate name's '#', and the help list.
-        let named = Figures {
-            name: Some("front#2".into()),
-            ..figures.clone()
-        };
-        let all = lines(peer(), (1280, 720), &named, None);
-        for line in all.iter().map(String::as_str).chain(HELP.iter().copied()) {
-            assert!(line.chars().all(font::can_draw), "{line:?}");
-        }
-        // A played file: no peer, the file's name alone.
-        let played = Figures {
-            name: Some("run.mkv".into()),
-            ..Figures::default()
-        };
-        let no_peer = SocketAddr::from(([0, 0, 0, 0], 0));
-        let got_played = lines(no_peer, (640, 480), &played, None);
-        assert_eq!(got_played[0], "run.mkv  640x480");
         assert!(!got[2].contains("glass"), "{got:?}");
         assert_eq!(
             got[3],
