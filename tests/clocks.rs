@@ -13,8 +13,8 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use shared::ext::{self, Answer, FrameMeta, Hello};
-use shared::protocol::FlagBytes;
+use shared::wire::ext::{self, Answer, FrameMeta, Hello};
+use shared::wire::protocol::FlagBytes;
 
 use crate::secret::read_hello;
 use crate::support::{bin, heavy, key_values, summary, Background, TempDir, Viewer};
@@ -208,7 +208,7 @@ fn hostile_timestamps_are_refused_and_counted() {
     let _lock = heavy();
     let jpeg = tiny_jpeg();
     // (capture time, clock record): 1970, ten years ahead, an offset of a century, a huge bound.
-    let now = shared::clock::wall_micros();
+    let now = shared::wire::clock::wall_micros();
     let cases: [(u64, (i64, u32)); 4] = [
         (1_000_000, (0, 100)),
         (now + 315_360_000_000_000, (0, 100)),

@@ -77,7 +77,7 @@ fn test_pattern_streams_to_a_headless_viewer() {
     assert_eq!((received.width, received.height), (1280, 720));
     let pattern = TestPattern::new(Resolution::new(1280, 720).unwrap());
     // The timestamp mark survived quality 40; stamp the same time into the rebuilt frame.
-    let stamp = shared::mark::read(1280, 720, |x, y| received.pixel(x, y)[1])
+    let stamp = shared::media::mark::read(1280, 720, |x, y| received.pixel(x, y)[1])
         .expect("no timestamp mark in the received picture");
     // The pattern's frame number counts captured frames: on a busy machine the capture
     // stage skips some the encoder could not take (the streamer's `dropped=`), so the last

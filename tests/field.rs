@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use shared::font;
+use shared::media::font;
 use streamer::source::pattern::BARS_RGB;
 use viewer::window::hud;
 

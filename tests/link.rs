@@ -59,7 +59,7 @@ fn stamps(dir: &std::path::Path) -> Vec<u64> {
         .map(|jpeg| {
             let img = turbojpeg::decompress(jpeg, turbojpeg::PixelFormat::RGB).unwrap();
             let (w, h) = (img.width, img.height);
-            shared::mark::read(w, h, |x, y| img.pixels[(y * w + x) * 3 + 1])
+            shared::media::mark::read(w, h, |x, y| img.pixels[(y * w + x) * 3 + 1])
                 .expect("a saved frame without its time mark")
         })
         .collect()

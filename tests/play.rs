@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use shared::replay::Recording;
+use shared::files::replay::Recording;
 use viewer::window::timeline;
 
 use crate::field::assert_text;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use shared::replay::Recording;
+use shared::files::replay::Recording;
 
 use crate::support::*;
 

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use shared::ext::Hello;
-use shared::protocol::FlagBytes;
+use shared::wire::ext::Hello;
+use shared::wire::protocol::FlagBytes;
 
 use crate::dialects::reference_peer;
 use crate::support::{bin, heavy, read_some, summary, Background, TempDir, Viewer};
@@ -183,7 +183,7 @@ fn a_replayed_hello_is_refused() {
     let jpeg_path = dir.path("f.jpg");
     let jpeg = crate::dialects::write_jpeg(&jpeg_path, (64, 48));
     let streamer_hello = |viewer_nonce: &[u8; 16], nonce: [u8; 16]| {
-        let proof = shared::proof::streamer_proof(secret, viewer_nonce, &nonce, "cam");
+        let proof = shared::wire::proof::streamer_proof(secret, viewer_nonce, &nonce, "cam");
         let mut out = Vec::new();
         Hello {
             version: 1,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use shared::cli::Resolution;
-use shared::jpeg_slices::StripPlan;
+use shared::media::jpeg_slices::StripPlan;
 use streamer::encode::encoder::{EncodedFrame, Encoder};
 use streamer::encode::slices::{encode_with_restarts, Input};
 use streamer::source::pattern::TestPattern;

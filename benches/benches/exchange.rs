@@ -6,9 +6,9 @@
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use shared::clock::{self, ClockEstimator, Sample};
-use shared::connection::InBand;
-use shared::ext::{self, Answer};
+use shared::wire::clock::{self, ClockEstimator, Sample};
+use shared::wire::connection::InBand;
+use shared::wire::ext::{self, Answer};
 use streamer::encode::encoder::EncodedFrame;
 use streamer::link::times;
 use viewer::stats::glass::{self, Timing};

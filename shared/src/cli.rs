@@ -6,7 +6,7 @@ use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 
-use crate::protocol::DEFAULT_PORT;
+use crate::wire::protocol::DEFAULT_PORT;
 
 /// Largest width or height accepted anywhere (JPEG itself stops at 65 535).
 pub const MAX_DIMENSION: usize = 16_384;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use shared::protocol::{parse_header, Dialect, Header};
+use shared::wire::protocol::{parse_header, Dialect, Header};
 use shared::{Connection, Limits};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

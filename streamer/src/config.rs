@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shared::cli::{PeerAddr, Resolution};
-use shared::connection::Extension;
+use shared::wire::connection::Extension;
 use shared::Dialect;
 
 use crate::black_box;
@@ -152,7 +152,7 @@ pub fn default_name(source: &SourceSpec, camera: Option<&CameraSpec>) -> String 
             }
         })
         .collect();
-    shared::ext::cut_name(&clean).to_string()
+    shared::wire::ext::cut_name(&clean).to_string()
 }
 
 /// This machine's name, or `streamer` when it cannot be read.

@@ -14,7 +14,7 @@
 //!     `no_camera.rs` stands in off Linux.
 //!   - [`source::pipe`], [`source::mjpeg_http`]: frames from another program (`--source -`)
 //!     or an MJPEG-over-HTTP server, read on their own thread by a [`source::feed`];
-//!     [`shared::jpeg_scan`] finds where each JPEG ends.
+//!     [`shared::media::jpeg_scan`] finds where each JPEG ends.
 //!   - [`source::resize`]: `--size` for JPEG from a pipe or HTTP (DCT scaling, then bilinear).
 //!   - [`source::range`]: limited-to-full YUV range, shared by the YUV sources.
 //! - [`encode`]: the encode stage, `--workers` encoders publishing in capture order.

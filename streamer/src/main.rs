@@ -155,10 +155,10 @@ struct Args {
 
 /// A stream name: 1-64 bytes, printable, no spaces (it goes into URLs and key=value lines).
 fn parse_name(s: &str) -> Result<String, String> {
-    if s.is_empty() || s.len() > shared::ext::MAX_NAME_BYTES {
+    if s.is_empty() || s.len() > shared::wire::ext::MAX_NAME_BYTES {
         return Err(format!(
             "must be 1 to {} bytes",
-            shared::ext::MAX_NAME_BYTES
+            shared::wire::ext::MAX_NAME_BYTES
         ));
     }
     if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
@@ -178,7 +178,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    let secret = match shared::secret_file::load_secret(args.secret.as_deref()) {
+    let secret = match shared::files::secret_file::load_secret(args.secret.as_deref()) {
         Ok(secret) => secret,
         Err(e) => {
             eprintln!("streamer: {e}");

@@ -165,7 +165,7 @@ fn send(config: &SenderConfig, jpeg: &Slot<EncodedFrame>, tally: &mut Tally<'_>)
         config.black_box.watch_signal();
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
-            shared::signals::shutdown().await;
+            shared::runtime::signals::shutdown().await;
             let _ = stop_tx.send(true);
         });
         let stop = async move {
@@ -180,7 +180,7 @@ fn send(config: &SenderConfig, jpeg: &Slot<EncodedFrame>, tally: &mut Tally<'_>)
 /// frames dropped on the way and, when frames were encoded, the median quality.
 /// The viewer's clock as last estimated, for the summary.
 struct ClockFigures {
-    estimate: Option<shared::clock::Estimate>,
+    estimate: Option<shared::wire::clock::Estimate>,
     rejected: u64,
 }
 

@@ -130,7 +130,7 @@ fn parse_max_frame(s: &str) -> Result<usize, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let secret = match shared::secret_file::load_secret(args.secret.as_deref()) {
+    let secret = match shared::files::secret_file::load_secret(args.secret.as_deref()) {
         Ok(secret) => secret,
         Err(e) => {
             eprintln!("viewer: {e}");

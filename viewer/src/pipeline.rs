@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use anyhow::{anyhow, Context, Result};
-use shared::connection::Extension;
+use shared::wire::connection::Extension;
 use tokio::sync::watch;
 
 use crate::board::{Board, Picture};
@@ -64,7 +64,7 @@ pub fn run(config: Config) -> Result<()> {
         limits: config.limits,
         ext: Arc::new(Extension {
             name: String::new(),
-            window: shared::ext::MAX_WINDOW,
+            window: shared::wire::ext::MAX_WINDOW,
             secret: config.secret.clone(),
         }),
         // With a window, marks are always read (a few dozen pixels): the figures band shows
@@ -272,7 +272,7 @@ fn spawn_signal_watch(stop: watch::Sender<bool>) -> Result<JoinHandle<Result<()>
         let mut stopped = stop.subscribe();
         tokio::select! {
             _ = stopped.wait_for(|s| *s) => {}
-            () = shared::signals::shutdown() => {
+            () = shared::runtime::signals::shutdown() => {
                 stop.send_replace(true);
             }
         }

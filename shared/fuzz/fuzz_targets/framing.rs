@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use shared::protocol::{parse_header, Dialect, Header};
+use shared::wire::protocol::{parse_header, Dialect, Header};
 use shared::{Connection, Limits};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

@@ -3,13 +3,13 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::jpeg_slices::Split;
+use shared::media::jpeg_slices::Split;
 
 fuzz_target!(|data: &[u8]| {
     let Some(split) = Split::parse(data) else {
         return;
     };
-    assert!((2..=shared::jpeg_slices::MAX_STRIPS).contains(&split.plan.count));
+    assert!((2..=shared::media::jpeg_slices::MAX_STRIPS).contains(&split.plan.count));
     let mut rows = 0;
     let mut strip = Vec::new();
     for i in 0..split.plan.count {

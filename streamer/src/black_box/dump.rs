@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use shared::cli::print_line;
-use shared::matroska::write::Mkv;
-use shared::sniff::Kind;
-use shared::utc::utc_stamp;
+use shared::files::matroska::write::Mkv;
+use shared::files::utc::utc_stamp;
+use shared::media::sniff::Kind;
 
 use super::ring::Kept;
 use super::{BlackBox, Reason};
@@ -80,8 +80,8 @@ fn write(path: &PathBuf, frames: &[Kept]) -> io::Result<(u64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::jpeg_scan::testing::real_jpeg as jpeg;
-    use shared::matroska::walk::{blocks, elements};
+    use shared::files::matroska::walk::{blocks, elements};
+    use shared::media::jpeg_scan::testing::real_jpeg as jpeg;
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
@@ -102,7 +102,7 @@ mod tests {
             2,
             Kept {
                 captured_at: t0,
-                jpeg: Arc::new(shared::sniff::PNG_SIGNATURE.to_vec()),
+                jpeg: Arc::new(shared::media::sniff::PNG_SIGNATURE.to_vec()),
             },
         );
         let path = dir.join("a.mkv");

@@ -468,14 +468,14 @@ mod tests {
         let image = turbojpeg::decompress(out.jpeg(), turbojpeg::PixelFormat::GRAY).unwrap();
         assert_eq!((image.width, image.height), (w / 2, h / 2));
         let luma = |x: usize, y: usize| image.pixels[y * image.pitch + x];
-        assert_eq!(shared::mark::read(w / 2, h / 2, luma), Some(micros));
+        assert_eq!(shared::media::mark::read(w / 2, h / 2, luma), Some(micros));
         // Without the mark drawn again, the halved picture's blocks are too small to read.
         raw.mark = None;
         stamp_i420(&mut raw.data, w, h, micros);
         enc.encode(&mut raw, &mut out).unwrap();
         let image = turbojpeg::decompress(out.jpeg(), turbojpeg::PixelFormat::GRAY).unwrap();
         let luma = |x: usize, y: usize| image.pixels[y * image.pitch + x];
-        assert_ne!(shared::mark::read(w / 2, h / 2, luma), Some(micros));
+        assert_ne!(shared::media::mark::read(w / 2, h / 2, luma), Some(micros));
     }
 
     #[test]

@@ -3,8 +3,8 @@
 //! and joined into one baseline JPEG with a restart marker at every strip boundary.
 
 use anyhow::{Context, Result};
-use shared::jpeg_slices::{self, StripPlan, MAX_STRIPS};
-use shared::pool::Pool;
+use shared::media::jpeg_slices::{self, StripPlan, MAX_STRIPS};
+use shared::runtime::pool::Pool;
 use turbojpeg::{Compressor, Image, OutputBuf, Subsamp, YuvPlanesImage};
 
 /// `auto` slices: one per core, at most this many.

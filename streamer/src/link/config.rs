@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shared::cli::PeerAddr;
-use shared::connection::Extension;
+use shared::wire::connection::Extension;
 use shared::Dialect;
 
 use crate::black_box::Feed;

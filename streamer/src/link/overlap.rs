@@ -13,9 +13,9 @@ use std::io::IoSlice;
 use std::pin::Pin;
 use std::time::{Duration, Instant};
 
-use shared::clock::{self, Sample};
-use shared::ext::{self, Answer};
-use shared::protocol::{FlagBytes, ACK};
+use shared::wire::clock::{self, Sample};
+use shared::wire::ext::{self, Answer};
+use shared::wire::protocol::{FlagBytes, ACK};
 use shared::{ConnError, Slot};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 

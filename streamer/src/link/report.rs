@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use shared::cli::print_line;
-use shared::connection::Negotiated;
+use shared::wire::connection::Negotiated;
 use shared::Dialect;
 
 use crate::link::adapt::Change;

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::time::{Duration, Instant};
 
 use shared::cli::PeerAddr;
-use shared::connection::Negotiated;
+use shared::wire::connection::Negotiated;
 use shared::{ConnError, Connection, Dialect, Limits, Slot};
 use tokio::net::TcpStream;
 
@@ -161,7 +161,7 @@ async fn connect(viewer: &PeerAddr) -> TcpStream {
             Ok(Ok(stream)) => {
                 // Headers and answers are tiny and awaited: no Nagle. Keepalive finds a viewer
                 // that vanished without closing.
-                if let Err(e) = shared::net::tune(&stream) {
+                if let Err(e) = shared::runtime::net::tune(&stream) {
                     eprintln!("streamer: {viewer}: cannot set socket options: {e}");
                 }
                 eprintln!("streamer: connected to {viewer}");

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shared::connection::Negotiated;
-use shared::stats::StreamStats;
+use shared::runtime::stats::StreamStats;
+use shared::wire::connection::Negotiated;
 
 use crate::encode::encoder::EncodedFrame;
 use crate::encode::knobs::Knobs;

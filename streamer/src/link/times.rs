@@ -4,8 +4,8 @@
 
 use std::time::Instant;
 
-use shared::clock::{self, ClockEstimator, Estimate, Rejected, Sample};
-use shared::ext::FrameMeta;
+use shared::wire::clock::{self, ClockEstimator, Estimate, Rejected, Sample};
+use shared::wire::ext::FrameMeta;
 
 use crate::encode::encoder::EncodedFrame;
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use shared::Slot;
 
-use shared::mark;
+use shared::media::mark;
 
 use crate::source::pattern;
 use crate::source::{PixelFormat, RawFrame, Source};

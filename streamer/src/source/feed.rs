@@ -7,7 +7,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
-use shared::slot::Taken;
+use shared::runtime::slot::Taken;
 use shared::Slot;
 use turbojpeg::Decompressor;
 

@@ -12,7 +12,7 @@ use anyhow::{bail, Result};
 use crate::source::feed::{Feed, JpegFrames, Publisher};
 use crate::source::pipe::PipeOptions;
 use crate::source::Source;
-use shared::jpeg_scan::JpegScanner;
+use shared::media::jpeg_scan::JpegScanner;
 
 /// Longest line accepted in a part's headers or while looking for a boundary.
 const MAX_LINE: usize = 1024;
@@ -492,7 +492,7 @@ mod tests {
 
     #[test]
     fn random_streams_in_random_pieces_never_panic_and_stay_bounded() {
-        use shared::jpeg_scan::testing::{real_jpeg, xorshift};
+        use shared::media::jpeg_scan::testing::{real_jpeg, xorshift};
         let mut next = xorshift();
         let real = real_jpeg(5);
         let with_length = [

@@ -63,7 +63,7 @@ pub struct RawFrame {
     pub captured_at: Instant,
     /// Position in the source, from 0 (counts on across loops and reconnects).
     pub index: u64,
-    /// The time mark drawn into the picture, if any (see [`shared::mark`]): drawn again after
+    /// The time mark drawn into the picture, if any (see [`shared::media::mark`]): drawn again after
     /// halving, so the viewer reads it at every size that is sent.
     pub mark: Option<u64>,
 }

@@ -1,13 +1,13 @@
 //! The built-in test source: colour bars over sensor-like noise, a box that moves one step per
 //! frame, the frame number drawn large, and a timestamp mark for glass-to-glass measurement
-//! ([`shared::mark`]). Deterministic in the frame index and the stamp, so a test can rebuild
+//! ([`shared::media::mark`]). Deterministic in the frame index and the stamp, so a test can rebuild
 //! any frame the viewer received and compare the two.
 
 use std::time::Instant;
 
 use anyhow::Result;
 use shared::cli::Resolution;
-use shared::{font, mark};
+use shared::media::{font, mark};
 
 use crate::source::{i420_len, PixelFormat, RawFrame, Source};
 
@@ -124,7 +124,7 @@ impl TestPattern {
         });
     }
 
-    /// Draws the timestamp mark carrying `micros` (see [`shared::mark`]) into a rendered frame.
+    /// Draws the timestamp mark carrying `micros` (see [`shared::media::mark`]) into a rendered frame.
     pub fn stamp(&self, micros: u64, out: &mut [u8]) {
         stamp_i420(out, self.width, self.height, micros);
     }

@@ -8,12 +8,12 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use shared::cli::Resolution;
-use shared::sniff::Kind;
+use shared::media::sniff::Kind;
 
 use crate::source::feed::{Feed, JpegFrames, Publisher};
 use crate::source::y4m::Y4mStream;
 use crate::source::{PixelFormat, Source};
-use shared::jpeg_scan::{Event, JpegSplitter, Leftover};
+use shared::media::jpeg_scan::{Event, JpegSplitter, Leftover};
 
 /// How the pipe is read, from the command line.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use shared::replay::Recording;
+use shared::files::replay::Recording;
 
 use crate::source::{PixelFormat, RawFrame, Source};
 

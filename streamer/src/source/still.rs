@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use shared::cli::MAX_DIMENSION;
-use shared::sniff::Kind;
+use shared::media::sniff::Kind;
 use shared::DEFAULT_MAX_FRAME_BYTES;
 
 use crate::source::{PixelFormat, RawFrame, Source};

@@ -8,10 +8,10 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use shared::cli::MAX_DIMENSION;
-use shared::clock;
-use shared::jpeg_slices::Split;
-use shared::mark;
-use shared::sniff::Kind;
+use shared::media::jpeg_slices::Split;
+use shared::media::mark;
+use shared::media::sniff::Kind;
+use shared::wire::clock;
 use shared::Slot;
 use turbojpeg::{Decompressor, Image, PixelFormat, ScalingFactor};
 
@@ -396,8 +396,8 @@ mod tests {
         board.add(1, peer);
         let payloads = Arc::new(Slot::new());
         let first = jpeg(64, 32, [200, 10, 10]);
-        let in_band = shared::connection::InBand {
-            meta: shared::ext::FrameMeta {
+        let in_band = shared::wire::connection::InBand {
+            meta: shared::wire::ext::FrameMeta {
                 capture_us: Some(1_796_000_000_000_000),
                 ..Default::default()
             },

@@ -9,7 +9,7 @@ pub mod strips;
 
 pub use decoder::Decoder;
 
-use shared::connection::InBand;
+use shared::wire::connection::InBand;
 
 /// What the receiver hands the decoder: a payload as received, with its in-band times when
 /// the streamer sent them (the extension exchange). Reused from frame to frame.

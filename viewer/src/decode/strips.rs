@@ -4,8 +4,8 @@
 //! interval libjpeg-turbo keeps its fast Huffman decoder on.
 
 use anyhow::{anyhow, Context, Result};
-use shared::jpeg_slices::{Split, MAX_STRIPS};
-use shared::pool::Pool;
+use shared::media::jpeg_slices::{Split, MAX_STRIPS};
+use shared::runtime::pool::Pool;
 use turbojpeg::{Decompressor, Image, PixelFormat, ScalingFactor, Subsamp};
 
 /// Strip decoders at most (one per core, like `streamer --slices auto`).
@@ -119,7 +119,7 @@ impl StripDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::jpeg_slices::{join, StripPlan};
+    use shared::media::jpeg_slices::{join, StripPlan};
 
     /// A `w`x`h` picture with detail everywhere, encoded as `n` strips joined into one JPEG.
     pub(crate) fn sliced_jpeg(w: usize, h: usize, n: usize, subsamp: Subsamp) -> Vec<u8> {

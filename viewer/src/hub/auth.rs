@@ -1,6 +1,6 @@
 //! `--http-auth FILE`: HTTP Basic authentication for every route. The file holds lines
 //! `user:password` (blank lines and `#` comments skipped) and must be readable by its owner
-//! only ([`shared::secret_file`]). Credentials are compared in constant time, against every
+//! only ([`shared::files::secret_file`]). Credentials are compared in constant time, against every
 //! line, so that the answer's timing tells nothing about how close a guess was.
 
 use std::path::Path;
@@ -36,8 +36,8 @@ impl Auth {
     /// Reads the pairs from `path`; refuses a file others may read, an empty one, or a line
     /// without `user:`.
     pub fn load(path: &Path) -> Result<Auth> {
-        let bytes =
-            shared::secret_file::read_private(path, MAX_FILE_BYTES).context("--http-auth")?;
+        let bytes = shared::files::secret_file::read_private(path, MAX_FILE_BYTES)
+            .context("--http-auth")?;
         Auth::parse(&bytes).with_context(|| format!("--http-auth: {}", path.display()))
     }
 

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
-use shared::stats::Histogram;
+use shared::runtime::stats::Histogram;
 
 use super::refuse::Counts;
 use crate::stats::glass::STAGE_NAMES;

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Channel};
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
-use shared::sniff::Kind;
+use shared::media::sniff::Kind;
 
 use super::reply::{full, text, with_type, Body};
 use crate::stats::streams::{Payload, StreamInfo};

@@ -34,8 +34,8 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use shared::accept::{self, Gate, Refusal, Service, Task};
 use shared::cli::Cidr;
+use shared::runtime::accept::{self, Gate, Refusal, Service, Task};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::StatusCode;
-use shared::accept::{Refusal, Task};
-use shared::log_limit::LogLimit;
+use shared::runtime::accept::{Refusal, Task};
+use shared::runtime::log_limit::LogLimit;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;

@@ -10,7 +10,7 @@
 //! `--record DIR/` (a trailing slash or an existing directory) each stream into a file of its
 //! own in DIR, named as `R` names them.
 //!
-//! Survives `kill -9` ([`shared::matroska::write`] writes whole clusters of at most half a
+//! Survives `kill -9` ([`shared::files::matroska::write`] writes whole clusters of at most half a
 //! second); a clean stop fills in the Segment's size and the duration.
 
 use std::collections::{HashSet, VecDeque};
@@ -433,7 +433,7 @@ impl Recorder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::matroska::walk::{blocks, elements};
+    use shared::files::matroska::walk::{blocks, elements};
 
     fn jpeg() -> Vec<u8> {
         let rgb = vec![120u8; 32 * 16 * 3];

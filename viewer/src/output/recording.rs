@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use shared::cli::print_line;
-use shared::matroska::write::Mkv;
-use shared::sniff::Kind;
+use shared::files::matroska::write::Mkv;
+use shared::media::sniff::Kind;
 
 /// One frame's picture size from its JPEG header, without decoding it.
 fn jpeg_size(jpeg: &[u8]) -> Option<(usize, usize)> {

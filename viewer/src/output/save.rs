@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use shared::sniff;
+use shared::media::sniff;
 use tokio::sync::mpsc;
 
 use crate::stats::Counters;

@@ -12,8 +12,8 @@ use std::time::SystemTime;
 
 use anyhow::{Context, Result};
 use shared::cli::print_line;
-use shared::sniff::{self, Kind};
-use shared::utc::utc_stamp;
+use shared::files::utc::utc_stamp;
+use shared::media::sniff::{self, Kind};
 
 use crate::board::Picture;
 use crate::decode::Decoder;

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
 use shared::cli::print_line;
-use shared::replay::{Entry, Recording};
-use shared::stats::StreamStats;
+use shared::files::replay::{Entry, Recording};
+use shared::runtime::stats::StreamStats;
 use shared::Slot;
 use tokio::sync::watch;
 

@@ -10,8 +10,8 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use shared::cli::Cidr;
-use shared::connection::{Extension, InBand};
-use shared::stats::StreamStats;
+use shared::runtime::stats::StreamStats;
+use shared::wire::connection::{Extension, InBand};
 use shared::{ConnError, Connection, Dialect, Limits, Slot};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -49,7 +49,7 @@ pub struct Shared {
 /// Serves streamer `id` at `peer` until it leaves, fails, or the viewer stops.
 pub async fn serve(id: u64, stream: TcpStream, peer: SocketAddr, shared: Shared) {
     // Answers are tiny and awaited: no Nagle. Keepalive finds peers that vanished.
-    if let Err(e) = shared::net::tune(&stream) {
+    if let Err(e) = shared::runtime::net::tune(&stream) {
         eprintln!("{peer}: cannot set socket options: {e}");
     }
     eprintln!("{peer}: streamer connected");

@@ -2,7 +2,7 @@
 //! and hands every payload to that stream's decoder. Acknowledgements never wait for decoding,
 //! saving or display; a bad peer is closed with a one-line error while the others go on.
 //!
-//! - this module: the streamer port's side of the accept loop ([`shared::accept`]).
+//! - this module: the streamer port's side of the accept loop ([`shared::runtime::accept`]).
 //! - [`connection`]: one streamer's connection, a frame at a time: read (and answer), count,
 //!   record, save, hand over to the decoder.
 
@@ -11,8 +11,8 @@ pub mod connection;
 use std::future::Future;
 use std::net::SocketAddr;
 
-use shared::accept::{self, Gate, Refusal, Service, Task};
-use shared::log_limit::LogLimit;
+use shared::runtime::accept::{self, Gate, Refusal, Service, Task};
+use shared::runtime::log_limit::LogLimit;
 use tokio::net::{TcpListener, TcpStream};
 
 pub use connection::Shared;
@@ -28,7 +28,7 @@ pub async fn serve(listener: TcpListener, shared: Shared) {
     let stopped = async {
         tokio::select! {
             _ = stop.wait_for(|s| *s) => {}
-            () = shared::signals::shutdown() => {
+            () = shared::runtime::signals::shutdown() => {
                 shared.stop.send_replace(true);
             }
         }

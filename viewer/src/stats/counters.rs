@@ -6,8 +6,8 @@ use std::sync::atomic::AtomicU64;
 use std::sync::{Mutex, MutexGuard};
 
 use shared::cli::print_line;
-use shared::mark;
-use shared::stats::{Histogram, StreamStats};
+use shared::media::mark;
+use shared::runtime::stats::{Histogram, StreamStats};
 
 use super::glass::{self, StageFigures, Timing, STAGE_NAMES};
 use super::streams::Streams;

@@ -10,7 +10,7 @@
 //! - `decode`: last byte read → decoded (this clock only);
 //! - `display`: decoded → handed to the screen (0 when headless: glass ends at decoding).
 
-use shared::connection::InBand;
+use shared::wire::connection::InBand;
 
 /// A capture time outside 2020..2100 is not a clock anyone runs (µs since the epoch).
 const PLAUSIBLE_US: std::ops::Range<u64> = 1_577_836_800_000_000..4_102_444_800_000_000;
@@ -132,7 +132,7 @@ pub fn stages(t: &Timing, shown_us: u64) -> Result<Stages, Unknown> {
 #[derive(Default)]
 pub struct StageFigures {
     /// One histogram per stage, in [`STAGE_NAMES`] order (ms).
-    pub stages: [shared::stats::Histogram; 5],
+    pub stages: [shared::runtime::stats::Histogram; 5],
     /// The last frame's clock offset and error bound (ms).
     pub clock: Option<(f64, f64)>,
     /// Frames with in-band times but no figure (see [`Unknown`]).
@@ -160,7 +160,7 @@ impl StageFigures {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::ext::FrameMeta;
+    use shared::wire::ext::FrameMeta;
 
     /// 2026-12-02, µs since the epoch.
     const T: u64 = 1_796_000_000_000_000;

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use shared::sniff::Kind;
-use shared::stats::Histogram;
+use shared::media::sniff::Kind;
+use shared::runtime::stats::Histogram;
 use shared::Dialect;
 use tokio::sync::watch;
 

@@ -2,7 +2,7 @@
 //! column table and whole-row copies, not minifb's scaler), zoomed and panned, side by side
 //! in a grid; and the waiting screen.
 
-use shared::font;
+use shared::media::font;
 
 use super::hud::TEXT;
 use super::view::{self, Mapping, Rect, View};

@@ -5,7 +5,7 @@
 
 use std::net::SocketAddr;
 
-use shared::font;
+use shared::media::font;
 
 use super::keys::HELP;
 use super::view::Rect;

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use shared::mark;
+use shared::media::mark;
 
 use super::hud::Figures;
 use crate::board::{Board, Picture, TileInfo};
@@ -107,7 +107,7 @@ pub fn take_pictures(board: &Board, shown: &mut [Shown], paused: bool) -> (bool,
 /// Records the glass-to-glass times of pictures now on screen: printed with `--measure`,
 /// else only kept for the figures band.
 pub fn record_glass(counters: &Counters, measure: bool, fresh: &[Fresh]) {
-    let shown = shared::clock::wall_micros();
+    let shown = shared::wire::clock::wall_micros();
     for f in fresh {
         match f.glass {
             Glass::Timed(t) => counters.record_timed(f.id, f.peer, &t, shown, measure),

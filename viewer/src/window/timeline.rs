@@ -2,7 +2,7 @@
 //! the bottom (where the recording is, the frame number and its recorded time, the speed),
 //! which a click or a drag seeks in.
 
-use shared::font;
+use shared::media::font;
 
 use super::hud::{Surface, PAD, TEXT};
 use super::keys::Action;

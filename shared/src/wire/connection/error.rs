@@ -5,8 +5,8 @@ use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use crate::ext::ExtError;
-use crate::protocol::{Dialect, FrameError, Offer};
+use crate::wire::ext::ExtError;
+use crate::wire::protocol::{Dialect, FrameError, Offer};
 
 /// Why a connection can not go on.
 #[derive(Debug)]

@@ -12,7 +12,7 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use crate::matroska::read::{MkvReader, MAGIC as MKV_MAGIC};
+use crate::files::matroska::read::{MkvReader, MAGIC as MKV_MAGIC};
 use avi::AviReader;
 use mjpeg::MjpegReader;
 

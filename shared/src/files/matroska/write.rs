@@ -192,7 +192,7 @@ impl<W: Write + Seek> Mkv<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::matroska::walk::{blocks, child, elements};
+    use crate::files::matroska::walk::{blocks, child, elements};
     use std::io::Cursor;
 
     #[test]

@@ -15,7 +15,7 @@ use error::refusal;
 pub use error::ConnError;
 pub use extended::{Extension, InBand, Negotiated};
 
-use crate::protocol::{
+use crate::wire::protocol::{
     parse_header, Dialect, FlagBytes, FrameError, Header, Offer, ACCEPT_OVERLAP, ACK, BYE,
     DEFAULT_MAX_FRAME_BYTES, GOT_IMAGE, GOT_SIZE,
 };
@@ -123,7 +123,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let Some((len, space_pending, offer)) = self.read_header().await? else {
             return Ok(false);
         };
-        let arrived = crate::clock::wall_micros();
+        let arrived = crate::wire::clock::wall_micros();
         let dialect = self.dialect.unwrap_or_default();
         // An offer is taken up on a connection's first frame only: later on, an `OK` would be
         // an answer no sender expects.

@@ -8,7 +8,7 @@
 
 use std::io::{self, ErrorKind, Read, Seek};
 
-use crate::scan_input::ScanInput;
+use crate::files::scan_input::ScanInput;
 
 use super::ids as id;
 
@@ -538,7 +538,7 @@ pub(crate) mod tests {
 
     #[test]
     fn damaged_files_give_bounded_frames_or_errors_never_a_panic() {
-        let mut next = crate::jpeg_scan::testing::xorshift();
+        let mut next = crate::media::jpeg_scan::testing::xorshift();
         let good = sample();
         let mut read = 0;
         for _ in 0..3000 {

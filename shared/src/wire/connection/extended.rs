@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{ConnError, Connection};
-use crate::clock::{wall_micros as now_micros, Estimate, Sample};
-use crate::ext::{self, Answer, FrameMeta, Hello, HELLO_TAG, VERSION};
-use crate::proof;
-use crate::protocol::{FlagBytes, ACCEPT_OVERLAP, ACK};
+use crate::wire::clock::{wall_micros as now_micros, Estimate, Sample};
+use crate::wire::ext::{self, Answer, FrameMeta, Hello, HELLO_TAG, VERSION};
+use crate::wire::proof;
+use crate::wire::protocol::{FlagBytes, ACCEPT_OVERLAP, ACK};
 
 /// What one side puts into the exchange.
 #[derive(Debug, Clone, Default)]
@@ -350,7 +350,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::connection::Limits;
+    use crate::wire::connection::Limits;
     use tokio::io::AsyncWriteExt;
 
     fn ext(name: &str, window: u8, secret: Option<&[u8]>) -> Arc<Extension> {

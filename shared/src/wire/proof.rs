@@ -5,7 +5,7 @@
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::ext::{NONCE_BYTES, PROOF_BYTES};
+use crate::wire::ext::{NONCE_BYTES, PROOF_BYTES};
 
 type HmacSha256 = Hmac<Sha256>;
 

@@ -4,9 +4,9 @@
 
 use std::io::{Read, Seek};
 
-use crate::jpeg_scan::JpegScanner;
-use crate::replay::Entry;
-use crate::scan_input::ScanInput;
+use crate::files::replay::Entry;
+use crate::files::scan_input::ScanInput;
+use crate::media::jpeg_scan::JpegScanner;
 
 /// The first three bytes of a JPEG file: SOI and the next marker's `FF`.
 pub const MAGIC: [u8; 3] = [0xFF, 0xD8, 0xFF];
@@ -85,7 +85,7 @@ impl<R: Read + Seek> MjpegReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jpeg_scan::testing::real_jpeg;
+    use crate::media::jpeg_scan::testing::real_jpeg;
     use std::io::Cursor;
 
     #[test]

@@ -4,8 +4,8 @@
 
 use std::io::{Read, Seek};
 
-use crate::replay::Entry;
-use crate::scan_input::ScanInput;
+use crate::files::replay::Entry;
+use crate::files::scan_input::ScanInput;
 
 /// Header chunks (`avih`, `strh`, `strf`) are read whole; none is this large.
 const MAX_HEADER: u64 = 64 << 10;
@@ -297,7 +297,7 @@ mod tests {
 
     #[test]
     fn damaged_files_give_bounded_frames_or_errors_never_a_panic() {
-        let mut next = crate::jpeg_scan::testing::xorshift();
+        let mut next = crate::media::jpeg_scan::testing::xorshift();
         let good = avi(b"MJPG", &[b"one", b"two", b"three"]);
         let mut read = 0;
         for _ in 0..3000 {

@@ -1,0 +1,13 @@
+//! What is inside a frame's payload.
+//!
+//! - [`jpeg_scan`]: where each JPEG of a byte stream ends, by its segments.
+//! - [`jpeg_slices`]: a JPEG cut into strips at restart markers, joined and split again.
+//! - [`sniff`]: what a payload is (JPEG, PNG or neither), from its first bytes.
+//! - [`mark`]: the glass-to-glass timestamp mark the test pattern draws and the viewer reads.
+//! - [`font`]: a tiny bitmap font for the test pattern and the viewer's labels.
+
+pub mod font;
+pub mod jpeg_scan;
+pub mod jpeg_slices;
+pub mod mark;
+pub mod sniff;

@@ -1,0 +1,15 @@
+//! What crosses the network between streamer and viewer.
+//!
+//! - [`protocol`]: the three wire dialects as pure parsing and formatting, plus shared defaults.
+//! - [`ext`]: the versioned extension exchange of the `flag` dialect (hello, frame metadata,
+//!   timestamped answers) as pure parsing and formatting.
+//! - [`proof`]: nonces and the HMAC proof of the shared secret (`--secret`).
+//! - [`clock`]: the peer's clock offset from four-timestamp exchanges, with its error bound.
+//! - [`connection`]: one connection running the protocol over any async byte stream, the
+//!   extension exchange included.
+
+pub mod clock;
+pub mod connection;
+pub mod ext;
+pub mod proof;
+pub mod protocol;
