@@ -8,7 +8,6 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::stats::glass::Timing;
-use crate::window::xshm::SharedPixels;
 
 /// A decoded picture in the window's pixel layout (0RGB in a `u32`).
 #[derive(Debug, Default, Clone)]
@@ -35,7 +34,18 @@ pub struct Picture {
 #[derive(Debug)]
 pub enum Pixels {
     Own(Vec<u32>),
-    Shared(SharedPixels),
+    Shared(Box<dyn LentPixels>),
+}
+
+/// Pixel memory lent by what shows the pictures (the window's X11 shared memory), in which a
+/// decoded picture is shown without a copy. A trait here so that the board, below the
+/// window, needs nothing from it.
+pub trait LentPixels: DerefMut<Target = [u32]> + Send + std::fmt::Debug {
+    /// How many pixels it can hold.
+    fn capacity(&self) -> usize;
+    /// Uses the first `len` pixels (at most the capacity); their contents are whatever was
+    /// there, for the caller to overwrite.
+    fn set_len(&mut self, len: usize);
 }
 
 impl Pixels {

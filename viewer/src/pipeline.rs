@@ -41,10 +41,7 @@ pub fn run(config: Config) -> Result<()> {
     let (listener, local) = listen(config.listen)?;
     let http = config.http.map(hub::bind).transpose()?;
     let (stop, _) = watch::channel(false);
-    if !config.allow.is_empty() {
-        let list: Vec<String> = config.allow.iter().map(|c| c.to_string()).collect();
-        eprintln!("viewer: accepting streamers from {} only", list.join(", "));
-    }
+    say_allowed(&config.allow);
     let board = Arc::new(Board::default());
     let counters = Arc::new(Counters::default());
     let allow = Arc::new(config.allow.clone());
@@ -84,25 +81,13 @@ pub fn run(config: Config) -> Result<()> {
     let network = spawn_network(listener, shared)?;
 
     let shown = show(&config, &board, &stop, &counters, &recorder, (local, None));
-    let network_result = network
-        .join()
-        .map_err(|_| anyhow!("network thread panicked"))?;
-    if let Some(saving) = saving {
-        // Every connection has ended, so the queue is closed: this waits for the last files.
-        saving
-            .join()
-            .map_err(|_| anyhow!("saving thread panicked"))?;
-    }
-    if let Some(hub) = hub {
-        // The network thread set the stop flag on its way out, which ends the hub too.
-        stop.send_replace(true);
-        hub::join(hub);
-    }
-    recorder.close();
-    recording
-        .join()
-        .map_err(|_| anyhow!("recording thread panicked"))?;
-
+    let threads = Threads {
+        network,
+        saving,
+        hub,
+        recording,
+    };
+    let network_result = threads.join(&stop, &recorder)?;
     write_snapshot(&config, &board, &shown)?;
     let recorded =
         (config.record.is_some() || recorder.written().0 > 0).then(|| recorder.written());
@@ -115,6 +100,41 @@ pub fn run(config: Config) -> Result<()> {
     network_result?;
     shown?;
     Ok(())
+}
+
+/// The threads beside the window, joined at the end.
+struct Threads {
+    network: JoinHandle<Result<()>>,
+    saving: Option<JoinHandle<()>>,
+    hub: Option<JoinHandle<std::io::Result<()>>>,
+    recording: JoinHandle<()>,
+}
+
+impl Threads {
+    /// Waits for the network thread, then for what it fed (the last saved files, the hub,
+    /// the recording); returns how the network thread ended.
+    fn join(self, stop: &watch::Sender<bool>, recorder: &Recorder) -> Result<Result<()>> {
+        let network_result = self
+            .network
+            .join()
+            .map_err(|_| anyhow!("network thread panicked"))?;
+        if let Some(saving) = self.saving {
+            // Every connection has ended, so the queue is closed: this waits for the last files.
+            saving
+                .join()
+                .map_err(|_| anyhow!("saving thread panicked"))?;
+        }
+        if let Some(hub) = self.hub {
+            // The network thread set the stop flag on its way out, which ends the hub too.
+            stop.send_replace(true);
+            hub::join(hub);
+        }
+        recorder.close();
+        self.recording
+            .join()
+            .map_err(|_| anyhow!("recording thread panicked"))?;
+        Ok(network_result)
+    }
 }
 
 /// The window until it closes (nothing headless); returns the picture on screen at the end.
@@ -240,6 +260,14 @@ fn start_saver(
     let started =
         Saver::spawn(dir.clone(), counters.clone()).context("cannot start the saving thread")?;
     Ok(Some(started))
+}
+
+/// With `--allow`, says once which streamers are accepted.
+fn say_allowed(allow: &[shared::cli::Cidr]) {
+    if !allow.is_empty() {
+        let list: Vec<String> = allow.iter().map(|c| c.to_string()).collect();
+        eprintln!("viewer: accepting streamers from {} only", list.join(", "));
+    }
 }
 
 /// Binds the streamer port and says where it listens (a port of 0 picks a free one).

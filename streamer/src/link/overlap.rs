@@ -91,10 +91,7 @@ where
     F: Future<Output = ()>,
 {
     let ack_timeout = tally.config.ack_timeout;
-    let pacer = Pacer {
-        window: tally.config.window,
-        interval: tally.config.interval,
-    };
+    let pacer = pacer(tally);
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut answers = unread;
     let mut in_flight: VecDeque<Delivery> = VecDeque::with_capacity(cap);
@@ -108,11 +105,7 @@ where
     let mut peer_closed = false;
     let result = loop {
         let now = Instant::now();
-        let matched = match form {
-            Form::Flags => match_answers(&mut answers, &mut in_flight, now, tally),
-            Form::Extended => match_stamped(&mut answers, &mut in_flight, now, tally),
-        };
-        if let Err(e) = matched {
+        if let Err(e) = match_any(form, &mut answers, &mut in_flight, now, tally) {
             break Err(e);
         }
         if !ending && writing.is_none() && !tally.wants_more(in_flight.len()) {
@@ -123,9 +116,7 @@ where
             return Ok(());
         }
         let ready = !ending && writing.is_none();
-        let frames_in_flight = in_flight.iter().map(|d| (d.bytes, d.sent_at));
-        let may_take =
-            ready && in_flight.len() < cap && pacer.may_send(frames_in_flight, &tally.link, now);
+        let may_take = ready && may_send(&pacer, &in_flight, cap, tally, now);
         // Held back by time (the link is busy or late), not by a count: look again soon.
         let held = ready && !may_take;
         let waiting = writing.is_some() || !in_flight.is_empty();
@@ -150,38 +141,95 @@ where
                     frames.recycle(frame);
                     break Err(ConnError::Closed { waiting_for: "ok" });
                 }
-                Some(frame) => {
-                    tally.config.black_box.keep(&frame);
-                    let now = Instant::now();
-                    if in_flight.is_empty() {
-                        progress = now;
-                    }
-                    let (w, delivery) = Writing::new(frame, form, tally);
-                    in_flight.push_back(delivery);
-                    let bytes = in_flight.iter().map(|d| d.bytes).sum();
-                    tally.sending(in_flight.len(), bytes);
-                    writing = Some(w);
-                }
+                Some(f) => writing = Some(begin(f, form, tally, &mut in_flight, &mut progress)),
                 None => ending = true,
             },
             _ = stop.as_mut(), if !*stopped => {
                 *stopped = true;
                 ending = true;
             }
-            _ = tokio::time::sleep_until(deadline), if waiting => {
-                break Err(ConnError::Timeout {
-                    waiting_for: "ok",
-                    after: ack_timeout,
-                });
-            }
+            _ = tokio::time::sleep_until(deadline), if waiting => break Err(no_answer(ack_timeout)),
             _ = tokio::time::sleep(RECHECK), if held => {}
         }
     };
+    abandon(writing, &in_flight, frames, tally);
+    result
+}
+
+/// The connection failed: the frame being written goes back for reuse and every frame in
+/// flight is counted as lost.
+fn abandon(
+    writing: Option<Writing>,
+    in_flight: &VecDeque<Delivery>,
+    frames: &Slot<EncodedFrame>,
+    tally: &mut Tally<'_>,
+) {
     if let Some(w) = writing {
         frames.recycle(w.frame);
     }
     tally.lost(in_flight.len());
-    result
+}
+
+/// The peer took no bytes and answered nothing for `after`.
+fn no_answer(after: Duration) -> ConnError {
+    ConnError::Timeout {
+        waiting_for: "ok",
+        after,
+    }
+}
+
+/// The window's pacing as the link's configuration sets it.
+fn pacer(tally: &Tally<'_>) -> Pacer {
+    Pacer {
+        window: tally.config.window,
+        interval: tally.config.interval,
+    }
+}
+
+/// Matches the answers in `buf` to the frames in flight, as `form` answers.
+fn match_any(
+    form: Form,
+    buf: &mut Vec<u8>,
+    in_flight: &mut VecDeque<Delivery>,
+    now: Instant,
+    tally: &mut Tally<'_>,
+) -> Result<(), ConnError> {
+    match form {
+        Form::Flags => match_answers(buf, in_flight, now, tally),
+        Form::Extended => match_stamped(buf, in_flight, now, tally),
+    }
+}
+
+/// Whether another frame may go out now: fewer than `cap` in flight, and the window allows it.
+fn may_send(
+    pacer: &Pacer,
+    in_flight: &VecDeque<Delivery>,
+    cap: usize,
+    tally: &Tally<'_>,
+    now: Instant,
+) -> bool {
+    let frames_in_flight = in_flight.iter().map(|d| (d.bytes, d.sent_at));
+    in_flight.len() < cap && pacer.may_send(frames_in_flight, &tally.link, now)
+}
+
+/// Starts writing `frame`: the black box keeps it, and its delivery record goes in flight
+/// (the peer's ack timeout runs from now when nothing else was in flight).
+fn begin(
+    frame: EncodedFrame,
+    form: Form,
+    tally: &mut Tally<'_>,
+    in_flight: &mut VecDeque<Delivery>,
+    progress: &mut Instant,
+) -> Writing {
+    tally.config.black_box.keep(&frame);
+    if in_flight.is_empty() {
+        *progress = Instant::now();
+    }
+    let (w, delivery) = Writing::new(frame, form, tally);
+    in_flight.push_back(delivery);
+    let bytes = in_flight.iter().map(|d| d.bytes).sum();
+    tally.sending(in_flight.len(), bytes);
+    w
 }
 
 /// Counts `n` more bytes of the frame being written; one written in full goes back to

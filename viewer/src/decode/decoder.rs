@@ -237,16 +237,7 @@ pub fn run(
                 // The mark only where the frame came without its capture time.
                 picture.stamp = None;
                 if measure.read_marks && picture.timing.is_none() {
-                    if let Ok(header) = turbojpeg::read_header(&payload) {
-                        picture.stamp = read_mark(&picture, (header.width, header.height));
-                    }
-                    if picture.stamp.is_some() && !said_mark {
-                        said_mark = true;
-                        eprintln!(
-                            "{peer}: glass from the picture's time mark assumes the two clocks \
-                             agree (this streamer sends no capture times in-band)"
-                        );
-                    }
+                    picture.stamp = stamp_of(&picture, &payload, peer, &mut said_mark);
                 }
                 if measure.record_at_decode {
                     if let Some(t) = &picture.timing {
@@ -272,14 +263,7 @@ pub fn run(
                     info.error();
                 }
                 errors += 1;
-                if errors <= MAX_REPORTED_ERRORS {
-                    let more = if errors == MAX_REPORTED_ERRORS {
-                        " (further errors from this peer are only counted)"
-                    } else {
-                        ""
-                    };
-                    eprintln!("{peer}: frame not displayed: {e:#}{more}");
-                }
+                report_error(peer, &e, errors);
                 board.recycle(picture);
             }
         }
@@ -287,6 +271,33 @@ pub fn run(
             bytes: payload,
             in_band: None,
         });
+    }
+}
+
+/// The test pattern's time mark read from a decoded picture of `payload`; the first mark
+/// found says once that it assumes the clocks agree.
+fn stamp_of(picture: &Picture, payload: &[u8], peer: SocketAddr, said: &mut bool) -> Option<u64> {
+    let header = turbojpeg::read_header(payload).ok()?;
+    let stamp = read_mark(picture, (header.width, header.height));
+    if stamp.is_some() && !*said {
+        *said = true;
+        eprintln!(
+            "{peer}: glass from the picture's time mark assumes the two clocks \
+             agree (this streamer sends no capture times in-band)"
+        );
+    }
+    stamp
+}
+
+/// Prints the first [`MAX_REPORTED_ERRORS`] of a stream's decoding errors (`count` so far).
+fn report_error(peer: SocketAddr, e: &anyhow::Error, count: u64) {
+    if count <= MAX_REPORTED_ERRORS {
+        let more = if count == MAX_REPORTED_ERRORS {
+            " (further errors from this peer are only counted)"
+        } else {
+            ""
+        };
+        eprintln!("{peer}: frame not displayed: {e:#}{more}");
     }
 }
 

@@ -276,7 +276,7 @@ fn lend_buffers(shm: &mut xshm::Shm, board: &Board, size: Resolution) {
     for _ in 0..LENT {
         match shm.lend(capacity) {
             Ok(pixels) => board.recycle(Picture {
-                pixels: Pixels::Shared(pixels),
+                pixels: Pixels::Shared(Box::new(pixels)),
                 ..Picture::default()
             }),
             Err(e) => {

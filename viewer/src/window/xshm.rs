@@ -21,6 +21,8 @@ use std::sync::Arc;
 use x11_dl::xlib::{self, Display, XErrorEvent, XImage, Xlib, GC};
 use x11_dl::xshm::{XShmSegmentInfo, Xext};
 
+use crate::board::LentPixels;
+
 /// Set `VIEWER_NO_SHM=1` to draw through the X socket as minifb does (to compare, or to rule
 /// this path out).
 pub const DISABLE_VAR: &str = "VIEWER_NO_SHM";
@@ -105,15 +107,12 @@ pub struct SharedPixels {
     len: usize,
 }
 
-impl SharedPixels {
-    /// How many pixels it can hold.
-    pub fn capacity(&self) -> usize {
+impl LentPixels for SharedPixels {
+    fn capacity(&self) -> usize {
         self.mapping.capacity
     }
 
-    /// Uses the first `len` pixels (at most the capacity); their contents are whatever was
-    /// there, for the caller to overwrite.
-    pub fn set_len(&mut self, len: usize) {
+    fn set_len(&mut self, len: usize) {
         self.len = len.min(self.capacity());
     }
 }
