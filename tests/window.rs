@@ -331,3 +331,29 @@ fn window_shows_several_streamers_side_by_side_and_drops_the_ones_that_leave() {
     let (status, _) = viewer.terminate(Duration::from_secs(10));
     assert!(status.success());
 }
+
+/// The title names the stream (`--name`) also with the figures band off: the title reads
+/// the same figures the band does, which must be kept fresh without it.
+#[test]
+fn window_title_names_the_stream_with_the_band_off() {
+    let _lock = heavy();
+    let x = Xvfb::start();
+    let viewer = Viewer::start(&["--hud", "off"], &[("DISPLAY", &x.display)]);
+    let id = x.find_viewer_window();
+    let streamer = pattern_streamer(&viewer.addr, "320x180");
+    let mut title = String::new();
+    wait_for(
+        "the stream's name in the title",
+        Duration::from_secs(15),
+        || {
+            title = x
+                .tool("xdotool", &["getwindowname", &id])
+                .trim()
+                .to_string();
+            title.starts_with("viewer - pattern (127.0.0.1:") && title.ends_with(" fps")
+        },
+    );
+    assert!(streamer.stop("TERM", Duration::from_secs(10)).0.success());
+    let (status, _) = viewer.terminate(Duration::from_secs(10));
+    assert!(status.success());
+}

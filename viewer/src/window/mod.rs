@@ -135,7 +135,10 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
         let now_recording = o.recorder.any();
         redraw |= now_recording != recording;
         recording = now_recording;
-        redraw |= c.hud && tiles::refresh_figures(o.counters, &mut shown, &mut last_figures);
+        // The title reads the figures too (the stream's name), so they are kept fresh with
+        // the band off; only the band needs a redraw for them.
+        let refreshed = tiles::refresh_figures(o.counters, &mut shown, &mut last_figures);
+        redraw |= c.hud && refreshed;
         screen.retitle(&shown);
         if !redraw {
             screen.idle();
