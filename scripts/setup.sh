@@ -77,4 +77,9 @@ if command -v rustup >/dev/null 2>&1; then
     fi
   done
 fi
+# The test runner (scripts/test.sh): a time limit per test, each in its own process.
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "setup: installing cargo-nextest from crates.io"
+  cargo install cargo-nextest --locked
+fi
 echo "setup: $(cargo --version)"

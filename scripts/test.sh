@@ -23,12 +23,28 @@ cargo build --locked --workspace --all-targets
 stage "lint: cargo clippy -D warnings"
 cargo clippy --locked --workspace --all-targets -- -D warnings
 
-stage "tests: unit and property tests, then end-to-end, interoperability and window tests"
+stage "tests: unit and property tests, then end-to-end, interoperability and window tests (cargo-nextest)"
+# Every test is its own process with a time limit (.config/nextest.toml): a hung test fails
+# within minutes, named. The counts come from nextest's own JUnit report.
+cargo build --locked --workspace --bins
+junit=target/nextest/default/junit.xml
+rm -f "$junit"
+tests_ok=1
+cargo nextest run --locked --workspace --no-tests=fail || tests_ok=0
+[ -f "$junit" ] || { echo "tests: nextest wrote no report ($junit)" >&2; exit 1; }
+count() { sed -n "s/.*<testsuites [^>]* $1=\"\([0-9]*\)\".*/\1/p" "$junit" | head -1; }
+run=$(count tests); failed=$(( $(count failures) + $(count errors) )); skipped=$(count skipped)
+passed=$((run - failed - skipped))
+# Doc tests (nextest does not run them): none today, counted if any appear.
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --locked --workspace 2>&1 | tee "$log"
-passed=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\1/p' "$log" | paste -sd+ - | bc)
-failed=$(sed -n 's/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\2/p' "$log" | paste -sd+ - | bc)
+cargo test --locked --workspace --doc 2>&1 | tee "$log" || tests_ok=0
+doc() { sed -n "s/^test result: .* \([0-9]*\) passed; \([0-9]*\) failed.*/\\$1/p" "$log" | paste -sd+ - | sed 's/^$/0/' | bc; }
+passed=$((passed + $(doc 1))); failed=$((failed + $(doc 2)))
+if [ "$tests_ok" = 0 ]; then
+  echo "summary: ${passed} passed, $((failed > 0 ? failed : 1)) failed"
+  exit 1
+fi
 
 stage "load: the timing-sensitive integration tests again with both cores busy (stress-ng --cpu 2)"
 scripts/load-test.sh
@@ -52,7 +68,7 @@ stage "windows: mingw cross build, zip, both programs under wine both ways, wind
 scripts/windows-test.sh
 
 stage "done"
-# One closing line for the whole run: cargo's own last line is a doc-test count of 0.
+# One closing line for the whole run, from nextest's and the doc tests' counts.
 # The load stage, the camera VM, the fuzz run, the board test, the arm64 test, the package
 # test and the Windows test count as one test each (each exits non-zero on failure, which
 # stops this script before here).

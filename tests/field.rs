@@ -168,7 +168,7 @@ pub(crate) fn assert_text(shot: &Rgb, text: &str, at: (usize, usize), scale: usi
 fn media_tool(program: &str, args: &[&str]) -> Output {
     Command::new(program)
         .args(args)
-        .output()
+        .output_within(TOOL_LIMIT)
         .unwrap_or_else(|e| panic!("{program} is not installed ({e}): run scripts/setup.sh"))
 }
 

@@ -43,7 +43,7 @@ pub(crate) fn hub(args: &[&str]) -> (Viewer, String) {
 pub(crate) fn tool(program: &str, args: &[&str]) -> std::process::Output {
     Command::new(program)
         .args(args)
-        .output()
+        .output_within(TOOL_LIMIT)
         .unwrap_or_else(|e| panic!("{program} is not installed ({e}): run scripts/setup.sh"))
 }
 
@@ -94,7 +94,7 @@ pub(crate) fn promtool_check(text: &str) {
             "promtool check metrics < \"$0\"",
             file.to_str().unwrap(),
         ])
-        .output()
+        .output_within(TOOL_LIMIT)
         .unwrap();
     let said = String::from_utf8_lossy(&check.stderr);
     assert!(

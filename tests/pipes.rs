@@ -27,7 +27,7 @@ fn need(tool: &str) {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
         .stdout(Stdio::null())
-        .status()
+        .status_within(TOOL_LIMIT)
         .is_ok_and(|s| s.success());
     assert!(
         found,
@@ -45,7 +45,7 @@ fn python_with_opencv() -> PathBuf {
     };
     let ok = Command::new(&python)
         .args(["-c", "import cv2, numpy"])
-        .status()
+        .status_within(TOOL_LIMIT)
         .is_ok_and(|s| s.success());
     assert!(
         ok,

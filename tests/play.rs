@@ -252,7 +252,7 @@ fn play_headless_hands_over_every_frame_and_a_cut_recording_to_its_last_whole_fr
         let frames = times(path).len();
         let out = Command::new(bin("viewer"))
             .args(["--play", path.to_str().unwrap(), "--headless", "--measure"])
-            .output()
+            .output_within(TOOL_LIMIT)
             .unwrap();
         assert!(out.status.success());
         let stdout = String::from_utf8_lossy(&out.stdout);
@@ -291,7 +291,7 @@ fn play_headless_hands_over_every_frame_and_a_cut_recording_to_its_last_whole_fr
         let out = Command::new(bin("viewer"))
             .args(["--play", path.to_str().unwrap()])
             .env_remove("DISPLAY")
-            .output()
+            .output_within(TOOL_LIMIT)
             .unwrap();
         assert!(!out.status.success());
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -115,7 +115,7 @@ pub(crate) fn ffmpeg_file(path: &Path, codec: &str) {
             codec,
         ])
         .arg(path)
-        .output()
+        .output_within(TOOL_LIMIT)
         .expect("ffmpeg (scripts/setup.sh installs it)");
     assert!(
         out.status.success(),

@@ -13,7 +13,9 @@ use shared::wire::ext::Hello;
 use shared::wire::protocol::FlagBytes;
 
 use crate::dialects::reference_peer;
-use crate::support::{bin, heavy, read_some, summary, Background, TempDir, Viewer};
+use crate::support::{
+    bin, heavy, read_some, summary, Background, TempDir, Viewer, Within, TOOL_LIMIT,
+};
 
 fn secret_file(dir: &TempDir, name: &str, bytes: &[u8], mode: u32) -> PathBuf {
     let path = dir.path(name);
@@ -94,7 +96,7 @@ fn the_right_secret_streams_and_a_wrong_or_missing_one_is_refused() {
     let reference = Command::new("python3")
         .arg(reference_peer())
         .args(["send-flag", "127.0.0.1", port, jpeg.to_str().unwrap()])
-        .output()
+        .output_within(TOOL_LIMIT)
         .unwrap();
     assert!(
         !reference.status.success(),
@@ -241,7 +243,7 @@ fn a_secret_file_readable_by_others_is_refused() {
             } else {
                 vec!["--source", "test"]
             })
-            .output()
+            .output_within(TOOL_LIMIT)
             .unwrap();
         assert!(!out.status.success(), "{program}");
         let err = String::from_utf8_lossy(&out.stderr);

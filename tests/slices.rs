@@ -130,7 +130,7 @@ fn sliced_frames_are_plain_jpeg_to_every_decoder() {
         let out = std::process::Command::new("/usr/bin/python3")
             .arg(decoders_script())
             .args([&a, &b, &c])
-            .output()
+            .output_within(TOOL_LIMIT)
             .expect("/usr/bin/python3 is needed: run scripts/setup.sh");
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(

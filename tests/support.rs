@@ -15,17 +15,68 @@ pub fn heavy() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Path of a workspace binary, built next to this test binary.
+/// Path of a workspace binary (`streamer`, `viewer`, `link-relay`) next to this test binary,
+/// never older than its sources: a partial run (one module, one test, after an edit without
+/// `cargo build`) must not test a program built before the last change. A stale or missing
+/// binary is built once (`cargo build --workspace --bins`; cargo's own lock on the target
+/// directory keeps concurrent test processes from building at once).
 pub fn bin(name: &str) -> PathBuf {
+    static FRESH: Mutex<Vec<String>> = Mutex::new(Vec::new());
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run `cargo build --workspace` (scripts/test.sh does) before the tests",
-        path.display()
-    );
+    let mut fresh = FRESH.lock().unwrap_or_else(|e| e.into_inner());
+    if !fresh.iter().any(|f| f == name) {
+        if let Some(why) = stale(&path) {
+            eprintln!("{name}: {why}: building it");
+            build_binaries();
+            if let Some(why) = stale(&path) {
+                panic!("{name} is still stale after `cargo build --workspace --bins`: {why}");
+            }
+        }
+        fresh.push(name.to_string());
+    }
     path
+}
+
+/// Why the binary at `path` is older than what it is built from (every file in cargo's
+/// dep-info list beside it, `NAME.d`), or `None` when it is up to date.
+fn stale(path: &Path) -> Option<String> {
+    let built = match std::fs::metadata(path).and_then(|m| m.modified()) {
+        Ok(t) => t,
+        Err(_) => return Some("missing".into()),
+    };
+    let Ok(deps) = std::fs::read_to_string(path.with_extension("d")) else {
+        return Some("no dep-info file".into());
+    };
+    // "TARGET: SOURCE SOURCE ...", spaces in paths escaped with a backslash.
+    let sources = deps
+        .split_once(": ")
+        .map_or("", |(_, s)| s)
+        .replace("\\ ", "\0");
+    sources
+        .split_whitespace()
+        .map(|s| PathBuf::from(s.replace('\0', " ")))
+        .find(|source| {
+            std::fs::metadata(source)
+                .and_then(|m| m.modified())
+                .map_or(true, |t| t > built)
+        })
+        .map(|source| format!("{} is newer", source.display()))
+}
+
+/// `cargo build --workspace --bins` in the workspace, within 20 minutes.
+fn build_binaries() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut child = Command::new(cargo)
+        .args(["build", "--workspace", "--bins"])
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("cannot run cargo to build the binaries");
+    let status = wait_deadline(&mut child, Duration::from_secs(1200), "cargo build");
+    assert!(status.success(), "cargo build --workspace --bins failed");
 }
 
 /// A scratch directory for one test, removed when dropped.
@@ -132,13 +183,14 @@ impl Drop for Viewer {
 pub fn signal(child: &Child, name: &str) {
     let ok = Command::new("kill")
         .args([&format!("-{name}"), &child.id().to_string()])
-        .status()
+        .status_within(TOOL_LIMIT)
         .map(|s| s.success())
         .unwrap_or(false);
     assert!(ok, "kill -{name} failed");
 }
 
-fn wait_deadline(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
+/// Waits for `child` to exit within `limit`; kills it and fails the test, naming `what`, after.
+pub fn wait_deadline(child: &mut Child, limit: Duration, what: &str) -> std::process::ExitStatus {
     let deadline = Instant::now() + limit;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -150,6 +202,47 @@ fn wait_deadline(child: &mut Child, limit: Duration, what: &str) -> std::process
             panic!("{what} did not exit within {limit:?}");
         }
         thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// How long an external tool (ffmpeg, ffprobe, xdotool, a Python peer, a one-shot run of our
+/// own binaries) may take before the test fails naming it.
+pub const TOOL_LIMIT: Duration = Duration::from_secs(120);
+
+/// `Command::output` and `Command::status` with a deadline: past `limit` the child is killed
+/// and the test fails, naming the program, instead of waiting for ever. Starting it may fail
+/// as before (a tool that is not installed).
+pub trait Within {
+    fn output_within(&mut self, limit: Duration) -> std::io::Result<Output>;
+    fn status_within(&mut self, limit: Duration) -> std::io::Result<std::process::ExitStatus>;
+}
+
+impl Within for Command {
+    fn output_within(&mut self, limit: Duration) -> std::io::Result<Output> {
+        let what = format!("{:?}", self.get_program());
+        let mut child = self
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let out = child.stdout.take().unwrap();
+        let err = child.stderr.take().unwrap();
+        let (out, err) = (
+            thread::spawn(move || read_all(out)),
+            thread::spawn(move || read_all(err)),
+        );
+        let status = wait_deadline(&mut child, limit, &what);
+        Ok(Output {
+            status,
+            stdout: out.join().unwrap(),
+            stderr: err.join().unwrap(),
+        })
+    }
+
+    fn status_within(&mut self, limit: Duration) -> std::io::Result<std::process::ExitStatus> {
+        let what = format!("{:?}", self.get_program());
+        let mut child = self.spawn()?;
+        Ok(wait_deadline(&mut child, limit, &what))
     }
 }
 
@@ -409,7 +502,7 @@ pub fn packet_times(path: &Path) -> Vec<f64> {
         .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
         .args(["packet=pts_time", "-of", "csv=p=0"])
         .arg(path)
-        .output()
+        .output_within(TOOL_LIMIT)
         .unwrap_or_else(|e| panic!("ffprobe is not installed ({e}): run scripts/setup.sh"));
     assert!(
         out.status.success() && out.stderr.is_empty(),

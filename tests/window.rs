@@ -48,7 +48,7 @@ impl Xvfb {
         let out = Command::new(program)
             .args(args)
             .env("DISPLAY", &self.display)
-            .output()
+            .output_within(TOOL_LIMIT)
             .unwrap_or_else(|e| panic!("{program} is not installed ({e}): run scripts/setup.sh"));
         String::from_utf8_lossy(&out.stdout).to_string()
     }
@@ -95,7 +95,7 @@ impl Xvfb {
         let out = Command::new("import")
             .args(["-window", "root", "-depth", "8", path.to_str().unwrap()])
             .env("DISPLAY", &self.display)
-            .output()
+            .output_within(TOOL_LIMIT)
             .unwrap_or_else(|e| panic!("import is not installed ({e}): run scripts/setup.sh"));
         assert!(
             out.status.success(),
