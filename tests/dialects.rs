@@ -128,10 +128,9 @@ fn streamer_speaks_every_dialect_to_the_reference_receivers() {
             // No answers, so no latency: send time only, and said so once.
             assert!(!s.keys().any(|k| k.starts_with("latency")), "{stdout}");
             assert!(s.contains_key("send_ms_p50") && s.contains_key("send_ms_p95"));
-            assert!(stdout
-                .lines()
-                .filter(|l| l.starts_with("frame="))
-                .all(|l| l.contains(" send_ms=")));
+            let frames: Vec<&str> = stdout.lines().filter(|l| l.starts_with("frame=")).collect();
+            assert_eq!(frames.len(), 3, "{stdout}");
+            assert!(frames.iter().all(|l| l.contains(" send_ms=")), "{stdout}");
             assert_eq!(
                 stderr.matches("latency cannot be measured").count(),
                 1,

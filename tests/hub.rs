@@ -65,7 +65,7 @@ pub(crate) fn raw(addr: &str, request: &[u8]) -> Response {
 /// Reads a response until the server closes, and splits it.
 pub(crate) fn read_response(mut s: TcpStream) -> Response {
     let mut bytes = Vec::new();
-    let _ = s.read_to_end(&mut bytes);
+    read_to_close(&mut s, &mut bytes);
     let end = bytes
         .windows(4)
         .position(|w| w == b"\r\n\r\n")

@@ -122,8 +122,13 @@ impl Drop for Playing {
     }
 }
 
-/// The timeline's text for frame `i` of `times`, paused, at `speed`.
+/// The timeline's text for frame `i` of `times`, paused, at `speed`, not looping.
 fn bar_text(times: &[u64], i: usize, speed: f64) -> String {
+    bar_text_looping(times, i, speed, false)
+}
+
+/// The timeline's text for frame `i` of `times`, paused, at `speed`, looping or not.
+fn bar_text_looping(times: &[u64], i: usize, speed: f64, looping: bool) -> String {
     timeline::text(&viewer::play::control::Status {
         frame: i,
         frames: times.len(),
@@ -131,7 +136,7 @@ fn bar_text(times: &[u64], i: usize, speed: f64) -> String {
         duration_us: *times.last().unwrap(),
         paused: true,
         speed,
-        looping: false,
+        looping,
     })
 }
 
@@ -207,6 +212,11 @@ fn play_pauses_steps_seeks_and_changes_speed_in_the_window() {
     // Speed: from the start at x1/4, a quarter of the frames the wall time would show at x1
     // (fewer on a busy machine, never more); at x4 a second shows well over a second.
     press("Home");
+    wait_for("frame 0 after Home", Duration::from_secs(10), || {
+        play.frames().last() == Some(&0)
+    });
+    let home = x.capture(&id, &dir, "home.ppm");
+    assert_text(&home, &bar_text(&times, 0, 1.0), origin, scale);
     press("bracketleft");
     press("bracketleft");
     let before = play.frames().len();
@@ -225,6 +235,9 @@ fn play_pauses_steps_seeks_and_changes_speed_in_the_window() {
         press("bracketright");
     }
     let from = *play.frames().last().unwrap();
+    // Four steps up from x1/4 is x4 (the top), not x2: the bar says so.
+    let fast = x.capture(&id, &dir, "fast.ppm");
+    assert_text(&fast, &bar_text(&times, from, 4.0), origin, scale);
     let started = Instant::now();
     press("space");
     thread::sleep(Duration::from_millis(1000));
@@ -234,6 +247,22 @@ fn play_pauses_steps_seeks_and_changes_speed_in_the_window() {
     assert!(
         advanced > 1.5 * wall.min(1.2),
         "{advanced} s of the recording in {wall} s at x4"
+    );
+
+    // `End` shows the last frame, where the playback stops (paused), and `L` turns looping
+    // on: the bar says both.
+    press("End");
+    let last = times.len() - 1;
+    wait_for("the last frame after End", Duration::from_secs(10), || {
+        play.frames().last() == Some(&last)
+    });
+    press("l");
+    let end = x.capture(&id, &dir, "end.ppm");
+    assert_text(
+        &end,
+        &bar_text_looping(&times, last, 4.0, true),
+        origin,
+        scale,
     );
     x.tool("xdotool", &["key", "--window", &id, "Escape"]);
 }

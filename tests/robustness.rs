@@ -19,27 +19,36 @@ fn streamer_started_first_connects_when_the_viewer_appears() {
     let _lock = heavy();
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let streamer = Background::start(
-        "streamer",
-        &[
+    let mut child = std::process::Command::new(bin("streamer"))
+        .args([
             "--source", "test", "--size", "320x240", "--frames", "30", &addr,
-        ],
-    );
-    // Attempts fail meanwhile, so that the backoff grows to its cap (on a busy machine there
-    // may be fewer of them, which only makes the next one come sooner).
-    thread::sleep(Duration::from_millis(2500));
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = Lines::collect(child.stdout.take().unwrap());
+    let err = Lines::collect(child.stderr.take().unwrap());
+    // The first failed attempt; from here an uncapped doubling from 50 ms would try again at
+    // 6.35 s and then not before 12.75 s. Capped at 1 s, it tries every second.
+    err.wait_for(&format!("streamer: {addr}: "), 1, Duration::from_secs(20));
+    thread::sleep(Duration::from_millis(8000));
     let started = Instant::now();
     let viewer = Viewer::start_on(&addr, &["--headless", "--frames", "30"], &[]);
-    // The backoff is capped at 1 s: the next attempt comes within it. The margin is for a
-    // busy machine; an uncapped backoff (2 s, 4 s, ...) would be past it by now.
     wait_for("the streamer to connect", Duration::from_secs(20), || {
         let err = viewer.stderr.lock().unwrap();
         err.iter().any(|l| l.ends_with(": streamer connected"))
     });
     let reconnect = started.elapsed();
-    let (status, out, err) = streamer.finish(Duration::from_secs(20));
+    let status = wait_deadline(&mut child, Duration::from_secs(20), "streamer");
+    let err = err.all().join("\n");
     assert!(status.success(), "{err}");
+    out.wait_for("summary:", 1, Duration::from_secs(5));
+    let out = out.all().join("\n");
     assert_eq!(num(&summary(&out), "frames"), 30.0);
+    // Within the cap and a margin for a busy machine; an uncapped backoff would be seconds
+    // past it.
     assert!(
         reconnect < Duration::from_millis(1900),
         "connected {reconnect:?} after the viewer started"
@@ -115,7 +124,7 @@ fn send_and_read_to_end(addr: &str, bytes: &[u8]) -> (SocketAddr, Vec<u8>) {
     let (mut s, local) = connect(addr);
     s.write_all(bytes).unwrap();
     let mut answer = Vec::new();
-    let _ = s.read_to_end(&mut answer);
+    read_to_close(&mut s, &mut answer);
     (local, answer)
 }
 
@@ -254,7 +263,7 @@ fn hostile_peers_leave_a_good_stream_alone() {
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
     let mut rest = Vec::new();
-    let _ = silent_mid_frame.read_to_end(&mut rest);
+    read_to_close(&mut silent_mid_frame, &mut rest);
     assert_eq!(rest, b"ok");
 
     let pid = viewer.child.id();
@@ -308,7 +317,22 @@ fn several_streamers_at_once_each_at_its_own_pace() {
         for (i, s) in streamers.into_iter().enumerate() {
             let (status, out, err) = s.finish(Duration::from_secs(30));
             assert!(status.success(), "streamer {i} of {count}: {err}");
-            assert_eq!(num(&summary(&out), "frames"), 60.0);
+            let s = summary(&out);
+            assert_eq!(num(&s, "frames"), 60.0);
+            // Each at its own pace: the unpaced one is not held to the others' 30 fps, and
+            // they are not slowed by it.
+            let fps = num(&s, "fps");
+            if i == 0 {
+                assert!(
+                    fps > 45.0,
+                    "the unpaced streamer ran at {fps} fps of {count}"
+                );
+            } else {
+                assert!(
+                    (20.0..=33.0).contains(&fps),
+                    "streamer {i} of {count} at {fps} fps, not its 30"
+                );
+            }
         }
         let (status, vout) = viewer.terminate(Duration::from_secs(10));
         assert!(status.success());
@@ -362,6 +386,12 @@ fn ctrl_c_stops_both_and_a_second_one_is_immediate() {
     thread::sleep(Duration::from_millis(500));
     signal(&streamer.child, "INT");
     thread::sleep(Duration::from_millis(300));
+    // The first Ctrl-C waits for the frame in flight: the streamer is still there.
+    let mut streamer = streamer;
+    assert!(
+        streamer.child.try_wait().unwrap().is_none(),
+        "the first Ctrl-C ended the streamer"
+    );
     let started = Instant::now();
     let (status, _, _) = streamer.stop("INT", Duration::from_secs(5));
     assert!(started.elapsed() < Duration::from_secs(2));

@@ -246,6 +246,19 @@ impl Within for Command {
     }
 }
 
+/// Reads until the peer closes (EOF, or a reset after it closed with bytes unread); a read
+/// timeout fails the test: the peer was meant to close, and did not.
+pub fn read_to_close(from: &mut impl Read, buf: &mut Vec<u8>) {
+    loop {
+        match from.read_to_end(buf) {
+            Ok(_) => return,
+            Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => return,
+            Err(e) => panic!("the peer did not close ({e}) after {} bytes", buf.len()),
+        }
+    }
+}
+
 /// One `read`, retried when a signal interrupts it. A socket with a read timeout is never
 /// restarted by the kernel (signal(7)), so a signal to this process surfaces as `Interrupted`
 /// and would fail a test for nothing.
