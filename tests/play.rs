@@ -148,6 +148,8 @@ fn play_pauses_steps_seeks_and_changes_speed_in_the_window() {
     record(&file, "100");
     let times = times(&file);
     assert_eq!(times.len(), 100);
+    // Our reader's count is ffprobe's.
+    assert_eq!(packet_times(&file).len(), 100);
 
     let x = Xvfb::start();
     let play = Playing::start(&file, &["--hud", "off"], &[("DISPLAY", x.display.as_str())]);
@@ -279,6 +281,10 @@ fn play_headless_hands_over_every_frame_and_a_cut_recording_to_its_last_whole_fr
     std::fs::write(&cut, &whole[..whole.len() * 3 / 4]).unwrap();
     for (path, cut_short) in [(&file, false), (&cut, true)] {
         let frames = times(path).len();
+        if !cut_short {
+            // The frames played are the file's packets as ffprobe counts them.
+            assert_eq!(packet_times(path).len(), frames);
+        }
         let out = Command::new(bin("viewer"))
             .args(["--play", path.to_str().unwrap(), "--headless", "--measure"])
             .output_within(TOOL_LIMIT)

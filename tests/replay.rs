@@ -21,6 +21,38 @@ fn frames_of(path: &Path) -> Vec<(Vec<u8>, u64)> {
     out
 }
 
+/// A file's video packets as ffmpeg reads them, one after the other (`-c copy -f mjpeg`):
+/// what our reader's frames must add up to, judged by a reader that is not ours.
+fn ffmpeg_packets(path: &Path) -> Vec<u8> {
+    let out = Command::new("ffmpeg")
+        .args(["-loglevel", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0:v:0", "-c", "copy", "-f", "mjpeg", "-"])
+        .output_within(TOOL_LIMIT)
+        .expect("ffmpeg (scripts/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "ffmpeg {}: {}",
+        path.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Our reader's frame times against ffprobe's packet times (Matroska keeps milliseconds).
+fn assert_times_match_ffprobe(path: &Path, frames: &[(Vec<u8>, u64)]) {
+    let probed = packet_times(path);
+    assert_eq!(probed.len(), frames.len(), "{}", path.display());
+    for (i, (p, (_, t))) in probed.iter().zip(frames).enumerate() {
+        let ours = (*t - frames[0].1) as f64 / 1e6;
+        assert!(
+            (p - probed[0] - ours).abs() < 0.0015,
+            "{} frame {i}: ffprobe {p} s, ours {ours} s",
+            path.display()
+        );
+    }
+}
+
 /// The payloads a viewer's `--save-dir` holds, in the order they were received.
 fn saved(dir: &Path) -> Vec<Vec<u8>> {
     let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -70,6 +102,14 @@ fn replay_of_a_viewer_recording_is_byte_identical_and_keeps_its_timing() {
     assert!(s.status.success(), "{}", stderr(&s));
     let recorded = frames_of(&rec);
     assert_eq!(recorded.len(), 60);
+    assert_times_match_ffprobe(&rec, &recorded);
+    assert_eq!(
+        ffmpeg_packets(&rec),
+        recorded
+            .iter()
+            .flat_map(|(f, _)| f.clone())
+            .collect::<Vec<u8>>()
+    );
 
     let (s, _) = replay(
         &[
@@ -94,7 +134,9 @@ fn replay_of_a_viewer_recording_is_byte_identical_and_keeps_its_timing() {
     );
     // Both recordings timed alike: by the viewer, as the frames arrived.
     let duration = |frames: &[(Vec<u8>, u64)]| frames.last().unwrap().1 as f64 / 1e6;
-    let (want, got) = (duration(&recorded), duration(&frames_of(&rec2)));
+    let replayed_rec = frames_of(&rec2);
+    assert_times_match_ffprobe(&rec2, &replayed_rec);
+    let (want, got) = (duration(&recorded), duration(&replayed_rec));
     assert!(want > 2.5, "recorded {want} s");
     assert!(
         (got - want).abs() <= want * 0.05,
@@ -133,6 +175,11 @@ fn replay_sends_ffmpeg_mkv_avi_and_mjpeg_files_frame_for_frame() {
         ffmpeg_file(&file, "mjpeg");
         let want: Vec<Vec<u8>> = frames_of(&file).into_iter().map(|(f, _)| f).collect();
         assert_eq!(want.len(), 30, "{name}");
+        // Our reader's frames are ffmpeg's packets, byte for byte.
+        assert!(
+            ffmpeg_packets(&file) == want.concat(),
+            "{name}: not ffmpeg's packets"
+        );
         let out = dir.path(&format!("{name}.saved"));
         let (s, _) = replay(
             &["--save-dir", out.to_str().unwrap()],
