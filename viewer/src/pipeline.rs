@@ -33,13 +33,21 @@ pub fn run(config: Config) -> Result<()> {
         .as_deref()
         .map(hub::auth::Auth::load)
         .transpose()?;
+    let http_tls = config
+        .http_tls
+        .as_ref()
+        .map(|(cert, key)| hub::tls::Tls::load(cert, key))
+        .transpose()?;
     prepare_outputs(&config)?;
     let recorder = Recorder::new(config.record.clone(), config.limits.read_timeout);
     let recording = recorder
         .spawn()
         .context("cannot start the recording thread")?;
     let (listener, local) = listen(config.listen)?;
-    let http = config.http.map(hub::bind).transpose()?;
+    let http = config
+        .http
+        .map(|addr| hub::bind(addr, http_tls.is_some()))
+        .transpose()?;
     let (stop, _) = watch::channel(false);
     if !config.allow.is_empty() {
         let list: Vec<String> = config.allow.iter().map(|c| c.to_string()).collect();
@@ -54,6 +62,8 @@ pub fn run(config: Config) -> Result<()> {
                 allow: allow.clone(),
                 per_client: config.http_max_per_client,
                 auth: http_auth,
+                hosts: config.http_hosts.clone(),
+                tls: http_tls,
             };
             Some(hub::spawn(listener, &counters, access, &stop)?)
         }
