@@ -48,6 +48,17 @@ pub(crate) fn tool(program: &str, args: &[&str]) -> std::process::Output {
         .unwrap_or_else(|e| panic!("{program} is not installed ({e}): run scripts/setup.sh"))
 }
 
+/// What starts every MJPEG part after its boundary line (the boundary itself is random).
+pub(crate) const PART_HEAD: &[u8] = b"\r\nContent-Type: image/jpeg\r\nContent-Length: ";
+
+/// The MJPEG parts begun in `bytes`.
+pub(crate) fn part_heads(bytes: &[u8]) -> usize {
+    bytes
+        .windows(PART_HEAD.len())
+        .filter(|w| *w == PART_HEAD)
+        .count()
+}
+
 /// A response: status code, head (lower-cased) and body.
 pub(crate) struct Response {
     pub(crate) status: u16,
@@ -163,11 +174,11 @@ impl MjpegClient {
                             break;
                         }
                         Ok(n) => {
-                            // Count boundary lines, also across reads.
+                            // Count part heads (the boundary is random), also across reads.
                             tail.extend_from_slice(&buf[..n]);
-                            let found = tail.windows(9).filter(|w| w == b"--frame\r\n").count();
+                            let found = part_heads(&tail);
                             parts.fetch_add(found as u64, Ordering::Relaxed);
-                            let keep = tail.len().min(8);
+                            let keep = tail.len().min(PART_HEAD.len() - 1);
                             tail.drain(..tail.len() - keep);
                         }
                         Err(_) => {}

@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 
-use crate::hub::{get, hub, paced_streamer, raw, read_response, tool, wait_for_stream, Response};
+use crate::hub::{
+    get, hub, paced_streamer, part_heads, raw, read_response, tool, wait_for_stream, Response,
+};
 use crate::support::*;
 
 /// Connects to `addr` from the loopback address `from`.
@@ -244,7 +246,7 @@ fn a_half_closed_client_gets_its_answer_and_its_stream() {
     s.shutdown(Shutdown::Write).unwrap();
     let mut got = Vec::new();
     let mut buf = [0u8; 16 * 1024];
-    let parts = |got: &[u8]| got.windows(9).filter(|w| w == b"--frame\r\n").count();
+    let parts = |got: &[u8]| part_heads(got);
     while parts(&got) < 10 {
         match read_some(&mut s, &mut buf) {
             Ok(0) => panic!("the stream ended after {} parts", parts(&got)),
