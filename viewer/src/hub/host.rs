@@ -36,8 +36,11 @@ impl Hosts {
             names.push(format!("{own}.local"));
             names.push(own);
         }
-        names.extend(extra.iter().cloned());
-        names.dedup();
+        for name in extra {
+            if !names.contains(name) {
+                names.push(name.clone());
+            }
+        }
         Hosts { names }
     }
 
