@@ -2,7 +2,8 @@
 //! ffmpeg verify a self-signed certificate made here with the openssl CLI and get the page,
 //! snapshots, MJPEG, the API and metrics over https; a key others may read, or one of another
 //! certificate, stops the viewer with one line; a request naming another host is answered
-//! `421` (plain and over TLS), one without `Host` `400`; MJPEG boundaries are random.
+//! `421` (plain and over TLS), one without `Host` `400`; MJPEG boundaries are random; a
+//! pending handshake holds its address's share, has a deadline, and refusals go over TLS.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -294,4 +295,53 @@ fn each_mjpeg_response_has_a_random_boundary_of_its_own() {
     assert_eq!(a.len(), 24, "{a}");
     assert_ne!(a, b);
     drop(streamer);
+}
+
+#[test]
+fn a_handshake_counts_in_its_address_share_has_a_deadline_and_refusals_go_over_tls() {
+    let _lock = heavy();
+    let dir = TempDir::new("hub-tls-share");
+    let (cert, key) = self_signed(&dir, "hub");
+    let (viewer, http) = hub(&[
+        "--http-cert",
+        &cert,
+        "--http-key",
+        &key,
+        "--http-max-per-client",
+        "1",
+    ]);
+    // A client that connects and never starts its handshake holds its address's only
+    // connection...
+    let mut idle = TcpStream::connect(&http).unwrap();
+    let port = http.rsplit(':').next().unwrap();
+    let url = format!("https://localhost:{port}/api/streams");
+    wait_for(
+        "the idle connection to be served",
+        Duration::from_secs(10),
+        || {
+            curl(&["--cacert", &cert, &url])
+                .1
+                .starts_with("http/1.1 503")
+        },
+    );
+    // ...so the next one is answered 503, over TLS, verified by curl.
+    let (code, head, _) = curl(&["--cacert", &cert, &url]);
+    assert_eq!(code, 0);
+    assert!(head.starts_with("http/1.1 503"), "{head}");
+    assert!(head.contains("retry-after: 1"), "{head}");
+    // The idle one is closed when its 10 s for a handshake are over, with a line.
+    idle.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    assert_eq!(idle.read(&mut buf).unwrap(), 0, "not closed");
+    wait_for("the deadline's line", Duration::from_secs(5), || {
+        let log = viewer.stderr.lock().unwrap().join("\n");
+        log.contains(": HTTP: no TLS handshake within 10 s, closing")
+    });
+    // Its connection is free again.
+    wait_for("a 200 after the deadline", Duration::from_secs(10), || {
+        curl(&["--cacert", &cert, &url])
+            .1
+            .starts_with("http/1.1 200")
+    });
 }
