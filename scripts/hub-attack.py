@@ -55,7 +55,7 @@ class Battery:
             self.count(opened=1)
             try:
                 if kind == "stream":
-                    s.sendall(b"GET /stream/1 HTTP/1.1\r\nHost: x\r\n\r\n")
+                    s.sendall(b"GET /stream/1 HTTP/1.1\r\nHost: localhost\r\n\r\n")
                 elif kind == "slow":
                     s.sendall(b"GET /api/streams HTTP/1.1\r\n")
                 elif kind == "flood":
@@ -84,7 +84,7 @@ class Battery:
             status = 0
             try:
                 s = connect(self.host, self.port, GOOD)
-                s.sendall(b"GET /api/streams HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                s.sendall(b"GET /api/streams HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
                 head = s.recv(64)
                 if head.startswith(b"HTTP/1.1 "):
                     status = int(head[9:12])
@@ -105,7 +105,7 @@ class Battery:
             tail = b""
             try:
                 s = connect(self.host, self.port, GOOD)
-                s.sendall(b"GET /stream/1 HTTP/1.1\r\nHost: x\r\n\r\n")
+                s.sendall(b"GET /stream/1 HTTP/1.1\r\nHost: localhost\r\n\r\n")
                 while self.running():
                     data = s.recv(65536)
                     if not data:

@@ -19,7 +19,7 @@ use crate::robustness::{num, tiny_jpeg};
 use crate::support::*;
 
 /// Starts a headless viewer with `--http 127.0.0.1:0` and `args`; returns it with its HTTP
-/// address.
+/// address (plain, or with `--http-cert` over TLS).
 pub(crate) fn hub(args: &[&str]) -> (Viewer, String) {
     let mut all = vec!["--headless", "--http", "127.0.0.1:0"];
     all.extend_from_slice(args);
@@ -27,6 +27,7 @@ pub(crate) fn hub(args: &[&str]) -> (Viewer, String) {
     let find = || {
         viewer.stderr.lock().unwrap().iter().find_map(|l| {
             l.strip_prefix("viewer: serving HTTP on ")
+                .or_else(|| l.strip_prefix("viewer: serving HTTPS on "))
                 .map(str::to_string)
         })
     };
@@ -45,6 +46,17 @@ pub(crate) fn tool(program: &str, args: &[&str]) -> std::process::Output {
         .args(args)
         .output_within(TOOL_LIMIT)
         .unwrap_or_else(|e| panic!("{program} is not installed ({e}): run scripts/setup.sh"))
+}
+
+/// What starts every MJPEG part after its boundary line (the boundary itself is random).
+pub(crate) const PART_HEAD: &[u8] = b"\r\nContent-Type: image/jpeg\r\nContent-Length: ";
+
+/// The MJPEG parts begun in `bytes`.
+pub(crate) fn part_heads(bytes: &[u8]) -> usize {
+    bytes
+        .windows(PART_HEAD.len())
+        .filter(|w| *w == PART_HEAD)
+        .count()
 }
 
 /// A response: status code, head (lower-cased) and body.
@@ -110,7 +122,7 @@ pub(crate) fn promtool_check(text: &str) {
 pub(crate) fn get(addr: &str, path: &str) -> Response {
     raw(
         addr,
-        format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").as_bytes(),
     )
 }
 
@@ -145,7 +157,7 @@ impl MjpegClient {
         let mut s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_millis(200)))
             .unwrap();
-        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+        s.write_all(format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").as_bytes())
             .unwrap();
         let parts = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
@@ -162,11 +174,11 @@ impl MjpegClient {
                             break;
                         }
                         Ok(n) => {
-                            // Count boundary lines, also across reads.
+                            // Count part heads (the boundary is random), also across reads.
                             tail.extend_from_slice(&buf[..n]);
-                            let found = tail.windows(9).filter(|w| w == b"--frame\r\n").count();
+                            let found = part_heads(&tail);
                             parts.fetch_add(found as u64, Ordering::Relaxed);
-                            let keep = tail.len().min(8);
+                            let keep = tail.len().min(PART_HEAD.len() - 1);
                             tail.drain(..tail.len() - keep);
                         }
                         Err(_) => {}
@@ -578,7 +590,7 @@ fn fifty_clients_and_a_stalled_one_do_not_slow_the_streamer() {
     // Asks for the stream, then never reads.
     let mut stalled = TcpStream::connect(&http).unwrap();
     stalled
-        .write_all(b"GET /stream/1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .write_all(b"GET /stream/1 HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .unwrap();
     thread::sleep(Duration::from_secs(3));
     let before: Vec<u64> = clients.iter().map(MjpegClient::parts).collect();
@@ -618,7 +630,7 @@ fn a_stalled_mjpeg_client_is_closed_after_20_s() {
     wait_for_stream(&http);
     let mut stalled = TcpStream::connect(&http).unwrap();
     stalled
-        .write_all(b"GET /stream/1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .write_all(b"GET /stream/1 HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .unwrap();
     let good = MjpegClient::start(&http, "/stream/1");
     // Its socket buffers fill within a few seconds; 20 s later the hub gives up on it.
@@ -664,14 +676,14 @@ fn hostile_http_clients_are_refused_and_nothing_else_is_disturbed() {
     let garbage = raw(&http, b"HELLO THERE\r\n\r\n");
     assert_eq!(garbage.status, 400);
     let huge = format!(
-        "GET / HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: {}\r\n\r\n",
         "a".repeat(40_000)
     );
     assert_eq!(raw(&http, huge.as_bytes()).status, 431);
     assert_eq!(
         raw(
             &http,
-            b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            b"POST /metrics HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
         )
         .status,
         405

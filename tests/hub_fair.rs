@@ -14,7 +14,9 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Socket, Type};
 
-use crate::hub::{get, hub, paced_streamer, raw, read_response, tool, wait_for_stream, Response};
+use crate::hub::{
+    get, hub, paced_streamer, part_heads, raw, read_response, tool, wait_for_stream, Response,
+};
 use crate::support::*;
 
 /// Connects to `addr` from the loopback address `from`.
@@ -33,7 +35,7 @@ fn connect_from(from: &str, addr: &str) -> TcpStream {
 fn get_from(from: &str, addr: &str, path: &str) -> Response {
     let mut s = connect_from(from, addr);
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     s.write_all(request.as_bytes()).unwrap();
     read_response(s)
 }
@@ -229,7 +231,7 @@ fn a_half_closed_client_gets_its_answer_and_its_stream() {
     for _ in 0..30 {
         let mut s = TcpStream::connect(&http).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        s.write_all(b"GET /api/streams HTTP/1.1\r\nHost: x\r\n\r\n")
+        s.write_all(b"GET /api/streams HTTP/1.1\r\nHost: localhost\r\n\r\n")
             .unwrap();
         s.shutdown(Shutdown::Write).unwrap();
         let answer = read_response(s);
@@ -239,12 +241,12 @@ fn a_half_closed_client_gets_its_answer_and_its_stream() {
     // An MJPEG stream goes on after the client's side is shut.
     let mut s = TcpStream::connect(&http).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    s.write_all(b"GET /stream/1 HTTP/1.1\r\nHost: x\r\n\r\n")
+    s.write_all(b"GET /stream/1 HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .unwrap();
     s.shutdown(Shutdown::Write).unwrap();
     let mut got = Vec::new();
     let mut buf = [0u8; 16 * 1024];
-    let parts = |got: &[u8]| got.windows(9).filter(|w| w == b"--frame\r\n").count();
+    let parts = |got: &[u8]| part_heads(got);
     while parts(&got) < 10 {
         match read_some(&mut s, &mut buf) {
             Ok(0) => panic!("the stream ended after {} parts", parts(&got)),
@@ -266,11 +268,24 @@ fn credentials(dir: &TempDir, mode: u32) -> String {
 }
 
 fn basic(addr: &str, path: &str, user_pass_base64: &str) -> Response {
-    let request = format!(
-        "GET {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {user_pass_base64}\r\nConnection: close\r\n\r\n"
-    );
-    raw(addr, request.as_bytes())
+    basic_from("127.0.0.1", addr, path, user_pass_base64)
 }
+
+/// `GET path` with Basic credentials from the loopback address `from`.
+fn basic_from(from: &str, addr: &str, path: &str, user_pass_base64: &str) -> Response {
+    let mut s = connect_from(from, addr);
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic {user_pass_base64}\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(request.as_bytes()).unwrap();
+    read_response(s)
+}
+
+// alice:open sesame, bob:hunter2, alice:open sesam
+const ALICE: &str = "YWxpY2U6b3BlbiBzZXNhbWU=";
+const BOB: &str = "Ym9iOmh1bnRlcjI=";
+const WRONG: &str = "YWxpY2U6b3BlbiBzZXNhbQ==";
 
 #[test]
 fn http_auth_asks_every_route_for_credentials() {
@@ -279,23 +294,24 @@ fn http_auth_asks_every_route_for_credentials() {
     let file = credentials(&dir, 0o600);
     let (viewer, http) = hub(&["--http-auth", &file]);
     let streamer = paced_streamer(&viewer, "320x240", 600);
-    // alice:open sesame, bob:hunter2, alice:open sesam
-    let (alice, bob, wrong) = (
-        "YWxpY2U6b3BlbiBzZXNhbWU=",
-        "Ym9iOmh1bnRlcjI=",
-        "YWxpY2U6b3BlbiBzZXNhbQ==",
-    );
+    let (alice, bob) = (ALICE, BOB);
+    // Each path's wrong guesses come from an address of their own: past five in a row, an
+    // address must wait (the next test).
+    let guesser = |n: usize| format!("127.0.0.{}", 10 + n);
     wait_for("the stream", Duration::from_secs(10), || {
         basic(&http, "/snapshot/1", alice).status == 200
     });
-    for path in [
+    for (n, path) in [
         "/",
         "/api/streams",
         "/metrics",
         "/stream/1",
         "/snapshot/1",
         "/?action=snapshot",
-    ] {
+    ]
+    .into_iter()
+    .enumerate()
+    {
         let none = get(&http, path);
         assert_eq!(none.status, 401, "{path}");
         assert!(
@@ -304,8 +320,10 @@ fn http_auth_asks_every_route_for_credentials() {
             "{path}: {}",
             none.head
         );
-        assert_eq!(basic(&http, path, wrong).status, 401, "{path}");
-        assert_eq!(basic(&http, path, "not base64!").status, 401, "{path}");
+        let from = guesser(n);
+        assert_eq!(basic_from(&from, &http, path, WRONG).status, 401, "{path}");
+        let unreadable = basic_from(&from, &http, path, "not base64!");
+        assert_eq!(unreadable.status, 401, "{path}");
     }
     for path in ["/", "/api/streams", "/metrics", "/snapshot/1"] {
         assert_eq!(basic(&http, path, alice).status, 200, "{path}");
@@ -384,5 +402,94 @@ fn http_auth_refuses_a_file_others_may_read() {
         format!(
             "viewer: --http-auth: {file}: readable by group or others (mode 0644), refusing it: chmod 600 {file}"
         )
+    );
+}
+
+#[test]
+fn http_auth_refuses_an_empty_password_at_start() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = TempDir::new("http-auth-empty");
+    let path = dir.path("users");
+    std::fs::write(&path, "alice:open sesame\nbob:\n").unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let file = path.to_string_lossy().into_owned();
+    let args = [
+        "--headless",
+        "--listen",
+        "127.0.0.1:0",
+        "--http",
+        "127.0.0.1:0",
+    ];
+    let mut all = args.to_vec();
+    all.extend(["--http-auth", &file]);
+    let out = run("viewer", &all, Duration::from_secs(10));
+    assert!(!out.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim_end(),
+        format!("viewer: --http-auth: {file}: line 2 has an empty password")
+    );
+}
+
+#[test]
+fn password_guessing_is_slowed_per_address_and_others_are_served_at_once() {
+    let _lock = heavy();
+    let dir = TempDir::new("http-guess");
+    let file = credentials(&dir, 0o600);
+    let (viewer, http) = hub(&["--http-auth", &file]);
+    // The guesser on 127.0.0.1: five wrong guesses are answered 401, then it must wait.
+    let mut answers = Vec::new();
+    let started = Instant::now();
+    while answers.len() < 10 {
+        let r = basic_from("127.0.0.1", &http, "/api/streams", WRONG);
+        let status = r.status;
+        answers.push(r);
+        if status != 401 {
+            break;
+        }
+    }
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    // One guess more per 12 s after the first five: a very slow machine may earn one.
+    let earned = (started.elapsed().as_secs() / 12) as usize;
+    let wrong = statuses.len() - 1;
+    assert!((5..=5 + earned).contains(&wrong), "{statuses:?}");
+    let throttled = answers.last().unwrap();
+    assert_eq!(throttled.status, 429, "{statuses:?}");
+    let retry: u64 = throttled
+        .head
+        .lines()
+        .find_map(|l| l.strip_prefix("retry-after: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no Retry-After in {}", throttled.head));
+    assert!((1..=12).contains(&retry), "{}", throttled.head);
+    // Its right password is not even looked at while it waits...
+    let started = Instant::now();
+    assert_eq!(
+        basic_from("127.0.0.1", &http, "/api/streams", ALICE).status,
+        429
+    );
+    // ...while another address is served on its first try, and has guesses of its own.
+    assert_eq!(
+        basic_from("127.0.0.2", &http, "/api/streams", BOB).status,
+        200
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(retry),
+        "not at once"
+    );
+    assert_eq!(
+        basic_from("127.0.0.2", &http, "/api/streams", WRONG).status,
+        401
+    );
+    let metrics = basic_from("127.0.0.2", &http, "/metrics", ALICE);
+    let text = String::from_utf8_lossy(&metrics.body);
+    assert!(
+        sample(&text, "viewer_http_requests_refused_total{status=\"429\"}") >= 2,
+        "{text}"
+    );
+    let log = viewer.stderr.lock().unwrap().join("\n");
+    assert!(log.contains("127.0.0.1:"), "{log}");
+    assert!(
+        log.contains(": HTTP: too many wrong credentials, answering 429 for "),
+        "{log}"
     );
 }

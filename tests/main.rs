@@ -13,7 +13,9 @@
 //! - [`hub`]: `viewer --http`: browsers, ffmpeg, OpenCV, Prometheus, many and hostile clients.
 //! - [`secret`]: `--secret` on both programs: right, wrong, missing, reference, replayed.
 //! - [`hub_fair`]: the hub against one greedy address, floods, half-closed clients;
-//!   `--http-auth`.
+//!   `--http-auth` and password guessing slowed per address.
+//! - [`hub_tls`]: the hub over https (curl, ffmpeg), its key file, the `Host` check, MJPEG
+//!   boundaries.
 //! - [`slices`]: `--slices` frames against every common decoder and the reference receiver.
 //! - [`play`]: `viewer --play` under Xvfb: pause, step, seek on the timeline, speed; headless.
 //! - [`replay`]: `streamer --source FILE.mkv/.avi/.mjpeg`: byte for byte, timed, looped, bad files.
@@ -30,6 +32,7 @@ mod end_to_end;
 mod field;
 mod hub;
 mod hub_fair;
+mod hub_tls;
 mod link;
 mod pipes;
 mod play;

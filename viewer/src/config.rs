@@ -32,6 +32,10 @@ pub struct Config {
     pub http_max_per_client: usize,
     /// The `user:password` file every HTTP request is checked against (`--http-auth`).
     pub http_auth: Option<PathBuf>,
+    /// Host names HTTP requests may give besides the hub's own (`--http-host`).
+    pub http_hosts: Vec<String>,
+    /// The certificate chain and key that put the hub on https (`--http-cert`, `--http-key`).
+    pub http_tls: Option<(PathBuf, PathBuf)>,
     /// Start with the figures band shown (`--hud`).
     pub hud: bool,
     /// Where `S` writes snapshots and `R` recordings.

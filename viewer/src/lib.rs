@@ -11,7 +11,8 @@
 //! - [`board`]: each stream's newest picture, between the decoders and the window.
 //! - [`window`]: the minifb window and its field tools (absent with `--headless`).
 //! - [`output`]: what goes to disk: `--save-dir`, snapshots, recordings, `--snapshot`.
-//! - [`hub`]: `--http`, the payloads re-served to browsers, ffmpeg, OpenCV and Prometheus.
+//! - [`hub`]: `--http`, the payloads re-served to browsers, ffmpeg, OpenCV and Prometheus
+//!   (https, passwords, the `Host` check).
 //! - [`stats`]: run-wide counters, each live stream's figures, the summary line.
 
 pub mod board;

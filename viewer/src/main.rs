@@ -73,6 +73,20 @@ struct Args {
     #[arg(long, value_name = "FILE", requires = "http")]
     http_auth: Option<PathBuf>,
 
+    /// A host name (or address) HTTP requests may name besides the hub's own address,
+    /// localhost and the machine's name; others are answered 421 (repeatable).
+    #[arg(long = "http-host", value_name = "NAME", requires = "http")]
+    #[arg(value_parser = viewer::hub::host::parse_name)]
+    http_hosts: Vec<String>,
+
+    /// Serve the hub over https with this certificate chain (PEM); needs --http-key.
+    #[arg(long, value_name = "FILE", requires_all = ["http", "http_key"])]
+    http_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --http-cert, readable by its owner only.
+    #[arg(long, value_name = "FILE", requires = "http_cert")]
+    http_key: Option<PathBuf>,
+
     /// Show each stream's figures band from the start (`H` toggles it).
     #[arg(long, value_name = "on|off", default_value = "on")]
     #[arg(value_parser = parse_on_off, action = clap::ArgAction::Set)]
@@ -155,6 +169,8 @@ fn main() -> ExitCode {
         http: args.http,
         http_max_per_client: args.http_max_per_client,
         http_auth: args.http_auth,
+        http_hosts: args.http_hosts,
+        http_tls: args.http_cert.zip(args.http_key),
         hud: args.hud,
         snapshot_dir: args.snapshot_dir,
         record: args.record,

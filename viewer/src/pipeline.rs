@@ -33,13 +33,21 @@ pub fn run(config: Config) -> Result<()> {
         .as_deref()
         .map(hub::auth::Auth::load)
         .transpose()?;
+    let http_tls = config
+        .http_tls
+        .as_ref()
+        .map(|(cert, key)| hub::tls::Tls::load(cert, key))
+        .transpose()?;
     prepare_outputs(&config)?;
     let recorder = Recorder::new(config.record.clone(), config.limits.read_timeout);
     let recording = recorder
         .spawn()
         .context("cannot start the recording thread")?;
     let (listener, local) = listen(config.listen)?;
-    let http = config.http.map(hub::bind).transpose()?;
+    let http = config
+        .http
+        .map(|addr| hub::bind(addr, http_tls.is_some()))
+        .transpose()?;
     let (stop, _) = watch::channel(false);
     say_allowed(&config.allow);
     let board = Arc::new(Board::default());
@@ -51,6 +59,8 @@ pub fn run(config: Config) -> Result<()> {
                 allow: allow.clone(),
                 per_client: config.http_max_per_client,
                 auth: http_auth,
+                hosts: config.http_hosts.clone(),
+                tls: http_tls,
             };
             Some(hub::spawn(listener, &counters, access, &stop)?)
         }

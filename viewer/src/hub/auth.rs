@@ -33,8 +33,8 @@ pub enum Verdict {
 }
 
 impl Auth {
-    /// Reads the pairs from `path`; refuses a file others may read, an empty one, or a line
-    /// without `user:`.
+    /// Reads the pairs from `path`; refuses a file others may read, an empty one, a line
+    /// without `user:`, or one with an empty password.
     pub fn load(path: &Path) -> Result<Auth> {
         let bytes = shared::files::secret_file::read_private(path, MAX_FILE_BYTES)
             .context("--http-auth")?;
@@ -49,6 +49,10 @@ impl Auth {
                 continue;
             }
             match line.iter().position(|&b| b == b':') {
+                // An empty password would let anyone in who guesses a user name.
+                Some(colon) if colon + 1 == line.len() => {
+                    bail!("line {} has an empty password", n + 1)
+                }
                 Some(colon) if colon > 0 => pairs.push(line.to_vec()),
                 _ => bail!("line {} is not user:password", n + 1),
             }
@@ -204,6 +208,11 @@ mod tests {
             .to_string();
         assert_eq!(e, "line 2 is not user:password");
         assert!(Auth::parse(b":password\n").is_err());
+        let e = Auth::parse(b"alice:x\r\nbob:\r\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(e, "line 2 has an empty password");
     }
 
     #[test]

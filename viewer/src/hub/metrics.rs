@@ -205,6 +205,16 @@ pub fn exposition(c: &Counters, (clients, refused): (usize, &Counts)) -> String 
         "HTTP connections closed unanswered: too many refusals were being answered.",
         [(String::new(), load(&refused.unanswered))],
     );
+    family(
+        &mut out,
+        "viewer_http_requests_refused_total",
+        "counter",
+        "HTTP requests not routed: 421 naming another host, 429 after too many wrong credentials.",
+        [
+            ("status=\"421\"".to_string(), load(&refused.misdirected)),
+            ("status=\"429\"".to_string(), load(&refused.throttled)),
+        ],
+    );
     if !streams.is_empty() {
         per_stream(&mut out, &streams);
     }
@@ -354,12 +364,15 @@ mod tests {
         info.decoded(Duration::from_micros(1500), b"\xFF\xD8abc");
         let refused = Counts::default();
         refused.unavailable.store(4, Ordering::Relaxed);
+        refused.throttled.store(2, Ordering::Relaxed);
         let text = exposition(&counters, (0, &refused));
         for line in [
             "# TYPE viewer_frames_total counter\nviewer_frames_total 7\n",
             "viewer_streams 1\n",
             "viewer_http_refused_total{status=\"503\"} 4\n",
             "viewer_http_unanswered_total 0\n",
+            "viewer_http_requests_refused_total{status=\"421\"} 0\n",
+            "viewer_http_requests_refused_total{status=\"429\"} 2\n",
             "viewer_stream_bytes_total{stream=\"3\",peer=\"127.0.0.1:5000\"} 5\n",
             "# TYPE viewer_stream_decode_seconds histogram\n",
             "viewer_stream_decode_seconds_bucket{stream=\"3\",peer=\"127.0.0.1:5000\",le=\"0.001\"} 0\n",

@@ -17,8 +17,8 @@ use crate::stats::streams::{Payload, StreamInfo};
 /// An MJPEG client that takes no bytes for this long is closed (its frames were being
 /// skipped meanwhile, never queued).
 const STALL_TIMEOUT: Duration = Duration::from_secs(20);
-/// The MJPEG part boundary.
-const BOUNDARY: &str = "frame";
+/// The MJPEG part boundary when no random one can be had.
+const FIXED_BOUNDARY: &str = "frame";
 
 /// A payload's bytes for hyper, without copying them.
 struct Shared(Arc<Vec<u8>>);
@@ -54,10 +54,23 @@ pub fn snapshot(stream: Arc<StreamInfo>) -> Response<Body> {
     response
 }
 
+/// A fresh boundary for one response, 24 random hex digits, so that no payload can contain
+/// it by chance or by design; falls back to the clock's nanoseconds without a random source.
+fn boundary() -> String {
+    let mut bytes = [0u8; 12];
+    if getrandom::fill(&mut bytes).is_err() {
+        let t = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        bytes.copy_from_slice(&t.as_nanos().to_le_bytes()[..12]);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// The head of one MJPEG part (the boundary line first, the blank line last).
-fn part_head(p: &Payload) -> String {
+fn part_head(boundary: &str, p: &Payload) -> String {
     format!(
-        "--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nX-Timestamp: {}\r\n\r\n",
+        "--{boundary}\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nX-Timestamp: {}\r\n\r\n",
         p.bytes.len(),
         unix_seconds(p.arrived)
     )
@@ -67,6 +80,17 @@ fn part_head(p: &Payload) -> String {
 /// newer one when the client has taken the last; frames in between are skipped, never queued.
 pub fn mjpeg(stream: Arc<StreamInfo>) -> Response<Body> {
     let mut newest = stream.subscribe();
+    let (boundary, content_type) = {
+        let random = boundary();
+        let header = format!("multipart/x-mixed-replace; boundary={random}");
+        match HeaderValue::from_str(&header) {
+            Ok(value) => (random, value),
+            Err(_) => (
+                FIXED_BOUNDARY.to_string(),
+                HeaderValue::from_static("multipart/x-mixed-replace; boundary=frame"),
+            ),
+        }
+    };
     // Room for one part (head, payload, tail); the task waits for the client beyond that.
     let (mut tx, body) = Channel::<Bytes, io::Error>::new(3);
     tokio::spawn(async move {
@@ -90,7 +114,7 @@ pub fn mjpeg(stream: Arc<StreamInfo>) -> Response<Body> {
             };
             sent = p.seq;
             let part = [
-                Bytes::from(part_head(&p)),
+                Bytes::from(part_head(&boundary, &p)),
                 payload_bytes(&p),
                 Bytes::from_static(b"\r\n"),
             ];
@@ -116,10 +140,7 @@ pub fn mjpeg(stream: Arc<StreamInfo>) -> Response<Body> {
     });
     let mut response = Response::new(body.boxed());
     let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("multipart/x-mixed-replace; boundary=frame"),
-    );
+    headers.insert(CONTENT_TYPE, content_type);
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // When the stream ends, so does the connection: players take that as the end of the video.
     headers.insert(CONNECTION, HeaderValue::from_static("close"));
@@ -139,9 +160,17 @@ mod tests {
             seq: 1,
         };
         assert_eq!(
-            part_head(&p),
+            part_head("frame", &p),
             "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: 5\r\nX-Timestamp: 1700000000.123456\r\n\r\n"
         );
         assert_eq!(&payload_bytes(&p)[..], &p.bytes[..]);
+    }
+
+    #[test]
+    fn each_response_has_a_boundary_of_its_own() {
+        let (a, b) = (boundary(), boundary());
+        assert_eq!(a.len(), 24);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()), "{a}");
+        assert_ne!(a, b);
     }
 }

@@ -8,18 +8,25 @@
 //! - this module: the server: its thread and runtime, the accept loop's hub side, one hyper
 //!   connection per client.
 //! - [`refuse`]: the `403` and `503` answers to clients turned away, counted and logged.
-//! - [`auth`]: `--http-auth`, HTTP Basic credentials for every route.
+//! - [`tls`]: `--http-cert`, `--http-key`: every connection wrapped in TLS before HTTP.
+//! - [`checks`]: what every request passes before its route: [`host`] (the `Host` check,
+//!   `--http-host`), [`guesses`] (wrong passwords slowed per address), [`auth`] (`--http-auth`,
+//!   HTTP Basic credentials).
 //! - [`routes`]: which request gets what; [`reply`]: response bodies and headers.
 //! - [`mjpeg`]: the payloads re-served, as MJPEG and snapshots.
 //! - [`metrics`]: `/api/streams` (JSON) and `/metrics` (Prometheus).
 //! - `page.html`: the page, built in.
 
 pub mod auth;
+mod checks;
+mod guesses;
+pub mod host;
 mod metrics;
 mod mjpeg;
 mod refuse;
 mod reply;
 mod routes;
+pub mod tls;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -31,16 +38,20 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hyper::body::Incoming;
+use hyper::header::{HeaderValue, X_CONTENT_TYPE_OPTIONS};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use shared::cli::Cidr;
 use shared::runtime::accept::{self, Gate, Refusal, Service, Task};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::stats::Counters;
-use auth::{Auth, Verdict};
+use auth::Auth;
+use guesses::Guesses;
+use host::Hosts;
 use refuse::Refuser;
 use reply::Body;
 
@@ -54,13 +65,18 @@ const MAX_REQUEST_HEAD: usize = 16 * 1024;
 /// kept-alive connection; otherwise it is closed.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Who may use the hub: `--allow`, `--http-max-per-client`, `--http-auth`.
+/// Who may use the hub, and how: `--allow`, `--http-max-per-client`, `--http-auth`,
+/// `--http-host`, `--http-cert` and `--http-key`.
 pub struct Access {
     pub allow: Arc<Vec<Cidr>>,
     /// HTTP connections one address may hold at once.
     pub per_client: usize,
     /// The credentials every request must carry, if any.
     pub auth: Option<Auth>,
+    /// Host names the hub answers to besides its own (`--http-host`).
+    pub hosts: Vec<String>,
+    /// With `--http-cert`: TLS around every connection.
+    pub tls: Option<tls::Tls>,
 }
 
 /// What the hub serves from.
@@ -70,6 +86,11 @@ pub struct Hub {
     gate: Gate,
     per_client: usize,
     auth: Option<Auth>,
+    /// Wrong credentials per address, to slow guessing.
+    guesses: Guesses,
+    /// The names requests may give in `Host`.
+    hosts: Hosts,
+    tls: Option<tls::Tls>,
     /// The clients turned away, and the hub's rate-limited log.
     refuser: Refuser,
 }
@@ -83,6 +104,9 @@ impl Hub {
             gate: Gate::new(access.allow, MAX_CLIENTS).per_client(access.per_client),
             per_client: access.per_client,
             auth: access.auth,
+            guesses: Guesses::default(),
+            hosts: Hosts::new(&access.hosts),
+            tls: access.tls,
             refuser: Refuser::default(),
         }
     }
@@ -93,12 +117,14 @@ impl Hub {
     }
 }
 
-/// Binds the HTTP address and says where it serves (a port of 0 picks a free one).
-pub fn bind(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+/// Binds the HTTP address and says where it serves (a port of 0 picks a free one), and how
+/// (`https` with `tls`).
+pub fn bind(addr: SocketAddr, tls: bool) -> anyhow::Result<std::net::TcpListener> {
     let listener = std::net::TcpListener::bind(addr)
         .with_context(|| format!("cannot listen for HTTP on {addr}"))?;
     listener.set_nonblocking(true)?;
-    eprintln!("viewer: serving HTTP on {}", listener.local_addr()?);
+    let how = if tls { "HTTPS" } else { "HTTP" };
+    eprintln!("viewer: serving {how} on {}", listener.local_addr()?);
     Ok(listener)
 }
 
@@ -112,6 +138,10 @@ pub fn spawn(
 ) -> anyhow::Result<JoinHandle<io::Result<()>>> {
     counters.streams.publish_payloads();
     let hub = Hub::new(counters.clone(), access);
+    eprintln!(
+        "viewer: HTTP requests must name this hub: its address, {}",
+        hub.hosts.names().join(", ")
+    );
     let stop = stop.subscribe();
     std::thread::Builder::new()
         .name("http".into())
@@ -176,7 +206,9 @@ impl Service for Clients {
 
     fn refuse(&mut self, stream: TcpStream, peer: SocketAddr, why: Refusal) -> Option<Task> {
         let limits = (MAX_CLIENTS, self.hub.per_client);
-        self.hub.refuser.refuse(stream, peer, why, limits)
+        self.hub
+            .refuser
+            .refuse(stream, peer, why, limits, self.hub.tls.clone())
     }
 
     fn accept_failed(&mut self, e: &io::Error) {
@@ -185,25 +217,26 @@ impl Service for Clients {
     }
 }
 
-/// Answers one request: its credentials first (with `--http-auth`), then its route.
-fn answer(hub: &Hub, peer: SocketAddr, request: &Request<Incoming>) -> Response<Body> {
-    match hub.auth.as_ref().map(|a| a.check(request.headers())) {
-        None | Some(Verdict::Admitted) => {
-            let figures = (hub.clients(), &hub.refuser.counts);
-            routes::respond(&hub.counters, figures, request)
-        }
-        Some(Verdict::Missing) => auth::unauthorized(),
-        Some(Verdict::Wrong) => {
-            let log = &hub.refuser.log;
-            log.line("401", || {
-                format!("{peer}: HTTP: wrong credentials, answering 401")
-            });
-            auth::unauthorized()
-        }
-    }
+/// Answers one request: the checks every request passes ([`checks`]), then its route.
+fn answer(
+    hub: &Hub,
+    (peer, local): (SocketAddr, SocketAddr),
+    request: &Request<Incoming>,
+) -> Response<Body> {
+    let mut response = checks::refusal(hub, peer, local, request).unwrap_or_else(|| {
+        let figures = (hub.clients(), &hub.refuser.counts);
+        routes::respond(&hub.counters, figures, request)
+    });
+    // No browser may guess another type than the one given (a payload is not a page).
+    response
+        .headers_mut()
+        .insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
 }
 
-/// Serves one client's requests (HTTP/1.1, kept alive) until it leaves or the hub stops.
+/// Serves one client until it leaves or the hub stops: the TLS handshake first with
+/// `--http-cert` (on the connection's permit, so a slow one counts in its address's share),
+/// then its HTTP requests.
 async fn serve_client(
     stream: TcpStream,
     peer: SocketAddr,
@@ -211,10 +244,39 @@ async fn serve_client(
     mut stop: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    let Ok(local) = stream.local_addr() else {
+        return;
+    };
+    let Some(tls) = hub.tls.clone() else {
+        return serve_http(stream, (peer, local), hub, stop).await;
+    };
+    let handshake = tokio::select! {
+        result = tls.accept(stream) => result,
+        _ = stop.wait_for(|s| *s) => return,
+    };
+    match handshake {
+        Ok(stream) => serve_http(stream, (peer, local), hub, stop).await,
+        Err(why) => {
+            let log = &hub.refuser.log;
+            log.line("tls", || format!("{peer}: HTTP: {why}, closing"));
+        }
+    }
+}
+
+/// Serves one client's requests (HTTP/1.1, kept alive) on `io`, plain or TLS, until it
+/// leaves or the hub stops; `ends` are the client's address and the hub's.
+async fn serve_http<I>(
+    io: I,
+    ends: (SocketAddr, SocketAddr),
+    hub: Arc<Hub>,
+    mut stop: watch::Receiver<bool>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let log_hub = hub.clone();
     let service = service_fn(move |request| {
         let hub = hub.clone();
-        async move { Ok::<_, Infallible>(answer(&hub, peer, &request)) }
+        async move { Ok::<_, Infallible>(answer(&hub, ends, &request)) }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -225,13 +287,14 @@ async fn serve_client(
         // A client that sends its request and shuts down its side still gets the answer,
         // and its whole MJPEG stream: the end of its requests is not the end of the client.
         .half_close(true);
-    let connection = builder.serve_connection(TokioIo::new(stream), service);
+    let connection = builder.serve_connection(TokioIo::new(io), service);
     tokio::select! {
         result = connection => {
             if let Err(e) = result {
                 // A client going away mid-response is normal; bad or missing requests get one line.
                 if e.is_parse() || e.is_parse_too_large() || e.is_timeout() {
                     let log = &log_hub.refuser.log;
+                    let peer = ends.0;
                     log.line("request", || format!("{peer}: HTTP: {e}, closing"));
                 }
             }

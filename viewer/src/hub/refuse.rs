@@ -1,7 +1,8 @@
 //! Turning HTTP clients away: `403` outside `--allow`, `503` with `Retry-After: 1` when the
 //! hub or the client's address has no connection left. At most [`MAX_REFUSALS`] answers are
 //! written at once; past that bound a connection is closed unanswered and counted. Every
-//! outcome is counted, and logged at most once per kind per second.
+//! outcome is counted, and logged at most once per kind per second. With `--http-cert` the
+//! answer goes over TLS, its handshake within the same time bound.
 
 use std::io;
 use std::net::SocketAddr;
@@ -12,9 +13,11 @@ use std::time::Duration;
 use hyper::StatusCode;
 use shared::runtime::accept::{Refusal, Task};
 use shared::runtime::log_limit::LogLimit;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
+
+use super::tls::Tls;
 
 /// Refusals being answered at once. Each holds a socket and a small task for at most
 /// [`ANSWER_TIME`]: 256 of them answer a flood of 128 connections a second, which is far
@@ -32,6 +35,10 @@ pub struct Counts {
     pub unavailable: AtomicU64,
     /// Closed without an answer: [`MAX_REFUSALS`] answers were being written already.
     pub unanswered: AtomicU64,
+    /// Requests answered `421`: their `Host` named another server.
+    pub misdirected: AtomicU64,
+    /// Requests answered `429`: too many wrong credentials from their address.
+    pub throttled: AtomicU64,
 }
 
 /// Answers refusals within the bound, counts and logs them.
@@ -54,13 +61,15 @@ impl Default for Refuser {
 
 impl Refuser {
     /// Turns `stream` away for `why`: the answer as a task, or `None` when it is closed
-    /// unanswered (dropping it). `max_clients` and `per_client` are the limits, for the log.
+    /// unanswered (dropping it). `max_clients` and `per_client` are the limits, for the log;
+    /// with `tls` the answer is sent over TLS.
     pub fn refuse(
         &self,
         stream: TcpStream,
         peer: SocketAddr,
         why: Refusal,
         (max_clients, per_client): (usize, usize),
+        tls: Option<Tls>,
     ) -> Option<Task> {
         let (status, body) = match why {
             Refusal::NotAllowed => (StatusCode::FORBIDDEN, "not in the --allow list"),
@@ -95,7 +104,16 @@ impl Refuser {
             format!("{peer}: {reason}, answering {}", status.as_u16())
         });
         Some(Box::pin(async move {
-            let _ = tokio::time::timeout(ANSWER_TIME, answer(stream, status, body)).await;
+            let _ = tokio::time::timeout(ANSWER_TIME, async {
+                match tls {
+                    None => answer(stream, status, body).await,
+                    Some(tls) => match tls.accept(stream).await {
+                        Ok(stream) => answer(stream, status, body).await,
+                        Err(_) => Ok(()),
+                    },
+                }
+            })
+            .await;
             drop(permit);
         }))
     }
@@ -110,14 +128,17 @@ fn response(status: StatusCode, body: &str) -> String {
         ""
     };
     format!(
-        "HTTP/1.1 {} {reason}\r\n{retry}Content-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}\n",
+        "HTTP/1.1 {} {reason}\r\n{retry}Content-Type: text/plain\r\nX-Content-Type-Options: nosniff\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}\n",
         status.as_u16(),
         body.len() + 1
     )
 }
 
 /// Writes the answer without reading the request, then waits for the client to close.
-async fn answer(mut stream: TcpStream, status: StatusCode, body: &str) -> io::Result<()> {
+async fn answer<S>(mut stream: S, status: StatusCode, body: &str) -> io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     stream.write_all(response(status, body).as_bytes()).await?;
     stream.shutdown().await?;
     // Read what the client sent before closing, so that the close is not a reset that could
@@ -136,7 +157,7 @@ mod tests {
         let busy = response(StatusCode::SERVICE_UNAVAILABLE, "too many clients");
         assert_eq!(
             busy,
-            "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\nContent-Length: 17\r\nConnection: close\r\n\r\ntoo many clients\n"
+            "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: text/plain\r\nX-Content-Type-Options: nosniff\r\nContent-Length: 17\r\nConnection: close\r\n\r\ntoo many clients\n"
         );
         let forbidden = response(StatusCode::FORBIDDEN, "not in the --allow list");
         assert!(forbidden.starts_with("HTTP/1.1 403 Forbidden\r\nContent-Type"));

@@ -1,0 +1,81 @@
+//! What every request passes before its route, whatever the route (the page, MJPEG,
+//! snapshots, the API, metrics, and any added later): its `Host` ([`super::host`]), then with
+//! `--http-auth` its address's guessing allowance ([`super::guesses`]) and its credentials.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, RETRY_AFTER};
+use hyper::{Request, Response, StatusCode};
+
+use super::auth::{self, Verdict};
+use super::host::Named;
+use super::reply::{text, Body};
+use super::Hub;
+
+/// `None` when `request`, from `peer` to the hub's address `local`, may be routed; otherwise
+/// the answer to send instead.
+pub fn refusal(
+    hub: &Hub,
+    peer: SocketAddr,
+    local: SocketAddr,
+    request: &Request<Incoming>,
+) -> Option<Response<Body>> {
+    let log = &hub.refuser.log;
+    match hub
+        .hosts
+        .check(request.headers(), request.version(), local.ip())
+    {
+        Named::Hub => {}
+        Named::Bad => return Some(text(StatusCode::BAD_REQUEST, "one Host header needed\n")),
+        Named::Other => {
+            hub.refuser
+                .counts
+                .misdirected
+                .fetch_add(1, Ordering::Relaxed);
+            log.line("421", || {
+                let host = request.headers().get(hyper::header::HOST);
+                let host = host.map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned());
+                let host = host.unwrap_or_default();
+                format!("{peer}: HTTP: request for host {host:?}, not this hub (add it with --http-host), answering 421")
+            });
+            return Some(text(
+                StatusCode::MISDIRECTED_REQUEST,
+                "this hub does not serve that host name (see --http-host)\n",
+            ));
+        }
+    }
+    let Some(credentials) = &hub.auth else {
+        return None;
+    };
+    let now = Instant::now();
+    if let Some(wait) = hub.guesses.wait(peer.ip(), now) {
+        hub.refuser.counts.throttled.fetch_add(1, Ordering::Relaxed);
+        // Whole seconds, rounded up: a client retrying on time is let through.
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        log.line("429", || {
+            format!("{peer}: HTTP: too many wrong credentials, answering 429 for {secs} s")
+        });
+        let mut response = text(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many wrong credentials from your address\n",
+        );
+        response
+            .headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from(secs));
+        return Some(response);
+    }
+    match credentials.check(request.headers()) {
+        Verdict::Admitted => None,
+        Verdict::Missing => Some(auth::unauthorized()),
+        Verdict::Wrong => {
+            hub.guesses.failed(peer.ip(), now);
+            log.line("401", || {
+                format!("{peer}: HTTP: wrong credentials, answering 401")
+            });
+            Some(auth::unauthorized())
+        }
+    }
+}
