@@ -49,7 +49,11 @@ impl Auth {
                 continue;
             }
             match line.iter().position(|&b| b == b':') {
-                Some(colon) if colon > 0 => pairs.push(line.to_vec()),
+                Some(colon) if colon > 0 && colon + 1 < line.len() => pairs.push(line.to_vec()),
+                // An empty password lets in whoever knows the user's name.
+                Some(colon) if colon > 0 => {
+                    bail!("line {} has an empty password, refusing it", n + 1)
+                }
                 _ => bail!("line {} is not user:password", n + 1),
             }
         }
@@ -204,6 +208,14 @@ mod tests {
             .to_string();
         assert_eq!(e, "line 2 is not user:password");
         assert!(Auth::parse(b":password\n").is_err());
+    }
+
+    #[test]
+    fn an_empty_password_is_refused() {
+        for file in [&b"alice:\n"[..], b"bob:pw\nalice:\r\n"] {
+            let e = Auth::parse(file).err().unwrap().to_string();
+            assert!(e.ends_with("has an empty password, refusing it"), "{e}");
+        }
     }
 
     #[test]
