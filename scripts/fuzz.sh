@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fuzzes the wire framing and the JPEG strip splitter with cargo fuzz (libFuzzer) for a bounded time:
-#   scripts/fuzz.sh [SECONDS]     (default 60, per target)
+# Fuzzes the wire framing, the extension exchange's parsers, the JPEG strip splitter and the
+# recording readers (Matroska, AVI) with cargo fuzz (libFuzzer) for a bounded time:
+#   scripts/fuzz.sh [SECONDS]     (default 60, per target; four targets)
 # Installs cargo-fuzz if missing. cargo fuzz wants nightly-only compiler flags; on a stable
 # toolchain RUSTC_BOOTSTRAP=1 lets the stable compiler accept them.
 set -euo pipefail
@@ -54,3 +55,41 @@ echo "fuzz: running the jpeg_slices target for ${seconds}s"
 cargo fuzz run --fuzz-dir shared/fuzz jpeg_slices "$corpus" -- \
   -max_total_time="$seconds" -rss_limit_mb=1024 -timeout=10
 echo "fuzz: no crash in ${seconds}s (jpeg_slices)"
+
+# The extension exchange's parsers: a hello, an `F` frame header and an answer, each after the
+# knob byte (the maximum frame size).
+corpus=.cache/fuzz-corpus/ext
+mkdir -p "$corpus"
+python3 - "$corpus" <<'PY'
+import sys, struct
+d = sys.argv[1]
+def rec(kind, value): return bytes([kind, len(value)]) + value
+body = bytes([1]) + rec(0x01, b"cam") + rec(0x10, struct.pack(">Q", 1_764_700_000_000_000))
+open(d + "/seed-hello", "wb").write(b"\x40HI" + struct.pack(">H", len(body)) + body)
+recs = rec(0x10, struct.pack(">Q", 1_764_700_000_000_000)) + rec(0x11, struct.pack(">I", 5000))
+open(d + "/seed-frame", "wb").write(b"\x40F" + bytes([len(recs)]) + struct.pack(">I", 3) + recs + b"\xff\xd8\xd9")
+answer = b"A\x14" + rec(0x20, struct.pack(">Q", 1_764_700_000_000_000)) + rec(0x21, struct.pack(">Q", 1_764_700_000_000_500))
+open(d + "/seed-answer", "wb").write(b"\x40" + answer)
+PY
+echo "fuzz: running the ext target for ${seconds}s"
+cargo fuzz run --fuzz-dir shared/fuzz ext "$corpus" -- \
+  -max_total_time="$seconds" -rss_limit_mb=1024 -timeout=10
+echo "fuzz: no crash in ${seconds}s (ext)"
+
+# The recording readers, seeded with a short MJPEG recording in each container (the knob byte's
+# lowest bit picks the reader: even Matroska, odd AVI).
+corpus=.cache/fuzz-corpus/replay
+mkdir -p "$corpus"
+for kind in mkv avi; do
+  if [ ! -s "$corpus/seed-$kind" ]; then
+    ffmpeg -loglevel error -y -f lavfi -i testsrc=size=32x32:rate=5 -frames:v 3 -c:v mjpeg \
+      "$corpus/tmp.$kind"
+    knob=$([ "$kind" = mkv ] && printf '\x40' || printf '\x41')
+    { printf '%b' "$knob"; cat "$corpus/tmp.$kind"; } > "$corpus/seed-$kind"
+    rm -f "$corpus/tmp.$kind"
+  fi
+done
+echo "fuzz: running the replay target for ${seconds}s"
+cargo fuzz run --fuzz-dir shared/fuzz replay "$corpus" -- \
+  -max_total_time="$seconds" -rss_limit_mb=1024 -timeout=10
+echo "fuzz: no crash in ${seconds}s (replay)"

@@ -52,8 +52,8 @@ scripts/load-test.sh
 stage "camera: a real V4L2 driver (vivid) in a QEMU VM"
 scripts/vm-camera-test.sh
 
-stage "fuzz: the wire framing and the JPEG strip splitter under libFuzzer for 30 s each"
-scripts/fuzz.sh 30
+stage "fuzz: the framing, the extension exchange, the JPEG strip splitter and the recording readers under libFuzzer for 40 s each"
+scripts/fuzz.sh 40
 
 stage "board: systemd unit (systemd-analyze verify) and install script on a fake board"
 scripts/board/test-unit.sh

@@ -12,6 +12,7 @@
 //!   against a scripted MJPEG server, freshness behind a slow link, every bad input.
 //! - [`hub`]: `viewer --http`: browsers, ffmpeg, OpenCV, Prometheus, many and hostile clients.
 //! - [`secret`]: `--secret` on both programs: right, wrong, missing, reference, replayed.
+//! - [`port`]: the streamer port under a flood of silent sockets; huge picture headers.
 //! - [`hub_fair`]: the hub against one greedy address, floods, half-closed clients;
 //!   `--http-auth` and password guessing slowed per address.
 //! - [`hub_tls`]: the hub over https (curl, ffmpeg), its key file, the `Host` check, MJPEG
@@ -36,6 +37,7 @@ mod hub_tls;
 mod link;
 mod pipes;
 mod play;
+mod port;
 mod record;
 mod replay;
 mod robustness;

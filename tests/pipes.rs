@@ -721,3 +721,42 @@ fn bad_inputs_get_one_clear_line_and_the_right_exit_code() {
     assert!(status.success());
     assert_eq!(summary(&vout)["frames"], "4", "{vout}");
 }
+
+/// A camera's user and password in `--source http://user:pass@...` never leave the streamer:
+/// not in its lines, not in the stream's default name the viewer prints and serves.
+#[test]
+fn a_camera_urls_password_is_never_printed_sent_or_served() {
+    need("python3");
+    let _lock = heavy();
+    let dir = TempDir::new("http-password");
+    let file = dir.path("a.jpg");
+    std::fs::write(&file, &jpegs()[0]).unwrap();
+    let (_server, port) = mjpeg_server(0, &[file], &[]);
+    let (viewer, http) = crate::hub::hub(&[]);
+    let url = format!("http://alice:hunter2@127.0.0.1:{port}/stream");
+    let streamer = Background::start("streamer", &["--source", &url, &viewer.addr]);
+    crate::hub::wait_for_stream(&http);
+    let streams = String::from_utf8_lossy(&crate::hub::get(&http, "/api/streams").body).to_string();
+    let metrics = String::from_utf8_lossy(&crate::hub::get(&http, "/metrics").body).to_string();
+    let (_, stdout, stderr) = streamer.stop("TERM", Duration::from_secs(10));
+    let vlines = viewer.stderr.clone();
+    let (_, vout) = viewer.terminate(Duration::from_secs(10));
+    let verr = vlines.lock().unwrap().join("\n");
+    let shown = format!("http://127.0.0.1:{port}/stream: MJPEG over HTTP");
+    assert!(stderr.contains(&shown), "{stderr}");
+    let name = format!("/127.0.0.1:{port}");
+    assert!(streams.contains(&name), "{streams}");
+    for (what, text) in [
+        ("streamer stdout", &stdout),
+        ("streamer stderr", &stderr),
+        ("viewer stdout", &vout),
+        ("viewer stderr", &verr),
+        ("/api/streams", &streams),
+        ("/metrics", &metrics),
+    ] {
+        assert!(
+            !text.contains("hunter2") && !text.contains("alice"),
+            "{what}: {text}"
+        );
+    }
+}

@@ -225,9 +225,10 @@ fn hostile_peers_leave_a_good_stream_alone() {
         format!("{peer}: no payload bytes within 2.0 s, closing"),
     ));
 
-    // A peer that sends nothing, 200 idle connections, and one that never reads its `ok`s.
+    // A peer that sends nothing, a crowd of idle connections (within this address's share of
+    // 16, with the good stream's), and one that never reads its `ok`s.
     let (mut idle, _) = connect(&addr);
-    let crowd: Vec<TcpStream> = (0..200).map(|_| connect(&addr).0).collect();
+    let crowd: Vec<TcpStream> = (0..8).map(|_| connect(&addr).0).collect();
     let (mut deaf, _) = connect(&addr);
     let jpeg = tiny_jpeg();
     for _ in 0..300 {
@@ -250,13 +251,14 @@ fn hostile_peers_leave_a_good_stream_alone() {
         "the good stream was disconnected: {err}"
     );
 
-    // The idle connection is still open: nothing to read, no EOF.
-    idle.set_read_timeout(Some(Duration::from_millis(200)))
+    // The idle connection was closed: a first header must come within the read timeout.
+    idle.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
     let mut byte = [0u8; 1];
-    assert!(
-        read_some(&mut idle, &mut byte).is_err(),
-        "the idle connection was closed"
+    assert_eq!(
+        read_some(&mut idle, &mut byte).ok(),
+        Some(0),
+        "the idle connection is still open"
     );
     // The silent peer was dropped after the read timeout.
     silent_mid_frame

@@ -52,7 +52,7 @@ fn the_right_secret_streams_and_a_wrong_or_missing_one_is_refused() {
     let _lock = heavy();
     let dir = TempDir::new("secret");
     let key = secret_file(&dir, "key", b"correct horse battery staple\n", 0o600);
-    let wrong = secret_file(&dir, "wrong", b"incorrect horse\n", 0o600);
+    let wrong = secret_file(&dir, "wrong", b"incorrect horse battery\n", 0o600);
     let key_s = key.to_str().unwrap();
     let viewer = Viewer::start(&["--headless", "--secret", key_s], &[]);
     // Wrong secret: refused, and the streamer hears why and keeps trying calmly.
@@ -130,7 +130,7 @@ fn the_right_secret_streams_and_a_wrong_or_missing_one_is_refused() {
 fn a_streamer_with_a_secret_sends_nothing_to_a_viewer_without_it() {
     let _lock = heavy();
     let dir = TempDir::new("secret-streamer");
-    let key = secret_file(&dir, "key", b"s3cret", 0o600);
+    let key = secret_file(&dir, "key", b"s3cret s3cret s3cret", 0o600);
     let viewer = Viewer::start(&["--headless"], &[]);
     let s = Background::start(
         "streamer",
@@ -144,8 +144,12 @@ fn a_streamer_with_a_secret_sends_nothing_to_a_viewer_without_it() {
             key.to_str().unwrap(),
         ],
     );
+    // The viewer says nothing of a connection until its first frame or its failure.
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while said(&viewer, "streamer connected").is_empty() {
+    while !said(&viewer, "127.0.0.1:")
+        .iter()
+        .any(|l| l.starts_with("127.0.0.1:"))
+    {
         assert!(std::time::Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -179,7 +183,7 @@ pub(crate) fn read_hello(s: &mut TcpStream, buf: &mut Vec<u8>) -> Hello {
 fn a_replayed_hello_is_refused() {
     let _lock = heavy();
     let dir = TempDir::new("secret-replay");
-    let secret = b"s3cret";
+    let secret = b"s3cret s3cret s3cret";
     let key = secret_file(&dir, "key", secret, 0o600);
     let viewer = Viewer::start(&["--headless", "--secret", key.to_str().unwrap()], &[]);
     let jpeg_path = dir.path("f.jpg");
@@ -234,7 +238,7 @@ fn a_replayed_hello_is_refused() {
 #[test]
 fn a_secret_file_readable_by_others_is_refused() {
     let dir = TempDir::new("secret-mode");
-    let key = secret_file(&dir, "key", b"s3cret", 0o644);
+    let key = secret_file(&dir, "key", b"s3cret s3cret s3cret", 0o644);
     for program in ["viewer", "streamer"] {
         let out = Command::new(bin(program))
             .args(["--secret", key.to_str().unwrap()])
@@ -253,4 +257,79 @@ fn a_secret_file_readable_by_others_is_refused() {
         );
         assert!(err.contains(key.to_str().unwrap()), "{program}: {err}");
     }
+}
+
+/// Starts `program` with `args` and the arguments it needs to get going, and expects it to
+/// stop with an error within 30 s (killed otherwise, failing the test); returns its stderr.
+fn refused_at_start(program: &str, args: &[&str]) -> String {
+    let mut child = Command::new(bin(program))
+        .args(args)
+        .args(if program == "viewer" {
+            vec!["--headless", "--listen", "127.0.0.1:0"]
+        } else {
+            vec!["--source", "test"]
+        })
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{program} {args:?} did not stop: blocked?");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(!status.success(), "{program} {args:?}");
+    let mut err = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
+    err
+}
+
+/// Weak keys are refused at start: an empty or short secret (an HMAC with an empty key
+/// proves nothing), a FIFO in place of the file (refused at once, not waited on), and an
+/// `--http-auth` line with an empty password.
+#[test]
+fn weak_secrets_fifos_and_empty_passwords_are_refused_at_start() {
+    let dir = TempDir::new("secret-weak");
+    for (name, bytes) in [("empty", &b""[..]), ("eight", b"12345678\n")] {
+        let key = secret_file(&dir, name, bytes, 0o600);
+        for program in ["viewer", "streamer"] {
+            let err = refused_at_start(program, &["--secret", key.to_str().unwrap()]);
+            assert!(err.contains("too short"), "{program} {name}: {err}");
+            assert!(err.contains("head -c 32 /dev/urandom"), "{program}: {err}");
+            assert!(err.contains(key.to_str().unwrap()), "{program}: {err}");
+        }
+    }
+    let fifo = dir.path("fifo");
+    let made = Command::new("mkfifo")
+        .args(["-m", "600"])
+        .arg(&fifo)
+        .status();
+    assert!(made.unwrap().success());
+    // A program that opened the FIFO for reading would block there (no writer comes).
+    for program in ["viewer", "streamer"] {
+        let err = refused_at_start(program, &["--secret", fifo.to_str().unwrap()]);
+        assert!(err.contains("not a regular file"), "{program}: {err}");
+    }
+    let auth = secret_file(&dir, "auth", b"alice:\n", 0o600);
+    let err = refused_at_start(
+        "viewer",
+        &[
+            "--http",
+            "127.0.0.1:0",
+            "--http-auth",
+            auth.to_str().unwrap(),
+        ],
+    );
+    assert!(err.contains("line 1 has an empty password"), "{err}");
 }

@@ -11,6 +11,10 @@ use crate::wire::protocol::DEFAULT_PORT;
 /// Largest width or height accepted anywhere (JPEG itself stops at 65 535).
 pub const MAX_DIMENSION: usize = 16_384;
 
+/// The most pixels a picture may have by default (`viewer --max-pixels`): an 8K frame's,
+/// checked from the header before any picture memory is taken.
+pub const DEFAULT_MAX_PIXELS: usize = 7680 * 4320;
+
 /// A frame or window size, `WIDTHxHEIGHT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Resolution {

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use shared::cli::{PeerAddr, Resolution};
+use shared::files::secret_file::Secret;
 use shared::wire::connection::Extension;
 use shared::Dialect;
 
@@ -22,7 +23,7 @@ pub struct Config {
     /// The stream's name (`--name`, or [`default_name`]), told to our viewer.
     pub name: String,
     /// The secret shared with the viewer (`--secret FILE`), if any.
-    pub secret: Option<Arc<[u8]>>,
+    pub secret: Option<Secret>,
     /// Wire dialect (`--protocol`).
     pub dialect: Dialect,
     pub source: SourceSpec,
@@ -88,7 +89,7 @@ impl Config {
             ext: Arc::new(Extension {
                 name: self.name.clone(),
                 window: 0,
-                secret: self.secret.clone(),
+                secret: self.secret.as_ref().map(Secret::bytes),
             }),
             // The pipeline puts the running black box here.
             black_box: Default::default(),
@@ -134,8 +135,11 @@ pub fn default_name(source: &SourceSpec, camera: Option<&CameraSpec>) -> String 
             .file_name()
             .map_or_else(|| "file".to_string(), |n| n.to_string_lossy().into_owned()),
         SourceSpec::Pipe => "stdin".to_string(),
-        SourceSpec::Http(url) => url
-            .trim_start_matches("http://")
+        // Never the camera's user and password: the name is sent before any proof, printed,
+        // shown and served.
+        SourceSpec::Http(url) => crate::source::mjpeg_http::without_userinfo(url)
+            .get("http://".len()..)
+            .unwrap_or_default()
             .split('/')
             .next()
             .unwrap_or("http")

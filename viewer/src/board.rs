@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -49,10 +49,14 @@ pub trait LentPixels: DerefMut<Target = [u32]> + Send + std::fmt::Debug {
 }
 
 impl Pixels {
-    /// Makes it `len` pixels long, keeping its memory where that is large enough; the contents
-    /// are for the caller to overwrite.
+    /// Makes it `len` pixels long, keeping its memory where that is large enough (but not
+    /// far larger: one huge picture must not pin its memory for good); the contents are for
+    /// the caller to overwrite.
     pub fn resize(&mut self, len: usize) {
         match self {
+            Pixels::Own(v) if v.capacity() > len.saturating_mul(4).max(LET_GO_PIXELS) => {
+                *v = vec![0; len];
+            }
             Pixels::Own(v) => v.resize(len, 0),
             Pixels::Shared(s) if s.capacity() >= len => s.set_len(len),
             Pixels::Shared(_) => *self = Pixels::Own(vec![0; len]),
@@ -98,6 +102,10 @@ impl DerefMut for Pixels {
     }
 }
 
+/// A buffer this much larger than the picture it is to hold (and more than four times it)
+/// is let go rather than reused: 4 MB, a 1080p picture's worth of slack.
+const LET_GO_PIXELS: usize = 1 << 20;
+
 /// One stream as the window sees it.
 #[derive(Debug, Clone)]
 pub struct TileInfo {
@@ -132,8 +140,10 @@ struct State {
 pub struct Board {
     state: Mutex<State>,
     changed: Condvar,
-    /// The size a picture is shown at (width << 32 | height); 0 when unknown or headless.
+    /// The size a picture is shown at (width << 32 | height); 0 when unknown.
     display: AtomicU64,
+    /// The most pixels a decoded picture may have (`--max-pixels`); 0 for the default.
+    max_pixels: AtomicUsize,
 }
 
 const MAX_SPARES: usize = 4;
@@ -153,6 +163,19 @@ impl Board {
     pub fn set_display_size(&self, width: usize, height: usize) {
         let packed = ((width as u64) << 32) | (height as u64 & 0xFFFF_FFFF);
         self.display.store(packed, Ordering::Relaxed);
+    }
+
+    /// Sets the most pixels a decoded picture may have (`--max-pixels`).
+    pub fn set_max_pixels(&self, max: usize) {
+        self.max_pixels.store(max, Ordering::Relaxed);
+    }
+
+    /// The most pixels a decoded picture may have.
+    pub fn max_pixels(&self) -> usize {
+        match self.max_pixels.load(Ordering::Relaxed) {
+            0 => shared::cli::DEFAULT_MAX_PIXELS,
+            max => max,
+        }
     }
 
     /// The size pictures are shown at, if a window said so.

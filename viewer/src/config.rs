@@ -3,9 +3,9 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use shared::cli::{Cidr, Resolution};
+use shared::files::secret_file::Secret;
 use shared::Limits;
 
 /// Everything a run needs, parsed and checked.
@@ -18,6 +18,10 @@ pub struct Config {
     /// Exit after this many received frames (0: never).
     pub frames: u64,
     pub limits: Limits,
+    /// The largest picture decoded, in pixels (`--max-pixels`).
+    pub max_pixels: usize,
+    /// Streamer connections one address may hold at once (`--max-per-client`).
+    pub max_per_client: usize,
     /// Where to write the last picture as a PPM file on exit.
     pub snapshot: Option<PathBuf>,
     /// Networks allowed to connect (`--allow`); empty allows everyone.
@@ -43,7 +47,7 @@ pub struct Config {
     /// Record the first stream to connect into this file (`--record`).
     pub record: Option<PathBuf>,
     /// The secret streamers must prove they hold (`--secret FILE`).
-    pub secret: Option<Arc<[u8]>>,
+    pub secret: Option<Secret>,
     /// Play this recording instead of listening for streamers (`--play`).
     pub play: Option<PathBuf>,
 }

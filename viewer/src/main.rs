@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use shared::cli::{Cidr, Resolution, Seconds};
+use shared::cli::{Cidr, Resolution, Seconds, DEFAULT_MAX_PIXELS, MAX_DIMENSION};
 use shared::{Limits, DEFAULT_MAX_FRAME_BYTES};
 
 /// Receives JPEG frames from streamers, acknowledges each one and shows the newest.
@@ -33,7 +33,20 @@ struct Args {
     #[arg(long, default_value_t = DEFAULT_MAX_FRAME_BYTES, value_parser = parse_max_frame)]
     max_frame_bytes: usize,
 
-    /// Seconds a streamer may stay silent in the middle of a frame before it is dropped.
+    /// Largest picture decoded, in pixels (width times height, default an 8K frame's); a
+    /// larger one is refused from its header, before any memory is taken for it.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_PIXELS)]
+    #[arg(value_parser = parse_max_pixels)]
+    max_pixels: usize,
+
+    /// Streamer connections one address may hold at once (of the 1024 the port serves);
+    /// more are closed as they arrive.
+    #[arg(long, value_name = "N", default_value_t = viewer::receive::DEFAULT_PER_CLIENT)]
+    #[arg(value_parser = parse_streamer_share)]
+    max_per_client: usize,
+
+    /// Seconds a streamer may stay silent in the middle of a frame before it is dropped; also
+    /// the time a new connection has to send its first header (and, with --secret, its proof).
     #[arg(long, value_name = "SECONDS", default_value = "10")]
     read_timeout: Seconds,
 
@@ -133,6 +146,26 @@ fn parse_per_client(s: &str) -> Result<usize, String> {
     }
 }
 
+/// From 1 to the streamer port's connection count.
+fn parse_streamer_share(s: &str) -> Result<usize, String> {
+    let max = viewer::receive::MAX_CONNECTIONS;
+    match s.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{s:?} is not a number of connections from 1 to {max}"
+        )),
+    }
+}
+
+/// From 1 to the largest picture any side could have.
+fn parse_max_pixels(s: &str) -> Result<usize, String> {
+    let max = MAX_DIMENSION * MAX_DIMENSION;
+    match s.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("{s:?} is not a number of pixels from 1 to {max}")),
+    }
+}
+
 /// Bounded so that the three dialects stay distinguishable by their first byte.
 fn parse_max_frame(s: &str) -> Result<usize, String> {
     const LIMIT: usize = 0x1000_0000;
@@ -162,6 +195,8 @@ fn main() -> ExitCode {
             read_timeout: args.read_timeout.0,
             ..Limits::default()
         },
+        max_pixels: args.max_pixels,
+        max_per_client: args.max_per_client,
         snapshot: args.snapshot,
         allow: args.allow,
         save_dir: args.save_dir,

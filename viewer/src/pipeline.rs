@@ -50,7 +50,7 @@ pub fn run(config: Config) -> Result<()> {
         .transpose()?;
     let (stop, _) = watch::channel(false);
     say_allowed(&config.allow);
-    let board = Arc::new(Board::default());
+    let board = new_board(&config);
     let counters = Arc::new(Counters::default());
     let allow = Arc::new(config.allow.clone());
     let hub = match http {
@@ -72,7 +72,7 @@ pub fn run(config: Config) -> Result<()> {
         ext: Arc::new(Extension {
             name: String::new(),
             window: shared::wire::ext::MAX_WINDOW,
-            secret: config.secret.clone(),
+            secret: config.secret.as_ref().map(|s| s.bytes()),
         }),
         // With a window, marks are always read (a few dozen pixels): the figures band shows
         // glass-to-glass times whenever the pictures carry them.
@@ -83,6 +83,7 @@ pub fn run(config: Config) -> Result<()> {
         allow,
         saver,
         frames: config.frames,
+        per_client: config.max_per_client,
         board: board.clone(),
         counters: counters.clone(),
         recorder: recorder.clone(),
@@ -147,6 +148,18 @@ impl Threads {
     }
 }
 
+/// The board, with the picture budget (`--max-pixels`). Headless, pictures are decoded as
+/// if shown in a window of `--size` (no larger than that needs, by DCT scaling), unless
+/// `--snapshot` wants the last one whole.
+fn new_board(config: &Config) -> Arc<Board> {
+    let board = Board::default();
+    board.set_max_pixels(config.max_pixels);
+    if config.headless && config.snapshot.is_none() {
+        board.set_display_size(config.size.width, config.size.height);
+    }
+    Arc::new(board)
+}
+
 /// The window until it closes (nothing headless); returns the picture on screen at the end.
 /// `listen`: the address streamers connect to, and the playback with `--play`.
 fn show(
@@ -193,7 +206,7 @@ fn run_play(config: &Config, path: &Path) -> Result<()> {
     }
     create_snapshot_dir(config)?;
     let (stop, _) = watch::channel(false);
-    let board = Arc::new(Board::default());
+    let board = new_board(config);
     let counters = Arc::new(Counters::default());
     let setup = play::Setup {
         board: board.clone(),

@@ -80,6 +80,9 @@ const BUCKETS: usize = 64;
 const BUCKET_US: u64 = 1_000_000;
 /// Consecutive outliers, agreeing with each other, that mean a clock stepped.
 const STEP_SAMPLES: usize = 3;
+/// A step is taken at most this often (µs): a peer that keeps stepping its clock (or claims
+/// to) cannot keep the estimate jumping.
+const STEP_EVERY_US: u64 = 10_000_000;
 /// Slack when comparing bounds (clock reading granularity, rounding).
 const SLACK_US: u64 = 200;
 
@@ -144,6 +147,10 @@ pub struct ClockEstimator {
     pub rejected: u64,
     /// Clock steps followed.
     pub steps: u64,
+    /// When (local µs) the last step was taken: the next waits [`STEP_EVERY_US`].
+    stepped_at: Option<u64>,
+    /// The least round trip a sample is taken to have, µs (the link's, measured locally).
+    delay_floor: u64,
 }
 
 /// What [`ClockEstimator::add`] did with a sample.
@@ -168,7 +175,8 @@ impl ClockEstimator {
         }
         let kept = Kept {
             offset: sample.offset_us(),
-            delay: sample.delay_us(),
+            // The remote's claimed hold time may shrink the delay only down to the floor.
+            delay: sample.delay_us().max(self.delay_floor),
             at: sample.t4,
         };
         if let Some(now) = self.estimate(kept.at) {
@@ -192,10 +200,17 @@ impl ClockEstimator {
             self.suspects.clear();
         }
         self.suspects.push(kept);
-        if self.suspects.len() < STEP_SAMPLES {
+        let too_soon = self
+            .stepped_at
+            .is_some_and(|t| kept.at.saturating_sub(t) < STEP_EVERY_US);
+        if self.suspects.len() < STEP_SAMPLES || too_soon {
+            if self.suspects.len() > STEP_SAMPLES {
+                self.suspects.remove(0);
+            }
             self.rejected += 1;
             return Err(Rejected::Outlier);
         }
+        self.stepped_at = Some(kept.at);
         self.buckets.clear();
         for s in std::mem::take(&mut self.suspects) {
             self.keep(s);
@@ -232,6 +247,12 @@ impl ClockEstimator {
                 offset_us: k.offset,
                 error_us: k.error_at(now),
             })
+    }
+
+    /// Sets the least round trip (µs) a sample is taken to have: the link's own, measured
+    /// locally, so that no claimed hold time makes a bound tighter than half of it.
+    pub fn set_delay_floor(&mut self, us: u64) {
+        self.delay_floor = us;
     }
 
     /// Forgets every sample (the peer reconnected, perhaps as another machine).
@@ -355,6 +376,52 @@ mod tests {
         );
         assert_eq!(c.estimate(T0 + 66 * 33_000).unwrap().offset_us, -2 * HOUR);
         assert_eq!(c.steps, 1);
+    }
+
+    #[test]
+    fn a_step_is_taken_at_most_once_per_ten_seconds() {
+        let mut c = ClockEstimator::new();
+        let mut at = T0;
+        let add = |c: &mut ClockEstimator, offset: i64, at: &mut u64| {
+            *at += 33_000;
+            c.add(exchange(*at, offset, 0, 1_000, 1_000, 0))
+        };
+        for _ in 0..30 {
+            add(&mut c, 0, &mut at).unwrap();
+        }
+        // A peer flipping its clock every few frames: one step, then none for 10 s.
+        for i in 0..300 {
+            let offset = if (i / 5) % 2 == 0 { HOUR } else { 0 };
+            let _ = add(&mut c, offset, &mut at);
+        }
+        assert_eq!(c.steps, 1, "10 s of flipping");
+        // Settled at the new offset, the step is taken once the 10 s are over.
+        for _ in 0..10 {
+            let _ = add(&mut c, 3 * HOUR, &mut at);
+        }
+        assert_eq!(c.steps, 2);
+        assert_eq!(c.estimate(at).unwrap().offset_us, 3 * HOUR);
+    }
+
+    #[test]
+    fn a_claimed_hold_time_cannot_shrink_the_bound_below_the_floor() {
+        // The viewer claims it held the request for all but 2 µs of a 20 ms round trip.
+        let lying = exchange(T0, 0, 0, 10_000, 10_000, 0);
+        let lying = Sample {
+            t2: lying.t2 - 9_999,
+            t3: lying.t3 + 9_999,
+            ..lying
+        };
+        let mut c = ClockEstimator::new();
+        c.add(lying).unwrap();
+        assert!(
+            c.estimate(lying.t4).unwrap().error_us < 10,
+            "without a floor"
+        );
+        let mut c = ClockEstimator::new();
+        c.set_delay_floor(8_000);
+        c.add(lying).unwrap();
+        assert!(c.estimate(lying.t4).unwrap().error_us >= 4_000);
     }
 
     #[test]

@@ -21,6 +21,9 @@ use crate::link::times;
 
 /// Longest wait between two connection attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// First wait after a failed connection; it doubles with every failure up to [`MAX_BACKOFF`]
+/// and starts over once a frame was acknowledged.
+const MIN_BACKOFF: Duration = Duration::from_millis(50);
 /// A connection attempt that has not succeeded by then is abandoned and retried.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -40,6 +43,7 @@ pub async fn run(
     let mut stopped = false;
     // The last reason a viewer refused this streamer, said once.
     let mut refused: Option<String> = None;
+    let mut backoff = Backoff::default();
     loop {
         let stream = tokio::select! {
             s = connect(&config.viewer) => s,
@@ -47,7 +51,9 @@ pub async fn run(
         };
         let conn = Connection::with_dialect(stream, limits, config.dialect);
         tally.clock.reset();
+        let acknowledged = tally.acknowledged_frames();
         let served = serve(config, conn, frames, tally, stop.as_mut(), &mut stopped).await;
+        let wait = backoff.failed(tally.acknowledged_frames() > acknowledged);
         match served {
             Ok(()) => break,
             Err(ConnError::Refused(why)) => {
@@ -65,8 +71,36 @@ pub async fn run(
                     _ = &mut stop => break,
                 }
             }
-            Err(e) => eprintln!("streamer: {}: {e}; reconnecting", config.viewer),
+            // Not at once: a viewer that closes every connection (full, or taken by a flood)
+            // must not be hammered.
+            Err(e) => {
+                eprintln!("streamer: {}: {e}; reconnecting", config.viewer);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = &mut stop => break,
+                }
+            }
         }
+    }
+}
+
+/// The wait before the next connection after one failed.
+#[derive(Debug, Default)]
+struct Backoff {
+    next: Option<Duration>,
+}
+
+impl Backoff {
+    /// A connection failed, after at least one acknowledged frame (`progressed`) or none:
+    /// how long to wait before the next. Doubles from [`MIN_BACKOFF`] to [`MAX_BACKOFF`];
+    /// progress starts it over.
+    fn failed(&mut self, progressed: bool) -> Duration {
+        let wait = match self.next {
+            Some(last) if !progressed => (last * 2).min(MAX_BACKOFF),
+            _ => MIN_BACKOFF,
+        };
+        self.next = Some(wait);
+        wait
     }
 }
 
@@ -153,7 +187,7 @@ async fn serve<F: Future<Output = ()>>(
 /// Connects to the viewer, retrying with a backoff capped at one second. Says once that it is
 /// waiting rather than printing every failed attempt.
 async fn connect(viewer: &PeerAddr) -> TcpStream {
-    let mut delay = Duration::from_millis(50);
+    let mut delay = MIN_BACKOFF;
     let mut waiting = false;
     loop {
         let attempt = TcpStream::connect((viewer.host.as_str(), viewer.port));
@@ -176,5 +210,19 @@ async fn connect(viewer: &PeerAddr) -> TcpStream {
         }
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(MAX_BACKOFF);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_a_second_and_starts_over_after_progress() {
+        let mut b = Backoff::default();
+        let waits: Vec<u64> = (0..7).map(|_| b.failed(false).as_millis() as u64).collect();
+        assert_eq!(waits, [50, 100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(b.failed(true), MIN_BACKOFF);
+        assert_eq!(b.failed(false), MIN_BACKOFF * 2);
     }
 }

@@ -218,6 +218,8 @@ impl<'a> Tally<'a> {
         if d.header_answered.is_some() || d.viewer_wire.is_some() {
             self.link.acked(acked);
             self.stats.link = self.link.rate().zip(self.link.min_rtt());
+            // The viewer's claimed hold times cannot make a clock sample tighter than this.
+            self.clock.set_round_trip_floor(self.link.min_rtt());
         }
         if let (Some((adapter, knobs)), Some(rate)) = (&mut self.adapt, self.link.rate()) {
             let sample = Sample {

@@ -38,7 +38,12 @@ pub struct ViewerClock {
     said: Vec<Rejected>,
     /// Whose clock, for the lines.
     viewer: String,
+    /// When a step was last said: at most one line a minute.
+    said_step: Option<Instant>,
 }
+
+/// Clock steps are said at most this often (the first, then one a minute with the count).
+const STEP_LINE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl ViewerClock {
     /// Nothing known yet of the clock of `viewer`.
@@ -47,6 +52,7 @@ impl ViewerClock {
             estimator: ClockEstimator::new(),
             said: Vec::new(),
             viewer,
+            said_step: None,
         }
     }
 
@@ -54,7 +60,11 @@ impl ViewerClock {
     pub fn sample(&mut self, sample: Sample) -> Option<Estimate> {
         match self.estimator.add(sample) {
             Ok(clock::Added::Step) => {
-                if let Some(e) = self.now() {
+                let quiet = self
+                    .said_step
+                    .is_some_and(|t| t.elapsed() < STEP_LINE_EVERY);
+                if let Some(e) = self.now().filter(|_| !quiet) {
+                    self.said_step = Some(Instant::now());
                     eprintln!(
                         "streamer: {}: the clocks stepped; offset now {:.3} ms ± {:.3} ms",
                         self.viewer,
@@ -79,6 +89,13 @@ impl ViewerClock {
             }
         }
         self.now()
+    }
+
+    /// The link's own smallest round trip, measured here: no sample's error bound is taken
+    /// as less than half of it, whatever hold time the viewer claims.
+    pub fn set_round_trip_floor(&mut self, floor: Option<std::time::Duration>) {
+        let us = floor.map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
+        self.estimator.set_delay_floor(us);
     }
 
     /// The estimate at this moment.

@@ -251,8 +251,28 @@ pub fn boundary_of(content_type: &str) -> Result<String, String> {
 
 type Body = Box<dyn Read + Send + Sync + 'static>;
 
-/// Sends the request and checks that the answer is a multipart stream.
+/// `url` without its user and password (`http://user:pass@cam/x` → `http://cam/x`): what is
+/// printed and told to the viewer, so that a camera's password never leaves the process.
+pub fn without_userinfo(url: &str) -> String {
+    let Some(scheme) = url.find("://") else {
+        return url.to_string();
+    };
+    let host_at = scheme + 3;
+    let rest = &url[host_at..];
+    let authority = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority].rfind('@') {
+        Some(at) => format!("{}{}", &url[..host_at], &rest[at + 1..]),
+        None => url.to_string(),
+    }
+}
+
+/// Sends the request and checks that the answer is a multipart stream. The error never
+/// holds the URL's user and password.
 fn connect(agent: &ureq::Agent, url: &str) -> Result<(Body, String), String> {
+    connect_raw(agent, url).map_err(|e| e.replace(url, &without_userinfo(url)))
+}
+
+fn connect_raw(agent: &ureq::Agent, url: &str) -> Result<(Body, String), String> {
     let response = match agent.get(url).call() {
         Ok(response) => response,
         Err(ureq::Error::Status(code, response)) => {
@@ -284,12 +304,16 @@ pub fn open(url: &str, options: &PipeOptions) -> Result<Box<dyn Source>> {
         .timeout_connect(TIMEOUT)
         .timeout_read(TIMEOUT)
         .build();
+    let shown = without_userinfo(url);
     let first = match connect(&agent, url) {
         Ok(first) => first,
-        Err(e) => bail!("{url}: {e}"),
+        Err(e) => bail!("{shown}: {e}"),
     };
-    let description = format!("{url}: MJPEG over HTTP, {}", options.jpeg_handling());
-    let url = url.to_string();
+    let description = format!("{shown}: MJPEG over HTTP, {}", options.jpeg_handling());
+    let url = Url {
+        full: url.to_string(),
+        shown,
+    };
     let options = options.clone();
     Ok(Box::new(Feed::spawn(
         description,
@@ -299,10 +323,16 @@ pub fn open(url: &str, options: &PipeOptions) -> Result<Box<dyn Source>> {
     )?))
 }
 
+/// The URL asked for, and the one printed (without user and password).
+struct Url {
+    full: String,
+    shown: String,
+}
+
 /// Reads parts until the pipeline stops, reconnecting whenever the stream breaks.
 fn run(
     agent: &ureq::Agent,
-    url: &str,
+    url: &Url,
     first: (Body, String),
     options: &PipeOptions,
     publisher: &Publisher,
@@ -320,16 +350,16 @@ fn run(
                     }
                     thread::sleep(backoff);
                     backoff = (backoff * 2).min(BACKOFF_MAX);
-                    if let Ok(c) = connect(agent, url) {
-                        eprintln!("{url}: back");
+                    if let Ok(c) = connect(agent, &url.full) {
+                        eprintln!("{}: back", url.shown);
                         break c;
                     }
                 }
             }
         };
-        match read_parts(url, body, &boundary, options, &mut jpegs, publisher) {
+        match read_parts(&url.shown, body, &boundary, options, &mut jpegs, publisher) {
             None => return Ok(()),
-            Some(why) => eprintln!("{url}: lost ({why}); reconnecting"),
+            Some(why) => eprintln!("{}: lost ({why}); reconnecting", url.shown),
         }
     }
 }
@@ -422,6 +452,32 @@ mod tests {
         0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x02, 0x0D, 0x0A, 0x2D, 0x2D, 0xFF, 0xD9,
     ];
     const B: &[u8] = &[0xFF, 0xD8, 0xFF, 0xFE, 0x00, 0x04, 0xFF, 0xD9, 0xFF, 0xD9];
+
+    #[test]
+    fn user_and_password_never_leave_the_process() {
+        for (url, shown) in [
+            (
+                "http://user:pass@cam:8080/video?x=1",
+                "http://cam:8080/video?x=1",
+            ),
+            ("http://admin:p@ss:w@rd@10.0.0.9/", "http://10.0.0.9/"),
+            ("http://cam/path/with@sign", "http://cam/path/with@sign"),
+            ("http://user@cam", "http://cam"),
+            ("http://cam:81/s", "http://cam:81/s"),
+        ] {
+            assert_eq!(without_userinfo(url), shown, "{url}");
+        }
+        let spec = crate::source::SourceSpec::Http("http://alice:hunter2@cam:8080/stream".into());
+        let name = crate::config::default_name(&spec, None);
+        assert!(name.ends_with("/cam:8080"), "{name}");
+        assert!(
+            !name.contains("hunter2") && !name.contains("alice"),
+            "{name}"
+        );
+        let https = "https://alice:hunter2@cam/".parse::<crate::source::SourceSpec>();
+        let e = https.unwrap_err();
+        assert!(!e.contains("hunter2"), "{e}");
+    }
 
     #[test]
     fn splits_parts_with_and_without_content_length_at_every_split() {

@@ -191,7 +191,8 @@ impl FromStr for SourceSpec {
             "-" => Ok(SourceSpec::Pipe),
             _ if lower.starts_with("http://") => Ok(SourceSpec::Http(s.into())),
             _ if lower.starts_with("https://") => Err(format!(
-                "{s:?}: https is not supported, only http:// (MJPEG servers on a robot's LAN)"
+                "{:?}: https is not supported, only http:// (MJPEG servers on a robot's LAN)",
+                mjpeg_http::without_userinfo(s)
             )),
             _ if lower.ends_with(".y4m") => Ok(SourceSpec::Y4m(s.into())),
             _ if [".jpg", ".jpeg", ".png"].iter().any(|e| lower.ends_with(e)) => {

@@ -37,6 +37,8 @@ pub struct Decoder {
     /// Split decoding of sliced JPEGs: on until turned off, threads started on first use.
     split: bool,
     strips: Option<StripDecoder>,
+    /// The most pixels a picture may have (`--max-pixels`), checked from its header.
+    max_pixels: usize,
 }
 
 impl Decoder {
@@ -46,7 +48,16 @@ impl Decoder {
             decompressor: Decompressor::new().context("cannot create a JPEG decompressor")?,
             split: true,
             strips: None,
+            max_pixels: shared::cli::DEFAULT_MAX_PIXELS,
         })
+    }
+
+    /// The same decoder, refusing pictures of more than `max` pixels.
+    pub fn with_max_pixels(self, max: usize) -> Self {
+        Decoder {
+            max_pixels: max,
+            ..self
+        }
     }
 
     /// Turns split decoding of sliced JPEGs (see [`super::strips`]) on or off.
@@ -96,7 +107,7 @@ impl Decoder {
     ) -> Result<()> {
         match Kind::of(jpeg) {
             Some(Kind::Jpeg) => {}
-            Some(Kind::Png) => return decode_png(jpeg, out),
+            Some(Kind::Png) => return decode_png(jpeg, out, self.max_pixels),
             None => bail!(
                 "payload is neither JPEG nor PNG (starts with {:02X?})",
                 &jpeg[..jpeg.len().min(4)]
@@ -107,9 +118,7 @@ impl Decoder {
             .read_header(jpeg)
             .context("bad JPEG header")?;
         let (w, h) = (header.width, header.height);
-        if w == 0 || h == 0 || w > MAX_DIMENSION || h > MAX_DIMENSION {
-            bail!("JPEG of {w}x{h} is outside 1..={MAX_DIMENSION} on a side");
-        }
+        check_size("JPEG", (w, h), self.max_pixels)?;
         out.source = (w, h);
         let factor = scaling_for((w, h), shown_at);
         self.decompressor.set_scaling_factor(factor)?;
@@ -136,6 +145,21 @@ impl Decoder {
     }
 }
 
+/// Refuses a picture of `size` (from its header, before any memory is taken for it) that is
+/// empty, wider or taller than any we take, or more than `max_pixels` in all.
+fn check_size(what: &str, (w, h): (usize, usize), max_pixels: usize) -> Result<()> {
+    if w == 0 || h == 0 || w > MAX_DIMENSION || h > MAX_DIMENSION {
+        bail!("{what} of {w}x{h} is outside 1..={MAX_DIMENSION} on a side");
+    }
+    if w * h > max_pixels {
+        bail!(
+            "{what} of {w}x{h} is {} pixels, more than --max-pixels {max_pixels}",
+            w * h
+        );
+    }
+    Ok(())
+}
+
 /// The smallest DCT scaling (1/8, 1/4 or 1/2) that still covers `shown_at`, else 1/1.
 fn scaling_for(size: (usize, usize), shown_at: Option<(usize, usize)>) -> ScalingFactor {
     let Some((sw, sh)) = shown_at else {
@@ -159,18 +183,20 @@ fn read_mark(p: &Picture, full: (usize, usize)) -> Option<u64> {
 }
 
 /// Decodes a PNG (the reference programs send PNG files too) into 0RGB words. Rare, so it
-/// allocates a scratch buffer per picture.
-fn decode_png(bytes: &[u8], out: &mut Picture) -> Result<()> {
+/// allocates a scratch buffer per picture, once its header showed the size within budget.
+fn decode_png(bytes: &[u8], out: &mut Picture, max_pixels: usize) -> Result<()> {
     let mut decoder = png::Decoder::new(bytes);
     decoder.set_transformations(png::Transformations::normalize_to_color8());
-    decoder.set_limits(png::Limits { bytes: 256 << 20 });
+    // RGBA at 8 bits after normalising: 4 bytes a pixel, and the crate's own bound to match.
+    decoder.set_limits(png::Limits {
+        bytes: max_pixels.saturating_mul(4),
+    });
     let mut reader = decoder.read_info().context("bad PNG header")?;
+    let (w, h) = reader.info().size();
+    check_size("PNG", (w as usize, h as usize), max_pixels)?;
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf).context("corrupt PNG")?;
     let (w, h) = (info.width as usize, info.height as usize);
-    if w == 0 || h == 0 || w > MAX_DIMENSION || h > MAX_DIMENSION {
-        bail!("PNG of {w}x{h} is outside 1..={MAX_DIMENSION} on a side");
-    }
     let channels = info.color_type.samples();
     out.pixels.resize(w * h);
     let samples = buf[..info.buffer_size()].chunks_exact(channels);
@@ -208,7 +234,7 @@ pub fn run(
     measure: Measure,
 ) {
     let mut decoder = match Decoder::new() {
-        Ok(d) => d,
+        Ok(d) => d.with_max_pixels(board.max_pixels()),
         Err(e) => {
             eprintln!("viewer: {peer}: {e:#}");
             payloads.close();

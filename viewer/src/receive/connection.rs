@@ -5,11 +5,12 @@
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
 use shared::cli::Cidr;
+use shared::runtime::log_limit::LogLimit;
 use shared::runtime::stats::StreamStats;
 use shared::wire::connection::{Extension, InBand};
 use shared::{ConnError, Connection, Dialect, Limits, Slot};
@@ -33,6 +34,8 @@ pub struct Shared {
     pub allow: Arc<Vec<Cidr>>,
     /// Where every payload goes to be saved (`--save-dir`), if anywhere.
     pub saver: Option<Saver>,
+    /// Connections one address may hold at once (`--max-per-client`).
+    pub per_client: usize,
     /// Stop once this many frames were received in all (0: never).
     pub frames: u64,
     /// Read the test pattern's timestamp marks (`--measure`).
@@ -46,16 +49,21 @@ pub struct Shared {
     pub stop: watch::Sender<bool>,
 }
 
+/// The lines about connections that never sent a header in time, one a second at most.
+static SILENT: LazyLock<LogLimit> = LazyLock::new(LogLimit::default);
+
 /// Serves streamer `id` at `peer` until it leaves, fails, or the viewer stops.
 pub async fn serve(id: u64, stream: TcpStream, peer: SocketAddr, shared: Shared) {
     // Answers are tiny and awaited: no Nagle. Keepalive finds peers that vanished.
     if let Err(e) = shared::runtime::net::tune(&stream) {
         eprintln!("{peer}: cannot set socket options: {e}");
     }
-    eprintln!("{peer}: streamer connected");
     let mut streamer = Streamer::join(id, peer, shared);
-    let mut conn =
-        Connection::new(stream, streamer.shared.limits).with_extension(streamer.shared.ext.clone());
+    let limits = streamer.shared.limits;
+    // The first header (and a secret's proof) within the read timeout of the accept.
+    let mut conn = Connection::new(stream, limits)
+        .with_extension(streamer.shared.ext.clone())
+        .with_handshake_limit(limits.read_timeout);
     let mut stop = streamer.shared.stop.subscribe();
     loop {
         let mut payload = streamer.payloads.spare().unwrap_or_default().bytes;
@@ -106,26 +114,36 @@ struct Streamer {
     id: u64,
     peer: SocketAddr,
     shared: Shared,
-    info: Arc<StreamInfo>,
+    /// The stream's registry entry, from its first frame on (see [`Streamer::appear`]).
+    info: Option<Arc<StreamInfo>>,
     payloads: Arc<Slot<Received>>,
     /// Started with the first frame: idle connections cost no thread.
     decoder: Option<JoinHandle<()>>,
 }
 
 impl Streamer {
-    /// Registers a streamer that just connected with the board and the registry (the recorder
-    /// hears of it with its first frame: a connection that sends nothing records nothing).
+    /// A streamer that just connected: nowhere to be seen until its first frame.
     fn join(id: u64, peer: SocketAddr, shared: Shared) -> Streamer {
-        shared.board.add(id, peer);
-        let info = shared.counters.streams.add(id, peer);
         Streamer {
             id,
             peer,
             shared,
-            info,
+            info: None,
             payloads: Arc::new(Slot::new()),
             decoder: None,
         }
+    }
+
+    /// The first frame is in (after the secret's proof, if one is asked for): the stream now
+    /// gets its tile, its registry entry and its line. A connection that never gets this far
+    /// costs neither, whatever many there are.
+    fn appear(&mut self) -> Arc<StreamInfo> {
+        let (id, peer) = (self.id, self.peer);
+        eprintln!("{peer}: streamer connected");
+        self.shared.board.add(id, peer);
+        let info = self.shared.counters.streams.add(id, peer);
+        self.info = Some(info.clone());
+        info
     }
 
     /// One frame received in full (and already answered): counted, recorded, saved, handed
@@ -137,7 +155,8 @@ impl Streamer {
         if self.decoder.is_none() {
             self.announce(&heard);
         }
-        let who = (self.peer, self.info.name());
+        let name = self.info.as_ref().and_then(|i| i.name());
+        let who = (self.peer, name);
         self.shared.recorder.offer(self.id, who, &payload, now);
         if let Some(saver) = &self.shared.saver {
             // Copied into the saver's queue; the file is written on the saver thread.
@@ -153,10 +172,14 @@ impl Streamer {
     }
 
     /// Counts the frame in the run's and the stream's figures; returns its number in the run.
-    fn count(&self, now: Instant, payload: &[u8], dialect: Option<Dialect>) -> u64 {
+    fn count(&mut self, now: Instant, payload: &[u8], dialect: Option<Dialect>) -> u64 {
+        let info = match &self.info {
+            Some(info) => info.clone(),
+            None => self.appear(),
+        };
         let counters = &self.shared.counters;
         let total = counters.received.fetch_add(1, Ordering::Relaxed) + 1;
-        self.info.received(now, payload, dialect);
+        info.received(now, payload, dialect);
         counters
             .lock_rate()
             .get_or_insert_with(|| StreamStats::new(now))
@@ -191,7 +214,9 @@ impl Streamer {
         if self.payloads.put(payload).is_err() {
             return ControlFlow::Break(());
         }
-        self.info.set_dropped(self.payloads.dropped());
+        if let Some(info) = &self.info {
+            info.set_dropped(self.payloads.dropped());
+        }
         let frames = self.shared.frames;
         if frames > 0 && total >= frames {
             self.shared.stop.send_replace(true);
@@ -207,9 +232,18 @@ impl Streamer {
             counters.truncated.fetch_add(1, Ordering::Relaxed);
         } else {
             counters.errors.fetch_add(1, Ordering::Relaxed);
-            self.info.error();
+            if let Some(info) = &self.info {
+                info.error();
+            }
         }
-        eprintln!("{}: {e}, closing", self.peer);
+        let peer = self.peer;
+        let handshake = ["first header", "hello and proof"];
+        if matches!(e, ConnError::Timeout { waiting_for, .. } if handshake.contains(waiting_for)) {
+            // Silent connections come in floods: one line a second says how many.
+            SILENT.line("silent", || format!("{peer}: {e}, closing"));
+        } else {
+            eprintln!("{peer}: {e}, closing");
+        }
         ControlFlow::Break(())
     }
 
@@ -226,8 +260,10 @@ impl Streamer {
             .counters
             .dropped
             .fetch_add(self.payloads.dropped(), Ordering::Relaxed);
-        shared.board.remove(self.id);
-        shared.counters.streams.remove(self.id);
+        if self.info.is_some() {
+            shared.board.remove(self.id);
+            shared.counters.streams.remove(self.id);
+        }
         shared.recorder.left(self.id);
     }
 }

@@ -19,11 +19,15 @@ pub use connection::Shared;
 
 /// Connections served at once; more are closed as they arrive.
 pub const MAX_CONNECTIONS: usize = 1024;
+/// Connections one address may hold at once by default (`--max-per-client`), as the hub's:
+/// one host cannot take the port from the others.
+pub const DEFAULT_PER_CLIENT: usize = 16;
 
 /// Accepts and serves connections until `shared.stop` is set (by the window, the frame
 /// limit, or Ctrl-C/SIGTERM here); returns once every connection has wound down.
 pub async fn serve(listener: TcpListener, shared: Shared) {
-    let gate = Gate::new(shared.allow.clone(), MAX_CONNECTIONS);
+    let per_client = shared.per_client;
+    let gate = Gate::new(shared.allow.clone(), MAX_CONNECTIONS).per_client(per_client);
     let mut stop = shared.stop.subscribe();
     let stopped = async {
         tokio::select! {
@@ -34,6 +38,7 @@ pub async fn serve(listener: TcpListener, shared: Shared) {
         }
     };
     let streamers = Streamers {
+        per_client,
         shared: shared.clone(),
         next_id: 0,
         log: LogLimit::default(),
@@ -45,6 +50,7 @@ pub async fn serve(listener: TcpListener, shared: Shared) {
 /// The streamer port's side of the accept loop: one task per streamer, numbered in order.
 struct Streamers {
     shared: Shared,
+    per_client: usize,
     next_id: u64,
     /// Refusals and accept errors come in floods: one line per kind per second.
     log: LogLimit,
@@ -65,10 +71,18 @@ impl Service for Streamers {
             Refusal::NotAllowed => self.log.line("not allowed", || {
                 format!("{peer}: not in the --allow list, closing")
             }),
-            // The streamer port sets no share per address: only the cap applies.
-            Refusal::Full | Refusal::PerClient => self.log.line("full", || {
+            Refusal::Full => self.log.line("full", || {
                 format!("{peer}: {MAX_CONNECTIONS} connections already open, closing")
             }),
+            Refusal::PerClient => {
+                let share = self.per_client;
+                self.log.line("share", || {
+                    format!(
+                        "{peer}: this address holds {share} connections already \
+                         (--max-per-client), closing"
+                    )
+                })
+            }
         }
         None
     }

@@ -16,7 +16,7 @@ use crate::wire::proof;
 use crate::wire::protocol::{FlagBytes, ACCEPT_OVERLAP, ACK};
 
 /// What one side puts into the exchange.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Extension {
     /// Streamer: the stream's name (`--name`).
     pub name: String,
@@ -24,6 +24,17 @@ pub struct Extension {
     pub window: u8,
     /// Both: the shared secret (`--secret FILE`); with it, the other side must prove it too.
     pub secret: Option<Arc<[u8]>>,
+}
+
+/// The secret is never printed, also not by `{:?}`.
+impl std::fmt::Debug for Extension {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Extension")
+            .field("name", &self.name)
+            .field("window", &self.window)
+            .field("secret", &self.secret.as_ref().map(|_| "redacted"))
+            .finish()
+    }
 }
 
 /// Viewer side: what a frame of the exchange said of itself, and when it arrived here.
@@ -81,7 +92,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         len: usize,
         payload: &mut Vec<u8>,
     ) -> Result<bool, ConnError> {
-        let meta = self.viewer_hellos(&ext, arrived).await?;
+        let handshake = self.handshake;
+        let hellos = self.viewer_hellos(&ext, arrived);
+        let meta = super::within_handshake(handshake, "hello and proof", hellos).await?;
         self.read_payload(payload, len, false).await?;
         self.answer(meta, arrived).await?;
         Ok(true)

@@ -61,6 +61,29 @@ pub struct Connection<S> {
     peer_name: Option<String>,
     /// Viewer side: the in-band times of the frame read last (extension exchange only).
     in_band: Option<InBand>,
+    /// Viewer side: by when the first header (and, in the exchange, the hellos with their
+    /// proof) must be in, so that a silent or slow peer cannot hold a connection for good.
+    /// The deadline, and the time allowed from the connection's start (for the message).
+    handshake: Option<(Instant, Duration)>,
+}
+
+/// Runs `step` of the handshake, failing it once the deadline of `handshake` has passed
+/// (without one, as it is).
+async fn within_handshake<T>(
+    handshake: Option<(Instant, Duration)>,
+    waiting_for: &'static str,
+    step: impl std::future::Future<Output = Result<T, ConnError>>,
+) -> Result<T, ConnError> {
+    let Some((until, limit)) = handshake else {
+        return step.await;
+    };
+    match tokio::time::timeout_at(until.into(), step).await {
+        Ok(done) => done,
+        Err(_) => Err(ConnError::Timeout {
+            waiting_for,
+            after: limit,
+        }),
+    }
 }
 
 /// How long a `SIZE n` that ends with the bytes received so far may wait for more digits
@@ -85,7 +108,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             extended: false,
             peer_name: None,
             in_band: None,
+            handshake: None,
         }
+    }
+
+    /// Viewer side: the first header, and in the exchange the hellos with the proof of the
+    /// secret, must be in within `limit` from now (idle between later frames stays allowed).
+    pub fn with_handshake_limit(mut self, limit: Duration) -> Self {
+        self.handshake = Some((Instant::now() + limit, limit));
+        self
     }
 
     /// Takes part in the extension exchange with `ext` (our programs do; without it, the
@@ -120,7 +151,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         if self.extended {
             return self.read_extended_frame(payload).await;
         }
-        let Some((len, space_pending, offer)) = self.read_header().await? else {
+        let header = if self.frames == 0 {
+            let handshake = self.handshake;
+            within_handshake(handshake, "first header", self.read_header()).await?
+        } else {
+            self.read_header().await?
+        };
+        let Some((len, space_pending, offer)) = header else {
             return Ok(false);
         };
         let arrived = crate::wire::clock::wall_micros();
@@ -741,6 +778,48 @@ mod tests {
         let mut conn = Connection::new(mock.build(), limits());
         let err = conn.send_frame(b"\xFF").await.unwrap_err();
         assert!(matches!(err, ConnError::Closed { .. }), "{err}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_first_header_must_come_within_the_handshake_limit() {
+        // Silent from the start: idle is allowed between frames, not before the first.
+        let (_client, server) = tokio::io::duplex(64);
+        let mut viewer =
+            Connection::new(server, limits()).with_handshake_limit(Duration::from_secs(3));
+        let err = viewer.read_frame(&mut Vec::new()).await.unwrap_err();
+        assert_eq!(err.to_string(), "no first header within 3.0 s");
+        // A byte at a time, each within the read timeout, still runs out of time.
+        let (mut client, server) = tokio::io::duplex(64);
+        let mut viewer =
+            Connection::new(server, limits()).with_handshake_limit(Duration::from_secs(3));
+        let drip = tokio::spawn(async move {
+            for b in b"123" {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let _ = client.write_all(&[*b]).await;
+            }
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        });
+        let err = viewer.read_frame(&mut Vec::new()).await.unwrap_err();
+        assert!(matches!(err, ConnError::Timeout { .. }), "{err}");
+        drip.abort();
+        // A prompt first frame is read; then the limit no longer applies.
+        let (mut client, server) = tokio::io::duplex(64);
+        let mut viewer =
+            Connection::new(server, limits()).with_handshake_limit(Duration::from_secs(3));
+        client.write_all(b"2, ").await.unwrap();
+        let mut payload = Vec::new();
+        let reader = tokio::spawn(async move {
+            let first = viewer.read_frame(&mut payload).await.unwrap();
+            let second = viewer.read_frame(&mut payload).await.unwrap();
+            (first, second, payload)
+        });
+        let mut ok = [0u8; 2];
+        client.read_exact(&mut ok).await.unwrap();
+        client.write_all(b"\xFF\xD8").await.unwrap();
+        client.read_exact(&mut ok).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        drop(client);
+        assert_eq!(reader.await.unwrap(), (true, false, b"\xFF\xD8".to_vec()));
     }
 
     #[tokio::test(start_paused = true)]

@@ -1,0 +1,167 @@
+//! The streamer port under attack (docs/security.md, "The stream port"): a flood of silent
+//! sockets from one address leaves a `--secret` streamer from another streaming, listed alone,
+//! with few log lines; JPEG headers that claim huge pictures cost no memory.
+//!
+//! The attacker connects from 127.0.0.2, the good streamer from 127.0.0.1 (Linux answers on
+//! all of 127.0.0.0/8).
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, Socket, Type};
+
+use crate::hub::{get, hub};
+use crate::robustness::tiny_jpeg;
+use crate::support::*;
+
+/// Connects to `addr` from the loopback address `from`.
+fn connect_from(from: &str, addr: &str) -> TcpStream {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let local: SocketAddr = format!("{from}:0").parse().unwrap();
+    socket.bind(&local.into()).unwrap();
+    let remote: SocketAddr = addr.parse().unwrap();
+    socket
+        .connect_timeout(&remote.into(), Duration::from_secs(10))
+        .unwrap();
+    socket.into()
+}
+
+/// The viewer's stderr lines so far.
+fn lines(viewer: &Viewer) -> Vec<String> {
+    viewer.stderr.lock().unwrap().clone()
+}
+
+#[test]
+fn silent_sockets_from_one_address_leave_a_secret_streamer_alone() {
+    let _lock = heavy();
+    let dir = TempDir::new("port-flood");
+    let key = dir.path("key");
+    std::fs::write(&key, b"a flood must not keep me out\n").unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let key = key.to_str().unwrap();
+    let (viewer, http) = hub(&["--secret", key, "--read-timeout", "4"]);
+    let before = lines(&viewer).len();
+    // 1100 sockets that never send a byte, all held open.
+    let silent: Vec<TcpStream> = (0..1100)
+        .map(|_| connect_from("127.0.0.2", &viewer.addr))
+        .collect();
+    let started = Instant::now();
+    let streamer = Background::start(
+        "streamer",
+        &[
+            "--source",
+            "test",
+            "--size",
+            "320x240",
+            "--fps",
+            "30",
+            "--quiet",
+            "--secret",
+            key,
+            &viewer.addr,
+        ],
+    );
+    wait_for("the streamer's stream", Duration::from_secs(20), || {
+        lines(&viewer)
+            .iter()
+            .any(|l| l.starts_with("127.0.0.1:") && l.ends_with(": streamer connected"))
+    });
+    let took = started.elapsed();
+    // One stream listed, while the silent sockets are still open (they have 4 s).
+    let streams = String::from_utf8_lossy(&get(&http, "/api/streams").body).to_string();
+    assert_eq!(streams.matches("\"peer\"").count(), 1, "{streams}");
+    assert!(streams.contains("127.0.0.1:"), "{streams}");
+    // The silent ones are closed after the handshake time, with about a line a second.
+    wait_for(
+        "the silent sockets' timeout",
+        Duration::from_secs(30),
+        || {
+            lines(&viewer)
+                .iter()
+                .any(|l| l.contains("no first header within 4.0 s, closing"))
+        },
+    );
+    let (_, out, err) = streamer.stop("TERM", Duration::from_secs(10));
+    assert!(summary(&out)["frames"].parse::<u64>().unwrap() > 0, "{err}");
+    drop(silent);
+    let said = lines(&viewer)[before..].to_vec();
+    assert!(
+        said.len() <= 40,
+        "{} lines:\n{}",
+        said.len(),
+        said.join("\n")
+    );
+    assert!(
+        said.iter()
+            .any(|l| l.contains("(--max-per-client), closing")),
+        "{said:?}"
+    );
+    // Not a tile per silent socket: the loaded machine's slack, not a tuned figure.
+    assert!(took < Duration::from_secs(5), "the stream took {took:?}");
+}
+
+/// A JPEG whose frame header claims `width`x`height` (the rest is a 16x16 picture's).
+fn claiming(width: u16, height: u16) -> Vec<u8> {
+    let mut jpeg = tiny_jpeg();
+    let sof = jpeg
+        .windows(2)
+        .position(|w| w == [0xFF, 0xC0])
+        .expect("a baseline frame header");
+    jpeg[sof + 5..sof + 7].copy_from_slice(&height.to_be_bytes());
+    jpeg[sof + 7..sof + 9].copy_from_slice(&width.to_be_bytes());
+    jpeg
+}
+
+/// Sends one frame in the reference `flag` dialect and waits for both answers.
+fn send_frame(addr: &str, payload: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut ok = [0u8; 2];
+    s.write_all(format!("{}, ", payload.len()).as_bytes())
+        .unwrap();
+    std::io::Read::read_exact(&mut s, &mut ok).unwrap();
+    s.write_all(payload).unwrap();
+    std::io::Read::read_exact(&mut s, &mut ok).unwrap();
+    s
+}
+
+/// The peak resident memory of process `pid`, in kB.
+fn peak_rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("no VmHWM")
+}
+
+/// Four headers claiming 16384x16384 (1 GB of pixels each): refused from the header under
+/// the default budget; with the budget raised to allow them, a headless viewer decodes them
+/// no larger than its --size needs. Either way the viewer stays small.
+#[test]
+fn huge_picture_headers_take_no_memory() {
+    let _lock = heavy();
+    let huge = claiming(16384, 16384);
+    for (budget, said) in [
+        (None, "more than --max-pixels 33177600"),
+        (Some("268435456"), "frame not displayed"),
+    ] {
+        let mut args = vec!["--headless"];
+        args.extend(budget.iter().flat_map(|b| ["--max-pixels", b]));
+        let viewer = Viewer::start(&args, &[]);
+        let held: Vec<TcpStream> = (0..4).map(|_| send_frame(&viewer.addr, &huge)).collect();
+        wait_for("four refusals", Duration::from_secs(30), || {
+            lines(&viewer).iter().filter(|l| l.contains(said)).count() >= 4
+        });
+        let peak_kb = peak_rss_kb(viewer.child.id());
+        drop(held);
+        let (status, _) = viewer.terminate(Duration::from_secs(10));
+        assert!(status.success());
+        assert!(
+            peak_kb < 150 * 1024,
+            "budget {budget:?}: peak memory {peak_kb} kB"
+        );
+    }
+}
