@@ -12,6 +12,8 @@
 //!   against a scripted MJPEG server, freshness behind a slow link, every bad input.
 //! - [`hub`]: `viewer --http`: browsers, ffmpeg, OpenCV, Prometheus, many and hostile clients.
 //! - [`secret`]: `--secret` on both programs: right, wrong, missing, reference, replayed.
+//! - [`tamper`]: `--secret` through an on-path relay that flips, replays, drops, injects
+//!   frames and forges answers; what the relay sees.
 //! - [`hub_fair`]: the hub against one greedy address, floods, half-closed clients;
 //!   `--http-auth`.
 //! - [`slices`]: `--slices` frames against every common decoder and the reference receiver.
@@ -39,4 +41,5 @@ mod robustness;
 mod secret;
 mod slices;
 mod support;
+mod tamper;
 mod window;

@@ -3,7 +3,8 @@
 //! [`crate::link::window`] allows, and the answers are matched to the frames in order as they
 //! arrive. Two forms: an older viewer's, with plain flags answered `ok` after each flag and `ok`
 //! after each payload; and the extension exchange's, with `F` headers carrying the frame's times
-//! and one timestamped answer per frame, each a sample of the viewer's clock. Writing and
+//! and one timestamped answer per frame, each a sample of the viewer's clock (sealed, frame and
+//! answer, when the secret was proved: each frame sealed in place as it is taken). Writing and
 //! reading run side by side, so an answer is timed when it arrives, not when a long write
 //! happens to end.
 
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 use shared::wire::clock::{self, Sample};
 use shared::wire::ext::{self, Answer};
 use shared::wire::protocol::{FlagBytes, ACK};
+use shared::wire::seal::{self, Session};
 use shared::{ConnError, Slot};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -28,12 +30,15 @@ use crate::link::window::Pacer;
 const RECHECK: Duration = Duration::from_millis(2);
 
 /// How frames and answers look on the connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Form {
     /// An older viewer's: plain flags, `ok` after each flag and after each payload.
     Flags,
     /// The extension exchange's: `F` headers with the frame's times, one timestamped answer.
     Extended,
+    /// The extension exchange with the secret: the same, each frame and answer sealed with
+    /// this connection's session keys.
+    Sealed(Session),
 }
 
 /// The frame being written: its header and payload, and how much of the two has gone out.
@@ -44,8 +49,13 @@ struct Writing {
 }
 
 impl Writing {
-    /// A frame about to go out, header first, in `form`; its delivery record with it.
-    fn new(frame: EncodedFrame, form: Form, tally: &Tally<'_>) -> (Writing, Delivery) {
+    /// A frame about to go out, header first, in `form` (sealed in place in its own buffer
+    /// for [`Form::Sealed`]); its delivery record with it.
+    fn new(
+        mut frame: EncodedFrame,
+        form: &mut Form,
+        tally: &Tally<'_>,
+    ) -> Result<(Writing, Delivery), ConnError> {
         let now = Instant::now();
         let mut delivery = Delivery::of(&frame, now, true);
         let len = frame.jpeg().len();
@@ -59,13 +69,23 @@ impl Writing {
                 let len = u32::try_from(len).unwrap_or(u32::MAX);
                 ext::encode_frame_header(len, &meta, &mut header);
             }
+            Form::Sealed(session) => {
+                let meta = times::frame_meta(&frame, now, tally.clock.now());
+                delivery.sent_wall_us = times::sent_wall(&meta);
+                let mut records = Vec::with_capacity(48);
+                ext::encode_records(&meta, &mut records);
+                let head = frame.seal_in_place(&records, seal::TAG_BYTES, |buf| {
+                    session.seal_frame(buf, len, records.len())
+                })?;
+                header.extend_from_slice(&head);
+            }
         }
         let writing = Writing {
             frame,
             header,
             written: 0,
         };
-        (writing, delivery)
+        Ok((writing, delivery))
     }
 
     fn total(&self) -> usize {
@@ -79,7 +99,7 @@ impl Writing {
 /// (it must not be polled again then), before and after.
 pub async fn run<S, F>(
     stream: S,
-    (form, cap): (Form, usize),
+    (mut form, cap): (Form, usize),
     unread: Vec<u8>,
     frames: &Slot<EncodedFrame>,
     tally: &mut Tally<'_>,
@@ -108,9 +128,10 @@ where
     let mut peer_closed = false;
     let result = loop {
         let now = Instant::now();
-        let matched = match form {
+        let matched = match &mut form {
             Form::Flags => match_answers(&mut answers, &mut in_flight, now, tally),
-            Form::Extended => match_stamped(&mut answers, &mut in_flight, now, tally),
+            Form::Extended => match_stamped(&mut answers, &mut in_flight, (now, None), tally),
+            Form::Sealed(s) => match_stamped(&mut answers, &mut in_flight, (now, Some(s)), tally),
         };
         if let Err(e) = matched {
             break Err(e);
@@ -156,7 +177,10 @@ where
                     if in_flight.is_empty() {
                         progress = now;
                     }
-                    let (w, delivery) = Writing::new(frame, form, tally);
+                    let (w, delivery) = match Writing::new(frame, &mut form, tally) {
+                        Ok(taken) => taken,
+                        Err(e) => break Err(e),
+                    };
                     in_flight.push_back(delivery);
                     let bytes = in_flight.iter().map(|d| d.bytes).sum();
                     tally.sending(in_flight.len(), bytes);
@@ -254,20 +278,31 @@ fn match_answers(
 }
 
 /// Matches the extension exchange's answers in `buf` to the frames in flight, oldest first:
-/// each completes a frame and is a sample of the viewer's clock. Leaves an incomplete answer
-/// in `buf`; a malformed one, or one no frame waits for, is an error.
+/// each completes a frame and is a sample of the viewer's clock. Sealed answers are opened
+/// with `session` first. Leaves an incomplete answer in `buf`; a malformed or forged one, or
+/// one no frame waits for, is an error.
 fn match_stamped(
     buf: &mut Vec<u8>,
     in_flight: &mut VecDeque<Delivery>,
-    now: Instant,
+    (now, mut session): (Instant, Option<&mut Session>),
     tally: &mut Tally<'_>,
 ) -> Result<(), ConnError> {
     let mut used = 0;
     let result = loop {
-        let (answer, n) = match Answer::parse(&buf[used..]) {
+        let rest = &buf[used..];
+        let found = match session.as_deref_mut() {
+            // A sealed answer is opened only when a frame waits for it: an extra one is an
+            // error either way, and opening it would spend a counter for nothing.
+            Some(_) if in_flight.is_empty() && !rest.is_empty() => {
+                break Err(ConnError::BadAck(rest.to_vec()))
+            }
+            Some(s) => s.open_answer(rest).map_err(ConnError::from),
+            None => Answer::parse(rest).map_err(ConnError::from),
+        };
+        let (answer, n) = match found {
             Ok(Some(found)) => found,
             Ok(None) => break Ok(()),
-            Err(e) => break Err(e.into()),
+            Err(e) => break Err(e),
         };
         let Some(done) = in_flight.pop_front() else {
             break Err(ConnError::BadAck(buf[used..].to_vec()));

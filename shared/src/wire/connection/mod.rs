@@ -19,6 +19,7 @@ use crate::wire::protocol::{
     parse_header, Dialect, FlagBytes, FrameError, Header, Offer, ACCEPT_OVERLAP, ACK, BYE,
     DEFAULT_MAX_FRAME_BYTES, GOT_IMAGE, GOT_SIZE,
 };
+use crate::wire::seal::Session;
 
 /// Bounds that protect each side from a slow, silent or hostile peer.
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +62,9 @@ pub struct Connection<S> {
     peer_name: Option<String>,
     /// Viewer side: the in-band times of the frame read last (extension exchange only).
     in_band: Option<InBand>,
+    /// The session keys, once the exchange proved the secret both ways: every frame and
+    /// answer after the hellos is sealed.
+    session: Option<Session>,
 }
 
 /// How long a `SIZE n` that ends with the bytes received so far may wait for more digits
@@ -85,6 +89,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             extended: false,
             peer_name: None,
             in_band: None,
+            session: None,
         }
     }
 
