@@ -465,6 +465,41 @@ mod tests {
         assert_eq!(s.seal_frame(&mut buf, 1, 0), Err(SealError::Exhausted));
     }
 
+    fn hex(bytes: &[u8]) -> String {
+        let hex: Vec<String> = bytes.iter().map(|b| format!("{b:02X}")).collect();
+        hex.join(" ")
+    }
+
+    /// The example of docs/PROTOCOL.md ("Sealed frames"), byte for byte: keys from the secret
+    /// `secret`, nonces 01…01 (viewer) and 02…02 (streamer) and the transcript hash 07…07; the
+    /// first frame, the picture `FF D8 FF D9` with CAPTURE 1796000000000000, then its answer.
+    #[test]
+    fn sealed_bytes_are_as_documented() {
+        let nonces = (&[1u8; NONCE_BYTES], &[2u8; NONCE_BYTES]);
+        let t = [7u8; TRANSCRIPT_BYTES];
+        let mut s = Session::derive(b"secret", Role::Streamer, nonces, &t);
+        let mut v = Session::derive(b"secret", Role::Viewer, nonces, &t);
+        let meta = FrameMeta {
+            capture_us: Some(1_796_000_000_000_000),
+            ..FrameMeta::default()
+        };
+        let wire = sealed(&mut s, &[0xFF, 0xD8, 0xFF, 0xD9], &meta);
+        let answer = Answer {
+            received_us: 1_796_000_000_004_000,
+            answered_us: 1_796_000_000_004_100,
+        };
+        let a = v.seal_answer(&answer).unwrap();
+        assert_eq!(hex(&wire), FRAME_EXAMPLE);
+        assert_eq!(hex(&a), ANSWER_EXAMPLE);
+        assert_eq!(open(&mut v, &wire).unwrap().1, meta);
+        assert_eq!(s.open_answer(&a).unwrap(), Some((answer, ANSWER_LEN)));
+    }
+
+    const FRAME_EXAMPLE: &str = "45 0A 00 00 00 04 76 AD 58 F5 16 EE 6E FF 63 26 3E 01 F4 2E \
+                                 79 D4 0B 10 03 D4 85 2C 54 65 3C D4 D7 D0 43 07";
+    const ANSWER_EXAMPLE: &str = "65 24 F4 24 0E 45 81 BB 1B CD EB 7B D9 B2 AF 36 F1 5C 76 B7 \
+                                  E0 8C 2B 4B 74 B9 BB 16 6D 38 7A FC C1 41 00 2E 04 C0";
+
     #[test]
     fn the_clear_header_is_checked_before_the_body() {
         assert_eq!(

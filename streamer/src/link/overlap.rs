@@ -456,6 +456,79 @@ mod tests {
         assert_eq!(tally.stats.lost, 0);
     }
 
+    /// The sealed form: the handshake with a secret, then every frame sealed in place in its
+    /// own buffer and every answer opened; our viewer reads each picture as it was.
+    #[tokio::test]
+    async fn sends_every_frame_sealed_to_a_viewer_with_the_secret() {
+        use shared::wire::connection::Extension;
+        let secret = |name: &str| {
+            Arc::new(Extension {
+                name: name.into(),
+                window: 4,
+                secret: Some(Arc::from(&b"k"[..])),
+            })
+        };
+        let (a, b) = tokio::io::duplex(4096);
+        let ext = secret("");
+        let viewer = tokio::spawn(async move {
+            let mut conn = Connection::new(b, Limits::default()).with_extension(ext);
+            let mut payload = Vec::new();
+            let mut got = Vec::new();
+            while conn.read_frame(&mut payload).await.unwrap() {
+                got.push(payload.clone());
+            }
+            got
+        });
+        let mut conn = Connection::with_dialect(a, Limits::default(), Dialect::Flag);
+        let meta = ext::FrameMeta::default();
+        let first = conn
+            .send_first_frame_negotiating(b"\xFF\xD8", meta, &secret("s"), &mut |_| None)
+            .await
+            .unwrap();
+        assert_eq!(
+            first.0,
+            shared::wire::connection::Negotiated::Extended { window: 4 }
+        );
+        let session = conn.take_session().expect("sealed with the secret");
+        let (stream, unread) = conn.into_parts();
+        let slot = Arc::new(Slot::new());
+        let producer = {
+            let slot = slot.clone();
+            std::thread::spawn(move || {
+                for i in 0..30u8 {
+                    let mut frame = EncodedFrame::default();
+                    frame.set_jpeg(&vec![0xFF ^ i; 1000 + usize::from(i) * 100]);
+                    slot.put_wait(frame).unwrap();
+                }
+                slot.close();
+            })
+        };
+        let config = config(0, 3);
+        let mut tally = Tally::new(&config, None);
+        let stop = std::future::pending::<()>();
+        tokio::pin!(stop);
+        let mut stopped = false;
+        let form = (Form::Sealed(session), 3);
+        run(
+            stream,
+            form,
+            unread,
+            &slot,
+            &mut tally,
+            stop.as_mut(),
+            &mut stopped,
+        )
+        .await
+        .unwrap();
+        producer.join().unwrap();
+        let got = viewer.await.unwrap();
+        assert_eq!(got.len(), 31);
+        for (i, p) in got[1..].iter().enumerate() {
+            assert_eq!(p, &vec![0xFF ^ i as u8; 1000 + i * 100]);
+        }
+        assert_eq!(tally.acknowledged_frames(), 30);
+    }
+
     /// A viewer that leaves after the last frame (`viewer --frames 3`) before the source has
     /// said it ended: not a failure to reconnect after, as strict sending would not see it.
     #[tokio::test]

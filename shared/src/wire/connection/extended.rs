@@ -662,6 +662,63 @@ mod tests {
         }
     }
 
+    /// With a secret there is no going back to version 1 (which cannot seal): a viewer refuses
+    /// a version 1 streamer's hello, whatever it proves, and a streamer a version 1 viewer.
+    #[tokio::test]
+    async fn with_a_secret_version_1_is_refused_both_ways() {
+        use tokio::io::AsyncReadExt;
+        let (a, b) = tokio::io::duplex(4096);
+        let viewer = tokio::spawn(async move {
+            let mut conn =
+                Connection::new(b, Limits::default()).with_extension(ext("", 4, Some(b"k")));
+            conn.read_frame(&mut Vec::new()).await
+        });
+        let mut peer = a;
+        peer.write_all(&FlagBytes::extended(2)).await.unwrap();
+        let mut buf = vec![0u8; 512];
+        let n = peer.read(&mut buf).await.unwrap();
+        let (hello, _) = Hello::parse(&buf[..n]).unwrap().unwrap();
+        assert_eq!((hello.version, hello.auth_required), (2, true));
+        let old = Hello {
+            version: 1,
+            nonce: Some([5; ext::NONCE_BYTES]),
+            proof: Some([6; ext::PROOF_BYTES]),
+            ..Hello::default()
+        };
+        peer.write_all(&encode(&old)).await.unwrap();
+        let n = peer.read(&mut buf).await.unwrap();
+        let (reply, _) = Hello::parse(&buf[..n]).unwrap().unwrap();
+        let why = reply.refuse.unwrap();
+        assert!(why.contains("version 1"), "{why}");
+        assert!(matches!(viewer.await.unwrap(), Err(ConnError::Refused(_))));
+        // The streamer's side: a viewer's hello of version 1.
+        let (a, mut b) = tokio::io::duplex(4096);
+        let peer = tokio::spawn(async move {
+            let mut buf = vec![0u8; 64];
+            let n = b.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], &FlagBytes::extended(2)[..]);
+            let old = Hello {
+                version: 1,
+                window: Some(4),
+                nonce: Some([5; ext::NONCE_BYTES]),
+                ..Hello::default()
+            };
+            b.write_all(&encode(&old)).await.unwrap();
+            b
+        });
+        let mut conn = Connection::with_dialect(a, Limits::default(), crate::Dialect::Flag);
+        let k = ext("front", 0, Some(b"k"));
+        let err = conn
+            .send_first_frame_negotiating(b"\xFF\xD8", meta(), &k, &mut |_| None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ConnError::Refused(why) if why.contains("version 1")),
+            "{err}"
+        );
+        drop(peer.await.unwrap());
+    }
+
     /// A wrong secret, or none, is refused by the viewer, and the streamer hears why.
     #[tokio::test]
     async fn a_wrong_or_missing_secret_is_refused_on_both_sides() {
