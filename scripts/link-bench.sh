@@ -10,7 +10,9 @@
 #   packets    10 Mbit/s, 15 ms +- 4 ms, delivered a 1448-byte packet at a time
 #   long       40 Mbit/s, 35 ms +- 10 ms (a long, jittery round trip)
 # Modes: strict (--window 1), window3 (--window 3), auto (the default, --window auto),
-# adapt (the default and --adapt).
+# adapt (the default and --adapt), secret (the default with --secret on both sides: every frame
+# and answer sealed; compare its latency and glass with auto's). MODES="auto secret" runs only
+# those, e.g. `MODES="auto secret" RUNS=3 scripts/link-bench.sh loopback wifi`.
 # Each case: FRAMES (300) frames of the camera-like 1280x720 y4m at 30 fps, quality 40, with
 # the time mark, into a headless viewer with --measure (glass = capture to decoded picture).
 # Each case runs RUNS times (default 1) and prints the median of every figure, and the case's
@@ -57,10 +59,21 @@ link_args() {
   esac
 }
 
+# The shared secret of the secret mode, readable by its owner only (the programs insist).
+secret_dir=$(mktemp -d)
+trap 'rm -rf "$secret_dir"' EXIT
+head -c 32 /dev/urandom | base64 >"$secret_dir/key"
+chmod 600 "$secret_dir/key"
+
+# want MODE: whether MODES (default: all) names MODE.
+want() { [ -z "${MODES:-}" ] || [[ " $MODES " == *" $1 "* ]]; }
+
 run_case() {
   local profile=$1 mode=$2; shift 2
   local dir; dir=$(mktemp -d)
-  target/release/viewer --listen 127.0.0.1:0 --headless --measure \
+  local vargs=()
+  [ "$mode" = secret ] && vargs=(--secret "$secret_dir/key")
+  target/release/viewer --listen 127.0.0.1:0 --headless --measure "${vargs[@]}" \
     >"$dir/viewer.out" 2>"$dir/viewer.err" &
   local vpid=$! rpid=""
   local addr; addr=$(wait_listening "$dir/viewer.err" "viewer: listening on")
@@ -122,12 +135,24 @@ limit() {
 
 for profile in "${profiles[@]}"; do
   link_args "$profile" >/dev/null
-  log "$profile: strict"
-  median run_case "$profile" strict --window 1
-  log "$profile: --window 3"
-  median run_case "$profile" window3 --window 3
-  log "$profile: default (--window auto)"
-  median run_case "$profile" auto
-  log "$profile: default and --adapt"
-  median run_case "$profile" adapt --adapt
+  if want strict; then
+    log "$profile: strict"
+    median run_case "$profile" strict --window 1
+  fi
+  if want window3; then
+    log "$profile: --window 3"
+    median run_case "$profile" window3 --window 3
+  fi
+  if want auto; then
+    log "$profile: default (--window auto)"
+    median run_case "$profile" auto
+  fi
+  if want adapt; then
+    log "$profile: default and --adapt"
+    median run_case "$profile" adapt --adapt
+  fi
+  if want secret; then
+    log "$profile: default and --secret (every frame and answer sealed)"
+    median run_case "$profile" secret --secret "$secret_dir/key"
+  fi
 done

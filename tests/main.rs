@@ -13,6 +13,8 @@
 //! - [`hub`]: `viewer --http`: browsers, ffmpeg, OpenCV, Prometheus, many and hostile clients.
 //! - [`secret`]: `--secret` on both programs: right, wrong, missing, reference, replayed.
 //! - [`port`]: the streamer port under a flood of silent sockets; huge picture headers.
+//! - [`tamper`]: `--secret` through an on-path relay that flips, replays, drops, injects
+//!   frames and forges answers; what the relay sees.
 //! - [`hub_fair`]: the hub against one greedy address, floods, half-closed clients;
 //!   `--http-auth` and password guessing slowed per address.
 //! - [`hub_tls`]: the hub over https (curl, ffmpeg), its key file, the `Host` check, MJPEG
@@ -44,4 +46,5 @@ mod robustness;
 mod secret;
 mod slices;
 mod support;
+mod tamper;
 mod window;

@@ -10,14 +10,16 @@ use std::process::Command;
 use std::time::Duration;
 
 use shared::wire::ext::Hello;
+use shared::wire::proof::{self, Prover};
 use shared::wire::protocol::FlagBytes;
+use shared::wire::seal::{self, Role, Session};
 
 use crate::dialects::reference_peer;
 use crate::support::{
     bin, heavy, read_some, summary, Background, TempDir, Viewer, Within, TOOL_LIMIT,
 };
 
-fn secret_file(dir: &TempDir, name: &str, bytes: &[u8], mode: u32) -> PathBuf {
+pub(crate) fn secret_file(dir: &TempDir, name: &str, bytes: &[u8], mode: u32) -> PathBuf {
     let path = dir.path(name);
     std::fs::write(&path, bytes).unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
@@ -31,7 +33,7 @@ fn said(viewer: &Viewer, what: &str) -> Vec<String> {
 }
 
 /// Waits (bounded) until the viewer has said `what` at least `n` times.
-fn wait_said(viewer: &Viewer, what: &str, n: usize) -> Vec<String> {
+pub(crate) fn wait_said(viewer: &Viewer, what: &str, n: usize) -> Vec<String> {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let got = said(viewer, what);
@@ -165,11 +167,16 @@ fn a_streamer_with_a_secret_sends_nothing_to_a_viewer_without_it() {
 
 /// Reads one hello from a raw socket (bytes after it stay in `buf`).
 pub(crate) fn read_hello(s: &mut TcpStream, buf: &mut Vec<u8>) -> Hello {
+    read_hello_raw(s, buf).0
+}
+
+/// Reads one hello from a raw socket, with its bytes as they came (for the transcript).
+pub(crate) fn read_hello_raw(s: &mut TcpStream, buf: &mut Vec<u8>) -> (Hello, Vec<u8>) {
     let mut chunk = [0u8; 512];
     loop {
         if let Some((hello, used)) = Hello::parse(buf).unwrap() {
-            buf.drain(..used);
-            return hello;
+            let raw = buf.drain(..used).collect();
+            return (hello, raw);
         }
         let n = read_some(s, &mut chunk).unwrap();
         assert!(n > 0, "closed before a hello");
@@ -177,8 +184,10 @@ pub(crate) fn read_hello(s: &mut TcpStream, buf: &mut Vec<u8>) -> Hello {
     }
 }
 
-/// A streamer's hello recorded on one connection (with its valid proof) and replayed on the
-/// next: the viewer's nonce is new, so the proof no longer holds.
+/// A streamer's hello recorded on one connection (with its valid proof, over that
+/// connection's transcript) and replayed on the next: the viewer's nonce and hello are new, so
+/// the proof no longer holds. The recorded connection itself runs the whole version 2 exchange
+/// by hand: the first frame sealed, its answer sealed.
 #[test]
 fn a_replayed_hello_is_refused() {
     let _lock = heavy();
@@ -188,36 +197,43 @@ fn a_replayed_hello_is_refused() {
     let viewer = Viewer::start(&["--headless", "--secret", key.to_str().unwrap()], &[]);
     let jpeg_path = dir.path("f.jpg");
     let jpeg = crate::dialects::write_jpeg(&jpeg_path, (64, 48));
-    let streamer_hello = |viewer_nonce: &[u8; 16], nonce: [u8; 16]| {
-        let proof = shared::wire::proof::streamer_proof(secret, viewer_nonce, &nonce, "cam");
-        let mut out = Vec::new();
-        Hello {
-            version: 1,
-            name: Some("cam".into()),
-            nonce: Some(nonce),
-            proof: Some(proof),
-            ..Hello::default()
-        }
-        .encode(&mut out);
-        out
-    };
     // First connection: a proper exchange, recorded.
     let mut s = TcpStream::connect(&viewer.addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     s.write_all(&FlagBytes::extended(jpeg.len())).unwrap();
     let mut buf = Vec::new();
-    let first = read_hello(&mut s, &mut buf);
+    let (first, first_raw) = read_hello_raw(&mut s, &mut buf);
     assert!(first.auth_required);
-    let recorded = streamer_hello(&first.nonce.unwrap(), [9; 16]);
+    assert_eq!(first.version, 2);
+    let mut ours = Hello {
+        version: 2,
+        name: Some("cam".into()),
+        nonce: Some([9; 16]),
+        proof: Some([0; 32]),
+        ..Hello::default()
+    };
+    let mut blank = Vec::new();
+    ours.encode(&mut blank);
+    let t = proof::transcript(&[&first_raw, &blank]);
+    ours.proof = Some(proof::prove(secret, Prover::Streamer, &t));
+    let mut recorded = Vec::new();
+    ours.encode(&mut recorded);
     s.write_all(&recorded).unwrap();
-    let second = read_hello(&mut s, &mut buf);
+    let (second, second_raw) = read_hello_raw(&mut s, &mut buf);
     assert!(
         second.refuse.is_none() && second.proof.is_some(),
         "{second:?}"
     );
-    s.write_all(&jpeg).unwrap();
-    let mut answer = [0u8; 22];
+    let nonces = (&first.nonce.unwrap(), &[9u8; 16]);
+    let t = proof::transcript(&[&first_raw, &recorded, &second_raw]);
+    let mut session = Session::derive(secret, Role::Streamer, nonces, &t);
+    let mut body = jpeg.clone();
+    body.resize(jpeg.len() + seal::TAG_BYTES, 0);
+    let head = session.seal_frame(&mut body, jpeg.len(), 0).unwrap();
+    s.write_all(&[&head[..], &body].concat()).unwrap();
+    let mut answer = [0u8; seal::ANSWER_LEN];
     s.read_exact(&mut answer).unwrap();
+    assert!(session.open_answer(&answer).unwrap().is_some());
     drop(s);
     // Second connection: the recorded hello replayed.
     let mut s = TcpStream::connect(&viewer.addr).unwrap();

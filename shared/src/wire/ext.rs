@@ -8,8 +8,11 @@
 
 use std::fmt;
 
-/// The highest exchange version this build speaks.
-pub const VERSION: u8 = 1;
+/// The highest exchange version this build speaks. Version 2 seals every frame and answer when
+/// both sides hold the secret (see [`crate::wire::seal`]); without a secret it is version 1.
+pub const VERSION: u8 = 2;
+/// The lowest version that can seal: with a secret, both sides require it.
+pub const SEALED_VERSION: u8 = 2;
 /// Tag of a hello block, both directions.
 pub const HELLO_TAG: &[u8; 2] = b"HI";
 /// Tag of a frame header (streamer → viewer) once the exchange is agreed.
@@ -164,6 +167,40 @@ fn put_meta(out: &mut Vec<u8>, meta: &FrameMeta) {
         v[..8].copy_from_slice(&offset.to_be_bytes());
         v[8..].copy_from_slice(&error.to_be_bytes());
         put(out, record::CLOCK, &v);
+    }
+}
+
+/// Appends a frame's records (capture, encoded, sent, clock), as a frame header carries them.
+pub fn encode_records(meta: &FrameMeta, out: &mut Vec<u8>) {
+    put_meta(out, meta);
+}
+
+/// Reads a frame's records (as [`encode_records`] writes them).
+pub fn parse_records(records: &[u8]) -> Result<FrameMeta, ExtError> {
+    let mut meta = FrameMeta::default();
+    for rec in Records(records) {
+        let (kind, value) = rec?;
+        take_meta(&mut meta, kind, value)?;
+    }
+    Ok(meta)
+}
+
+/// Zeroes the value of the PROOF record in a whole hello block's bytes, so a proof can cover
+/// the block that carries it (docs/PROTOCOL.md, "The secret"). Malformed blocks are left as
+/// they are (they never parsed).
+pub fn blank_proof(block: &mut [u8]) {
+    let Some(body) = block.get_mut(5..) else {
+        return;
+    };
+    let mut at = 0;
+    while let (Some(&kind), Some(&len)) = (body.get(at), body.get(at + 1)) {
+        let end = at + 2 + usize::from(len);
+        if kind == record::PROOF {
+            if let Some(value) = body.get_mut(at + 2..end) {
+                value.fill(0);
+            }
+        }
+        at = end;
     }
 }
 
@@ -362,11 +399,7 @@ pub fn parse_frame_header(buf: &[u8], max: usize) -> Result<Option<FrameHeader>,
     let Some(records) = buf.get(6..6 + meta_len) else {
         return Ok(None);
     };
-    let mut meta = FrameMeta::default();
-    for rec in Records(records) {
-        let (kind, value) = rec?;
-        take_meta(&mut meta, kind, value)?;
-    }
+    let meta = parse_records(records)?;
     Ok(Some(FrameHeader {
         len: len as usize,
         meta,
@@ -625,6 +658,30 @@ mod tests {
             Answer::parse(b"A\x0a\x20\x08\x00\x00\x00\x00\x00\x00\x00\x01"),
             Err(ExtError::BadRecord(record::RECEIVED))
         );
+    }
+
+    /// Only the proof's value is blanked, wherever the record sits.
+    #[test]
+    fn blank_proof_zeroes_the_proof_alone() {
+        let mut bytes = Vec::new();
+        streamer_hello().encode(&mut bytes);
+        let mut blanked = bytes.clone();
+        blank_proof(&mut blanked);
+        let (hello, _) = Hello::parse(&blanked).unwrap().unwrap();
+        assert_eq!(hello.proof, Some([0; PROOF_BYTES]));
+        assert_eq!(
+            Hello {
+                proof: streamer_hello().proof,
+                ..hello
+            },
+            streamer_hello()
+        );
+        let changed = bytes.iter().zip(&blanked).filter(|(a, b)| a != b).count();
+        assert_eq!(changed, PROOF_BYTES);
+        // A block without a proof, or a truncated one, is left alone.
+        let mut short = b"HI\x00\x05\x02\x04\x09ab".to_vec();
+        blank_proof(&mut short);
+        assert_eq!(short, b"HI\x00\x05\x02\x04\x09ab");
     }
 
     #[test]

@@ -1,19 +1,35 @@
-//! The shared-secret proof of the extension exchange (docs/PROTOCOL.md, "The secret"): fresh
-//! nonces from the operating system and HMAC-SHA256 over both nonces, so the secret never
-//! crosses the wire and a recorded hello replayed on a later connection proves nothing.
+//! The shared-secret proofs of the extension exchange (docs/PROTOCOL.md, "The secret"): fresh
+//! nonces from the operating system, and HMAC-SHA256 over a hash of the hellos exchanged so far
+//! (the transcript), so the secret never crosses the wire, a recorded hello replayed on a later
+//! connection proves nothing, and a proof relayed into another conversation proves nothing
+//! there either. The session keys that seal the frames come from the same transcript
+//! ([`crate::wire::seal`]).
 
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 use crate::wire::ext::{NONCE_BYTES, PROOF_BYTES};
 
 type HmacSha256 = Hmac<Sha256>;
+
+/// Bytes of a transcript hash (SHA-256).
+pub const TRANSCRIPT_BYTES: usize = 32;
 
 /// A new random nonce for one connection.
 pub fn nonce() -> std::io::Result<[u8; NONCE_BYTES]> {
     let mut n = [0u8; NONCE_BYTES];
     getrandom::fill(&mut n).map_err(|e| std::io::Error::other(format!("no random bytes: {e}")))?;
     Ok(n)
+}
+
+/// SHA-256 over hello blocks, byte for byte as they crossed the wire, in order (a proof's own
+/// value blanked by the caller where the block carries it: `ext::blank_proof`).
+pub fn transcript(blocks: &[&[u8]]) -> [u8; TRANSCRIPT_BYTES] {
+    let mut hash = Sha256::new();
+    for block in blocks {
+        hash.update(block);
+    }
+    hash.finalize().into()
 }
 
 fn mac(secret: &[u8], parts: &[&[u8]]) -> HmacSha256 {
@@ -28,53 +44,43 @@ fn mac(secret: &[u8], parts: &[&[u8]]) -> HmacSha256 {
     mac
 }
 
-/// What the streamer proves: it holds `secret` and answers this viewer's nonce, for this name.
-fn streamer_parts<'a>(viewer: &'a [u8], streamer: &'a [u8], name: &'a str) -> [&'a [u8]; 4] {
-    [b"streamer", viewer, streamer, name.as_bytes()]
+/// Which side proves: each has its own label, so one side's proof never passes as the other's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prover {
+    /// Over the viewer's hello and the streamer's own (its proof blanked).
+    Streamer,
+    /// Over both those hellos, the streamer's proof included, and the viewer's second (its
+    /// proof blanked): bound to the streamer's proof, so it answers this conversation only.
+    Viewer,
 }
 
-/// The streamer's proof: HMAC-SHA256(secret, "streamer" ‖ viewer nonce ‖ streamer nonce ‖ name).
-pub fn streamer_proof(
-    secret: &[u8],
-    viewer_nonce: &[u8; NONCE_BYTES],
-    streamer_nonce: &[u8; NONCE_BYTES],
-    name: &str,
-) -> [u8; PROOF_BYTES] {
-    let parts = streamer_parts(viewer_nonce, streamer_nonce, name);
-    mac(secret, &parts).finalize().into_bytes().into()
+impl Prover {
+    fn label(self) -> &'static [u8] {
+        match self {
+            Prover::Streamer => b"streamer proof v2",
+            Prover::Viewer => b"viewer proof v2",
+        }
+    }
 }
 
-/// The viewer's proof: HMAC-SHA256(secret, "viewer" ‖ streamer nonce ‖ viewer nonce).
-pub fn viewer_proof(
-    secret: &[u8],
-    streamer_nonce: &[u8; NONCE_BYTES],
-    viewer_nonce: &[u8; NONCE_BYTES],
-) -> [u8; PROOF_BYTES] {
-    let parts: [&[u8]; 3] = [b"viewer", streamer_nonce, viewer_nonce];
-    mac(secret, &parts).finalize().into_bytes().into()
+/// The proof: HMAC-SHA256(secret, label ‖ transcript hash).
+pub fn prove(secret: &[u8], who: Prover, transcript: &[u8; TRANSCRIPT_BYTES]) -> [u8; PROOF_BYTES] {
+    mac(secret, &[who.label(), transcript])
+        .finalize()
+        .into_bytes()
+        .into()
 }
 
-/// Whether `got` is the streamer's proof, compared in constant time.
-pub fn is_streamer_proof(
+/// Whether `got` is `who`'s proof over `transcript`, compared in constant time.
+pub fn is_proof(
     secret: &[u8],
-    viewer_nonce: &[u8; NONCE_BYTES],
-    streamer_nonce: &[u8; NONCE_BYTES],
-    name: &str,
+    who: Prover,
+    transcript: &[u8; TRANSCRIPT_BYTES],
     got: &[u8; PROOF_BYTES],
 ) -> bool {
-    let parts = streamer_parts(viewer_nonce, streamer_nonce, name);
-    mac(secret, &parts).verify_slice(got).is_ok()
-}
-
-/// Whether `got` is the viewer's proof, compared in constant time.
-pub fn is_viewer_proof(
-    secret: &[u8],
-    streamer_nonce: &[u8; NONCE_BYTES],
-    viewer_nonce: &[u8; NONCE_BYTES],
-    got: &[u8; PROOF_BYTES],
-) -> bool {
-    let parts: [&[u8]; 3] = [b"viewer", streamer_nonce, viewer_nonce];
-    mac(secret, &parts).verify_slice(got).is_ok()
+    mac(secret, &[who.label(), transcript])
+        .verify_slice(got)
+        .is_ok()
 }
 
 #[cfg(test)]
@@ -96,18 +102,18 @@ mod tests {
     }
 
     #[test]
-    fn a_proof_holds_only_for_its_secret_nonces_and_name() {
-        let (v, s) = ([1u8; 16], [2u8; 16]);
-        let p = streamer_proof(b"secret", &v, &s, "front");
-        assert!(is_streamer_proof(b"secret", &v, &s, "front", &p));
-        assert!(!is_streamer_proof(b"Secret", &v, &s, "front", &p));
-        assert!(!is_streamer_proof(b"secret", &[3u8; 16], &s, "front", &p));
-        assert!(!is_streamer_proof(b"secret", &v, &s, "rear", &p));
-        let q = viewer_proof(b"secret", &s, &v);
-        assert!(is_viewer_proof(b"secret", &s, &v, &q));
-        assert!(!is_viewer_proof(b"secret", &v, &s, &q));
-        // The two directions never prove each other.
-        assert_ne!(p, q);
+    fn a_proof_holds_only_for_its_secret_transcript_and_side() {
+        let t = transcript(&[b"HI\x00\x01\x02", b"HI\x00\x01\x02"]);
+        let p = prove(b"secret", Prover::Streamer, &t);
+        assert!(is_proof(b"secret", Prover::Streamer, &t, &p));
+        assert!(!is_proof(b"Secret", Prover::Streamer, &t, &p));
+        let other = transcript(&[b"HI\x00\x01\x02", b"HI\x00\x01\x01"]);
+        assert!(!is_proof(b"secret", Prover::Streamer, &other, &p));
+        // The two sides never prove each other.
+        assert!(!is_proof(b"secret", Prover::Viewer, &t, &p));
+        assert_ne!(p, prove(b"secret", Prover::Viewer, &t));
+        // The split between blocks does not matter, their bytes do.
+        assert_eq!(t, transcript(&[b"HI\x00\x01\x02HI", b"\x00\x01\x02"]));
     }
 
     #[test]

@@ -48,9 +48,29 @@ impl Default for EncodedFrame {
 }
 
 impl EncodedFrame {
-    /// The JPEG bytes.
+    /// The JPEG bytes (once [`EncodedFrame::seal_in_place`] has run: the sealed body to send).
     pub fn jpeg(&self) -> &[u8] {
         &self.buf[..self.len]
+    }
+
+    /// Seals the frame for the wire in the buffer that holds it, with no copy of the picture:
+    /// `tail` is put after the JPEG, then `room` more bytes, and `seal` gets the JPEG, the
+    /// tail and the room to work on in place. The frame's bytes are then all of those (the
+    /// encoders write their next frame over them).
+    pub fn seal_in_place<T, E>(
+        &mut self,
+        tail: &[u8],
+        room: usize,
+        seal: impl FnOnce(&mut [u8]) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let (start, end) = (self.len + tail.len(), self.len + tail.len() + room);
+        if self.buf.len() < end {
+            self.buf.resize(end, 0);
+        }
+        self.buf[self.len..start].copy_from_slice(tail);
+        let sealed = seal(&mut self.buf[..end])?;
+        self.len = end;
+        Ok(sealed)
     }
 
     /// Makes a frame of these bytes (for tests of the stages after the encoder).

@@ -3,7 +3,8 @@
 //! [`crate::link::window`] allows, and the answers are matched to the frames in order as they
 //! arrive. Two forms: an older viewer's, with plain flags answered `ok` after each flag and `ok`
 //! after each payload; and the extension exchange's, with `F` headers carrying the frame's times
-//! and one timestamped answer per frame, each a sample of the viewer's clock. Writing and
+//! and one timestamped answer per frame, each a sample of the viewer's clock (sealed, frame and
+//! answer, when the secret was proved: each frame sealed in place as it is taken). Writing and
 //! reading run side by side, so an answer is timed when it arrives, not when a long write
 //! happens to end.
 
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 use shared::wire::clock::{self, Sample};
 use shared::wire::ext::{self, Answer};
 use shared::wire::protocol::{FlagBytes, ACK};
+use shared::wire::seal::{self, Session};
 use shared::{ConnError, Slot};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -28,12 +30,15 @@ use crate::link::window::Pacer;
 const RECHECK: Duration = Duration::from_millis(2);
 
 /// How frames and answers look on the connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Form {
     /// An older viewer's: plain flags, `ok` after each flag and after each payload.
     Flags,
     /// The extension exchange's: `F` headers with the frame's times, one timestamped answer.
     Extended,
+    /// The extension exchange with the secret: the same, each frame and answer sealed with
+    /// this connection's session keys.
+    Sealed(Session),
 }
 
 /// The frame being written: its header and payload, and how much of the two has gone out.
@@ -44,8 +49,13 @@ struct Writing {
 }
 
 impl Writing {
-    /// A frame about to go out, header first, in `form`; its delivery record with it.
-    fn new(frame: EncodedFrame, form: Form, tally: &Tally<'_>) -> (Writing, Delivery) {
+    /// A frame about to go out, header first, in `form` (sealed in place in its own buffer
+    /// for [`Form::Sealed`]); its delivery record with it.
+    fn new(
+        mut frame: EncodedFrame,
+        form: &mut Form,
+        tally: &Tally<'_>,
+    ) -> Result<(Writing, Delivery), ConnError> {
         let now = Instant::now();
         let mut delivery = Delivery::of(&frame, now, true);
         let len = frame.jpeg().len();
@@ -59,13 +69,23 @@ impl Writing {
                 let len = u32::try_from(len).unwrap_or(u32::MAX);
                 ext::encode_frame_header(len, &meta, &mut header);
             }
+            Form::Sealed(session) => {
+                let meta = times::frame_meta(&frame, now, tally.clock.now());
+                delivery.sent_wall_us = times::sent_wall(&meta);
+                let mut records = Vec::with_capacity(48);
+                ext::encode_records(&meta, &mut records);
+                let head = frame.seal_in_place(&records, seal::TAG_BYTES, |buf| {
+                    session.seal_frame(buf, len, records.len())
+                })?;
+                header.extend_from_slice(&head);
+            }
         }
         let writing = Writing {
             frame,
             header,
             written: 0,
         };
-        (writing, delivery)
+        Ok((writing, delivery))
     }
 
     fn total(&self) -> usize {
@@ -79,7 +99,7 @@ impl Writing {
 /// (it must not be polled again then), before and after.
 pub async fn run<S, F>(
     stream: S,
-    (form, cap): (Form, usize),
+    (mut form, cap): (Form, usize),
     unread: Vec<u8>,
     frames: &Slot<EncodedFrame>,
     tally: &mut Tally<'_>,
@@ -105,7 +125,7 @@ where
     let mut peer_closed = false;
     let result = loop {
         let now = Instant::now();
-        if let Err(e) = match_any(form, &mut answers, &mut in_flight, now, tally) {
+        if let Err(e) = match_any(&mut form, &mut answers, &mut in_flight, now, tally) {
             break Err(e);
         }
         if !ending && writing.is_none() && !tally.wants_more(in_flight.len()) {
@@ -141,7 +161,10 @@ where
                     frames.recycle(frame);
                     break Err(ConnError::Closed { waiting_for: "ok" });
                 }
-                Some(f) => writing = Some(begin(f, form, tally, &mut in_flight, &mut progress)),
+                Some(f) => match begin(f, &mut form, tally, &mut in_flight, &mut progress) {
+                    Ok(w) => writing = Some(w),
+                    Err(e) => break Err(e),
+                },
                 None => ending = true,
             },
             _ = stop.as_mut(), if !*stopped => {
@@ -188,7 +211,7 @@ fn pacer(tally: &Tally<'_>) -> Pacer {
 
 /// Matches the answers in `buf` to the frames in flight, as `form` answers.
 fn match_any(
-    form: Form,
+    form: &mut Form,
     buf: &mut Vec<u8>,
     in_flight: &mut VecDeque<Delivery>,
     now: Instant,
@@ -196,7 +219,8 @@ fn match_any(
 ) -> Result<(), ConnError> {
     match form {
         Form::Flags => match_answers(buf, in_flight, now, tally),
-        Form::Extended => match_stamped(buf, in_flight, now, tally),
+        Form::Extended => match_stamped(buf, in_flight, (now, None), tally),
+        Form::Sealed(s) => match_stamped(buf, in_flight, (now, Some(s)), tally),
     }
 }
 
@@ -216,20 +240,20 @@ fn may_send(
 /// (the peer's ack timeout runs from now when nothing else was in flight).
 fn begin(
     frame: EncodedFrame,
-    form: Form,
+    form: &mut Form,
     tally: &mut Tally<'_>,
     in_flight: &mut VecDeque<Delivery>,
     progress: &mut Instant,
-) -> Writing {
+) -> Result<Writing, ConnError> {
     tally.config.black_box.keep(&frame);
     if in_flight.is_empty() {
         *progress = Instant::now();
     }
-    let (w, delivery) = Writing::new(frame, form, tally);
+    let (w, delivery) = Writing::new(frame, form, tally)?;
     in_flight.push_back(delivery);
     let bytes = in_flight.iter().map(|d| d.bytes).sum();
     tally.sending(in_flight.len(), bytes);
-    w
+    Ok(w)
 }
 
 /// Counts `n` more bytes of the frame being written; one written in full goes back to
@@ -302,20 +326,31 @@ fn match_answers(
 }
 
 /// Matches the extension exchange's answers in `buf` to the frames in flight, oldest first:
-/// each completes a frame and is a sample of the viewer's clock. Leaves an incomplete answer
-/// in `buf`; a malformed one, or one no frame waits for, is an error.
+/// each completes a frame and is a sample of the viewer's clock. Sealed answers are opened
+/// with `session` first. Leaves an incomplete answer in `buf`; a malformed or forged one, or
+/// one no frame waits for, is an error.
 fn match_stamped(
     buf: &mut Vec<u8>,
     in_flight: &mut VecDeque<Delivery>,
-    now: Instant,
+    (now, mut session): (Instant, Option<&mut Session>),
     tally: &mut Tally<'_>,
 ) -> Result<(), ConnError> {
     let mut used = 0;
     let result = loop {
-        let (answer, n) = match Answer::parse(&buf[used..]) {
+        let rest = &buf[used..];
+        let found = match session.as_deref_mut() {
+            // A sealed answer is opened only when a frame waits for it: an extra one is an
+            // error either way, and opening it would spend a counter for nothing.
+            Some(_) if in_flight.is_empty() && !rest.is_empty() => {
+                break Err(ConnError::BadAck(rest.to_vec()))
+            }
+            Some(s) => s.open_answer(rest).map_err(ConnError::from),
+            None => Answer::parse(rest).map_err(ConnError::from),
+        };
+        let (answer, n) = match found {
             Ok(Some(found)) => found,
             Ok(None) => break Ok(()),
-            Err(e) => break Err(e.into()),
+            Err(e) => break Err(e),
         };
         let Some(done) = in_flight.pop_front() else {
             break Err(ConnError::BadAck(buf[used..].to_vec()));
@@ -467,6 +502,79 @@ mod tests {
         }
         assert_eq!(tally.acknowledged_frames(), 50);
         assert_eq!(tally.stats.lost, 0);
+    }
+
+    /// The sealed form: the handshake with a secret, then every frame sealed in place in its
+    /// own buffer and every answer opened; our viewer reads each picture as it was.
+    #[tokio::test]
+    async fn sends_every_frame_sealed_to_a_viewer_with_the_secret() {
+        use shared::wire::connection::Extension;
+        let secret = |name: &str| {
+            Arc::new(Extension {
+                name: name.into(),
+                window: 4,
+                secret: Some(Arc::from(&b"k"[..])),
+            })
+        };
+        let (a, b) = tokio::io::duplex(4096);
+        let ext = secret("");
+        let viewer = tokio::spawn(async move {
+            let mut conn = Connection::new(b, Limits::default()).with_extension(ext);
+            let mut payload = Vec::new();
+            let mut got = Vec::new();
+            while conn.read_frame(&mut payload).await.unwrap() {
+                got.push(payload.clone());
+            }
+            got
+        });
+        let mut conn = Connection::with_dialect(a, Limits::default(), Dialect::Flag);
+        let meta = ext::FrameMeta::default();
+        let first = conn
+            .send_first_frame_negotiating(b"\xFF\xD8", meta, &secret("s"), &mut |_| None)
+            .await
+            .unwrap();
+        assert_eq!(
+            first.0,
+            shared::wire::connection::Negotiated::Extended { window: 4 }
+        );
+        let session = conn.take_session().expect("sealed with the secret");
+        let (stream, unread) = conn.into_parts();
+        let slot = Arc::new(Slot::new());
+        let producer = {
+            let slot = slot.clone();
+            std::thread::spawn(move || {
+                for i in 0..30u8 {
+                    let mut frame = EncodedFrame::default();
+                    frame.set_jpeg(&vec![0xFF ^ i; 1000 + usize::from(i) * 100]);
+                    slot.put_wait(frame).unwrap();
+                }
+                slot.close();
+            })
+        };
+        let config = config(0, 3);
+        let mut tally = Tally::new(&config, None);
+        let stop = std::future::pending::<()>();
+        tokio::pin!(stop);
+        let mut stopped = false;
+        let form = (Form::Sealed(session), 3);
+        run(
+            stream,
+            form,
+            unread,
+            &slot,
+            &mut tally,
+            stop.as_mut(),
+            &mut stopped,
+        )
+        .await
+        .unwrap();
+        producer.join().unwrap();
+        let got = viewer.await.unwrap();
+        assert_eq!(got.len(), 31);
+        for (i, p) in got[1..].iter().enumerate() {
+            assert_eq!(p, &vec![0xFF ^ i as u8; 1000 + i * 100]);
+        }
+        assert_eq!(tally.acknowledged_frames(), 30);
     }
 
     /// A viewer that leaves after the last frame (`viewer --frames 3`) before the source has

@@ -105,10 +105,15 @@ impl<'a> Report<'a> {
         } else {
             "one frame at a time".to_string()
         };
+        // With the secret, the exchange only goes on once both proved it, and then sealed.
+        let sealed = match self.config.ext.secret {
+            Some(_) => "; every frame and answer sealed (--secret)",
+            None => "",
+        };
         match form {
             Negotiated::Extended { .. } => eprintln!(
                 "streamer: {viewer}: extension exchange (capture times and clock in-band); \
-                 {flight}"
+                 {flight}{sealed}"
             ),
             Negotiated::Overlap => eprintln!(
                 "streamer: {viewer}: an older viewer (no in-band capture times); {flight}"

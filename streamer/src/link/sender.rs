@@ -166,9 +166,10 @@ async fn serve<F: Future<Output = ()>>(
             tally.negotiated(form, cap);
         }
         first = false;
-        let form = match form {
-            Negotiated::Extended { .. } => Form::Extended,
-            Negotiated::Overlap if cap > 1 => Form::Flags,
+        let form = match (form, conn.take_session()) {
+            (Negotiated::Extended { .. }, Some(session)) => Form::Sealed(session),
+            (Negotiated::Extended { .. }, None) => Form::Extended,
+            (Negotiated::Overlap, _) if cap > 1 => Form::Flags,
             // Plain flags go on strictly (an older viewer answers them as the reference does).
             _ => continue,
         };

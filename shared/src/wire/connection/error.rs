@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::wire::ext::ExtError;
 use crate::wire::protocol::{Dialect, FrameError, Offer};
+use crate::wire::seal::SealError;
 
 /// Why a connection can not go on.
 #[derive(Debug)]
@@ -33,6 +34,8 @@ pub enum ConnError {
     Ext(ExtError),
     /// One side would not go on without the shared secret proved (or the peer refused us).
     Refused(String),
+    /// A sealed frame or answer did not open (or could not be sealed).
+    Seal(SealError),
     /// The operating system reported an error.
     Io(io::Error),
 }
@@ -64,6 +67,7 @@ impl fmt::Display for ConnError {
             }
             ConnError::Ext(e) => e.fmt(f),
             ConnError::Refused(why) => write!(f, "refused: {why}"),
+            ConnError::Seal(e) => e.fmt(f),
             ConnError::Io(e) => e.fmt(f),
         }
     }
@@ -72,6 +76,12 @@ impl fmt::Display for ConnError {
 impl From<ExtError> for ConnError {
     fn from(e: ExtError) -> Self {
         ConnError::Ext(e)
+    }
+}
+
+impl From<SealError> for ConnError {
+    fn from(e: SealError) -> Self {
+        ConnError::Seal(e)
     }
 }
 

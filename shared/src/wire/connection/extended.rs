@@ -1,8 +1,8 @@
 //! The extension exchange of the `flag` dialect (docs/PROTOCOL.md, "Extensions") on a
 //! [`Connection`]: the hellos both ways at a connection's first frame, with the shared-secret
-//! proof, and, on the viewer's side, every later frame with its in-band times and its
-//! timestamped answer. The streamer's side of the later frames runs in the streamer's link,
-//! which keeps several in flight.
+//! proofs and, with the secret, the session keys; on the viewer's side, every later frame with
+//! its in-band times and its timestamped answer, sealed with the secret. The streamer's side
+//! of the later frames runs in the streamer's link, which keeps several in flight.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,9 +11,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{ConnError, Connection};
 use crate::wire::clock::{wall_micros as now_micros, Estimate, Sample};
-use crate::wire::ext::{self, Answer, FrameMeta, Hello, HELLO_TAG, VERSION};
-use crate::wire::proof;
+use crate::wire::ext::{self, Answer, FrameMeta, Hello, HELLO_TAG, SEALED_VERSION, VERSION};
+use crate::wire::proof::{self, Prover};
 use crate::wire::protocol::{FlagBytes, ACCEPT_OVERLAP, ACK};
+use crate::wire::seal::{self, Role, SealError, Session};
 
 /// What one side puts into the exchange.
 #[derive(Clone, Default)]
@@ -84,7 +85,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// Viewer side: the first frame's flag offered the exchange and arrived at `arrived`:
-    /// hellos both ways, then its payload and its answer.
+    /// hellos both ways, then its payload (sealed, with the secret) and its answer.
     pub(super) async fn read_first_extended(
         &mut self,
         ext: Arc<Extension>,
@@ -94,18 +95,38 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     ) -> Result<bool, ConnError> {
         let handshake = self.handshake;
         let hellos = self.viewer_hellos(&ext, arrived);
-        let meta = super::within_handshake(handshake, "hello and proof", hellos).await?;
-        self.read_payload(payload, len, false).await?;
+        let mut meta = super::within_handshake(handshake, "hello and proof", hellos).await?;
+        if self.session.is_some() {
+            // The first frame comes again in full, sealed; the flag only offered the exchange.
+            match self.read_sealed_frame(payload).await? {
+                Some((sealed, _)) => meta = sealed,
+                None => {
+                    return Err(ConnError::Closed {
+                        waiting_for: "the first sealed frame",
+                    })
+                }
+            }
+        } else {
+            self.read_payload(payload, len, false).await?;
+        }
         self.answer(meta, arrived).await?;
         Ok(true)
     }
 
-    /// Viewer side: one frame after the hellos: `F`, lengths, records, payload; answered with
-    /// when its header arrived and when the answer left. `Ok(false)` on a clean end.
+    /// Viewer side: one frame after the hellos: `F`, lengths, records, payload (or its sealed
+    /// form); answered with when its header arrived and when the answer left. `Ok(false)` on
+    /// a clean end.
     pub(super) async fn read_extended_frame(
         &mut self,
         payload: &mut Vec<u8>,
     ) -> Result<bool, ConnError> {
+        if self.session.is_some() {
+            let Some((meta, arrived)) = self.read_sealed_frame(payload).await? else {
+                return Ok(false);
+            };
+            self.answer(meta, arrived).await?;
+            return Ok(true);
+        }
         let max = self.limits.max_frame_bytes;
         let header = loop {
             if let Some(h) = ext::parse_frame_header(&self.buf, max)? {
@@ -123,14 +144,46 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         Ok(true)
     }
 
-    /// Sends a frame's answer and keeps its in-band times.
+    /// Viewer side, sealed: reads a sealed frame's header and body and opens it in place into
+    /// `payload`, with when its header arrived; `None` on a clean end. A frame that does not open is an error and leaves
+    /// `payload` empty: nothing of it is answered, shown, saved or recorded.
+    async fn read_sealed_frame(
+        &mut self,
+        payload: &mut Vec<u8>,
+    ) -> Result<Option<(FrameMeta, u64)>, ConnError> {
+        let max = self.limits.max_frame_bytes;
+        let header = loop {
+            if let Some(h) = seal::parse_frame_header(&self.buf, max)? {
+                break h;
+            }
+            if !self.read_more_header().await? {
+                return Ok(None);
+            }
+        };
+        let arrived = now_micros();
+        self.frames += 1;
+        self.buf.drain(..seal::FRAME_HEAD);
+        self.read_payload(payload, header.body_len(), false).await?;
+        let Some(session) = self.session.as_mut() else {
+            return Err(ConnError::Seal(SealError::Exhausted));
+        };
+        Ok(Some((session.open_frame(&header, payload)?, arrived)))
+    }
+
+    /// Sends a frame's answer (sealed, with the secret) and keeps its in-band times.
     async fn answer(&mut self, meta: FrameMeta, arrived: u64) -> Result<(), ConnError> {
         let complete_us = now_micros();
         let answer = Answer {
             received_us: arrived,
             answered_us: now_micros(),
         };
-        self.send_answer(&answer.encode()).await?;
+        match self.session.as_mut() {
+            Some(session) => {
+                let sealed = session.seal_answer(&answer)?;
+                self.send_answer(&sealed).await?;
+            }
+            None => self.send_answer(&answer.encode()).await?,
+        }
         self.in_band = Some(InBand {
             meta,
             received_us: arrived,
@@ -140,8 +193,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 
     /// Viewer side: our hello (window, nonce, times of the offer), the streamer's (name,
-    /// proof, the first frame's records), our second (proof, or why it is refused). Returns
-    /// the first frame's records.
+    /// proof, the first frame's records), our second (proof, or why it is refused); with the
+    /// secret, the session keys from all three. Returns the first frame's records.
     async fn viewer_hellos(
         &mut self,
         ext: &Extension,
@@ -159,36 +212,34 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }),
             ..Hello::default()
         };
-        self.send_hello(&ours).await?;
-        let theirs = self
+        let first = self.send_hello(&ours).await?;
+        let (theirs, second) = self
             .read_hello(self.limits.read_timeout, "the streamer's hello")
             .await?;
         if theirs.version == 0 {
             return Err(ext::ExtError::BadRecord(0).into());
         }
-        let name = theirs.name.clone().unwrap_or_default();
         let mut reply = Hello {
             version: theirs.version.min(VERSION),
             ..Hello::default()
         };
         if let Some(secret) = &ext.secret {
-            let proved = match (&theirs.nonce, &theirs.proof) {
-                (Some(n), Some(p)) => proof::is_streamer_proof(secret, &nonce, n, &name, p),
-                _ => false,
+            let their_nonce = match streamer_proved(secret, &theirs, &first, &second) {
+                Ok(n) => n,
+                Err(why) => {
+                    reply.refuse = Some(why.into());
+                    let _ = self.send_hello(&reply).await;
+                    return Err(ConnError::Refused(why.into()));
+                }
             };
-            let Some(their_nonce) = theirs.nonce.filter(|_| proved) else {
-                let why = if theirs.proof.is_some() {
-                    "the streamer's proof of the shared secret is wrong"
-                } else {
-                    "this viewer needs the shared secret (--secret); the streamer gave no proof"
-                };
-                reply.refuse = Some(why.into());
-                let _ = self.send_hello(&reply).await;
-                return Err(ConnError::Refused(why.into()));
-            };
-            reply.proof = Some(proof::viewer_proof(secret, &their_nonce, &nonce));
+            let third = prove_in(&mut reply, secret, Prover::Viewer, &[&first, &second]);
+            let transcript = proof::transcript(&[&first, &second, &third]);
+            let nonces = (&nonce, &their_nonce);
+            self.session = Some(Session::derive(secret, Role::Viewer, nonces, &transcript));
+            self.send_answer(&third).await?;
+        } else {
+            self.send_hello(&reply).await?;
         }
-        self.send_hello(&reply).await?;
         self.peer_name = theirs.name;
         self.extended = true;
         Ok(theirs.meta)
@@ -198,7 +249,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// `00<len>, ` and carries on in whatever form the viewer answers (see [`Negotiated`]).
     /// `meta` is the frame's records as of the flag's writing; samples of the viewer's clock go
     /// to `clock`. Returns the form and when the flag's answer arrived; on a reference
-    /// receiver, byte for byte what the reference sender does.
+    /// receiver, byte for byte what the reference sender does. With the secret proved both
+    /// ways, the frame goes out sealed and the session is kept ([`Connection::take_session`]).
     pub async fn send_first_frame_negotiating(
         &mut self,
         payload: &[u8],
@@ -224,8 +276,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             a if a == ACK => Negotiated::Strict,
             a if a == ACCEPT_OVERLAP => Negotiated::Overlap,
             a if a == HELLO_TAG => {
-                let window = self.streamer_hellos(meta, t1, ext, clock).await?;
-                self.write_within(payload, "the frame's answer").await?;
+                let (window, meta) = self.streamer_hellos(meta, t1, ext, clock).await?;
+                match self.session.as_mut() {
+                    Some(session) => {
+                        let wire = sealed_frame(session, payload, &meta)?;
+                        self.write_within(&wire, "the frame's answer").await?;
+                    }
+                    None => self.write_within(payload, "the frame's answer").await?,
+                }
                 self.first_answer(t1, clock, limit).await?;
                 return Ok((Negotiated::Extended { window }, answered));
             }
@@ -244,17 +302,24 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         Ok((plain, answered))
     }
 
-    /// Streamer side: the viewer's hello (already arriving), ours, the viewer's second.
-    /// Returns the viewer's window.
+    /// Streamer side: the session keys agreed in the exchange, for the frames after the first
+    /// (`None` without a secret). Taken once.
+    pub fn take_session(&mut self) -> Option<Session> {
+        self.session.take()
+    }
+
+    /// Streamer side: the viewer's hello (already arriving), ours, the viewer's second; with
+    /// the secret, both proofs checked and the session keys. Returns the viewer's window and
+    /// the first frame's records with the clock estimate the viewer's hello gave.
     async fn streamer_hellos(
         &mut self,
         mut meta: FrameMeta,
         t1: u64,
         ext: &Extension,
         clock: ClockSink<'_>,
-    ) -> Result<u8, ConnError> {
+    ) -> Result<(u8, FrameMeta), ConnError> {
         let limit = self.limits.ack_timeout;
-        let theirs = self.read_hello(limit, "the viewer's hello").await?;
+        let (theirs, first) = self.read_hello(limit, "the viewer's hello").await?;
         let t4 = now_micros();
         if let Some(times) = theirs.times {
             meta.clock = clock_record(clock(Sample {
@@ -264,42 +329,60 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 t4,
             }));
         }
+        if ext.secret.is_some() && theirs.version < SEALED_VERSION {
+            return Err(ConnError::Refused(format!(
+                "the viewer speaks exchange version {}, which cannot seal frames: with the \
+                 shared secret (--secret) both sides need version {SEALED_VERSION}",
+                theirs.version
+            )));
+        }
         let nonce = proof::nonce()?;
         let name = ext::cut_name(&ext.name).to_string();
-        let proof = match (&ext.secret, &theirs.nonce) {
-            (Some(secret), Some(their)) => {
-                Some(proof::streamer_proof(secret, their, &nonce, &name))
-            }
-            _ => None,
-        };
-        let ours = Hello {
+        let mut ours = Hello {
             version: theirs.version.clamp(1, VERSION),
             name: (!name.is_empty()).then_some(name),
             nonce: Some(nonce),
-            proof,
-            meta,
+            // Sealed, the first frame comes again with its records; they are not said here.
+            meta: if ext.secret.is_some() {
+                FrameMeta::default()
+            } else {
+                meta
+            },
             ..Hello::default()
         };
-        self.send_hello(&ours).await?;
-        let second = self.read_hello(limit, "the viewer's second hello").await?;
-        if let Some(why) = second.refuse {
+        let second = match (&ext.secret, theirs.nonce) {
+            (Some(secret), Some(_)) => prove_in(&mut ours, secret, Prover::Streamer, &[&first]),
+            _ => encode(&ours),
+        };
+        self.send_answer(&second).await?;
+        let (reply, third) = self.read_hello(limit, "the viewer's second hello").await?;
+        if let Some(why) = reply.refuse {
             return Err(ConnError::Refused(format!("the viewer says: {why}")));
         }
         if let Some(secret) = &ext.secret {
-            let proved = match (&theirs.nonce, &second.proof) {
-                (Some(their), Some(p)) => proof::is_viewer_proof(secret, &nonce, their, p),
+            let mut blank = third.clone();
+            ext::blank_proof(&mut blank);
+            let proved = match (&theirs.nonce, &reply.proof) {
+                (Some(_), Some(p)) => {
+                    let t = proof::transcript(&[&first, &second, &blank]);
+                    proof::is_proof(secret, Prover::Viewer, &t, p)
+                }
                 _ => false,
             };
-            if !proved {
+            let (true, Some(their_nonce)) = (proved, theirs.nonce) else {
                 return Err(ConnError::Refused(
                     "the viewer did not prove the shared secret (--secret)".into(),
                 ));
-            }
+            };
+            let transcript = proof::transcript(&[&first, &second, &third]);
+            let nonces = (&their_nonce, &nonce);
+            self.session = Some(Session::derive(secret, Role::Streamer, nonces, &transcript));
         }
-        Ok(theirs.window.unwrap_or(1))
+        Ok((theirs.window.unwrap_or(1), meta))
     }
 
-    /// Streamer side: the first frame's timestamped answer, one more clock sample.
+    /// Streamer side: the first frame's timestamped answer (sealed, with the secret), one more
+    /// clock sample.
     async fn first_answer(
         &mut self,
         t1: u64,
@@ -308,7 +391,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     ) -> Result<(), ConnError> {
         let waiting = "the first frame's answer";
         loop {
-            if let Some((a, used)) = Answer::parse(&self.buf)? {
+            let found = match self.session.as_mut() {
+                Some(session) => session.open_answer(&self.buf)?,
+                None => Answer::parse(&self.buf)?,
+            };
+            if let Some((a, used)) = found {
                 self.buf.drain(..used);
                 clock(Sample {
                     t1,
@@ -326,18 +413,20 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         }
     }
 
-    async fn send_hello(&mut self, hello: &Hello) -> Result<(), ConnError> {
-        let mut bytes = Vec::with_capacity(96);
-        hello.encode(&mut bytes);
-        self.send_answer(&bytes).await
+    /// Sends a hello; returns its bytes as sent (for the transcript).
+    async fn send_hello(&mut self, hello: &Hello) -> Result<Vec<u8>, ConnError> {
+        let bytes = encode(hello);
+        self.send_answer(&bytes).await?;
+        Ok(bytes)
     }
 
-    /// Reads one hello within `limit`; its size is checked before it is buffered.
+    /// Reads one hello within `limit`; its size is checked before it is buffered. Returns it
+    /// and its bytes as received (for the transcript).
     async fn read_hello(
         &mut self,
         limit: Duration,
         waiting_for: &'static str,
-    ) -> Result<Hello, ConnError> {
+    ) -> Result<(Hello, Vec<u8>), ConnError> {
         // The offer's trailing space may arrive after the flag was parsed: it is not part of
         // the hello (only the very first byte may be that space).
         let mut space_allowed = true;
@@ -349,8 +438,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 }
             }
             if let Some((hello, used)) = Hello::parse(&self.buf)? {
-                self.buf.drain(..used);
-                return Ok(hello);
+                let bytes = self.buf.drain(..used).collect();
+                return Ok((hello, bytes));
             }
             let n = self.read_within(limit, waiting_for).await?;
             if n == 0 {
@@ -358,6 +447,66 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             }
         }
     }
+}
+
+fn encode(hello: &Hello) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(96);
+    hello.encode(&mut bytes);
+    bytes
+}
+
+/// Puts `who`'s proof into `hello`: over the blocks `before` it and its own bytes with the
+/// proof blanked. Returns its bytes with the proof.
+fn prove_in(hello: &mut Hello, secret: &[u8], who: Prover, before: &[&[u8]]) -> Vec<u8> {
+    hello.proof = Some([0; ext::PROOF_BYTES]);
+    let blank = encode(hello);
+    let mut blocks = before.to_vec();
+    blocks.push(&blank);
+    hello.proof = Some(proof::prove(secret, who, &proof::transcript(&blocks)));
+    encode(hello)
+}
+
+/// Viewer side: whether the streamer's hello (`second`, after ours, `first`) proves the secret
+/// over both; its nonce if so, or why not.
+fn streamer_proved(
+    secret: &[u8],
+    theirs: &Hello,
+    first: &[u8],
+    second: &[u8],
+) -> Result<[u8; ext::NONCE_BYTES], &'static str> {
+    let (Some(nonce), Some(got)) = (theirs.nonce, theirs.proof) else {
+        return Err("this viewer needs the shared secret (--secret); the streamer gave no proof");
+    };
+    if theirs.version < SEALED_VERSION {
+        return Err(
+            "the streamer speaks exchange version 1, which cannot seal frames: with the shared \
+             secret (--secret) both sides need version 2",
+        );
+    }
+    let mut blank = second.to_vec();
+    ext::blank_proof(&mut blank);
+    let transcript = proof::transcript(&[first, &blank]);
+    if !proof::is_proof(secret, Prover::Streamer, &transcript, &got) {
+        return Err("the streamer's proof of the shared secret is wrong");
+    }
+    Ok(nonce)
+}
+
+/// Streamer side: a frame in its sealed form, header and body, in one buffer (the first
+/// frame's; later ones are sealed in place in the link).
+fn sealed_frame(
+    session: &mut Session,
+    payload: &[u8],
+    meta: &FrameMeta,
+) -> Result<Vec<u8>, ConnError> {
+    let mut wire = vec![0u8; seal::FRAME_HEAD];
+    wire.extend_from_slice(payload);
+    ext::encode_records(meta, &mut wire);
+    let records = wire.len() - seal::FRAME_HEAD - payload.len();
+    wire.resize(wire.len() + seal::TAG_BYTES, 0);
+    let head = session.seal_frame(&mut wire[seal::FRAME_HEAD..], payload.len(), records)?;
+    wire[..seal::FRAME_HEAD].copy_from_slice(&head);
+    Ok(wire)
 }
 
 #[cfg(test)]
@@ -383,14 +532,20 @@ mod tests {
         }
     }
 
-    /// Our streamer's first frame against our viewer: hellos with proofs both ways, the frame
-    /// with its records, two clock samples; then frames of the exchange, cut at every split.
+    /// Our streamer's first frame against our viewer: hellos (with proofs both ways when there
+    /// is a secret), the frame with its records, two clock samples; then frames of the
+    /// exchange, cut at every split, sealed when there is a secret.
     #[tokio::test]
     async fn both_sides_agree_prove_the_secret_and_carry_the_times() {
+        for secret in [Some(&b"k"[..]), None] {
+            agree_and_carry(secret).await;
+        }
+    }
+
+    async fn agree_and_carry(secret: Option<&'static [u8]>) {
         let (a, b) = tokio::io::duplex(64);
         let viewer = tokio::spawn(async move {
-            let mut conn =
-                Connection::new(b, Limits::default()).with_extension(ext("", 4, Some(b"k")));
+            let mut conn = Connection::new(b, Limits::default()).with_extension(ext("", 4, secret));
             let mut payload = Vec::new();
             let mut got = Vec::new();
             while conn.read_frame(&mut payload).await.unwrap() {
@@ -409,7 +564,7 @@ mod tests {
             .send_first_frame_negotiating(
                 b"\xFF\xD8first",
                 first,
-                &ext("front", 0, Some(b"k")),
+                &ext("front", 0, secret),
                 &mut sink,
             )
             .await
@@ -421,26 +576,43 @@ mod tests {
             "one from the hello, one from the first answer"
         );
         assert!(samples.iter().all(|s| s.t1 <= s.t4 && s.t2 <= s.t3));
+        let mut session = conn.take_session();
+        assert_eq!(
+            session.is_some(),
+            secret.is_some(),
+            "sealed only with a secret"
+        );
         // Later frames: header and payload written in pieces of every size.
         let (mut stream, rest) = conn.into_parts();
         assert!(rest.is_empty());
-        let mut wire = Vec::new();
-        ext::encode_frame_header(5, &meta(), &mut wire);
-        wire.extend_from_slice(b"\xFF\xD8abc");
-        for cut in 1..wire.len() {
+        let frame = |session: &mut Option<Session>| match session {
+            Some(s) => sealed_frame(s, b"\xFF\xD8abc", &meta()).unwrap(),
+            None => {
+                let mut wire = Vec::new();
+                ext::encode_frame_header(5, &meta(), &mut wire);
+                wire.extend_from_slice(b"\xFF\xD8abc");
+                wire
+            }
+        };
+        let cuts = frame(&mut None).len() + secret.map_or(0, |_| seal::TAG_BYTES) - 1;
+        for cut in 1..=cuts {
+            let wire = frame(&mut session);
             stream.write_all(&wire[..cut]).await.unwrap();
             stream.flush().await.unwrap();
             stream.write_all(&wire[cut..]).await.unwrap();
-            let mut answer = [0u8; Answer::LEN];
+            let mut answer = vec![0u8; session.as_ref().map_or(Answer::LEN, |_| seal::ANSWER_LEN)];
             tokio::io::AsyncReadExt::read_exact(&mut stream, &mut answer)
                 .await
                 .unwrap();
-            assert!(Answer::parse(&answer).unwrap().is_some());
+            match session.as_mut() {
+                Some(s) => assert!(s.open_answer(&answer).unwrap().is_some()),
+                None => assert!(Answer::parse(&answer).unwrap().is_some()),
+            }
         }
         stream.shutdown().await.unwrap();
         let (got, name) = viewer.await.unwrap();
         assert_eq!(name.as_deref(), Some("front"));
-        assert_eq!(got.len(), wire.len());
+        assert_eq!(got.len(), cuts + 1);
         assert_eq!(got[0].0, b"\xFF\xD8first");
         assert_eq!(got[0].1.meta.capture_us, first.capture_us);
         assert!(got[0].1.meta.clock.is_none(), "the sink gave no estimate");
@@ -448,6 +620,106 @@ mod tests {
             assert_eq!(payload, b"\xFF\xD8abc");
             assert!(in_band.received_us <= in_band.complete_us);
         }
+    }
+
+    /// With the secret, a sealed frame altered on the way (one bit of its picture) closes the
+    /// viewer's connection with the sealing error, and none of the frame is handed out; frames
+    /// sent bare after the handshake are refused too.
+    #[tokio::test]
+    async fn an_altered_or_bare_frame_after_a_sealed_handshake_is_refused() {
+        for bare in [false, true] {
+            let (a, b) = tokio::io::duplex(4096);
+            let viewer = tokio::spawn(async move {
+                let mut conn =
+                    Connection::new(b, Limits::default()).with_extension(ext("", 4, Some(b"k")));
+                let mut payload = Vec::new();
+                assert!(conn.read_frame(&mut payload).await.unwrap());
+                payload.clear();
+                let err = conn.read_frame(&mut payload).await.unwrap_err();
+                (err, payload)
+            });
+            let mut conn = Connection::with_dialect(a, Limits::default(), crate::Dialect::Flag);
+            let k = ext("front", 0, Some(b"k"));
+            conn.send_first_frame_negotiating(b"\xFF\xD8first", meta(), &k, &mut |_| None)
+                .await
+                .unwrap();
+            let mut session = conn.take_session().unwrap();
+            let (mut stream, _) = conn.into_parts();
+            let mut wire = sealed_frame(&mut session, b"\xFF\xD8abc", &meta()).unwrap();
+            if bare {
+                wire.clear();
+                ext::encode_frame_header(5, &meta(), &mut wire);
+                wire.extend_from_slice(b"\xFF\xD8abc");
+            } else {
+                wire[seal::FRAME_HEAD + 2] ^= 0x01;
+            }
+            stream.write_all(&wire).await.unwrap();
+            let (err, payload) = viewer.await.unwrap();
+            let want = if bare {
+                matches!(err, ConnError::Ext(ext::ExtError::BadTag(b'F')))
+            } else {
+                matches!(err, ConnError::Seal(SealError::Forged))
+            };
+            assert!(want, "{err}");
+            assert!(payload.is_empty(), "nothing of the frame is handed out");
+        }
+    }
+
+    /// With a secret there is no going back to version 1 (which cannot seal): a viewer refuses
+    /// a version 1 streamer's hello, whatever it proves, and a streamer a version 1 viewer.
+    #[tokio::test]
+    async fn with_a_secret_version_1_is_refused_both_ways() {
+        use tokio::io::AsyncReadExt;
+        let (a, b) = tokio::io::duplex(4096);
+        let viewer = tokio::spawn(async move {
+            let mut conn =
+                Connection::new(b, Limits::default()).with_extension(ext("", 4, Some(b"k")));
+            conn.read_frame(&mut Vec::new()).await
+        });
+        let mut peer = a;
+        peer.write_all(&FlagBytes::extended(2)).await.unwrap();
+        let mut buf = vec![0u8; 512];
+        let n = peer.read(&mut buf).await.unwrap();
+        let (hello, _) = Hello::parse(&buf[..n]).unwrap().unwrap();
+        assert_eq!((hello.version, hello.auth_required), (2, true));
+        let old = Hello {
+            version: 1,
+            nonce: Some([5; ext::NONCE_BYTES]),
+            proof: Some([6; ext::PROOF_BYTES]),
+            ..Hello::default()
+        };
+        peer.write_all(&encode(&old)).await.unwrap();
+        let n = peer.read(&mut buf).await.unwrap();
+        let (reply, _) = Hello::parse(&buf[..n]).unwrap().unwrap();
+        let why = reply.refuse.unwrap();
+        assert!(why.contains("version 1"), "{why}");
+        assert!(matches!(viewer.await.unwrap(), Err(ConnError::Refused(_))));
+        // The streamer's side: a viewer's hello of version 1.
+        let (a, mut b) = tokio::io::duplex(4096);
+        let peer = tokio::spawn(async move {
+            let mut buf = vec![0u8; 64];
+            let n = b.read(&mut buf).await.unwrap();
+            assert_eq!(&buf[..n], &FlagBytes::extended(2)[..]);
+            let old = Hello {
+                version: 1,
+                window: Some(4),
+                nonce: Some([5; ext::NONCE_BYTES]),
+                ..Hello::default()
+            };
+            b.write_all(&encode(&old)).await.unwrap();
+            b
+        });
+        let mut conn = Connection::with_dialect(a, Limits::default(), crate::Dialect::Flag);
+        let k = ext("front", 0, Some(b"k"));
+        let err = conn
+            .send_first_frame_negotiating(b"\xFF\xD8", meta(), &k, &mut |_| None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ConnError::Refused(why) if why.contains("version 1")),
+            "{err}"
+        );
+        drop(peer.await.unwrap());
     }
 
     /// A wrong secret, or none, is refused by the viewer, and the streamer hears why.

@@ -19,6 +19,7 @@ use crate::wire::protocol::{
     parse_header, Dialect, FlagBytes, FrameError, Header, Offer, ACCEPT_OVERLAP, ACK, BYE,
     DEFAULT_MAX_FRAME_BYTES, GOT_IMAGE, GOT_SIZE,
 };
+use crate::wire::seal::Session;
 
 /// Bounds that protect each side from a slow, silent or hostile peer.
 #[derive(Debug, Clone, Copy)]
@@ -61,6 +62,9 @@ pub struct Connection<S> {
     peer_name: Option<String>,
     /// Viewer side: the in-band times of the frame read last (extension exchange only).
     in_band: Option<InBand>,
+    /// The session keys, once the exchange proved the secret both ways: every frame and
+    /// answer after the hellos is sealed.
+    session: Option<Session>,
     /// Viewer side: by when the first header (and, in the exchange, the hellos with their
     /// proof) must be in, so that a silent or slow peer cannot hold a connection for good.
     /// The deadline, and the time allowed from the connection's start (for the message).
@@ -109,6 +113,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             peer_name: None,
             in_band: None,
             handshake: None,
+            session: None,
         }
     }
 
