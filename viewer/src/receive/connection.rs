@@ -44,6 +44,8 @@ pub struct Shared {
     /// Recordings (`R`, `--record`), fed with every payload of a stream being recorded.
     pub recorder: Arc<Recorder>,
     pub stop: watch::Sender<bool>,
+    /// `--optical`: the marker's codes, for the decoders to look up.
+    pub optical: Option<Arc<crate::optical::Loop>>,
 }
 
 /// Serves streamer `id` at `peer` until it leaves, fails, or the viewer stops.
@@ -248,6 +250,7 @@ fn spawn_decoder(
     let measure = decoder::Measure {
         read_marks: shared.measure,
         record_at_decode: shared.glass_at_decode,
+        optical: shared.optical.clone(),
     };
     let spawned = std::thread::Builder::new()
         .name(format!("decode-{id}"))
