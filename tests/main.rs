@@ -25,6 +25,8 @@
 //! - [`window`]: the window under Xvfb: size, pattern colours, letterboxing, waiting screen.
 //! - [`black_box`]: `streamer --black-box`: SIGUSR1 and on-loss dumps, a missing directory.
 //! - [`record`]: `viewer --record`: a probe first, reconnects, a directory of streams.
+//! - [`optical`]: `viewer --optical` under Xvfb, the window filmed by ffmpeg's x11grab: the
+//!   whole loop measured, a delayed link, a small rough picture, no marker.
 //! - [`field`]: the window's field tools under Xvfb: figures band, pause, snapshot, recording,
 //!   zoom and inspect, focus.
 
@@ -37,6 +39,7 @@ mod hub;
 mod hub_fair;
 mod hub_tls;
 mod link;
+mod optical;
 mod pipes;
 mod play;
 mod port;

@@ -22,6 +22,8 @@ pub struct Picture {
     pub stamp: Option<u64>,
     /// The frame's in-band times, decoding included (the extension exchange).
     pub timing: Option<Timing>,
+    /// `--optical`: what the picture showed of the window's marker.
+    pub optical: Option<crate::optical::Seen>,
     /// The frame's size as sent; larger than `width`x`height` when decoded scaled down.
     pub source: (usize, usize),
     /// The payload it was decoded from, exactly as received (for snapshots). The buffer

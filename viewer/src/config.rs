@@ -48,6 +48,8 @@ pub struct Config {
     pub record: Option<PathBuf>,
     /// The secret streamers must prove they hold (`--secret FILE`).
     pub secret: Option<Secret>,
+    /// Draw the optical marker and read it in the pictures (`--optical`).
+    pub optical: bool,
     /// Play this recording instead of listening for streamers (`--play`).
     pub play: Option<PathBuf>,
 }

@@ -19,6 +19,7 @@ pub mod board;
 pub mod config;
 pub mod decode;
 pub mod hub;
+pub mod optical;
 pub mod output;
 pub mod pipeline;
 pub mod play;

@@ -120,6 +120,13 @@ struct Args {
     /// line each (docs/security.md).
     #[arg(long, value_name = "FILE")]
     secret: Option<PathBuf>,
+    /// Measure the whole loop, photons to photons: the window draws a marker (a code that
+    /// changes at every redraw) in its top-right corner; point the robot's camera at the
+    /// screen and each picture that shows it gives optical_ms (with --measure, on each frame
+    /// line; the summary and the band show its median).
+    #[arg(long, conflicts_with_all = ["headless", "play"])]
+    optical: bool,
+
     /// Play a recording (.mkv, .webm, .avi, .mjpeg of MJPEG) in the window at its recorded
     /// timing instead of listening: Space pause, Left/Right step, [ ] speed, Home/End, L loop,
     /// click or drag the timeline. With --headless it plays to the end (--measure: a line a frame).
@@ -210,6 +217,7 @@ fn main() -> ExitCode {
         snapshot_dir: args.snapshot_dir,
         record: args.record,
         play: args.play,
+        optical: args.optical,
     };
     match viewer::run(config) {
         Ok(()) => ExitCode::SUCCESS,

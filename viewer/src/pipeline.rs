@@ -18,7 +18,7 @@ use crate::output::recorder::{is_dir_target, Recorder};
 use crate::output::save::Saver;
 use crate::stats::summary::print_summary;
 use crate::stats::Counters;
-use crate::{hub, play, receive, window};
+use crate::{hub, optical, play, receive, window};
 
 /// Runs the viewer until the window closes, the frame limit is reached or the user interrupts;
 /// prints the summary line.
@@ -52,6 +52,8 @@ pub fn run(config: Config) -> Result<()> {
     say_allowed(&config.allow);
     let board = new_board(&config);
     let counters = Arc::new(Counters::default());
+    // `--optical`: the marker's codes, drawn by the window and read by the decoders.
+    let optical = config.optical.then(|| Arc::new(optical::Loop::default()));
     let allow = Arc::new(config.allow.clone());
     let hub = match http {
         Some(listener) => {
@@ -88,10 +90,18 @@ pub fn run(config: Config) -> Result<()> {
         counters: counters.clone(),
         recorder: recorder.clone(),
         stop: stop.clone(),
+        optical: optical.clone(),
     };
     let network = spawn_network(listener, shared)?;
 
-    let shown = show(&config, &board, &stop, &counters, &recorder, (local, None));
+    let shown = show(
+        &config,
+        &board,
+        &stop,
+        &counters,
+        &recorder,
+        (local, None, optical.as_deref()),
+    );
     let threads = Threads {
         network,
         saving,
@@ -105,7 +115,7 @@ pub fn run(config: Config) -> Result<()> {
     print_summary(
         &counters,
         config.save_dir.is_some(),
-        config.measure,
+        (config.measure, config.optical),
         recorded,
     );
     network_result?;
@@ -161,14 +171,19 @@ fn new_board(config: &Config) -> Arc<Board> {
 }
 
 /// The window until it closes (nothing headless); returns the picture on screen at the end.
-/// `listen`: the address streamers connect to, and the playback with `--play`.
+/// `listen`: the address streamers connect to, the playback with `--play`, the marker's
+/// codes with `--optical`.
 fn show(
     config: &Config,
     board: &Board,
     stop: &watch::Sender<bool>,
     counters: &Counters,
     recorder: &Recorder,
-    (listen, play): (SocketAddr, Option<&play::control::Control>),
+    (listen, play, optical): (
+        SocketAddr,
+        Option<&play::control::Control>,
+        Option<&optical::Loop>,
+    ),
 ) -> Result<Option<Picture>> {
     if config.headless {
         return Ok(None);
@@ -184,6 +199,7 @@ fn show(
         snapshot_dir: &config.snapshot_dir,
         recorder,
         play,
+        optical,
     })
 }
 
@@ -220,7 +236,7 @@ fn run_play(config: &Config, path: &Path) -> Result<()> {
     // `R` has nothing live to record here: a closed recorder, so the key does nothing.
     let recorder = Recorder::new(None, config.limits.read_timeout);
     recorder.close();
-    let playing = (config.listen, Some(player.control.as_ref()));
+    let playing = (config.listen, Some(player.control.as_ref()), None);
     let shown = show(config, &board, &stop, &counters, &recorder, playing);
     // Headless, the player ends at the last frame or on Ctrl-C; with a window, on closing it.
     let played = player.join();
@@ -229,7 +245,7 @@ fn run_play(config: &Config, path: &Path) -> Result<()> {
         .join()
         .map_err(|_| anyhow!("signal thread panicked"))??;
     write_snapshot(config, &board, &shown)?;
-    print_summary(&counters, false, false, None);
+    print_summary(&counters, false, (false, false), None);
     played?;
     shown.map(|_| ())
 }

@@ -18,6 +18,8 @@ use turbojpeg::{Decompressor, Image, PixelFormat, ScalingFactor};
 use super::strips::StripDecoder;
 use super::Received;
 use crate::board::{Board, Picture};
+use crate::optical::detect::{Detector, Frame};
+use crate::optical::{Loop, Seen};
 use crate::stats::glass::Timing;
 use crate::stats::Counters;
 
@@ -215,13 +217,34 @@ fn decode_png(bytes: &[u8], out: &mut Picture, max_pixels: usize) -> Result<()> 
     Ok(())
 }
 
-/// What `--measure` asks of a decoder.
-#[derive(Debug, Clone, Copy, Default)]
+/// What `--measure` (and `--optical`) ask of a decoder.
+#[derive(Clone, Default)]
 pub struct Measure {
     /// Read each picture's timestamp mark.
     pub read_marks: bool,
     /// Record the glass-to-glass time at decoding (headless: no screen to wait for).
     pub record_at_decode: bool,
+    /// `--optical`: look for the window's marker in each picture.
+    pub optical: Option<Arc<Loop>>,
+}
+
+/// `--optical`: what the picture shows of the marker, and what finding out cost. Runs after
+/// the frame was acknowledged, before the picture goes on the board.
+fn look_for_marker(
+    optical: &Loop,
+    detector: &mut Detector,
+    picture: &Picture,
+    (id, counters): (u64, &Counters),
+) -> Seen {
+    let started = Instant::now();
+    let frame = Frame {
+        pixels: &picture.pixels,
+        width: picture.width,
+        height: picture.height,
+    };
+    let seen = optical.see(detector, frame);
+    counters.optical_searched(id, started.elapsed());
+    seen
 }
 
 /// Decodes stream `id`'s payloads until its slot closes.
@@ -244,6 +267,7 @@ pub fn run(
     let mut errors = 0u64;
     let info = counters.streams.get(id);
     let mut said_mark = false;
+    let mut detector = Detector::default();
     while let Some(received) = payloads.take_blocking() {
         let Received {
             bytes: payload,
@@ -265,6 +289,10 @@ pub fn run(
                 if measure.read_marks && picture.timing.is_none() {
                     picture.stamp = stamp_of(&picture, &payload, peer, &mut said_mark);
                 }
+                picture.optical = measure
+                    .optical
+                    .as_deref()
+                    .map(|o| look_for_marker(o, &mut detector, &picture, (id, &counters)));
                 if measure.record_at_decode {
                     if let Some(t) = &picture.timing {
                         counters.record_timed(id, peer, t, t.decoded_us, true);

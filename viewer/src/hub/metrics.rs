@@ -53,6 +53,10 @@ pub fn streams_json(streams: &Streams) -> Value {
                         .collect();
                     map.insert("stages".into(), Value::Object(stages));
                 }
+                if let Some(ms) = s.optical_p50_ms {
+                    map.insert("optical_p50_ms".into(), json!(round2(ms)));
+                    map.insert("optical_frames".into(), json!(s.optical_frames));
+                }
                 if let Some((offset, error)) = s.clock_ms {
                     map.insert("clock_offset_ms".into(), json!(round3(offset)));
                     map.insert("clock_error_ms".into(), json!(round3(error)));
@@ -273,6 +277,21 @@ fn per_stream(out: &mut String, streams: &[Arc<StreamInfo>]) {
             })
         },
     );
+    histogram(
+        out,
+        "viewer_stream_optical_seconds",
+        "With --optical: photons to photons (the window's marker filmed by the camera, to the \
+         picture showing it handed to the screen), its host share (glass) and the rest \
+         (camera before its timestamp, display after the hand-off).",
+        streams,
+        |s, f| {
+            s.with_optical(|o| {
+                f(",figure=\"optical\"", &o.optical);
+                f(",figure=\"host\"", &o.host);
+                f(",figure=\"outside\"", &o.outside);
+            })
+        },
+    );
 }
 
 /// A stream's labels: its id, peer and, when told, its name (escaped as the format wants).
@@ -390,5 +409,34 @@ mod tests {
             "{json}"
         );
         assert!(!json.contains("glass_p50_ms"), "{json}");
+        assert!(
+            !text.contains("optical") && !json.contains("optical"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn optical_figures_reach_the_json_and_the_exposition() {
+        use crate::stats::optical::Figure;
+        let counters = Counters::default();
+        let peer: std::net::SocketAddr = "127.0.0.1:5000".parse().unwrap();
+        counters.streams.add(3, peer);
+        for optical in [60.0, 70.0, 80.0] {
+            let host = Some(6.0);
+            counters.record_optical(3, &Figure::Measured { optical, host });
+        }
+        counters.record_optical(3, &Figure::Unknown("no_marker"));
+        let text = exposition(&counters, (0, &Counts::default()));
+        for line in [
+            "# TYPE viewer_stream_optical_seconds histogram\n",
+            "viewer_stream_optical_seconds_count{stream=\"3\",peer=\"127.0.0.1:5000\",figure=\"optical\"} 3\n",
+            "viewer_stream_optical_seconds_sum{stream=\"3\",peer=\"127.0.0.1:5000\",figure=\"host\"} 0.018\n",
+            "viewer_stream_optical_seconds_count{stream=\"3\",peer=\"127.0.0.1:5000\",figure=\"outside\"} 3\n",
+        ] {
+            assert!(text.contains(line), "no {line:?} in\n{text}");
+        }
+        let json = streams_json(&counters.streams).to_string();
+        assert!(json.contains("\"optical_p50_ms\":70.0"), "{json}");
+        assert!(json.contains("\"optical_frames\":3"), "{json}");
     }
 }

@@ -47,6 +47,8 @@ pub struct Shared {
     /// Recordings (`R`, `--record`), fed with every payload of a stream being recorded.
     pub recorder: Arc<Recorder>,
     pub stop: watch::Sender<bool>,
+    /// `--optical`: the marker's codes, for the decoders to look up.
+    pub optical: Option<Arc<crate::optical::Loop>>,
 }
 
 /// The lines about connections that never sent a header in time, one a second at most.
@@ -284,6 +286,7 @@ fn spawn_decoder(
     let measure = decoder::Measure {
         read_marks: shared.measure,
         record_at_decode: shared.glass_at_decode,
+        optical: shared.optical.clone(),
     };
     let spawned = std::thread::Builder::new()
         .name(format!("decode-{id}"))

@@ -10,6 +10,7 @@ use shared::media::mark;
 use shared::runtime::stats::{Histogram, StreamStats};
 
 use super::glass::{self, StageFigures, Timing, STAGE_NAMES};
+use super::optical::{Figure, OpticalFigures};
 use super::streams::Streams;
 
 /// Counts over the whole run, all streams together.
@@ -31,6 +32,8 @@ pub struct Counters {
     glass: Mutex<Histogram>,
     /// Stage times of the frames measured in-band, all streams together.
     stages: Mutex<StageFigures>,
+    /// The optical loop's figures (`--optical`), all streams together.
+    optical: Mutex<OpticalFigures>,
     /// Each live stream's own figures.
     pub streams: Streams,
 }
@@ -39,18 +42,38 @@ impl Counters {
     /// Records and prints one glass-to-glass time: from the capture time in a picture's mark
     /// to now (the picture was just handed to the screen, or decoded when headless).
     pub fn record_glass(&self, peer: SocketAddr, stamp: u64) {
+        let (_, line) = self.glass_line(peer, stamp);
+        print_line(format_args!("{line}"));
+    }
+
+    /// [`Counters::record_glass`] without printing: the glass time and the frame's line.
+    pub fn glass_line(&self, peer: SocketAddr, stamp: u64) -> (f64, String) {
         let ms = mark::elapsed_ms(stamp, mark::now_micros());
         lock(&self.glass).record_ms(ms);
         if let Some(stream) = self.streams.by_peer(peer) {
             stream.glass(ms);
         }
-        print_line(format_args!("peer={peer} glass_ms={ms:.2}"));
+        (ms, format!("peer={peer} glass_ms={ms:.2}"))
     }
 
     /// Records one frame measured in-band, shown (or decoded, headless) at `shown_us` on this
     /// clock: glass and its stages, run-wide and for the stream, printed with `print`
     /// (`--measure`). A frame without a figure says why on its line, and once on stderr.
     pub fn record_timed(&self, id: u64, peer: SocketAddr, t: &Timing, shown_us: u64, print: bool) {
+        let (_, line) = self.timed_line(id, peer, t, shown_us);
+        if print {
+            print_line(format_args!("{line}"));
+        }
+    }
+
+    /// [`Counters::record_timed`] without printing: glass, if known, and the frame's line.
+    pub fn timed_line(
+        &self,
+        id: u64,
+        peer: SocketAddr,
+        t: &Timing,
+        shown_us: u64,
+    ) -> (Option<f64>, String) {
         let stream = self.streams.get(id);
         match glass::stages(t, shown_us) {
             Ok(s) => {
@@ -59,30 +82,46 @@ impl Counters {
                 if let Some(stream) = &stream {
                     stream.timed(&s);
                 }
-                if print {
-                    let mut line = format!("peer={peer} glass_ms={:.2}", s.glass);
-                    for (name, ms) in STAGE_NAMES.iter().zip(s.each()) {
-                        line.push_str(&format!(" {name}_ms={ms:.2}"));
-                    }
-                    print_line(format_args!(
-                        "{line} clock_offset_ms={:.3} clock_error_ms={:.3}",
-                        s.offset_ms, s.error_ms
-                    ));
+                let mut line = format!("peer={peer} glass_ms={:.2}", s.glass);
+                for (name, ms) in STAGE_NAMES.iter().zip(s.each()) {
+                    line.push_str(&format!(" {name}_ms={ms:.2}"));
                 }
+                line.push_str(&format!(
+                    " clock_offset_ms={:.3} clock_error_ms={:.3}",
+                    s.offset_ms, s.error_ms
+                ));
+                (Some(s.glass), line)
             }
             Err(why) => {
                 lock(&self.stages).unknown += 1;
                 if let Some(stream) = &stream {
                     stream.unknown(why);
                 }
-                if print {
-                    print_line(format_args!(
-                        "peer={peer} glass_ms=unknown why={}",
-                        why.describe()
-                    ));
-                }
+                let line = format!("peer={peer} glass_ms=unknown why={}", why.describe());
+                (None, line)
             }
         }
+    }
+
+    /// Records one frame's optical figure, run-wide and for stream `id`.
+    pub fn record_optical(&self, id: u64, figure: &Figure) {
+        lock(&self.optical).record(figure);
+        if let Some(stream) = self.streams.get(id) {
+            stream.with_optical(|o| o.record(figure));
+        }
+    }
+
+    /// Records what one search for the marker in stream `id`'s picture cost.
+    pub fn optical_searched(&self, id: u64, took: std::time::Duration) {
+        lock(&self.optical).searched(took);
+        if let Some(stream) = self.streams.get(id) {
+            stream.with_optical(|o| o.searched(took));
+        }
+    }
+
+    /// Runs `f` on the run-wide optical figures, under their lock.
+    pub fn with_optical<R>(&self, f: impl FnOnce(&OpticalFigures) -> R) -> R {
+        f(&lock(&self.optical))
     }
 
     /// Runs `f` on the run-wide stage figures, under their lock.

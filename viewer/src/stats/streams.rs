@@ -14,6 +14,7 @@ use shared::Dialect;
 use tokio::sync::watch;
 
 use super::glass::{StageFigures, Stages, Unknown};
+use super::optical::OpticalFigures;
 
 /// The received rate is measured over windows of this length.
 const RATE_WINDOW: Duration = Duration::from_secs(1);
@@ -141,6 +142,8 @@ pub struct StreamInfo {
     glass: Mutex<Histogram>,
     /// Stage times of frames measured in-band, and why others were not.
     stages: Mutex<StageFigures>,
+    /// The optical loop's figures (`--optical`).
+    optical: Mutex<OpticalFigures>,
     /// Reasons a frame had no glass figure, each said once on stderr.
     said_unknown: Mutex<Vec<Unknown>>,
     /// The stream's name from its hello (our streamers), set once.
@@ -228,6 +231,11 @@ pub struct Snapshot {
     pub clock_ms: Option<(f64, f64)>,
     /// The stream's name, when its streamer told one.
     pub name: Option<String>,
+    /// Optical median and frames measured (`--optical`), once a marker was read.
+    pub optical_p50_ms: Option<f64>,
+    pub optical_frames: u64,
+    /// Frames per optical bin (see [`super::optical::BINS_MS`]).
+    pub optical_bins: [u64; super::optical::BINS_MS.len() + 1],
     pub connected_for: Duration,
 }
 
@@ -249,6 +257,7 @@ impl StreamInfo {
             decode: Mutex::new(Histogram::default()),
             glass: Mutex::new(Histogram::default()),
             stages: Mutex::new(StageFigures::default()),
+            optical: Mutex::new(OpticalFigures::default()),
             said_unknown: Mutex::new(Vec::new()),
             name: OnceLock::new(),
             rate: Mutex::new(Rate {
@@ -328,6 +337,11 @@ impl StreamInfo {
         }
     }
 
+    /// Runs `f` on the optical figures, under their lock.
+    pub fn with_optical<R>(&self, f: impl FnOnce(&mut OpticalFigures) -> R) -> R {
+        f(&mut lock(&self.optical))
+    }
+
     /// Runs `f` on the stage figures, under their lock.
     pub fn with_stages<R>(&self, f: impl FnOnce(&StageFigures) -> R) -> R {
         f(&lock(&self.stages))
@@ -356,6 +370,10 @@ impl StreamInfo {
             let stages = lock(&self.stages);
             (stages.p50s(), stages.clock)
         };
+        let optical = {
+            let o = lock(&self.optical);
+            (o.p50(), o.optical.count(), o.bins())
+        };
         Snapshot {
             id: self.id,
             peer: self.peer,
@@ -376,6 +394,9 @@ impl StreamInfo {
             stages_p50_ms,
             clock_ms,
             name: self.name.get().cloned(),
+            optical_p50_ms: optical.0,
+            optical_frames: optical.1,
+            optical_bins: optical.2,
             connected_for: now.saturating_duration_since(self.connected_at),
         }
     }

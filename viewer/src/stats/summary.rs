@@ -8,9 +8,15 @@ use shared::cli::print_line;
 use super::glass::{StageFigures, STAGE_NAMES};
 use super::Counters;
 
-/// Prints the summary line; `saving` adds the saved count, `measuring` the glass times,
-/// `recorded` the recordings written and the frames they hold.
-pub fn print_summary(c: &Counters, saving: bool, measuring: bool, recorded: Option<(u64, u64)>) {
+/// Prints the summary line; `saving` adds the saved count, `measuring` the glass times, `optical`
+/// the optical loop's, `recorded` the recordings written and the frames they
+/// hold.
+pub fn print_summary(
+    c: &Counters,
+    saving: bool,
+    (measuring, optical): (bool, bool),
+    recorded: Option<(u64, u64)>,
+) {
     let load = |v: &AtomicU64| v.load(Ordering::Relaxed);
     let fps = c.lock_rate().as_ref().map_or(0.0, |s| s.fps());
     let mut saved = if saving {
@@ -31,6 +37,9 @@ pub fn print_summary(c: &Counters, saving: bool, measuring: bool, recorded: Opti
             ))
         });
         c.with_stages(|f| saved.push_str(&stage_figures(f)));
+    }
+    if optical {
+        c.with_optical(|o| saved.push_str(&o.summary()));
     }
     print_line(format_args!(
         "summary: frames={} decoded={} errors={} truncated={} dropped={} fps={fps:.2}{saved}",

@@ -152,6 +152,7 @@ mod tests {
             recording: false,
             help: false,
             play: None,
+            optical: None,
         };
         let mut surface = Surface {
             pixels: &mut canvas.pixels,
@@ -160,6 +161,39 @@ mod tests {
             undo: None,
         };
         draw_overlays(&mut surface, &boxes, marks);
+    }
+
+    /// `--optical`: the marker drawn over a picture in place reads back, and is undone.
+    #[test]
+    fn the_optical_marker_is_drawn_over_everything_and_undone() {
+        use crate::optical::detect::{Detector, Frame};
+        let (w, h) = (640, 360);
+        let mut p = picture(w, h, 0x0030_6090);
+        let mut undo = super::super::hud::Undo::default();
+        let marks = Marks {
+            paused: true,
+            recording: true,
+            help: false,
+            play: None,
+            optical: Some(4321),
+        };
+        let mut surface = Surface {
+            pixels: &mut p.pixels,
+            width: w,
+            height: h,
+            undo: Some(&mut undo),
+        };
+        let band = vec![((0, 0, w, h), vec!["a band".to_string()])];
+        draw_overlays(&mut surface, &band, marks);
+        let frame = Frame {
+            pixels: &p.pixels,
+            width: w,
+            height: h,
+        };
+        let found = Detector::default().find(frame);
+        assert_eq!(found.iter().map(|f| f.code).collect::<Vec<_>>(), vec![4321]);
+        undo.restore(&mut p.pixels, w);
+        assert!(p.pixels.iter().all(|&px| px == 0x0030_6090));
     }
 
     #[test]

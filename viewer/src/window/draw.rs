@@ -37,6 +37,8 @@ pub struct Marks {
     pub help: bool,
     /// With `--play`, the timeline bar for this playback position.
     pub play: Option<Status>,
+    /// With `--optical`, the marker's code to draw, top right over everything.
+    pub optical: Option<u32>,
 }
 
 /// The window and what it draws with. The shared-memory connection comes first so that it is
@@ -265,6 +267,14 @@ pub fn draw_overlays(surface: &mut Surface<'_>, boxes: &[(Rect, Vec<String>)], m
     hud::draw_marks(surface, marks.paused, marks.recording);
     if marks.help {
         hud::draw_help(surface);
+    }
+    if let Some(code) = marks.optical {
+        let all = (0, 0, surface.width, surface.height);
+        let (w, h) = (surface.width, surface.height);
+        crate::optical::marker::draw(code, w, h, |x, y, bw, bh, black| {
+            let colour = if black { 0 } else { 0x00FF_FFFF };
+            surface.fill((x, y, bw, bh), all, colour);
+        });
     }
 }
 

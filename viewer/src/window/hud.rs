@@ -50,6 +50,8 @@ pub struct Figures {
     pub stages_ms: Option<[f64; 5]>,
     /// The stream's name, when its streamer told one.
     pub name: Option<String>,
+    /// `--optical`: the median optical time and the frames per bin, once a marker was read.
+    pub optical: Option<(f64, [u64; 8])>,
 }
 
 /// The pixel under the cursor: its frame coordinates and colour (0RGB).
@@ -110,8 +112,23 @@ pub fn lines(
         decode,
     ];
     lines.extend(stages);
+    lines.extend(figures.optical.map(|(p50, bins)| optical_line(p50, &bins)));
     lines.extend(probe.map(|p| p.text()));
     lines
+}
+
+/// The optical median and a small histogram: each bin's height as a digit, 9 the fullest.
+fn optical_line(p50: f64, bins: &[u64]) -> String {
+    let most = bins.iter().copied().max().unwrap_or(0).max(1);
+    let bars: Vec<String> = bins
+        .iter()
+        .map(|&n| ((n * 9).div_ceil(most)).to_string())
+        .collect();
+    format!(
+        "optical {p50:.1} ms  per {:.0} ms: {}",
+        crate::stats::optical::BIN_MS,
+        bars.join(" ")
+    )
 }
 
 /// Pixels an overlay covered, to put back once the picture is on screen.
@@ -372,6 +389,7 @@ mod tests {
             glass_ms: Some(62.14),
             stages_ms: Some([5.0, 0.21, 40.06, 6.0, 10.87]),
             name: Some("front#2".into()),
+            optical: Some((71.3, [0, 0, 3, 9, 1, 0, 0, 1])),
             ..Figures::default()
         };
         let probe = Probe {
@@ -380,6 +398,7 @@ mod tests {
             rgb: 0x00BF_BE02,
         };
         let all = lines(peer(), (1280, 720), &figures, Some(probe));
+        assert_eq!(all[4], "optical 71.3 ms  per 25 ms: 0 0 3 9 1 0 0 1");
         for line in all.iter().map(String::as_str).chain(HELP.iter().copied()) {
             assert!(line.chars().all(font::can_draw), "{line:?}");
         }

@@ -76,6 +76,8 @@ pub struct Options<'a> {
     pub recorder: &'a Recorder,
     /// With `--play`: the playback the keys and the timeline drive.
     pub play: Option<&'a Control>,
+    /// With `--optical`: the marker's codes, a new one drawn at every redraw.
+    pub optical: Option<&'a crate::optical::Loop>,
 }
 
 /// Runs the window until it is closed, Esc is pressed or `stop` is set; sets `stop` on the way
@@ -139,6 +141,8 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
         // the band off; only the band needs a redraw for them.
         let refreshed = tiles::refresh_figures(o.counters, &mut shown, &mut last_figures);
         redraw |= c.hud && refreshed;
+        // The marker changes at every redraw, so with it the window redraws every turn.
+        redraw |= o.optical.is_some();
         screen.retitle(&shown);
         if !redraw {
             screen.idle();
@@ -153,9 +157,14 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
             recording,
             help: c.help,
             play: played,
+            optical: o.optical.map(|l| l.next_code()),
         };
         screen.draw(&mut shown, &layout, &c, marks, (w, h))?;
-        tiles::record_glass(o.counters, o.measure, &fresh);
+        let presented = Instant::now();
+        if let (Some(l), Some(code)) = (o.optical, marks.optical) {
+            l.presented(code, presented);
+        }
+        tiles::record_glass(o.counters, o.measure, &fresh, presented);
     }
     Ok(finish(shown, writers))
 }

@@ -4,11 +4,14 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use shared::cli::print_line;
 use shared::media::mark;
 
 use super::hud::Figures;
 use crate::board::{Board, Picture, TileInfo};
+use crate::optical::Seen;
 use crate::stats::glass::Timing;
+use crate::stats::optical::Figure;
 use crate::stats::streams::Snapshot;
 use crate::stats::Counters;
 
@@ -30,7 +33,9 @@ pub struct Shown {
 pub struct Fresh {
     id: u64,
     peer: SocketAddr,
-    glass: Glass,
+    glass: Option<Glass>,
+    /// `--optical`: what the picture showed of the marker.
+    optical: Option<Seen>,
 }
 
 /// Where a picture's capture time comes from.
@@ -91,9 +96,14 @@ pub fn take_pictures(board: &Board, shown: &mut [Shown], paused: bool) -> (bool,
                 (None, Some(stamp)) => Some(Glass::Mark(stamp)),
                 (None, None) => None,
             };
-            if let Some(glass) = glass {
-                let (id, peer) = (s.tile.id, s.tile.peer);
-                fresh.push(Fresh { id, peer, glass });
+            if glass.is_some() || new.optical.is_some() {
+                let (id, peer, optical) = (s.tile.id, s.tile.peer, new.optical);
+                fresh.push(Fresh {
+                    id,
+                    peer,
+                    glass,
+                    optical,
+                });
             }
             if let Some(old) = s.picture.replace(new) {
                 board.recycle(old);
@@ -104,19 +114,33 @@ pub fn take_pictures(board: &Board, shown: &mut [Shown], paused: bool) -> (bool,
     (taken, fresh)
 }
 
-/// Records the glass-to-glass times of pictures now on screen: printed with `--measure`,
-/// else only kept for the figures band.
-pub fn record_glass(counters: &Counters, measure: bool, fresh: &[Fresh]) {
+/// Records the glass-to-glass (and with `--optical` the optical) times of pictures handed to
+/// the screen at `presented`: printed with `--measure`, else only kept for the figures band.
+pub fn record_glass(counters: &Counters, measure: bool, fresh: &[Fresh], presented: Instant) {
     let shown = shared::wire::clock::wall_micros();
     for f in fresh {
-        match f.glass {
-            Glass::Timed(t) => counters.record_timed(f.id, f.peer, &t, shown, measure),
-            Glass::Mark(stamp) if measure => counters.record_glass(f.peer, stamp),
-            Glass::Mark(stamp) => {
-                if let Some(info) = counters.streams.get(f.id) {
-                    info.glass(mark::elapsed_ms(stamp, mark::now_micros()));
-                }
+        let (host, mut line) = match f.glass {
+            Some(Glass::Timed(t)) => counters.timed_line(f.id, f.peer, &t, shown),
+            Some(Glass::Mark(stamp)) if measure => {
+                let (ms, line) = counters.glass_line(f.peer, stamp);
+                (Some(ms), line)
             }
+            Some(Glass::Mark(stamp)) => {
+                let ms = mark::elapsed_ms(stamp, mark::now_micros());
+                if let Some(info) = counters.streams.get(f.id) {
+                    info.glass(ms);
+                }
+                (Some(ms), String::new())
+            }
+            None => (None, format!("peer={}", f.peer)),
+        };
+        if let Some(seen) = f.optical {
+            let figure = Figure::of(seen, presented, host);
+            counters.record_optical(f.id, &figure);
+            line.push_str(&figure.line());
+        }
+        if measure {
+            print_line(format_args!("{line}"));
         }
     }
 }
@@ -152,6 +176,7 @@ fn figures(s: &Snapshot) -> Figures {
         glass_ms: s.glass_p50_ms,
         stages_ms: s.stages_p50_ms,
         name: s.name.clone(),
+        optical: s.optical_p50_ms.map(|p50| (p50, s.optical_bins)),
     }
 }
 
