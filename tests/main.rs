@@ -20,6 +20,8 @@
 //! - [`window`]: the window under Xvfb: size, pattern colours, letterboxing, waiting screen.
 //! - [`black_box`]: `streamer --black-box`: SIGUSR1 and on-loss dumps, a missing directory.
 //! - [`record`]: `viewer --record`: a probe first, reconnects, a directory of streams.
+//! - [`mcap`]: MCAP recordings read by PyPI `mcap`/`mcap-ros2-support` and rerun-sdk, a
+//!   `kill -9` cut, `--source`/`--play FILE.mcap`, `--topic`, another writer's files.
 //! - [`field`]: the window's field tools under Xvfb: figures band, pause, snapshot, recording,
 //!   zoom and inspect, focus.
 
@@ -31,6 +33,7 @@ mod field;
 mod hub;
 mod hub_fair;
 mod link;
+mod mcap;
 mod pipes;
 mod play;
 mod record;
