@@ -72,9 +72,8 @@ struct Cdr<'a>(&'a mut Vec<u8>);
 
 impl Cdr<'_> {
     fn align(&mut self, n: usize) {
-        while (self.0.len() - CDR_LE.len()) % n != 0 {
-            self.0.push(0);
-        }
+        let pad = (n - (self.0.len() - CDR_LE.len()) % n) % n;
+        self.0.resize(self.0.len() + pad, 0);
     }
     fn u32(&mut self, v: u32) {
         self.align(4);

@@ -29,7 +29,8 @@ enum Sink {
     /// The file, until the first frame tells the picture size (Matroska needs it first).
     Pending(File),
     Mkv(Mkv<File>),
-    Mcap(McapWriter<File>),
+    /// Boxed: the writer's state is a kilobyte.
+    Mcap(Box<McapWriter<File>>),
     /// Failed or finished.
     None,
 }
@@ -166,7 +167,7 @@ impl Recording {
                 return Ok(());
             };
             self.sink = if is_mcap(&self.path) {
-                Sink::Mcap(McapWriter::new(file, &self.topic)?)
+                Sink::Mcap(Box::new(McapWriter::new(file, &self.topic)?))
             } else {
                 Sink::Mkv(Mkv::new(file, width, height)?)
             };

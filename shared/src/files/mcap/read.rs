@@ -315,7 +315,11 @@ mod tests {
         (w.finish().unwrap().into_inner(), frames)
     }
 
-    fn read_all(bytes: &[u8], topic: Option<&str>) -> Result<(Vec<(u64, Vec<u8>)>, bool), String> {
+    /// Each frame's time and bytes.
+    type Frames = Vec<(u64, Vec<u8>)>;
+
+    /// Every frame found, and whether the file was cut short.
+    fn read_all(bytes: &[u8], topic: Option<&str>) -> Result<(Frames, bool), String> {
         let mut r = McapReader::open(Cursor::new(bytes.to_vec()), 1 << 20, topic)?;
         let mut out = Vec::new();
         while let Some(e) = r.next_frame()? {
