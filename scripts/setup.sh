@@ -13,6 +13,8 @@ packages=(
   # The window's recordings are read back with ffprobe and ffmpeg in tests/field.rs.
   ffmpeg
   python3 procps bc
+  # MCAP recordings (tests/mcap.rs) are judged by PyPI readers in a virtualenv (scripts/py-env.sh).
+  python3-venv
   # Camera: bindgen needs libclang for the V4L2 bindings; scripts/vm-camera-test.sh boots a
   # VM with QEMU and builds its initramfs from busybox, cpio and xz.
   libclang-dev qemu-system-x86 busybox-static cpio xz-utils
@@ -83,3 +85,5 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
 echo "setup: $(cargo --version)"
+# The MCAP readers the tests judge recordings by, in the git-ignored .cache/venv.
+"$(dirname "$0")/py-env.sh"

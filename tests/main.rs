@@ -27,6 +27,8 @@
 //! - [`record`]: `viewer --record`: a probe first, reconnects, a directory of streams.
 //! - [`optical`]: `viewer --optical` under Xvfb, the window filmed by ffmpeg's x11grab: the
 //!   whole loop measured, a delayed link, a small rough picture, no marker.
+//! - [`mcap`]: MCAP recordings read by PyPI `mcap`/`mcap-ros2-support` and rerun-sdk, a
+//!   `kill -9` cut, `--source`/`--play FILE.mcap`, `--topic`, another writer's files.
 //! - [`field`]: the window's field tools under Xvfb: figures band, pause, snapshot, recording,
 //!   zoom and inspect, focus.
 
@@ -40,6 +42,7 @@ mod hub_fair;
 mod hub_tls;
 mod link;
 mod optical;
+mod mcap;
 mod pipes;
 mod play;
 mod port;

@@ -320,7 +320,7 @@ fn play_headless_hands_over_every_frame_and_a_cut_recording_to_its_last_whole_fr
         ),
         (
             &text,
-            "not a recording: neither Matroska/WebM, AVI nor concatenated JPEG",
+            "not a recording: neither Matroska/WebM, MCAP, AVI nor concatenated JPEG",
         ),
     ] {
         let out = Command::new(bin("viewer"))

@@ -270,8 +270,7 @@ fn replay_bad_inputs_each_get_their_line() {
     let h264_avi = dir.path("h264.avi");
     ffmpeg_file(&h264_avi, "libx264");
     let missing = dir.path("missing.mkv");
-    let cases: Vec<(&PathBuf, &[&str], String)> =
-        vec![
+    let cases: Vec<(&PathBuf, &[&str], String)> = vec![
         (
             &h264,
             &[],
@@ -283,9 +282,21 @@ fn replay_bad_inputs_each_get_their_line() {
             &[],
             "the video stream is H264, not MJPEG (MJPG); only MJPEG can be replayed".into(),
         ),
-        (&not, &[], "not a recording: neither Matroska/WebM, AVI nor concatenated JPEG".into()),
-        (&headers, &[], "the file ends before its Tracks (no video track description)".into()),
-        (&ff, &["--max-frame-bytes", "1000"], "is over --max-frame-bytes 1000".into()),
+        (
+            &not,
+            &[],
+            "not a recording: neither Matroska/WebM, MCAP, AVI nor concatenated JPEG".into(),
+        ),
+        (
+            &headers,
+            &[],
+            "the file ends before its Tracks (no video track description)".into(),
+        ),
+        (
+            &ff,
+            &["--max-frame-bytes", "1000"],
+            "is over --max-frame-bytes 1000".into(),
+        ),
     ];
     for (path, extra, what) in cases {
         let mut args = vec!["--source", path.to_str().unwrap(), "--quiet"];

@@ -40,6 +40,8 @@ pub struct Config {
     pub stamp: bool,
     pub frames: u64,
     pub looping: bool,
+    /// The MCAP topic a recording source plays (`--topic`).
+    pub topic: Option<String>,
     pub quiet: bool,
     pub ack_timeout: Duration,
     /// `--camera`: which camera; `None` for the first one that delivers frames.
@@ -72,6 +74,7 @@ impl Config {
             size: self.size,
             looping: self.looping,
             fps_given: self.fps.is_some(),
+            topic: self.topic.clone(),
             camera: self.camera_request(),
             pipe: self.pipe_options(),
         }

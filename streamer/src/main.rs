@@ -32,7 +32,7 @@ struct Args {
     /// Picture source: test (built-in moving pattern), camera, PATH.y4m, PATH.jpg, PATH.png,
     /// `-` (frames on standard input: y4m, concatenated JPEGs, or raw BGR with --raw),
     /// `http://HOST:PORT/PATH` (an MJPEG-over-HTTP stream) or a recording to replay,
-    /// PATH.mkv/.webm/.avi/.mjpeg (MJPEG, sent as recorded at its recorded times).
+    /// PATH.mkv/.webm/.mcap/.avi/.mjpeg (MJPEG, sent as recorded at its recorded times).
     #[arg(long, default_value = "camera")]
     source: SourceSpec,
 
@@ -73,6 +73,11 @@ struct Args {
     /// Replay a .y4m file or a recording from the start when it ends.
     #[arg(long = "loop")]
     looping: bool,
+
+    /// With --source FILE.mcap: the sensor_msgs/msg/CompressedImage topic to send (the first
+    /// such channel otherwise).
+    #[arg(long, value_name = "TOPIC")]
+    topic: Option<String>,
 
     /// Print no per-frame lines, only the summary.
     #[arg(long)]
@@ -202,6 +207,7 @@ fn main() -> ExitCode {
         stamp: args.stamp,
         frames: args.frames,
         looping: args.looping,
+        topic: args.topic,
         quiet: args.quiet,
         ack_timeout: args.ack_timeout.0,
         camera: args.camera,

@@ -46,10 +46,14 @@ pub struct Config {
     pub snapshot_dir: PathBuf,
     /// Record the first stream to connect into this file (`--record`).
     pub record: Option<PathBuf>,
+    /// What `R` and `--record DIR/` write (`--record-format`).
+    pub record_format: crate::output::recorder::Format,
     /// The secret streamers must prove they hold (`--secret FILE`).
     pub secret: Option<Secret>,
     /// Draw the optical marker and read it in the pictures (`--optical`).
     pub optical: bool,
     /// Play this recording instead of listening for streamers (`--play`).
     pub play: Option<PathBuf>,
+    /// The MCAP topic `--play` plays (`--topic`).
+    pub topic: Option<String>,
 }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use shared::cli::{Cidr, Resolution, Seconds, DEFAULT_MAX_PIXELS, MAX_DIMENSION};
 use shared::{Limits, DEFAULT_MAX_FRAME_BYTES};
+use viewer::output::recorder::Format as RecordFormat;
 
 /// Receives JPEG frames from streamers, acknowledges each one and shows the newest.
 #[derive(Parser, Debug)]
@@ -110,10 +111,17 @@ struct Args {
     snapshot_dir: PathBuf,
 
     /// Record every received JPEG of the first stream that sends a frame into this Matroska
-    /// file, across its reconnects within --read-timeout; DIR/ (or an existing directory)
-    /// records each stream into a file of its own there.
+    /// file (MCAP when it ends in .mcap), across its reconnects within --read-timeout; DIR/
+    /// (or an existing directory) records each stream into a file of its own there.
     #[arg(long, value_name = "PATH")]
     record: Option<PathBuf>,
+
+    /// The container R and --record DIR/ write: mkv (Matroska, for ffmpeg and players) or
+    /// mcap (ROS 2 CompressedImage messages with a latency channel, for Foxglove, Rerun,
+    /// ros2 bag and Python).
+    #[arg(long, value_name = "mkv|mcap", default_value = "mkv")]
+    #[arg(value_parser = parse_record_format)]
+    record_format: RecordFormat,
 
     /// A file holding the secret shared with the streamers (not readable by others): only
     /// streamers that prove they hold it are accepted; reference streamers are refused, one
@@ -127,11 +135,24 @@ struct Args {
     #[arg(long, conflicts_with_all = ["headless", "play"])]
     optical: bool,
 
-    /// Play a recording (.mkv, .webm, .avi, .mjpeg of MJPEG) in the window at its recorded
+    /// Play a recording (.mkv, .webm, .mcap, .avi, .mjpeg of MJPEG) in the window at its recorded
     /// timing instead of listening: Space pause, Left/Right step, [ ] speed, Home/End, L loop,
     /// click or drag the timeline. With --headless it plays to the end (--measure: a line a frame).
     #[arg(long, value_name = "FILE")]
     play: Option<PathBuf>,
+
+    /// With --play FILE.mcap: the sensor_msgs/msg/CompressedImage topic to play (the first
+    /// such channel otherwise).
+    #[arg(long, value_name = "TOPIC", requires = "play")]
+    topic: Option<String>,
+}
+
+fn parse_record_format(s: &str) -> Result<RecordFormat, String> {
+    match s {
+        "mkv" => Ok(RecordFormat::Matroska),
+        "mcap" => Ok(RecordFormat::Mcap),
+        _ => Err(format!("{s:?} is neither mkv nor mcap")),
+    }
 }
 
 fn parse_on_off(s: &str) -> Result<bool, String> {
@@ -216,8 +237,10 @@ fn main() -> ExitCode {
         hud: args.hud,
         snapshot_dir: args.snapshot_dir,
         record: args.record,
+        record_format: args.record_format,
         play: args.play,
         optical: args.optical,
+        topic: args.topic,
     };
     match viewer::run(config) {
         Ok(()) => ExitCode::SUCCESS,

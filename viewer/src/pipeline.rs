@@ -39,7 +39,11 @@ pub fn run(config: Config) -> Result<()> {
         .map(|(cert, key)| hub::tls::Tls::load(cert, key))
         .transpose()?;
     prepare_outputs(&config)?;
-    let recorder = Recorder::new(config.record.clone(), config.limits.read_timeout);
+    let recorder = Recorder::with_format(
+        config.record.clone(),
+        config.limits.read_timeout,
+        config.record_format,
+    );
     let recording = recorder
         .spawn()
         .context("cannot start the recording thread")?;
@@ -230,6 +234,7 @@ fn run_play(config: &Config, path: &Path) -> Result<()> {
         stop: stop.clone(),
         print: config.measure,
         end_at_last: config.headless,
+        topic: config.topic.clone(),
     };
     let player = play::Player::start(path, config.limits.max_frame_bytes, setup)?;
     let signals = spawn_signal_watch(stop.clone())?;

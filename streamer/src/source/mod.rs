@@ -177,7 +177,8 @@ pub enum SourceSpec {
     Pipe,
     /// An MJPEG-over-HTTP stream (`http://...`).
     Http(String),
-    /// A recording replayed (`.mkv`, `.webm`, `.avi`, `.mjpeg`; told apart by its content).
+    /// A recording replayed (`.mkv`, `.webm`, `.mcap`, `.avi`, `.mjpeg`; told apart by its
+    /// content).
     Recording(PathBuf),
 }
 
@@ -203,14 +204,14 @@ impl FromStr for SourceSpec {
             }
             _ => Err(format!(
                 "{s:?} is not a source: use test, camera, - (standard input), http://..., or a \
-                 path ending in .y4m, .jpg, .jpeg, .png, .mkv, .webm, .avi or .mjpeg"
+                 path ending in .y4m, .jpg, .jpeg, .png, .mkv, .webm, .mcap, .avi or .mjpeg"
             )),
         }
     }
 }
 
 /// What a recording's name ends in (the file itself says which container it is).
-const RECORDING_EXTENSIONS: [&str; 5] = [".mkv", ".webm", ".avi", ".mjpeg", ".mjpg"];
+const RECORDING_EXTENSIONS: [&str; 6] = [".mkv", ".webm", ".mcap", ".avi", ".mjpeg", ".mjpg"];
 
 /// What opening a source needs beside its [`SourceSpec`].
 #[derive(Debug, Clone)]
@@ -221,6 +222,8 @@ pub struct SourceOptions {
     pub looping: bool,
     /// `--fps` was given: a recording leaves at that rate, not at its recorded times.
     pub fps_given: bool,
+    /// `--topic`: the MCAP channel a recording plays.
+    pub topic: Option<String>,
     /// What a camera is asked for.
     pub camera: CameraRequest,
     /// How a pipe or an HTTP stream is read.
@@ -241,6 +244,7 @@ pub fn open(spec: &SourceSpec, options: &SourceOptions) -> anyhow::Result<Box<dy
             options.pipe.max_frame_bytes,
             options.looping,
             options.fps_given,
+            options.topic.as_deref(),
         )?),
     })
 }

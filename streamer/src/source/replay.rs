@@ -45,8 +45,9 @@ impl ReplaySource {
         max_frame_bytes: usize,
         looping: bool,
         paced_by_caller: bool,
+        topic: Option<&str>,
     ) -> Result<Self> {
-        let mut recording = Recording::open(path, max_frame_bytes)?;
+        let mut recording = Recording::open_topic(path, max_frame_bytes, topic)?;
         let mut decompressor = turbojpeg::Decompressor::new()?;
         let mut first = Vec::new();
         if recording.next(&mut first)?.is_none() {

@@ -1,6 +1,6 @@
 //! Recording (`R`, `--record PATH` or `--record DIR/`): every received JPEG of a stream, byte
 //! for byte, into a Matroska file (`V_MJPEG`) that ffmpeg and VLC open, timed by when each
-//! frame arrived. A thread of its own writes, fed through a bounded queue: a stalled disk drops
+//! frame arrived, or an MCAP file (`PATH.mcap`, `--record-format mcap`) for robotics tools. A thread of its own writes, fed through a bounded queue: a stalled disk drops
 //! (and counts) frames, it never delays an acknowledgement or a decode.
 //!
 //! What users mean by `--record`: a recording starts with a stream's first frame (a port probe
@@ -23,6 +23,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use shared::cli::print_line;
+use shared::wire::connection::InBand;
 
 use super::recording::{Recording, Written};
 use super::snapshot;
@@ -31,6 +32,34 @@ use super::snapshot;
 pub const MAX_QUEUED: usize = 64;
 /// ... and their bytes, so that a queue of very large frames stays bounded too.
 pub const MAX_QUEUED_BYTES: usize = 64 << 20;
+
+/// The container `R` and `--record DIR/` write (`--record-format`); `--record FILE` goes by
+/// the file's extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Format {
+    #[default]
+    Matroska,
+    Mcap,
+}
+
+impl Format {
+    /// The file name extension.
+    pub fn ext(self) -> &'static str {
+        match self {
+            Format::Matroska => "mkv",
+            Format::Mcap => "mcap",
+        }
+    }
+}
+
+/// The stream's name in an MCAP recording's topics: its own name, else its host's address
+/// (the same across reconnects).
+fn topic_name(peer: SocketAddr, name: Option<&str>) -> String {
+    match name {
+        Some(name) => name.to_string(),
+        None => format!("stream_{}", peer.ip()),
+    }
+}
 
 /// Whether `--record PATH` names a directory to record every stream into: it ends with a
 /// path separator or is an existing directory.
@@ -51,16 +80,19 @@ enum Target {
 }
 
 /// The file a recording of a stream gets in `dir` (`R`, and `--record DIR/`):
-/// `record-NAME-PEER-<utc>.mkv`, or `record-PEER-<utc>.mkv` for a stream without a name.
-pub fn file_in(dir: &Path, peer: SocketAddr, name: Option<&str>) -> PathBuf {
+/// `record-NAME-PEER-<utc>.mkv` (or `.mcap`), or `record-PEER-<utc>.mkv` for a stream
+/// without a name.
+pub fn file_in(dir: &Path, peer: SocketAddr, name: Option<&str>, format: Format) -> PathBuf {
     let stem = snapshot::stem("record", &snapshot::who(peer, name), SystemTime::now());
-    dir.join(format!("{stem}.mkv"))
+    dir.join(format!("{stem}.{}", format.ext()))
 }
 
 enum Message {
     Start {
         rec: u64,
         peer: SocketAddr,
+        /// The stream's name in MCAP topics.
+        topic: String,
         path: PathBuf,
         at: Instant,
     },
@@ -73,6 +105,7 @@ enum Message {
         rec: u64,
         bytes: Vec<u8>,
         at: Instant,
+        in_band: Option<InBand>,
     },
     Stop {
         rec: u64,
@@ -103,6 +136,7 @@ struct Queue {
     /// one, or a file that cannot be created, does not start another with its next frame.
     considered: HashSet<u64>,
     target: Target,
+    format: Format,
     /// How long a recording waits for its streamer to reconnect (`--read-timeout`).
     resume_within: Duration,
     next_rec: u64,
@@ -122,6 +156,15 @@ impl Recorder {
     /// A recorder for `--record` (`None`: only `R`); a recording whose stream left waits
     /// `resume_within` for the same host to come back.
     pub fn new(record: Option<PathBuf>, resume_within: Duration) -> Arc<Recorder> {
+        Self::with_format(record, resume_within, Format::Matroska)
+    }
+
+    /// [`Recorder::new`], with `R` and `--record DIR/` writing `format`.
+    pub fn with_format(
+        record: Option<PathBuf>,
+        resume_within: Duration,
+        format: Format,
+    ) -> Arc<Recorder> {
         let target = match record {
             Some(path) if is_dir_target(&path) => Target::Dir(path),
             Some(path) => Target::File(path),
@@ -135,6 +178,7 @@ impl Recorder {
                 active: Vec::new(),
                 considered: HashSet::new(),
                 target,
+                format,
                 resume_within,
                 next_rec: 1,
                 written: (0, 0),
@@ -154,17 +198,29 @@ impl Recorder {
         self.ready.notify_one();
     }
 
-    /// Starts recording stream `id` into `path`, unless it is already being recorded.
-    pub fn start(&self, id: u64, peer: SocketAddr, path: PathBuf) {
+    /// The container `R` writes.
+    pub fn format(&self) -> Format {
+        self.lock().format
+    }
+
+    /// Starts recording stream `id` (`name`, from `peer`) into `path`, unless it is already
+    /// being recorded.
+    pub fn start(&self, id: u64, (peer, name): (SocketAddr, Option<&str>), path: PathBuf) {
         let q = self.lock();
         if q.closed || q.active.iter().any(|a| a.stream == Some(id)) {
             return;
         }
-        self.begin(q, id, peer, path);
+        self.begin(q, id, (peer, name), path);
     }
 
     /// Adds a recording of stream `id` and tells the writer.
-    fn begin(&self, mut q: MutexGuard<'_, Queue>, id: u64, peer: SocketAddr, path: PathBuf) {
+    fn begin(
+        &self,
+        mut q: MutexGuard<'_, Queue>,
+        id: u64,
+        (peer, name): (SocketAddr, Option<&str>),
+        path: PathBuf,
+    ) {
         let rec = q.next_rec;
         q.next_rec += 1;
         q.active.push(Active {
@@ -180,6 +236,7 @@ impl Recorder {
             Message::Start {
                 rec,
                 peer,
+                topic: topic_name(peer, name),
                 path,
                 at,
             },
@@ -255,24 +312,29 @@ impl Recorder {
             Target::None => return false,
             Target::File(path) => path,
             Target::Dir(dir) => {
-                let path = file_in(&dir, peer, name);
+                let path = file_in(&dir, peer, name, q.format);
                 q.target = Target::Dir(dir);
                 path
             }
         };
-        self.begin(q, id, peer, path);
+        self.begin(q, id, (peer, name), path);
         true
     }
 
     /// Offers a received payload of stream `id` at `peer` (called by the receiver after
     /// answering): copied and queued when the stream is being recorded, dropped and counted
     /// when the queue is full.
-    pub fn offer(
+    pub fn offer(&self, id: u64, who: (SocketAddr, Option<&str>), payload: &[u8], at: Instant) {
+        self.offer_timed(id, who, payload, (at, None));
+    }
+
+    /// [`Recorder::offer`] with the frame's in-band times, for MCAP stamps and latency.
+    pub fn offer_timed(
         &self,
         id: u64,
         (peer, name): (SocketAddr, Option<&str>),
         payload: &[u8],
-        at: Instant,
+        (at, in_band): (Instant, Option<InBand>),
     ) {
         if !self.claim(id, peer, name) {
             return;
@@ -301,7 +363,13 @@ impl Recorder {
         };
         q.frames += 1;
         q.bytes += bytes.len();
-        self.send(q, Message::Frame { rec, bytes, at });
+        let frame = Message::Frame {
+            rec,
+            bytes,
+            at,
+            in_band,
+        };
+        self.send(q, frame);
     }
 
     /// Stops every recording (those waiting for a reconnect as of when their stream left)
@@ -389,6 +457,7 @@ impl Recorder {
                 Message::Start {
                     rec,
                     peer,
+                    topic,
                     path,
                     at,
                 } => match File::create(&path) {
@@ -397,7 +466,7 @@ impl Recorder {
                             "recording path={} peer={peer}",
                             path.display()
                         ));
-                        open.push((rec, Recording::new(file, path, peer, at)));
+                        open.push((rec, Recording::new(file, path, (peer, topic), at)));
                     }
                     Err(e) => {
                         eprintln!("viewer: {}: cannot record: {e}", path.display());
@@ -409,9 +478,14 @@ impl Recorder {
                         r.resume(peer, at);
                     }
                 }
-                Message::Frame { rec, bytes, at } => {
+                Message::Frame {
+                    rec,
+                    bytes,
+                    at,
+                    in_band,
+                } => {
                     if let Some((_, r)) = open.iter_mut().find(|(i, _)| *i == rec) {
-                        if let Err(e) = r.frame(&bytes, at) {
+                        if let Err(e) = r.frame(&bytes, at, in_band.as_ref()) {
                             eprintln!("viewer: {}: recording stopped: {e}", r.path.display());
                             self.abandon(rec);
                         }

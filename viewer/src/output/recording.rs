@@ -1,16 +1,62 @@
 //! One recording being written: received JPEGs into a Matroska file, timed by their arrival
 //! since the recording started, so a reconnect that continues it shows its gap as a gap in
-//! the timestamps. Used only by the recorder's writing thread.
+//! the timestamps; or into an MCAP file (a `.mcap` path), stamped with each frame's capture
+//! time on this clock, with its latency beside it. Used only by the recorder's writing thread.
 
 use std::fs::File;
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use shared::cli::print_line;
 use shared::files::matroska::write::Mkv;
+use shared::files::mcap::write::{Frame, McapWriter};
+use shared::media::ros_image::Latency;
 use shared::media::sniff::Kind;
+use shared::wire::connection::InBand;
+
+use crate::stats::glass::{self, Timing};
+
+/// Whether `path` names an MCAP file (by its extension); anything else is Matroska.
+pub fn is_mcap(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("mcap"))
+}
+
+/// What a recording writes into.
+enum Sink {
+    /// The file, until the first frame tells the picture size (Matroska needs it first).
+    Pending(File),
+    Mkv(Mkv<File>),
+    /// Boxed: the writer's state is a kilobyte.
+    Mcap(Box<McapWriter<File>>),
+    /// Failed or finished.
+    None,
+}
+
+/// Where a frame's time went up to its arrival (the recorder hears of it then), and its
+/// capture time on this clock, µs: unknown without in-band times or a clock estimate.
+fn arrival_figures(in_band: Option<&InBand>) -> Option<(Latency, u64)> {
+    let in_band = in_band?;
+    let timing = Timing {
+        in_band: *in_band,
+        decoded_us: in_band.complete_us,
+    };
+    let s = glass::stages(&timing, in_band.complete_us).ok()?;
+    let capture_us = in_band
+        .complete_us
+        .checked_sub((s.glass * 1000.0).round() as u64)?;
+    let latency = Latency {
+        arrival_ms: s.glass,
+        encode_ms: s.encode,
+        queue_ms: s.queue,
+        link_ms: s.link,
+        clock_offset_ms: s.offset_ms,
+        clock_error_ms: s.error_ms,
+    };
+    Some((latency, capture_us))
+}
 
 /// One frame's picture size from its JPEG header, without decoding it.
 fn jpeg_size(jpeg: &[u8]) -> Option<(usize, usize)> {
@@ -33,9 +79,11 @@ pub struct Recording {
     pub path: PathBuf,
     peer: SocketAddr,
     started: Instant,
-    /// The file, until the first frame tells the picture size.
-    file: Option<File>,
-    mkv: Option<Mkv<File>>,
+    /// `started` on the wall clock, ns since the epoch (MCAP times are wall times).
+    started_ns: u64,
+    /// The stream's name in MCAP topics.
+    topic: String,
+    sink: Sink,
     frames: u64,
     /// Payloads that are not JPEG (PNG from some senders), left out.
     skipped: u64,
@@ -47,13 +95,24 @@ pub struct Recording {
 }
 
 impl Recording {
-    pub fn new(file: File, path: PathBuf, peer: SocketAddr, started: Instant) -> Self {
+    /// A recording of the stream `topic` names (MCAP topics) into `file`, started at `started`.
+    pub fn new(
+        file: File,
+        path: PathBuf,
+        (peer, topic): (SocketAddr, String),
+        started: Instant,
+    ) -> Self {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let ago = started.elapsed();
         Recording {
             path,
             peer,
             started,
-            file: Some(file),
-            mkv: None,
+            started_ns: now.saturating_sub(ago).as_nanos() as u64,
+            topic,
+            sink: Sink::Pending(file),
             frames: 0,
             skipped: 0,
             connections: 1,
@@ -73,7 +132,7 @@ impl Recording {
         ));
     }
 
-    pub fn frame(&mut self, jpeg: &[u8], at: Instant) -> io::Result<()> {
+    pub fn frame(&mut self, jpeg: &[u8], at: Instant, in_band: Option<&InBand>) -> io::Result<()> {
         if self.failed {
             return Ok(());
         }
@@ -81,18 +140,7 @@ impl Recording {
             self.skipped += 1;
             return Ok(());
         };
-        let result = (|| {
-            if self.mkv.is_none() {
-                if let Some(file) = self.file.take() {
-                    self.mkv = Some(Mkv::new(file, size.0, size.1)?);
-                }
-            }
-            let ms = at.saturating_duration_since(self.started).as_millis() as u64;
-            match &mut self.mkv {
-                Some(mkv) => mkv.frame(ms, jpeg),
-                None => Ok(()),
-            }
-        })();
+        let result = self.write(jpeg, size, at, in_band);
         match result {
             Ok(()) => {
                 self.frames += 1;
@@ -106,13 +154,53 @@ impl Recording {
         }
     }
 
+    /// Writes one frame, opening the container with the first.
+    fn write(
+        &mut self,
+        jpeg: &[u8],
+        (width, height): (usize, usize),
+        at: Instant,
+        in_band: Option<&InBand>,
+    ) -> io::Result<()> {
+        if let Sink::Pending(_) = self.sink {
+            let Sink::Pending(file) = std::mem::replace(&mut self.sink, Sink::None) else {
+                return Ok(());
+            };
+            self.sink = if is_mcap(&self.path) {
+                Sink::Mcap(Box::new(McapWriter::new(file, &self.topic)?))
+            } else {
+                Sink::Mkv(Mkv::new(file, width, height)?)
+            };
+        }
+        let since = at.saturating_duration_since(self.started);
+        match &mut self.sink {
+            Sink::Mkv(mkv) => mkv.frame(since.as_millis() as u64, jpeg),
+            Sink::Mcap(mcap) => {
+                let arrival_ns = self.started_ns + since.as_nanos() as u64;
+                let (latency, capture_ns) = match arrival_figures(in_band) {
+                    Some((l, capture_us)) => (l, capture_us * 1000),
+                    None => (Latency::UNKNOWN, arrival_ns),
+                };
+                mcap.frame(&Frame {
+                    jpeg,
+                    capture_ns,
+                    arrival_ns,
+                    latency: &latency,
+                })
+            }
+            Sink::Pending(_) | Sink::None => Ok(()),
+        }
+    }
+
     /// Finishes the file (or removes it when nothing arrived) and prints what it holds.
     pub fn finish(self, at: Instant, dropped: u64) -> Written {
         let seconds = at.saturating_duration_since(self.started).as_secs_f64();
-        let finished = match self.mkv {
-            Some(mkv) => mkv.finish(seconds * 1000.0).map(drop),
+        let finished = match self.sink {
+            Sink::Mkv(mkv) => mkv.finish(seconds * 1000.0).map(drop),
+            Sink::Mcap(mcap) => mcap.finish().map(drop),
             // Nothing arrived: no file is better than an empty one.
-            None => std::fs::remove_file(&self.path),
+            Sink::Pending(_) => std::fs::remove_file(&self.path),
+            Sink::None => Ok(()),
         };
         if let Err(e) = finished {
             eprintln!(

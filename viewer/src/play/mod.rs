@@ -41,6 +41,8 @@ pub struct Setup {
     pub print: bool,
     /// End at the last frame (no window); with a window, the last frame stays up, paused.
     pub end_at_last: bool,
+    /// The MCAP channel to play (`--topic`).
+    pub topic: Option<String>,
 }
 
 /// The running playback: its controls and threads.
@@ -52,7 +54,7 @@ pub struct Player {
 impl Player {
     /// Opens and indexes `path` (frames up to `max_frame` bytes), then starts playing it.
     pub fn start(path: &Path, max_frame: usize, setup: Setup) -> Result<Player> {
-        let mut recording = Recording::open(path, max_frame)?;
+        let mut recording = Recording::open_topic(path, max_frame, setup.topic.as_deref())?;
         let entries = recording.index()?;
         if entries.is_empty() {
             bail!("{}: no whole frame in the file", path.display());

@@ -159,7 +159,10 @@ impl Streamer {
         }
         let name = self.info.as_ref().and_then(|i| i.name());
         let who = (self.peer, name);
-        self.shared.recorder.offer(self.id, who, &payload, now);
+        let times = (now, heard.in_band);
+        self.shared
+            .recorder
+            .offer_timed(self.id, who, &payload, times);
         if let Some(saver) = &self.shared.saver {
             // Copied into the saver's queue; the file is written on the saver thread.
             saver.save(total, self.peer.ip(), &payload).await;

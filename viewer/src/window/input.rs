@@ -241,8 +241,9 @@ fn toggle_record(on: &Targets<'_>) {
     } else {
         for s in shown {
             let peer = s.tile.peer;
-            let path = recorder::file_in(on.dir, peer, s.figures.name.as_deref());
-            on.recorder.start(s.tile.id, peer, path);
+            let name = s.figures.name.as_deref();
+            let path = recorder::file_in(on.dir, peer, name, on.recorder.format());
+            on.recorder.start(s.tile.id, (peer, name), path);
         }
     }
 }

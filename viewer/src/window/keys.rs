@@ -66,7 +66,7 @@ pub const HELP: &[&str] = &[
     "H       figures band on/off",
     "SPACE   pause / resume",
     "S       snapshot: JPEG as received, PNG",
-    "R       record on/off (Matroska)",
+    "R       record on/off (mkv or mcap)",
     "WHEEL   zoom at the cursor (to 16x)",
     "DRAG    pan",
     "Z       fit to window",

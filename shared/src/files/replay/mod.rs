@@ -1,5 +1,5 @@
 //! A recording read frame by frame, whatever holds it: Matroska/WebM (`matroska::read`),
-//! AVI ([`avi`]) or concatenated JPEGs ([`mjpeg`]), told apart by the file's first bytes,
+//! MCAP (`mcap::read`), AVI ([`avi`]) or concatenated JPEGs ([`mjpeg`]), told apart by the file's first bytes,
 //! not its name. Frames are located by a front-to-back scan and their bytes read one at a
 //! time, so a file of any size is never loaded whole; [`Recording::index`] is the one scan
 //! that random access (the viewer's `--play`) needs.
@@ -13,6 +13,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use crate::files::matroska::read::{MkvReader, MAGIC as MKV_MAGIC};
+use crate::files::mcap::{read::McapReader, MAGIC as MCAP_MAGIC};
 use avi::AviReader;
 use mjpeg::MjpegReader;
 
@@ -44,6 +45,7 @@ impl std::error::Error for ReplayError {}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Container {
     Matroska,
+    Mcap,
     Avi,
     Mjpeg,
 }
@@ -53,6 +55,8 @@ impl Container {
     pub fn sniff(head: &[u8]) -> Option<Container> {
         if head.starts_with(&MKV_MAGIC) {
             Some(Container::Matroska)
+        } else if head.starts_with(&MCAP_MAGIC) {
+            Some(Container::Mcap)
         } else if head.starts_with(avi::MAGIC) && head.get(8..12) == Some(avi::FORM) {
             Some(Container::Avi)
         } else if head.starts_with(&mjpeg::MAGIC) {
@@ -66,6 +70,7 @@ impl Container {
     pub fn name(self) -> &'static str {
         match self {
             Container::Matroska => "Matroska",
+            Container::Mcap => "MCAP",
             Container::Avi => "AVI",
             Container::Mjpeg => "MJPEG",
         }
@@ -74,6 +79,7 @@ impl Container {
 
 enum Reader {
     Mkv(MkvReader<File>),
+    Mcap(McapReader<File>),
     Avi(AviReader<File>),
     Mjpeg(MjpegReader<File>),
 }
@@ -92,6 +98,16 @@ impl Recording {
     /// Opens `path`, telling the container by its first bytes and checking its headers;
     /// frames over `max_frame` bytes are an error when reached.
     pub fn open(path: &Path, max_frame: usize) -> Result<Recording, ReplayError> {
+        Self::open_topic(path, max_frame, None)
+    }
+
+    /// [`Recording::open`], playing the MCAP channel `topic` (`--topic`; `None`: the first
+    /// `CompressedImage` channel). Other containers have one track: a topic is refused.
+    pub fn open_topic(
+        path: &Path,
+        max_frame: usize,
+        topic: Option<&str>,
+    ) -> Result<Recording, ReplayError> {
         let fail = |what: String| ReplayError {
             path: path.to_path_buf(),
             what,
@@ -101,12 +117,17 @@ impl Recording {
         let mut file = open()?;
         let n = read_up_to(&mut file, &mut head).map_err(|e| fail(format!("cannot read: {e}")))?;
         let container = Container::sniff(&head[..n]).ok_or_else(|| {
-            fail("not a recording: neither Matroska/WebM, AVI nor concatenated JPEG".into())
+            fail("not a recording: neither Matroska/WebM, MCAP, AVI nor concatenated JPEG".into())
         })?;
+        if topic.is_some() && container != Container::Mcap {
+            let name = container.name();
+            return Err(fail(format!("--topic needs an MCAP file, this is {name}")));
+        }
         file.seek(SeekFrom::Start(0))
             .map_err(|e| fail(e.to_string()))?;
         let reader = match container {
             Container::Matroska => MkvReader::open(file, max_frame).map(Reader::Mkv),
+            Container::Mcap => McapReader::open(file, max_frame, topic).map(Reader::Mcap),
             Container::Avi => AviReader::open(file, max_frame).map(Reader::Avi),
             Container::Mjpeg => MjpegReader::open(file, max_frame).map(Reader::Mjpeg),
         }
@@ -140,6 +161,7 @@ impl Recording {
     pub fn cut_short(&self) -> bool {
         match &self.reader {
             Reader::Mkv(r) => r.cut_short(),
+            Reader::Mcap(r) => r.cut_short(),
             Reader::Avi(r) => r.cut_short(),
             Reader::Mjpeg(r) => r.cut_short(),
         }
@@ -155,6 +177,7 @@ impl Recording {
                     time_us: b.time_us,
                 })
             }),
+            Reader::Mcap(r) => r.next_frame(),
             Reader::Avi(r) => r.next_frame(),
             Reader::Mjpeg(r) => r.next_frame(),
         }
@@ -192,6 +215,7 @@ impl Recording {
     pub fn rewind(&mut self) -> Result<(), ReplayError> {
         match &mut self.reader {
             Reader::Mkv(r) => r.rewind(),
+            Reader::Mcap(r) => r.rewind(),
             Reader::Avi(r) => r.rewind(),
             Reader::Mjpeg(r) => r.rewind(),
         }
