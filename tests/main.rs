@@ -20,6 +20,8 @@
 //! - [`window`]: the window under Xvfb: size, pattern colours, letterboxing, waiting screen.
 //! - [`black_box`]: `streamer --black-box`: SIGUSR1 and on-loss dumps, a missing directory.
 //! - [`record`]: `viewer --record`: a probe first, reconnects, a directory of streams.
+//! - [`options`]: IPv6 and host names, `--workers`, `.webm` sources, the viewer's `--size`,
+//!   flag validation.
 //! - [`field`]: the window's field tools under Xvfb: figures band, pause, snapshot, recording,
 //!   zoom and inspect, focus.
 
@@ -31,6 +33,7 @@ mod field;
 mod hub;
 mod hub_fair;
 mod link;
+mod options;
 mod pipes;
 mod play;
 mod record;
