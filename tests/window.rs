@@ -4,7 +4,6 @@
 //! through X shared memory and through minifb's own drawing.
 //! Needs Xvfb, xdotool, xwininfo and ImageMagick's `import` (scripts/setup.sh installs them).
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -35,10 +34,11 @@ impl Xvfb {
             .stderr(Stdio::null())
             .spawn()
             .expect("Xvfb is not installed: run scripts/setup.sh");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let line = first_line(
+            child.stdout.take().unwrap(),
+            Duration::from_secs(20),
+            "Xvfb",
+        );
         let display = format!(":{}", line.trim());
         assert!(display.len() > 1, "Xvfb did not report its display");
         Xvfb { child, display }
