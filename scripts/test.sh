@@ -32,7 +32,7 @@ junit=target/nextest/default/junit.xml
 rm -f "$junit"
 tests_ok=1
 cargo nextest run --locked --workspace --no-tests=fail || tests_ok=0
-[ -f "$junit" ] || { echo "tests: nextest wrote no report ($junit)" >&2; exit 1; }
+[ -f "$junit" ] || { echo "tests: nextest wrote no report ($junit)" >&2; echo "summary: 0 passed, 1 failed"; exit 1; }
 count() { sed -n "s/.*<testsuites [^>]* $1=\"\([0-9]*\)\".*/\1/p" "$junit" | head -1; }
 run=$(count tests); failed=$(( $(count failures) + $(count errors) )); skipped=$(count skipped)
 passed=$((run - failed - skipped))
