@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test: installs what is missing, checks formatting and lints, builds, then runs the
-# unit and property tests, the end-to-end tests (real binaries on 127.0.0.1, real window under
-# Xvfb), the timing-sensitive ones again with both cores busy (stress-ng), the camera on a
-# real V4L2 driver in a VM, a bounded fuzz run, the board service check and the arm64 build
-# under qemu. Prints what each stage is doing; ends with one
+# unit and property tests and the end-to-end tests (real binaries on 127.0.0.1, real window
+# under Xvfb) under cargo-nextest, each with a time limit, the timing-bound ones twice more
+# with every core busy (stress-ng), the camera on a real V4L2 driver in a VM, a bounded fuzz
+# run, the board service check, the arm64 build under qemu, the packages, the Windows build and
+# README's demo under Xvfb. Prints what each stage is doing; ends with one
 # "summary: N passed, N failed" line. Downloads are cached in .cache/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -31,7 +32,7 @@ junit=target/nextest/default/junit.xml
 rm -f "$junit"
 tests_ok=1
 cargo nextest run --locked --workspace --no-tests=fail || tests_ok=0
-[ -f "$junit" ] || { echo "tests: nextest wrote no report ($junit)" >&2; exit 1; }
+[ -f "$junit" ] || { echo "tests: nextest wrote no report ($junit)" >&2; echo "summary: 0 passed, 1 failed"; exit 1; }
 count() { sed -n "s/.*<testsuites [^>]* $1=\"\([0-9]*\)\".*/\1/p" "$junit" | head -1; }
 run=$(count tests); failed=$(( $(count failures) + $(count errors) )); skipped=$(count skipped)
 passed=$((run - failed - skipped))
@@ -67,9 +68,12 @@ scripts/package-test.sh
 stage "windows: mingw cross build, zip, both programs under wine both ways, window screenshot"
 scripts/windows-test.sh
 
+stage "demo: scripts/demo.sh, README's first command, under Xvfb: window, stream, Esc, summaries"
+scripts/demo-test.sh
+
 stage "done"
 # One closing line for the whole run, from nextest's and the doc tests' counts.
 # The load stage, the camera VM, the fuzz run, the board test, the arm64 test, the package
-# test and the Windows test count as one test each (each exits non-zero on failure, which
-# stops this script before here).
-echo "summary: $((passed + 7)) passed, ${failed} failed"
+# test, the Windows test and the demo count as one test each (each exits non-zero on failure,
+# which stops this script before here).
+echo "summary: $((passed + 8)) passed, ${failed} failed"

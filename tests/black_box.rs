@@ -170,3 +170,48 @@ fn black_box_missing_dir_gives_its_line_and_the_stream_goes_on() {
     streamer.wait_frames(before + 10);
     assert!(!missing.exists());
 }
+
+/// Silent link loss: the viewer stops answering without closing (frozen with SIGSTOP, its
+/// sockets open, as a viewer behind a dead Wi-Fi link looks). `--ack-timeout 2` gives up on
+/// the connection with its line and reconnects; `--black-box-on-loss` writes the seconds
+/// before the outage once no frame has gone out for 2 s; the stream resumes when the viewer
+/// does.
+#[test]
+fn silent_link_loss_times_out_dumps_the_black_box_and_resumes() {
+    let _lock = heavy();
+    let dir = TempDir::new("black-box-silent");
+    let viewer = Viewer::start(&["--headless"], &[]);
+    let extra = ["--black-box-on-loss", "--ack-timeout", "2"];
+    let streamer = Streamer::start(&viewer.addr, &dir.0, &extra);
+    streamer.wait_frames(40);
+    signal(&viewer.child, "STOP");
+    let frozen = std::time::Instant::now();
+    let line = streamer.dump_line();
+    assert_eq!(line["reason"], "loss");
+    let (frames, _) = check_dump(&line, &dir.0);
+    assert!(
+        (frames as f64 - FPS * SECONDS).abs() <= 1.0,
+        "{frames} frames"
+    );
+    // The ack timeout, said with the time it waited, then a reconnection attempt.
+    let said = format!(
+        "streamer: {}: no ok within 2.0 s; reconnecting",
+        viewer.addr
+    );
+    streamer.stderr.wait_for(&said, 1, LONG);
+    assert!(
+        frozen.elapsed() >= Duration::from_millis(1900),
+        "gave up after {:?}, before its ack timeout",
+        frozen.elapsed()
+    );
+    signal(&viewer.child, "CONT");
+    let before = streamer.stdout.wait_for("frame=", 1, LONG).len();
+    streamer.wait_frames(before + 10);
+    let dumps = streamer
+        .stdout
+        .all()
+        .iter()
+        .filter(|l| l.starts_with("black_box "))
+        .count();
+    assert_eq!(dumps, 1, "one dump per outage");
+}

@@ -108,7 +108,7 @@ fn streamer_speaks_every_dialect_to_the_reference_receivers() {
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{dialect}: streamer failed: {stderr}");
-        let peer = receiver.wait_with_output().unwrap();
+        let peer = output_of(receiver, TOOL_LIMIT, "the reference receiver");
         assert!(
             peer.status.success(),
             "{dialect}: reference receiver failed: {}",
@@ -171,7 +171,7 @@ fn viewer_serves_reference_senders_of_all_three_dialects_at_once() {
         ("size png", send("send-size", &png_path, &[])),
     ];
     for (name, child) in senders {
-        let out = child.wait_with_output().unwrap();
+        let out = output_of(child, TOOL_LIMIT, "the reference sender");
         assert!(
             out.status.success(),
             "{name} sender: {}",

@@ -185,7 +185,7 @@ fn reference_gets_strict(
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
-    let peer = receiver.wait_with_output().unwrap();
+    let peer = output_of(receiver, TOOL_LIMIT, "the reference receiver");
     assert!(
         peer.status.success(),
         "reference receiver: {}",

@@ -29,6 +29,8 @@
 //!   whole loop measured, a delayed link, a small rough picture, no marker.
 //! - [`mcap`]: MCAP recordings read by PyPI `mcap`/`mcap-ros2-support` and rerun-sdk, a
 //!   `kill -9` cut, `--source`/`--play FILE.mcap`, `--topic`, another writer's files.
+//! - [`options`]: IPv6 and host names, `--workers`, `.webm` sources, the viewer's `--size`,
+//!   flag validation.
 //! - [`field`]: the window's field tools under Xvfb: figures band, pause, snapshot, recording,
 //!   zoom and inspect, focus.
 
@@ -41,8 +43,9 @@ mod hub;
 mod hub_fair;
 mod hub_tls;
 mod link;
-mod optical;
 mod mcap;
+mod optical;
+mod options;
 mod pipes;
 mod play;
 mod port;

@@ -266,6 +266,30 @@ fn play_pauses_steps_seeks_and_changes_speed_in_the_window() {
         origin,
         scale,
     );
+
+    // A drag along the timeline seeks as it goes: pressed at a quarter, let go at half way,
+    // the frame shown is the one recorded at half way.
+    let bar_y = (h - 3).to_string();
+    let move_to = |px: usize| {
+        let px = px.to_string();
+        x.tool("xdotool", &["mousemove", "--window", &id, &px, &bar_y]);
+        thread::sleep(Duration::from_millis(150));
+    };
+    move_to(w / 4);
+    x.tool("xdotool", &["mousedown", "1"]);
+    thread::sleep(Duration::from_millis(200));
+    for step in 1..=4 {
+        move_to(w / 4 + step * w / 16);
+    }
+    x.tool("xdotool", &["mouseup", "1"]);
+    thread::sleep(Duration::from_millis(500));
+    let dragged = *play.frames().last().unwrap();
+    let want = (w / 2) as f64 / (w - 1) as f64 * *times.last().unwrap() as f64;
+    let got = times[dragged] as f64;
+    assert!(
+        got <= want && want - got < interval,
+        "dragged to {want} us, shows {got} us (frame {dragged})"
+    );
     x.tool("xdotool", &["key", "--window", &id, "Escape"]);
 }
 

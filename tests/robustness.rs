@@ -384,7 +384,12 @@ fn ctrl_c_stops_both_and_a_second_one_is_immediate() {
             &mute_addr,
         ],
     );
-    let _held = mute.accept().unwrap();
+    mute.set_nonblocking(true).unwrap();
+    let mut held = None;
+    wait_for("the streamer to connect", Duration::from_secs(20), || {
+        held = mute.accept().ok();
+        held.is_some()
+    });
     thread::sleep(Duration::from_millis(500));
     signal(&streamer.child, "INT");
     thread::sleep(Duration::from_millis(300));

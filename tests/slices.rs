@@ -170,7 +170,7 @@ fn the_reference_receiver_takes_sliced_frames() {
     std::fs::create_dir_all(&outdir).unwrap();
     let (receiver, port) = start_receiver("recv-flag", &outdir);
     stream_one(&y4m, slices, &format!("127.0.0.1:{port}"));
-    let peer = receiver.wait_with_output().unwrap();
+    let peer = output_of(receiver, TOOL_LIMIT, "the reference receiver");
     assert!(
         peer.status.success(),
         "reference receiver: {}",

@@ -246,6 +246,40 @@ impl Within for Command {
     }
 }
 
+/// `Child::wait_with_output` with a deadline: past `limit` the child is killed and the test
+/// fails naming `what`.
+pub fn output_of(mut child: Child, limit: Duration, what: &str) -> Output {
+    let out = child
+        .stdout
+        .take()
+        .map(|p| thread::spawn(move || read_all(p)));
+    let err = child
+        .stderr
+        .take()
+        .map(|p| thread::spawn(move || read_all(p)));
+    let status = wait_deadline(&mut child, limit, what);
+    let collect =
+        |t: Option<thread::JoinHandle<Vec<u8>>>| t.map_or(Vec::new(), |t| t.join().unwrap());
+    Output {
+        status,
+        stdout: collect(out),
+        stderr: collect(err),
+    }
+}
+
+/// The first line `pipe` gives within `limit` (e.g. the port a child announces); fails the
+/// test naming `what` when none comes.
+pub fn first_line(pipe: impl Read + Send + 'static, limit: Duration, what: &str) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(pipe).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    rx.recv_timeout(limit)
+        .unwrap_or_else(|_| panic!("no line from {what} within {limit:?}"))
+}
+
 /// Reads until the peer closes (EOF, or a reset after it closed with bytes unread); a read
 /// timeout fails the test: the peer was meant to close, and did not.
 pub fn read_to_close(from: &mut impl Read, buf: &mut Vec<u8>) {

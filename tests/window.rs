@@ -4,7 +4,6 @@
 //! through X shared memory and through minifb's own drawing.
 //! Needs Xvfb, xdotool, xwininfo and ImageMagick's `import` (scripts/setup.sh installs them).
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -35,10 +34,11 @@ impl Xvfb {
             .stderr(Stdio::null())
             .spawn()
             .expect("Xvfb is not installed: run scripts/setup.sh");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let line = first_line(
+            child.stdout.take().unwrap(),
+            Duration::from_secs(20),
+            "Xvfb",
+        );
         let display = format!(":{}", line.trim());
         assert!(display.len() > 1, "Xvfb did not report its display");
         Xvfb { child, display }
@@ -356,4 +356,46 @@ fn window_title_names_the_stream_with_the_band_off() {
     assert!(streamer.stop("TERM", Duration::from_secs(10)).0.success());
     let (status, _) = viewer.terminate(Duration::from_secs(10));
     assert!(status.success());
+}
+
+/// Glass-to-glass in a real window (`--measure`): each frame's `display_ms` is the time from
+/// its decoding to the X server having it on screen, so it is measured (above zero, as no
+/// draw is free), the stages add up to `glass_ms`, and the summary has its median.
+#[test]
+fn window_measures_display_time_in_a_real_window() {
+    let _lock = heavy();
+    let x = Xvfb::start();
+    let viewer = Viewer::start(&["--measure", "--frames", "60"], &[("DISPLAY", &x.display)]);
+    x.find_viewer_window();
+    let streamer = pattern_streamer(&viewer.addr, "640x360");
+    let (status, out) = viewer.wait(Duration::from_secs(60));
+    assert!(status.success(), "viewer exited with {status}");
+    drop(streamer);
+    let mut measured = 0;
+    for line in out.lines().filter(|l| l.starts_with("peer=")) {
+        let kv = key_values(line);
+        if kv["glass_ms"] == "unknown" {
+            continue;
+        }
+        let ms = |k: &str| -> f64 { kv[k].parse().unwrap() };
+        let display = ms("display_ms");
+        assert!(display > 0.0 && display < 1000.0, "{line}");
+        let stages = [
+            "encode_ms",
+            "queue_ms",
+            "link_ms",
+            "decode_ms",
+            "display_ms",
+        ];
+        let sum: f64 = stages.iter().map(|k| ms(k)).sum();
+        assert!((sum - ms("glass_ms")).abs() < 0.04, "{line}");
+        measured += 1;
+    }
+    assert!(
+        measured >= 20,
+        "{measured} frames measured on screen:\n{out}"
+    );
+    let s = summary(&out);
+    let p50: f64 = s["display_p50_ms"].parse().unwrap();
+    assert!(p50 > 0.0, "{out}");
 }

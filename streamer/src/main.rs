@@ -142,8 +142,8 @@ struct Args {
     #[arg(long, value_name = "DIR", default_value = ".")]
     black_box_dir: PathBuf,
 
-    /// Also write the black box once no frame has gone out to the viewer for 2 s (the
-    /// viewer vanished or the link dropped).
+    /// Also write the black box once no frame has been delivered to the viewer for 2 s (the
+    /// viewer vanished or went silent, or the link dropped).
     #[arg(long, requires = "black_box")]
     black_box_on_loss: bool,
     /// The stream's name, shown by our viewer on its tile, HUD, /api/streams, /stream/NAME,

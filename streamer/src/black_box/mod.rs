@@ -1,7 +1,7 @@
 //! The robot's black box (`--black-box SECONDS`): the last seconds of sent JPEGs kept in
 //! memory ([`ring`]), written as one Matroska file by a thread of its own ([`dump`]) on
-//! SIGUSR1 and, with `--black-box-on-loss`, once no frame has gone out for 2 s (the seconds
-//! before a dropout are what the viewer never received). The link hands over each frame it
+//! SIGUSR1 and, with `--black-box-on-loss`, once no frame has been delivered for 2 s (the
+//! seconds before a dropout are what the viewer never received). The link hands over each frame it
 //! sends with one call ([`Feed::keep`]); capture and sending never wait for a dump.
 //!
 //! A folder of its own rather than part of `link`: the link only feeds it, and what it does
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use crate::encode::encoder::EncodedFrame;
 use ring::{Kept, Ring};
 
-/// With `--black-box-on-loss`, a dump once no frame has gone out for this long.
+/// With `--black-box-on-loss`, a dump once no frame has been delivered for this long.
 pub const LOSS_AFTER: Duration = Duration::from_secs(2);
 
 /// `--black-box`, `--black-box-mb`, `--black-box-dir`, `--black-box-on-loss`.
@@ -40,9 +40,12 @@ pub enum Reason {
 
 struct Inner {
     ring: Ring,
-    /// When the newest frame was kept.
-    last_kept: Option<Instant>,
-    /// A frame went out since the last dump for a loss: the next loss may dump again.
+    /// When the newest frame was delivered (acknowledged), or else the first one kept. Not
+    /// when a frame was sent: a viewer that stops answering without closing (a dead link)
+    /// still takes bytes into its socket buffers, and reconnects to it send frames.
+    last_delivered: Option<Instant>,
+    /// A frame was delivered since the last dump for a loss: the next loss may dump again,
+    /// so a long outage, reconnects and all, dumps once.
     armed: bool,
     /// A dump was asked for (SIGUSR1).
     requested: bool,
@@ -84,7 +87,9 @@ impl BlackBox {
                 inner.requested = false;
                 return Some((Reason::Signal, inner.ring.snapshot()));
             }
-            let silent = inner.last_kept.is_some_and(|t| t.elapsed() >= LOSS_AFTER);
+            let silent = inner
+                .last_delivered
+                .is_some_and(|t| t.elapsed() >= LOSS_AFTER);
             if self.options.on_loss && inner.armed && silent && !inner.closed {
                 inner.armed = false;
                 return Some((Reason::Loss, inner.ring.snapshot()));
@@ -127,7 +132,7 @@ impl Feed {
         let black_box = Arc::new(BlackBox {
             inner: Mutex::new(Inner {
                 ring: Ring::new(options.seconds, options.max_bytes),
-                last_kept: None,
+                last_delivered: None,
                 armed: false,
                 requested: false,
                 closed: false,
@@ -148,8 +153,7 @@ impl Feed {
         if let Some(b) = &self.0 {
             let mut inner = b.lock();
             inner.ring.keep(frame.captured_at, frame.jpeg());
-            inner.last_kept = Some(Instant::now());
-            inner.armed = true;
+            inner.last_delivered.get_or_insert_with(Instant::now);
             if inner.ring.too_large > 0 && !inner.said_too_large {
                 inner.said_too_large = true;
                 eprintln!(
@@ -158,6 +162,16 @@ impl Feed {
                     frame.jpeg().len()
                 );
             }
+        }
+    }
+
+    /// A frame was delivered (its answer came, or with `len32` the socket took it): the link
+    /// is up, and a later silence is a loss worth a dump.
+    pub fn delivered(&self) {
+        if let Some(b) = &self.0 {
+            let mut inner = b.lock();
+            inner.last_delivered = Some(Instant::now());
+            inner.armed = true;
         }
     }
 

@@ -208,6 +208,7 @@ impl<'a> Tally<'a> {
 
     /// Records, prints and learns from one acknowledged frame.
     pub fn acknowledged(&mut self, d: Delivery) {
+        self.config.black_box.delivered();
         let latency = d.done.duration_since(d.captured_at);
         let count = self.stats.record(&d, latency);
         self.report.frame(count, d.bytes, latency, d.quality);
