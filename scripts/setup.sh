@@ -26,6 +26,8 @@ packages=(
   # OpenCV read the MJPEG stream, promtool (in prometheus) checks /metrics; scripts/hub-bench.sh
   # runs curl as clients.
   chromium python3-opencv prometheus curl
+  # The hub over https (tests/hub_tls.rs): the openssl CLI makes the tests' self-signed certificates.
+  openssl
   # Sliced frames (tests/slices.rs, tests/peers/decoders.py) must decode alike in djpeg,
   # OpenCV (the reference viewer's cv2.imdecode), Pillow, ffmpeg and Chromium.
   libjpeg-turbo-progs python3-pil

@@ -47,7 +47,7 @@ if [ "$tests_ok" = 0 ]; then
   exit 1
 fi
 
-stage "load: the timing-sensitive integration tests again with both cores busy (stress-ng --cpu 2)"
+stage "load: the timing-bound integration tests twice more with every core busy (stress-ng --cpu $(nproc))"
 scripts/load-test.sh
 
 stage "camera: a real V4L2 driver (vivid) in a QEMU VM"
