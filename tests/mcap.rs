@@ -264,6 +264,26 @@ fn topic_picks_a_channel_of_another_writer_s_file_and_bad_choices_are_one_line()
         session(&["--save-dir", out_dir.to_str().unwrap()], &args);
         assert!(saved(&out_dir) == *want, "topic {topic:?}");
     }
+    // The viewer plays the topic asked for too: /b's five frames, each decoded.
+    let out = Command::new(bin("viewer"))
+        .args([
+            "--play",
+            plain.to_str().unwrap(),
+            "--topic",
+            "/b/image/compressed",
+        ])
+        .args(["--headless", "--measure"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        summary(&String::from_utf8_lossy(&out.stdout))["decoded"],
+        "5"
+    );
     // Recorded 50 ms apart on either topic: 100 ms between one topic's frames.
     let times: Vec<u64> = frames_of(&plain, None).iter().map(|f| f.1).collect();
     assert_eq!(times, [0, 100_000, 200_000, 300_000, 400_000]);
