@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use shared::files::replay::Recording;
 
 use crate::support::*;
+use crate::window::{pattern_streamer, Xvfb};
 
 const LONG: Duration = Duration::from_secs(90);
 
@@ -263,6 +264,26 @@ fn topic_picks_a_channel_of_another_writer_s_file_and_bad_choices_are_one_line()
         session(&["--save-dir", out_dir.to_str().unwrap()], &args);
         assert!(saved(&out_dir) == *want, "topic {topic:?}");
     }
+    // The viewer plays the topic asked for too: /b's five frames, each decoded.
+    let out = Command::new(bin("viewer"))
+        .args([
+            "--play",
+            plain.to_str().unwrap(),
+            "--topic",
+            "/b/image/compressed",
+        ])
+        .args(["--headless", "--measure"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        summary(&String::from_utf8_lossy(&out.stdout))["decoded"],
+        "5"
+    );
     // Recorded 50 ms apart on either topic: 100 ms between one topic's frames.
     let times: Vec<u64> = frames_of(&plain, None).iter().map(|f| f.1).collect();
     assert_eq!(times, [0, 100_000, 200_000, 300_000, 400_000]);
@@ -290,4 +311,72 @@ fn topic_picks_a_channel_of_another_writer_s_file_and_bad_choices_are_one_line()
         );
         assert!(line.contains(what), "{stderr}");
     }
+}
+
+/// Waits until `dir` holds at least `count` files.
+fn wait_files(dir: &Path, count: usize) {
+    let deadline = Instant::now() + LONG;
+    while std::fs::read_dir(dir).map_or(0, |d| d.count()) < count {
+        assert!(Instant::now() < deadline, "{} files did not come", count);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn r_with_record_format_mcap_records_the_shown_stream_into_mcap() {
+    let _lock = heavy();
+    let (save_dir, out, part) = (
+        TempDir::new("mcap-r-saved"),
+        TempDir::new("mcap-r-out"),
+        TempDir::new("mcap-r-part"),
+    );
+    let x = Xvfb::start();
+    let args = [
+        "--record-format",
+        "mcap",
+        "--save-dir",
+        save_dir.0.to_str().unwrap(),
+        "--snapshot-dir",
+        out.0.to_str().unwrap(),
+    ];
+    let viewer = Viewer::start(&args, &[("DISPLAY", x.display.as_str())]);
+    let id = x.find_viewer_window();
+    x.tool("xdotool", &["windowfocus", "--sync", &id]);
+    let _streamer = pattern_streamer(&viewer.addr, "640x360");
+    wait_files(&save_dir.0, 10);
+    let press = |key: &str| {
+        x.tool("xdotool", &["keydown", "--window", &id, key]);
+        std::thread::sleep(Duration::from_millis(150));
+        x.tool("xdotool", &["keyup", "--window", &id, key]);
+    };
+    press("r");
+    // The file is made when the recording starts; then 45 more frames (1.5 s) arrive.
+    wait_files(&out.0, 1);
+    let received = std::fs::read_dir(&save_dir.0).unwrap().count();
+    wait_files(&save_dir.0, received + 45);
+    press("r");
+    press("Escape");
+    let (status, _) = viewer.wait(Duration::from_secs(20));
+    assert!(status.success());
+    let files: Vec<PathBuf> = std::fs::read_dir(&out.0)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with("record-pattern-127.0.0.1_") && name.ends_with(".mcap"),
+        "{name}"
+    );
+    // The recording is a run of the frames received: those saved files, judged by Python.
+    let recorded = frames_of(&files[0], None);
+    assert!(recorded.len() >= 40, "{} frames", recorded.len());
+    let all = saved(&save_dir.0);
+    let start = all.iter().position(|f| *f == recorded[0].0).unwrap();
+    for (i, frame) in all[start..start + recorded.len()].iter().enumerate() {
+        std::fs::write(part.path(&format!("{i:06}.jpg")), frame).unwrap();
+    }
+    let got = check(&files[0], &part.0, &[]);
+    assert_eq!(got["frames"], recorded.len().to_string());
+    assert_eq!(got["topic"], "/pattern/image/compressed");
 }

@@ -5,7 +5,7 @@
 //!   secret's proof, the peer's clock and the connection that runs them over any byte stream.
 //! - [`media`]: what is inside a frame: JPEG scanning and strips, payload sniffing, the
 //!   glass-to-glass mark and the bitmap font that draws it.
-//! - [`files`]: what is on disk: recordings (Matroska, AVI, concatenated JPEG) read and
+//! - [`files`]: what is on disk: recordings (Matroska, MCAP, AVI, concatenated JPEG) read and
 //!   written, bounded file input, secret files, UTC stamps for file names.
 //! - [`runtime`]: the small helpers both programs run on: the accept loop, socket settings,
 //!   signals, the newest-value slot, the strip pool, rate-limited diagnostics, statistics.

@@ -3,7 +3,7 @@
 //! - [`save`]: `--save-dir`, every payload written as received.
 //! - [`snapshot`]: `S`, the frame on screen as received and as PNG.
 //! - [`recorder`]: `R` and `--record`: which streams are recorded, the queue, the writing thread.
-//! - [`recording`]: one recording's file, written by that thread.
+//! - [`recording`]: one recording's file (Matroska or MCAP), written by that thread.
 //! - [`ppm`]: `--snapshot`, the last picture as PPM on exit.
 
 pub mod ppm;

@@ -113,7 +113,12 @@ enum Message {
         /// Frames dropped for a full queue while it recorded.
         dropped: u64,
     },
+    /// Nothing came for [`TICK`]: a stalled stream's last frames go to disk all the same.
+    Tick,
 }
+
+/// How often an idle writer wakes to write out what a stalled stream left buffered.
+const TICK: Duration = Duration::from_millis(500);
 
 /// A recording, as the receivers and the window see it.
 #[derive(Debug, PartialEq)]
@@ -429,16 +434,15 @@ impl Recorder {
                 return Some(Message::Stop { rec, at, dropped });
             }
             let deadline = q.active.iter().filter_map(|a| a.left).min();
-            q = match deadline {
-                Some(t) => {
-                    let wait = (t + within).saturating_duration_since(now);
-                    self.ready
-                        .wait_timeout(q, wait)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
-                }
-                None => self.ready.wait(q).unwrap_or_else(|e| e.into_inner()),
-            };
+            let wait = deadline.map_or(TICK, |t| (t + within).saturating_duration_since(now));
+            let (guard, waited) = self
+                .ready
+                .wait_timeout(q, wait.min(TICK))
+                .unwrap_or_else(|e| e.into_inner());
+            q = guard;
+            if waited.timed_out() && q.messages.is_empty() && !q.closed {
+                return Some(Message::Tick);
+            }
         }
     }
 
@@ -488,6 +492,14 @@ impl Recorder {
                         if let Err(e) = r.frame(&bytes, at, in_band.as_ref()) {
                             eprintln!("viewer: {}: recording stopped: {e}", r.path.display());
                             self.abandon(rec);
+                        }
+                    }
+                }
+                Message::Tick => {
+                    for (rec, r) in &mut open {
+                        if let Err(e) = r.tick() {
+                            eprintln!("viewer: {}: recording stopped: {e}", r.path.display());
+                            self.abandon(*rec);
                         }
                     }
                 }

@@ -192,6 +192,15 @@ impl Recording {
         }
     }
 
+    /// Writes out an MCAP chunk a stalled stream left open for a second or more.
+    pub fn tick(&mut self) -> io::Result<()> {
+        let since = self.started.elapsed().as_nanos() as u64;
+        match &mut self.sink {
+            Sink::Mcap(mcap) if !self.failed => mcap.flush_if_due(self.started_ns + since),
+            _ => Ok(()),
+        }
+    }
+
     /// Finishes the file (or removes it when nothing arrived) and prints what it holds.
     pub fn finish(self, at: Instant, dropped: u64) -> Written {
         let seconds = at.saturating_duration_since(self.started).as_secs_f64();

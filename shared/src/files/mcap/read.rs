@@ -42,6 +42,9 @@ pub struct McapReader<R> {
     /// Where the chunk being read ends (the records inside it are read in place).
     chunk_end: Option<u64>,
     first_log: Option<u64>,
+    /// The previous frame's time: times given never go back (players seek by them), though
+    /// another writer's log times may.
+    last_us: u64,
     frames: u64,
     max_frame: usize,
     cut: bool,
@@ -92,6 +95,7 @@ impl<R: Read + Seek> McapReader<R> {
             chosen: None,
             chunk_end: None,
             first_log: None,
+            last_us: 0,
             frames: 0,
             max_frame,
             cut: false,
@@ -140,6 +144,7 @@ impl<R: Read + Seek> McapReader<R> {
         }
         self.chunk_end = None;
         self.first_log = None;
+        self.last_us = 0;
         self.frames = 0;
         self.cut = false;
         Ok(())
@@ -281,10 +286,11 @@ impl<R: Read + Seek> McapReader<R> {
         }
         let first = *self.first_log.get_or_insert(log_time);
         self.frames += 1;
+        self.last_us = self.last_us.max(log_time.saturating_sub(first) / 1000);
         Ok(Some(Entry {
             offset: data_at + view.data.start as u64,
             len: jpeg_len as u64,
-            time_us: log_time.saturating_sub(first) / 1000,
+            time_us: self.last_us,
         }))
     }
 }
@@ -345,6 +351,29 @@ mod tests {
         assert!(e.contains("/front_cam/image/compressed"), "{e}");
         // The latency channel is not an image channel.
         assert!(read_all(&bytes, Some("/front_cam/latency")).is_err());
+    }
+
+    #[test]
+    fn log_times_that_go_back_give_times_that_do_not() {
+        let mut w = McapWriter::new(Cursor::new(Vec::new()), "a").unwrap();
+        for ms in [0u64, 40, 20, 60] {
+            let t = T0 + ms * 1_000_000;
+            let frame = Frame {
+                jpeg: &[1, 2, 3],
+                capture_ns: t,
+                arrival_ns: t,
+                latency: &Latency::UNKNOWN,
+            };
+            w.frame(&frame).unwrap();
+        }
+        let bytes = w.finish().unwrap().into_inner();
+        let times: Vec<u64> = read_all(&bytes, None)
+            .unwrap()
+            .0
+            .iter()
+            .map(|f| f.0)
+            .collect();
+        assert_eq!(times, [0, 40_000, 40_000, 60_000]);
     }
 
     #[test]

@@ -110,10 +110,53 @@ impl<W: Write + Seek> McapWriter<W> {
             .map_err(io_error)
     }
 
+    /// Writes out the open chunk if it began [`CHUNK_NS`] or more before `now_ns` (the
+    /// recorder's idle tick: a stalled stream's last frames reach the disk all the same).
+    pub fn flush_if_due(&mut self, now_ns: u64) -> io::Result<()> {
+        if self
+            .chunk_from
+            .is_some_and(|from| now_ns.saturating_sub(from) >= CHUNK_NS)
+        {
+            self.mcap.flush().map_err(io_error)?;
+            self.chunk_from = None;
+        }
+        Ok(())
+    }
+
     /// Writes the last chunk, the summary (schemas, channels, statistics, indexes) and the
     /// footer; returns the output.
     pub fn finish(mut self) -> io::Result<W> {
         self.mcap.finish().map_err(io_error)?;
         Ok(self.mcap.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stalled_stream_s_chunk_goes_out_after_a_second_not_before() {
+        let path = std::env::temp_dir().join(format!("mcap-stall-{}.mcap", std::process::id()));
+        let mut w = McapWriter::new(std::fs::File::create(&path).unwrap(), "a").unwrap();
+        let t0 = 1_700_000_000_000_000_000;
+        let jpeg = [0x5Au8; 1000];
+        w.frame(&Frame {
+            jpeg: &jpeg,
+            capture_ns: t0,
+            arrival_ns: t0,
+            latency: &Latency::UNKNOWN,
+        })
+        .unwrap();
+        let on_disk = || {
+            let bytes = std::fs::read(&path).unwrap();
+            bytes.windows(jpeg.len()).any(|b| b == jpeg)
+        };
+        w.flush_if_due(t0 + CHUNK_NS / 2).unwrap();
+        assert!(!on_disk(), "flushed before its second");
+        w.flush_if_due(t0 + CHUNK_NS).unwrap();
+        assert!(on_disk(), "a stalled stream's frame stayed in memory");
+        drop(w);
+        std::fs::remove_file(&path).unwrap();
     }
 }
