@@ -21,6 +21,7 @@ fn band(c: &mut Criterion) {
         glass_ms: Some(6.1),
         stages_ms: Some([2.0, 0.1, 1.5, 2.3, 0.2]),
         name: Some("x3pi/video8".into()),
+        optical: None,
     };
     let probe = Probe {
         x: 240,
