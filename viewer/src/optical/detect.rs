@@ -24,11 +24,11 @@ pub struct Frame<'a> {
 }
 
 /// A full search looks at a picture reduced to about this width or height at most.
-const FULL_SCAN_SIDE: usize = 640;
+const FULL_SCAN_SIDE: usize = 480;
 /// Threshold tiles, in reduced pixels; each pixel is judged against 5x5 tiles around its own.
 const TILE: usize = 8;
 /// Less than this between the darkest and the lightest luma nearby is no edge.
-const MIN_CONTRAST: u8 = 24;
+const MIN_CONTRAST: u8 = 32;
 /// A frame candidate spans at least this many reduced pixels on each side.
 const MIN_BODY: usize = 14;
 
@@ -41,6 +41,8 @@ pub struct Detector {
     limits: Vec<u8>,
     runs: Vec<Run>,
     parent: Vec<u32>,
+    /// Each root run's box in [`Detector::candidates`].
+    slot: Vec<u32>,
 }
 
 /// A horizontal run of dark reduced pixels on row `y`, columns `x0..x1`.
@@ -87,9 +89,9 @@ impl Detector {
         self.luma.clear();
         for y in 0..rh {
             let row = (roi.1 + y * step) * f.width + roi.0;
-            let line = &f.pixels[row..row + roi.2];
+            let line = &f.pixels[row..row + rw * step];
             self.luma
-                .extend(line.iter().step_by(step).take(rw).map(|&p| luma(p)));
+                .extend(line.chunks_exact(step).map(|p| luma(p[0])));
         }
         if !self.threshold(rw, rh) {
             return Vec::new();
@@ -118,10 +120,11 @@ impl Detector {
         self.tiles.clear();
         self.tiles.resize(tw * th, (255, 0));
         for (y, row) in self.luma.chunks_exact(rw).enumerate() {
-            for (x, &v) in row.iter().enumerate() {
-                let t = &mut self.tiles[(y / TILE) * tw + x / TILE];
-                t.0 = t.0.min(v);
-                t.1 = t.1.max(v);
+            let tiles = &mut self.tiles[(y / TILE) * tw..][..tw];
+            for (t, part) in tiles.iter_mut().zip(row.chunks(TILE)) {
+                let lo = part.iter().copied().min().unwrap_or(255);
+                let hi = part.iter().copied().max().unwrap_or(0);
+                *t = (t.0.min(lo), t.1.max(hi));
             }
         }
         let lo = self.tiles.iter().map(|t| t.0).min().unwrap_or(0);
@@ -179,12 +182,18 @@ impl Detector {
                     x1: x as u32,
                 });
                 self.parent.push(id);
-                for j in above.clone() {
-                    let a = self.runs[j];
-                    if a.x0 < x as u32 && (x0 as u32) < a.x1 {
-                        union(&mut self.parent, j as u32, id);
-                    }
+                // The runs above are in order: skip those that end before this one starts,
+                // join those that overlap it.
+                while above.start < above.end && self.runs[above.start].x1 <= x0 as u32 {
+                    above.start += 1;
                 }
+                let mut j = above.start;
+                while j < above.end && self.runs[j].x0 < x as u32 {
+                    union(&mut self.parent, j as u32, id);
+                    j += 1;
+                }
+                // The last run joined may reach under the next run of this row too.
+                above.start = j.saturating_sub(1).max(above.start);
             }
             above = start..self.runs.len();
         }
@@ -193,29 +202,29 @@ impl Detector {
     /// The regions shaped like the marker's frame: a square-ish ring, as bounding boxes in
     /// reduced pixels (inclusive).
     fn candidates(&mut self) -> Vec<(usize, usize, usize, usize)> {
-        // Per root: bounding box and pixel count.
-        let mut boxes: Vec<(u32, [u32; 4], u64)> = Vec::new();
+        // Per root: bounding box and pixel count; `slot` finds a root's box in one step.
+        let mut boxes: Vec<([u32; 4], u64)> = Vec::new();
+        self.slot.clear();
+        self.slot.resize(self.runs.len(), u32::MAX);
         for i in 0..self.runs.len() {
-            let root = find(&mut self.parent, i as u32);
+            let root = find(&mut self.parent, i as u32) as usize;
             let r = self.runs[i];
-            let b = match boxes.iter_mut().find(|b| b.0 == root) {
-                Some(b) => b,
-                None => {
-                    boxes.push((root, [r.x0, r.y, r.x1 - 1, r.y], 0));
-                    boxes.last_mut().expect("just pushed")
-                }
-            };
-            b.1 = [
-                b.1[0].min(r.x0),
-                b.1[1].min(r.y),
-                b.1[2].max(r.x1 - 1),
-                b.1[3].max(r.y),
+            if self.slot[root] == u32::MAX {
+                self.slot[root] = boxes.len() as u32;
+                boxes.push(([r.x0, r.y, r.x1 - 1, r.y], 0));
+            }
+            let b = &mut boxes[self.slot[root] as usize];
+            b.0 = [
+                b.0[0].min(r.x0),
+                b.0[1].min(r.y),
+                b.0[2].max(r.x1 - 1),
+                b.0[3].max(r.y),
             ];
-            b.2 += u64::from(r.x1 - r.x0);
+            b.1 += u64::from(r.x1 - r.x0);
         }
         boxes
             .into_iter()
-            .filter_map(|(_, [x0, y0, x1, y1], count)| {
+            .filter_map(|([x0, y0, x1, y1], count)| {
                 let (w, h) = ((x1 - x0 + 1) as usize, (y1 - y0 + 1) as usize);
                 let fill = count as f64 / (w * h) as f64;
                 let square = (0.5..=2.0).contains(&(w as f64 / h as f64));
