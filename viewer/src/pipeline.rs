@@ -28,30 +28,10 @@ pub fn run(config: Config) -> Result<()> {
     }
     // The credentials are read first: a file others may read stops the viewer before it
     // listens anywhere.
-    let http_auth = config
-        .http_auth
-        .as_deref()
-        .map(hub::auth::Auth::load)
-        .transpose()?;
-    let http_tls = config
-        .http_tls
-        .as_ref()
-        .map(|(cert, key)| hub::tls::Tls::load(cert, key))
-        .transpose()?;
+    let credentials = hub_credentials(&config)?;
     prepare_outputs(&config)?;
-    let recorder = Recorder::with_format(
-        config.record.clone(),
-        config.limits.read_timeout,
-        config.record_format,
-    );
-    let recording = recorder
-        .spawn()
-        .context("cannot start the recording thread")?;
+    let (recorder, recording) = start_recorder(&config)?;
     let (listener, local) = listen(config.listen)?;
-    let http = config
-        .http
-        .map(|addr| hub::bind(addr, http_tls.is_some()))
-        .transpose()?;
     let (stop, _) = watch::channel(false);
     say_allowed(&config.allow);
     let board = new_board(&config);
@@ -59,19 +39,7 @@ pub fn run(config: Config) -> Result<()> {
     // `--optical`: the marker's codes, drawn by the window and read by the decoders.
     let optical = config.optical.then(|| Arc::new(optical::Loop::default()));
     let allow = Arc::new(config.allow.clone());
-    let hub = match http {
-        Some(listener) => {
-            let access = hub::Access {
-                allow: allow.clone(),
-                per_client: config.http_max_per_client,
-                auth: http_auth,
-                hosts: config.http_hosts.clone(),
-                tls: http_tls,
-            };
-            Some(hub::spawn(listener, &counters, access, &stop)?)
-        }
-        None => None,
-    };
+    let hub = start_hub(&config, credentials, &allow, &counters, &stop)?;
     let (saver, saving) = start_saver(&config, &counters)?.unzip();
     let shared = receive::Shared {
         limits: config.limits,
@@ -125,6 +93,56 @@ pub fn run(config: Config) -> Result<()> {
     network_result?;
     shown?;
     Ok(())
+}
+
+/// `--http-auth` and `--http-cert`/`--http-key`, read and checked.
+fn hub_credentials(config: &Config) -> Result<(Option<hub::auth::Auth>, Option<hub::tls::Tls>)> {
+    let auth = config
+        .http_auth
+        .as_deref()
+        .map(hub::auth::Auth::load)
+        .transpose()?;
+    let tls = config
+        .http_tls
+        .as_ref()
+        .map(|(cert, key)| hub::tls::Tls::load(cert, key))
+        .transpose()?;
+    Ok((auth, tls))
+}
+
+/// The recorder (`--record`, `R`) and its thread.
+fn start_recorder(config: &Config) -> Result<(Arc<Recorder>, JoinHandle<()>)> {
+    let recorder = Recorder::with_format(
+        config.record.clone(),
+        config.limits.read_timeout,
+        config.record_format,
+    );
+    let recording = recorder
+        .spawn()
+        .context("cannot start the recording thread")?;
+    Ok((recorder, recording))
+}
+
+/// `--http`: the hub, listening and serving on its own thread.
+fn start_hub(
+    config: &Config,
+    (auth, tls): (Option<hub::auth::Auth>, Option<hub::tls::Tls>),
+    allow: &Arc<Vec<shared::cli::Cidr>>,
+    counters: &Arc<Counters>,
+    stop: &watch::Sender<bool>,
+) -> Result<Option<JoinHandle<std::io::Result<()>>>> {
+    let Some(addr) = config.http else {
+        return Ok(None);
+    };
+    let listener = hub::bind(addr, tls.is_some())?;
+    let access = hub::Access {
+        allow: allow.clone(),
+        per_client: config.http_max_per_client,
+        auth,
+        hosts: config.http_hosts.clone(),
+        tls,
+    };
+    Ok(Some(hub::spawn(listener, counters, access, stop)?))
 }
 
 /// The threads beside the window, joined at the end.

@@ -157,14 +157,13 @@ where
                 Err(e) => break Err(e.into()),
             },
             frame = frames.take(), if may_take => match frame {
-                Some(frame) if peer_closed => {
-                    frames.recycle(frame);
-                    break Err(ConnError::Closed { waiting_for: "ok" });
+                Some(f) => {
+                    let flight = (&mut in_flight, &mut progress);
+                    match begin(f, (&mut form, peer_closed), frames, tally, flight) {
+                        Ok(w) => writing = Some(w),
+                        Err(e) => break Err(e),
+                    }
                 }
-                Some(f) => match begin(f, &mut form, tally, &mut in_flight, &mut progress) {
-                    Ok(w) => writing = Some(w),
-                    Err(e) => break Err(e),
-                },
                 None => ending = true,
             },
             _ = stop.as_mut(), if !*stopped => {
@@ -237,14 +236,19 @@ fn may_send(
 }
 
 /// Starts writing `frame`: the black box keeps it, and its delivery record goes in flight
-/// (the peer's ack timeout runs from now when nothing else was in flight).
+/// (the peer's ack timeout runs from now when nothing else was in flight). A peer that has
+/// closed gets no new frame: the connection has failed.
 fn begin(
     frame: EncodedFrame,
-    form: &mut Form,
+    (form, peer_closed): (&mut Form, bool),
+    frames: &Slot<EncodedFrame>,
     tally: &mut Tally<'_>,
-    in_flight: &mut VecDeque<Delivery>,
-    progress: &mut Instant,
+    (in_flight, progress): (&mut VecDeque<Delivery>, &mut Instant),
 ) -> Result<Writing, ConnError> {
+    if peer_closed {
+        frames.recycle(frame);
+        return Err(ConnError::Closed { waiting_for: "ok" });
+    }
     tally.config.black_box.keep(&frame);
     if in_flight.is_empty() {
         *progress = Instant::now();
