@@ -19,7 +19,7 @@ select=(-E "test(/^($files)::/)")
 [ $# -eq 0 ] || select=("$@")
 
 # Built before the load starts: the point is the tests under load, not a slower build.
-cargo build --locked --workspace --bins
+cargo build --locked --workspace --all-targets
 cargo nextest run --locked -p integration-tests --test it --profile load --no-run
 
 cores=$(nproc)

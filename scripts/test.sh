@@ -26,8 +26,10 @@ cargo clippy --locked --workspace --all-targets -- -D warnings
 
 stage "tests: unit and property tests, then end-to-end, interoperability and window tests (cargo-nextest)"
 # Every test is its own process with a time limit (.config/nextest.toml): a hung test fails
-# within minutes, named. The counts come from nextest's own JUnit report.
-cargo build --locked --workspace --bins
+# within minutes, named. The counts come from nextest's own JUnit report. The binaries the
+# tests start are checked fresh with the build stage's own targets (`--bins` alone would enable
+# fewer dependency features and build every dependency a second time).
+cargo build --locked --workspace --all-targets
 junit=target/nextest/default/junit.xml
 rm -f "$junit"
 tests_ok=1

@@ -18,7 +18,7 @@ pub fn heavy() -> MutexGuard<'static, ()> {
 /// Path of a workspace binary (`streamer`, `viewer`, `link-relay`) next to this test binary,
 /// never older than its sources: a partial run (one module, one test, after an edit without
 /// `cargo build`) must not test a program built before the last change. A stale or missing
-/// binary is built once (`cargo build --workspace --bins`; cargo's own lock on the target
+/// binary is built once (`cargo build --workspace --all-targets`; cargo's own lock on the target
 /// directory keeps concurrent test processes from building at once).
 pub fn bin(name: &str) -> PathBuf {
     static FRESH: Mutex<Vec<String>> = Mutex::new(Vec::new());
@@ -31,7 +31,9 @@ pub fn bin(name: &str) -> PathBuf {
             eprintln!("{name}: {why}: building it");
             build_binaries();
             if let Some(why) = stale(&path) {
-                panic!("{name} is still stale after `cargo build --workspace --bins`: {why}");
+                panic!(
+                    "{name} is still stale after `cargo build --workspace --all-targets`: {why}"
+                );
             }
         }
         fresh.push(name.to_string());
@@ -65,18 +67,21 @@ fn stale(path: &Path) -> Option<String> {
         .map(|source| format!("{} is newer", source.display()))
 }
 
-/// `cargo build --workspace --bins` in the workspace, within 20 minutes.
+/// `cargo build --workspace --all-targets` in the workspace, within 20 minutes.
 fn build_binaries() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut child = Command::new(cargo)
-        .args(["build", "--workspace", "--bins"])
+        .args(["build", "--workspace", "--all-targets"])
         .current_dir(root)
         .stdin(Stdio::null())
         .spawn()
         .expect("cannot run cargo to build the binaries");
     let status = wait_deadline(&mut child, Duration::from_secs(1200), "cargo build");
-    assert!(status.success(), "cargo build --workspace --bins failed");
+    assert!(
+        status.success(),
+        "cargo build --workspace --all-targets failed"
+    );
 }
 
 /// A scratch directory for one test, removed when dropped.
