@@ -296,7 +296,7 @@ fn a_forged_answer_closes_the_streamers_connection() {
 fn an_untouched_relay_sees_no_picture() {
     let _lock = heavy();
     let dir = TempDir::new("tamper-none");
-    let key = secret_file(&dir, "key", b"k", 0o600);
+    let key = secret_file(&dir, "key", b"untouched relay secret", 0o600);
     let key_s = key.to_str().unwrap();
     let jpeg_path = dir.path("still.jpg");
     let jpeg = crate::dialects::write_jpeg(&jpeg_path, (320, 240));
