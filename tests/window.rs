@@ -53,9 +53,11 @@ impl Xvfb {
         String::from_utf8_lossy(&out.stdout).to_string()
     }
 
-    /// Waits for a window whose title starts with "viewer" and returns its id.
+    /// Waits for a window whose title starts with "viewer" and returns its id. The deadline
+    /// only catches a window that never comes: with every core busy (the load stage), the
+    /// viewer's start and each `xdotool` call can take seconds.
     pub fn find_viewer_window(&self) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(40);
         loop {
             let ids = self.tool("xdotool", &["search", "--name", "^viewer"]);
             if let Some(id) = ids.lines().next() {
