@@ -41,7 +41,31 @@ impl Xvfb {
         );
         let display = format!(":{}", line.trim());
         assert!(display.len() > 1, "Xvfb did not report its display");
-        Xvfb { child, display }
+        let x = Xvfb { child, display };
+        x.wait_answering();
+        x
+    }
+
+    /// Waits (bounded) until the server answers a client: a program started right after the
+    /// display number was reported once failed `XOpenDisplay` with every core busy.
+    fn wait_answering(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let answered = Command::new("xdotool")
+                .arg("getdisplaygeometry")
+                .env("DISPLAY", &self.display)
+                .output_within(TOOL_LIMIT)
+                .is_ok_and(|out| out.status.success());
+            if answered {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Xvfb on {} does not answer clients",
+                self.display
+            );
+            thread::sleep(Duration::from_millis(100));
+        }
     }
 
     pub fn tool(&self, program: &str, args: &[&str]) -> String {
