@@ -205,12 +205,16 @@ fn the_loop_filmed_by_x11grab_is_measured_and_follows_the_link() {
 
     let delayed = run(&xvfb, filmed(), Some(&["--delay-up-ms", "50"]), 150);
     assert!(delayed.optical_share() >= 0.5, "{:?}", delayed.summary);
-    let moved = delayed.median() - direct.median();
+    // The loop's median sits in one of two modes about 7 ms apart (where x11grab's grabs fall
+    // against the window's redraws): each side is measured twice and the means compared.
+    let direct_again = run(&xvfb, filmed(), None, 150);
+    let delayed_again = run(&xvfb, filmed(), Some(&["--delay-up-ms", "50"]), 150);
+    let before = (direct.median() + direct_again.median()) / 2.0;
+    let after = (delayed.median() + delayed_again.median()) / 2.0;
+    let moved = after - before;
     assert!(
         (40.0..=60.0).contains(&moved),
-        "50 ms more one-way delay moved optical p50 by {moved:.1} ms ({:.1} -> {:.1})",
-        direct.median(),
-        delayed.median()
+        "50 ms more one-way delay moved optical p50 by {moved:.1} ms ({before:.1} -> {after:.1})"
     );
 }
 
