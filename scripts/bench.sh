@@ -39,7 +39,7 @@ cargo build --locked --release -p streamer -p viewer -p benches >&2
 xvfb_pid=""
 cleanup() { [ -n "$xvfb_pid" ] && kill "$xvfb_pid" 2>/dev/null || true; }
 trap cleanup EXIT
-exec 3< <(Xvfb -displayfd 1 -screen 0 1920x1200x24 -nolisten tcp 2>/dev/null)
+exec 3< <(Xvfb -noreset -displayfd 1 -screen 0 1920x1200x24 -nolisten tcp 2>/dev/null)
 read -r display <&3
 xvfb_pid=$(pgrep -n Xvfb)
 export DISPLAY=":$display"

@@ -22,7 +22,7 @@ trap cleanup EXIT
 fail() { echo "demo-test: $*" >&2; echo "--- demo.sh stdout (tail)"; tail -5 "$work/out" >&2; echo "--- stderr"; tail -20 "$work/err" >&2; exit 1; }
 
 # Xvfb writes its display number once it is ready.
-Xvfb -displayfd 3 -screen 0 1600x900x24 -nolisten tcp 3>"$work/display" 2>/dev/null &
+Xvfb -noreset -displayfd 3 -screen 0 1600x900x24 -nolisten tcp 3>"$work/display" 2>/dev/null &
 xvfb_pid=$!
 for _ in $(seq 100); do [ -s "$work/display" ] && break; sleep 0.1; done
 [ -s "$work/display" ] || fail "Xvfb did not start"

@@ -22,6 +22,10 @@ impl Xvfb {
     pub fn start() -> Xvfb {
         let mut child = Command::new("Xvfb")
             .args([
+                // No server reset when the last client leaves: a client connecting during
+                // the reset (slow with every core busy) fails XOpenDisplay, and every
+                // `xdotool` call is a client that leaves.
+                "-noreset",
                 "-displayfd",
                 "1",
                 "-screen",
