@@ -47,14 +47,6 @@ fn check(file: &Path, saved: &Path, flags: &[&str]) -> HashMap<String, String> {
     key_values(String::from_utf8_lossy(&out.stdout).trim_end())
 }
 
-/// The payloads a viewer's `--save-dir` holds, in the order they were received.
-fn saved(dir: &Path) -> Vec<Vec<u8>> {
-    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
-    names.sort();
-    names.iter().map(|p| std::fs::read(p).unwrap()).collect()
-}
 
 /// Every frame of a recording as our reader finds it (`topic`: the MCAP channel), with times.
 fn frames_of(path: &Path, topic: Option<&str>) -> Vec<(Vec<u8>, u64)> {

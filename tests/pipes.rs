@@ -116,15 +116,6 @@ fn streamer_on(input: Vec<u8>, args: &[&str]) -> Piped {
     pipe_into_streamer(&mut cat, args, Duration::from_secs(30))
 }
 
-/// The saved payloads of a viewer's `--save-dir`, in arrival order.
-fn saved(dir: &Path) -> Vec<Vec<u8>> {
-    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    names.sort();
-    names.iter().map(|p| std::fs::read(p).unwrap()).collect()
-}
 
 #[test]
 fn ffmpeg_mjpeg_goes_through_byte_for_byte() {

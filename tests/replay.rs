@@ -53,14 +53,6 @@ fn assert_times_match_ffprobe(path: &Path, frames: &[(Vec<u8>, u64)]) {
     }
 }
 
-/// The payloads a viewer's `--save-dir` holds, in the order they were received.
-fn saved(dir: &Path) -> Vec<Vec<u8>> {
-    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|d| d.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
-    names.sort();
-    names.iter().map(|p| std::fs::read(p).unwrap()).collect()
-}
 
 /// Runs a headless viewer with `args` while `streamer ARGS VIEWER` runs to its end; returns
 /// the streamer's output and the viewer's stdout once it is stopped.

@@ -577,3 +577,15 @@ pub fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
         thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The payloads a viewer's `--save-dir` holds, in arrival order. Files still being written
+/// (`.NAME.part`, renamed when whole) are skipped, and so is one renamed between listing and
+/// reading: the viewer is usually still running.
+pub fn saved(dir: &Path) -> Vec<Vec<u8>> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    names.retain(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')));
+    names.sort();
+    names.iter().filter_map(|p| std::fs::read(p).ok()).collect()
+}
