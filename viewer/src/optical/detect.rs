@@ -1,9 +1,11 @@
 //! Finding and reading the optical marker in a decoded picture (a camera's view of the screen):
 //! a reduced luma picture, thresholded against its neighbourhood (dim or unevenly lit screens),
 //! the dark regions labelled, the ones shaped like the marker's frame read at full size and
-//! kept when their check holds. Pure; next frames look first where the marker was last seen.
+//! kept when their check holds. Pure; next frames look first where the marker was last seen,
+//! and a lost marker is searched for one bounded part of the picture a frame ([`super::sweep`]).
 
 use super::marker::{self, BODY, DATA};
+use super::sweep::{Plan, Sweep};
 
 /// A rectangle in picture pixels: x, y, width, height.
 pub type Rect = (usize, usize, usize, usize);
@@ -23,8 +25,6 @@ pub struct Frame<'a> {
     pub height: usize,
 }
 
-/// A full search looks at a picture reduced to about this width or height at most.
-const FULL_SCAN_SIDE: usize = 480;
 /// Threshold tiles, in reduced pixels; each pixel is judged against 5x5 tiles around its own.
 const TILE: usize = 8;
 /// Less than this between the darkest and the lightest luma nearby is no edge.
@@ -35,7 +35,9 @@ const MIN_BODY: usize = 14;
 /// The search's reused buffers and where the marker was last seen.
 #[derive(Default)]
 pub struct Detector {
+    /// Where the marker was last seen: looked at first in every frame until found elsewhere.
     last: Option<Rect>,
+    sweep: Sweep,
     luma: Vec<u8>,
     tiles: Vec<(u8, u8)>,
     limits: Vec<u8>,
@@ -54,18 +56,19 @@ struct Run {
 }
 
 impl Detector {
-    /// Every marker read in `f`, looking near the last one seen first and over the whole
-    /// picture (reduced) when it is not there.
+    /// Every marker read in `f`: near the last one seen, and when it is not there in this
+    /// frame's part of the search of the whole picture (a whole round of parts takes
+    /// [`Detector::frames_to_cover`] frames).
     pub fn find(&mut self, f: Frame<'_>) -> Vec<Found> {
-        if let Some(r) = self.last.take() {
+        if let Some(r) = self.last {
             let grow = r.2.max(r.3) / 2;
-            let x = r.0.saturating_sub(grow);
-            let y = r.1.saturating_sub(grow);
+            let x = r.0.saturating_sub(grow).min(f.width);
+            let y = r.1.saturating_sub(grow).min(f.height);
             let roi = (
                 x,
                 y,
-                (r.0 + r.2 + grow).min(f.width) - x,
-                (r.1 + r.3 + grow).min(f.height) - y,
+                (r.0 + r.2 + grow).min(f.width).saturating_sub(x),
+                (r.1 + r.3 + grow).min(f.height).saturating_sub(y),
             );
             let step = (r.2 / BODY / 4).max(1);
             let found = self.scan(f, roi, step);
@@ -74,10 +77,19 @@ impl Detector {
                 return found;
             }
         }
-        let step = f.width.max(f.height).div_ceil(FULL_SCAN_SIDE).max(1);
-        let found = self.scan(f, (0, 0, f.width, f.height), step);
-        self.last = largest(&found);
+        let part = self.sweep.next(f.width, f.height, MIN_BODY);
+        let found = self.scan(f, part.roi, part.step);
+        if let Some(r) = largest(&found) {
+            self.last = Some(r);
+            self.sweep.restart();
+        }
         found
+    }
+
+    /// Frames a search for a lost marker takes to look at the whole of a `width`x`height`
+    /// picture once.
+    pub fn frames_to_cover(width: usize, height: usize) -> usize {
+        Plan::new(width, height, MIN_BODY).parts()
     }
 
     /// Markers read within `roi`, looked for every `step` pixels.

@@ -6,6 +6,7 @@
 pub mod detect;
 pub mod history;
 pub mod marker;
+pub mod sweep;
 
 use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;

@@ -151,13 +151,28 @@ fn through_jpeg(p: &Rgb, quality: i32) -> Picture {
     picture
 }
 
-fn codes(d: &mut Detector, p: &Picture) -> Vec<u32> {
-    let frame = Frame {
+fn frame(p: &Picture) -> Frame<'_> {
+    Frame {
         pixels: &p.pixels,
         width: p.width,
         height: p.height,
-    };
-    d.find(frame).into_iter().map(|f| f.code).collect()
+    }
+}
+
+/// The codes read in `p` shown frame after frame, within one round of the lost search.
+fn codes(d: &mut Detector, p: &Picture) -> Vec<u32> {
+    for _ in 0..Detector::frames_to_cover(p.width, p.height) {
+        let found = d.find(frame(p));
+        if !found.is_empty() {
+            return found.into_iter().map(|f| f.code).collect();
+        }
+    }
+    Vec::new()
+}
+
+/// The codes read in `p` in one frame.
+fn codes_now(d: &mut Detector, p: &Picture) -> Vec<u32> {
+    d.find(frame(p)).into_iter().map(|f| f.code).collect()
 }
 
 #[test]
@@ -238,10 +253,28 @@ fn follows_the_marker_where_it_was_and_finds_it_again_when_it_moves() {
     assert_eq!(codes(&mut d, &here), vec![5]);
     assert!(d.last.is_some());
     assert_eq!(
-        codes(&mut d, &here),
+        codes_now(&mut d, &here),
         vec![5],
-        "found again near where it was"
+        "found again near where it was, in the next frame"
     );
     let there = through_jpeg(&film(&s, (1920, 1080), 0.5, (1200, 700), false), 40);
     assert_eq!(codes(&mut d, &there), vec![5], "moved");
+    assert_eq!(codes_now(&mut d, &there), vec![5], "and followed there");
+}
+
+#[test]
+fn a_lost_marker_is_found_anywhere_within_one_round_of_bounded_parts() {
+    let (w, h) = (1920, 1080);
+    let frames = Detector::frames_to_cover(w, h);
+    assert!((2..=10).contains(&frames), "{frames} frames a round");
+    // Small (a third of the picture's height filmed, the marker straddling band edges at
+    // every height) and large (the screen filling the picture).
+    let small = screen(1280, 720, Some(9));
+    let mut cases: Vec<(f64, (usize, usize))> = (0..7).map(|i| (0.5, (900, i * 100))).collect();
+    cases.push((1.5, (0, 0)));
+    for (scale, at) in cases {
+        let p = through_jpeg(&film(&small, (w, h), scale, at, false), 40);
+        let mut d = Detector::default();
+        assert_eq!(codes(&mut d, &p), vec![9], "screen x{scale} at {at:?}");
+    }
 }
