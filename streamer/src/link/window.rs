@@ -2,8 +2,11 @@
 //! default) keeps the link busy without a queue on it: a frame starts once the link has (by
 //! its measured delivery rate) all but sent the ones before it, so no frame waits behind
 //! another, and the answers' way back no longer idles the link as strict stop-and-wait does.
-//! The bytes in flight then come to about the link's rate × minimum round trip by themselves;
-//! they never exceed that while the link is still sending, and never more than [`MAX_FRAMES`].
+//! The bytes in flight then come to about the link's rate × minimum round trip by themselves,
+//! about 1 + round trip / transmit time frames; they never exceed that while the link is still
+//! sending, and never more than [`MAX_FRAMES`]. On a link too slow for every frame, the queue
+//! the answers show the rate missed delays the next frame by as much (it never holds it until
+//! the answers come: that would be stop-and-wait whenever jitter looks like a queue).
 //! `N` is a fixed cap of N frames; `1` is strict stop-and-wait.
 //!
 //! In every form the newest frame wins on the link: a frame is not started while the link
@@ -108,50 +111,50 @@ impl Pacer {
         };
         let bytes: usize = in_flight.clone().map(|(b, _)| b).sum();
         let latest = in_flight.clone().last().map_or(0, |(b, _)| b);
-        let (backlog, late) = link_state(in_flight, rate, rtt, now);
+        let auto = self.window == Window::Auto;
+        // On a link too slow for every frame (the latest needs more than an interval) a
+        // queue cannot drain by itself: the one the answers show the rate missed stands ahead
+        // of what is in flight, and the link is busy that much longer. A link that carries
+        // every frame drains any queue between frames; there the answers show only jitter.
+        let saturated = self
+            .interval
+            .is_some_and(|i| latest as f64 / rate > i.as_secs_f64());
+        let missed = if auto && saturated {
+            link.standing_queue()
+        } else {
+            Duration::ZERO
+        };
+        let (backlog, late) = link_state(in_flight, rate, (rtt, missed), now);
         // Auto: up to a round trip's worth of bytes; past that, the next frame still goes
         // once the link has sent the others (it queues behind nothing, and the link is kept
         // busy instead of idling for the answers' way back).
-        if self.window == Window::Auto
-            && bytes as f64 >= rate * rtt.as_secs_f64()
-            && !backlog.is_zero()
-        {
+        if auto && bytes as f64 >= rate * rtt.as_secs_f64() && !backlog.is_zero() {
             return false;
         }
         self.interval.is_none_or(|interval| {
-            let (queue, backlog) = match self.window {
-                Window::Auto => {
-                    // On a link too slow for every frame (the latest needs more than an
-                    // interval) a queue cannot drain by itself: add the one the answers show
-                    // the rate missed. A link that carries every frame drains any queue
-                    // between frames, and there the answers would show only their jitter.
-                    let saturated = latest as f64 / rate > interval.as_secs_f64();
-                    let missed = if saturated {
-                        link.standing_queue()
-                    } else {
-                        Duration::ZERO
-                    };
-                    (interval.mul_f64(AUTO_SLACK), backlog + missed)
-                }
-                Window::Fixed(_) => (interval, backlog),
+            let queue = if auto {
+                interval.mul_f64(AUTO_SLACK)
+            } else {
+                interval
             };
             backlog <= queue && late <= interval
         })
     }
 }
 
-/// How long the link still needs to send what is in flight, at `rate`; and how overdue the
-/// oldest frame's answer is (sent, sent out at `rate`, one round trip `rtt`).
+/// How long the link still needs to send what is in flight, at `rate`, behind a queue of
+/// `missed` ahead of it; and how overdue the oldest frame's answer is (sent, queued, sent out
+/// at `rate`, one round trip `rtt`).
 fn link_state(
     in_flight: impl Iterator<Item = (usize, Instant)>,
     rate: f64,
-    rtt: Duration,
+    (rtt, missed): (Duration, Duration),
     now: Instant,
 ) -> (Duration, Duration) {
     let mut free: Option<Instant> = None;
     let mut oldest_due = None;
     for (bytes, sent) in in_flight {
-        let start = free.map_or(sent, |f| f.max(sent));
+        let start = free.map_or(sent + missed, |f| f.max(sent));
         let end = start + Duration::from_secs_f64(bytes as f64 / rate);
         oldest_due.get_or_insert(end + rtt);
         free = Some(end);
@@ -165,6 +168,7 @@ fn link_state(
 mod tests {
     use super::*;
     use crate::link::rate::Acked;
+    use std::collections::VecDeque;
 
     const MS: fn(u64) -> Duration = Duration::from_millis;
 
@@ -281,10 +285,122 @@ mod tests {
         let big = [(108_000, at)];
         assert!(!may(auto, &big, &est, at + MS(87)));
         assert!(may(fixed, &big, &est, at + MS(87)));
+        // The queue delays the next frame; it does not hold it until the answers come (that
+        // would make auto strict stop-and-wait whenever jitter looks like a queue).
+        let queue = est.standing_queue();
+        assert!(!may(auto, &big, &est, at + MS(87) + queue - MS(5)));
+        assert!(may(auto, &big, &est, at + MS(87) + queue));
         // Small frames (8 ms each) the link carries at 30 fps: no queue can stand there, and
         // what the answers show is jitter; the next goes once the link has sent the last.
         let small = [(10_000, at)];
         assert!(may(auto, &small, &est, at + MS(9)));
+    }
+
+    /// What one scripted run carried: frames per second, and the median of capture to answer.
+    struct Carried {
+        fps: f64,
+        latency_p50: Duration,
+    }
+
+    /// A scripted link of `rate` bytes/s, `one_way` ± `jitter` each way (uniform, seeded; the
+    /// answers stay in order), fed by a 30 fps source of `bytes` frames through `window`, the
+    /// sender looking every millisecond (and the slot keeping only the newest frame), for 20 s.
+    /// The estimate learns from the answers as the streamer's does: the header's trip is the
+    /// round trip plus the frame's wait on the link, as the viewer's hold time reveals it.
+    fn carry(
+        window: Window,
+        bytes: usize,
+        rate: f64,
+        one_way: Duration,
+        jitter: Duration,
+    ) -> Carried {
+        let t = Instant::now();
+        let interval = MS(33);
+        let pacer = Pacer {
+            window,
+            interval: Some(interval),
+        };
+        let mut seed = 7u64;
+        let mut cross = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let unit = (seed >> 11) as f64 / (1u64 << 53) as f64;
+            one_way + jitter.mul_f64(2.0 * unit) - jitter
+        };
+        let mut est = LinkEstimate::default();
+        // (bytes, sent, header trip, answered, captured)
+        let mut in_flight: VecDeque<(usize, Instant, Duration, Instant, Instant)> = VecDeque::new();
+        let (mut link_free, mut last_done, mut taken) = (t, t, None);
+        let mut latencies = Vec::new();
+        for ms in 0..20_000u64 {
+            let now = t + MS(ms);
+            while let Some(&(b, sent, trip, done, captured)) = in_flight.front() {
+                if done > now {
+                    break;
+                }
+                in_flight.pop_front();
+                est.acked(Acked {
+                    bytes: b,
+                    payload_sent: sent,
+                    header_trip: Some(trip),
+                    done,
+                });
+                // The first two seconds are the estimate's warm-up.
+                if done >= t + MS(2000) {
+                    latencies.push(done - captured);
+                }
+            }
+            // The newest frame in the slot, if not taken yet.
+            let newest = ms / 33;
+            if taken.is_some_and(|n| n >= newest) {
+                continue;
+            }
+            let frames = in_flight.iter().map(|f| (f.0, f.1));
+            if !pacer.may_send(frames, &est, now) {
+                continue;
+            }
+            taken = Some(newest);
+            let start = link_free.max(now);
+            link_free = start + Duration::from_secs_f64(bytes as f64 / rate);
+            let (up, down) = (cross(), cross());
+            let done = (link_free + up + down).max(last_done);
+            last_done = done;
+            let captured = t + MS(newest * 33);
+            in_flight.push_back((bytes, now, start - now + up + down, done, captured));
+        }
+        latencies.sort();
+        Carried {
+            fps: latencies.len() as f64 / 18.0,
+            latency_p50: latencies[latencies.len() / 2],
+        }
+    }
+
+    #[test]
+    fn auto_fills_a_link_too_slow_for_every_frame_at_strict_latency() {
+        // 10 Mbit/s, 15 ± 4 ms each way; 74 KB frames (59 ms each, the link carries 16.9 fps)
+        // and 108 KB frames (86 ms, 11.6 fps).
+        for bytes in [74_000, 108_000] {
+            let capacity = 1.25e6 / bytes as f64;
+            let auto = carry(Window::Auto, bytes, 1.25e6, MS(15), MS(4));
+            let strict = carry(Window::Fixed(1), bytes, 1.25e6, MS(15), MS(4));
+            let what = format!(
+                "{bytes} B: auto {:.1} fps {:?}, strict {:.1} fps {:?}, link {capacity:.1} fps",
+                auto.fps, auto.latency_p50, strict.fps, strict.latency_p50
+            );
+            assert!(auto.fps >= 0.9 * capacity, "{what}");
+            assert!(
+                auto.latency_p50 <= strict.latency_p50.mul_f64(1.1),
+                "{what}"
+            );
+            // What queueing costs: three frames in flight carry as many but wait behind
+            // each other.
+            let three = carry(Window::Fixed(3), bytes, 1.25e6, MS(15), MS(4));
+            assert!(
+                three.latency_p50 > strict.latency_p50.mul_f64(1.3),
+                "{what}"
+            );
+        }
     }
 
     #[test]
