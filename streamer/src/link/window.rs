@@ -124,37 +124,43 @@ impl Pacer {
         } else {
             Duration::ZERO
         };
-        let (backlog, late) = link_state(in_flight, rate, (rtt, missed), now);
+        let ahead = (link.busy_until(), missed);
+        let (backlog, late) = link_state(in_flight, rate, (rtt, ahead), now);
         // Auto: up to a round trip's worth of bytes; past that, the next frame still goes
-        // once the link has sent the others (it queues behind nothing, and the link is kept
-        // busy instead of idling for the answers' way back).
+        // once the link has (all but) sent the others: it queues behind them no longer than
+        // the slack, and the link is kept busy instead of idling for the answers' way back.
+        let slack = self
+            .interval
+            .map_or(Duration::ZERO, |i| i.mul_f64(AUTO_SLACK));
         if auto && bytes as f64 >= rate * rtt.as_secs_f64() && !backlog.is_zero() {
             return false;
         }
         self.interval.is_none_or(|interval| {
-            let queue = if auto {
-                interval.mul_f64(AUTO_SLACK)
-            } else {
-                interval
-            };
+            let queue = if auto { slack } else { interval };
             backlog <= queue && late <= interval
         })
     }
 }
 
-/// How long the link still needs to send what is in flight, at `rate`, behind a queue of
-/// `missed` ahead of it; and how overdue the oldest frame's answer is (sent, queued, sent out
-/// at `rate`, one round trip `rtt`).
+/// How long the link still needs to send what is in flight, at `rate`; and how overdue the
+/// oldest frame's answer is (its turn, its bytes at `rate`, one round trip `rtt`). `ahead`:
+/// until when, by the rate, the link is busy with what was acknowledged, and the standing
+/// queue the rate misses: the link is busy that much longer.
 fn link_state(
     in_flight: impl Iterator<Item = (usize, Instant)>,
     rate: f64,
-    (rtt, missed): (Duration, Duration),
+    (rtt, (busy, missed)): (Duration, (Option<Instant>, Duration)),
     now: Instant,
 ) -> (Duration, Duration) {
     let mut free: Option<Instant> = None;
     let mut oldest_due = None;
     for (bytes, sent) in in_flight {
-        let start = free.map_or(sent + missed, |f| f.max(sent));
+        // The oldest starts when the link is done with what was acknowledged and with the
+        // queue the rate missed, if it was sent before that.
+        let start = match free {
+            Some(f) => f.max(sent),
+            None => busy.map_or(sent, |b| sent.max(b + missed)),
+        };
         let end = start + Duration::from_secs_f64(bytes as f64 / rate);
         oldest_due.get_or_insert(end + rtt);
         free = Some(end);
@@ -265,35 +271,39 @@ mod tests {
             window: Window::Fixed(3),
             ..auto
         };
-        // 10 Mbit/s, 30 ms; then three 108 KB frames (86 ms each) answered 40 ms later than
-        // that says: the rate is overestimated or the link slowed, and a queue stands.
-        let (mut est, mut at) = link(1.25e6, MS(30));
-        for _ in 0..3 {
-            let done = at + MS(30 + 86 + 40);
+        // 10 Mbit/s, 30 ms; then three 108 KB frames (86.4 ms each) sent back to back, each
+        // answered 40 ms later than that says: the rate is overestimated or the link slowed,
+        // and a queue stands.
+        let (mut est, warm) = link(1.25e6, MS(30));
+        let at = warm + MS(200);
+        let wire = Duration::from_secs_f64(108_000.0 / 1.25e6);
+        for i in 0..3 {
+            let sent = at + wire * i;
             est.acked(Acked {
                 bytes: 108_000,
-                payload_sent: at,
+                payload_sent: sent,
                 header_trip: None,
-                done,
+                done: sent + wire + MS(30 + 40),
             });
-            at = done;
         }
-        assert!(est.standing_queue() > MS(30), "{:?}", est.standing_queue());
-        // A 108 KB frame needs more than an interval: the link cannot carry every frame, and
-        // by the rate alone it has sent this one, but the queue has not drained. A fixed
-        // window goes (it allows a frame interval of queue).
-        let big = [(108_000, at)];
-        assert!(!may(auto, &big, &est, at + MS(87)));
-        assert!(may(fixed, &big, &est, at + MS(87)));
-        // The queue delays the next frame; it does not hold it until the answers come (that
-        // would make auto strict stop-and-wait whenever jitter looks like a queue).
         let queue = est.standing_queue();
-        assert!(!may(auto, &big, &est, at + MS(87) + queue - MS(5)));
-        assert!(may(auto, &big, &est, at + MS(87) + queue));
+        assert!(queue > MS(30), "{queue:?}");
+        // The next went out as the rate says the link was done with them. A 108 KB frame needs
+        // more than an interval: the link cannot carry every frame, and by the rate alone it
+        // has sent this one, but not the queue ahead of it. A fixed window goes (it allows a
+        // frame interval of queue).
+        let sent = at + wire * 3;
+        let big = [(108_000, sent)];
+        assert!(!may(auto, &big, &est, sent + MS(87)));
+        assert!(may(fixed, &big, &est, sent + MS(87)));
+        // The queue delays the next frame by as much; it does not hold it until the answers
+        // come (that made auto stop-and-wait whenever jitter looked like a queue).
+        assert!(!may(auto, &big, &est, sent + MS(87) + queue - MS(6)));
+        assert!(may(auto, &big, &est, sent + MS(87) + queue));
         // Small frames (8 ms each) the link carries at 30 fps: no queue can stand there, and
         // what the answers show is jitter; the next goes once the link has sent the last.
-        let small = [(10_000, at)];
-        assert!(may(auto, &small, &est, at + MS(9)));
+        let small = [(10_000, sent)];
+        assert!(may(auto, &small, &est, sent + MS(9)));
     }
 
     /// What one scripted run carried: frames per second, and the median of capture to answer.
