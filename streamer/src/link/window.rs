@@ -127,12 +127,16 @@ impl Pacer {
         let ahead = (link.busy_until(), missed);
         let (backlog, late) = link_state(in_flight, rate, (rtt, ahead), now);
         // Auto: up to a round trip's worth of bytes; past that, the next frame still goes
-        // once the link has (all but) sent the others: it queues behind them no longer than
-        // the slack, and the link is kept busy instead of idling for the answers' way back.
+        // once the link has sent the others (it queues behind nothing, and the link is kept
+        // busy instead of idling for the answers' way back). Where the link carries every
+        // frame, within the slack: the queue drains before the next frame, and holding each
+        // frame until the estimate says the link is free would add the wait for the next
+        // look to the next frame's hold, frame after frame, on a link near full.
         let slack = self
             .interval
             .map_or(Duration::ZERO, |i| i.mul_f64(AUTO_SLACK));
-        if auto && bytes as f64 >= rate * rtt.as_secs_f64() && !backlog.is_zero() {
+        let room = if saturated { Duration::ZERO } else { slack };
+        if auto && bytes as f64 >= rate * rtt.as_secs_f64() && backlog > room {
             return false;
         }
         self.interval.is_none_or(|interval| {
@@ -223,7 +227,7 @@ mod tests {
         assert!(may(auto, &sent, &slow, now));
         assert!(!may(auto, &[(15_000, now), (15_000, now)], &slow, now));
         // 40 Mbit/s, 70 ms: 350 KB per round trip. 50 KB frames sent back to back (10 ms each),
-        // the last 2 ms from sent: six and more, not eight.
+        // the last 2 ms from sent: six and more, not eight while 5 ms of them are left.
         let (long, now) = link(5e6, MS(70));
         let back_to_back = |n: u64| {
             (0..n)
@@ -231,7 +235,7 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         assert!(may(auto, &back_to_back(6), &long, now + MS(58)));
-        assert!(!may(auto, &back_to_back(8), &long, now + MS(78)));
+        assert!(!may(auto, &back_to_back(8), &long, now + MS(75)));
         // Six, but the last one just started: it waits for the link.
         assert!(!may(auto, &back_to_back(6), &long, now + MS(51)));
         // Never more than 16 frames.
