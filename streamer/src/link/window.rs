@@ -3,10 +3,11 @@
 //! its measured delivery rate) all but sent the ones before it, so no frame waits behind
 //! another, and the answers' way back no longer idles the link as strict stop-and-wait does.
 //! The bytes in flight then come to about the link's rate × minimum round trip by themselves,
-//! about 1 + round trip / transmit time frames; they never exceed that while the link is still
-//! sending, and never more than [`MAX_FRAMES`]. On a link too slow for every frame, the queue
-//! the answers show the rate missed delays the next frame by as much (it never holds it until
-//! the answers come: that would be stop-and-wait whenever jitter looks like a queue).
+//! about 1 + round trip / transmit time frames; they never exceed that while the link has more
+//! than the slack left to send (on a link too slow for every frame: anything), and never more
+//! than [`MAX_FRAMES`]. On a link too slow for every frame, the queue the answers show the
+//! rate missed delays the next frame by as much (it never holds it until the answers come:
+//! that would be stop-and-wait whenever jitter looks like a queue).
 //! `N` is a fixed cap of N frames; `1` is strict stop-and-wait.
 //!
 //! In every form the newest frame wins on the link: a frame is not started while the link
