@@ -13,11 +13,13 @@
 # adapt (the default and --adapt), secret (the default with --secret on both sides: every frame
 # and answer sealed; compare its latency and glass with auto's). MODES="auto secret" runs only
 # those, e.g. `MODES="auto secret" RUNS=3 scripts/link-bench.sh loopback wifi`.
-# Each case: FRAMES (300) frames of the camera-like 1280x720 y4m at 30 fps, quality 40, with
+# Each case: FRAMES (300) frames of the camera-like 1280x720 y4m at 30 fps, quality QUALITY (40,
+# about 74 KB a frame; QUALITY=62 makes about 108 KB, as a busier camera picture's at 40), with
 # the time mark, into a headless viewer with --measure (glass = capture to decoded picture).
 # Each case runs RUNS times (default 1) and prints the median of every figure, and the case's
 # physical limit: one-way delay + jitter + bytes per frame x 8 / rate + the encode and decode
-# floors (codec-floor on the same y4m), with glass p50 and p95 over it.
+# floors (codec-floor on the same y4m), with glass p50 and p95 over it; and what the link can
+# carry at that frame size (link_fps: rate / bytes per frame, at most 30) with fps over it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -25,6 +27,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 profiles=("$@")
 [ ${#profiles[@]} -gt 0 ] || profiles=(loopback wifi lte stalls bursts packets long)
 frames=${FRAMES:-300}
+quality=${QUALITY:-40}
 runs=${RUNS:-1}
 
 log() { printf '== %s\n' "$*" >&2; }
@@ -85,7 +88,8 @@ run_case() {
     addr=$(wait_listening "$dir/relay.err" "link-relay: listening on")
   fi
   timeout 120 target/release/streamer --source "$video" --loop --stamp --fps 30 \
-    --frames "$frames" --quiet "$@" "$addr" >"$dir/streamer.out" 2>"$dir/streamer.err" || true
+    --quality "$quality" --frames "$frames" --quiet "$@" "$addr" \
+    >"$dir/streamer.out" 2>"$dir/streamer.err" || true
   sleep 0.3
   [ -n "$rpid" ] && kill "$rpid" 2>/dev/null
   kill -TERM "$vpid" 2>/dev/null || true
@@ -95,7 +99,7 @@ run_case() {
   # Size changes: "half size" on one side of the arrow only.
   sizes=$({ grep "adapt:" "$dir/streamer.err" || true; } | sed 's/ (a frame needs.*//' |
     awk -F' -> ' '{ if (($1 ~ /half size/) != ($2 ~ /half size/)) n++ } END { print n + 0 }')
-  echo "link-bench link=$profile mode=$mode frames=$(value frames "$dir/streamer.out")" \
+  echo "link-bench link=$profile mode=$mode quality=$quality frames=$(value frames "$dir/streamer.out")" \
     "fps=$(value fps "$dir/streamer.out")" \
     "latency_p50_ms=$(value latency_p50_ms "$dir/streamer.out")" \
     "latency_p95_ms=$(value latency_p95_ms "$dir/streamer.out")" \
@@ -115,13 +119,15 @@ run_case() {
 # arg FLAG ARGS...: the value after FLAG in a relay's arguments (0 if absent)
 arg() { local f=$1; shift; while [ $# -gt 0 ]; do [ "$1" = "$f" ] && { echo "$2"; return; }; shift; done; echo 0; }
 
-# limit PROFILE DIR: the case's physical limit and glass over it, as key=value words.
+# limit PROFILE DIR: the case's physical limit and glass over it, what the link carries at the
+# frame size and fps over it, as key=value words.
 limit() {
   # shellcheck disable=SC2046
   set -- "$(value bytes_per_frame "$2/streamer.out")" "$(value glass_p50_ms "$2/viewer.out")" \
-    "$(value glass_p95_ms "$2/viewer.out")" $(link_args "$1")
-  local bytes=$1 g50=$2 g95=$3; shift 3
-  awk -v bytes="$bytes" -v g50="$g50" -v g95="$g95" -v rate="$(arg --rate-mbit "$@")" \
+    "$(value glass_p95_ms "$2/viewer.out")" "$(value fps "$2/streamer.out")" $(link_args "$1")
+  local bytes=$1 g50=$2 g95=$3 fps=$4; shift 4
+  awk -v bytes="$bytes" -v g50="$g50" -v g95="$g95" -v fps="$fps" \
+    -v rate="$(arg --rate-mbit "$@")" \
     -v delay="$(arg --delay-ms "$@")" -v jitter="$(arg --jitter-ms "$@")" \
     -v enc="$encode_floor" -v dec="$decode_floor" 'BEGIN {
       if (bytes == "" || enc == "") { print "limit_ms=unknown"; exit }
@@ -129,6 +135,12 @@ limit() {
       l = delay + jitter + wire + enc + dec
       printf "limit_ms=%.1f", l
       if (g50 != "") printf " glass_p50_over_limit=%.2f glass_p95_over_limit=%.2f", g50 / l, g95 / l
+      if (rate > 0 && bytes > 0) {
+        carried = rate * 1e6 / 8 / bytes
+        if (carried > 30) carried = 30
+        printf " link_fps=%.1f", carried
+        if (fps != "") printf " fps_over_link=%.2f", fps / carried
+      }
       printf "\n"
     }'
 }

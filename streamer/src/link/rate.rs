@@ -59,6 +59,9 @@ pub struct LinkEstimate {
     last_done: Option<Instant>,
     /// The latest answers' excess over the ideal (see [`LinkEstimate::standing_queue`]).
     excess: VecDeque<Duration>,
+    /// When the link, by the rate, was done with the latest acknowledged frame: each frame
+    /// starts on it when sent or when the one before is done, whichever is later.
+    busy_until: Option<Instant>,
 }
 
 impl LinkEstimate {
@@ -72,8 +75,14 @@ impl LinkEstimate {
         self.add_trip(a.done, a.done.saturating_duration_since(a.payload_sent));
         let rtt = self.floor_rtt.unwrap_or(Duration::ZERO);
         if let Some(rate) = self.rate() {
-            let ideal = rtt + Duration::from_secs_f64(a.bytes as f64 / rate);
-            let excess = a.done.saturating_duration_since(a.payload_sent + ideal);
+            // The ideal: the frame's turn on the link (behind the ones before it, as the rate
+            // says), its bytes at the rate, and the least round trip.
+            let start = self
+                .busy_until
+                .map_or(a.payload_sent, |b| b.max(a.payload_sent));
+            let end = start + Duration::from_secs_f64(a.bytes as f64 / rate);
+            self.busy_until = Some(end);
+            let excess = a.done.saturating_duration_since(end + rtt);
             if self.excess.len() == QUEUE_FRAMES {
                 self.excess.pop_front();
             }
@@ -130,16 +139,22 @@ impl LinkEstimate {
         best.or((bytes > 0).then(|| bytes as f64 / busy.as_secs_f64()))
     }
 
-    /// How much longer than the ideal (least round trip + its bytes at the measured rate) the
-    /// latest frames took from going out to their answer, the least of the last
-    /// [`QUEUE_FRAMES`]: a queue that stands on the link because the rate is overestimated or
-    /// the link slowed down. What is in flight is predicted from the rate alone, so this is
-    /// what that prediction misses.
+    /// How much later than the ideal (least round trip after the link, by the rate, was done
+    /// with it: [`LinkEstimate::busy_until`]) the latest frames were answered, the least of the
+    /// last [`QUEUE_FRAMES`]: a queue that stands on the link because the rate is
+    /// overestimated or the link slowed down. What is in flight is predicted from the rate
+    /// alone, so this is what that prediction misses.
     pub fn standing_queue(&self) -> Duration {
         if self.excess.len() < QUEUE_FRAMES {
             return Duration::ZERO;
         }
         self.excess.iter().copied().min().unwrap_or_default()
+    }
+
+    /// When the link is done with what was acknowledged, by the rate alone (the standing
+    /// queue is what this misses); `None` before the rate is known.
+    pub fn busy_until(&self) -> Option<Instant> {
+        self.busy_until
     }
 
     /// The bandwidth-delay product, in bytes: what the link holds in one round trip.
