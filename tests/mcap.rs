@@ -165,17 +165,8 @@ fn record_format_mcap_names_a_directory_s_files_as_r_does() {
         ],
         &[&PATTERN[..], &["--frames", "20"]].concat(),
     );
-    let files: Vec<PathBuf> = std::fs::read_dir(&target)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(files.len(), 1, "{files:?}");
-    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
-    assert!(
-        name.starts_with("record-front-127.0.0.1_") && name.ends_with(".mcap"),
-        "{name}"
-    );
-    let got = check(&files[0], &first, &[]);
+    let file = only_file(Path::new(&target), "record-front-127.0.0.1_", ".mcap");
+    let got = check(&file, &first, &[]);
     assert_eq!(got["frames"], "20");
     assert_eq!(got["topic"], "/front/image/compressed");
 }
@@ -349,25 +340,16 @@ fn r_with_record_format_mcap_records_the_shown_stream_into_mcap() {
     press("Escape");
     let (status, _) = viewer.wait(Duration::from_secs(20));
     assert!(status.success());
-    let files: Vec<PathBuf> = std::fs::read_dir(&out.0)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(files.len(), 1, "{files:?}");
-    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
-    assert!(
-        name.starts_with("record-pattern-127.0.0.1_") && name.ends_with(".mcap"),
-        "{name}"
-    );
+    let file = only_file(&out.0, "record-pattern-127.0.0.1_", ".mcap");
     // The recording is a run of the frames received: those saved files, judged by Python.
-    let recorded = frames_of(&files[0], None);
+    let recorded = frames_of(&file, None);
     assert!(recorded.len() >= 40, "{} frames", recorded.len());
     let all = saved(&save_dir.0);
     let start = all.iter().position(|f| *f == recorded[0].0).unwrap();
     for (i, frame) in all[start..start + recorded.len()].iter().enumerate() {
         std::fs::write(part.path(&format!("{i:06}.jpg")), frame).unwrap();
     }
-    let got = check(&files[0], &part.0, &[]);
+    let got = check(&file, &part.0, &[]);
     assert_eq!(got["frames"], recorded.len().to_string());
     assert_eq!(got["topic"], "/pattern/image/compressed");
 }
