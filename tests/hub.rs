@@ -790,11 +790,7 @@ fn a_streamer_forwards_a_hubs_stream_byte_for_byte() {
         &["--source", &url, "--frames", "30", "--quiet", &laptop.addr],
         Duration::from_secs(30),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let (status, _, _) = robot.stop("TERM", Duration::from_secs(10));
     assert!(status.success());
     let at_hub = files_in(&first);

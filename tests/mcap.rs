@@ -132,11 +132,7 @@ fn mcap_recording_is_read_by_python_and_rerun_and_replays_byte_for_byte_on_time(
         .args(["--play", file_s, "--headless", "--measure"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("frame=")).count(),
@@ -229,11 +225,7 @@ fn topic_picks_a_channel_of_another_writer_s_file_and_bad_choices_are_one_line()
             .args(flags)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_ok(&out);
     }
     let sent = saved(&first);
     // The first image channel by default, /b with --topic: every other frame each.
@@ -257,11 +249,7 @@ fn topic_picks_a_channel_of_another_writer_s_file_and_bad_choices_are_one_line()
         .args(["--headless", "--measure"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert_eq!(
         summary(&String::from_utf8_lossy(&out.stdout))["decoded"],
         "5"

@@ -629,3 +629,13 @@ pub fn only_file(dir: &Path, prefix: &str, suffix: &str) -> PathBuf {
     assert!(name.starts_with(prefix) && name.ends_with(suffix), "{name}");
     files[0].clone()
 }
+
+/// Fails, with its stderr, unless the program exited 0.
+#[track_caller]
+pub fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
