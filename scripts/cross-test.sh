@@ -59,10 +59,12 @@ done
 "${qemu[@]}" "$arm/streamer" --version </dev/null ||
   die "the cross-built streamer does not start under qemu"
 
-# The debug viewer: scripts/test.sh has already built it (so this costs nothing in CI), and its
-# speed does not matter here (it acknowledges each frame before decoding it).
-stage "native viewer (cargo build -p viewer)"
-cargo build --locked -p viewer </dev/null
+# The debug viewer: scripts/test.sh has already built it with this very command (so this costs
+# nothing in CI: `-p viewer` alone would unify fewer features, build `shared` without its
+# test-util feature and so rebuild the workspace), and its speed does not matter here (it
+# acknowledges each frame before decoding it).
+stage "native viewer (cargo build --workspace --all-targets, as scripts/test.sh's build stage)"
+cargo build --locked --workspace --all-targets </dev/null
 
 work=$(mktemp -d)
 viewer_pid=""

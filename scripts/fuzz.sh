@@ -16,6 +16,11 @@ fi
 if ! rustc --version | grep -q nightly; then
   export RUSTC_BOOTSTRAP=1
 fi
+# Every target built in one cargo call (the two cores link the four at once); each `cargo fuzz
+# run` below then finds its binary built.
+echo "fuzz: building the four targets"
+cargo fuzz build --fuzz-dir shared/fuzz
+
 corpus=.cache/fuzz-corpus/framing
 mkdir -p "$corpus"
 # A few real conversations as seeds: the fuzzer mutates from there. %b turns the \xHH escapes

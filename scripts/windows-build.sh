@@ -35,7 +35,10 @@ fi
 echo "windows-build: cargo build --release --target $target"
 # The cmake crate sees the Windows target and the cc crate picks x86_64-w64-mingw32-gcc, so
 # libjpeg-turbo is configured for mingw (with nasm's win64 objects) without a toolchain file.
-cargo build --locked --release --target "$target" --target-dir "$out" -p streamer -p viewer
+# No debug line tables: the executables are stripped into the zip below, so they would only cost
+# build time (CARGO_PROFILE_RELEASE_DEBUG overrides Cargo.toml's release profile for this build).
+CARGO_PROFILE_RELEASE_DEBUG=false \
+  cargo build --locked --release --target "$target" --target-dir "$out" -p streamer -p viewer
 
 version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' Cargo.toml)
 name=streamer-viewer-$version-windows-x86_64

@@ -131,11 +131,7 @@ fn a_bad_peer_gets_one_line_and_the_viewer_keeps_serving() {
         ],
         Duration::from_secs(30),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let stderr_lines = viewer.stderr.clone();
     let (status, vout) = viewer.wait(Duration::from_secs(10));
     assert!(status.success());

@@ -243,15 +243,6 @@ pub(crate) fn wait_for_stream(http: &str) {
     );
 }
 
-fn peak_rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("no VmHWM")
-}
-
 #[test]
 fn page_in_headless_chromium_shows_the_colour_bars() {
     let _lock = heavy();
@@ -799,11 +790,7 @@ fn a_streamer_forwards_a_hubs_stream_byte_for_byte() {
         &["--source", &url, "--frames", "30", "--quiet", &laptop.addr],
         Duration::from_secs(30),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let (status, _, _) = robot.stop("TERM", Duration::from_secs(10));
     assert!(status.success());
     let at_hub = files_in(&first);

@@ -8,28 +8,14 @@
 //! all of 127.0.0.0/8).
 
 use std::io::{ErrorKind, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
-
-use socket2::{Domain, Socket, Type};
 
 use crate::hub::{
     get, hub, paced_streamer, part_heads, raw, read_response, tool, wait_for_stream, Response,
 };
 use crate::support::*;
-
-/// Connects to `addr` from the loopback address `from`.
-fn connect_from(from: &str, addr: &str) -> TcpStream {
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    let local: SocketAddr = format!("{from}:0").parse().unwrap();
-    socket.bind(&local.into()).unwrap();
-    let remote: SocketAddr = addr.parse().unwrap();
-    socket
-        .connect_timeout(&remote.into(), Duration::from_secs(10))
-        .unwrap();
-    socket.into()
-}
 
 /// `GET path` from the loopback address `from`, read until the server closes.
 fn get_from(from: &str, addr: &str, path: &str) -> Response {

@@ -41,11 +41,7 @@ fn self_signed(dir: &TempDir, name: &str) -> (String, String) {
             cert.to_str().unwrap(),
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     let text = |p: &Path| p.to_string_lossy().into_owned();
     (text(&cert), text(&key))

@@ -132,11 +132,7 @@ fn mcap_recording_is_read_by_python_and_rerun_and_replays_byte_for_byte_on_time(
         .args(["--play", file_s, "--headless", "--measure"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         stdout.lines().filter(|l| l.starts_with("frame=")).count(),
@@ -165,17 +161,8 @@ fn record_format_mcap_names_a_directory_s_files_as_r_does() {
         ],
         &[&PATTERN[..], &["--frames", "20"]].concat(),
     );
-    let files: Vec<PathBuf> = std::fs::read_dir(&target)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(files.len(), 1, "{files:?}");
-    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
-    assert!(
-        name.starts_with("record-front-127.0.0.1_") && name.ends_with(".mcap"),
-        "{name}"
-    );
-    let got = check(&files[0], &first, &[]);
+    let file = only_file(Path::new(&target), "record-front-127.0.0.1_", ".mcap");
+    let got = check(&file, &first, &[]);
     assert_eq!(got["frames"], "20");
     assert_eq!(got["topic"], "/front/image/compressed");
 }
@@ -238,11 +225,7 @@ fn topic_picks_a_channel_of_another_writer_s_file_and_bad_choices_are_one_line()
             .args(flags)
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_ok(&out);
     }
     let sent = saved(&first);
     // The first image channel by default, /b with --topic: every other frame each.
@@ -266,11 +249,7 @@ fn topic_picks_a_channel_of_another_writer_s_file_and_bad_choices_are_one_line()
         .args(["--headless", "--measure"])
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     assert_eq!(
         summary(&String::from_utf8_lossy(&out.stdout))["decoded"],
         "5"
@@ -349,25 +328,16 @@ fn r_with_record_format_mcap_records_the_shown_stream_into_mcap() {
     press("Escape");
     let (status, _) = viewer.wait(Duration::from_secs(20));
     assert!(status.success());
-    let files: Vec<PathBuf> = std::fs::read_dir(&out.0)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    assert_eq!(files.len(), 1, "{files:?}");
-    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
-    assert!(
-        name.starts_with("record-pattern-127.0.0.1_") && name.ends_with(".mcap"),
-        "{name}"
-    );
+    let file = only_file(&out.0, "record-pattern-127.0.0.1_", ".mcap");
     // The recording is a run of the frames received: those saved files, judged by Python.
-    let recorded = frames_of(&files[0], None);
+    let recorded = frames_of(&file, None);
     assert!(recorded.len() >= 40, "{} frames", recorded.len());
     let all = saved(&save_dir.0);
     let start = all.iter().position(|f| *f == recorded[0].0).unwrap();
     for (i, frame) in all[start..start + recorded.len()].iter().enumerate() {
         std::fs::write(part.path(&format!("{i:06}.jpg")), frame).unwrap();
     }
-    let got = check(&files[0], &part.0, &[]);
+    let got = check(&file, &part.0, &[]);
     assert_eq!(got["frames"], recorded.len().to_string());
     assert_eq!(got["topic"], "/pattern/image/compressed");
 }

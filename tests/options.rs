@@ -92,11 +92,7 @@ fn a_webm_recording_is_a_source() {
         &viewer.addr,
     ];
     let out = run("streamer", &args, LIMIT);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
     let (status, vout) = viewer.terminate(Duration::from_secs(10));
     assert!(status.success());
     assert_eq!(summary(&vout)["frames"], "30", "{vout}");

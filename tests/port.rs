@@ -6,27 +6,13 @@
 //! all of 127.0.0.0/8).
 
 use std::io::Write;
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
-
-use socket2::{Domain, Socket, Type};
 
 use crate::hub::{get, hub};
 use crate::robustness::tiny_jpeg;
 use crate::support::*;
-
-/// Connects to `addr` from the loopback address `from`.
-fn connect_from(from: &str, addr: &str) -> TcpStream {
-    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
-    let local: SocketAddr = format!("{from}:0").parse().unwrap();
-    socket.bind(&local.into()).unwrap();
-    let remote: SocketAddr = addr.parse().unwrap();
-    socket
-        .connect_timeout(&remote.into(), Duration::from_secs(10))
-        .unwrap();
-    socket.into()
-}
 
 /// The viewer's stderr lines so far.
 fn lines(viewer: &Viewer) -> Vec<String> {
@@ -125,16 +111,6 @@ fn send_frame(addr: &str, payload: &[u8]) -> TcpStream {
     s.write_all(payload).unwrap();
     std::io::Read::read_exact(&mut s, &mut ok).unwrap();
     s
-}
-
-/// The peak resident memory of process `pid`, in kB.
-fn peak_rss_kb(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("no VmHWM")
 }
 
 /// Four headers claiming 16384x16384 (1 GB of pixels each): refused from the header under

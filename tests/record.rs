@@ -7,7 +7,9 @@ use std::net::TcpStream;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::support::{heavy, key_values, packet_times, run, Background, Lines, TempDir, Viewer};
+use crate::support::{
+    assert_ok, heavy, key_values, packet_times, run, Background, Lines, TempDir, Viewer,
+};
 
 const LONG: Duration = Duration::from_secs(60);
 
@@ -26,11 +28,7 @@ fn stream(addr: &str, frames: &str) {
         "--source", "test", "--size", "320x240", "--fps", "30", "--frames", frames,
     ];
     let out = run("streamer", &[&args[..], &["--quiet", addr]].concat(), LONG);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
 }
 
 /// Stops the viewer and returns its `recorded` lines and its summary.

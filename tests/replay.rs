@@ -150,11 +150,7 @@ pub(crate) fn ffmpeg_file(path: &Path, codec: &str) {
         .arg(path)
         .output_within(TOOL_LIMIT)
         .expect("ffmpeg (scripts/setup.sh installs it)");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&out);
 }
 
 #[test]

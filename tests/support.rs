@@ -2,11 +2,14 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, ErrorKind, Read};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
+
+use socket2::{Domain, Socket, Type};
 
 /// Tests that run a whole pipeline take this lock, so that two of them never compete for the
 /// machine's two cores and distort each other.
@@ -591,4 +594,48 @@ pub fn saved(dir: &Path) -> Vec<Vec<u8>> {
     });
     names.sort();
     names.iter().filter_map(|p| std::fs::read(p).ok()).collect()
+}
+
+/// Connects to `addr` from the loopback address `from`.
+pub fn connect_from(from: &str, addr: &str) -> TcpStream {
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    let local: SocketAddr = format!("{from}:0").parse().unwrap();
+    socket.bind(&local.into()).unwrap();
+    let remote: SocketAddr = addr.parse().unwrap();
+    socket
+        .connect_timeout(&remote.into(), Duration::from_secs(10))
+        .unwrap();
+    socket.into()
+}
+
+/// The peak resident memory of process `pid`, in kB.
+pub fn peak_rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("no VmHWM")
+}
+
+/// The one file in `dir`, named `PREFIX...SUFFIX` (a recording the viewer named itself).
+pub fn only_file(dir: &Path, prefix: &str, suffix: &str) -> PathBuf {
+    let files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with(prefix) && name.ends_with(suffix), "{name}");
+    files[0].clone()
+}
+
+/// Fails, with its stderr, unless the program exited 0.
+#[track_caller]
+pub fn assert_ok(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

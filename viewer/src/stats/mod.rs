@@ -9,6 +9,7 @@
 pub mod counters;
 pub mod glass;
 pub mod optical;
+pub mod rate;
 pub mod streams;
 pub mod summary;
 

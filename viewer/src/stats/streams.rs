@@ -15,9 +15,8 @@ use tokio::sync::watch;
 
 use super::glass::{StageFigures, Stages, Unknown};
 use super::optical::OpticalFigures;
+use super::rate::Rate;
 
-/// The received rate is measured over windows of this length.
-const RATE_WINDOW: Duration = Duration::from_secs(1);
 /// Payload buffers kept for reuse per stream (in flight to HTTP clients, or spare).
 const PAYLOAD_POOL: usize = 4;
 
@@ -156,45 +155,6 @@ pub struct StreamInfo {
     ended: AtomicBool,
 }
 
-/// The received rate over the last whole window, and the window being filled.
-struct Rate {
-    start: Instant,
-    frames: u64,
-    bytes: u64,
-    /// (fps, kbit/s) of the last whole window.
-    last: Option<(f64, f64)>,
-}
-
-impl Rate {
-    fn frame(&mut self, now: Instant, bytes: usize) {
-        let elapsed = now.saturating_duration_since(self.start);
-        if elapsed >= RATE_WINDOW {
-            self.last = Some(per_second(self.frames, self.bytes, elapsed));
-            self.start = now;
-            self.frames = 0;
-            self.bytes = 0;
-        }
-        self.frames += 1;
-        self.bytes += bytes as u64;
-    }
-
-    /// (fps, kbit/s) at `now`: the last whole window, or the current one once it has run
-    /// longer than a window (a stalled stream goes towards zero instead of keeping its rate).
-    fn at(&self, now: Instant) -> (f64, f64) {
-        let elapsed = now.saturating_duration_since(self.start);
-        match self.last {
-            Some(last) if elapsed < RATE_WINDOW => last,
-            _ if elapsed.is_zero() => (0.0, 0.0),
-            _ => per_second(self.frames, self.bytes, elapsed),
-        }
-    }
-}
-
-fn per_second(frames: u64, bytes: u64, over: Duration) -> (f64, f64) {
-    let secs = over.as_secs_f64();
-    (frames as f64 / secs, bytes as f64 * 8.0 / 1000.0 / secs)
-}
-
 /// A stream's figures at one moment, as plain values.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
@@ -260,12 +220,7 @@ impl StreamInfo {
             optical: Mutex::new(OpticalFigures::default()),
             said_unknown: Mutex::new(Vec::new()),
             name: OnceLock::new(),
-            rate: Mutex::new(Rate {
-                start: now,
-                frames: 0,
-                bytes: 0,
-                last: None,
-            }),
+            rate: Mutex::new(Rate::new(now)),
             latest: watch::Sender::new(None),
             publishing,
             pool: Mutex::new(Vec::new()),
@@ -583,26 +538,6 @@ mod tests {
         assert!((info.snapshot().glass_p50_ms.unwrap() - 6.0).abs() < 0.011);
         // Nothing is published unless asked.
         assert!(info.latest().is_none());
-    }
-
-    #[test]
-    fn rate_over_the_last_window_and_towards_zero_when_stalled() {
-        let t0 = Instant::now();
-        let mut r = Rate {
-            start: t0,
-            frames: 0,
-            bytes: 0,
-            last: None,
-        };
-        for i in 0..=30u64 {
-            r.frame(t0 + Duration::from_millis(50 * i), 1000);
-        }
-        let at = t0 + Duration::from_millis(1550);
-        let (fps, kbit) = r.at(at);
-        assert!((fps - 20.0).abs() < 1e-9, "{fps}");
-        assert!((kbit - 160.0).abs() < 1e-9, "{kbit}");
-        let (stalled, _) = r.at(t0 + Duration::from_secs(11));
-        assert!(stalled < 2.0, "{stalled}");
     }
 
     #[test]

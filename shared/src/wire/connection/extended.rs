@@ -5,15 +5,14 @@
 //! of the later frames runs in the streamer's link, which keeps several in flight.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{ConnError, Connection};
-use crate::wire::clock::{wall_micros as now_micros, Estimate, Sample};
-use crate::wire::ext::{self, Answer, FrameMeta, Hello, HELLO_TAG, SEALED_VERSION, VERSION};
+use crate::wire::clock::wall_micros as now_micros;
+use crate::wire::ext::{self, Answer, FrameMeta, Hello, SEALED_VERSION, VERSION};
 use crate::wire::proof::{self, Prover};
-use crate::wire::protocol::{FlagBytes, ACCEPT_OVERLAP, ACK};
 use crate::wire::seal::{self, Role, SealError, Session};
 
 /// What one side puts into the exchange.
@@ -58,14 +57,6 @@ pub enum Negotiated {
     Overlap,
     /// A hello: the exchange, with at most `window` frames in flight.
     Extended { window: u8 },
-}
-
-/// Streamer side: a clock sample in, the estimate it now gives out (`None`: still unknown).
-pub type ClockSink<'a> = &'a mut dyn FnMut(Sample) -> Option<Estimate>;
-
-/// The estimate as the CLOCK record carries it.
-fn clock_record(estimate: Option<Estimate>) -> Option<(i64, u32)> {
-    estimate.map(|e| (e.offset_us, u32::try_from(e.error_us).unwrap_or(u32::MAX)))
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
@@ -245,176 +236,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         Ok(theirs.meta)
     }
 
-    /// Streamer side, a connection's first frame: offers the exchange with the flag
-    /// `00<len>, ` and carries on in whatever form the viewer answers (see [`Negotiated`]).
-    /// `meta` is the frame's records as of the flag's writing; samples of the viewer's clock go
-    /// to `clock`. Returns the form and when the flag's answer arrived; on a reference
-    /// receiver, byte for byte what the reference sender does. With the secret proved both
-    /// ways, the frame goes out sealed and the session is kept ([`Connection::take_session`]).
-    pub async fn send_first_frame_negotiating(
-        &mut self,
-        payload: &[u8],
-        meta: FrameMeta,
-        ext: &Extension,
-        clock: ClockSink<'_>,
-    ) -> Result<(Negotiated, Instant), ConnError> {
-        self.frames += 1;
-        let t1 = meta.capture_us.unwrap_or(0) + u64::from(meta.sent_us.unwrap_or(0));
-        let waiting = "an answer to the offer";
-        self.write_within(&FlagBytes::extended(payload.len()), waiting)
-            .await?;
-        let limit = self.limits.ack_timeout;
-        while self.buf.len() < 2 {
-            if self.read_within(limit, waiting).await? == 0 {
-                return Err(ConnError::Closed {
-                    waiting_for: waiting,
-                });
-            }
-        }
-        let answered = Instant::now();
-        let plain = match &self.buf[..2] {
-            a if a == ACK => Negotiated::Strict,
-            a if a == ACCEPT_OVERLAP => Negotiated::Overlap,
-            a if a == HELLO_TAG => {
-                let (window, meta) = self.streamer_hellos(meta, t1, ext, clock).await?;
-                match self.session.as_mut() {
-                    Some(session) => {
-                        let wire = sealed_frame(session, payload, &meta)?;
-                        self.write_within(&wire, "the frame's answer").await?;
-                    }
-                    None => self.write_within(payload, "the frame's answer").await?,
-                }
-                self.first_answer(t1, clock, limit).await?;
-                return Ok((Negotiated::Extended { window }, answered));
-            }
-            _ => return Err(ConnError::BadAck(std::mem::take(&mut self.buf))),
-        };
-        if ext.secret.is_some() {
-            return Err(ConnError::Refused(
-                "the viewer cannot prove the shared secret (--secret): it answered as a \
-                 reference receiver or an older viewer"
-                    .into(),
-            ));
-        }
-        self.buf.drain(..2);
-        self.write_within(payload, "ok after the payload").await?;
-        self.expect_answer(&[ACK], "ok after the payload").await?;
-        Ok((plain, answered))
-    }
-
-    /// Streamer side: the session keys agreed in the exchange, for the frames after the first
-    /// (`None` without a secret). Taken once.
-    pub fn take_session(&mut self) -> Option<Session> {
-        self.session.take()
-    }
-
-    /// Streamer side: the viewer's hello (already arriving), ours, the viewer's second; with
-    /// the secret, both proofs checked and the session keys. Returns the viewer's window and
-    /// the first frame's records with the clock estimate the viewer's hello gave.
-    async fn streamer_hellos(
-        &mut self,
-        mut meta: FrameMeta,
-        t1: u64,
-        ext: &Extension,
-        clock: ClockSink<'_>,
-    ) -> Result<(u8, FrameMeta), ConnError> {
-        let limit = self.limits.ack_timeout;
-        let (theirs, first) = self.read_hello(limit, "the viewer's hello").await?;
-        let t4 = now_micros();
-        if let Some(times) = theirs.times {
-            meta.clock = clock_record(clock(Sample {
-                t1,
-                t2: times.received_us,
-                t3: times.answered_us,
-                t4,
-            }));
-        }
-        if ext.secret.is_some() && theirs.version < SEALED_VERSION {
-            return Err(ConnError::Refused(format!(
-                "the viewer speaks exchange version {}, which cannot seal frames: with the \
-                 shared secret (--secret) both sides need version {SEALED_VERSION}",
-                theirs.version
-            )));
-        }
-        let nonce = proof::nonce()?;
-        let name = ext::cut_name(&ext.name).to_string();
-        let mut ours = Hello {
-            version: theirs.version.clamp(1, VERSION),
-            name: (!name.is_empty()).then_some(name),
-            nonce: Some(nonce),
-            // Sealed, the first frame comes again with its records; they are not said here.
-            meta: if ext.secret.is_some() {
-                FrameMeta::default()
-            } else {
-                meta
-            },
-            ..Hello::default()
-        };
-        let second = match (&ext.secret, theirs.nonce) {
-            (Some(secret), Some(_)) => prove_in(&mut ours, secret, Prover::Streamer, &[&first]),
-            _ => encode(&ours),
-        };
-        self.send_answer(&second).await?;
-        let (reply, third) = self.read_hello(limit, "the viewer's second hello").await?;
-        if let Some(why) = reply.refuse {
-            return Err(ConnError::Refused(format!("the viewer says: {why}")));
-        }
-        if let Some(secret) = &ext.secret {
-            let mut blank = third.clone();
-            ext::blank_proof(&mut blank);
-            let proved = match (&theirs.nonce, &reply.proof) {
-                (Some(_), Some(p)) => {
-                    let t = proof::transcript(&[&first, &second, &blank]);
-                    proof::is_proof(secret, Prover::Viewer, &t, p)
-                }
-                _ => false,
-            };
-            let (true, Some(their_nonce)) = (proved, theirs.nonce) else {
-                return Err(ConnError::Refused(
-                    "the viewer did not prove the shared secret (--secret)".into(),
-                ));
-            };
-            let transcript = proof::transcript(&[&first, &second, &third]);
-            let nonces = (&their_nonce, &nonce);
-            self.session = Some(Session::derive(secret, Role::Streamer, nonces, &transcript));
-        }
-        Ok((theirs.window.unwrap_or(1), meta))
-    }
-
-    /// Streamer side: the first frame's timestamped answer (sealed, with the secret), one more
-    /// clock sample.
-    async fn first_answer(
-        &mut self,
-        t1: u64,
-        clock: ClockSink<'_>,
-        limit: Duration,
-    ) -> Result<(), ConnError> {
-        let waiting = "the first frame's answer";
-        loop {
-            let found = match self.session.as_mut() {
-                Some(session) => session.open_answer(&self.buf)?,
-                None => Answer::parse(&self.buf)?,
-            };
-            if let Some((a, used)) = found {
-                self.buf.drain(..used);
-                clock(Sample {
-                    t1,
-                    t2: a.received_us,
-                    t3: a.answered_us,
-                    t4: now_micros(),
-                });
-                return Ok(());
-            }
-            if self.read_within(limit, waiting).await? == 0 {
-                return Err(ConnError::Closed {
-                    waiting_for: waiting,
-                });
-            }
-        }
-    }
-
     /// Sends a hello; returns its bytes as sent (for the transcript).
-    async fn send_hello(&mut self, hello: &Hello) -> Result<Vec<u8>, ConnError> {
+    pub(super) async fn send_hello(&mut self, hello: &Hello) -> Result<Vec<u8>, ConnError> {
         let bytes = encode(hello);
         self.send_answer(&bytes).await?;
         Ok(bytes)
@@ -422,7 +245,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
 
     /// Reads one hello within `limit`; its size is checked before it is buffered. Returns it
     /// and its bytes as received (for the transcript).
-    async fn read_hello(
+    pub(super) async fn read_hello(
         &mut self,
         limit: Duration,
         waiting_for: &'static str,
@@ -449,7 +272,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     }
 }
 
-fn encode(hello: &Hello) -> Vec<u8> {
+pub(super) fn encode(hello: &Hello) -> Vec<u8> {
     let mut bytes = Vec::with_capacity(96);
     hello.encode(&mut bytes);
     bytes
@@ -457,7 +280,7 @@ fn encode(hello: &Hello) -> Vec<u8> {
 
 /// Puts `who`'s proof into `hello`: over the blocks `before` it and its own bytes with the
 /// proof blanked. Returns its bytes with the proof.
-fn prove_in(hello: &mut Hello, secret: &[u8], who: Prover, before: &[&[u8]]) -> Vec<u8> {
+pub(super) fn prove_in(hello: &mut Hello, secret: &[u8], who: Prover, before: &[&[u8]]) -> Vec<u8> {
     hello.proof = Some([0; ext::PROOF_BYTES]);
     let blank = encode(hello);
     let mut blocks = before.to_vec();
@@ -492,27 +315,13 @@ fn streamer_proved(
     Ok(nonce)
 }
 
-/// Streamer side: a frame in its sealed form, header and body, in one buffer (the first
-/// frame's; later ones are sealed in place in the link).
-fn sealed_frame(
-    session: &mut Session,
-    payload: &[u8],
-    meta: &FrameMeta,
-) -> Result<Vec<u8>, ConnError> {
-    let mut wire = vec![0u8; seal::FRAME_HEAD];
-    wire.extend_from_slice(payload);
-    ext::encode_records(meta, &mut wire);
-    let records = wire.len() - seal::FRAME_HEAD - payload.len();
-    wire.resize(wire.len() + seal::TAG_BYTES, 0);
-    let head = session.seal_frame(&mut wire[seal::FRAME_HEAD..], payload.len(), records)?;
-    wire[..seal::FRAME_HEAD].copy_from_slice(&head);
-    Ok(wire)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::clock::Sample;
+    use crate::wire::connection::negotiate::sealed_frame;
     use crate::wire::connection::Limits;
+    use crate::wire::protocol::FlagBytes;
     use tokio::io::AsyncWriteExt;
 
     fn ext(name: &str, window: u8, secret: Option<&[u8]>) -> Arc<Extension> {

@@ -5,6 +5,7 @@
 
 mod error;
 mod extended;
+mod negotiate;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -120,11 +120,7 @@ fn pick_mode(device: &Device, path: &Path, request: &CameraRequest) -> Result<Mo
         u32::try_from(request.size.height).unwrap_or(u32::MAX),
     );
     let fps = request.fps.filter(|f| *f > 0);
-    // --passthrough wants the camera's own JPEG, so MJPG wins whenever it is offered.
-    let mjpg_first = (request.passthrough && request.format.is_none())
-        .then(|| choose_mode(&modes, size, fps, Some(CameraFormat::Mjpg)))
-        .flatten();
-    let chosen = mjpg_first.or_else(|| choose_mode(&modes, size, fps, request.format));
+    let chosen = preferred_mode(&modes, size, fps, request.format, request.passthrough);
     chosen.ok_or_else(|| {
         let mut offered: Vec<String> = modes.iter().map(|m| m.format.to_string()).collect();
         offered.dedup();
@@ -136,6 +132,21 @@ fn pick_mode(device: &Device, path: &Path, request: &CameraRequest) -> Result<Mo
             offered.join(", ")
         )
     })
+}
+
+/// [`choose_mode`], except that `--passthrough` (without `--camera-format`) wants the camera's
+/// own JPEG, so MJPG wins whenever it is offered.
+fn preferred_mode(
+    modes: &[Mode],
+    size: (u32, u32),
+    fps: Option<u32>,
+    format: Option<CameraFormat>,
+    passthrough: bool,
+) -> Option<Mode> {
+    let mjpg_first = (passthrough && format.is_none())
+        .then(|| choose_mode(modes, size, fps, Some(CameraFormat::Mjpg)))
+        .flatten();
+    mjpg_first.or_else(|| choose_mode(modes, size, fps, format))
 }
 
 /// Sets `mode` on the device (S_FMT, then the rate with S_PARM where the driver has it); the
@@ -378,5 +389,80 @@ mod tests {
         assert!(copy_rows(&src, 4, &mut dst, 2, 3));
         assert_eq!(dst, [1, 2, 3, 4, 5, 6]);
         assert!(!copy_rows(&src[..8], 4, &mut dst, 2, 3));
+    }
+
+    /// `--passthrough` end to end on this side of the driver: MJPG is chosen over the raw
+    /// format the camera also offers (and over a faster raw rate), the driver's buffer becomes
+    /// a frame marked as JPEG, and the real encoder, asked for quality 20 and half the size
+    /// (as `--quality` or `--adapt` would), sends its bytes unchanged. Without the flag the
+    /// same buffer is encoded again at the quality asked for.
+    #[test]
+    fn passthrough_prefers_mjpg_and_sends_the_cameras_jpeg_byte_for_byte() {
+        use crate::encode::encoder::{EncodedFrame, Encoder};
+        use turbojpeg::{Image, Subsamp};
+
+        let mode = |format, interval| Mode {
+            format,
+            width: 64,
+            height: 32,
+            interval,
+        };
+        let yuyv = mode(CameraFormat::Yuyv, (1, 60));
+        let mjpg = mode(CameraFormat::Mjpg, (1, 30));
+        let offered = [yuyv, mjpg];
+        let size = (64, 32);
+        assert_eq!(preferred_mode(&offered, size, None, None, true), Some(mjpg));
+        assert_eq!(
+            preferred_mode(&offered, size, None, None, false),
+            Some(yuyv)
+        );
+        // An explicit --camera-format still wins over the flag.
+        let asked = Some(CameraFormat::Yuyv);
+        assert_eq!(
+            preferred_mode(&offered, size, None, asked, true),
+            Some(yuyv)
+        );
+        // No MJPG offered: the flag changes nothing.
+        assert_eq!(preferred_mode(&[yuyv], size, None, None, true), Some(yuyv));
+
+        // A camera's JPEG: a gradient at quality 95, 4:2:2 as UVC cameras send.
+        let rgb: Vec<u8> = (0..64 * 32)
+            .flat_map(|i| [(i % 64 * 4) as u8, (i / 64 * 8) as u8, 90])
+            .collect();
+        let image = Image {
+            pixels: &rgb[..],
+            width: 64,
+            pitch: 64 * 3,
+            height: 32,
+            format: turbojpeg::PixelFormat::RGB,
+        };
+        let camera = turbojpeg::compress(image, 95, Subsamp::Sub2x1)
+            .unwrap()
+            .to_vec();
+        // The driver's buffer is larger than the JPEG in it (bytesused says how much).
+        let mut buffer = camera.clone();
+        buffer.resize(camera.len() + 4096, 0);
+        let used = &buffer[..camera.len()];
+
+        let mut frame = RawFrame::default();
+        let mut out = EncodedFrame::default();
+        let mut encoder = Encoder::new(40).unwrap();
+        encoder.set_target(20, true).unwrap();
+        assert!(copy_out(used, mjpg, 0, true, &mut frame));
+        assert_eq!(frame.format, PixelFormat::Jpeg);
+        encoder.encode(&mut frame, &mut out).unwrap();
+        assert_eq!(out.jpeg(), &camera[..], "the camera's JPEG was changed");
+        assert_eq!(
+            out.quality, None,
+            "a passed-through frame has no quality of ours"
+        );
+
+        assert!(copy_out(used, mjpg, 0, false, &mut frame));
+        assert_eq!(frame.format, PixelFormat::Mjpeg);
+        encoder.set_target(20, false).unwrap();
+        encoder.encode(&mut frame, &mut out).unwrap();
+        assert_ne!(out.jpeg(), &camera[..]);
+        assert_eq!(out.quality, Some(20));
+        assert!(out.jpeg().len() < camera.len());
     }
 }

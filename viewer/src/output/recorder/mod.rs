@@ -13,19 +13,16 @@
 //! Survives `kill -9` ([`shared::files::matroska::write`] writes whole clusters of at most half a
 //! second); a clean stop fills in the Segment's size and the duration.
 
+mod writer;
+
 use std::collections::{HashSet, VecDeque};
-use std::fs::File;
-use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use shared::cli::print_line;
 use shared::wire::connection::InBand;
 
-use super::recording::{Recording, Written};
 use super::snapshot;
 
 /// Frames waiting for the disk, over all recordings; more are dropped and counted.
@@ -113,12 +110,9 @@ enum Message {
         /// Frames dropped for a full queue while it recorded.
         dropped: u64,
     },
-    /// Nothing came for [`TICK`]: a stalled stream's last frames go to disk all the same.
+    /// Nothing came for [`writer::TICK`]: a stalled stream's last frames go to disk all the same.
     Tick,
 }
-
-/// How often an idle writer wakes to write out what a stalled stream left buffered.
-const TICK: Duration = Duration::from_millis(500);
 
 /// A recording, as the receivers and the window see it.
 #[derive(Debug, PartialEq)]
@@ -395,124 +389,6 @@ impl Recorder {
     /// Recordings finished so far and the frames they hold.
     pub fn written(&self) -> (u64, u64) {
         self.lock().written
-    }
-
-    /// Starts the writing thread; it ends after [`Recorder::close`].
-    pub fn spawn(self: &Arc<Self>) -> io::Result<JoinHandle<()>> {
-        let me = self.clone();
-        std::thread::Builder::new()
-            .name("recorder".into())
-            .spawn(move || me.write_all())
-    }
-
-    /// The next message for the writer; a recording whose streamer did not come back in
-    /// time is stopped here. `None` once closed and drained.
-    fn next(&self) -> Option<Message> {
-        let mut q = self.lock();
-        loop {
-            if let Some(m) = q.messages.pop_front() {
-                if let Message::Frame { bytes, .. } = &m {
-                    q.frames -= 1;
-                    q.bytes -= bytes.len();
-                }
-                return Some(m);
-            }
-            if q.closed {
-                return None;
-            }
-            let within = q.resume_within;
-            let now = Instant::now();
-            let expired = q.active.iter().position(|a| {
-                a.left
-                    .is_some_and(|t| now.saturating_duration_since(t) >= within)
-            });
-            if let Some(i) = expired {
-                let Active {
-                    rec, left, dropped, ..
-                } = q.active.remove(i);
-                let at = left.unwrap_or(now);
-                return Some(Message::Stop { rec, at, dropped });
-            }
-            let deadline = q.active.iter().filter_map(|a| a.left).min();
-            let wait = deadline.map_or(TICK, |t| (t + within).saturating_duration_since(now));
-            let (guard, waited) = self
-                .ready
-                .wait_timeout(q, wait.min(TICK))
-                .unwrap_or_else(|e| e.into_inner());
-            q = guard;
-            if waited.timed_out() && q.messages.is_empty() && !q.closed {
-                return Some(Message::Tick);
-            }
-        }
-    }
-
-    /// Stops recording `rec` after the writer failed on it.
-    fn abandon(&self, rec: u64) {
-        let q = self.lock();
-        if let Some(i) = q.active.iter().position(|a| a.rec == rec) {
-            self.end(q, i, Instant::now());
-        }
-    }
-
-    fn write_all(&self) {
-        let mut open: Vec<(u64, Recording)> = Vec::new();
-        while let Some(message) = self.next() {
-            match message {
-                Message::Start {
-                    rec,
-                    peer,
-                    topic,
-                    path,
-                    at,
-                } => match File::create(&path) {
-                    Ok(file) => {
-                        print_line(format_args!(
-                            "recording path={} peer={peer}",
-                            path.display()
-                        ));
-                        open.push((rec, Recording::new(file, path, (peer, topic), at)));
-                    }
-                    Err(e) => {
-                        eprintln!("viewer: {}: cannot record: {e}", path.display());
-                        self.abandon(rec);
-                    }
-                },
-                Message::Resume { rec, peer, at } => {
-                    if let Some((_, r)) = open.iter_mut().find(|(i, _)| *i == rec) {
-                        r.resume(peer, at);
-                    }
-                }
-                Message::Frame {
-                    rec,
-                    bytes,
-                    at,
-                    in_band,
-                } => {
-                    if let Some((_, r)) = open.iter_mut().find(|(i, _)| *i == rec) {
-                        if let Err(e) = r.frame(&bytes, at, in_band.as_ref()) {
-                            eprintln!("viewer: {}: recording stopped: {e}", r.path.display());
-                            self.abandon(rec);
-                        }
-                    }
-                }
-                Message::Tick => {
-                    for (rec, r) in &mut open {
-                        if let Err(e) = r.tick() {
-                            eprintln!("viewer: {}: recording stopped: {e}", r.path.display());
-                            self.abandon(*rec);
-                        }
-                    }
-                }
-                Message::Stop { rec, at, dropped } => {
-                    if let Some(i) = open.iter().position(|(i, _)| *i == rec) {
-                        let Written { frames } = open.remove(i).1.finish(at, dropped);
-                        let mut q = self.lock();
-                        q.written.0 += 1;
-                        q.written.1 += frames;
-                    }
-                }
-            }
-        }
     }
 }
 
