@@ -379,7 +379,7 @@ mod tests {
         counters.received.store(7, Ordering::Relaxed);
         let peer: std::net::SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let info = counters.streams.add(3, peer);
-        info.received(Instant::now(), b"\xFF\xD8abc", None);
+        info.received(Instant::now(), b"\xFF\xD8abc", None, None);
         info.decoded(Duration::from_micros(1500), b"\xFF\xD8abc");
         let refused = Counts::default();
         refused.unavailable.store(4, Ordering::Relaxed);
