@@ -47,7 +47,6 @@ fn check(file: &Path, saved: &Path, flags: &[&str]) -> HashMap<String, String> {
     key_values(String::from_utf8_lossy(&out.stdout).trim_end())
 }
 
-
 /// Every frame of a recording as our reader finds it (`topic`: the MCAP channel), with times.
 fn frames_of(path: &Path, topic: Option<&str>) -> Vec<(Vec<u8>, u64)> {
     let mut rec = Recording::open_topic(path, 1 << 24, topic).unwrap();

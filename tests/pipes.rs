@@ -116,7 +116,6 @@ fn streamer_on(input: Vec<u8>, args: &[&str]) -> Piped {
     pipe_into_streamer(&mut cat, args, Duration::from_secs(30))
 }
 
-
 #[test]
 fn ffmpeg_mjpeg_goes_through_byte_for_byte() {
     need("ffmpeg");

@@ -53,7 +53,6 @@ fn assert_times_match_ffprobe(path: &Path, frames: &[(Vec<u8>, u64)]) {
     }
 }
 
-
 /// Runs a headless viewer with `args` while `streamer ARGS VIEWER` runs to its end; returns
 /// the streamer's output and the viewer's stdout once it is stopped.
 fn replay(viewer_args: &[&str], streamer_args: &[&str]) -> (std::process::Output, String) {

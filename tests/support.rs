@@ -585,7 +585,10 @@ pub fn saved(dir: &Path) -> Vec<Vec<u8>> {
     let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
-    names.retain(|p| !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')));
+    names.retain(|p| {
+        !p.file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+    });
     names.sort();
     names.iter().filter_map(|p| std::fs::read(p).ok()).collect()
 }

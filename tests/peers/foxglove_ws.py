@@ -1,7 +1,7 @@
 """A plain Foxglove WebSocket client on PyPI `websockets` (tests/foxglove.rs): connects with one
 subprotocol, reads serverInfo and advertise, subscribes to the first stream's image and latency
 channels, and writes each image's JPEG (cut out of the CDR CompressedImage by its own reader,
-not ours) to OUT/NNNN.jpg. Prints one line: protocol= frames= latency= topic= (or refused=CODE).
+not ours) to OUT/NNNN.jpg. Prints one line: protocol= frames= latency= topic= (or refused=CODE, or closed=CODE).
 """
 
 import argparse
@@ -11,7 +11,7 @@ import ssl
 import struct
 import sys
 
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 
@@ -50,6 +50,7 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--user", help="user:password, sent as HTTP Basic")
     ap.add_argument("--cafile")
+    ap.add_argument("--bad-json", action="store_true", help="send garbage, print how it closed")
     a = ap.parse_args()
     headers = {}
     if a.user:
@@ -75,6 +76,14 @@ def main():
         assert ws.subprotocol == a.subprotocol, ws.subprotocol
         info = json.loads(ws.recv(timeout=20))
         assert info["op"] == "serverInfo", info
+        if a.bad_json:
+            ws.send("{this is not json")
+            try:
+                while True:
+                    ws.recv(timeout=20)
+            except ConnectionClosed as e:
+                print(f"closed={e.rcvd.code} reason={e.rcvd.reason!r}")
+            return
         channels = {}
         while not any(c["topic"].endswith("/image/compressed") for c in channels.values()):
             m = json.loads(ws.recv(timeout=20))
