@@ -288,3 +288,37 @@ fn twenty_clients_one_stalled_cost_the_streamer_nothing() {
         let _ = r.join();
     }
 }
+
+#[test]
+fn the_page_in_headless_chromium_shows_per_frame_glass() {
+    let _lock = heavy();
+    let (viewer, http) = hub(&[]);
+    let streamer = paced_streamer(&viewer, "640x480", 1800);
+    wait_for_stream(&http);
+    // tests/peers/foxglove_page.py reads the page's DOM over the DevTools protocol once it
+    // has drawn 30 frames from the WebSocket with its clock tied to the viewer's.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(root.join("../.cache/venv/bin/python"))
+        .arg(root.join("peers/foxglove_page.py"))
+        .args([&format!("http://{http}/"), "30"])
+        .output_within(TOOL_LIMIT)
+        .unwrap();
+    let line = line_of(&out);
+    let kv = key_values(line.split(" caption=").next().unwrap());
+    let (glass, error) = (num(&kv, "page_glass_ms"), num(&kv, "clock_error_ms"));
+    println!("foxglove: page {line}");
+    // Capture to drawn on one machine: after the capture (within the clock ties' error
+    // bounds, and the streamer's tie to the viewer), and well within a second.
+    assert!(glass > -(error + 2.0) && glass < 500.0, "{line}");
+    assert!((0.0..50.0).contains(&error), "{line}");
+    // The caption (redrawn each second) shows a figure too.
+    let caption = line.split(" caption=").nth(1).unwrap();
+    let shown = caption.split("page glass ").nth(1).unwrap();
+    let shown = shown.split(' ').next().unwrap();
+    assert!(
+        shown.parse::<f64>().is_ok_and(|ms| ms.abs() < 500.0),
+        "{line}"
+    );
+    drop(streamer);
+    drop(viewer);
+}
