@@ -1,7 +1,7 @@
 //! Foxglove live over the hub's WebSocket (docs/hub.md, "Foxglove"): a plain PyPI `websockets`
 //! client (tests/peers/foxglove_ws.py, its own CDR reader) on both subprotocols receives the
 //! frames byte for byte (against `--save-dir`); bad JSON closes with a reason and one line;
-//! `--http-auth` and TLS apply to the upgrade; 20 clients, one stalled, leave the streamer at
+//! `--http-auth` (a Basic header, or the `auth` query parameter) and TLS apply to the upgrade; 20 clients, one stalled, leave the streamer at
 //! full rate and the viewer under one core.
 
 use std::io::{Read, Write};
@@ -144,6 +144,14 @@ fn http_auth_and_tls_apply_to_the_websocket() {
     let wrong = [url.as_str(), "--user", "bob:hunter3"];
     assert_eq!(
         line_of(&python_client(&[&wrong[..], &base].concat())),
+        "refused=401"
+    );
+    // Browsers cannot set headers on a WebSocket: the `auth` query parameter (docs/hub.md).
+    let token = [url.as_str(), "--token", "bob:hunter2"];
+    assert!(line_of(&python_client(&[&token[..], &base].concat())).contains("frames=5"));
+    let token = [url.as_str(), "--token", "bob:hunter3"];
+    assert_eq!(
+        line_of(&python_client(&[&token[..], &base].concat())),
         "refused=401"
     );
     // A client that does not trust the certificate gets nothing.

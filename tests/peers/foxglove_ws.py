@@ -49,6 +49,7 @@ def main():
     ap.add_argument("--frames", type=int, default=5)
     ap.add_argument("--out")
     ap.add_argument("--user", help="user:password, sent as HTTP Basic")
+    ap.add_argument("--token", help="user:password, sent as ?auth=BASE64 (as a browser would)")
     ap.add_argument("--cafile")
     ap.add_argument("--bad-json", action="store_true", help="send garbage, print how it closed")
     a = ap.parse_args()
@@ -57,6 +58,11 @@ def main():
         import base64
 
         headers["Authorization"] = "Basic " + base64.b64encode(a.user.encode()).decode()
+    if a.token:
+        import base64
+        import urllib.parse
+
+        a.url += "?auth=" + urllib.parse.quote(base64.b64encode(a.token.encode()).decode(), safe="")
     context = None
     if a.url.startswith("wss:"):
         context = ssl.create_default_context(cafile=a.cafile)
