@@ -1,8 +1,10 @@
-//! Foxglove live over the hub's WebSocket (docs/hub.md, "Foxglove"): a plain PyPI `websockets`
-//! client (tests/peers/foxglove_ws.py, its own CDR reader) on both subprotocols receives the
-//! frames byte for byte (against `--save-dir`); bad JSON closes with a reason and one line;
-//! `--http-auth` (a Basic header, or the `auth` query parameter) and TLS apply to the upgrade; 20 clients, one stalled, leave the streamer at
-//! full rate and the viewer under one core.
+//! Foxglove live over the hub's WebSocket (docs/hub.md, "Foxglove"): npm
+//! `@foxglove/ws-protocol`'s client (scripts/npm-env.sh) and a plain PyPI `websockets` client
+//! (tests/peers/foxglove_ws.py, its own CDR reader) on both subprotocols receive the frames
+//! byte for byte (against `--save-dir`); bad JSON closes with a reason and one line;
+//! `--http-auth` (a Basic header, or the `auth` query parameter) and TLS apply to the upgrade;
+//! 20 clients, one stalled, leave the streamer at full rate and the viewer under one core;
+//! headless Chromium shows the page's per-frame glass.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -327,6 +329,47 @@ fn the_page_in_headless_chromium_shows_per_frame_glass() {
         shown.parse::<f64>().is_ok_and(|ms| ms.abs() < 500.0),
         "{line}"
     );
+    drop(streamer);
+    drop(viewer);
+}
+
+#[test]
+fn the_npm_foxglove_client_receives_the_frames_byte_for_byte() {
+    let _lock = heavy();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let modules = root.join("../.cache/npm-foxglove/node_modules");
+    assert!(
+        modules.join("@foxglove/ws-protocol").exists(),
+        "{} is missing: run scripts/setup.sh (or scripts/npm-env.sh)",
+        modules.display()
+    );
+    let dir = TempDir::new("foxglove-npm");
+    let (saved_dir, out) = (dir.path("saved"), dir.path("out"));
+    std::fs::create_dir_all(&saved_dir).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    let (viewer, http) = hub(&["--save-dir", saved_dir.to_str().unwrap()]);
+    let streamer = paced_streamer(&viewer, "320x240", 900);
+    wait_for_stream(&http);
+    let result = Command::new("node")
+        .arg(root.join("peers/foxglove_client.js"))
+        .args([&ws_url(&http), "20", out.to_str().unwrap()])
+        .env("NODE_PATH", &modules)
+        .output_within(TOOL_LIMIT)
+        .unwrap_or_else(|e| panic!("node is not installed ({e}): run scripts/setup.sh"));
+    let line = line_of(&result);
+    assert!(line.starts_with("frames=20 topic=/"), "{line}");
+    assert!(
+        line.ends_with(" schema=sensor_msgs/msg/CompressedImage"),
+        "{line}"
+    );
+    let (received, all) = (saved(&out), saved(&saved_dir));
+    assert_eq!(received.len(), 20);
+    for (i, jpeg) in received.iter().enumerate() {
+        assert!(
+            all.contains(jpeg),
+            "npm client: frame {i} is not one the viewer received"
+        );
+    }
     drop(streamer);
     drop(viewer);
 }
