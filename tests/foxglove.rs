@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::hub::{hub, paced_streamer, wait_for_stream};
+use crate::hub::{get, hub, paced_streamer, promtool_check, wait_for_stream};
 use crate::hub_fair::credentials;
 use crate::hub_tls::self_signed;
 use crate::robustness::num;
@@ -274,6 +274,18 @@ fn twenty_clients_one_stalled_cost_the_streamer_nothing() {
     thread::sleep(Duration::from_secs(4));
     let after: Vec<u64> = counts.iter().map(|c| c.load(Ordering::Relaxed)).collect();
     let cores = (cpu_seconds(pid) - cpu0) / t0.elapsed().as_secs_f64();
+    // The clients and what they were sent are in /metrics, which promtool accepts.
+    let metrics = String::from_utf8(get(&http, "/metrics").body).unwrap();
+    promtool_check(&metrics);
+    assert!(
+        metrics.contains("\nviewer_websocket_clients 20\n"),
+        "{metrics}"
+    );
+    let sent = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("viewer_websocket_messages_total "))
+        .and_then(|v| v.parse::<f64>().ok());
+    assert!(sent.is_some_and(|n| n >= 19.0 * 80.0), "{metrics}");
     for (i, (b, a)) in before.iter().zip(&after).enumerate() {
         // 4 s at 30 fps is 120 frames; a client may skip some, never most.
         assert!(

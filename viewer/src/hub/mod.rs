@@ -243,7 +243,7 @@ fn answer(
             *upgraded.lock().unwrap_or_else(|e| e.into_inner()) = task;
             return response;
         }
-        let figures = (hub.clients(), &hub.refuser.counts);
+        let figures = (hub.clients(), &hub.refuser.counts, &hub.fanout);
         routes::respond(&hub.counters, figures, request)
     });
     // No browser may guess another type than the one given (a payload is not a page).
