@@ -1,10 +1,10 @@
 //! Foxglove live over the hub's WebSocket (docs/hub.md, "Foxglove"): npm
 //! `@foxglove/ws-protocol`'s client (scripts/npm-env.sh) and a plain PyPI `websockets` client
 //! (tests/peers/foxglove_ws.py, its own CDR reader) on both subprotocols receive the frames
-//! byte for byte (against `--save-dir`); bad JSON closes with a reason and one line;
-//! `--http-auth` (a Basic header, or the `auth` query parameter) and TLS apply to the upgrade;
-//! 20 clients, one stalled, leave the streamer at full rate and the viewer under one core;
-//! headless Chromium shows the page's per-frame glass.
+//! byte for byte (against `--save-dir`); a stream leaving is unadvertised; bad JSON closes
+//! with a reason and one line; `--http-auth` (a Basic header, or the `auth` query parameter)
+//! and TLS apply to the upgrade; 20 clients, one stalled, leave the streamer at full rate and
+//! the viewer under one core; headless Chromium shows the page's per-frame glass.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -107,7 +107,22 @@ fn python_clients_on_both_subprotocols_receive_the_frames_byte_for_byte() {
     // No subprotocol of ours: refused before the upgrade.
     let line = line_of(&python_client(&[&ws_url(&http), "--subprotocol", "chat"]));
     assert_eq!(line, "refused=400");
+    // A stream that leaves is unadvertised: both its channels.
+    let mut watcher = raw_client(&http);
     drop(streamer);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (opcode, payload) = read_frame(&mut watcher).unwrap();
+        let text = String::from_utf8_lossy(&payload);
+        if opcode == 1 && text.contains("\"unadvertise\"") {
+            assert!(text.contains("\"channelIds\":[2,3]"), "{text}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no unadvertise after the stream left"
+        );
+    }
     drop(viewer);
 }
 
