@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-pins=(mcap==1.6.0 mcap-ros2-support==0.6.0 rerun-sdk==0.41.0)
+pins=(mcap==1.6.0 mcap-ros2-support==0.6.0 rerun-sdk==0.41.0 websockets==15.0.1)
 venv=.cache/venv
 
 if [ ! -x "$venv/bin/python" ]; then

@@ -31,6 +31,9 @@ packages=(
   # Sliced frames (tests/slices.rs, tests/peers/decoders.py) must decode alike in djpeg,
   # OpenCV (the reference viewer's cv2.imdecode), Pillow, ffmpeg and Chromium.
   libjpeg-turbo-progs python3-pil
+  # Foxglove live (tests/foxglove.rs): npm's @foxglove/ws-protocol client runs on Node
+  # (scripts/npm-env.sh; this machine's nodejs package carries npm).
+  nodejs
   # The load stage (scripts/load-test.sh) keeps both cores busy while the timing-sensitive
   # integration tests run again.
   stress-ng
@@ -89,3 +92,5 @@ fi
 echo "setup: $(cargo --version)"
 # The MCAP readers the tests judge recordings by, in the git-ignored .cache/venv.
 "$(dirname "$0")/py-env.sh"
+# The npm Foxglove WebSocket client the hub is judged by (tests/foxglove.rs), in .cache/npm-foxglove.
+"$(dirname "$0")/npm-env.sh"

@@ -245,7 +245,7 @@ fn a_half_closed_client_gets_its_answer_and_its_stream() {
 }
 
 /// A credentials file, private unless `mode` says otherwise.
-fn credentials(dir: &TempDir, mode: u32) -> String {
+pub(crate) fn credentials(dir: &TempDir, mode: u32) -> String {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.path("users");
     std::fs::write(&path, "# who may watch\nalice:open sesame\nbob:hunter2\n").unwrap();

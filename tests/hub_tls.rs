@@ -16,7 +16,7 @@ use crate::support::*;
 
 /// A self-signed certificate for `localhost` and 127.0.0.1 and its key (mode 600), as
 /// `(cert, key)` paths in `dir`; `name` tells several apart.
-fn self_signed(dir: &TempDir, name: &str) -> (String, String) {
+pub(crate) fn self_signed(dir: &TempDir, name: &str) -> (String, String) {
     let cert = dir.path(&format!("{name}.crt"));
     let key = dir.path(&format!("{name}.key"));
     let out = tool(

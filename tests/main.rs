@@ -39,6 +39,7 @@ mod clocks;
 mod dialects;
 mod end_to_end;
 mod field;
+mod foxglove;
 mod go2rtc;
 mod hub;
 mod hub_fair;

@@ -75,6 +75,15 @@ impl Auth {
             }
             _ => return Verdict::Wrong,
         };
+        self.check_encoded(encoded)
+    }
+
+    /// Judges base64 `user:password` (a Basic header's value, or the WebSocket's `auth`
+    /// query parameter: browsers cannot set headers on a WebSocket).
+    pub fn check_encoded(&self, encoded: &[u8]) -> Verdict {
+        if encoded.len() > MAX_HEADER {
+            return Verdict::Wrong;
+        }
         let Some(given) = decode_base64(encoded) else {
             return Verdict::Wrong;
         };

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, RETRY_AFTER};
+use hyper::header::{HeaderValue, AUTHORIZATION, RETRY_AFTER};
 use hyper::{Request, Response, StatusCode};
 
 use super::auth::{self, Verdict};
@@ -67,7 +67,17 @@ pub fn refusal(
             .insert(RETRY_AFTER, HeaderValue::from(secs));
         return Some(response);
     }
-    match credentials.check(request.headers()) {
+    // A WebSocket may carry them as `?auth=BASE64` instead (a browser cannot set headers on one).
+    let token = (request.uri().query().unwrap_or("").split('&'))
+        .find_map(|pair| pair.strip_prefix("auth="))
+        .filter(|_| super::ws::is_upgrade(request));
+    let verdict = match token {
+        Some(token) if !request.headers().contains_key(AUTHORIZATION) => {
+            credentials.check_encoded(percent_decoded_token(token).as_bytes())
+        }
+        _ => credentials.check(request.headers()),
+    };
+    match verdict {
         Verdict::Admitted => None,
         Verdict::Missing => Some(auth::unauthorized()),
         Verdict::Wrong => {
@@ -78,4 +88,15 @@ pub fn refusal(
             Some(auth::unauthorized())
         }
     }
+}
+
+/// A base64 token from a URL: `%2B`, `%2F` and `%3D` as `+`, `/` and `=`.
+fn percent_decoded_token(token: &str) -> String {
+    token
+        .replace("%2B", "+")
+        .replace("%2b", "+")
+        .replace("%2F", "/")
+        .replace("%2f", "/")
+        .replace("%3D", "=")
+        .replace("%3d", "=")
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use shared::runtime::stats::Histogram;
 
+use super::fanout::FanOut;
 use super::refuse::Counts;
 use crate::stats::glass::STAGE_NAMES;
 use crate::stats::streams::{Snapshot, StreamInfo, Streams};
@@ -170,7 +171,7 @@ const SERIES: [Series; 7] = [
 
 /// The Prometheus exposition of the run's counters and each live stream's figures;
 /// `clients` is the number of HTTP connections open, `refused` the clients turned away.
-pub fn exposition(c: &Counters, (clients, refused): (usize, &Counts)) -> String {
+pub fn exposition(c: &Counters, (clients, refused, ws): (usize, &Counts, &FanOut)) -> String {
     let streams = c.streams.list();
     let mut out = String::with_capacity(4096 + streams.len() * 4096);
     for (name, help, count) in TOTALS {
@@ -219,10 +220,38 @@ pub fn exposition(c: &Counters, (clients, refused): (usize, &Counts)) -> String 
             ("status=\"429\"".to_string(), load(&refused.throttled)),
         ],
     );
+    websocket(&mut out, ws);
     if !streams.is_empty() {
         per_stream(&mut out, &streams);
     }
     out
+}
+
+/// The WebSocket clients' figures (Foxglove's protocol and the page).
+fn websocket(out: &mut String, ws: &FanOut) {
+    let load = |n: &AtomicU64| n.load(Ordering::Relaxed) as f64;
+    let one = |v: &AtomicU64| [(String::new(), load(v))];
+    family(
+        out,
+        "viewer_websocket_clients",
+        "gauge",
+        "WebSocket clients connected now.",
+        one(&ws.clients),
+    );
+    family(
+        out,
+        "viewer_websocket_messages_total",
+        "counter",
+        "Messages (messageData) sent to WebSocket clients.",
+        one(&ws.sent),
+    );
+    family(
+        out,
+        "viewer_websocket_skipped_total",
+        "counter",
+        "Frames a WebSocket subscription skipped: its client had not taken the one before.",
+        one(&ws.skipped),
+    );
 }
 
 /// Each live stream's series, then its decode and glass-to-glass histograms.
@@ -379,12 +408,12 @@ mod tests {
         counters.received.store(7, Ordering::Relaxed);
         let peer: std::net::SocketAddr = "127.0.0.1:5000".parse().unwrap();
         let info = counters.streams.add(3, peer);
-        info.received(Instant::now(), b"\xFF\xD8abc", None);
+        info.received(Instant::now(), b"\xFF\xD8abc", None, None);
         info.decoded(Duration::from_micros(1500), b"\xFF\xD8abc");
         let refused = Counts::default();
         refused.unavailable.store(4, Ordering::Relaxed);
         refused.throttled.store(2, Ordering::Relaxed);
-        let text = exposition(&counters, (0, &refused));
+        let text = exposition(&counters, (0, &refused, &FanOut::default()));
         for line in [
             "# TYPE viewer_frames_total counter\nviewer_frames_total 7\n",
             "viewer_streams 1\n",
@@ -426,7 +455,7 @@ mod tests {
             counters.record_optical(3, &Figure::Measured { optical, host });
         }
         counters.record_optical(3, &Figure::Unknown("no_marker"));
-        let text = exposition(&counters, (0, &Counts::default()));
+        let text = exposition(&counters, (0, &Counts::default(), &FanOut::default()));
         for line in [
             "# TYPE viewer_stream_optical_seconds histogram\n",
             "viewer_stream_optical_seconds_count{stream=\"3\",peer=\"127.0.0.1:5000\",figure=\"optical\"} 3\n",

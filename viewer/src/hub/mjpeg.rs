@@ -158,6 +158,7 @@ mod tests {
             arrived: UNIX_EPOCH + Duration::from_micros(1_700_000_000_123_456),
             kind: Kind::Jpeg,
             seq: 1,
+            timed: None,
         };
         assert_eq!(
             part_head("frame", &p),

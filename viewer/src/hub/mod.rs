@@ -15,10 +15,14 @@
 //! - [`routes`]: which request gets what; [`reply`]: response bodies and headers.
 //! - [`mjpeg`]: the payloads re-served, as MJPEG and snapshots.
 //! - [`metrics`]: `/api/streams` (JSON) and `/metrics` (Prometheus).
+//! - [`ws`]: the WebSocket at `/` (Foxglove's protocol, [`foxglove`]; each client served by
+//!   [`fanout`]), after the same checks.
 //! - `page.html`: the page, built in.
 
 pub mod auth;
 mod checks;
+mod fanout;
+mod foxglove;
 mod guesses;
 pub mod host;
 mod metrics;
@@ -27,12 +31,13 @@ mod refuse;
 mod reply;
 mod routes;
 pub mod tls;
+mod ws;
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -93,6 +98,8 @@ pub struct Hub {
     tls: Option<tls::Tls>,
     /// The clients turned away, and the hub's rate-limited log.
     refuser: Refuser,
+    /// The WebSocket clients' figures.
+    fanout: fanout::FanOut,
 }
 
 impl Hub {
@@ -108,6 +115,7 @@ impl Hub {
             hosts: Hosts::new(&access.hosts),
             tls: access.tls,
             refuser: Refuser::default(),
+            fanout: fanout::FanOut::default(),
         }
     }
 
@@ -217,14 +225,25 @@ impl Service for Clients {
     }
 }
 
-/// Answers one request: the checks every request passes ([`checks`]), then its route.
+/// A WebSocket upgraded from a client's connection: its task, awaited by the connection's
+/// own task so that the client keeps its place under the hub's connection limits.
+type Upgraded = Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>;
+
+/// Answers one request: the checks every request passes ([`checks`]), then its route, or a
+/// WebSocket upgrade at `/` ([`ws`]).
 fn answer(
-    hub: &Hub,
+    hub: &Arc<Hub>,
     (peer, local): (SocketAddr, SocketAddr),
-    request: &Request<Incoming>,
+    request: &mut Request<Incoming>,
+    (upgraded, stop): (&Upgraded, &watch::Receiver<bool>),
 ) -> Response<Body> {
     let mut response = checks::refusal(hub, peer, local, request).unwrap_or_else(|| {
-        let figures = (hub.clients(), &hub.refuser.counts);
+        if ws::is_upgrade(request) {
+            let (response, task) = ws::accept(hub, peer, request, stop.clone());
+            *upgraded.lock().unwrap_or_else(|e| e.into_inner()) = task;
+            return response;
+        }
+        let figures = (hub.clients(), &hub.refuser.counts, &hub.fanout);
         routes::respond(&hub.counters, figures, request)
     });
     // No browser may guess another type than the one given (a payload is not a page).
@@ -274,10 +293,15 @@ async fn serve_http<I>(
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let log_hub = hub.clone();
-    let service = service_fn(move |request| {
-        let hub = hub.clone();
-        async move { Ok::<_, Infallible>(answer(&hub, ends, &request)) }
-    });
+    let upgraded = Upgraded::default();
+    let service = {
+        let (upgraded, stop) = (upgraded.clone(), stop.clone());
+        service_fn(move |mut request| {
+            let hub = hub.clone();
+            let response = answer(&hub, ends, &mut request, (&upgraded, &stop));
+            async move { Ok::<_, Infallible>(response) }
+        })
+    };
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
@@ -287,7 +311,9 @@ async fn serve_http<I>(
         // A client that sends its request and shuts down its side still gets the answer,
         // and its whole MJPEG stream: the end of its requests is not the end of the client.
         .half_close(true);
-    let connection = builder.serve_connection(TokioIo::new(io), service);
+    let connection = builder
+        .serve_connection(TokioIo::new(io), service)
+        .with_upgrades();
     tokio::select! {
         result = connection => {
             if let Err(e) = result {
@@ -300,5 +326,10 @@ async fn serve_http<I>(
             }
         }
         _ = stop.wait_for(|s| *s) => {}
+    }
+    // An upgraded connection lives on as a WebSocket (which ends when the hub stops).
+    let task = upgraded.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(task) = task {
+        let _ = task.await;
     }
 }

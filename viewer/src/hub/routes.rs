@@ -6,6 +6,7 @@ use std::sync::Arc;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
+use super::fanout::FanOut;
 use super::metrics;
 use super::mjpeg::{mjpeg, snapshot};
 use super::refuse::Counts;
@@ -13,11 +14,11 @@ use super::reply::{full, json, text, with_type, Body};
 use crate::stats::streams::StreamInfo;
 use crate::stats::Counters;
 
-/// Routes one request; `http` is the number of HTTP connections open and the refusals so
-/// far, for `/metrics`.
+/// Routes one request; `http` is the number of HTTP connections open, the refusals so far
+/// and the WebSocket figures, for `/metrics`.
 pub fn respond(
     counters: &Counters,
-    http: (usize, &Counts),
+    http: (usize, &Counts, &FanOut),
     request: &Request<Incoming>,
 ) -> Response<Body> {
     if !matches!(*request.method(), Method::GET | Method::HEAD) {

@@ -16,7 +16,7 @@ use shared::media::ros_image::Latency;
 use shared::media::sniff::Kind;
 use shared::wire::connection::InBand;
 
-use crate::stats::glass::{self, Timing};
+use crate::stats::glass::arrival_figures;
 
 /// Whether `path` names an MCAP file (by its extension); anything else is Matroska.
 pub fn is_mcap(path: &Path) -> bool {
@@ -33,29 +33,6 @@ enum Sink {
     Mcap(Box<McapWriter<File>>),
     /// Failed or finished.
     None,
-}
-
-/// Where a frame's time went up to its arrival (the recorder hears of it then), and its
-/// capture time on this clock, µs: unknown without in-band times or a clock estimate.
-fn arrival_figures(in_band: Option<&InBand>) -> Option<(Latency, u64)> {
-    let in_band = in_band?;
-    let timing = Timing {
-        in_band: *in_band,
-        decoded_us: in_band.complete_us,
-    };
-    let s = glass::stages(&timing, in_band.complete_us).ok()?;
-    let capture_us = in_band
-        .complete_us
-        .checked_sub((s.glass * 1000.0).round() as u64)?;
-    let latency = Latency {
-        arrival_ms: s.glass,
-        encode_ms: s.encode,
-        queue_ms: s.queue,
-        link_ms: s.link,
-        clock_offset_ms: s.offset_ms,
-        clock_error_ms: s.error_ms,
-    };
-    Some((latency, capture_us))
 }
 
 /// One frame's picture size from its JPEG header, without decoding it.

@@ -214,7 +214,7 @@ impl Play {
             .get_or_insert_with(|| StreamStats::new(now))
             .frame(now, None);
         if let Some(info) = counters.streams.get(ID) {
-            info.received(now, &payload, None);
+            info.received(now, &payload, None, None);
         }
         if self.setup.print {
             print_line(format_args!(

@@ -152,7 +152,7 @@ impl Streamer {
     /// over. `Break` closes the connection.
     async fn frame(&mut self, payload: Vec<u8>, heard: Heard<'_>) -> ControlFlow<()> {
         let now = Instant::now();
-        let total = self.count(now, &payload, heard.dialect);
+        let total = self.count(now, &payload, heard.dialect, heard.in_band.as_ref());
         // Named first, so a recording that starts with this frame is named after the stream.
         if self.decoder.is_none() {
             self.announce(&heard);
@@ -177,14 +177,20 @@ impl Streamer {
     }
 
     /// Counts the frame in the run's and the stream's figures; returns its number in the run.
-    fn count(&mut self, now: Instant, payload: &[u8], dialect: Option<Dialect>) -> u64 {
+    fn count(
+        &mut self,
+        now: Instant,
+        payload: &[u8],
+        dialect: Option<Dialect>,
+        in_band: Option<&InBand>,
+    ) -> u64 {
         let info = match &self.info {
             Some(info) => info.clone(),
             None => self.appear(),
         };
         let counters = &self.shared.counters;
         let total = counters.received.fetch_add(1, Ordering::Relaxed) + 1;
-        info.received(now, payload, dialect);
+        info.received(now, payload, dialect, in_band);
         counters
             .lock_rate()
             .get_or_insert_with(|| StreamStats::new(now))

@@ -10,6 +10,7 @@
 //! - `decode`: last byte read → decoded (this clock only);
 //! - `display`: decoded → handed to the screen (0 when headless: glass ends at decoding).
 
+use shared::media::ros_image::Latency;
 use shared::wire::connection::InBand;
 
 /// A capture time outside 2020..2100 is not a clock anyone runs (µs since the epoch).
@@ -155,6 +156,29 @@ impl StageFigures {
         }
         Some(std::array::from_fn(|i| self.stages[i].percentile_ms(50.0)))
     }
+}
+
+/// Where a frame's time went up to its arrival (the recorder hears of it then), and its
+/// capture time on this clock, µs: unknown without in-band times or a clock estimate.
+pub fn arrival_figures(in_band: Option<&InBand>) -> Option<(Latency, u64)> {
+    let in_band = in_band?;
+    let timing = Timing {
+        in_band: *in_band,
+        decoded_us: in_band.complete_us,
+    };
+    let s = stages(&timing, in_band.complete_us).ok()?;
+    let capture_us = in_band
+        .complete_us
+        .checked_sub((s.glass * 1000.0).round() as u64)?;
+    let latency = Latency {
+        arrival_ms: s.glass,
+        encode_ms: s.encode,
+        queue_ms: s.queue,
+        link_ms: s.link,
+        clock_offset_ms: s.offset_ms,
+        clock_error_ms: s.error_ms,
+    };
+    Some((latency, capture_us))
 }
 
 #[cfg(test)]

@@ -8,12 +8,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use shared::media::ros_image::Latency;
 use shared::media::sniff::Kind;
 use shared::runtime::stats::Histogram;
+use shared::wire::connection::InBand;
 use shared::Dialect;
 use tokio::sync::watch;
 
-use super::glass::{StageFigures, Stages, Unknown};
+use super::glass::{arrival_figures, StageFigures, Stages, Unknown};
 use super::optical::OpticalFigures;
 use super::rate::Rate;
 
@@ -121,6 +123,9 @@ pub struct Payload {
     pub kind: Kind,
     /// Its number in this stream (1, 2, ...), so readers can tell a newer one.
     pub seq: u64,
+    /// Its capture time on this clock, ns since the Unix epoch, and where its time went up to
+    /// its arrival; `None` without in-band times or a clock estimate.
+    pub timed: Option<(u64, Latency)>,
 }
 
 /// One stream's live figures.
@@ -230,7 +235,14 @@ impl StreamInfo {
 
     /// Counts one frame received in full at `now`, and keeps a copy of it for readers when
     /// publishing. Called by the receiver after the answer has gone out.
-    pub fn received(&self, now: Instant, payload: &[u8], dialect: Option<Dialect>) {
+    /// `in_band`: its capture and sending times, when the streamer sent them.
+    pub fn received(
+        &self,
+        now: Instant,
+        payload: &[u8],
+        dialect: Option<Dialect>,
+        in_band: Option<&InBand>,
+    ) {
         if let Some(d) = dialect {
             let _ = self.dialect.set(d);
         }
@@ -239,7 +251,8 @@ impl StreamInfo {
             .fetch_add(payload.len() as u64, Ordering::Relaxed);
         lock(&self.rate).frame(now, payload.len());
         if self.publishing {
-            self.publish(payload, seq);
+            let timed = arrival_figures(in_band).map(|(l, capture_us)| (capture_us * 1000, l));
+            self.publish(payload, seq, timed);
         }
     }
 
@@ -388,7 +401,7 @@ impl StreamInfo {
     }
 
     /// Copies `payload` into a pooled buffer no reader holds any more, and makes it the newest.
-    fn publish(&self, payload: &[u8], seq: u64) {
+    fn publish(&self, payload: &[u8], seq: u64, timed: Option<(u64, Latency)>) {
         let Some(kind) = Kind::of(payload) else {
             return;
         };
@@ -422,6 +435,7 @@ impl StreamInfo {
             arrived: SystemTime::now(),
             kind,
             seq,
+            timed,
         }));
     }
 }
@@ -520,6 +534,7 @@ mod tests {
                 t0 + Duration::from_millis(100 * i),
                 &payload,
                 Some(Dialect::Size),
+                None,
             );
         }
         info.decoded(Duration::from_micros(1500), &payload);
@@ -548,7 +563,7 @@ mod tests {
         let mut rx = info.subscribe();
         let a = jpeg(16, 16);
         let now = Instant::now();
-        info.received(now, &a, None);
+        info.received(now, &a, None, None);
         let first = info.latest().unwrap();
         assert_eq!(
             (first.kind, first.seq, &first.bytes[..]),
@@ -558,12 +573,12 @@ mod tests {
         rx.borrow_and_update();
         drop(first);
         // Not PNG nor JPEG: counted, not published.
-        info.received(now, b"garbage", None);
+        info.received(now, b"garbage", None, None);
         assert!(!rx.has_changed().unwrap());
         // Once no reader holds it, a buffer is reused for the next payload.
         let b = jpeg(32, 16);
-        info.received(now, &b, None);
-        info.received(now, &b, None);
+        info.received(now, &b, None, None);
+        info.received(now, &b, None, None);
         let newest = info.latest().unwrap();
         assert_eq!((newest.seq, &newest.bytes[..]), (4, &b[..]));
         assert!(lock(&info.pool).len() <= 2, "buffers were not reused");
@@ -579,7 +594,7 @@ mod tests {
         let a = jpeg(16, 16);
         let held: Vec<Payload> = (0..10)
             .map(|_| {
-                info.received(Instant::now(), &a, None);
+                info.received(Instant::now(), &a, None, None);
                 info.latest().unwrap()
             })
             .collect();

@@ -1,0 +1,319 @@
+//! One Foxglove WebSocket client served: streams advertised as they come and go, and per
+//! subscription a newest-value slot (the stream's watch): a slow client skips frames (counted),
+//! never delays another client or the stream.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use futures_util::{SinkExt, StreamExt};
+use shared::media::ros_image::Latency;
+use shared::media::sniff::Kind;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use super::foxglove::{self, Ask, What};
+use super::Hub;
+use crate::stats::streams::{Payload, StreamInfo};
+
+/// A client that takes nothing for this long is closed (its frames were skipped meanwhile).
+const STALL_TIMEOUT: Duration = Duration::from_secs(20);
+/// How often the stream list is looked at for streams come and gone.
+const REFRESH: Duration = Duration::from_millis(250);
+
+/// The hub's WebSocket figures, over all clients (for `/metrics`).
+#[derive(Default)]
+pub struct FanOut {
+    pub clients: AtomicU64,
+    /// Messages sent (`messageData`).
+    pub sent: AtomicU64,
+    /// Frames a client's subscription skipped because it had not taken the one before.
+    pub skipped: AtomicU64,
+}
+
+/// One subscription: its channel's stream and the newest payload slot.
+struct Sub {
+    what: What,
+    stream: Arc<StreamInfo>,
+    token: String,
+    newest: watch::Receiver<Option<Payload>>,
+    /// The last payload number sent (0: none yet).
+    sent: u64,
+}
+
+/// One client's state.
+struct Client {
+    peer: SocketAddr,
+    hub: Arc<Hub>,
+    /// Advertised streams: id to topic token.
+    advertised: BTreeMap<u64, String>,
+    subs: BTreeMap<u32, Sub>,
+    /// The reused CDR prefix of image messages.
+    prefix: Vec<u8>,
+    sent: u64,
+    skipped: u64,
+}
+
+/// What woke the client's loop.
+enum Event {
+    Incoming(Option<Result<Message, tokio_tungstenite::tungstenite::Error>>),
+    Frames,
+    Refresh,
+    Stop,
+}
+
+fn now_ms() -> f64 {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    d.as_secs_f64() * 1000.0
+}
+
+/// Sends `message`, closing a client that takes nothing for [`STALL_TIMEOUT`].
+async fn send<S>(ws: &mut WebSocketStream<S>, message: Message) -> ControlFlow<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match tokio::time::timeout(STALL_TIMEOUT, ws.send(message)).await {
+        Ok(Ok(())) => ControlFlow::Continue(()),
+        _ => ControlFlow::Break(()),
+    }
+}
+
+/// Waits until any subscription's stream has a newer payload (never, without subscriptions).
+async fn any_changed(subs: &mut BTreeMap<u32, Sub>) {
+    if subs.is_empty() {
+        return std::future::pending().await;
+    }
+    let waits = subs.values_mut().map(|s| Box::pin(s.newest.changed()));
+    let (result, _, _) = futures_util::future::select_all(waits).await;
+    if result.is_err() {
+        // Cannot happen while the subscription holds its stream; never spin.
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Serves one client on `ws` until it leaves, misbehaves, stalls, or the hub stops.
+pub async fn serve<S>(
+    mut ws: WebSocketStream<S>,
+    peer: SocketAddr,
+    hub: Arc<Hub>,
+    mut stop: watch::Receiver<bool>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    hub.fanout.clients.fetch_add(1, Ordering::Relaxed);
+    let mut client = Client {
+        peer,
+        hub: hub.clone(),
+        advertised: BTreeMap::new(),
+        subs: BTreeMap::new(),
+        prefix: Vec::new(),
+        sent: 0,
+        skipped: 0,
+    };
+    let session = format!("{peer}-{}", now_ms() as u64);
+    let mut flow = send(&mut ws, Message::text(foxglove::server_info(&session))).await;
+    let mut tick = tokio::time::interval(REFRESH);
+    while flow.is_continue() {
+        let event = tokio::select! {
+            m = ws.next() => Event::Incoming(m),
+            () = any_changed(&mut client.subs) => Event::Frames,
+            _ = tick.tick() => Event::Refresh,
+            _ = stop.wait_for(|s| *s) => Event::Stop,
+        };
+        flow = match event {
+            Event::Incoming(Some(Ok(message))) => client.incoming(&mut ws, message).await,
+            Event::Incoming(_) => ControlFlow::Break(()),
+            Event::Frames => client.send_frames(&mut ws).await,
+            Event::Refresh => client.refresh(&mut ws).await,
+            Event::Stop => {
+                let _ = ws.close(None).await;
+                ControlFlow::Break(())
+            }
+        };
+    }
+    hub.fanout.clients.fetch_sub(1, Ordering::Relaxed);
+    eprintln!(
+        "viewer: {peer}: WebSocket client left: frames_sent={} frames_skipped={}",
+        client.sent, client.skipped
+    );
+}
+
+impl Client {
+    /// Advertises streams that came, unadvertises (and unsubscribes) those gone.
+    async fn refresh<S>(&mut self, ws: &mut WebSocketStream<S>) -> ControlFlow<()>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let live: BTreeMap<u64, String> = self
+            .hub
+            .counters
+            .streams
+            .list()
+            .iter()
+            .filter(|s| !s.has_ended())
+            .map(|s| (s.id, foxglove::topic(s.id, s.name())))
+            .collect();
+        let gone: Vec<u64> = (self.advertised.keys())
+            .filter(|id| !live.contains_key(id))
+            .copied()
+            .collect();
+        let came: Vec<(u64, String)> = (live.iter())
+            .filter(|(id, _)| !self.advertised.contains_key(id))
+            .map(|(id, t)| (*id, t.clone()))
+            .collect();
+        self.subs.retain(|_, s| live.contains_key(&s.stream.id));
+        self.advertised = live;
+        if !gone.is_empty() {
+            send(ws, Message::text(foxglove::unadvertise(&gone))).await?;
+        }
+        if !came.is_empty() {
+            send(ws, Message::text(foxglove::advertise(&came))).await?;
+        }
+        ControlFlow::Continue(())
+    }
+
+    /// Answers one message from the client; bad ones close it with a reason and one line.
+    async fn incoming<S>(
+        &mut self,
+        ws: &mut WebSocketStream<S>,
+        message: Message,
+    ) -> ControlFlow<()>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let received_ms = now_ms();
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Binary(_) => {
+                return self
+                    .reject(
+                        ws,
+                        "binary client messages are not served (no clientPublish)",
+                    )
+                    .await
+            }
+            // Pings are answered by tungstenite; the close handshake ends the stream.
+            _ => return ControlFlow::Continue(()),
+        };
+        let ask = match foxglove::parse(&text) {
+            Ok(ask) => ask,
+            Err(why) => return self.reject(ws, &why).await,
+        };
+        match ask {
+            Ask::Subscribe(pairs) => {
+                for (id, channel) in pairs {
+                    if let Some(why) = self.subscribe(id, channel) {
+                        send(ws, Message::text(foxglove::status(1, &why))).await?;
+                    }
+                }
+                self.send_frames(ws).await
+            }
+            Ask::Unsubscribe(ids) => {
+                ids.iter().for_each(|id| drop(self.subs.remove(id)));
+                ControlFlow::Continue(())
+            }
+            Ask::Clock(t1) => {
+                let answer = foxglove::clock(t1, received_ms, now_ms());
+                send(ws, Message::text(answer)).await
+            }
+            Ask::Other(op) => {
+                let why = format!("operation {op:?} is not served");
+                send(ws, Message::text(foxglove::status(1, &why))).await
+            }
+        }
+    }
+
+    /// Adds a subscription; `Some` says why not.
+    fn subscribe(&mut self, id: u32, channel: u32) -> Option<String> {
+        if self.subs.len() >= foxglove::MAX_SUBSCRIPTIONS && !self.subs.contains_key(&id) {
+            return Some(format!(
+                "subscription {id}: at most {} per client",
+                foxglove::MAX_SUBSCRIPTIONS
+            ));
+        }
+        let (stream_id, what) = foxglove::of_channel(channel);
+        let unknown = || Some(format!("subscription {id}: no channel {channel}"));
+        let Some(token) = self.advertised.get(&stream_id).cloned() else {
+            return unknown();
+        };
+        let Some(stream) = self.hub.counters.streams.get(stream_id) else {
+            return unknown();
+        };
+        let mut newest = stream.subscribe();
+        newest.mark_changed();
+        let sub = Sub {
+            what,
+            stream,
+            token,
+            newest,
+            sent: 0,
+        };
+        self.subs.insert(id, sub);
+        None
+    }
+
+    /// Closes the client with `why` (1008, policy) and one line naming it.
+    async fn reject<S>(&mut self, ws: &mut WebSocketStream<S>, why: &str) -> ControlFlow<()>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let peer = self.peer;
+        let log = &self.hub.refuser.log;
+        log.line("websocket", || format!("{peer}: WebSocket: {why}, closing"));
+        let reason: String = why.chars().take(120).collect();
+        let frame = CloseFrame {
+            code: CloseCode::Policy,
+            reason: reason.into(),
+        };
+        let _ = tokio::time::timeout(STALL_TIMEOUT, ws.close(Some(frame))).await;
+        ControlFlow::Break(())
+    }
+
+    /// Sends each subscription's newest payload it has not sent yet; payloads that came in
+    /// between are skipped and counted.
+    async fn send_frames<S>(&mut self, ws: &mut WebSocketStream<S>) -> ControlFlow<()>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let ids: Vec<u32> = self.subs.keys().copied().collect();
+        for id in ids {
+            let Some(sub) = self.subs.get_mut(&id) else {
+                continue;
+            };
+            let newest = sub.newest.borrow_and_update().clone();
+            // JPEG only: `CompressedImage` says its format, and the page decodes JPEG.
+            let fresh = |p: &Payload| p.seq > sub.sent && p.kind == Kind::Jpeg;
+            let Some(p) = newest.filter(fresh) else {
+                continue;
+            };
+            if sub.sent > 0 {
+                self.skipped += p.seq - sub.sent - 1;
+                self.hub
+                    .fanout
+                    .skipped
+                    .fetch_add(p.seq - sub.sent - 1, Ordering::Relaxed);
+            }
+            sub.sent = p.seq;
+            let arrived = p.arrived.duration_since(UNIX_EPOCH).unwrap_or_default();
+            let log_ns = arrived.as_nanos() as u64;
+            let (stamp_ns, latency) = p.timed.unwrap_or((log_ns, Latency::UNKNOWN));
+            let times = (id, log_ns, stamp_ns);
+            let what = (sub.token.as_str(), &p.bytes[..], &latency);
+            let frame = foxglove::frame_message(sub.what, times, what, &mut self.prefix);
+            drop(p);
+            send(ws, Message::binary(frame)).await?;
+            self.sent += 1;
+            self.hub.fanout.sent.fetch_add(1, Ordering::Relaxed);
+        }
+        ControlFlow::Continue(())
+    }
+}

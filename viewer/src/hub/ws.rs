@@ -1,0 +1,118 @@
+//! The hub's WebSocket at `/`: the RFC 6455 upgrade with one of Foxglove's subprotocols,
+//! answered after the checks every request passes (TLS, `Host`, `--http-auth`); the upgraded
+//! connection is then served by [`super::fanout`] with bounded incoming messages.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::header::{
+    HeaderName, HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
+    SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, UPGRADE,
+};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+
+use super::foxglove::SUBPROTOCOLS;
+use super::reply::{full, text, Body};
+use super::{fanout, Hub};
+
+/// Largest message (and frame) a client may send: subscriptions and clock probes are small.
+pub const MAX_INCOMING: usize = 64 * 1024;
+/// Longest `Sec-WebSocket-Key` read (a real one is 24 characters).
+const MAX_KEY: usize = 64;
+
+/// Whether `request` asks for a WebSocket at `/` (anything else is an ordinary request).
+pub fn is_upgrade(request: &Request<Incoming>) -> bool {
+    let has = |name: HeaderName, token: &str| {
+        request.headers().get_all(name).iter().any(|v| {
+            let v = v.to_str().unwrap_or("");
+            v.split(',').any(|t| t.trim().eq_ignore_ascii_case(token))
+        })
+    };
+    request.uri().path() == "/" && has(UPGRADE, "websocket") && has(CONNECTION, "upgrade")
+}
+
+/// The subprotocol served to a client that offers `offered`, the hub's preference first.
+fn chosen(request: &Request<Incoming>) -> Option<&'static str> {
+    let offered: Vec<String> = (request.headers().get_all(SEC_WEBSOCKET_PROTOCOL).iter())
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(',').map(|t| t.trim().to_string()))
+        .collect();
+    SUBPROTOCOLS
+        .into_iter()
+        .find(|p| offered.iter().any(|o| o == p))
+}
+
+/// Answers a WebSocket upgrade from `peer`: `101` with the task that serves the socket once
+/// hyper hands it over, or the answer saying what was wrong.
+pub fn accept(
+    hub: &Arc<Hub>,
+    peer: SocketAddr,
+    request: &mut Request<Incoming>,
+    stop: watch::Receiver<bool>,
+) -> (Response<Body>, Option<JoinHandle<()>>) {
+    if request.method() != Method::GET {
+        return (
+            text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "WebSocket upgrades are GET\n",
+            ),
+            None,
+        );
+    }
+    let version = request.headers().get(SEC_WEBSOCKET_VERSION);
+    if version.map(HeaderValue::as_bytes) != Some(b"13") {
+        let mut response = text(StatusCode::UPGRADE_REQUIRED, "WebSocket version 13 only\n");
+        (response.headers_mut()).insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        return (response, None);
+    }
+    let key = request.headers().get(SEC_WEBSOCKET_KEY);
+    let Some(key) = key.filter(|k| !k.is_empty() && k.len() <= MAX_KEY) else {
+        return (
+            text(StatusCode::BAD_REQUEST, "no Sec-WebSocket-Key\n"),
+            None,
+        );
+    };
+    let Some(protocol) = chosen(request) else {
+        let why = "ask for subprotocol foxglove.sdk.v1 or foxglove.websocket.v1\n";
+        return (text(StatusCode::BAD_REQUEST, why), None);
+    };
+    let accept_key = derive_accept_key(key.as_bytes());
+    let upgrade = hyper::upgrade::on(request);
+    let hub = hub.clone();
+    let task = tokio::spawn(async move {
+        let upgraded = match upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(e) => {
+                let log = &hub.refuser.log;
+                log.line("websocket", || {
+                    format!("{peer}: WebSocket upgrade failed: {e}")
+                });
+                return;
+            }
+        };
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(MAX_INCOMING))
+            .max_frame_size(Some(MAX_INCOMING));
+        let io = TokioIo::new(upgraded);
+        let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+        eprintln!("viewer: {peer}: WebSocket client ({protocol})");
+        fanout::serve(ws, peer, hub, stop).await;
+    });
+    let mut response = Response::new(full(""));
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    headers.insert(SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(protocol));
+    if let Ok(value) = HeaderValue::from_str(&accept_key) {
+        headers.insert(SEC_WEBSOCKET_ACCEPT, value);
+    }
+    (response, Some(task))
+}
