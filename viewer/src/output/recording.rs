@@ -37,7 +37,7 @@ enum Sink {
 
 /// Where a frame's time went up to its arrival (the recorder hears of it then), and its
 /// capture time on this clock, µs: unknown without in-band times or a clock estimate.
-fn arrival_figures(in_band: Option<&InBand>) -> Option<(Latency, u64)> {
+pub(crate) fn arrival_figures(in_band: Option<&InBand>) -> Option<(Latency, u64)> {
     let in_band = in_band?;
     let timing = Timing {
         in_band: *in_band,
