@@ -368,8 +368,9 @@ fn an_unknown_encoding_and_a_4k_image_over_the_limit_are_said_once() {
         let (viewer, _) = viewer(&save, &[]);
         let bayer = dir.path("bayer.raw");
         std::fs::write(&bayer, vec![128u8; 64 * 48]).unwrap();
-        // 4K grey (8.3 MB): a bgr8 one (25 MB) is lost whole on the way, best effort through
-        // loopback's 4 MB socket buffers, before the streamer could see it.
+        // 4K grey (8.3 MB), ten of them: each is one burst of UDP fragments into 4 MB socket
+        // buffers, best effort, and a busy machine loses some whole; a bgr8 one (25 MB) is
+        // lost every time, before the streamer could see it.
         let uhd = dir.path("uhd.grey");
         std::fs::write(&uhd, vec![90u8; 3840 * 2160]).unwrap();
         let topic = "/cam/image";
@@ -395,7 +396,7 @@ fn an_unknown_encoding_and_a_4k_image_over_the_limit_are_said_once() {
             "bgr8",
         ];
         let (status, out, perr) =
-            cyclone_pub(&[&big[..], &["--count", "3", "--rate", "5", "--reliable"]].concat())
+            cyclone_pub(&[&big[..], &["--count", "10", "--rate", "2", "--reliable"]].concat())
                 .finish(LONG);
         assert!(status.success(), "{out} {perr}");
         err.wait_for(&format!("ros2:{topic}: publisher gone"), 2, LONG);
