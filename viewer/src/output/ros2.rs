@@ -14,6 +14,7 @@ use shared::media::ros_image::{self, Latency};
 use shared::media::sniff::Kind;
 use shared::ros2::domain::legal_name;
 use shared::ros2::{Domain, Node, Publication};
+use shared::runtime::log_limit::LogLimit;
 use shared::wire::connection::InBand;
 
 use crate::output::recording::arrival_figures;
@@ -39,6 +40,8 @@ pub struct Ros2Out {
     jobs: SyncSender<Job>,
     /// Frames not published because the queue was full.
     pub dropped: AtomicU64,
+    /// Says so, once a second at most.
+    behind: LogLimit,
 }
 
 impl Ros2Out {
@@ -64,6 +67,7 @@ impl Ros2Out {
         Ok(Ros2Out {
             jobs,
             dropped: AtomicU64::new(0),
+            behind: LogLimit::default(),
         })
     }
 
@@ -91,7 +95,10 @@ impl Ros2Out {
         match self.jobs.try_send(job) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                self.behind.line("behind", || {
+                    format!("ros2: DDS is behind; {n} frames not published so far")
+                });
             }
             // The thread is gone (it said why): nothing more to publish.
             Err(TrySendError::Disconnected(_)) => {}
