@@ -409,3 +409,37 @@ fn an_unknown_encoding_and_a_4k_image_over_the_limit_are_said_once() {
         assert!(saved(&save).is_empty());
     });
 }
+
+/// A publisher whose stamps are zero: the frames still go, timed from their arrival, and the
+/// streamer says so once.
+#[test]
+fn zero_stamps_fall_back_to_the_arrival_time_said_once() {
+    in_dds_box(|| {
+        let dir = TempDir::new("ros2-stamp");
+        let (input, save) = (dir.path("in"), dir.path("save"));
+        std::fs::create_dir_all(&input).unwrap();
+        std::fs::create_dir_all(&save).unwrap();
+        write_jpegs(&input, 5);
+        let (viewer, _) = viewer(&save, &[]);
+        let topic = "/cam/compressed";
+        let (streamer, err) = ros2_streamer(topic, &viewer.addr, &[]);
+        let args = [topic, "compressed", input.to_str().unwrap()];
+        let more = ["--count", "20", "--reliable", "--zero-stamp"];
+        let (status, out, perr) = cyclone_pub(&[&args[..], &more].concat()).finish(LONG);
+        assert!(status.success(), "{out} {perr}");
+        err.wait_for(&format!("ros2:{topic}: publisher gone"), 1, LONG);
+        stop(streamer);
+        viewer.terminate(Duration::from_secs(20));
+        let lines = err.all();
+        let said = lines
+            .iter()
+            .filter(|l| l.contains("header.stamp 0 ns"))
+            .count();
+        assert_eq!(said, 1, "{lines:?}");
+        assert!(
+            saved(&save).len() >= 18,
+            "{} of 20 frames",
+            saved(&save).len()
+        );
+    });
+}
