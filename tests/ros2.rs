@@ -368,11 +368,10 @@ fn an_unknown_encoding_and_a_4k_image_over_the_limit_are_said_once() {
         let (viewer, _) = viewer(&save, &[]);
         let bayer = dir.path("bayer.raw");
         std::fs::write(&bayer, vec![128u8; 64 * 48]).unwrap();
-        // 4K grey (8.3 MB), ten of them: each is one burst of UDP fragments into 4 MB socket
-        // buffers, best effort, and a busy machine loses some whole; a bgr8 one (25 MB) is
-        // lost every time, before the streamer could see it.
-        let uhd = dir.path("uhd.grey");
-        std::fs::write(&uhd, vec![90u8; 3840 * 2160]).unwrap();
+        // 25 MB each, ten of them: each is one burst into 4 MB socket buffers, best effort,
+        // which a busy machine may lose whole before the streamer could see it; one is enough.
+        let uhd = dir.path("uhd.bgr");
+        std::fs::write(&uhd, vec![90u8; 3840 * 2160 * 3]).unwrap();
         let topic = "/cam/image";
         let limit = ["--max-frame-bytes", "4000000"];
         let (streamer, err) = ros2_streamer(topic, &viewer.addr, &limit);

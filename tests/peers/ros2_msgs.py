@@ -59,10 +59,13 @@ def dds_topic(ros_topic):
 
 
 def loopback_only():
-    """Cyclone on the namespace's loopback, with multicast (the tests' DDS box)."""
+    """Cyclone on the namespace's loopback, with multicast (the tests' DDS box), in datagrams
+    as large as loopback carries: a multi-megabyte image is then a hundred packets rather than
+    six thousand, which a busy reader drains before its socket buffer overflows."""
     os.environ.setdefault(
         "CYCLONEDDS_URI",
         "<CycloneDDS><Domain><General><Interfaces>"
         '<NetworkInterface name="lo" multicast="true"/>'
-        "</Interfaces></General></Domain></CycloneDDS>",
+        "</Interfaces><MaxMessageSize>65000B</MaxMessageSize>"
+        "<FragmentSize>60000B</FragmentSize></General></Domain></CycloneDDS>",
     )
