@@ -34,6 +34,9 @@ packages=(
   # Foxglove live (tests/foxglove.rs): npm's @foxglove/ws-protocol client runs on Node
   # (scripts/npm-env.sh; this machine's nodejs package carries npm).
   nodejs
+  # ROS 2 tests (tests/ros2.rs, scripts/netns.sh): each DDS participant in a network
+  # namespace of its own (unshare from util-linux, ip from iproute2).
+  iproute2 util-linux
   # The load stage (scripts/load-test.sh) keeps both cores busy while the timing-sensitive
   # integration tests run again.
   stress-ng

@@ -33,6 +33,8 @@
 //!   flag validation.
 //! - [`field`]: the window's field tools under Xvfb: figures band, pause, snapshot, recording,
 //!   zoom and inspect, focus.
+//! - [`ros2`]: ROS 2 image topics against Eclipse Cyclone DDS, each test in a network namespace
+//!   of its own: JPEGs byte for byte, a bgr8 `Image`, `--ros2-publish`, restarts, bad messages.
 
 mod black_box;
 mod clocks;
@@ -54,6 +56,7 @@ mod port;
 mod record;
 mod replay;
 mod robustness;
+mod ros2;
 mod secret;
 mod slices;
 mod support;

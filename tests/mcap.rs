@@ -17,7 +17,7 @@ use crate::window::{pattern_streamer, Xvfb};
 const LONG: Duration = Duration::from_secs(90);
 
 /// The virtualenv's python: the tests fail without it, since `scripts/setup.sh` makes it.
-fn python() -> PathBuf {
+pub(crate) fn python() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let python = root.join(".cache/venv/bin/python");
     assert!(
@@ -28,7 +28,7 @@ fn python() -> PathBuf {
     python
 }
 
-fn peer_script(name: &str) -> PathBuf {
+pub(crate) fn peer_script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("peers")
         .join(name)

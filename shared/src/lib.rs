@@ -9,11 +9,14 @@
 //!   written, bounded file input, secret files, UTC stamps for file names.
 //! - [`runtime`]: the small helpers both programs run on: the accept loop, socket settings,
 //!   signals, the newest-value slot, the strip pool, rate-limited diagnostics, statistics.
+//! - [`ros2`] (feature `ros2`): ROS 2 image topics over DDS, with no ROS installed.
 //! - [`cli`]: argument types both programs parse (sizes, addresses, networks).
 
 pub mod cli;
 pub mod files;
 pub mod media;
+#[cfg(feature = "ros2")]
+pub mod ros2;
 pub mod runtime;
 pub mod wire;
 

@@ -138,6 +138,8 @@ pub fn default_name(source: &SourceSpec, camera: Option<&CameraSpec>) -> String 
             .file_name()
             .map_or_else(|| "file".to_string(), |n| n.to_string_lossy().into_owned()),
         SourceSpec::Pipe => "stdin".to_string(),
+        // The topic alone: ROS names a picture by its topic, whatever host publishes it.
+        SourceSpec::Ros2(topic) => return shared::wire::ext::cut_name(topic).to_string(),
         // Never the camera's user and password: the name is sent before any proof, printed,
         // shown and served.
         SourceSpec::Http(url) => crate::source::mjpeg_http::without_userinfo(url)

@@ -31,8 +31,9 @@ struct Args {
 
     /// Picture source: test (built-in moving pattern), camera, PATH.y4m, PATH.jpg, PATH.png,
     /// `-` (frames on standard input: y4m, concatenated JPEGs, or raw BGR with --raw),
-    /// `http://HOST:PORT/PATH` (an MJPEG-over-HTTP stream) or a recording to replay,
-    /// PATH.mkv/.webm/.mcap/.avi/.mjpeg (MJPEG, sent as recorded at its recorded times).
+    /// `http://HOST:PORT/PATH` (an MJPEG-over-HTTP stream), `ros2:TOPIC` (a ROS 2 image topic on
+    /// this host; `.../compressed` topics are CompressedImage, docs/ros2.md) or a recording to
+    /// replay, PATH.mkv/.webm/.mcap/.avi/.mjpeg (MJPEG, sent as recorded at its recorded times).
     #[arg(long, default_value = "camera")]
     source: SourceSpec,
 

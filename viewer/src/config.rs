@@ -28,6 +28,8 @@ pub struct Config {
     pub allow: Vec<Cidr>,
     /// Where to save every received payload.
     pub save_dir: Option<PathBuf>,
+    /// `--ros2-publish`: republish every stream as ROS 2 topics under this prefix.
+    pub ros2_publish: Option<String>,
     /// Read the test pattern's timestamp marks and report glass-to-glass times.
     pub measure: bool,
     /// Where to serve HTTP (`--http`): the hub.

@@ -63,6 +63,12 @@ struct Args {
     #[arg(long, value_name = "DIR")]
     save_dir: Option<PathBuf>,
 
+    /// Republish every stream on this host as ROS 2 topics PREFIX/NAME/image/compressed and
+    /// PREFIX/NAME/latency (PREFIX: /preview when not given); ROS_DOMAIN_ID honoured,
+    /// discovery on this host unless ROS_LOCALHOST_ONLY=0 or ROS_AUTOMATIC_DISCOVERY_RANGE=SUBNET.
+    #[arg(long, value_name = "PREFIX", num_args = 0..=1, default_missing_value = "/preview")]
+    ros2_publish: Option<String>,
+
     /// Print glass_ms per frame, capture to the picture handed to the screen (to its decoding
     /// with --headless), with its stages; our streamers send capture times and the clock
     /// offset in-band, so it holds across machines whose clocks differ. Frames without them
@@ -228,6 +234,7 @@ fn main() -> ExitCode {
         snapshot: args.snapshot,
         allow: args.allow,
         save_dir: args.save_dir,
+        ros2_publish: args.ros2_publish,
         measure: args.measure,
         http: args.http,
         http_max_per_client: args.http_max_per_client,

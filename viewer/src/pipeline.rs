@@ -56,6 +56,8 @@ pub fn run(config: Config) -> Result<()> {
         glass_at_decode: config.measure && config.headless,
         allow,
         saver,
+        #[cfg(feature = "ros2")]
+        ros2: start_ros2(&config)?,
         frames: config.frames,
         per_client: config.max_per_client,
         board: board.clone(),
@@ -395,4 +397,13 @@ fn write_snapshot(config: &Config, board: &Board, shown: &Result<Option<Picture>
             .with_context(|| format!("{}: cannot write snapshot", path.display()))?;
     }
     Ok(())
+}
+
+/// `--ros2-publish`: DDS and its publishing thread, started before any streamer connects.
+#[cfg(feature = "ros2")]
+fn start_ros2(config: &Config) -> Result<Option<Arc<crate::output::ros2::Ros2Out>>> {
+    let Some(prefix) = &config.ros2_publish else {
+        return Ok(None);
+    };
+    Ok(Some(Arc::new(crate::output::ros2::Ros2Out::start(prefix)?)))
 }

@@ -1,6 +1,7 @@
 //! ROS 2 messages as CDR bytes, with no ROS installed: `sensor_msgs/msg/CompressedImage` (a
-//! JPEG as it came, with its capture stamp) and our `FrameLatency` (a frame's glass figures),
-//! each with its `ros2msg` schema text. Pure; MCAP recordings, replay and ROS 2 topics use it.
+//! JPEG as it came, with its capture stamp), `sensor_msgs/msg/Image` (read), our
+//! `FrameLatency` and a `diagnostic_msgs/msg/DiagnosticArray` (a frame's glass figures). Pure;
+//! MCAP recordings, replay and ROS 2 topics (shared/src/ros2/) use it.
 
 /// The CDR encapsulation header: plain CDR, little endian.
 const CDR_LE: [u8; 4] = [0x00, 0x01, 0x00, 0x00];
@@ -151,12 +152,22 @@ struct Reader<'a> {
     /// The whole message's length.
     len: usize,
     at: usize,
+    /// Where the body starts (alignment counts from there): 4 after a CDR header, or 0.
+    origin: usize,
     little: bool,
 }
 
 impl Reader<'_> {
+    fn u8(&mut self) -> Result<u8, String> {
+        let b = *self
+            .bytes
+            .get(self.at)
+            .ok_or("the message ends inside a field")?;
+        self.at += 1;
+        Ok(b)
+    }
     fn u32(&mut self) -> Result<u32, String> {
-        let rel = self.at - CDR_LE.len();
+        let rel = self.at - self.origin;
         self.at += (4 - rel % 4) % 4;
         let b = self
             .bytes
@@ -215,19 +226,146 @@ pub fn read_image_head(msg: &[u8], len: usize) -> Result<ImageView, String> {
         bytes: msg,
         len,
         at: CDR_LE.len(),
+        origin: CDR_LE.len(),
         little,
     };
-    let sec = u64::from(r.u32()?);
-    let nanosec = u64::from(r.u32()?);
-    r.string(4096)?;
+    image_fields(&mut r)
+}
+
+/// Reads a `CompressedImage`'s CDR body (what follows the encapsulation header, as a DDS
+/// reader hands it over) in the given byte order.
+pub fn read_image_body(body: &[u8], little: bool) -> Result<ImageView, String> {
+    image_fields(&mut Reader {
+        bytes: body,
+        len: body.len(),
+        at: 0,
+        origin: 0,
+        little,
+    })
+}
+
+fn image_fields(r: &mut Reader) -> Result<ImageView, String> {
+    let stamp_ns = r.header()?;
     let format = r.string(256)?;
     let len = r.u32()?;
     let data = r.bytes(len)?;
     Ok(ImageView {
-        stamp_ns: sec * 1_000_000_000 + nanosec,
+        stamp_ns,
         format,
         data,
     })
+}
+
+impl Reader<'_> {
+    /// A `std_msgs/Header`: its stamp in ns since the epoch (the frame id skipped).
+    fn header(&mut self) -> Result<u64, String> {
+        let sec = u64::from(self.u32()?);
+        let nanosec = u64::from(self.u32()?);
+        self.string(4096)?;
+        Ok(sec * 1_000_000_000 + nanosec)
+    }
+}
+
+/// The raw image type's name.
+pub const RAW_IMAGE_TYPE: &str = "sensor_msgs/msg/Image";
+
+/// A decoded `sensor_msgs/msg/Image`: its geometry, pixel encoding and where its pixels lie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawImageView {
+    pub stamp_ns: u64,
+    pub width: u32,
+    pub height: u32,
+    /// As ROS names it: `rgb8`, `bgr8`, `mono8`, `yuv422_yuy2`, `nv12`, ...
+    pub encoding: String,
+    pub big_endian: bool,
+    /// Bytes from one row's start to the next's.
+    pub step: u32,
+    pub data: std::ops::Range<usize>,
+}
+
+/// Reads an `Image`'s CDR body (untrusted bytes, never read past) in the given byte order.
+pub fn read_raw_image_body(body: &[u8], little: bool) -> Result<RawImageView, String> {
+    let mut r = Reader {
+        bytes: body,
+        len: body.len(),
+        at: 0,
+        origin: 0,
+        little,
+    };
+    let stamp_ns = r.header()?;
+    let height = r.u32()?;
+    let width = r.u32()?;
+    let encoding = r.string(64)?;
+    let big_endian = r.u8()? != 0;
+    let step = r.u32()?;
+    let len = r.u32()?;
+    let data = r.bytes(len)?;
+    Ok(RawImageView {
+        stamp_ns,
+        width,
+        height,
+        encoding,
+        big_endian,
+        step,
+        data,
+    })
+}
+
+/// A whole `Image` message (tests and benches publish with it).
+pub fn raw_image(
+    stamp_ns: u64,
+    frame_id: &str,
+    size: (u32, u32),
+    encoding: &str,
+    step: u32,
+    data: &[u8],
+) -> Vec<u8> {
+    let mut out = CDR_LE.to_vec();
+    let mut cdr = Cdr(&mut out);
+    cdr.header(stamp_ns, frame_id);
+    cdr.u32(size.1);
+    cdr.u32(size.0);
+    cdr.string(encoding);
+    cdr.0.push(0);
+    cdr.u32(step);
+    cdr.u32(data.len() as u32);
+    out.extend_from_slice(data);
+    out
+}
+
+/// The standard type the glass figures go out as on a ROS 2 topic.
+pub const DIAGNOSTICS_TYPE: &str = "diagnostic_msgs/msg/DiagnosticArray";
+
+/// One frame's figures as a `DiagnosticArray` with one status named `name`: every figure a
+/// `key=value` pair in milliseconds (`unknown` when NaN), so any ROS 2 tool can show them.
+pub fn diagnostics(stamp_ns: u64, frame_id: &str, name: &str, l: &Latency) -> Vec<u8> {
+    let mut out = CDR_LE.to_vec();
+    let mut cdr = Cdr(&mut out);
+    cdr.header(stamp_ns, frame_id);
+    cdr.u32(1);
+    // level OK (0), name, message, hardware_id.
+    cdr.0.push(0);
+    cdr.string(name);
+    cdr.string("glass-to-glass stages, ms");
+    cdr.string(frame_id);
+    let figures = [
+        ("arrival_ms", l.arrival_ms),
+        ("encode_ms", l.encode_ms),
+        ("queue_ms", l.queue_ms),
+        ("link_ms", l.link_ms),
+        ("clock_offset_ms", l.clock_offset_ms),
+        ("clock_error_ms", l.clock_error_ms),
+    ];
+    cdr.u32(figures.len() as u32);
+    for (key, v) in figures {
+        cdr.string(key);
+        cdr.string(&if v.is_nan() {
+            "unknown".to_string()
+        } else {
+            format!("{v:.3}")
+        });
+    }
+    out
 }
 
 #[cfg(test)]
@@ -255,6 +393,39 @@ mod tests {
         // From its head alone, as a file reader finds it.
         assert_eq!(read_image_head(&msg[..36], msg.len()), Ok(view));
         assert!(read_image_head(&msg[..30], msg.len()).is_err());
+    }
+
+    #[test]
+    fn a_raw_image_round_trips_from_its_body() {
+        let px = [7u8; 2 * 3 * 3];
+        let msg = raw_image(2_000_000_001, "cam", (3, 2), "bgr8", 9, &px);
+        let view = read_raw_image_body(&msg[4..], true).unwrap();
+        assert_eq!((view.width, view.height, view.step), (3, 2, 9));
+        assert_eq!((view.encoding.as_str(), view.big_endian), ("bgr8", false));
+        assert_eq!(view.stamp_ns, 2_000_000_001);
+        assert_eq!(&msg[4..][view.data], &px);
+        for n in 0..msg.len() - 4 {
+            assert!(
+                read_raw_image_body(&msg[4..4 + n], true).is_err(),
+                "cut at {n}"
+            );
+        }
+        let jpeg = image(5, "c", "jpeg", &[1, 2, 3]);
+        let view = read_image_body(&jpeg[4..], true).unwrap();
+        assert_eq!(&jpeg[4..][view.data], &[1, 2, 3]);
+    }
+
+    #[test]
+    fn diagnostics_say_unknown_for_nan() {
+        let l = Latency {
+            arrival_ms: 12.5,
+            ..Latency::UNKNOWN
+        };
+        let msg = diagnostics(1, "cam", "glass", &l);
+        let text = String::from_utf8_lossy(&msg);
+        assert!(text.contains("arrival_ms\0"), "{text:?}");
+        assert!(text.contains("12.500\0"));
+        assert!(text.contains("unknown\0"));
     }
 
     #[test]

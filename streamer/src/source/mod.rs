@@ -16,6 +16,8 @@ pub mod pipe;
 pub mod range;
 pub mod replay;
 pub mod resize;
+#[cfg(feature = "ros2")]
+pub mod ros2;
 pub mod still;
 pub mod y4m;
 
@@ -180,6 +182,8 @@ pub enum SourceSpec {
     /// A recording replayed (`.mkv`, `.webm`, `.mcap`, `.avi`, `.mjpeg`; told apart by its
     /// content).
     Recording(PathBuf),
+    /// `ros2:TOPIC`: a ROS 2 image topic (`source/ros2.rs`).
+    Ros2(String),
 }
 
 impl FromStr for SourceSpec {
@@ -190,6 +194,7 @@ impl FromStr for SourceSpec {
             "test" => Ok(SourceSpec::Test),
             "camera" => Ok(SourceSpec::Camera),
             "-" => Ok(SourceSpec::Pipe),
+            _ if lower.starts_with("ros2:") => Ok(SourceSpec::Ros2(s["ros2:".len()..].into())),
             _ if lower.starts_with("http://") => Ok(SourceSpec::Http(s.into())),
             _ if lower.starts_with("https://") => Err(format!(
                 "{:?}: https is not supported, only http:// (MJPEG servers on a robot's LAN)",
@@ -203,8 +208,8 @@ impl FromStr for SourceSpec {
                 Ok(SourceSpec::Recording(s.into()))
             }
             _ => Err(format!(
-                "{s:?} is not a source: use test, camera, - (standard input), http://..., or a \
-                 path ending in .y4m, .jpg, .jpeg, .png, .mkv, .webm, .mcap, .avi or .mjpeg"
+                "{s:?} is not a source: use test, camera, - (standard input), http://..., \
+                 ros2:TOPIC, or a path ending in .y4m, .jpg, .jpeg, .png, .mkv, .webm, .mcap, .avi or .mjpeg"
             )),
         }
     }
@@ -239,6 +244,10 @@ pub fn open(spec: &SourceSpec, options: &SourceOptions) -> anyhow::Result<Box<dy
         SourceSpec::Image(path) => Box::new(still::StillImage::open(path)?),
         SourceSpec::Pipe => pipe::open_stdin(&options.pipe)?,
         SourceSpec::Http(url) => mjpeg_http::open(url, &options.pipe)?,
+        #[cfg(feature = "ros2")]
+        SourceSpec::Ros2(topic) => ros2::open(topic, &options.pipe)?,
+        #[cfg(not(feature = "ros2"))]
+        SourceSpec::Ros2(topic) => anyhow::bail!("ros2:{topic}: built without the ros2 feature"),
         SourceSpec::Recording(path) => Box::new(replay::ReplaySource::open(
             path,
             options.pipe.max_frame_bytes,
@@ -273,6 +282,10 @@ mod tests {
             Ok(SourceSpec::Http("http://cam:8080/stream".into()))
         );
         assert!("https://cam/stream".parse::<SourceSpec>().is_err());
+        assert_eq!(
+            "ros2:/cam/image".parse(),
+            Ok(SourceSpec::Ros2("/cam/image".into()))
+        );
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub struct Shared {
     pub allow: Arc<Vec<Cidr>>,
     /// Where every payload goes to be saved (`--save-dir`), if anywhere.
     pub saver: Option<Saver>,
+    /// `--ros2-publish`: where every payload goes to be republished.
+    #[cfg(feature = "ros2")]
+    pub ros2: Option<Arc<crate::output::ros2::Ros2Out>>,
     /// Connections one address may hold at once (`--max-per-client`).
     pub per_client: usize,
     /// Stop once this many frames were received in all (0: never).
@@ -163,6 +166,13 @@ impl Streamer {
         self.shared
             .recorder
             .offer_timed(self.id, who, &payload, times);
+        #[cfg(feature = "ros2")]
+        if let Some(ros2) = &self.shared.ros2 {
+            let name = who
+                .1
+                .map_or_else(|| self.peer.ip().to_string(), str::to_string);
+            ros2.offer(&name, &payload, heard.in_band.as_ref());
+        }
         if let Some(saver) = &self.shared.saver {
             // Copied into the saver's queue; the file is written on the saver thread.
             saver.save(total, self.peer.ip(), &payload).await;

@@ -1,0 +1,160 @@
+//! `--ros2-publish [PREFIX]`: every stream received, republished on this host as ROS 2
+//! topics: `PREFIX/NAME/image/compressed` (`sensor_msgs/msg/CompressedImage`, the JPEG as
+//! received, stamped with its capture time on this clock) and `PREFIX/NAME/latency`
+//! (`diagnostic_msgs/msg/DiagnosticArray`, the frame's glass figures up to its arrival).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, Context, Result};
+use bytes::Bytes;
+use shared::media::ros_image::{self, Latency};
+use shared::media::sniff::Kind;
+use shared::ros2::domain::legal_name;
+use shared::ros2::{Domain, Node, Publication};
+use shared::runtime::log_limit::LogLimit;
+use shared::wire::connection::InBand;
+
+use crate::stats::glass::arrival_figures;
+
+/// Messages waiting for the publishing thread: past this, new ones are dropped (counted)
+/// rather than held, so a stalled DDS never holds back the network thread or grows memory.
+const QUEUE: usize = 4;
+/// Streams published at most (two topics each); later ones are said once and left out.
+const MAX_STREAMS: usize = 64;
+
+/// The `PREFIX` when `--ros2-publish` is given without one.
+pub const DEFAULT_PREFIX: &str = "/preview";
+
+/// One frame's two messages, ready to send.
+struct Job {
+    name: String,
+    image: Bytes,
+    latency: Bytes,
+}
+
+/// Hands frames to the publishing thread; shared by every connection.
+pub struct Ros2Out {
+    jobs: SyncSender<Job>,
+    /// Frames not published because the queue was full.
+    pub dropped: AtomicU64,
+    /// Says so, once a second at most.
+    behind: LogLimit,
+}
+
+impl Ros2Out {
+    /// Starts DDS (`ROS_DOMAIN_ID`, the discovery range) and the thread publishing under
+    /// `prefix`.
+    pub fn start(prefix: &str) -> Result<Ros2Out> {
+        let domain = Domain::from_env().map_err(|e| anyhow!(e))?;
+        let prefix = prefix.trim_end_matches('/').to_string();
+        // The topic names are checked now, so a bad prefix stops the viewer at its start.
+        shared::ros2::domain::dds_topic(&format!("{prefix}/x/image/compressed"))
+            .map_err(|e| anyhow!("--ros2-publish {prefix:?}: {e}"))?;
+        let node = Node::new(&domain).map_err(|e| anyhow!("--ros2-publish: {e}"))?;
+        eprintln!(
+            "ros2: publishing every stream on {prefix}/NAME/image/compressed and \
+             {prefix}/NAME/latency ({})",
+            domain.describe()
+        );
+        let (jobs, queue) = sync_channel(QUEUE);
+        std::thread::Builder::new()
+            .name("ros2".into())
+            .spawn(move || publish_all(&node, &prefix, &queue))
+            .context("cannot start the ROS 2 publishing thread")?;
+        Ok(Ros2Out {
+            jobs,
+            dropped: AtomicU64::new(0),
+            behind: LogLimit::default(),
+        })
+    }
+
+    /// Offers one received payload of stream `name` (JPEGs only; others are not images ROS
+    /// tools read as `jpeg`). Copies it once, behind the message's header; never waits.
+    pub fn offer(&self, name: &str, payload: &[u8], in_band: Option<&InBand>) {
+        if Kind::of(payload) != Some(Kind::Jpeg) {
+            return;
+        }
+        let (latency, capture_ns) = match arrival_figures(in_band) {
+            Some((l, capture_us)) => (l, capture_us.saturating_mul(1000)),
+            // Without in-band times the capture time is unknown: the arrival stands in.
+            None => (Latency::UNKNOWN, now_ns()),
+        };
+        let mut image = Vec::with_capacity(payload.len() + 96);
+        let len = payload.len() as u32;
+        ros_image::image_prefix(&mut image, capture_ns, name, "jpeg", len);
+        image.extend_from_slice(payload);
+        let diag = ros_image::diagnostics(capture_ns, name, "glass", &latency);
+        let job = Job {
+            name: name.to_string(),
+            image: Bytes::from(image),
+            latency: Bytes::from(diag),
+        };
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                self.behind.line("behind", || {
+                    format!("ros2: DDS is behind; {n} frames not published so far")
+                });
+            }
+            // The thread is gone (it said why): nothing more to publish.
+            Err(TrySendError::Disconnected(_)) => {}
+        }
+    }
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// The publishing thread: each stream's topics made on its first frame, then written.
+fn publish_all(node: &Node, prefix: &str, queue: &Receiver<Job>) {
+    let mut topics: HashMap<String, Option<(Publication, Publication)>> = HashMap::new();
+    while let Ok(job) = queue.recv() {
+        if !topics.contains_key(&job.name) {
+            let made = if topics.len() >= MAX_STREAMS {
+                eprintln!(
+                    "ros2: stream {} not published: {MAX_STREAMS} already are",
+                    job.name
+                );
+                None
+            } else {
+                publications(node, prefix, &job.name)
+            };
+            topics.insert(job.name.clone(), made);
+        }
+        let Some(Some((image, latency))) = topics.get(&job.name) else {
+            continue;
+        };
+        for (publication, msg) in [(image, job.image), (latency, job.latency)] {
+            if let Err(e) = publication.write(msg) {
+                eprintln!("ros2: stream {}: {e}", job.name);
+            }
+        }
+    }
+}
+
+/// Stream `name`'s two topics; `None` (said) when DDS refuses them.
+fn publications(node: &Node, prefix: &str, name: &str) -> Option<(Publication, Publication)> {
+    let base = format!("{prefix}/{}", legal_name(name));
+    let image = format!("{base}/image/compressed");
+    let latency = format!("{base}/latency");
+    let made = node
+        .publication(&image, ros_image::IMAGE_TYPE)
+        .and_then(|i| Ok((i, node.publication(&latency, ros_image::DIAGNOSTICS_TYPE)?)));
+    match made {
+        Ok(pair) => {
+            eprintln!("ros2: stream {name} on {image} and {latency}");
+            Some(pair)
+        }
+        Err(e) => {
+            eprintln!("ros2: stream {name} not published: {e}");
+            None
+        }
+    }
+}
