@@ -59,7 +59,8 @@ ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 run() {
   local n=$1
   : > "$tmp/v.err"
-  target/$profile/viewer --headless --listen 127.0.0.1:0 --http 127.0.0.1:0 > "$tmp/v.out" 2> "$tmp/v.err" &
+  # Every client comes from 127.0.0.1, whose default share of the hub is 16 connections.
+  target/$profile/viewer --headless --listen 127.0.0.1:0 --http 127.0.0.1:0 --http-max-per-client 64 > "$tmp/v.out" 2> "$tmp/v.err" &
   local viewer=$!
   pids=("$viewer")
   for _ in $(seq 100); do grep -q "serving HTTP" "$tmp/v.err" && break; sleep 0.05; done
