@@ -43,8 +43,16 @@ fn in_dds_box(test: impl FnOnce() + Send + 'static) {
 
 /// `ros2_pub.py ARGS` (Cyclone publishing), collecting its output.
 fn cyclone_pub(args: &[&str]) -> Background {
+    cyclone_pub_in(None, args)
+}
+
+/// `ros2_pub.py ARGS` with `ROS_DOMAIN_ID` set to `domain` when given.
+fn cyclone_pub_in(domain: Option<&str>, args: &[&str]) -> Background {
     let mut command = Command::new(python());
     command.arg(peer_script("ros2_pub.py")).args(args);
+    if let Some(domain) = domain {
+        command.env("ROS_DOMAIN_ID", domain);
+    }
     Background::start_command(&mut command, Stdio::null())
 }
 
@@ -88,7 +96,21 @@ fn viewer(save: &Path, extra: &[&str]) -> (Viewer, Lines) {
 
 /// `streamer --source ros2:TOPIC ADDR ARGS`, its stderr collected as it comes.
 fn ros2_streamer(topic: &str, addr: &str, args: &[&str]) -> (std::process::Child, Lines) {
-    let mut child = Command::new(bin("streamer"))
+    ros2_streamer_in(None, topic, addr, args)
+}
+
+/// [`ros2_streamer`] with `ROS_DOMAIN_ID` set to `domain` when given.
+fn ros2_streamer_in(
+    domain: Option<&str>,
+    topic: &str,
+    addr: &str,
+    args: &[&str],
+) -> (std::process::Child, Lines) {
+    let mut command = Command::new(bin("streamer"));
+    if let Some(domain) = domain {
+        command.env("ROS_DOMAIN_ID", domain);
+    }
+    let mut child = command
         .args(["--source", &format!("ros2:{topic}"), "--quiet", addr])
         .args(args)
         .stdin(Stdio::null())
@@ -439,6 +461,49 @@ fn zero_stamps_fall_back_to_the_arrival_time_said_once() {
             saved(&save).len() >= 18,
             "{} of 20 frames",
             saved(&save).len()
+        );
+    });
+}
+
+/// `ROS_DOMAIN_ID` is honoured: a publisher on domain 7 reaches the streamer on domain 7, and a
+/// streamer on the default domain 0 beside it never hears of it.
+#[test]
+fn ros_domain_id_keeps_domains_apart() {
+    in_dds_box(|| {
+        let dir = TempDir::new("ros2-domain");
+        let (input, save) = (dir.path("in"), dir.path("save"));
+        std::fs::create_dir_all(&input).unwrap();
+        std::fs::create_dir_all(&save).unwrap();
+        let sent = write_jpegs(&input, 10);
+        let (viewer, _) = viewer(&save, &[]);
+        let topic = "/cam/compressed";
+        let (other, other_err) = ros2_streamer_in(None, topic, &viewer.addr, &[]);
+        let (seven, seven_err) = ros2_streamer_in(Some("7"), topic, &viewer.addr, &[]);
+        let args = [
+            topic,
+            "compressed",
+            input.to_str().unwrap(),
+            "--count",
+            "20",
+        ];
+        let (status, out, perr) = cyclone_pub_in(Some("7"), &args).finish(LONG);
+        assert!(status.success() && out.contains("sent=20"), "{out} {perr}");
+        seven_err.wait_for(&format!("ros2:{topic}: publisher gone"), 1, LONG);
+        stop(seven);
+        stop(other);
+        viewer.terminate(Duration::from_secs(20));
+        let got = saved(&save);
+        assert!(got.len() >= 18, "{} of 20 frames on domain 7", got.len());
+        assert!(got.iter().all(|f| sent.contains(f)));
+        let heard = other_err.all();
+        assert!(
+            !heard.iter().any(|l| l.contains("publisher found")),
+            "domain 0 heard domain 7: {heard:?}"
+        );
+        assert!(
+            seven_err.all().iter().any(|l| l.contains("domain 7")),
+            "the start-up line names the domain: {:?}",
+            seven_err.all()
         );
     });
 }
