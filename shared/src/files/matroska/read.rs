@@ -127,6 +127,8 @@ impl<R: Read + Seek> MkvReader<R> {
                 None => return Err("the file changed: no Tracks any more".into()),
             }
         }
+        // As `open` left it: a block before its Cluster's Timestamp counts from 0 both times.
+        self.cluster_time = 0;
         self.cut = false;
         Ok(())
     }
