@@ -4,7 +4,7 @@
 //! packet reaches the machine's network, and tests running at once cannot see each other.
 
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::thread;
 use std::time::Duration;
@@ -39,6 +39,16 @@ fn in_dds_box(test: impl FnOnce() + Send + 'static) {
     if let Err(panic) = boxed.join() {
         std::panic::resume_unwind(panic);
     }
+}
+
+/// A scratch directory named `name` with an empty `in` (what Cyclone publishes) and `save`
+/// (the viewer's `--save-dir`); the directory lives as long as the first value.
+fn in_and_save(name: &str) -> (TempDir, PathBuf, PathBuf) {
+    let dir = TempDir::new(name);
+    let (input, save) = (dir.path("in"), dir.path("save"));
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::create_dir_all(&save).unwrap();
+    (dir, input, save)
 }
 
 /// `ros2_pub.py ARGS` (Cyclone publishing), collecting its output.
@@ -134,10 +144,7 @@ fn stop(mut child: std::process::Child) {
 #[test]
 fn cyclone_jpegs_reach_the_viewer_byte_for_byte() {
     in_dds_box(|| {
-        let dir = TempDir::new("ros2-jpeg");
-        let (input, save) = (dir.path("in"), dir.path("save"));
-        std::fs::create_dir_all(&input).unwrap();
-        std::fs::create_dir_all(&save).unwrap();
+        let (_dir, input, save) = in_and_save("ros2-jpeg");
         let sent = write_jpegs(&input, 150);
         let (viewer, frames) = viewer(&save, &[]);
         let topic = "/cam/image_raw/compressed";
@@ -340,10 +347,7 @@ fn ros2_publish_reaches_a_cyclone_subscriber_byte_for_byte() {
 #[test]
 fn a_publisher_that_restarts_is_waited_for() {
     in_dds_box(|| {
-        let dir = TempDir::new("ros2-restart");
-        let (input, save) = (dir.path("in"), dir.path("save"));
-        std::fs::create_dir_all(&input).unwrap();
-        std::fs::create_dir_all(&save).unwrap();
+        let (_dir, input, save) = in_and_save("ros2-restart");
         let sent = write_jpegs(&input, 10);
         let (viewer, _) = viewer(&save, &[]);
         let topic = "/cam/compressed";
@@ -436,10 +440,7 @@ fn an_unknown_encoding_and_a_4k_image_over_the_limit_are_said_once() {
 #[test]
 fn zero_stamps_fall_back_to_the_arrival_time_said_once() {
     in_dds_box(|| {
-        let dir = TempDir::new("ros2-stamp");
-        let (input, save) = (dir.path("in"), dir.path("save"));
-        std::fs::create_dir_all(&input).unwrap();
-        std::fs::create_dir_all(&save).unwrap();
+        let (_dir, input, save) = in_and_save("ros2-stamp");
         write_jpegs(&input, 5);
         let (viewer, _) = viewer(&save, &[]);
         let topic = "/cam/compressed";
@@ -470,10 +471,7 @@ fn zero_stamps_fall_back_to_the_arrival_time_said_once() {
 #[test]
 fn ros_domain_id_keeps_domains_apart() {
     in_dds_box(|| {
-        let dir = TempDir::new("ros2-domain");
-        let (input, save) = (dir.path("in"), dir.path("save"));
-        std::fs::create_dir_all(&input).unwrap();
-        std::fs::create_dir_all(&save).unwrap();
+        let (_dir, input, save) = in_and_save("ros2-domain");
         let sent = write_jpegs(&input, 10);
         let (viewer, _) = viewer(&save, &[]);
         let topic = "/cam/compressed";
