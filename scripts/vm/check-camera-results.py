@@ -100,9 +100,10 @@ def check_conf_blocks(out, capture, check):
 
 
 def summary(text):
-    """The key=value pairs of the last `summary:` line."""
+    """The numeric key=value pairs of the last `summary:` line (signed: a clock offset on one
+    machine is as often just below 0 as just above)."""
     lines = [l for l in text.splitlines() if l.startswith("summary:")]
-    return dict(re.findall(r"(\w+)=([\d.]+)", lines[-1])) if lines else {}
+    return dict(re.findall(r"(\w+)=(-?[\d.]+)", lines[-1])) if lines else {}
 
 
 def read(path):
