@@ -520,6 +520,31 @@ pub(crate) mod tests {
         assert_eq!(reader.next_block().unwrap().unwrap().time_us, 0);
     }
 
+    /// A block before its Cluster's Timestamp (a damaged or odd file) reads the same time after
+    /// a rewind as before it: the fuzz run found it reading the last Cluster's time instead.
+    #[test]
+    fn a_rewind_reads_a_block_before_its_timestamp_as_the_first_pass_did() {
+        let mut bytes = file(MJPEG_CODEC, &[]);
+        let early = [simple_block(1, 3, b"early"), el(id::TIMESTAMP, &[5])].concat();
+        bytes.extend(el(id::CLUSTER, &early));
+        let late = [el(id::TIMESTAMP, &[100]), simple_block(1, 0, b"late")].concat();
+        bytes.extend(el(id::CLUSTER, &late));
+        let mut reader = MkvReader::open(Cursor::new(bytes), 1000).unwrap();
+        let mut pass = || {
+            let mut times = Vec::new();
+            while let Some(b) = reader.next_block().unwrap() {
+                times.push(b.time_us);
+            }
+            reader.rewind().unwrap();
+            times
+        };
+        let first = pass();
+        // Times count from the first frame.
+        assert_eq!(first, [0, 97_000]);
+        let again = pass();
+        assert_eq!(again, first);
+    }
+
     #[test]
     fn a_file_cut_anywhere_yields_its_whole_frames() {
         let bytes = sample();

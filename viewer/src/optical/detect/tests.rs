@@ -1,5 +1,6 @@
 //! The detector on synthetic camera pictures of a screen showing the marker: scaled down,
 //! blurred, dimmed, with moiré, through JPEG at quality 20 and the viewer's own decoder.
+//! Compiled only under `#[cfg(test)]` (see `detect.rs`).
 
 use super::*;
 use crate::board::Picture;
