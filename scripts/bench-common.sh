@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Shared by scripts/bench.sh and scripts/link-bench.sh (sourced, not run): the tools they need,
-# the camera-like test media and the median of repeated runs.
+# Shared by the bench scripts (sourced, not run): the tools they need, the camera-like test
+# media, the median of repeated runs, a scratch folder and a viewer started on port 0.
 
 # needs PACKAGE...: installs the Debian packages that are missing.
 needs() {
@@ -73,4 +73,30 @@ wait_listening() {
     sleep 0.05
   done
   echo "$addr"
+}
+
+# scratch: a scratch folder in $tmp, removed at exit with every process in $pids killed.
+scratch() {
+  tmp=$(mktemp -d)
+  pids=()
+  trap 'for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$tmp"' EXIT
+}
+
+# start_viewer BINARY ARGS...: starts the viewer on 127.0.0.1:0 (output in $tmp/v.out and
+# $tmp/v.err), waits until it listens; sets $viewer (its pid, also first in $pids), $port and,
+# with --http, $web (the hub's address).
+start_viewer() {
+  local bin=$1
+  shift
+  : > "$tmp/v.err"
+  "$bin" --listen 127.0.0.1:0 "$@" > "$tmp/v.out" 2> "$tmp/v.err" &
+  viewer=$!
+  pids=("$viewer")
+  local addr
+  addr=$(wait_listening "$tmp/v.err" "viewer: listening on")
+  port=${addr##*:}
+  web=""
+  case " $* " in
+    *" --http "*) web=$(wait_listening "$tmp/v.err" "viewer: serving HTTP on") ;;
+  esac
 }

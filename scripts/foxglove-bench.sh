@@ -24,13 +24,8 @@ if [ "$profile" = release ]; then
 else
   cargo build --locked -q -p streamer -p viewer
 fi
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+. scripts/bench-common.sh
+scratch
 
 cat > "$tmp/clients.py" <<'PY'
 import asyncio, json, sys
@@ -58,15 +53,8 @@ ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 # run CLIENTS: prints the case's line and sets cpu_pct
 run() {
   local n=$1
-  : > "$tmp/v.err"
   # Every client comes from 127.0.0.1, whose default share of the hub is 16 connections.
-  target/$profile/viewer --headless --listen 127.0.0.1:0 --http 127.0.0.1:0 --http-max-per-client 64 > "$tmp/v.out" 2> "$tmp/v.err" &
-  local viewer=$!
-  pids=("$viewer")
-  for _ in $(seq 100); do grep -q "serving HTTP" "$tmp/v.err" && break; sleep 0.05; done
-  local port web
-  port=$(sed -n 's/^viewer: listening on .*://p' "$tmp/v.err")
-  web=$(sed -n 's/^viewer: serving HTTP on //p' "$tmp/v.err")
+  start_viewer "target/$profile/viewer" --headless --http 127.0.0.1:0 --http-max-per-client 64
   echo "0 0" > "$tmp/counts"
   if [ "$n" -gt 0 ]; then
     "$python" "$tmp/clients.py" "ws://$web/" "$n" "$tmp/counts" 2> "$tmp/c.err" &

@@ -17,26 +17,14 @@ clients=("$@")
 frames=${FRAMES:-1500}
 paced_frames=${PACED_FRAMES:-300}
 cargo build --locked --release -q -p streamer -p viewer
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+. scripts/bench-common.sh
+scratch
 
 # run NAME CLIENTS HTTP(yes/no) FPS FRAMES
 run() {
-  local name=$1 n=$2 http=$3 fps=$4 frames=$5 args=(--headless --listen 127.0.0.1:0)
+  local name=$1 n=$2 http=$3 fps=$4 frames=$5 args=(--headless)
   [ "$http" = yes ] && args+=(--http 127.0.0.1:0)
-  : > "$tmp/v.err"
-  target/release/viewer "${args[@]}" > "$tmp/v.out" 2> "$tmp/v.err" &
-  local viewer=$!
-  pids=("$viewer")
-  for _ in $(seq 100); do grep -q "listening on" "$tmp/v.err" && break; sleep 0.05; done
-  local port web
-  port=$(sed -n 's/^viewer: listening on .*://p' "$tmp/v.err")
-  web=$(sed -n 's/^viewer: serving HTTP on //p' "$tmp/v.err")
+  start_viewer target/release/viewer "${args[@]}"
   target/release/streamer --source test --size "$size" --fps "$fps" --quiet --frames "$frames" \
     "127.0.0.1:$port" > "$tmp/s.out" 2> "$tmp/s.err" &
   local streamer=$!
