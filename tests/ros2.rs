@@ -104,8 +104,19 @@ fn viewer(save: &Path, extra: &[&str]) -> (Viewer, Lines) {
     (viewer, lines)
 }
 
+/// A streamer killed if the test ends without stopping it (a failed assertion): a ros2 source
+/// never ends by itself, and a leftover one keeps whatever the test's process held open.
+struct Streamer(std::process::Child);
+
+impl Drop for Streamer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `streamer --source ros2:TOPIC ADDR ARGS`, its stderr collected as it comes.
-fn ros2_streamer(topic: &str, addr: &str, args: &[&str]) -> (std::process::Child, Lines) {
+fn ros2_streamer(topic: &str, addr: &str, args: &[&str]) -> (Streamer, Lines) {
     ros2_streamer_in(None, topic, addr, args)
 }
 
@@ -115,7 +126,7 @@ fn ros2_streamer_in(
     topic: &str,
     addr: &str,
     args: &[&str],
-) -> (std::process::Child, Lines) {
+) -> (Streamer, Lines) {
     let mut command = Command::new(bin("streamer"));
     if let Some(domain) = domain {
         command.env("ROS_DOMAIN_ID", domain);
@@ -124,18 +135,18 @@ fn ros2_streamer_in(
         .args(["--source", &format!("ros2:{topic}"), "--quiet", addr])
         .args(args)
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let lines = Lines::collect(child.stderr.take().unwrap());
-    (child, lines)
+    (Streamer(child), lines)
 }
 
 /// Stops the streamer with SIGTERM within the limit.
-fn stop(mut child: std::process::Child) {
-    signal(&child, "TERM");
-    wait_deadline(&mut child, Duration::from_secs(20), "streamer");
+fn stop(mut streamer: Streamer) {
+    signal(&streamer.0, "TERM");
+    wait_deadline(&mut streamer.0, Duration::from_secs(20), "streamer");
 }
 
 /// Cyclone publishes 150 720p JPEGs at 30 Hz, best effort: at least 90 % reach the viewer
@@ -462,6 +473,60 @@ fn zero_stamps_fall_back_to_the_arrival_time_said_once() {
             saved(&save).len() >= 18,
             "{} of 20 frames",
             saved(&save).len()
+        );
+    });
+}
+
+/// A burst faster than the streamer takes (150 720p JPEGs back to back into a reader that
+/// decodes and resizes each one, then 10 at 30 Hz): what it never sent shows in its
+/// `dropped=`, whether rustdds, the network or a slot lost it, and frames sent + dropped
+/// account for every message published after the streamer saw the publisher, but for a loss
+/// before the first message it got (nothing tells a best-effort reader of those).
+#[test]
+fn a_burst_shows_in_dropped_and_every_message_is_accounted_for() {
+    in_dds_box(|| {
+        let (dir, input, save) = in_and_save("ros2-burst");
+        write_jpegs(&input, 30);
+        let (viewer, _) = viewer(&save, &[]);
+        let topic = "/cam/compressed";
+        let (mut streamer, err) = ros2_streamer(topic, &viewer.addr, &["--size", "640x360"]);
+        let out = Lines::collect(streamer.0.stdout.take().unwrap());
+        let go = dir.path("go");
+        let args = [
+            topic,
+            "compressed",
+            input.to_str().unwrap(),
+            "--count",
+            "160",
+            "--burst",
+            "150",
+            "--go",
+            go.to_str().unwrap(),
+        ];
+        let publisher = cyclone_pub(&args);
+        // The burst starts once the streamer's DDS has matched the publisher, so that none of
+        // it goes to a reader that does not know the writer yet.
+        err.wait_for(&format!("ros2:{topic}: publisher found"), 1, LONG);
+        std::fs::write(&go, b"").unwrap();
+        let (status, pout, perr) = publisher.finish(LONG);
+        assert!(
+            status.success() && pout.contains("sent=160"),
+            "{pout} {perr}"
+        );
+        err.wait_for(&format!("ros2:{topic}: publisher gone"), 1, LONG);
+        stop(streamer);
+        viewer.terminate(Duration::from_secs(20));
+        let line = out.wait_for("summary:", 1, LONG).remove(0);
+        let figures = summary(&line);
+        let count = |key: &str| -> u64 { figures[key].parse().unwrap() };
+        let (frames, dropped) = (count("frames"), count("dropped"));
+        assert!(dropped > 0, "{line}");
+        // The paced tail goes out whatever happened to the burst.
+        assert!(frames >= 10, "{line}");
+        assert!(frames + dropped <= 160, "counted twice: {line}");
+        assert!(
+            frames + dropped >= 155,
+            "messages vanished uncounted: {line}"
         );
     });
 }

@@ -4,14 +4,19 @@ tests/ros2.rs (run inside its network namespace).
     ros2_pub.py TOPIC compressed DIR [options]     every DIR/*.jpg, in name order
     ros2_pub.py TOPIC image FILE W H ENCODING [options]   FILE's raw pixels, step = len / H
 
-Options: --count N (messages, cycling over the files), --rate HZ, --reliable, --zero-stamp,
---wait S (for a subscriber first, at most S seconds). header.stamp is the wall clock when the
-message is written; frame_id is "cam". Prints "ros2_pub: matched" once a subscriber is seen
-and "ros2_pub: sent=N" at the end (stdout, flushed).
+Options: --count N (messages, cycling over the files), --rate HZ, --burst N (the first N
+messages back to back, the rest at HZ after them), --reliable, --zero-stamp, --wait S (for a
+subscriber first, at most S seconds), --go FILE (once matched, waits for FILE to exist before
+the first message, within --wait: the test says when the subscriber's side is ready),
+--timing (prints "ros2_pub: write_p50_ms=... write_p95_ms=...": header.stamp to write()
+returning). header.stamp is the wall clock when the message is built; frame_id is "cam".
+Prints "ros2_pub: matched" once a subscriber is seen and "ros2_pub: sent=N" at the end
+(stdout, flushed).
 """
 
 import argparse
 import os
+import statistics
 import sys
 import time
 
@@ -30,9 +35,12 @@ def main():
     p.add_argument("rest", nargs="+")
     p.add_argument("--count", type=int, default=0)
     p.add_argument("--rate", type=float, default=30.0)
+    p.add_argument("--burst", type=int, default=0)
+    p.add_argument("--go")
     p.add_argument("--reliable", action="store_true")
     p.add_argument("--zero-stamp", action="store_true")
     p.add_argument("--wait", type=float, default=60.0)
+    p.add_argument("--timing", action="store_true")
     a = p.parse_args()
 
     dp = DomainParticipant(int(os.environ.get("ROS_DOMAIN_ID", "0")))
@@ -52,10 +60,19 @@ def main():
             sys.exit("ros2_pub: no subscriber matched")
         time.sleep(0.02)
     print("ros2_pub: matched", flush=True)
+    while a.go and not os.path.exists(a.go):
+        if time.monotonic() > deadline:
+            sys.exit(f"ros2_pub: {a.go} never appeared")
+        time.sleep(0.01)
 
     start = time.monotonic()
+    written = []
     for i in range(count):
-        time.sleep(max(0.0, start + i / a.rate - time.monotonic()))
+        if a.burst and i == a.burst:
+            # The paced rest starts one interval after the burst.
+            start = time.monotonic() - (i - 1) / a.rate
+        if i >= a.burst:
+            time.sleep(max(0.0, start + i / a.rate - time.monotonic()))
         data = payloads[i % len(payloads)]
         header = Header(stamp=stamp(0 if a.zero_stamp else time.time_ns()), frame_id="cam")
         if a.kind == "compressed":
@@ -64,6 +81,10 @@ def main():
             msg = Image(header=header, height=height, width=width, encoding=encoding,
                         is_bigendian=0, step=len(data) // height, data=data)
         writer.write(msg)
+        written.append(time.time_ns() - header.stamp.sec * 1_000_000_000 - header.stamp.nanosec)
+    if a.timing and len(written) > 1:
+        cuts = statistics.quantiles([w / 1e6 for w in written], n=100)
+        print(f"ros2_pub: write_p50_ms={cuts[49]:.2f} write_p95_ms={cuts[94]:.2f}", flush=True)
     print(f"ros2_pub: sent={count}", flush=True)
     # Reliable samples still in flight are delivered before the participant leaves.
     time.sleep(0.5)

@@ -1,7 +1,9 @@
 //! Image messages over DDS: a subscription that hands over the newest image (its pixels
-//! copied once, out of the DDS reader's buffer, after the size check) and says when publishers
-//! come and go, and publications of ready CDR messages (sent without another copy).
+//! copied once, out of the DDS reader's buffer, after the size check), counts the ones it
+//! never handed over and says when publishers come and go, and publications of ready CDR
+//! messages (sent without another copy).
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -12,7 +14,7 @@ use rustdds::no_key::{DataWriter, Decode, DeserializerAdapter, SerializerAdapter
 use rustdds::policy::{Durability, History, Reliability};
 use rustdds::{
     DataReaderStatus, DomainParticipant, QosPolicies, QosPolicyBuilder, RepresentationIdentifier,
-    StatusEvented, TopicKind,
+    StatusEvented, TopicKind, GUID,
 };
 
 use super::domain::{dds_topic, dds_type, Domain};
@@ -156,6 +158,10 @@ impl DeserializerAdapter<Result<Incoming, String>> for ImageAdapter {
 const DATA: Token = Token(0);
 const STATUS: Token = Token(1);
 
+/// Writers followed for sequence gaps at most; more (publishers restarting for days) start
+/// the following afresh, which only forgets the gap of a writer's next message.
+const MAX_WRITERS: usize = 64;
+
 /// A subscription to one image topic. Best effort, so it matches best-effort and reliable
 /// publishers alike; history of one, so a late reader only ever finds the newest image.
 pub struct Subscription {
@@ -164,9 +170,36 @@ pub struct Subscription {
     poll: Poll,
     events: Events,
     decoder: Decoder,
-    /// Images replaced by a newer one before they were handed over.
-    pub skipped: u64,
+    /// Messages never handed over; see [`Subscription::dropped`].
+    dropped: Dropped,
     _participant: DomainParticipant,
+}
+
+/// What a subscription never handed over, counted from each writer's sequence numbers.
+#[derive(Debug, Default)]
+struct Dropped {
+    /// Taken together with a newer one, which replaced it.
+    replaced: u64,
+    /// Never taken: a gap in its writer's sequence numbers (lost on the way, or replaced in
+    /// the DDS reader's history of one before it was taken).
+    missed: u64,
+    /// The last sequence number taken from each writer.
+    last: HashMap<GUID, i64>,
+}
+
+impl Dropped {
+    /// Message `sn` of `writer` was taken: the ones between it and the last taken are missed.
+    fn taken(&mut self, writer: GUID, sn: i64) {
+        if self.last.len() >= MAX_WRITERS && !self.last.contains_key(&writer) {
+            self.last.clear();
+        }
+        let last = self.last.entry(writer).or_insert(sn);
+        // The numbers are the writer's (untrusted): a jump counts as what it says, saturated;
+        // one older than the last (out of order) counts nothing.
+        let gap = sn.saturating_sub(*last).saturating_sub(1);
+        self.missed = self.missed.saturating_add(u64::try_from(gap).unwrap_or(0));
+        *last = (*last).max(sn);
+    }
 }
 
 impl Subscription {
@@ -200,13 +233,22 @@ impl Subscription {
             poll,
             events: Events::with_capacity(4),
             decoder: Decoder { kind, max_bytes },
-            skipped: 0,
+            dropped: Dropped::default(),
             _participant: participant,
         })
     }
 
+    /// Messages published to this subscription (after the first it got from each writer) that
+    /// it never handed over: replaced by a newer one waiting with them, or never seen (a gap
+    /// in their writer's sequence numbers: lost on the way or replaced in the DDS reader's
+    /// history). Nothing tells a best-effort reader of what it lost before a writer's first
+    /// message or after its last.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.replaced + self.dropped.missed
+    }
+
     /// The next event, waiting up to `timeout` for one (`None`: nothing came). Of several
-    /// images waiting, only the newest is handed over (the others count in `skipped`).
+    /// images waiting, only the newest is handed over (the others count in [`Self::dropped`]).
     pub fn next(&mut self, timeout: Duration) -> Result<Option<Event>, String> {
         let mut waited = false;
         loop {
@@ -222,8 +264,10 @@ impl Subscription {
                 .try_take_one_with(self.decoder)
                 .map_err(|e| format!("DDS: {e}"))?
             {
+                let sn = i64::from(change.sequence_number);
+                self.dropped.taken(change.writer_guid, sn);
                 if newest.replace(change.sample).is_some() {
-                    self.skipped += 1;
+                    self.dropped.replaced += 1;
                 }
             }
             match newest {
@@ -326,5 +370,36 @@ impl Publication {
         self.writer
             .write(msg.slice(4..), None)
             .map_err(|e| format!("DDS: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequence_gaps_count_per_writer_from_its_first_message() {
+        let (a, b) = (GUID::from_bytes([1; 16]), GUID::from_bytes([2; 16]));
+        let mut d = Dropped::default();
+        // Each writer's first message is where counting starts.
+        d.taken(a, 5);
+        d.taken(b, 1);
+        d.taken(a, 6);
+        assert_eq!(d.missed, 0);
+        d.taken(a, 10);
+        d.taken(b, 3);
+        assert_eq!(d.missed, 3 + 1);
+        // Out of order, a repeat, and an absurd jump from an untrusted writer.
+        d.taken(a, 8);
+        d.taken(a, 10);
+        assert_eq!(d.missed, 4);
+        d.taken(b, i64::MAX);
+        d.taken(b, i64::MIN);
+        assert_eq!(d.missed, 4 + (i64::MAX - 4) as u64);
+        // Past the limit of writers followed, the map starts afresh instead of growing.
+        for i in 0..200u8 {
+            d.taken(GUID::from_bytes([i; 16]), 1);
+        }
+        assert!(d.last.len() <= MAX_WRITERS);
     }
 }

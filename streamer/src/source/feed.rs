@@ -2,6 +2,7 @@
 //! frames as they arrive and keeps only the newest complete one in a newest-value slot, so a
 //! producer faster than the link never builds up lag; skipped frames are counted.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::Duration;
@@ -21,6 +22,8 @@ const STOP_POLL: Duration = Duration::from_millis(100);
 pub struct Publisher {
     slot: Arc<Slot<RawFrame>>,
     live: bool,
+    /// Frames the input lost or skipped before they reached the slot (the reader's count).
+    upstream: Arc<AtomicU64>,
 }
 
 impl Publisher {
@@ -45,6 +48,12 @@ impl Publisher {
     pub fn is_closed(&self) -> bool {
         self.slot.is_closed()
     }
+
+    /// Counts `n` frames the input had that never reached [`Publisher::publish`] (skipped or
+    /// lost before the reader got them): they show in the source's skipped frames.
+    pub fn count_skipped(&self, n: u64) {
+        self.upstream.fetch_add(n, Ordering::Relaxed);
+    }
 }
 
 /// A [`Source`] whose frames come from a reader thread.
@@ -54,6 +63,7 @@ pub struct Feed {
     description: String,
     fps: f64,
     live: bool,
+    upstream: Arc<AtomicU64>,
 }
 
 impl Feed {
@@ -66,9 +76,11 @@ impl Feed {
         read: impl FnOnce(&Publisher) -> Result<()> + Send + 'static,
     ) -> Result<Feed> {
         let slot = Arc::new(Slot::new());
+        let upstream = Arc::new(AtomicU64::new(0));
         let publisher = Publisher {
             slot: slot.clone(),
             live,
+            upstream: upstream.clone(),
         };
         let reader = thread::Builder::new()
             .name("reader".into())
@@ -85,6 +97,7 @@ impl Feed {
             description,
             fps,
             live,
+            upstream,
         })
     }
 
@@ -137,7 +150,7 @@ impl Source for Feed {
     }
 
     fn skipped(&self) -> u64 {
-        self.slot.dropped()
+        self.slot.dropped() + self.upstream.load(Ordering::Relaxed)
     }
 }
 
@@ -270,6 +283,7 @@ mod tests {
                 frame.index = i;
                 assert!(p.publish(frame));
             }
+            p.count_skipped(5);
             done.send(()).unwrap();
             Ok(())
         })
@@ -277,9 +291,10 @@ mod tests {
         finished.recv_timeout(Duration::from_secs(60)).unwrap();
         let mut frame = RawFrame::default();
         assert!(feed.next_frame(&mut frame).unwrap());
-        // The reader finished long ago: only its last frame is left, the others were skipped.
+        // The reader finished long ago: only its last frame is left, the others were skipped,
+        // as were the 5 its input lost.
         assert_eq!(frame.index, 999);
-        assert_eq!(feed.skipped(), 999);
+        assert_eq!(feed.skipped(), 999 + 5);
         assert!(!feed.next_frame(&mut frame).unwrap());
     }
 

@@ -1,6 +1,6 @@
 //! `--source ros2:TOPIC`: a ROS 2 image topic on this host, through DDS (shared/src/ros2/).
 //! JPEG `CompressedImage`s pass through byte for byte; raw `Image`s go to the encode stage.
-//! The newest message wins; capture time is the message's `header.stamp`.
+//! The newest message wins (the others count as dropped); capture time is `header.stamp`.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -39,6 +39,7 @@ pub fn open(topic: &str, options: &PipeOptions) -> Result<Box<dyn Source>> {
         last_bad: None,
         stamp_doubted: false,
         index: 0,
+        dropped: 0,
     };
     Ok(Box::new(Feed::spawn(
         description,
@@ -60,19 +61,22 @@ struct Reader {
     /// A stamp was not believed once already (said once).
     stamp_doubted: bool,
     index: u64,
+    /// The subscription's dropped messages already counted into the feed's.
+    dropped: u64,
 }
 
 impl Reader {
     fn run(&mut self, publisher: &Publisher) -> Result<()> {
         while !publisher.is_closed() {
-            let event = match self
+            let event = self
                 .sub
                 .next(WAIT)
-                .map_err(|e| anyhow!("{}: {e}", self.name))?
-            {
-                Some(event) => event,
-                None => continue,
-            };
+                .map_err(|e| anyhow!("{}: {e}", self.name))?;
+            // Messages the subscription skipped or never got are the stream's drops.
+            let dropped = self.sub.dropped();
+            publisher.count_skipped(dropped.saturating_sub(self.dropped));
+            self.dropped = dropped;
+            let Some(event) = event else { continue };
             match event {
                 Event::Publishers(n) => self.publishers_now(n),
                 Event::Bad(why) => self.skip(why),
