@@ -405,10 +405,11 @@ fn an_unknown_encoding_and_a_4k_image_over_the_limit_are_said_once() {
         let (viewer, _) = viewer(&save, &[]);
         let bayer = dir.path("bayer.raw");
         std::fs::write(&bayer, vec![128u8; 64 * 48]).unwrap();
-        // 25 MB each, ten of them: each is one burst into 4 MB socket buffers, best effort,
-        // which a busy machine may lose whole before the streamer could see it; one is enough.
-        let uhd = dir.path("uhd.bgr");
-        std::fs::write(&uhd, vec![90u8; 3840 * 2160 * 3]).unwrap();
+        // 4K in mono8, 8.3 MB each (the smallest 4K `Image`; bgr8's 25 MB is the same case),
+        // twenty of them: each is one burst into 4 MB socket buffers, best effort, which a
+        // busy machine may lose whole before the streamer could see it; one is enough.
+        let uhd = dir.path("uhd.mono");
+        std::fs::write(&uhd, vec![90u8; 3840 * 2160]).unwrap();
         let topic = "/cam/image";
         let limit = ["--max-frame-bytes", "4000000"];
         let (streamer, err) = ros2_streamer(topic, &viewer.addr, &limit);
@@ -429,10 +430,10 @@ fn an_unknown_encoding_and_a_4k_image_over_the_limit_are_said_once() {
             uhd.to_str().unwrap(),
             "3840",
             "2160",
-            "bgr8",
+            "mono8",
         ];
         let (status, out, perr) =
-            cyclone_pub(&[&big[..], &["--count", "10", "--rate", "2", "--reliable"]].concat())
+            cyclone_pub(&[&big[..], &["--count", "20", "--rate", "2", "--reliable"]].concat())
                 .finish(LONG);
         assert!(status.success(), "{out} {perr}");
         err.wait_for(&format!("ros2:{topic}: publisher gone"), 2, LONG);
