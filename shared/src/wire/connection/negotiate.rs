@@ -21,6 +21,7 @@ pub type ClockSink<'a> = &'a mut dyn FnMut(Sample) -> Option<Estimate>;
 fn clock_record(estimate: Option<Estimate>) -> Option<(i64, u32)> {
     estimate.map(|e| (e.offset_us, u32::try_from(e.error_us).unwrap_or(u32::MAX)))
 }
+
 /// The first frame's times, for the link's estimate: when the flag's answer arrived (one
 /// clean round trip after the flag) and when the payload started out.
 #[derive(Debug, Clone, Copy)]
