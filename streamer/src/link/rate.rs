@@ -59,6 +59,9 @@ pub struct LinkEstimate {
     last_done: Option<Instant>,
     /// The latest answers' excess over the ideal (see [`LinkEstimate::standing_queue`]).
     excess: VecDeque<Duration>,
+    /// The latest frames' times on the link, by the rate and at most what their answers allow
+    /// (see [`LinkEstimate::answered_span`]).
+    spans: VecDeque<Duration>,
     /// When the link, by the rate, was done with the latest acknowledged frame: each frame
     /// starts on it when sent or when the one before is done, whichever is later.
     busy_until: Option<Instant>,
@@ -87,6 +90,16 @@ impl LinkEstimate {
                 self.excess.pop_front();
             }
             self.excess.push_back(excess);
+            // The answer bounds it the other way: the link was done with the frame one least
+            // round trip before it at the latest. Where it came sooner than the rate says (a
+            // rate read low: jitter on an idle link, an estimate still warming up), the link's
+            // turn is taken from the answer, so the error does not carry into the next frames.
+            let end = end.min(a.done.checked_sub(rtt).unwrap_or(a.done));
+            self.busy_until = Some(end);
+            if self.spans.len() == QUEUE_FRAMES {
+                self.spans.pop_front();
+            }
+            self.spans.push_back(end.saturating_duration_since(start));
         }
         let mut start = a.payload_sent + rtt;
         if let Some(last) = self.last_done {
@@ -149,6 +162,15 @@ impl LinkEstimate {
             return Duration::ZERO;
         }
         self.excess.iter().copied().min().unwrap_or_default()
+    }
+
+    /// How long the link took over one frame, as the latest answers show it: the least of the
+    /// last [`QUEUE_FRAMES`] frames' times on the link (from their turn to their end by the
+    /// rate, or one least round trip before their answer if that came sooner); `None` before the
+    /// rate is known. A rate read low (jitter on an idle link, an estimate still warming up)
+    /// makes every frame look longer than it is; this is what the answers allow.
+    pub fn answered_span(&self) -> Option<Duration> {
+        self.spans.iter().copied().min()
     }
 
     /// When the link is done with what was acknowledged, by the rate alone (the standing
@@ -345,6 +367,45 @@ mod tests {
         // One prompt answer: the late ones may have been jitter; no standing queue.
         frame(&mut est, 38);
         assert!(est.standing_queue() < MS(1), "{:?}", est.standing_queue());
+    }
+
+    #[test]
+    fn answers_sooner_than_the_rate_says_bound_the_links_turn() {
+        let t = Instant::now();
+        let mut est = LinkEstimate::default();
+        // 10 KB frames charged 10 ms each (1 MB/s), sent back to back over a 30 ms round trip.
+        for i in 0..20u64 {
+            est.acked(Acked {
+                bytes: 10_000,
+                payload_sent: t + MS(10 * i),
+                header_trip: Some(MS(30)),
+                done: t + MS(10 * i + 40),
+            });
+        }
+        let span = est.answered_span().unwrap();
+        assert!(span > MS(9) && span <= MS(10), "{span:?}");
+        // After a pause, one answered 36 ms after it went out: by the rate the link was busy
+        // with it 10 ms, by its answer at most 6 ms. The answer wins: the link's turn ends one
+        // least round trip before it, and the frame's time on the link is the 6 ms.
+        let sent = t + MS(1000);
+        est.acked(Acked {
+            bytes: 10_000,
+            payload_sent: sent,
+            header_trip: Some(MS(30)),
+            done: sent + MS(36),
+        });
+        assert_eq!(est.busy_until(), Some(sent + MS(6)));
+        assert_eq!(est.answered_span(), Some(MS(6)));
+        // One answered as the rate says leaves the turn to the rate.
+        let sent = t + MS(2000);
+        est.acked(Acked {
+            bytes: 10_000,
+            payload_sent: sent,
+            header_trip: Some(MS(30)),
+            done: sent + MS(45),
+        });
+        let by_rate = sent + Duration::from_secs_f64(10_000.0 / est.rate().unwrap());
+        assert_eq!(est.busy_until(), Some(by_rate));
     }
 
     #[test]

@@ -143,7 +143,10 @@ async fn serve<F: Future<Output = ()>>(
             let mut sink = |s| clock.sample(s);
             conn.send_first_frame_negotiating(frame.jpeg(), meta, &config.ext, &mut sink)
                 .await
-                .map(|(form, answered)| (form, Some(answered)))
+                .map(|(form, times)| {
+                    delivery.payload_sent = Some(times.payload_sent);
+                    (form, Some(times.answered))
+                })
         } else {
             conn.send_frame(frame.jpeg())
                 .await

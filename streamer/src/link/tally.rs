@@ -107,6 +107,9 @@ pub struct Delivery {
     pub sent_at: Instant,
     /// When the header's answer arrived (`None` in `len32`).
     pub header_answered: Option<Instant>,
+    /// When the payload started out, if known apart from the header (a connection's first
+    /// frame: after the hellos of the extension exchange, a round trip after its flag's answer).
+    pub payload_sent: Option<Instant>,
     /// When the payload's answer arrived (in `len32`: when the socket took the last byte).
     pub done: Instant,
     /// Sent overlapping: header and payload went out together.
@@ -129,6 +132,7 @@ impl Delivery {
             halved: frame.halved,
             sent_at,
             header_answered: None,
+            payload_sent: None,
             done: sent_at,
             overlapped,
             sent_wall_us: None,
@@ -139,8 +143,9 @@ impl Delivery {
     /// What the link estimate takes from it: when the payload started out (with the header
     /// when overlapping, after the header's answer when strict) and the header's round trip.
     fn acked(&self) -> Acked {
-        let payload_sent = match self.header_answered {
-            Some(answered) if !self.overlapped => answered,
+        let payload_sent = match (self.payload_sent, self.header_answered) {
+            (Some(sent), _) => sent,
+            (None, Some(answered)) if !self.overlapped => answered,
             _ => self.sent_at,
         };
         Acked {
@@ -270,6 +275,7 @@ mod tests {
             halved: false,
             sent_at: t + ms(2),
             header_answered: Some(t + ms(12)),
+            payload_sent: None,
             done: t + ms(40),
             overlapped: false,
             sent_wall_us: None,
@@ -289,6 +295,17 @@ mod tests {
             ..d
         };
         assert_eq!(none.acked().header_trip, None);
+        // A connection's first frame in the extension exchange: the payload went out after
+        // the hellos, a round trip after the flag's answer; the flag's trip is still clean.
+        let first = Delivery {
+            payload_sent: Some(t + ms(22)),
+            ..d
+        }
+        .acked();
+        assert_eq!(
+            (first.payload_sent, first.header_trip),
+            (t + ms(22), Some(ms(10)))
+        );
     }
 
     #[test]

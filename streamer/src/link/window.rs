@@ -117,9 +117,12 @@ impl Pacer {
         // queue cannot drain by itself: the one the answers show the rate missed stands ahead
         // of what is in flight, and the link is busy that much longer. A link that carries
         // every frame drains any queue between frames; there the answers show only jitter.
-        let saturated = self
-            .interval
-            .is_some_and(|i| latest as f64 / rate > i.as_secs_f64());
+        // The answers must agree that frames take that long: a rate read low (jitter, or an
+        // estimate still warming up on a new connection) would otherwise hold frames the link
+        // could take.
+        let saturated = self.interval.is_some_and(|i| {
+            latest as f64 / rate > i.as_secs_f64() && link.answered_span().is_none_or(|s| s > i)
+        });
         let missed = if auto && saturated {
             link.standing_queue()
         } else {
@@ -416,6 +419,58 @@ mod tests {
                 "{what}"
             );
         }
+    }
+
+    #[test]
+    fn auto_trusts_the_answers_over_a_rate_read_low() {
+        let auto = Pacer {
+            window: Window::Auto,
+            interval: Some(MS(33)),
+        };
+        // "Wi-Fi": 20 Mbit/s (2.5 MB/s), 10 ms round trip, 74 KB frames every 33 ms need
+        // 29.6 ms of the link. The estimate reads 17 Mbit/s (jitter on an idle link, or a new
+        // connection's first frames): by the rate alone a frame needs 34.8 ms, more than an
+        // interval, and each would be held until the link is free by that rate.
+        let (mut est, warm) = link(2.125e6, MS(10));
+        let needs = Duration::from_secs_f64(74_000.0 / est.rate().unwrap());
+        assert!(needs > MS(34), "{needs:?}");
+        // The answers show the link took each in 29.6 ms: each answer 39.6 ms after its frame.
+        let wire = Duration::from_secs_f64(74_000.0 / 2.5e6);
+        let at = |i: u32| warm + MS(100) + MS(33) * i;
+        let answered = |est: &mut LinkEstimate, i: u32| {
+            est.acked(Acked {
+                bytes: 74_000,
+                payload_sent: at(i),
+                header_trip: Some(MS(10)),
+                done: at(i) + wire + MS(10),
+            })
+        };
+        for i in 0..3 {
+            answered(&mut est, i);
+        }
+        let span = est.answered_span().unwrap();
+        assert!(span < MS(30), "{span:?}");
+        // Frame 3 went out at its capture; frame 4 is captured 33 ms later: it goes at once
+        // (the link, by the rate read low, is 1.8 ms from done with frame 3: within the slack).
+        let in_flight = [(74_000, at(3))];
+        assert!(may(auto, &in_flight, &est, at(4)));
+        // The same estimate where the answers agree (each one round trip after the rate says
+        // the link was done with its frame): the link is too slow for every frame, and the
+        // next waits until the link is done with the one before.
+        let (mut slow, warm) = link(2.125e6, MS(10));
+        let at = |i: u32| warm + MS(100) + needs * i;
+        for i in 0..3 {
+            slow.acked(Acked {
+                bytes: 74_000,
+                payload_sent: at(i),
+                header_trip: Some(MS(10)),
+                done: at(i) + needs + MS(10),
+            });
+        }
+        assert!(slow.answered_span().unwrap() > MS(33));
+        let in_flight = [(74_000, at(3))];
+        assert!(!may(auto, &in_flight, &slow, at(3) + MS(33)));
+        assert!(may(auto, &in_flight, &slow, at(3) + needs));
     }
 
     #[test]

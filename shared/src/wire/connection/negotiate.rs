@@ -21,11 +21,21 @@ pub type ClockSink<'a> = &'a mut dyn FnMut(Sample) -> Option<Estimate>;
 fn clock_record(estimate: Option<Estimate>) -> Option<(i64, u32)> {
     estimate.map(|e| (e.offset_us, u32::try_from(e.error_us).unwrap_or(u32::MAX)))
 }
+
+/// The first frame's times, for the link's estimate: when the flag's answer arrived (one
+/// clean round trip after the flag) and when the payload started out.
+#[derive(Debug, Clone, Copy)]
+pub struct FirstTimes {
+    pub answered: Instant,
+    pub payload_sent: Instant,
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// Streamer side, a connection's first frame: offers the exchange with the flag
     /// `00<len>, ` and carries on in whatever form the viewer answers (see [`Negotiated`]).
     /// `meta` is the frame's records as of the flag's writing; samples of the viewer's clock go
-    /// to `clock`. Returns the form and when the flag's answer arrived; on a reference
+    /// to `clock`. Returns the form and when the flag's answer arrived and the payload started
+    /// out (in the exchange a round trip later, after the hellos); on a reference
     /// receiver, byte for byte what the reference sender does. With the secret proved both
     /// ways, the frame goes out sealed and the session is kept ([`Connection::take_session`]).
     pub async fn send_first_frame_negotiating(
@@ -34,7 +44,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         meta: FrameMeta,
         ext: &Extension,
         clock: ClockSink<'_>,
-    ) -> Result<(Negotiated, Instant), ConnError> {
+    ) -> Result<(Negotiated, FirstTimes), ConnError> {
         self.frames += 1;
         let t1 = meta.capture_us.unwrap_or(0) + u64::from(meta.sent_us.unwrap_or(0));
         let waiting = "an answer to the offer";
@@ -54,6 +64,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             a if a == ACCEPT_OVERLAP => Negotiated::Overlap,
             a if a == HELLO_TAG => {
                 let (window, meta) = self.streamer_hellos(meta, t1, ext, clock).await?;
+                let payload_sent = Instant::now();
                 match self.session.as_mut() {
                     Some(session) => {
                         let wire = sealed_frame(session, payload, &meta)?;
@@ -62,7 +73,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                     None => self.write_within(payload, "the frame's answer").await?,
                 }
                 self.first_answer(t1, clock, limit).await?;
-                return Ok((Negotiated::Extended { window }, answered));
+                let times = FirstTimes {
+                    answered,
+                    payload_sent,
+                };
+                return Ok((Negotiated::Extended { window }, times));
             }
             _ => return Err(ConnError::BadAck(std::mem::take(&mut self.buf))),
         };
@@ -74,9 +89,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             ));
         }
         self.buf.drain(..2);
+        let payload_sent = Instant::now();
         self.write_within(payload, "ok after the payload").await?;
         self.expect_answer(&[ACK], "ok after the payload").await?;
-        Ok((plain, answered))
+        let times = FirstTimes {
+            answered,
+            payload_sent,
+        };
+        Ok((plain, times))
     }
 
     /// Streamer side: the session keys agreed in the exchange, for the frames after the first
