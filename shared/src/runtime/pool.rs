@@ -94,8 +94,11 @@ struct Inbox {
 
 impl Inbox {
     fn post(&self, job: Job) {
-        lock(&self.state).job = Some(job);
+        let mut s = lock(&self.state);
+        s.job = Some(job);
+        // Under the lock, so the helper taking the job clears it after, never before.
         self.posted.store(true, Ordering::Release);
+        drop(s);
         self.cv.notify_one();
     }
 
@@ -271,6 +274,8 @@ impl Drop for Pool {
     fn drop(&mut self) {
         for inbox in self.inboxes.iter() {
             lock(&inbox.state).closed = true;
+            // Ends a helper's polling at once, as a job would.
+            inbox.posted.store(true, Ordering::Release);
             inbox.cv.notify_one();
         }
         for h in self.handles.drain(..) {
