@@ -10,7 +10,7 @@
 #   window-30fps-hud-off  the same without the figures band (`--hud off`), to show its cost
 #   reference-decode the reference viewer's cv2.imdecode per frame, unsliced and --slices 2
 #   *-slices2        the unpaced headless and the 30 fps window case with streamer --slices 2
-#   targets          issue 16's targets from the medians above: glass p50 with --slices 2
+#   targets          issues 16 and 27: from the medians above, glass p50 with --slices 2
 #                    against encode + decode floor, sliced encode and split decode speed-ups
 # CPU ms per frame and peak RSS come from GNU time. Each case runs RUNS times (default 3) and
 # the line printed holds the median of every figure, with runs=N. Run it on an otherwise idle

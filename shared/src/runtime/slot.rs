@@ -2,7 +2,7 @@
 //! the latest, and a value nobody took is dropped and counted, never queued. Consumed buffers
 //! go back to the producer as spares, so a steady stream allocates nothing.
 
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -15,6 +15,8 @@ pub struct Slot<T> {
     state: Mutex<State<T>>,
     changed: Condvar,
     ready: Notify,
+    /// Called after each value is published (see [`Slot::on_publish`]).
+    published: OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 struct State<T> {
@@ -45,6 +47,7 @@ impl<T> Default for Slot<T> {
             }),
             changed: Condvar::new(),
             ready: Notify::new(),
+            published: OnceLock::new(),
         }
     }
 }
@@ -65,6 +68,21 @@ impl<T> Slot<T> {
         self.ready.notify_one();
     }
 
+    /// Wakes the consumer of a value just published, then whoever asked [`Slot::on_publish`].
+    fn publish_wake(&self) {
+        self.wake();
+        if let Some(hook) = self.published.get() {
+            hook();
+        }
+    }
+
+    /// Calls `hook` (after waking the consumer) each time a value is published, outside the
+    /// lock: the consumer's helper threads start waking at the same moment as the consumer.
+    /// One hook per slot; `false` if one was set already.
+    pub fn on_publish(&self, hook: impl Fn() + Send + Sync + 'static) -> bool {
+        self.published.set(Box::new(hook)).is_ok()
+    }
+
     /// Publishes `value`; a value not yet taken is replaced, counted as dropped and kept as a
     /// spare. Gives the value back if the slot is closed.
     pub fn put(&self, value: T) -> Result<(), T> {
@@ -79,7 +97,7 @@ impl<T> Slot<T> {
             }
         }
         drop(s);
-        self.wake();
+        self.publish_wake();
         Ok(())
     }
 
@@ -95,7 +113,7 @@ impl<T> Slot<T> {
         }
         s.value = Some(value);
         drop(s);
-        self.wake();
+        self.publish_wake();
         Ok(())
     }
 
@@ -235,6 +253,34 @@ mod tests {
         producer.join().unwrap();
         assert_eq!(got, (0..1000).collect::<Vec<_>>());
         assert_eq!(slot.dropped(), 0);
+    }
+
+    /// The hook runs once for each value published (by `put` or `put_wait`), never on a take,
+    /// and only the first hook set is kept.
+    #[test]
+    fn the_publish_hook_runs_for_each_value_published() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let slot = Slot::new();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        assert!(slot.on_publish(move || {
+            counted.fetch_add(1, Ordering::Relaxed);
+        }));
+        assert!(!slot.on_publish(|| panic!("a second hook replaced the first")));
+        slot.put(1).unwrap();
+        slot.put(2).unwrap();
+        assert_eq!(slot.take_blocking(), Some(2));
+        slot.put_wait(3).unwrap();
+        assert!(matches!(
+            slot.take_timeout(Duration::from_millis(1)),
+            Taken::Value(3)
+        ));
+        slot.recycle(9);
+        assert_eq!(calls.load(Ordering::Relaxed), 3);
+        // Refused values are not published.
+        slot.close();
+        assert_eq!(slot.put(4), Err(4));
+        assert_eq!(calls.load(Ordering::Relaxed), 3);
     }
 
     #[test]

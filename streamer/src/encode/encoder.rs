@@ -125,6 +125,12 @@ impl Encoder {
         Ok(encoder)
     }
 
+    /// With slices, what wakes the strip threads ahead of a frame (see
+    /// [`shared::runtime::pool::Early`]).
+    pub fn early(&self) -> Option<shared::runtime::pool::Early> {
+        self.sliced.as_ref().map(SlicedEncoder::early)
+    }
+
     /// Sets the quality (1..=100) from the next frame on, strips included.
     pub fn set_quality(&mut self, quality: u8) -> Result<()> {
         self.compressor.set_quality(i32::from(quality))?;

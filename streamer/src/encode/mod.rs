@@ -55,6 +55,12 @@ impl EncodeStage {
         for i in 0..workers.max(1) {
             // Created here, so that a codec that cannot start fails the run at once.
             let encoder = Encoder::with_slices(knobs.get().0, slices)?;
+            // One encoder takes every frame: its strip threads wake as the frame arrives,
+            // not when the encoder, itself just woken, hands them their strips. (With
+            // several, which one takes the next frame is not known in advance.)
+            if let (1, Some(early)) = (workers.max(1), encoder.early()) {
+                raw.on_publish(move || early.wake());
+            }
             let (raw, jpeg, order, alive, knobs) = (
                 raw.clone(),
                 jpeg.clone(),

@@ -4,7 +4,7 @@
 
 use anyhow::{Context, Result};
 use shared::media::jpeg_slices::{self, StripPlan, MAX_STRIPS};
-use shared::runtime::pool::Pool;
+use shared::runtime::pool::{Early, Pool};
 use turbojpeg::{Compressor, Image, OutputBuf, Subsamp, YuvPlanesImage};
 
 /// `auto` slices: one per core, at most this many.
@@ -170,6 +170,11 @@ impl SlicedEncoder {
             .collect::<Result<Vec<_>>>()?;
         let pool = Pool::new(slices - 1, "encode-strip").context("cannot start strip threads")?;
         Ok(SlicedEncoder { strips, pool })
+    }
+
+    /// Wakes the strip threads ahead of the next frame (see [`Early::wake`]).
+    pub fn early(&self) -> Early {
+        self.pool.early()
     }
 
     /// The number of strips a frame is cut into at most.

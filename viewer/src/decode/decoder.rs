@@ -21,6 +21,7 @@ use crate::board::{Board, Picture};
 use crate::optical::detect::{Detector, Frame};
 use crate::optical::{Loop, Seen};
 use crate::stats::glass::Timing;
+use crate::stats::streams::StreamInfo;
 use crate::stats::Counters;
 
 /// Errors printed per stream before the rest are only counted.
@@ -39,6 +40,8 @@ pub struct Decoder {
     /// Split decoding of sliced JPEGs: on until turned off, threads started on first use.
     split: bool,
     strips: Option<StripDecoder>,
+    /// Whether [`Decoder::early_once`] has handed out the strip threads' early wake.
+    early_given: bool,
     /// The most pixels a picture may have (`--max-pixels`), checked from its header.
     max_pixels: usize,
 }
@@ -50,6 +53,7 @@ impl Decoder {
             decompressor: Decompressor::new().context("cannot create a JPEG decompressor")?,
             split: true,
             strips: None,
+            early_given: false,
             max_pixels: shared::cli::DEFAULT_MAX_PIXELS,
         })
     }
@@ -60,6 +64,17 @@ impl Decoder {
             max_pixels: max,
             ..self
         }
+    }
+
+    /// Once a sliced JPEG started the strip threads, the first call only: what wakes them
+    /// ahead of a frame (see [`shared::runtime::pool::Early`]).
+    pub fn early_once(&mut self) -> Option<shared::runtime::pool::Early> {
+        if self.early_given {
+            return None;
+        }
+        let early = self.strips.as_ref().map(StripDecoder::early);
+        self.early_given = early.is_some();
+        early
     }
 
     /// Turns split decoding of sliced JPEGs (see [`super::strips`]) on or off.
@@ -275,7 +290,9 @@ pub fn run(
         } = received;
         let mut picture = board.spare().unwrap_or_default();
         let started = Instant::now();
-        match decoder.decode(&payload, &mut picture, board.display_size()) {
+        let decoded = decoder.decode(&payload, &mut picture, board.display_size());
+        early_from_now_on(&mut decoder, &payloads);
+        match decoded {
             Ok(()) => {
                 if let Some(info) = &info {
                     info.decoded(started.elapsed(), &payload);
@@ -312,12 +329,8 @@ pub fn run(
                 continue;
             }
             Err(e) => {
-                counters.errors.fetch_add(1, Ordering::Relaxed);
-                if let Some(info) = &info {
-                    info.error();
-                }
                 errors += 1;
-                report_error(peer, &e, errors);
+                failed(peer, &e, (errors, &counters, info.as_deref()));
                 board.recycle(picture);
             }
         }
@@ -341,6 +354,27 @@ fn stamp_of(picture: &Picture, payload: &[u8], peer: SocketAddr, said: &mut bool
         );
     }
     stamp
+}
+
+/// Once the stream's frames are split (the strip threads started), has the payloads' slot
+/// wake the strip threads as each frame arrives, alongside this thread.
+fn early_from_now_on(decoder: &mut Decoder, payloads: &Slot<Received>) {
+    if let Some(early) = decoder.early_once() {
+        payloads.on_publish(move || early.wake());
+    }
+}
+
+/// Counts a frame that could not be decoded, and prints it while few have failed.
+fn failed(
+    peer: SocketAddr,
+    e: &anyhow::Error,
+    (count, counters, info): (u64, &Counters, Option<&StreamInfo>),
+) {
+    counters.errors.fetch_add(1, Ordering::Relaxed);
+    if let Some(info) = info {
+        info.error();
+    }
+    report_error(peer, e, count);
 }
 
 /// Prints the first [`MAX_REPORTED_ERRORS`] of a stream's decoding errors (`count` so far).

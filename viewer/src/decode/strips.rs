@@ -5,7 +5,7 @@
 
 use anyhow::{anyhow, Context, Result};
 use shared::media::jpeg_slices::{Split, MAX_STRIPS};
-use shared::runtime::pool::Pool;
+use shared::runtime::pool::{Early, Pool};
 use turbojpeg::{Decompressor, Image, PixelFormat, ScalingFactor, Subsamp};
 
 /// Strip decoders at most (one per core, like `streamer --slices auto`).
@@ -41,6 +41,11 @@ impl StripDecoder {
             strips: Vec::new(),
             pool: Pool::new(threads - 1, "decode-strip").context("cannot start strip threads")?,
         })
+    }
+
+    /// Wakes the strip threads ahead of the next frame (see [`Early::wake`]).
+    pub fn early(&self) -> Early {
+        self.pool.early()
     }
 
     /// Whether this decoder upsamples chroma without looking across rows: libjpeg-turbo's
