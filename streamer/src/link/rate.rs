@@ -373,14 +373,16 @@ mod tests {
     fn answers_sooner_than_the_rate_says_bound_the_links_turn() {
         let t = Instant::now();
         let mut est = LinkEstimate::default();
-        // 10 KB frames charged 10 ms each (1 MB/s), sent back to back over a 30 ms round trip.
+        // A 10 KB frame sent at `sent` and answered `after` ms later, over a 30 ms round trip.
+        let frame = |sent: Instant, after: u64| Acked {
+            bytes: 10_000,
+            payload_sent: sent,
+            header_trip: Some(MS(30)),
+            done: sent + MS(after),
+        };
+        // Charged 10 ms each (1 MB/s), sent back to back.
         for i in 0..20u64 {
-            est.acked(Acked {
-                bytes: 10_000,
-                payload_sent: t + MS(10 * i),
-                header_trip: Some(MS(30)),
-                done: t + MS(10 * i + 40),
-            });
+            est.acked(frame(t + MS(10 * i), 40));
         }
         let span = est.answered_span().unwrap();
         assert!(span > MS(9) && span <= MS(10), "{span:?}");
@@ -388,22 +390,12 @@ mod tests {
         // with it 10 ms, by its answer at most 6 ms. The answer wins: the link's turn ends one
         // least round trip before it, and the frame's time on the link is the 6 ms.
         let sent = t + MS(1000);
-        est.acked(Acked {
-            bytes: 10_000,
-            payload_sent: sent,
-            header_trip: Some(MS(30)),
-            done: sent + MS(36),
-        });
+        est.acked(frame(sent, 36));
         assert_eq!(est.busy_until(), Some(sent + MS(6)));
         assert_eq!(est.answered_span(), Some(MS(6)));
         // One answered as the rate says leaves the turn to the rate.
         let sent = t + MS(2000);
-        est.acked(Acked {
-            bytes: 10_000,
-            payload_sent: sent,
-            header_trip: Some(MS(30)),
-            done: sent + MS(45),
-        });
+        est.acked(frame(sent, 45));
         let by_rate = sent + Duration::from_secs_f64(10_000.0 / est.rate().unwrap());
         assert_eq!(est.busy_until(), Some(by_rate));
     }
