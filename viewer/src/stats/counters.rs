@@ -42,13 +42,14 @@ impl Counters {
     /// Records and prints one glass-to-glass time: from the capture time in a picture's mark
     /// to now (the picture was just handed to the screen, or decoded when headless).
     pub fn record_glass(&self, peer: SocketAddr, stamp: u64) {
-        let (_, line) = self.glass_line(peer, stamp);
+        let (_, line) = self.glass_line(peer, stamp, mark::now_micros());
         print_line(format_args!("{line}"));
     }
 
-    /// [`Counters::record_glass`] without printing: the glass time and the frame's line.
-    pub fn glass_line(&self, peer: SocketAddr, stamp: u64) -> (f64, String) {
-        let ms = mark::elapsed_ms(stamp, mark::now_micros());
+    /// [`Counters::record_glass`] without printing, to `shown` (a mark time): the glass time
+    /// and the frame's line.
+    pub fn glass_line(&self, peer: SocketAddr, stamp: u64, shown: u64) -> (f64, String) {
+        let ms = mark::elapsed_ms(stamp, shown);
         lock(&self.glass).record_ms(ms);
         if let Some(stream) = self.streams.by_peer(peer) {
             stream.glass(ms);

@@ -142,11 +142,11 @@ impl Screen {
     /// Shows the waiting screen at `w`x`h`.
     fn waiting(&mut self, w: usize, h: usize) -> Result<()> {
         waiting_screen(&mut self.canvas.pixels, w, h, &self.waiting_text);
-        present(&mut self.window, &mut self.shm, &self.canvas.pixels, w, h)
+        present(&mut self.window, &mut self.shm, &self.canvas.pixels, w, h).map(|_| ())
     }
 
     /// Draws the visible streams (or the waiting screen), their bands or labels and the marks
-    /// into a `w`x`h` window.
+    /// into a `w`x`h` window; when it was on screen.
     pub fn draw(
         &mut self,
         shown: &mut [Shown],
@@ -154,7 +154,7 @@ impl Screen {
         c: &Controls,
         marks: Marks,
         (w, h): (usize, usize),
-    ) -> Result<()> {
+    ) -> Result<Instant> {
         let boxes = overlay_boxes(shown, layout, c);
         let in_place = match layout.visible.as_slice() {
             [i] if c.view.is_fit() => shown[*i]
@@ -184,7 +184,7 @@ impl Screen {
         boxes: &[(Rect, Vec<String>)],
         marks: Marks,
         (w, h): (usize, usize),
-    ) -> Result<()> {
+    ) -> Result<Instant> {
         let mut surface = Surface {
             pixels: &mut p.pixels[..w * h],
             width: w,
@@ -207,7 +207,7 @@ impl Screen {
         boxes: &[(Rect, Vec<String>)],
         marks: Marks,
         (w, h): (usize, usize),
-    ) -> Result<()> {
+    ) -> Result<Instant> {
         if pictures.iter().all(Option::is_none) {
             waiting_screen(&mut self.canvas.pixels, w, h, &self.waiting_text);
             self.canvas.stride = w;
@@ -298,19 +298,22 @@ fn lend_buffers(shm: &mut xshm::Shm, board: &Board, size: Resolution) {
 }
 
 /// Draws a `w`x`h` picture into the window and processes its events: through shared memory
-/// when it works, else (for good, once it failed) through minifb.
+/// when it works, else (for good, once it failed) through minifb. Returns when the picture
+/// was handed to the screen: through shared memory, once the X server had copied it (the
+/// window's events are read after that, and are not part of showing it).
 fn present(
     window: &mut Window,
     shm: &mut Option<xshm::Shm>,
     pixels: &[u32],
     w: usize,
     h: usize,
-) -> Result<()> {
+) -> Result<Instant> {
     if let Some(s) = shm {
         match s.draw(pixels, w, h) {
             Ok(()) => {
+                let shown = Instant::now();
                 window.update();
-                return Ok(());
+                return Ok(shown);
             }
             Err(e) => {
                 eprintln!("viewer: drawing through the X socket from now on ({e})");
@@ -320,5 +323,6 @@ fn present(
     }
     window
         .update_with_buffer(pixels, w, h)
-        .context("cannot draw the window")
+        .context("cannot draw the window")?;
+    Ok(Instant::now())
 }

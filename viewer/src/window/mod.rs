@@ -159,8 +159,7 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
             play: played,
             optical: o.optical.map(|l| l.next_code()),
         };
-        screen.draw(&mut shown, &layout, &c, marks, (w, h))?;
-        let presented = Instant::now();
+        let presented = screen.draw(&mut shown, &layout, &c, marks, (w, h))?;
         if let (Some(l), Some(code)) = (o.optical, marks.optical) {
             l.presented(code, presented);
         }

@@ -117,16 +117,18 @@ pub fn take_pictures(board: &Board, shown: &mut [Shown], paused: bool) -> (bool,
 /// Records the glass-to-glass (and with `--optical` the optical) times of pictures handed to
 /// the screen at `presented`: printed with `--measure`, else only kept for the figures band.
 pub fn record_glass(counters: &Counters, measure: bool, fresh: &[Fresh], presented: Instant) {
-    let shown = shared::wire::clock::wall_micros();
+    // The moment the picture was on screen, on each clock the frames' times use.
+    let shown = shared::wire::clock::wall_micros_at(presented);
+    let shown_mark = mark::micros_at(presented);
     for f in fresh {
         let (host, mut line) = match f.glass {
             Some(Glass::Timed(t)) => counters.timed_line(f.id, f.peer, &t, shown),
             Some(Glass::Mark(stamp)) if measure => {
-                let (ms, line) = counters.glass_line(f.peer, stamp);
+                let (ms, line) = counters.glass_line(f.peer, stamp, shown_mark);
                 (Some(ms), line)
             }
             Some(Glass::Mark(stamp)) => {
-                let ms = mark::elapsed_ms(stamp, mark::now_micros());
+                let ms = mark::elapsed_ms(stamp, shown_mark);
                 if let Some(info) = counters.streams.get(f.id) {
                     info.glass(ms);
                 }
