@@ -251,10 +251,14 @@ impl Surface<'_> {
         let (w, h) = box_size(lines, scale);
         let rect = (at.0, at.1, w, h);
         self.shade(rect, clip);
+        // The shade saved the whole box: the text inside it needs no saving of its own (a
+        // second copy of most of the box, inside glass-to-glass for every frame).
+        let undo = self.undo.take();
         for (i, line) in lines.iter().enumerate() {
             let origin = (at.0 + PAD * scale, at.1 + PAD * scale + i * LINE * scale);
             self.text(line, origin, scale, clip, colour);
         }
+        self.undo = undo;
         rect
     }
 }
