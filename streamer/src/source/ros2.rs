@@ -17,6 +17,8 @@ const WAIT: Duration = Duration::from_millis(100);
 /// A stamp further than this in the future, or older than [`OLDEST`], is not believed.
 const FUTURE: Duration = Duration::from_secs(1);
 const OLDEST: Duration = Duration::from_secs(10);
+/// Where Linux caps a socket's receive buffer (rustdds asks for more).
+const RMEM_MAX: &str = "/proc/sys/net/core/rmem_max";
 
 /// Subscribes to `topic` (its type by image_transport's naming: `.../compressed` carries
 /// `CompressedImage`, any other `Image`).
@@ -40,6 +42,10 @@ pub fn open(topic: &str, options: &PipeOptions) -> Result<Box<dyn Source>> {
         stamp_doubted: false,
         index: 0,
         dropped: 0,
+        rmem_max: std::fs::read_to_string(RMEM_MAX)
+            .ok()
+            .and_then(|s| s.trim().parse().ok()),
+        buffer_hinted: false,
     };
     Ok(Box::new(Feed::spawn(
         description,
@@ -63,6 +69,10 @@ struct Reader {
     index: u64,
     /// The subscription's dropped messages already counted into the feed's.
     dropped: u64,
+    /// `net.core.rmem_max` in bytes, when it could be read.
+    rmem_max: Option<u64>,
+    /// [`buffer_hint`] was said.
+    buffer_hinted: bool,
 }
 
 impl Reader {
@@ -164,6 +174,12 @@ impl Reader {
             return true;
         }
         self.last_bad = None;
+        if !self.buffer_hinted && matches!(image.meta, Meta::Raw { .. }) {
+            if let Some(hint) = buffer_hint(frame.data.len(), self.rmem_max) {
+                self.buffer_hinted = true;
+                eprintln!("{}: {hint} (said once)", self.name);
+            }
+        }
         if frame.format == PixelFormat::Jpeg {
             return self
                 .jpeg
@@ -173,6 +189,25 @@ impl Reader {
         self.index += 1;
         publisher.publish(frame)
     }
+}
+
+/// What to say when `message` bytes fill more than half the largest socket buffer the kernel
+/// allows (`rmem_max`): a best-effort message arrives as one burst of UDP fragments, and one
+/// that large is lost whole whenever the reader falls a message behind.
+fn buffer_hint(message: usize, rmem_max: Option<u64>) -> Option<String> {
+    let cap = rmem_max?;
+    let message = message as u64;
+    (message.saturating_mul(2) > cap).then(|| {
+        let enough = message.saturating_mul(4).next_power_of_two();
+        format!(
+            "messages of {:.1} MB against a socket buffer of at most {:.1} MB \
+             (net.core.rmem_max): whole messages are lost (counted in dropped=) whenever this \
+             reader falls behind; raise it (sysctl -w net.core.rmem_max={enough}) or publish \
+             a compressed topic",
+            message as f64 / 1e6,
+            cap as f64 / 1e6
+        )
+    })
 }
 
 /// Checks a `CompressedImage` is a JPEG (by its bytes; its `format` names what else it is).
@@ -265,6 +300,19 @@ mod tests {
         };
         raw(&mut f, (2, 2), "nv12", 2).unwrap();
         assert_eq!((f.width, f.height, f.format), (2, 2, PixelFormat::Nv12));
+    }
+
+    #[test]
+    fn a_message_over_half_the_socket_buffer_gets_a_hint() {
+        let cap = Some(4_194_304);
+        assert_eq!(buffer_hint(921_600, cap), None);
+        assert_eq!(buffer_hint(2_097_152, cap), None);
+        let hint = buffer_hint(3840 * 2160, cap).unwrap();
+        assert!(hint.contains("messages of 8.3 MB"), "{hint}");
+        assert!(hint.contains("at most 4.2 MB"), "{hint}");
+        assert!(hint.contains("net.core.rmem_max=33554432"), "{hint}");
+        // Unknown cap: nothing to say.
+        assert_eq!(buffer_hint(usize::MAX, None), None);
     }
 
     #[test]
