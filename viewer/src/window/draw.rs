@@ -142,7 +142,14 @@ impl Screen {
     /// Shows the waiting screen at `w`x`h`.
     fn waiting(&mut self, w: usize, h: usize) -> Result<()> {
         waiting_screen(&mut self.canvas.pixels, w, h, &self.waiting_text);
-        present(&mut self.window, &mut self.shm, &self.canvas.pixels, w, h).map(|_| ())
+        present(
+            &mut self.window,
+            &mut self.shm,
+            &self.canvas.pixels,
+            (w, h),
+            0,
+        )
+        .map(|_| ())
     }
 
     /// Draws the visible streams (or the waiting screen), their bands or labels and the marks
@@ -177,7 +184,9 @@ impl Screen {
     }
 
     /// One stream at the window's size: straight from the decoder, no copy here. The
-    /// overlays are drawn into the picture and undone once it is on screen.
+    /// overlays are drawn into the picture and undone once it is on screen. Through shared
+    /// memory the rows above every overlay go to the X server first, which copies them while
+    /// the overlays are drawn.
     fn draw_in_place(
         &mut self,
         p: &mut Picture,
@@ -185,6 +194,10 @@ impl Screen {
         marks: Marks,
         (w, h): (usize, usize),
     ) -> Result<Instant> {
+        let top = untouched_rows(boxes, marks, h);
+        let early = top > 0
+            && top < h
+            && (self.shm.as_mut()).is_some_and(|s| s.put(&p.pixels, w, h, 0..top).is_ok());
         let mut surface = Surface {
             pixels: &mut p.pixels[..w * h],
             width: w,
@@ -192,7 +205,8 @@ impl Screen {
             undo: Some(&mut self.undo),
         };
         draw_overlays(&mut surface, boxes, marks);
-        let result = present(&mut self.window, &mut self.shm, &p.pixels, w, h);
+        let from = if early { top } else { 0 };
+        let result = present(&mut self.window, &mut self.shm, &p.pixels, (w, h), from);
         self.undo.restore(&mut p.pixels, w);
         result
     }
@@ -221,7 +235,13 @@ impl Screen {
             undo: None,
         };
         draw_overlays(&mut surface, boxes, marks);
-        present(&mut self.window, &mut self.shm, &self.canvas.pixels, w, h)
+        present(
+            &mut self.window,
+            &mut self.shm,
+            &self.canvas.pixels,
+            (w, h),
+            0,
+        )
     }
 }
 
@@ -249,6 +269,25 @@ fn overlay_boxes(shown: &[Shown], layout: &Layout, c: &Controls) -> Vec<(Rect, V
             }
         })
         .collect()
+}
+
+/// The rows above every overlay in a window `h` rows tall: the marks may sit anywhere (with
+/// one, none), the bands at their cells' bottoms.
+fn untouched_rows(boxes: &[(Rect, Vec<String>)], marks: Marks, h: usize) -> usize {
+    let Marks {
+        paused,
+        recording,
+        help,
+        play,
+        optical,
+    } = marks;
+    if paused || recording || help || play.is_some() || optical.is_some() {
+        return 0;
+    }
+    (boxes.iter())
+        .map(|(cell, lines)| hud::band_top(*cell, lines.len()))
+        .min()
+        .unwrap_or(h)
 }
 
 /// Draws the tiles' bands or labels, then the marks and the key list over everything.
@@ -298,18 +337,19 @@ fn lend_buffers(shm: &mut xshm::Shm, board: &Board, size: Resolution) {
 }
 
 /// Draws a `w`x`h` picture into the window and processes its events: through shared memory
-/// when it works, else (for good, once it failed) through minifb. Returns when the picture
-/// was handed to the screen: through shared memory, once the X server had copied it (the
-/// window's events are read after that, and are not part of showing it).
+/// when it works (rows `from..h`: the ones above were put already), else (for good, once it
+/// failed) through minifb. Returns when the picture was handed to the screen: through shared
+/// memory, once the X server had copied it (the window's events are read after that, and
+/// are not part of showing it).
 fn present(
     window: &mut Window,
     shm: &mut Option<xshm::Shm>,
     pixels: &[u32],
-    w: usize,
-    h: usize,
+    (w, h): (usize, usize),
+    from: usize,
 ) -> Result<Instant> {
     if let Some(s) = shm {
-        match s.draw(pixels, w, h) {
+        match s.put(pixels, w, h, from..h).and_then(|()| s.finish()) {
             Ok(()) => {
                 let shown = Instant::now();
                 window.update();
@@ -325,4 +365,40 @@ fn present(
         .update_with_buffer(pixels, w, h)
         .context("cannot draw the window")?;
     Ok(Instant::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_marks() -> Marks {
+        Marks {
+            paused: false,
+            recording: false,
+            help: false,
+            play: None,
+            optical: None,
+        }
+    }
+
+    #[test]
+    fn rows_above_the_bands_are_untouched_unless_a_mark_is_drawn() {
+        let band = ((0, 0, 1280, 720), vec!["a".to_string(), "b".to_string()]);
+        let top = untouched_rows(std::slice::from_ref(&band), no_marks(), 720);
+        assert_eq!(top, hud::band_top(band.0, 2));
+        assert!(top > 360 && top < 720, "{top}");
+        // Two cells: the higher band counts.
+        let upper = ((0, 0, 640, 360), vec!["a".to_string()]);
+        let both = [band.clone(), upper.clone()];
+        assert_eq!(
+            untouched_rows(&both, no_marks(), 720),
+            hud::band_top(upper.0, 1)
+        );
+        assert_eq!(untouched_rows(&[], no_marks(), 720), 720);
+        let paused = Marks {
+            paused: true,
+            ..no_marks()
+        };
+        assert_eq!(untouched_rows(&[band], paused, 720), 0);
+    }
 }

@@ -283,6 +283,11 @@ fn band_at(cell: Rect, lines: usize) -> (usize, usize) {
     (cell.0, cell.1 + cell.3.saturating_sub(tall))
 }
 
+/// The first row a tile's band of `lines` lines covers in `cell`.
+pub fn band_top(cell: Rect, lines: usize) -> usize {
+    band_at(cell, lines).1
+}
+
 /// Where a tile's band text starts: its first line's top-left corner, for a band of `lines`
 /// lines drawn in `cell` (tests read the text back from there).
 pub fn band_text_origin(cell: Rect, lines: usize) -> (usize, usize) {

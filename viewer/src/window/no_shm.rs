@@ -54,6 +54,22 @@ impl Shm {
     pub fn draw(&mut self, _pixels: &[u32], _w: usize, _h: usize) -> Result<(), String> {
         match *self {}
     }
+
+    /// Starts drawing `rows` of `pixels` (`w` × `h`).
+    pub fn put(
+        &mut self,
+        _pixels: &[u32],
+        _w: usize,
+        _h: usize,
+        _rows: std::ops::Range<usize>,
+    ) -> Result<(), String> {
+        match *self {}
+    }
+
+    /// Waits for what `put` started.
+    pub fn finish(&mut self) -> Result<(), String> {
+        match *self {}
+    }
 }
 
 #[cfg(test)]

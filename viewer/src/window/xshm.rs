@@ -13,7 +13,7 @@
 //! [`Shm::draw`] says why and the window goes back to minifb's own drawing.
 
 use std::ffi::c_int;
-use std::ops::{Deref, DerefMut};
+use std::ops::{Deref, DerefMut, Range};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -158,6 +158,8 @@ pub struct Shm {
     segments: Vec<Segment>,
     /// Index in `segments` of the buffer other pictures are copied into.
     scratch: Option<usize>,
+    /// X errors counted before the first put not yet finished.
+    errors_before: Option<u64>,
 }
 
 impl Shm {
@@ -194,6 +196,7 @@ impl Shm {
                 gc,
                 segments: Vec::new(),
                 scratch: None,
+                errors_before: None,
             })
         }
     }
@@ -211,8 +214,26 @@ impl Shm {
     /// and returns once the X server has copied it. Pixels in a lent buffer are read in place;
     /// others are copied into the scratch buffer first.
     pub fn draw(&mut self, pixels: &[u32], w: usize, h: usize) -> Result<(), String> {
-        if pixels.len() < w * h || w == 0 || h == 0 {
-            return Err(format!("a {w}x{h} picture with {} pixels", pixels.len()));
+        self.put(pixels, w, h, 0..h)?;
+        self.finish()
+    }
+
+    /// Has the X server copy `rows` of the `w`x`h` picture `pixels` to the same rows of the
+    /// window, without waiting: it copies while the caller goes on (with other rows); the
+    /// picture must stay as it is in `rows` until [`Shm::finish`]. Only the whole picture may
+    /// come from outside the lent buffers (it is copied into the scratch buffer).
+    pub fn put(
+        &mut self,
+        pixels: &[u32],
+        w: usize,
+        h: usize,
+        rows: Range<usize>,
+    ) -> Result<(), String> {
+        if pixels.len() < w * h || w == 0 || h == 0 || rows.start >= rows.end || rows.end > h {
+            return Err(format!(
+                "rows {rows:?} of a {w}x{h} picture with {} pixels",
+                pixels.len()
+            ));
         }
         let lent = self
             .segments
@@ -220,7 +241,7 @@ impl Shm {
             .position(|s| ptr::eq(s.mapping.address, pixels.as_ptr()));
         let i = match lent {
             Some(i) => i,
-            None => {
+            None if rows == (0..h) => {
                 let i = self.scratch_for(w * h)?;
                 // SAFETY: the scratch segment holds at least `w*h` pixels, is never lent, and
                 // the server is done reading it (every draw ends with XSync).
@@ -230,9 +251,12 @@ impl Shm {
                 scratch.copy_from_slice(&pixels[..w * h]);
                 i
             }
+            None => return Err("part of a picture that is not in shared memory".into()),
         };
         let image = self.image(i, w, h)?;
-        let errors = ERRORS.load(Ordering::SeqCst);
+        self.errors_before
+            .get_or_insert(ERRORS.load(Ordering::SeqCst));
+        let (top, tall) = (rows.start as c_int, (rows.end - rows.start) as u32);
         // SAFETY: `image` describes `w*h` pixels of segment `i`, which holds the picture.
         unsafe {
             (self.xext.XShmPutImage)(
@@ -241,16 +265,25 @@ impl Shm {
                 self.gc,
                 image,
                 0,
+                top,
                 0,
-                0,
-                0,
+                top,
                 w as u32,
-                h as u32,
+                tall,
                 xlib::False,
             );
-            (self.xlib.XSync)(self.display, xlib::False);
+            // Sent now, not when Xlib's buffer next goes out: the server copies meanwhile.
+            (self.xlib.XFlush)(self.display);
         }
-        if ERRORS.load(Ordering::SeqCst) != errors {
+        Ok(())
+    }
+
+    /// Waits until the X server has copied everything [`Shm::put`] asked for.
+    pub fn finish(&mut self) -> Result<(), String> {
+        // SAFETY: an Xlib call on our connection.
+        unsafe { (self.xlib.XSync)(self.display, xlib::False) };
+        let before = self.errors_before.take();
+        if before.is_some_and(|e| e != ERRORS.load(Ordering::SeqCst)) {
             return Err("the X server refused the shared-memory picture".into());
         }
         Ok(())
