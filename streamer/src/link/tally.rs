@@ -266,6 +266,7 @@ impl<'a> Tally<'a> {
             received_us,
             answered_us,
             idled: link.idled(),
+            done: d.done,
             rate,
             min_rtt,
         };
