@@ -376,6 +376,7 @@ fn match_stamped(
         tally.acknowledged(Delivery {
             done: now,
             viewer_wire,
+            viewer_times: Some((answer.received_us, answer.answered_us)),
             ..done
         });
     };

@@ -65,6 +65,9 @@ pub struct LinkEstimate {
     /// When the link, by the rate, was done with the latest acknowledged frame: each frame
     /// starts on it when sent or when the one before is done, whichever is later.
     busy_until: Option<Instant>,
+    /// How long the link idled before the latest acknowledged frame, by the rate (`None`
+    /// before the rate is known, or for the first frame).
+    idled: Option<Duration>,
 }
 
 impl LinkEstimate {
@@ -80,6 +83,9 @@ impl LinkEstimate {
         if let Some(rate) = self.rate() {
             // The ideal: the frame's turn on the link (behind the ones before it, as the rate
             // says), its bytes at the rate, and the least round trip.
+            self.idled = self
+                .busy_until
+                .map(|b| a.payload_sent.saturating_duration_since(b));
             let start = self
                 .busy_until
                 .map_or(a.payload_sent, |b| b.max(a.payload_sent));
@@ -177,6 +183,13 @@ impl LinkEstimate {
     /// queue is what this misses); `None` before the rate is known.
     pub fn busy_until(&self) -> Option<Instant> {
         self.busy_until
+    }
+
+    /// How long the link idled before the latest acknowledged frame, by the rate: from when it
+    /// was done with the one before to when this one went out; `None` before the rate is
+    /// known, and for the first frame.
+    pub fn idled(&self) -> Option<Duration> {
+        self.idled
     }
 
     /// The bandwidth-delay product, in bytes: what the link holds in one round trip.

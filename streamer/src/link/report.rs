@@ -9,6 +9,7 @@ use shared::wire::connection::Negotiated;
 use shared::Dialect;
 
 use crate::link::adapt::Change;
+use crate::link::bursts;
 use crate::link::config::SenderConfig;
 use crate::link::window::Window;
 
@@ -60,6 +61,21 @@ impl<'a> Report<'a> {
                 latency.as_secs_f64() * 1e3
             ));
         }
+    }
+
+    /// Says that the link was found to deliver in bursts, or no longer to, with the frames
+    /// that decided.
+    pub fn bursts(&self, c: &bursts::Change) {
+        let (what, only) = if c.bursts {
+            ("delivers", "")
+        } else {
+            ("no longer delivers", "only ")
+        };
+        eprintln!(
+            "streamer: the link {what} in bursts: {only}{} of the last {} frames sent back to \
+             back reached the viewer in the same instant as the previous frame's tail",
+            c.joined, c.of
+        );
     }
 
     /// Says what `--adapt` changed, and the link figures behind it.

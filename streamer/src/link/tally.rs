@@ -11,6 +11,7 @@ use shared::wire::connection::Negotiated;
 use crate::encode::encoder::EncodedFrame;
 use crate::encode::knobs::Knobs;
 use crate::link::adapt::{Adapter, Sample};
+use crate::link::bursts::{self, Bursts};
 use crate::link::config::SenderConfig;
 use crate::link::rate::{Acked, LinkEstimate};
 use crate::link::report::Report;
@@ -119,6 +120,9 @@ pub struct Delivery {
     /// Extension exchange: how long the viewer held the frame, from its header's arrival to
     /// its answer (the payload's time on the link as the viewer saw it; no clock in common).
     pub viewer_wire: Option<Duration>,
+    /// Extension exchange: the viewer's clock when the header arrived and when the answer
+    /// left (for [`Bursts`]).
+    pub viewer_times: Option<(u64, u64)>,
 }
 
 impl Delivery {
@@ -137,6 +141,7 @@ impl Delivery {
             overlapped,
             sent_wall_us: None,
             viewer_wire: None,
+            viewer_times: None,
         }
     }
 
@@ -182,6 +187,8 @@ pub struct Tally<'a> {
     adapt: Option<(Adapter, Arc<Knobs>)>,
     /// The viewer's clock, from the extension exchange's answers.
     pub clock: ViewerClock,
+    /// Whether the link delivers in bursts, and when `--window auto` lets it idle.
+    pub bursts: Bursts,
 }
 
 impl<'a> Tally<'a> {
@@ -197,6 +204,7 @@ impl<'a> Tally<'a> {
             report: Report::new(config),
             adapt,
             clock: ViewerClock::new(config.viewer.to_string()),
+            bursts: Bursts::default(),
         }
     }
 
@@ -226,6 +234,7 @@ impl<'a> Tally<'a> {
             self.stats.link = self.link.rate().zip(self.link.min_rtt());
             // The viewer's claimed hold times cannot make a clock sample tighter than this.
             self.clock.set_round_trip_floor(self.link.min_rtt());
+            self.learn_bursts(&d);
         }
         if let (Some((adapter, knobs)), Some(rate)) = (&mut self.adapt, self.link.rate()) {
             let sample = Sample {
@@ -241,6 +250,28 @@ impl<'a> Tally<'a> {
         }
         if let Some(trip) = acked.header_trip {
             self.report.round_trip(trip, d.done);
+        }
+    }
+
+    /// Feeds the burst detector the frame's viewer times and its turn on the link; says a
+    /// change of mode.
+    fn learn_bursts(&mut self, d: &Delivery) {
+        let link = &self.link;
+        let (Some((received_us, answered_us)), Some(rate), Some(min_rtt)) =
+            (d.viewer_times, link.rate(), link.min_rtt())
+        else {
+            return;
+        };
+        let answered = bursts::Answered {
+            received_us,
+            answered_us,
+            idled: link.idled(),
+            done: d.done,
+            rate,
+            min_rtt,
+        };
+        if let Some(change) = self.bursts.answered(answered) {
+            self.report.bursts(&change);
         }
     }
 
@@ -280,6 +311,7 @@ mod tests {
             overlapped: false,
             sent_wall_us: None,
             viewer_wire: None,
+            viewer_times: None,
         };
         // Strict: the payload went out when the header's answer came.
         let a = d.acked();
