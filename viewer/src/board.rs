@@ -64,9 +64,7 @@ impl Pixels {
             Pixels::Shared(_) => *self = Pixels::Own(vec![0; len]),
         }
     }
-}
 
-impl Pixels {
     /// Whether it is memory the window shares with the X server.
     pub fn is_shared(&self) -> bool {
         matches!(self, Pixels::Shared(_))

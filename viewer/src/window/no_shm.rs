@@ -50,11 +50,6 @@ impl Shm {
         match *self {}
     }
 
-    /// Draws `pixels` (`w` × `h`).
-    pub fn draw(&mut self, _pixels: &[u32], _w: usize, _h: usize) -> Result<(), String> {
-        match *self {}
-    }
-
     /// Starts drawing `rows` of `pixels` (`w` × `h`).
     pub fn put(
         &mut self,

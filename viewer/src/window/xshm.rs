@@ -10,7 +10,7 @@
 //!
 //! It needs a local X server that can attach our memory; where it cannot (a remote display, a
 //! server without MIT-SHM, a picture format other than 32-bit xRGB), [`Shm::open`] or
-//! [`Shm::draw`] says why and the window goes back to minifb's own drawing.
+//! [`Shm::put`] says why and the window goes back to minifb's own drawing.
 
 use std::ffi::c_int;
 use std::ops::{Deref, DerefMut, Range};
@@ -60,8 +60,8 @@ struct Mapping {
 }
 
 // SAFETY: plain memory. It is written only through the one `SharedPixels` that owns it (or by
-// `Shm` for its scratch buffer, which it never lends); the X server reads it only while the
-// owner is borrowed by `Shm::draw`.
+// `Shm` for its scratch buffer, which it never lends); the X server reads only the rows put,
+// between `Shm::put` and `Shm::finish`, and the caller leaves those rows alone until then.
 unsafe impl Send for Mapping {}
 unsafe impl Sync for Mapping {}
 
@@ -210,18 +210,11 @@ impl Shm {
         })
     }
 
-    /// Shows the `w`x`h` picture `pixels` (0RGB, row after row) in the window's top-left corner
-    /// and returns once the X server has copied it. Pixels in a lent buffer are read in place;
-    /// others are copied into the scratch buffer first.
-    pub fn draw(&mut self, pixels: &[u32], w: usize, h: usize) -> Result<(), String> {
-        self.put(pixels, w, h, 0..h)?;
-        self.finish()
-    }
-
-    /// Has the X server copy `rows` of the `w`x`h` picture `pixels` to the same rows of the
-    /// window, without waiting: it copies while the caller goes on (with other rows); the
-    /// picture must stay as it is in `rows` until [`Shm::finish`]. Only the whole picture may
-    /// come from outside the lent buffers (it is copied into the scratch buffer).
+    /// Has the X server copy `rows` of the `w`x`h` picture `pixels` (0RGB, row after row) to
+    /// the same rows of the window's top-left corner, without waiting: it copies while the
+    /// caller goes on (with other rows); the picture must stay as it is in `rows` until
+    /// [`Shm::finish`]. Pixels in a lent buffer are read in place; only a whole picture may come
+    /// from elsewhere (it is copied into the scratch buffer first).
     pub fn put(
         &mut self,
         pixels: &[u32],
@@ -244,7 +237,8 @@ impl Shm {
             None if rows == (0..h) => {
                 let i = self.scratch_for(w * h)?;
                 // SAFETY: the scratch segment holds at least `w*h` pixels, is never lent, and
-                // the server is done reading it (every draw ends with XSync).
+                // the server is done reading it (each put is finished, with XSync, before the
+                // next).
                 let scratch = unsafe {
                     std::slice::from_raw_parts_mut(self.segments[i].mapping.address, w * h)
                 };
