@@ -187,8 +187,8 @@ pub struct Tally<'a> {
     adapt: Option<(Adapter, Arc<Knobs>)>,
     /// The viewer's clock, from the extension exchange's answers.
     pub clock: ViewerClock,
-    /// Whether the link delivers in bursts, and when `--window auto` lets it idle.
-    pub bursts: Bursts,
+    /// Whether the link delivers in bursts (said on stderr; pacing does not use it yet).
+    bursts: Bursts,
 }
 
 impl<'a> Tally<'a> {
