@@ -271,13 +271,20 @@ fn field_band_shows_the_figures_and_the_pixel_under_the_cursor() {
     let scale = hud::scale_for(1280);
     // Live, with no mark on screen, the rows above the band go to the X server before the band
     // is drawn and the band's rows after it: both must arrive (the band's line count depends on
-    // the figures known so far).
-    let live = f.shot("band-live.ppm");
+    // the figures known so far). Waits on the screen, not on a clock: a busy machine may show
+    // the first frames late.
     let first = format!("pattern  {peer}  1280x720");
-    assert!(
-        (2..=6).any(|n| wrong_pixels(&live, &first, hud::band_text_origin(cell, n), scale) == 0),
-        "no band reading {first:?} on the live picture"
-    );
+    let reads = |shot: &Rgb| {
+        (2..=6).any(|n| wrong_pixels(shot, &first, hud::band_text_origin(cell, n), scale) == 0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !reads(&f.shot("band-live.ppm")) {
+        assert!(
+            Instant::now() < deadline,
+            "no band reading {first:?} on the live picture in 20 s"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
     // Freeze the picture, then hover over the yellow bar.
     f.press("space");
     f.pointer(240, 200);
