@@ -10,9 +10,10 @@
 #   packets    10 Mbit/s, 15 ms +- 4 ms, delivered a 1448-byte packet at a time
 #   long       40 Mbit/s, 35 ms +- 10 ms (a long, jittery round trip)
 # Modes: strict (--window 1), window3 (--window 3), auto (the default, --window auto),
-# adapt (the default and --adapt), secret (the default with --secret on both sides: every frame
-# and answer sealed; compare its latency and glass with auto's). MODES="auto secret" runs only
-# those, e.g. `MODES="auto secret" RUNS=3 scripts/link-bench.sh loopback wifi`.
+# adapt (the default and --adapt), fresh (the default and --fresh), secret (the default with
+# --secret on both sides: every frame and answer sealed; compare its latency and glass with
+# auto's). MODES="auto secret" runs only those, e.g.
+# `MODES="auto secret" RUNS=3 scripts/link-bench.sh loopback wifi`.
 # Each case: FRAMES (300) frames of the camera-like 1280x720 y4m at 30 fps, quality QUALITY (40,
 # about 74 KB a frame; QUALITY=62 makes about 108 KB, as a busier camera picture's at 40), with
 # the time mark, into a headless viewer with --measure (glass = capture to decoded picture).
@@ -158,6 +159,10 @@ for profile in "${profiles[@]}"; do
   if want auto; then
     log "$profile: default (--window auto)"
     median run_case "$profile" auto
+  fi
+  if want fresh; then
+    log "$profile: default and --fresh (wait for the next capture on a link too slow for every frame)"
+    median run_case "$profile" fresh --fresh
   fi
   if want adapt; then
     log "$profile: default and --adapt"

@@ -361,6 +361,22 @@ fn the_auto_window_follows_the_link_in_bytes() {
     );
 }
 
+/// `--fresh` on a link too slow for every frame (720p test frames of about 28 KB take 56 ms
+/// at 4 Mbit/s, the source sends one every 33): it says so, and the frames it holds for a
+/// fresher one still all go out and are answered (a hold that never ended would stop the
+/// stream at the ack timeout).
+#[test]
+fn fresh_holds_frames_and_the_stream_goes_on() {
+    let _lock = heavy();
+    let args = [
+        "--source", "test", "--size", "1280x720", "--frames", "40", "--quiet", "--fresh",
+    ];
+    let (s, _, err) = through(&["--rate-mbit", "4", "--delay-ms", "10"], &args);
+    assert!(err.contains("fresher ones first (--fresh)"), "{err}");
+    assert_eq!(s["frames"], "40", "{s:?}\n{err}");
+    assert!(!err.contains("reconnecting"), "{err}");
+}
+
 #[test]
 fn after_a_stall_the_next_frame_sent_is_the_newest() {
     let _lock = heavy();

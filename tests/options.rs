@@ -139,6 +139,7 @@ fn out_of_range_flags_are_refused_at_start_naming_the_flag() {
         (&["--slices", "17"], "--slices"),
         (&["--window", "0"], "--window"),
         (&["--window", "17"], "--window"),
+        (&["--fresh", "--window", "3"], "--fresh"),
         (&["--size", "0x240"], "--size"),
         (&["--size", "320"], "--size"),
         (&["--fps=-1"], "--fps"),

@@ -52,6 +52,9 @@ pub struct Config {
     pub passthrough: bool,
     /// `--window`: frames that may be in flight at once when the viewer agrees.
     pub window: Window,
+    /// `--fresh`: on a link too slow for every frame, wait up to a quarter interval for the
+    /// next capture.
+    pub fresh: bool,
     /// `--adapt`: follow the link with quality and size instead of queueing.
     pub adapt: bool,
     /// `--raw WxH`: standard input carries raw BGR24 frames of this size.
@@ -89,6 +92,7 @@ impl Config {
             quiet: self.quiet,
             ack_timeout: self.ack_timeout,
             window: self.window,
+            fresh: self.fresh,
             ext: Arc::new(Extension {
                 name: self.name.clone(),
                 window: 0,

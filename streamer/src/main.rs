@@ -109,6 +109,12 @@ struct Args {
     #[arg(long, value_name = "auto|N", default_value = "auto")]
     window: Window,
 
+    /// With --window auto, on a link too slow for every frame: as the link frees, wait up to a
+    /// quarter of a frame interval for the next capture rather than send the newest, up to an
+    /// interval old (fresher pictures, fewer of them).
+    #[arg(long)]
+    fresh: bool,
+
     /// Follow the link: lower the JPEG quality (--quality is the ceiling) and, past the lowest
     /// quality, halve the picture when frames take longer than the frame interval or latency
     /// builds up; raise them again when the link has room.
@@ -191,6 +197,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if args.fresh && args.window != Window::Auto {
+        eprintln!(
+            "streamer: --fresh paces --window auto (the default), not --window {}",
+            args.window
+        );
+        return ExitCode::from(2);
+    }
     let name = args
         .name
         .unwrap_or_else(|| streamer::config::default_name(&args.source, args.camera.as_ref()));
@@ -215,6 +228,7 @@ fn main() -> ExitCode {
         camera_format: args.camera_format,
         passthrough: args.passthrough,
         window: args.window,
+        fresh: args.fresh,
         adapt: args.adapt,
         raw: args.raw,
         max_frame_bytes: args.max_frame_bytes,

@@ -22,6 +22,8 @@ pub struct SenderConfig {
     pub ack_timeout: Duration,
     /// Frames that may be in flight at once (`--window`); `Fixed(1)` is strict stop-and-wait.
     pub window: Window,
+    /// `--fresh`: on a link too slow for every frame, wait for a fresher frame.
+    pub fresh: bool,
     /// The source's frame interval (`None`: unpaced): a frame the link could not start on
     /// within about this long waits, and a newer one replaces it.
     pub interval: Option<Duration>,

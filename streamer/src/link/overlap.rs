@@ -24,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use crate::encode::encoder::EncodedFrame;
 use crate::link::tally::{Delivery, Tally};
 use crate::link::times;
-use crate::link::window::Pacer;
+use crate::link::window::{Latest, Pacer};
 
 /// How often a frame held back by the window looks again whether it may go.
 const RECHECK: Duration = Duration::from_millis(2);
@@ -128,17 +128,16 @@ where
         if let Err(e) = match_any(&mut form, &mut answers, &mut in_flight, now, tally) {
             break Err(e);
         }
-        if !ending && writing.is_none() && !tally.wants_more(in_flight.len()) {
-            ending = true;
-        }
+        ending |= writing.is_none() && !tally.wants_more(in_flight.len());
         if ending && writing.is_none() && in_flight.is_empty() {
             let _ = writer.shutdown().await;
             return Ok(());
         }
         let ready = !ending && writing.is_none();
-        let may_take = ready && may_send(&pacer, &in_flight, cap, tally, now);
-        // Held back by time (the link is busy or late), not by a count: look again soon.
-        let held = ready && !may_take;
+        let go = may_send(ready, &pacer, (&in_flight, cap), tally, now);
+        // Held back by time (the link is busy or late, or a fresher frame is due), not by a
+        // count: look again soon, or when the fresher frame is ready.
+        let recheck = go.recheck(now);
         let waiting = writing.is_some() || !in_flight.is_empty();
         let deadline = tokio::time::Instant::from_std(progress + ack_timeout);
         tokio::select! {
@@ -156,7 +155,7 @@ where
                 }
                 Err(e) => break Err(e.into()),
             },
-            frame = frames.take(), if may_take => match frame {
+            frame = frames.take(), if go == Go::Now => match frame {
                 Some(f) => {
                     let flight = (&mut in_flight, &mut progress);
                     match begin(f, (&mut form, peer_closed), frames, tally, flight) {
@@ -171,7 +170,7 @@ where
                 ending = true;
             }
             _ = tokio::time::sleep_until(deadline), if waiting => break Err(no_answer(ack_timeout)),
-            _ = tokio::time::sleep(RECHECK), if held => {}
+            _ = tokio::time::sleep_until(recheck.unwrap_or(now).into()), if recheck.is_some() => {}
         }
     };
     abandon(writing, &in_flight, frames, tally);
@@ -205,6 +204,7 @@ fn pacer(tally: &Tally<'_>) -> Pacer {
     Pacer {
         window: tally.config.window,
         interval: tally.config.interval,
+        fresh: tally.config.fresh,
     }
 }
 
@@ -223,16 +223,54 @@ fn match_any(
     }
 }
 
-/// Whether another frame may go out now: fewer than `cap` in flight, and the window allows it.
+/// When the next frame may go out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Go {
+    Now,
+    /// When the source's next, fresher frame is ready (`--fresh`: [`Pacer::fresher_at`]).
+    At(Instant),
+    /// Held back by the window: look again soon.
+    Later,
+    /// Nothing to look at: a frame is being written, or no more go out.
+    Busy,
+}
+
+impl Go {
+    /// When to look again whether a frame may go.
+    fn recheck(self, now: Instant) -> Option<Instant> {
+        match self {
+            Go::At(at) => Some(at),
+            Go::Later => Some(now + RECHECK),
+            Go::Now | Go::Busy => None,
+        }
+    }
+}
+
+/// Whether another frame may go out now, if the loop is `ready` for one: fewer than `cap` in
+/// flight, and the window allows it; and with `--fresh`, whether it waits for a fresher one.
 fn may_send(
+    ready: bool,
     pacer: &Pacer,
-    in_flight: &VecDeque<Delivery>,
-    cap: usize,
+    (in_flight, cap): (&VecDeque<Delivery>, usize),
     tally: &Tally<'_>,
     now: Instant,
-) -> bool {
+) -> Go {
+    if !ready {
+        return Go::Busy;
+    }
     let frames_in_flight = in_flight.iter().map(|d| (d.bytes, d.sent_at));
-    in_flight.len() < cap && pacer.may_send(frames_in_flight, &tally.link, now)
+    if in_flight.len() >= cap || !pacer.may_send(frames_in_flight, &tally.link, now) {
+        return Go::Later;
+    }
+    let latest = in_flight.back().map(|d| Latest {
+        bytes: d.bytes,
+        captured_at: d.captured_at,
+        ready_after: d.ready_after,
+    });
+    match latest.and_then(|l| pacer.fresher_at(l, &tally.link, now)) {
+        Some(at) => Go::At(at),
+        None => Go::Now,
+    }
 }
 
 /// Starts writing `frame`: the black box keeps it, and its delivery record goes in flight
@@ -401,6 +439,7 @@ mod tests {
             quiet: true,
             ack_timeout: Duration::from_secs(5),
             window,
+            fresh: false,
             ext: Arc::default(),
             black_box: Default::default(),
             interval: None,

@@ -114,8 +114,15 @@ impl<'a> Report<'a> {
         self.told_form = Some((form, window));
         let viewer = &self.config.viewer;
         let flight = if window > 1 && self.config.window == Window::Auto {
-            "overlapping frames, as many as the link carries in one round trip (--window auto)"
-                .to_string()
+            let fresh = if self.config.fresh {
+                "; on a link too slow for every frame, fresher ones first (--fresh)"
+            } else {
+                ""
+            };
+            format!(
+                "overlapping frames, as many as the link carries in one round trip \
+                 (--window auto){fresh}"
+            )
         } else if window > 1 {
             format!("overlapping up to {window} frames")
         } else {

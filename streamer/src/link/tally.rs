@@ -101,6 +101,8 @@ impl SenderStats {
 #[derive(Debug, Clone, Copy)]
 pub struct Delivery {
     pub captured_at: Instant,
+    /// How long after its capture started it was encoded and ready to go.
+    pub ready_after: Duration,
     pub bytes: usize,
     pub quality: Option<u8>,
     pub halved: bool,
@@ -131,6 +133,9 @@ impl Delivery {
     pub fn of(frame: &EncodedFrame, sent_at: Instant, overlapped: bool) -> Delivery {
         Delivery {
             captured_at: frame.captured_at,
+            ready_after: frame
+                .encoded_at
+                .saturating_duration_since(frame.captured_at),
             bytes: frame.jpeg().len(),
             quality: frame.quality,
             halved: frame.halved,
@@ -301,6 +306,7 @@ mod tests {
         let ms = Duration::from_millis;
         let d = Delivery {
             captured_at: t,
+            ready_after: ms(1),
             bytes: 1,
             quality: Some(40),
             halved: false,

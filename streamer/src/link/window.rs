@@ -33,6 +33,19 @@ pub const MAX_FRAMES: usize = 16;
 /// milliseconds too many costs more than one that queues for them.
 pub const AUTO_SLACK: f64 = 1.0 / 8.0;
 
+/// `--fresh`: on a link too slow for every frame, a frame about to go out waits for the
+/// source's next one when that is ready within this share of the frame interval (8 ms at
+/// 30 fps): the link idles that long at most, and the frame it then carries is up to an
+/// interval fresher. Where every frame cannot go anyway, which one goes is a choice; the newest
+/// one ready as the link frees is on average half an interval old. The cost: a frame whose
+/// time on the link is a little under a whole number of intervals waits every time, and the
+/// link carries one frame per that many intervals (docs/slow-links.md).
+pub const FRESH_WAIT: f64 = 1.0 / 4.0;
+
+/// How much later than its forecast a fresher frame is waited for: encoding takes a little
+/// longer for some frames than for others.
+const FRESH_MARGIN: Duration = Duration::from_millis(1);
+
 /// The `--window` setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Window {
@@ -82,12 +95,25 @@ impl fmt::Display for Window {
     }
 }
 
+/// The frame that went out last, as [`Pacer::fresher_at`] forecasts the source from it.
+#[derive(Debug, Clone, Copy)]
+pub struct Latest {
+    pub bytes: usize,
+    /// When its capture started.
+    pub captured_at: Instant,
+    /// How long after that it was encoded and ready.
+    pub ready_after: Duration,
+}
+
 /// Decides, from the frames in flight and the link's estimate, whether the next may start.
 #[derive(Debug, Clone, Copy)]
 pub struct Pacer {
     pub window: Window,
     /// The source's frame interval (`None`: unpaced, every frame must go out, no newest-wins).
     pub interval: Option<Duration>,
+    /// `--fresh`: on a link too slow for every frame, wait for a fresher frame (see
+    /// [`Pacer::fresher_at`]).
+    pub fresh: bool,
 }
 
 impl Pacer {
@@ -113,16 +139,11 @@ impl Pacer {
         let bytes: usize = in_flight.clone().map(|(b, _)| b).sum();
         let latest = in_flight.clone().last().map_or(0, |(b, _)| b);
         let auto = self.window == Window::Auto;
-        // On a link too slow for every frame (the latest needs more than an interval) a
-        // queue cannot drain by itself: the one the answers show the rate missed stands ahead
-        // of what is in flight, and the link is busy that much longer. A link that carries
-        // every frame drains any queue between frames; there the answers show only jitter.
-        // The answers must agree that frames take that long: a rate read low (jitter, or an
-        // estimate still warming up on a new connection) would otherwise hold frames the link
-        // could take.
-        let saturated = self.interval.is_some_and(|i| {
-            latest as f64 / rate > i.as_secs_f64() && link.answered_span().is_none_or(|s| s > i)
-        });
+        // On a link too slow for every frame a queue cannot drain by itself: the one the
+        // answers show the rate missed stands ahead of what is in flight, and the link is busy
+        // that much longer. A link that carries every frame drains any queue between frames;
+        // there the answers show only jitter.
+        let saturated = self.saturated(latest, rate, link);
         let missed = if auto && saturated {
             link.standing_queue()
         } else {
@@ -147,6 +168,30 @@ impl Pacer {
             let queue = if auto { slack } else { interval };
             backlog <= queue && late <= interval
         })
+    }
+
+    /// Whether the link, at `rate`, needs more than a frame interval for a frame of `bytes`,
+    /// and the latest answers agree (a rate read low, from jitter or an estimate still warming
+    /// up on a new connection, would otherwise hold frames the link could take).
+    fn saturated(&self, bytes: usize, rate: f64, link: &LinkEstimate) -> bool {
+        self.interval.is_some_and(|i| {
+            bytes as f64 / rate > i.as_secs_f64() && link.answered_span().is_none_or(|s| s > i)
+        })
+    }
+
+    /// With `--fresh`, on a link too slow for every frame: until when a frame that may go out
+    /// now waits for the source's next one instead, forecast from the `latest` to go out
+    /// (frames every interval, each ready as long after its capture); `None`: go now.
+    pub fn fresher_at(&self, latest: Latest, link: &LinkEstimate, now: Instant) -> Option<Instant> {
+        let interval = self.interval.filter(|i| !i.is_zero() && self.fresh)?;
+        let rate = link.rate()?;
+        if self.window != Window::Auto || !self.saturated(latest.bytes, rate, link) {
+            return None;
+        }
+        let base = latest.captured_at + latest.ready_after + FRESH_MARGIN;
+        let past = now.saturating_duration_since(base).as_nanos() / interval.as_nanos();
+        let next = base + interval * u32::try_from(past + 1).ok()?;
+        (next.saturating_duration_since(now) <= interval.mul_f64(FRESH_WAIT)).then_some(next)
     }
 }
 
@@ -214,6 +259,7 @@ mod tests {
         let auto = Pacer {
             window: Window::Auto,
             interval: Some(MS(33)),
+            fresh: false,
         };
         // 10 Mbit/s, 30 ms: 37.5 KB per round trip. One 108 KB frame fills it.
         let (slow, now) = link(1.25e6, MS(30));
@@ -251,6 +297,7 @@ mod tests {
         let fixed = Pacer {
             window: Window::Fixed(3),
             interval: Some(MS(33)),
+            fresh: false,
         };
         let (est, now) = link(1.25e6, MS(30));
         // 108 KB needs 86 ms: a second one would wait more than a frame interval.
@@ -274,6 +321,7 @@ mod tests {
         let auto = Pacer {
             window: Window::Auto,
             interval: Some(MS(33)),
+            fresh: false,
         };
         let fixed = Pacer {
             window: Window::Fixed(3),
@@ -332,11 +380,22 @@ mod tests {
         one_way: Duration,
         jitter: Duration,
     ) -> Carried {
+        carry_paced(window, bytes, (rate, one_way, jitter), false)
+    }
+
+    /// [`carry`], with `--fresh` when `fresh` (each frame ready as its capture starts).
+    fn carry_paced(
+        window: Window,
+        bytes: usize,
+        (rate, one_way, jitter): (f64, Duration, Duration),
+        fresh: bool,
+    ) -> Carried {
         let t = Instant::now();
         let interval = MS(33);
         let pacer = Pacer {
             window,
             interval: Some(interval),
+            fresh,
         };
         let mut seed = 7u64;
         let mut cross = || {
@@ -376,6 +435,17 @@ mod tests {
             }
             let frames = in_flight.iter().map(|f| (f.0, f.1));
             if !pacer.may_send(frames, &est, now) {
+                continue;
+            }
+            let latest = in_flight.back().map(|f| Latest {
+                bytes: f.0,
+                captured_at: f.4,
+                ready_after: Duration::ZERO,
+            });
+            if latest
+                .and_then(|l| pacer.fresher_at(l, &est, now))
+                .is_some()
+            {
                 continue;
             }
             taken = Some(newest);
@@ -422,10 +492,85 @@ mod tests {
     }
 
     #[test]
+    fn fresh_waits_for_the_next_capture_only_on_a_link_too_slow_for_every_frame() {
+        let fresh = Pacer {
+            window: Window::Auto,
+            interval: Some(MS(33)),
+            fresh: true,
+        };
+        // 10 Mbit/s, 30 ms; three 74 KB frames answered as the rate says (59 ms each).
+        let (mut slow, warm) = link(1.25e6, MS(30));
+        let wire = Duration::from_secs_f64(74_000.0 / 1.25e6);
+        let at = |i: u32| warm + MS(100) + wire * i;
+        for i in 0..3 {
+            slow.acked(Acked {
+                bytes: 74_000,
+                payload_sent: at(i),
+                header_trip: Some(MS(30)),
+                done: at(i) + wire + MS(30),
+            });
+        }
+        // The latest frame's capture started at c and it was ready 5 ms later: the source's
+        // next ones are ready at c + 38, c + 71, ... (and waited for until 1 ms past that).
+        let c = at(3);
+        let latest = Latest {
+            bytes: 74_000,
+            captured_at: c,
+            ready_after: MS(5),
+        };
+        let wait = |p: Pacer, latest, est: &LinkEstimate, now| p.fresher_at(latest, est, now);
+        // 9 ms before the next is ready: more than a quarter interval, go now.
+        assert_eq!(wait(fresh, latest, &slow, c + MS(30)), None);
+        assert_eq!(wait(fresh, latest, &slow, c + MS(32)), Some(c + MS(39)));
+        assert_eq!(wait(fresh, latest, &slow, c + MS(38)), Some(c + MS(39)));
+        assert_eq!(wait(fresh, latest, &slow, c + MS(39)), None);
+        assert_eq!(wait(fresh, latest, &slow, c + MS(66)), Some(c + MS(72)));
+        // Without --fresh, with a fixed window and on a link that carries every frame (8 ms
+        // a frame at 10 Mbit/s): as the link frees.
+        let auto = Pacer {
+            fresh: false,
+            ..fresh
+        };
+        assert_eq!(wait(auto, latest, &slow, c + MS(32)), None);
+        let fixed = Pacer {
+            window: Window::Fixed(3),
+            ..fresh
+        };
+        assert_eq!(wait(fixed, latest, &slow, c + MS(32)), None);
+        let small = Latest {
+            bytes: 10_000,
+            ..latest
+        };
+        let (fast, _) = link(1.25e6, MS(30));
+        assert_eq!(wait(fresh, small, &fast, c + MS(32)), None);
+    }
+
+    #[test]
+    fn fresh_trades_some_frames_for_fresher_ones() {
+        // 10 Mbit/s, 15 ± 4 ms each way. 74 KB frames take 59 ms: the next capture is ready
+        // 7 ms after the link frees, each frame waits for it, and the link carries one frame
+        // per two intervals (15 fps of 16.9), every one of them fresh. 108 KB frames take
+        // 86 ms, 14 short of three intervals: they never wait that long, and only some wait.
+        for (bytes, least_fps) in [(74_000, 0.85), (108_000, 0.9)] {
+            let capacity = 1.25e6 / bytes as f64;
+            let link = (1.25e6, MS(15), MS(4));
+            let fresh = carry_paced(Window::Auto, bytes, link, true);
+            let auto = carry_paced(Window::Auto, bytes, link, false);
+            let what = format!(
+                "{bytes} B: --fresh {:.1} fps {:?}, auto {:.1} fps {:?}, link {capacity:.1} fps",
+                fresh.fps, fresh.latency_p50, auto.fps, auto.latency_p50
+            );
+            assert!(fresh.fps >= least_fps * capacity, "{what}");
+            assert!(fresh.latency_p50 + MS(3) < auto.latency_p50, "{what}");
+        }
+    }
+
+    #[test]
     fn auto_trusts_the_answers_over_a_rate_read_low() {
         let auto = Pacer {
             window: Window::Auto,
             interval: Some(MS(33)),
+            fresh: false,
         };
         // "Wi-Fi": 20 Mbit/s (2.5 MB/s), 10 ms round trip, 74 KB frames every 33 ms need
         // 29.6 ms of the link. The estimate reads 17 Mbit/s (jitter on an idle link, or a new
