@@ -213,6 +213,14 @@ fn print_summary(stats: &SenderStats, dropped: u64, dialect: Dialect, clock: &Cl
             format!(" in_flight_p50={frames} in_flight_kib_p50={kib} in_flight_max={max}")
         })
         .unwrap_or_default();
+    // `--fresh` only: how often and how long the link idled for a fresher capture.
+    let fresh = stats
+        .fresh
+        .map(|f| {
+            let ms = f.held.as_secs_f64() * 1e3;
+            format!(" fresh_waits={} fresh_wait_ms={ms:.1}", f.waits)
+        })
+        .unwrap_or_default();
     let link = stats
         .link
         .map(|(rate, rtt)| {
@@ -231,7 +239,7 @@ fn print_summary(stats: &SenderStats, dropped: u64, dialect: Dialect, clock: &Cl
     let rejected = clock.rejected;
     print_line(format_args!(
         "summary: frames={frames} fps={fps:.2} {timing} bytes_per_frame={bytes_per_frame} \
-         dropped={dropped}{quality}{in_flight}{link} clock_offset_ms={offset} \
+         dropped={dropped}{quality}{in_flight}{fresh}{link} clock_offset_ms={offset} \
          clock_error_ms={error} clock_rejected={rejected}"
     ));
 }

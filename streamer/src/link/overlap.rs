@@ -252,7 +252,7 @@ fn may_send(
     ready: bool,
     pacer: &Pacer,
     (in_flight, cap): (&VecDeque<Delivery>, usize),
-    tally: &Tally<'_>,
+    tally: &mut Tally<'_>,
     now: Instant,
 ) -> Go {
     if !ready {
@@ -268,7 +268,10 @@ fn may_send(
         ready_after: d.ready_after,
     });
     match latest.and_then(|l| pacer.fresher_at(l, &tally.link, now)) {
-        Some(at) => Go::At(at),
+        Some(at) => {
+            tally.fresh_hold(now);
+            Go::At(at)
+        }
         None => Go::Now,
     }
 }
@@ -294,7 +297,7 @@ fn begin(
     let (w, delivery) = Writing::new(frame, form, tally)?;
     in_flight.push_back(delivery);
     let bytes = in_flight.iter().map(|d| d.bytes).sum();
-    tally.sending(in_flight.len(), bytes);
+    tally.sending(in_flight.len(), bytes, Instant::now());
     Ok(w)
 }
 

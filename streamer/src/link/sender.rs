@@ -134,7 +134,7 @@ async fn serve<F: Future<Output = ()>>(
         // Not raced against `stop`: a frame in flight finishes (bounded by the ack timeout),
         // so the viewer never sees a truncated frame from a clean shutdown.
         let sent_at = Instant::now();
-        tally.sending(1, frame.jpeg().len());
+        tally.sending(1, frame.jpeg().len(), sent_at);
         let mut delivery = Delivery::of(&frame, sent_at, false);
         let result = if first {
             let meta = times::frame_meta(&frame, sent_at, None);

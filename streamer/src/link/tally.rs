@@ -33,6 +33,35 @@ pub struct SenderStats {
     pub in_flight: InFlight,
     /// The link as last measured: delivery rate in bytes/s and minimum round trip.
     pub link: Option<(f64, Duration)>,
+    /// `--fresh`: the frames held back for a fresher capture, and the link's idle for them.
+    pub fresh: Option<FreshWaits>,
+}
+
+/// What `--fresh` cost: how often the link was held idle for the source's next capture, and
+/// for how long in all (from the moment a frame could have gone to the one that went).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FreshWaits {
+    pub waits: u64,
+    pub held: Duration,
+    /// When the hold now going on began.
+    since: Option<Instant>,
+}
+
+impl FreshWaits {
+    /// The link is held for a fresher frame at `now`: a new wait unless one is going on.
+    pub fn hold(&mut self, now: Instant) {
+        if self.since.is_none() {
+            self.since = Some(now);
+            self.waits += 1;
+        }
+    }
+
+    /// A frame went out at `now`: the wait going on, if any, ends.
+    pub fn sent(&mut self, now: Instant) {
+        if let Some(since) = self.since.take() {
+            self.held += now.saturating_duration_since(since);
+        }
+    }
 }
 
 /// How much was in flight as each frame went out: histograms, so that a long run stays small.
@@ -203,6 +232,7 @@ impl<'a> Tally<'a> {
             config,
             stats: SenderStats {
                 qualities: vec![0; 101],
+                fresh: config.fresh.then(FreshWaits::default),
                 ..SenderStats::default()
             },
             link: LinkEstimate::default(),
@@ -280,9 +310,20 @@ impl<'a> Tally<'a> {
         }
     }
 
-    /// Counts a frame going out with `frames` frames (itself included) and `bytes` in flight.
-    pub fn sending(&mut self, frames: usize, bytes: usize) {
+    /// Counts a frame going out at `now` with `frames` frames (itself included) and `bytes`
+    /// in flight; it ends a `--fresh` wait.
+    pub fn sending(&mut self, frames: usize, bytes: usize, now: Instant) {
         self.stats.in_flight.add(frames, bytes);
+        if let Some(f) = &mut self.stats.fresh {
+            f.sent(now);
+        }
+    }
+
+    /// `--fresh` holds the link for the source's next capture at `now`.
+    pub fn fresh_hold(&mut self, now: Instant) {
+        if let Some(f) = &mut self.stats.fresh {
+            f.hold(now);
+        }
     }
 
     /// Counts frames lost in flight with their connection.
@@ -363,5 +404,23 @@ mod tests {
             s.in_flight.add(frames, bytes);
         }
         assert_eq!(s.in_flight.summary(), Some((2, 58, 5)));
+    }
+
+    #[test]
+    fn fresh_waits_count_each_hold_once_until_a_frame_goes() {
+        let t = Instant::now();
+        let ms = Duration::from_millis;
+        let mut f = FreshWaits::default();
+        // A frame going out with no hold going on costs nothing.
+        f.sent(t);
+        assert_eq!((f.waits, f.held), (0, Duration::ZERO));
+        // The loop looks again during a hold: still one wait, timed from its start.
+        f.hold(t + ms(10));
+        f.hold(t + ms(13));
+        f.sent(t + ms(17));
+        assert_eq!((f.waits, f.held), (1, ms(7)));
+        f.hold(t + ms(50));
+        f.sent(t + ms(52));
+        assert_eq!((f.waits, f.held), (2, ms(9)));
     }
 }
