@@ -213,7 +213,7 @@ fn print_summary(stats: &SenderStats, dropped: u64, dialect: Dialect, clock: &Cl
             format!(" in_flight_p50={frames} in_flight_kib_p50={kib} in_flight_max={max}")
         })
         .unwrap_or_default();
-    // `--fresh` only: how often and how long the link idled for a fresher capture.
+    // `--window auto` only: how often and how long the link idled for a fresher capture.
     let fresh = stats
         .fresh
         .map(|f| {

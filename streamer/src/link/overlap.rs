@@ -247,7 +247,8 @@ impl Go {
 }
 
 /// Whether another frame may go out now, if the loop is `ready` for one: fewer than `cap` in
-/// flight, and the window allows it; and with `--fresh`, whether it waits for a fresher one.
+/// flight, and the window allows it; and with `--fresh` or on a bursty link, whether it waits
+/// for a fresher one.
 fn may_send(
     ready: bool,
     pacer: &Pacer,
@@ -267,7 +268,8 @@ fn may_send(
         captured_at: d.captured_at,
         ready_after: d.ready_after,
     });
-    match latest.and_then(|l| pacer.fresher_at(l, &tally.link, now)) {
+    let link = (&tally.link, tally.bursty());
+    match latest.and_then(|l| pacer.fresher_at(l, link, now)) {
         Some(at) => {
             tally.fresh_hold(now);
             Go::At(at)

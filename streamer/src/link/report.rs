@@ -71,9 +71,15 @@ impl<'a> Report<'a> {
         } else {
             ("no longer delivers", "only ")
         };
+        // The pacing's change with it, unless `--fresh` made it from the start.
+        let fresh = match (c.bursts, self.config.fresh) {
+            (_, true) => "",
+            (true, false) => "; on a link too slow for every frame, fresher ones first now",
+            (false, false) => "; as many frames as the link carries again",
+        };
         eprintln!(
             "streamer: the link {what} in bursts: {only}{} of the last {} frames sent back to \
-             back reached the viewer in the same instant as the previous frame's tail",
+             back reached the viewer in the same instant as the previous frame's tail{fresh}",
             c.joined, c.of
         );
     }

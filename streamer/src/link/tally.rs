@@ -16,6 +16,7 @@ use crate::link::config::SenderConfig;
 use crate::link::rate::{Acked, LinkEstimate};
 use crate::link::report::Report;
 use crate::link::times::ViewerClock;
+use crate::link::window::Window;
 
 /// Results of a run, over every connection.
 #[derive(Default)]
@@ -33,12 +34,14 @@ pub struct SenderStats {
     pub in_flight: InFlight,
     /// The link as last measured: delivery rate in bytes/s and minimum round trip.
     pub link: Option<(f64, Duration)>,
-    /// `--fresh`: the frames held back for a fresher capture, and the link's idle for them.
+    /// `--window auto` (`--fresh`, or a bursty link): the frames held back for a fresher
+    /// capture, and the link's idle for them.
     pub fresh: Option<FreshWaits>,
 }
 
-/// What `--fresh` cost: how often the link was held idle for the source's next capture, and
-/// for how long in all (from the moment a frame could have gone to the one that went).
+/// What waiting for fresher frames cost (`--fresh`, or the default on a bursty link): how
+/// often the link was held idle for the source's next capture, and for how long in all (from
+/// the moment a frame could have gone to the one that went).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct FreshWaits {
     pub waits: u64,
@@ -221,7 +224,7 @@ pub struct Tally<'a> {
     adapt: Option<(Adapter, Arc<Knobs>)>,
     /// The viewer's clock, from the extension exchange's answers.
     pub clock: ViewerClock,
-    /// Whether the link delivers in bursts (said on stderr; pacing does not use it yet).
+    /// Whether the link delivers in bursts (said on stderr; fresher frames are waited for then).
     bursts: Bursts,
 }
 
@@ -232,7 +235,7 @@ impl<'a> Tally<'a> {
             config,
             stats: SenderStats {
                 qualities: vec![0; 101],
-                fresh: config.fresh.then(FreshWaits::default),
+                fresh: (config.window == Window::Auto).then(FreshWaits::default),
                 ..SenderStats::default()
             },
             link: LinkEstimate::default(),
@@ -319,7 +322,13 @@ impl<'a> Tally<'a> {
         }
     }
 
-    /// `--fresh` holds the link for the source's next capture at `now`.
+    /// Whether the link delivers in bursts, as the answers show: the pacing then waits for
+    /// fresher frames as `--fresh` does.
+    pub fn bursty(&self) -> bool {
+        self.bursts.detected()
+    }
+
+    /// The link is held for the source's next capture at `now` (`--fresh`, or a bursty link).
     pub fn fresh_hold(&mut self, now: Instant) {
         if let Some(f) = &mut self.stats.fresh {
             f.hold(now);
