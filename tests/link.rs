@@ -397,19 +397,21 @@ const BURSTY_4_MBIT: [&str; 8] = [
 
 /// On a link too slow for every frame that delivers in 32 KB bursts (720p test frames of about
 /// 28 KB take 56 ms at 4 Mbit/s), the default tells the bursts from the answers and from then
-/// on holds frames for fresher ones, as `--fresh` does; the summary counts the holds.
+/// on holds frames for fresher ones, as `--fresh` does; the summary counts the holds. 300
+/// frames: on a busy machine the answers' jitter grows and fewer frames are judged (120 were
+/// too few for the detector in 2 of 8 runs under `stress-ng --cpu 2`; 240 passed 7 of 7).
 #[test]
 fn on_a_bursty_link_the_default_waits_for_fresher_frames() {
     let _lock = heavy();
     let args = [
-        "--source", "test", "--size", "1280x720", "--frames", "120", "--quiet",
+        "--source", "test", "--size", "1280x720", "--frames", "300", "--quiet",
     ];
     let (s, _, err) = through(&BURSTY_4_MBIT, &args);
     assert!(
         err.contains("the link delivers in bursts") && err.contains("fresher ones first now"),
         "{err}"
     );
-    assert_eq!(s["frames"], "120", "{s:?}\n{err}");
+    assert_eq!(s["frames"], "300", "{s:?}\n{err}");
     assert!(num(&s, "fresh_waits") >= 1.0, "{s:?}\n{err}");
     assert!(num(&s, "fresh_wait_ms") > 0.0, "{s:?}");
 }
