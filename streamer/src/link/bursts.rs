@@ -7,8 +7,8 @@
 //! Why it matters: a burst goes when it is full or when nothing more is on its way, so there a
 //! frame's tail waits for the next frame's first bytes to fill its burst (up to a burst's
 //! time), which costs latency (docs/slow-links.md); once bursts are seen, the window waits for
-//! fresher frames as `--fresh` does ([`crate::link::window::Pacer::fresher_at`]). Why not every frame sent back to back: a
-//! packet link hands a frame over in the same instant as the previous tail too whenever jitter
+//! fresher frames as `--fresh` does ([`crate::link::window::Pacer::fresher_at`]).
+//! Why not every frame sent back to back: a packet link hands a frame over in the same instant as the previous tail too whenever jitter
 //! held the tail's packet back until the next one had crossed (packets never overtake); with
 //! the frames sent within the jitter, measured at 10 Mbit/s, ± 4 ms: 21 % of frames, and more
 //! while frames queue (12 of 16 at the start of one run), against 93 % in 32 KB bursts.

@@ -257,6 +257,8 @@ fn may_send(
     now: Instant,
 ) -> Go {
     if !ready {
+        // Writing (no hold is going on then) or no more frames: a hold ends.
+        tally.fresh_end(now);
         return Go::Busy;
     }
     let frames_in_flight = in_flight.iter().map(|d| (d.bytes, d.sent_at));

@@ -59,8 +59,9 @@ impl FreshWaits {
         }
     }
 
-    /// A frame went out at `now`: the wait going on, if any, ends.
-    pub fn sent(&mut self, now: Instant) {
+    /// A frame went out at `now`, or none will on this connection: the wait going on, if
+    /// any, ends (so a reconnection's time is never counted as a wait).
+    pub fn ended(&mut self, now: Instant) {
         if let Some(since) = self.since.take() {
             self.held += now.saturating_duration_since(since);
         }
@@ -314,12 +315,10 @@ impl<'a> Tally<'a> {
     }
 
     /// Counts a frame going out at `now` with `frames` frames (itself included) and `bytes`
-    /// in flight; it ends a `--fresh` wait.
+    /// in flight; it ends a wait for a fresher frame.
     pub fn sending(&mut self, frames: usize, bytes: usize, now: Instant) {
         self.stats.in_flight.add(frames, bytes);
-        if let Some(f) = &mut self.stats.fresh {
-            f.sent(now);
-        }
+        self.fresh_end(now);
     }
 
     /// Whether the link delivers in bursts, as the answers show: the pacing then waits for
@@ -335,9 +334,18 @@ impl<'a> Tally<'a> {
         }
     }
 
-    /// Counts frames lost in flight with their connection.
+    /// No frame goes out after a hold (the frames ended, or the connection failed): the hold
+    /// ends at `now`.
+    pub fn fresh_end(&mut self, now: Instant) {
+        if let Some(f) = &mut self.stats.fresh {
+            f.ended(now);
+        }
+    }
+
+    /// Counts frames lost in flight with their connection; a hold for a fresher frame ends.
     pub fn lost(&mut self, frames: usize) {
         self.stats.lost += frames as u64;
+        self.fresh_end(Instant::now());
     }
 
     /// Says what became of the offer (see [`Report::negotiated`]).
@@ -421,15 +429,20 @@ mod tests {
         let ms = Duration::from_millis;
         let mut f = FreshWaits::default();
         // A frame going out with no hold going on costs nothing.
-        f.sent(t);
+        f.ended(t);
         assert_eq!((f.waits, f.held), (0, Duration::ZERO));
         // The loop looks again during a hold: still one wait, timed from its start.
         f.hold(t + ms(10));
         f.hold(t + ms(13));
-        f.sent(t + ms(17));
+        f.ended(t + ms(17));
         assert_eq!((f.waits, f.held), (1, ms(7)));
         f.hold(t + ms(50));
-        f.sent(t + ms(52));
+        f.ended(t + ms(52));
         assert_eq!((f.waits, f.held), (2, ms(9)));
+        // Ended without a frame (a lost connection): the time after it is not a wait.
+        f.hold(t + ms(60));
+        f.ended(t + ms(61));
+        f.ended(t + ms(2000));
+        assert_eq!((f.waits, f.held), (3, ms(10)));
     }
 }
