@@ -111,7 +111,8 @@ struct Args {
 
     /// With --window auto, on a link too slow for every frame: as the link frees, wait up to a
     /// quarter of a frame interval for the next capture rather than send the newest, up to an
-    /// interval old (fresher pictures, fewer of them).
+    /// interval old (fresher pictures, fewer of them). The default does this by itself once the
+    /// link shows it delivers in bursts.
     #[arg(long)]
     fresh: bool,
 
