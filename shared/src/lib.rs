@@ -12,6 +12,9 @@
 //! - [`ros2`] (feature `ros2`): ROS 2 image topics over DDS, with no ROS installed.
 //! - [`cli`]: argument types both programs parse (sizes, addresses, networks).
 
+// Module docs name their private parts too: read them with `cargo doc --document-private-items`.
+#![allow(rustdoc::private_intra_doc_links)]
+
 pub mod cli;
 pub mod files;
 pub mod media;

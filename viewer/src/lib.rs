@@ -15,6 +15,9 @@
 //!   (https, passwords, the `Host` check).
 //! - [`stats`]: run-wide counters, each live stream's figures, the summary line.
 
+// Module docs name their private parts too: read them with `cargo doc --document-private-items`.
+#![allow(rustdoc::private_intra_doc_links)]
+
 pub mod board;
 pub mod config;
 pub mod decode;

@@ -160,7 +160,7 @@ impl LinkEstimate {
 
     /// How much later than the ideal (least round trip after the link, by the rate, was done
     /// with it: [`LinkEstimate::busy_until`]) the latest frames were answered, the least of the
-    /// last [`QUEUE_FRAMES`]: a queue that stands on the link because the rate is
+    /// last `QUEUE_FRAMES` (3): a queue that stands on the link because the rate is
     /// overestimated or the link slowed down. What is in flight is predicted from the rate
     /// alone, so this is what that prediction misses.
     pub fn standing_queue(&self) -> Duration {
@@ -171,7 +171,7 @@ impl LinkEstimate {
     }
 
     /// How long the link took over one frame, as the latest answers show it: the least of the
-    /// last [`QUEUE_FRAMES`] frames' times on the link (from their turn to their end by the
+    /// last `QUEUE_FRAMES` (3) frames' times on the link (from their turn to their end by the
     /// rate, or one least round trip before their answer if that came sooner); `None` before the
     /// rate is known. A rate read low (jitter on an idle link, an estimate still warming up)
     /// makes every frame look longer than it is; this is what the answers allow.

@@ -2,7 +2,7 @@
 //!
 //! - [`ids`]: the element IDs.
 //! - [`read`]: the reader, block by block (`--source FILE.mkv`, `viewer --play`).
-//! - [`write`]: the writer (the viewer's recordings, the streamer's black box).
+//! - [`write`](mod@write): the writer (the viewer's recordings, the streamer's black box).
 //! - `walk`: a trusting element walker for tests (`test-util` feature).
 
 pub mod ids;

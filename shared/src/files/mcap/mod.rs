@@ -1,4 +1,4 @@
-//! MCAP files (ROS 2's bag format, read by Foxglove, Rerun, `ros2 bag` and Python): [`write`]
+//! MCAP files (ROS 2's bag format, read by Foxglove, Rerun, `ros2 bag` and Python): [`write`](mod@write)
 //! a stream's JPEGs as `sensor_msgs/msg/CompressedImage` with a latency channel beside them;
 //! [`read`] any file's `CompressedImage` channel frame by frame, for replay.
 
