@@ -537,6 +537,16 @@ pub mod testing {
         }
     }
 
+    /// A copy of `good` with one to four bytes overwritten at random places: a damaged file.
+    pub fn damaged(good: &[u8], next: &mut impl FnMut() -> u64) -> Vec<u8> {
+        let mut bytes = good.to_vec();
+        for _ in 0..1 + next() % 4 {
+            let at = next() as usize % bytes.len();
+            bytes[at] = next() as u8;
+        }
+        bytes
+    }
+
     /// A small real JPEG from libjpeg-turbo, with restart markers and stuffing likely.
     pub fn real_jpeg(seed: u8) -> Vec<u8> {
         let (w, h) = (48, 32);

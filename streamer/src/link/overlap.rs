@@ -502,54 +502,85 @@ mod tests {
         assert_eq!(buf, b"o");
     }
 
-    /// The whole loop against our own viewer's side of the protocol, over an in-memory pipe:
-    /// every frame arrives, and each is acknowledged.
-    #[tokio::test]
-    async fn sends_every_frame_to_a_viewer_over_a_pipe() {
-        let (a, b) = tokio::io::duplex(4096);
-        let viewer = tokio::spawn(async move {
-            let mut conn = Connection::new(b, Limits::default());
+    /// A viewer on `conn` that reads frames until the streamer closes; every payload, in order.
+    fn collecting_viewer(
+        mut conn: Connection<tokio::io::DuplexStream>,
+    ) -> tokio::task::JoinHandle<Vec<Vec<u8>>> {
+        tokio::spawn(async move {
             let mut payload = Vec::new();
             let mut got = Vec::new();
             while conn.read_frame(&mut payload).await.unwrap() {
                 got.push(payload.clone());
             }
             got
-        });
+        })
+    }
+
+    /// Frame `i` of the numbered ones: `0xFF ^ i`, `1000 + 100 i` times.
+    fn numbered(i: usize) -> Vec<u8> {
+        vec![0xFF ^ i as u8; 1000 + i * 100]
+    }
+
+    /// A source thread putting `payloads` into a newest-value slot one at a time (each waits
+    /// to be taken), then, `linger` later, closing it.
+    fn producing(
+        payloads: Vec<Vec<u8>>,
+        linger: Duration,
+    ) -> (Arc<Slot<EncodedFrame>>, std::thread::JoinHandle<()>) {
         let slot = Arc::new(Slot::new());
         let producer = {
             let slot = slot.clone();
             std::thread::spawn(move || {
-                for i in 0..50u8 {
+                for payload in payloads {
                     let mut frame = EncodedFrame::default();
-                    frame.set_jpeg(&vec![0xFF ^ i; 1000 + usize::from(i) * 100]);
+                    frame.set_jpeg(&payload);
                     slot.put_wait(frame).unwrap();
                 }
+                std::thread::sleep(linger);
                 slot.close();
             })
         };
-        let config = config(0, 3);
-        let mut tally = Tally::new(&config, None);
+        (slot, producer)
+    }
+
+    /// Runs the loop on `stream` until the frames end (never stopped), window 3.
+    async fn run_to_end<S: AsyncRead + AsyncWrite + Unpin>(
+        (stream, form, unread): (S, Form, Vec<u8>),
+        slot: &Slot<EncodedFrame>,
+        tally: &mut Tally<'_>,
+    ) -> Result<(), ConnError> {
         let stop = std::future::pending::<()>();
         tokio::pin!(stop);
         let mut stopped = false;
         run(
-            a,
-            (Form::Flags, 3),
-            Vec::new(),
-            &slot,
-            &mut tally,
+            stream,
+            (form, 3),
+            unread,
+            slot,
+            tally,
             stop.as_mut(),
             &mut stopped,
         )
         .await
-        .unwrap();
+    }
+
+    /// The whole loop against our own viewer's side of the protocol, over an in-memory pipe:
+    /// every frame arrives, and each is acknowledged.
+    #[tokio::test]
+    async fn sends_every_frame_to_a_viewer_over_a_pipe() {
+        let (a, b) = tokio::io::duplex(4096);
+        let viewer = collecting_viewer(Connection::new(b, Limits::default()));
+        let (slot, producer) = producing((0..50).map(numbered).collect(), Duration::ZERO);
+        let config = config(0, 3);
+        let mut tally = Tally::new(&config, None);
+        run_to_end((a, Form::Flags, Vec::new()), &slot, &mut tally)
+            .await
+            .unwrap();
         producer.join().unwrap();
         let got = viewer.await.unwrap();
         assert_eq!(got.len(), 50);
         for (i, p) in got.iter().enumerate() {
-            assert_eq!(p.len(), 1000 + i * 100);
-            assert_eq!(p[0], 0xFF ^ i as u8);
+            assert_eq!(p, &numbered(i));
         }
         assert_eq!(tally.acknowledged_frames(), 50);
         assert_eq!(tally.stats.lost, 0);
@@ -568,16 +599,8 @@ mod tests {
             })
         };
         let (a, b) = tokio::io::duplex(4096);
-        let ext = secret("");
-        let viewer = tokio::spawn(async move {
-            let mut conn = Connection::new(b, Limits::default()).with_extension(ext);
-            let mut payload = Vec::new();
-            let mut got = Vec::new();
-            while conn.read_frame(&mut payload).await.unwrap() {
-                got.push(payload.clone());
-            }
-            got
-        });
+        let viewer =
+            collecting_viewer(Connection::new(b, Limits::default()).with_extension(secret("")));
         let mut conn = Connection::with_dialect(a, Limits::default(), Dialect::Flag);
         let meta = ext::FrameMeta::default();
         let first = conn
@@ -590,40 +613,17 @@ mod tests {
         );
         let session = conn.take_session().expect("sealed with the secret");
         let (stream, unread) = conn.into_parts();
-        let slot = Arc::new(Slot::new());
-        let producer = {
-            let slot = slot.clone();
-            std::thread::spawn(move || {
-                for i in 0..30u8 {
-                    let mut frame = EncodedFrame::default();
-                    frame.set_jpeg(&vec![0xFF ^ i; 1000 + usize::from(i) * 100]);
-                    slot.put_wait(frame).unwrap();
-                }
-                slot.close();
-            })
-        };
+        let (slot, producer) = producing((0..30).map(numbered).collect(), Duration::ZERO);
         let config = config(0, 3);
         let mut tally = Tally::new(&config, None);
-        let stop = std::future::pending::<()>();
-        tokio::pin!(stop);
-        let mut stopped = false;
-        let form = (Form::Sealed(session), 3);
-        run(
-            stream,
-            form,
-            unread,
-            &slot,
-            &mut tally,
-            stop.as_mut(),
-            &mut stopped,
-        )
-        .await
-        .unwrap();
+        run_to_end((stream, Form::Sealed(session), unread), &slot, &mut tally)
+            .await
+            .unwrap();
         producer.join().unwrap();
         let got = viewer.await.unwrap();
         assert_eq!(got.len(), 31);
         for (i, p) in got[1..].iter().enumerate() {
-            assert_eq!(p, &vec![0xFF ^ i as u8; 1000 + i * 100]);
+            assert_eq!(p, &numbered(i));
         }
         assert_eq!(tally.acknowledged_frames(), 30);
     }
@@ -640,35 +640,12 @@ mod tests {
                 assert!(conn.read_frame(&mut payload).await.unwrap());
             }
         });
-        let slot = Arc::new(Slot::new());
-        let producer = {
-            let slot = slot.clone();
-            std::thread::spawn(move || {
-                for i in 0..3u8 {
-                    let mut frame = EncodedFrame::default();
-                    frame.set_jpeg(&[i; 500]);
-                    slot.put_wait(frame).unwrap();
-                }
-                // The source ends well after the viewer has gone.
-                std::thread::sleep(Duration::from_millis(300));
-                slot.close();
-            })
-        };
+        // The source ends well after the viewer has gone.
+        let frames = (0..3).map(|i| vec![i; 500]).collect();
+        let (slot, producer) = producing(frames, Duration::from_millis(300));
         let config = config(0, 3);
         let mut tally = Tally::new(&config, None);
-        let stop = std::future::pending::<()>();
-        tokio::pin!(stop);
-        let mut stopped = false;
-        let result = run(
-            a,
-            (Form::Flags, 3),
-            Vec::new(),
-            &slot,
-            &mut tally,
-            stop.as_mut(),
-            &mut stopped,
-        )
-        .await;
+        let result = run_to_end((a, Form::Flags, Vec::new()), &slot, &mut tally).await;
         producer.join().unwrap();
         viewer.await.unwrap();
         assert!(result.is_ok(), "{result:?}");

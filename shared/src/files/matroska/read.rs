@@ -565,15 +565,12 @@ pub(crate) mod tests {
 
     #[test]
     fn damaged_files_give_bounded_frames_or_errors_never_a_panic() {
-        let mut next = crate::media::jpeg_scan::testing::xorshift();
+        use crate::media::jpeg_scan::testing::{damaged, xorshift};
+        let mut next = xorshift();
         let good = sample();
         let mut read = 0;
         for _ in 0..3000 {
-            let mut bytes = good.clone();
-            for _ in 0..1 + next() % 4 {
-                let at = next() as usize % bytes.len();
-                bytes[at] = next() as u8;
-            }
+            let bytes = damaged(&good, &mut next);
             let Ok(mut reader) = MkvReader::open(Cursor::new(bytes.clone()), 1000) else {
                 continue;
             };
