@@ -281,9 +281,9 @@ fn last_y4m_frame(y4m: &[u8]) -> Rgb {
 /// (range, chroma layout), not the codec's loss on synthetic pictures full of fine detail.
 const QUALITY: &str = "90";
 
-/// `producer | streamer --source -` re-encoding y4m: every frame arrives and the last one is
-/// the source picture (PSNR at least 30 dB).
-fn check_y4m_pipe(name: &str, producer: &mut Command, frames: usize) -> f64 {
+/// `producer | streamer --source -` re-encoding y4m of `size`: every frame arrives and the
+/// last one is the source picture (PSNR at least 30 dB).
+fn check_y4m_pipe(name: &str, producer: &mut Command, (frames, size): (usize, &str)) -> f64 {
     let dir = TempDir::new(name);
     let snapshot = dir.path("last.ppm");
     let viewer = Viewer::start(
@@ -303,7 +303,7 @@ fn check_y4m_pipe(name: &str, producer: &mut Command, frames: usize) -> f64 {
     );
     assert!(run.status.success(), "{name}: {}", run.stderr);
     assert!(
-        run.stderr.contains("stdin: YUV4MPEG2 640x480"),
+        run.stderr.contains(&format!("stdin: YUV4MPEG2 {size}")),
         "{}",
         run.stderr
     );
@@ -325,11 +325,18 @@ fn check_y4m_pipe(name: &str, producer: &mut Command, frames: usize) -> f64 {
     score
 }
 
+/// 4:2:0 and 4:2:2, and an odd size (libjpeg-turbo reads a luma plane padded to whole chroma
+/// samples; a 321x241 file once stopped the encoder).
 #[test]
 fn ffmpeg_y4m_420_and_422_are_encoded_right() {
     need("ffmpeg");
     let _lock = heavy();
-    for pix_fmt in ["yuv420p", "yuv422p"] {
+    for (pix_fmt, size) in [
+        ("yuv420p", "640x480"),
+        ("yuv422p", "640x480"),
+        ("yuv420p", "321x241"),
+        ("yuv422p", "321x241"),
+    ] {
         let mut ffmpeg = Command::new("ffmpeg");
         ffmpeg.args(["-hide_banner", "-loglevel", "error", "-f", "lavfi"]);
         // testsrc2 moves every frame (so only the right frame scores well), slightly blurred
@@ -337,12 +344,16 @@ fn ffmpeg_y4m_420_and_422_are_encoded_right() {
         // measure how libjpeg interpolates chroma rather than whether the picture is right.
         ffmpeg.args([
             "-i",
-            "testsrc2=size=640x480:rate=30,gblur=sigma=1",
+            // testsrc2 draws even sizes only: cropped to odd ones in RGB (a 4:2:0 crop rounds down).
+            &format!(
+                "testsrc2=size=640x480:rate=30,gblur=sigma=1,format=rgb24,crop={}",
+                size.replace('x', ":")
+            ),
             "-frames:v",
             "40",
         ]);
         ffmpeg.args(["-pix_fmt", pix_fmt, "-f", "yuv4mpegpipe", "-"]);
-        check_y4m_pipe(&format!("ffmpeg-{pix_fmt}"), &mut ffmpeg, 40);
+        check_y4m_pipe(&format!("ffmpeg-{pix_fmt}-{size}"), &mut ffmpeg, (40, size));
     }
 }
 
@@ -357,7 +368,7 @@ fn gstreamer_y4menc_pipe_is_encoded_right() {
         "!",
     ]);
     gst.args(["y4menc", "!", "fdsink", "fd=1"]);
-    check_y4m_pipe("gstreamer", &mut gst, 40);
+    check_y4m_pipe("gstreamer", &mut gst, (40, "640x480"));
 }
 
 #[test]

@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use turbojpeg::{Compressor, Decompressor, Image, OutputBuf, Subsamp, YuvImage};
 
 use crate::encode::halve;
+use crate::encode::layout::turbo_planes;
 use crate::encode::slices::{Input, SlicedEncoder};
 use crate::source::pattern::stamp_i420;
 use crate::source::{nv12_len, yuyv_len, PixelFormat, RawFrame};
@@ -92,6 +93,8 @@ pub struct Encoder {
     scratch: Vec<u8>,
     /// The halved picture, when halving.
     half: Vec<u8>,
+    /// Planes with odd sizes, padded as libjpeg-turbo reads them.
+    padded: Vec<u8>,
     /// Created on the first camera JPEG.
     decompressor: Option<Decompressor>,
     /// `--slices` above 1: frames are encoded as strips in parallel.
@@ -110,6 +113,7 @@ impl Encoder {
             halve: false,
             scratch: Vec::new(),
             half: Vec::new(),
+            padded: Vec::new(),
             decompressor: None,
             sliced: None,
         })
@@ -198,6 +202,13 @@ impl Encoder {
                 (hw, hh, Some(&self.half[..]))
             }
             None => (w, h, planar),
+        };
+        // A camera JPEG was decoded in libjpeg-turbo's own layout already.
+        let planar = match planar {
+            Some(p) if raw.format != PixelFormat::Mjpeg => {
+                Some(turbo_planes(p, (w, h), subsamp, &mut self.padded)?)
+            }
+            other => other,
         };
         out.halved = halved.is_some();
         let worst = self.compressor.buf_len(w, h)?;
@@ -424,6 +435,57 @@ mod tests {
             assert_eq!(header.subsamp, Subsamp::Sub2x2);
         }
         assert_eq!(out.index, 2);
+    }
+
+    /// Odd sizes in every planar and camera layout (y4m files and cameras can have them;
+    /// libjpeg-turbo reads a padded luma plane): the picture comes back, edges included.
+    #[test]
+    fn encodes_odd_sizes_in_every_yuv_layout() {
+        let mut enc = Encoder::new(95).unwrap();
+        let mut out = EncodedFrame::default();
+        for (w, h) in [(321usize, 241usize), (33, 17), (17, 33), (1, 1)] {
+            let luma: Vec<u8> = (0..w * h)
+                .map(|i| (20 + (i % w) * 180 / w + (i / w) * 50 / h) as u8)
+                .collect();
+            let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+            let mut yuyv = Vec::new();
+            for row in luma.chunks(w) {
+                for pair in 0..cw {
+                    let y1 = row.get(2 * pair + 1).unwrap_or(&row[2 * pair]);
+                    yuyv.extend_from_slice(&[row[2 * pair], 128, *y1, 128]);
+                }
+            }
+            let layouts = [
+                (
+                    PixelFormat::I420,
+                    [&luma[..], &vec![128; 2 * cw * ch]].concat(),
+                ),
+                (
+                    PixelFormat::I422,
+                    [&luma[..], &vec![128; 2 * cw * h]].concat(),
+                ),
+                (
+                    PixelFormat::Nv12,
+                    [&luma[..], &vec![128; 2 * cw * ch]].concat(),
+                ),
+                (PixelFormat::Yuyv, yuyv),
+            ];
+            for (format, data) in layouts {
+                let mut raw = RawFrame {
+                    data,
+                    width: w,
+                    height: h,
+                    format,
+                    ..RawFrame::default()
+                };
+                enc.encode(&mut raw, &mut out).unwrap();
+                let grey = turbojpeg::decompress(out.jpeg(), turbojpeg::PixelFormat::GRAY).unwrap();
+                assert_eq!((grey.width, grey.height), (w, h), "{format:?}");
+                let diff = |i: usize| grey.pixels[i].abs_diff(luma[i]);
+                let worst = (0..w * h).map(diff).max().unwrap();
+                assert!(worst <= 6, "{format:?} {w}x{h}: off by {worst}");
+            }
+        }
     }
 
     #[test]

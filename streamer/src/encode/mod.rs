@@ -5,6 +5,7 @@
 pub mod encoder;
 pub mod halve;
 pub mod knobs;
+pub mod layout;
 pub mod slices;
 
 use std::collections::BTreeSet;
