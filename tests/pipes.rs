@@ -142,6 +142,12 @@ fn ffmpeg_mjpeg_goes_through_byte_for_byte() {
         Duration::from_secs(60),
     );
     assert!(run.status.success(), "{}", run.stderr);
+    // Nothing is encoded, so the start line names no quality.
+    let start = run.stderr.lines().next().unwrap_or_default();
+    assert!(
+        start.contains("passed through untouched") && !start.contains("quality"),
+        "{start}"
+    );
     let s = summary(&run.stdout);
     assert_eq!((s["frames"].as_str(), s["dropped"].as_str()), ("60", "0"));
     let (status, vout) = viewer.wait(Duration::from_secs(10));
@@ -303,7 +309,8 @@ fn check_y4m_pipe(name: &str, producer: &mut Command, (frames, size): (usize, &s
     );
     assert!(run.status.success(), "{name}: {}", run.stderr);
     assert!(
-        run.stderr.contains(&format!("stdin: YUV4MPEG2 {size}")),
+        run.stderr.contains(&format!("stdin: YUV4MPEG2 {size}"))
+            && run.stderr.contains(&format!("JPEG quality {QUALITY}")),
         "{}",
         run.stderr
     );

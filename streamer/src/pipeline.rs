@@ -100,10 +100,14 @@ fn announce(config: &Config, source: &dyn Source, fps: f64) {
         f if f.fract() == 0.0 => format!("{f:.0} fps"),
         f => format!("{f:.2} fps"),
     });
+    let quality = if source.encodes() {
+        format!(", JPEG quality {}", config.quality)
+    } else {
+        String::new()
+    };
     eprintln!(
-        "streamer: {} at {pace}, JPEG quality {}, to {}",
+        "streamer: {} at {pace}{quality}, to {}",
         source.describe(),
-        config.quality,
         config.viewer
     );
 }

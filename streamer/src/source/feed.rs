@@ -64,6 +64,8 @@ pub struct Feed {
     fps: f64,
     live: bool,
     upstream: Arc<AtomicU64>,
+    /// False when every frame is a JPEG sent as it came.
+    encodes: bool,
 }
 
 impl Feed {
@@ -98,6 +100,7 @@ impl Feed {
             fps,
             live,
             upstream,
+            encodes: true,
         })
     }
 
@@ -110,6 +113,12 @@ impl Feed {
                 .map(|()| false),
             None => Ok(false),
         }
+    }
+
+    /// `false`: every frame is a JPEG sent as it came (the start-up line names no quality).
+    pub fn encoding(mut self, encodes: bool) -> Feed {
+        self.encodes = encodes;
+        self
     }
 }
 
@@ -139,6 +148,10 @@ impl Source for Feed {
 
     fn describe(&self) -> String {
         self.description.clone()
+    }
+
+    fn encodes(&self) -> bool {
+        self.encodes
     }
 
     fn natural_fps(&self) -> f64 {

@@ -315,12 +315,16 @@ pub fn open(url: &str, options: &PipeOptions) -> Result<Box<dyn Source>> {
         shown,
     };
     let options = options.clone();
-    Ok(Box::new(Feed::spawn(
-        description,
-        crate::source::pipe::PRODUCER_PACED,
-        options.live,
-        move |publisher| run(&agent, &url, first, &options, publisher),
-    )?))
+    let as_is = options.passes_jpeg_through();
+    Ok(Box::new(
+        Feed::spawn(
+            description,
+            crate::source::pipe::PRODUCER_PACED,
+            options.live,
+            move |publisher| run(&agent, &url, first, &options, publisher),
+        )?
+        .encoding(!as_is),
+    ))
 }
 
 /// The URL asked for, and the one printed (without user and password).

@@ -162,6 +162,12 @@ pub trait Source: Send {
     fn pace(&self) -> Option<String> {
         None
     }
+
+    /// False when every frame goes out as the JPEG it came as: nothing is encoded, so the
+    /// start-up line names no quality.
+    fn encodes(&self) -> bool {
+        true
+    }
 }
 
 /// The `--source` argument.

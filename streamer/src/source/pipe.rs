@@ -32,6 +32,11 @@ pub struct PipeOptions {
 }
 
 impl PipeOptions {
+    /// Whether JPEG input goes out as it came (neither `--size` nor `--quality` given).
+    pub fn passes_jpeg_through(&self) -> bool {
+        self.resize.is_none() && !self.reencode
+    }
+
     /// What happens to JPEG input, for the start-up line.
     pub fn jpeg_handling(&self) -> String {
         match (self.resize, self.reencode) {
@@ -138,9 +143,11 @@ pub fn open(
         }
         Format::Jpeg => {
             let description = format!("{name}: concatenated JPEGs, {}", options.jpeg_handling());
+            let as_is = options.passes_jpeg_through();
             Feed::spawn(description, PRODUCER_PACED, options.live, move |p| {
                 read_jpegs(&name, input, &options, p)
             })?
+            .encoding(!as_is)
         }
         Format::RawBgr(size) => {
             let description = format!("{name}: raw BGR24 {size}");

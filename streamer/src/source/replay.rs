@@ -159,6 +159,10 @@ impl Source for ReplaySource {
         )
     }
 
+    fn encodes(&self) -> bool {
+        false
+    }
+
     fn natural_fps(&self) -> f64 {
         // Paced by the recorded times, not by the capture stage.
         if self.recorded_timing {

@@ -47,12 +47,16 @@ pub fn open(topic: &str, options: &PipeOptions) -> Result<Box<dyn Source>> {
             .and_then(|s| s.trim().parse().ok()),
         buffer_hinted: false,
     };
-    Ok(Box::new(Feed::spawn(
-        description,
-        PRODUCER_PACED,
-        options.live,
-        move |publisher| reader.run(publisher),
-    )?))
+    let as_is = kind == ImageKind::Compressed && options.passes_jpeg_through();
+    Ok(Box::new(
+        Feed::spawn(
+            description,
+            PRODUCER_PACED,
+            options.live,
+            move |publisher| reader.run(publisher),
+        )?
+        .encoding(!as_is),
+    ))
 }
 
 /// The reader thread's state.

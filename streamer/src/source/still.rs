@@ -99,6 +99,10 @@ impl Source for StillImage {
         Ok(true)
     }
 
+    fn encodes(&self) -> bool {
+        self.format != PixelFormat::Jpeg
+    }
+
     fn describe(&self) -> String {
         let how = match self.format {
             PixelFormat::Jpeg => "JPEG, sent as it is",

@@ -140,6 +140,10 @@ impl Source for Camera {
         Ok(true)
     }
 
+    fn encodes(&self) -> bool {
+        !(self.last_mode.format == CameraFormat::Mjpg && self.request.passthrough)
+    }
+
     fn describe(&self) -> String {
         let mode = self.last_mode;
         let card = self.live.as_ref().map_or("", |l| l.card.as_str());
