@@ -75,7 +75,13 @@ impl Screen {
         let mut shm = match xshm::Shm::open(window.get_window_handle() as _) {
             Ok(shm) => Some(shm),
             Err(e) => {
-                eprintln!("viewer: drawing through the X socket ({e})");
+                // Off X11 there is no socket to name: minifb draws with the system's own calls.
+                let how = if cfg!(target_os = "linux") {
+                    "through the X socket"
+                } else {
+                    "through minifb"
+                };
+                eprintln!("viewer: drawing {how} ({e})");
                 None
             }
         };
