@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use turbojpeg::{Compressor, Decompressor, Image, OutputBuf, Subsamp, YuvImage};
 
 use crate::encode::halve;
-use crate::encode::layout::turbo_planes;
+use crate::encode::layout::{luma_size, turbo_planes};
 use crate::encode::slices::{Input, SlicedEncoder};
 use crate::source::pattern::stamp_i420;
 use crate::source::{nv12_len, yuyv_len, PixelFormat, RawFrame};
@@ -89,12 +89,8 @@ pub struct Encoder {
     quality: u8,
     /// Halve planar pictures in both directions before encoding.
     halve: bool,
-    /// Planar YUV made from packed or semi-planar input, or decoded from a camera JPEG.
-    scratch: Vec<u8>,
-    /// The halved picture, when halving.
-    half: Vec<u8>,
-    /// Planes with odd sizes, padded as libjpeg-turbo reads them.
-    padded: Vec<u8>,
+    /// Memory for the planes on their way to the compressor.
+    planes: Planes,
     /// Created on the first camera JPEG.
     decompressor: Option<Decompressor>,
     /// `--slices` above 1: frames are encoded as strips in parallel.
@@ -111,9 +107,7 @@ impl Encoder {
             compressor,
             quality,
             halve: false,
-            scratch: Vec::new(),
-            half: Vec::new(),
-            padded: Vec::new(),
+            planes: Planes::default(),
             decompressor: None,
             sliced: None,
         })
@@ -184,33 +178,12 @@ impl Encoder {
             return Ok(());
         };
         self.compressor.set_subsamp(subsamp)?;
-        let planar = planar(raw, w, h, &mut self.scratch);
-        // Halved when the link asks for it (packed RGB never is: no camera delivers it at a
-        // size where that matters, and halving it would need a conversion first).
-        let halved = match planar {
-            Some(planes) if self.halve && halve::can_halve(subsamp) => {
-                halve::halve(planes, w, h, subsamp, &mut self.half)
-            }
-            _ => None,
-        };
-        let (w, h, planar) = match halved {
-            Some((hw, hh)) => {
-                // The mark was halved with the picture: draw it again at this size.
-                if let (Some(micros), PixelFormat::I420) = (raw.mark, raw.format) {
-                    stamp_i420(&mut self.half, hw, hh, micros);
-                }
-                (hw, hh, Some(&self.half[..]))
-            }
-            None => (w, h, planar),
-        };
-        // A camera JPEG was decoded in libjpeg-turbo's own layout already.
-        let planar = match planar {
-            Some(p) if raw.format != PixelFormat::Mjpeg => {
-                Some(turbo_planes(p, (w, h), subsamp, &mut self.padded)?)
-            }
-            other => other,
-        };
-        out.halved = halved.is_some();
+        let Prepared {
+            size: (w, h),
+            planar,
+            halved,
+        } = self.planes.prepare(raw, (w, h), subsamp, self.halve)?;
+        out.halved = halved;
         let worst = self.compressor.buf_len(w, h)?;
         // One path for every picture: grey planes go in as grey pixels, packed RGB as it is.
         let input = match (raw.format, planar) {
@@ -261,9 +234,9 @@ impl Encoder {
         let decompressor = self.decompressor.as_mut()?;
         let header = decompressor.read_header(jpeg).ok()?;
         let len = turbojpeg::yuv_pixels_len(header.width, 1, header.height, header.subsamp).ok()?;
-        self.scratch.resize(len, 0);
+        self.planes.scratch.resize(len, 0);
         let image = YuvImage {
-            pixels: &mut self.scratch[..],
+            pixels: &mut self.planes.scratch[..],
             width: header.width,
             align: 1,
             height: header.height,
@@ -271,6 +244,74 @@ impl Encoder {
         };
         decompressor.decompress_to_yuv(jpeg, image).ok()?;
         Some((header.width, header.height, header.subsamp))
+    }
+}
+
+/// A picture ready for the compressor: its size, its planes (`None`: packed RGB, as it came)
+/// and whether it was halved.
+struct Prepared<'a> {
+    size: (usize, usize),
+    planar: Option<&'a [u8]>,
+    halved: bool,
+}
+
+/// Memory reused from frame to frame for the planes on their way to the compressor.
+#[derive(Default)]
+struct Planes {
+    /// Planar YUV made from packed or semi-planar input, or decoded from a camera JPEG.
+    scratch: Vec<u8>,
+    /// The halved picture, when halving.
+    half: Vec<u8>,
+    /// Planes with odd sizes, padded as libjpeg-turbo reads them.
+    padded: Vec<u8>,
+}
+
+impl Planes {
+    /// The `w`x`h` picture `raw` (in `subsamp`) as planes in libjpeg-turbo's layout, halved
+    /// first when `halve` asks for it (packed RGB never is: no camera delivers it at a size
+    /// where that matters, and halving it would need a conversion first); its size, its planes
+    /// (`None`: packed RGB) and whether it was halved.
+    fn prepare<'a>(
+        &'a mut self,
+        raw: &'a RawFrame,
+        (w, h): (usize, usize),
+        subsamp: Subsamp,
+        halve: bool,
+    ) -> Result<Prepared<'a>> {
+        let planar = planar(raw, w, h, &mut self.scratch);
+        let halved = match planar {
+            Some(planes) if halve && halve::can_halve(subsamp) => {
+                // A JPEG decoded for encoding again is in libjpeg-turbo's layout: padded luma.
+                let luma = match raw.format {
+                    PixelFormat::Mjpeg => luma_size(w, h, subsamp),
+                    _ => (w, h),
+                };
+                halve::halve(planes, (w, h), luma, subsamp, &mut self.half)
+            }
+            _ => None,
+        };
+        let (w, h, planar) = match halved {
+            Some((hw, hh)) => {
+                // The mark was halved with the picture: draw it again at this size.
+                if let (Some(micros), PixelFormat::I420) = (raw.mark, raw.format) {
+                    stamp_i420(&mut self.half, hw, hh, micros);
+                }
+                (hw, hh, Some(&self.half[..]))
+            }
+            None => (w, h, planar),
+        };
+        let planar = match planar {
+            // A decoded JPEG is in libjpeg-turbo's own layout already (halved: even sizes).
+            Some(p) if raw.format != PixelFormat::Mjpeg => {
+                Some(turbo_planes(p, (w, h), subsamp, &mut self.padded)?)
+            }
+            other => other,
+        };
+        Ok(Prepared {
+            size: (w, h),
+            planar,
+            halved: halved.is_some(),
+        })
     }
 }
 
@@ -484,6 +525,41 @@ mod tests {
                 let diff = |i: usize| grey.pixels[i].abs_diff(luma[i]);
                 let worst = (0..w * h).map(diff).max().unwrap();
                 assert!(worst <= 6, "{format:?} {w}x{h}: off by {worst}");
+            }
+        }
+    }
+
+    /// A JPEG of an odd size, decoded to be encoded again (libjpeg-turbo's padded layout) and
+    /// halved: the halved picture is the source's, not rows read one sample askew.
+    #[test]
+    fn halves_a_jpeg_of_an_odd_size_decoded_in_its_own_layout() {
+        let (w, h) = (323usize, 241usize);
+        let grey = |x: usize, y: usize| (20 + x * 180 / w + y * 50 / h) as u8;
+        let chroma = 2 * w.div_ceil(2) * h.div_ceil(2);
+        let mut raw = RawFrame {
+            data: (0..w * h).map(|i| grey(i % w, i / w)).collect(),
+            width: w,
+            height: h,
+            format: PixelFormat::I420,
+            ..RawFrame::default()
+        };
+        raw.data.resize(w * h + chroma, 128);
+        // Encoded once whole (4:2:0, 323x241), then taken as a JPEG to encode again, halved.
+        let mut enc = Encoder::new(95).unwrap();
+        let mut out = EncodedFrame::default();
+        enc.encode(&mut raw, &mut out).unwrap();
+        raw.data = out.jpeg().to_vec();
+        raw.format = PixelFormat::Mjpeg;
+        enc.set_target(95, true).unwrap();
+        enc.encode(&mut raw, &mut out).unwrap();
+        assert!(out.halved);
+        let half = turbojpeg::decompress(out.jpeg(), turbojpeg::PixelFormat::GRAY).unwrap();
+        assert_eq!((half.width, half.height), (160, 120));
+        for y in 0..half.height {
+            for x in 0..half.width {
+                let got = half.pixels[y * half.width + x];
+                let want = grey(2 * x, 2 * y);
+                assert!(got.abs_diff(want) <= 6, "({x}, {y}): {got} against {want}");
             }
         }
     }

@@ -27,18 +27,22 @@ pub fn can_halve(subsamp: Subsamp) -> bool {
     subsamp == Subsamp::Gray || chroma_size(2, 2, subsamp).is_some()
 }
 
-/// Halves the planar picture in `src` (`w`×`h`, `subsamp`) into `dst`, reusing its memory;
+/// Halves the planar picture in `src` (`w`×`h`, `subsamp`; its luma plane `luma` in size,
+/// larger than the picture where libjpeg-turbo padded it) into `dst`, reusing its memory;
 /// returns the new size, or `None` (and leaves `dst` alone) when the picture is too small, the
 /// subsampling is not handled or `src` is shorter than its planes.
 pub fn halve(
     src: &[u8],
-    w: usize,
-    h: usize,
+    (w, h): (usize, usize),
+    luma: (usize, usize),
     subsamp: Subsamp,
     dst: &mut Vec<u8>,
 ) -> Option<(usize, usize)> {
     let (hw, hh) = halved_size(w, h)?;
-    let mut planes = vec![((w, h), (hw, hh))];
+    if luma.0 < w || luma.1 < h {
+        return None;
+    }
+    let mut planes = vec![(luma, (hw, hh))];
     if subsamp != Subsamp::Gray {
         planes.push((chroma_size(w, h, subsamp)?, chroma_size(hw, hh, subsamp)?));
         planes.push(planes[1]);
@@ -103,7 +107,10 @@ mod tests {
         src.extend(vec![100; 8 * 8]);
         src.extend(vec![200; 8 * 8]);
         let mut dst = Vec::new();
-        assert_eq!(halve(&src, w, h, Subsamp::Sub2x2, &mut dst), Some((8, 8)));
+        assert_eq!(
+            halve(&src, (w, h), (w, h), Subsamp::Sub2x2, &mut dst),
+            Some((8, 8))
+        );
         assert_eq!(dst.len(), 64 + 2 * 16);
         // (0 + 10 + 0 + 10) / 4 = 5, then 25, 45, ...
         assert_eq!(&dst[..8], &[5, 25, 45, 65, 85, 105, 125, 145]);
@@ -118,21 +125,30 @@ mod tests {
         let len = w * h + 2 * 18 * 9;
         let src = vec![77u8; len];
         let mut dst = Vec::new();
-        assert_eq!(halve(&src, w, h, Subsamp::Sub2x2, &mut dst), Some((16, 8)));
+        assert_eq!(
+            halve(&src, (w, h), (w, h), Subsamp::Sub2x2, &mut dst),
+            Some((16, 8))
+        );
         assert_eq!(dst.len(), 16 * 8 + 2 * 8 * 4);
         assert!(dst.iter().all(|&v| v == 77));
         // 4:2:2 keeps full-height chroma; grey has one plane.
         let src = vec![9u8; 32 * 16 + 2 * 16 * 16];
         assert_eq!(
-            halve(&src, 32, 16, Subsamp::Sub2x1, &mut dst),
+            halve(&src, (32, 16), (32, 16), Subsamp::Sub2x1, &mut dst),
             Some((16, 8))
         );
         assert_eq!(dst.len(), 16 * 8 + 2 * 8 * 8);
-        assert_eq!(halve(&src, 32, 16, Subsamp::Gray, &mut dst), Some((16, 8)));
+        assert_eq!(
+            halve(&src, (32, 16), (32, 16), Subsamp::Gray, &mut dst),
+            Some((16, 8))
+        );
         assert_eq!(dst.len(), 16 * 8);
         // Too small, too short, or a layout we do not handle: nothing is done.
-        assert_eq!(halve(&src, 8, 8, Subsamp::Gray, &mut dst), None);
-        assert_eq!(halve(&src[..100], 32, 16, Subsamp::Sub2x2, &mut dst), None);
+        assert_eq!(halve(&src, (8, 8), (8, 8), Subsamp::Gray, &mut dst), None);
+        assert_eq!(
+            halve(&src[..100], (32, 16), (32, 16), Subsamp::Sub2x2, &mut dst),
+            None
+        );
         assert!(!can_halve(Subsamp::Sub4x1));
     }
 }

@@ -6,6 +6,15 @@
 use anyhow::{bail, Result};
 use turbojpeg::Subsamp;
 
+/// The luma plane's size in libjpeg-turbo's layout of a `w`x`h` picture in `subsamp`.
+pub fn luma_size(w: usize, h: usize, subsamp: Subsamp) -> (usize, usize) {
+    match subsamp {
+        Subsamp::Sub2x2 => (w.next_multiple_of(2), h.next_multiple_of(2)),
+        Subsamp::Sub2x1 => (w.next_multiple_of(2), h),
+        _ => (w, h),
+    }
+}
+
 /// `planes` (a `w`x`h` picture in `subsamp`, luma unpadded) in libjpeg-turbo's layout: as they
 /// are where no size is odd in a subsampled direction, else copied into `padded` with the last
 /// luma column and row repeated (outside the picture, they only shape the edge's last block).
@@ -16,11 +25,7 @@ pub fn turbo_planes<'a>(
     subsamp: Subsamp,
     padded: &'a mut Vec<u8>,
 ) -> Result<&'a [u8]> {
-    let (pad_w, pad_h) = match subsamp {
-        Subsamp::Sub2x2 => (w.next_multiple_of(2), h.next_multiple_of(2)),
-        Subsamp::Sub2x1 => (w.next_multiple_of(2), h),
-        _ => (w, h),
-    };
+    let (pad_w, pad_h) = luma_size(w, h, subsamp);
     if w == 0 || h == 0 {
         bail!("a {w}x{h} picture needs at least one pixel");
     }
