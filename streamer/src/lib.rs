@@ -22,7 +22,7 @@
 //!   - [`encode::slices`]: `--slices`, one frame encoded as strips on several cores and joined.
 //!   - [`encode::halve`]: halving planar pictures before encoding when the link is too slow.
 //!   - [`encode::knobs`]: the quality and halving the encoders use now (turned by `--adapt`).
-//!   - [`encode::layout`]: planes padded as libjpeg-turbo reads pictures of odd sizes.
+//!   - [`encode::layout`]: libjpeg-turbo's planar layout, and our planes padded to it at odd sizes.
 //! - [`link`]: the connection to the viewer.
 //!   - [`link::sender`]: connects and reconnects; strict stop-and-wait sending.
 //!   - [`link::overlap`]: the negotiated form with several frames in flight (`--window`).

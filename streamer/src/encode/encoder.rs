@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use turbojpeg::{Compressor, Decompressor, Image, OutputBuf, Subsamp, YuvImage};
 
 use crate::encode::halve;
-use crate::encode::layout::{luma_size, turbo_planes};
+use crate::encode::layout::{turbo_planes, PlanarLayout};
 use crate::encode::slices::{Input, SlicedEncoder};
 use crate::source::pattern::stamp_i420;
 use crate::source::{nv12_len, yuyv_len, PixelFormat, RawFrame};
@@ -283,7 +283,10 @@ impl Planes {
             Some(planes) if halve && halve::can_halve(subsamp) => {
                 // A JPEG decoded for encoding again is in libjpeg-turbo's layout: padded luma.
                 let luma = match raw.format {
-                    PixelFormat::Mjpeg => luma_size(w, h, subsamp),
+                    PixelFormat::Mjpeg => {
+                        let l = PlanarLayout::new(w, h, subsamp);
+                        (l.pw, l.ph)
+                    }
                     _ => (w, h),
                 };
                 halve::halve(planes, (w, h), luma, subsamp, &mut self.half)

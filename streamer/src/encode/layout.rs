@@ -6,12 +6,32 @@
 use anyhow::{bail, Result};
 use turbojpeg::Subsamp;
 
-/// The luma plane's size in libjpeg-turbo's layout of a `w`x`h` picture in `subsamp`.
-pub fn luma_size(w: usize, h: usize, subsamp: Subsamp) -> (usize, usize) {
-    match subsamp {
-        Subsamp::Sub2x2 => (w.next_multiple_of(2), h.next_multiple_of(2)),
-        Subsamp::Sub2x1 => (w.next_multiple_of(2), h),
-        _ => (w, h),
+/// TurboJPEG's planar YUV layout with no row padding: Y plane `pw` x `ph` (the frame rounded
+/// up to whole chroma samples), then U and V planes `cw` x `ch` (none for grey).
+pub struct PlanarLayout {
+    pub pw: usize,
+    pub ph: usize,
+    pub cw: usize,
+    pub ch: usize,
+}
+
+impl PlanarLayout {
+    pub fn new(w: usize, h: usize, s: Subsamp) -> Self {
+        let (sw, sh) = (s.width(), s.height());
+        PlanarLayout {
+            pw: w.next_multiple_of(sw),
+            ph: h.next_multiple_of(sh),
+            cw: w.div_ceil(sw),
+            ch: h.div_ceil(sh),
+        }
+    }
+
+    pub fn y_len(&self) -> usize {
+        self.pw * self.ph
+    }
+
+    pub fn chroma_len(&self) -> usize {
+        self.cw * self.ch
     }
 }
 
@@ -25,13 +45,15 @@ pub fn turbo_planes<'a>(
     subsamp: Subsamp,
     padded: &'a mut Vec<u8>,
 ) -> Result<&'a [u8]> {
-    let (pad_w, pad_h) = luma_size(w, h, subsamp);
     if w == 0 || h == 0 {
         bail!("a {w}x{h} picture needs at least one pixel");
     }
+    let l = PlanarLayout::new(w, h, subsamp);
+    let chroma = match subsamp {
+        Subsamp::Gray => 0,
+        _ => 2 * l.chroma_len(),
+    };
     let luma = w * h;
-    let needed = turbojpeg::yuv_pixels_len(w, 1, h, subsamp)?;
-    let chroma = needed - pad_w * pad_h;
     if planes.len() < luma + chroma {
         bail!(
             "a {w}x{h} picture needs {} bytes of planes, got {}",
@@ -39,15 +61,15 @@ pub fn turbo_planes<'a>(
             planes.len()
         );
     }
-    if (pad_w, pad_h) == (w, h) {
-        return Ok(&planes[..needed]);
+    if (l.pw, l.ph) == (w, h) {
+        return Ok(&planes[..luma + chroma]);
     }
     padded.clear();
-    padded.reserve(needed);
-    for row in (0..h).chain(std::iter::repeat_n(h - 1, pad_h - h)) {
+    padded.reserve(l.y_len() + chroma);
+    for row in (0..h).chain(std::iter::repeat_n(h - 1, l.ph - h)) {
         let line = &planes[row * w..(row + 1) * w];
         padded.extend_from_slice(line);
-        padded.extend(std::iter::repeat_n(line[w - 1], pad_w - w));
+        padded.extend(std::iter::repeat_n(line[w - 1], l.pw - w));
     }
     padded.extend_from_slice(&planes[luma..luma + chroma]);
     Ok(&padded[..])

@@ -7,6 +7,8 @@ use shared::media::jpeg_slices::{self, StripPlan, MAX_STRIPS};
 use shared::runtime::pool::{Early, Pool};
 use turbojpeg::{Compressor, Image, OutputBuf, Subsamp, YuvPlanesImage};
 
+use crate::encode::layout::PlanarLayout;
+
 /// `auto` slices: one per core, at most this many.
 pub const AUTO_MAX: usize = 4;
 
@@ -49,35 +51,6 @@ impl Input<'_> {
         match *self {
             Input::Planar(_, s) | Input::Packed(_, _, _, s) => s,
         }
-    }
-}
-
-/// TurboJPEG's planar YUV layout with no row padding: Y plane `pw` x `ph` (the frame rounded
-/// up to whole chroma samples), then U and V planes `cw` x `ch`.
-struct PlanarLayout {
-    pw: usize,
-    ph: usize,
-    cw: usize,
-    ch: usize,
-}
-
-impl PlanarLayout {
-    fn new(w: usize, h: usize, s: Subsamp) -> Self {
-        let (sw, sh) = (s.width(), s.height());
-        PlanarLayout {
-            pw: w.next_multiple_of(sw),
-            ph: h.next_multiple_of(sh),
-            cw: w.div_ceil(sw),
-            ch: h.div_ceil(sh),
-        }
-    }
-
-    fn y_len(&self) -> usize {
-        self.pw * self.ph
-    }
-
-    fn chroma_len(&self) -> usize {
-        self.cw * self.ch
     }
 }
 
