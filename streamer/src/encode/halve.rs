@@ -4,6 +4,8 @@
 
 use turbojpeg::Subsamp;
 
+use crate::encode::layout::PlanarLayout;
+
 /// Width and height of a halved `w`×`h` picture, or `None` when it is too small to halve.
 /// Both are even: turbojpeg pads the luma plane of 4:2:0 and 4:2:2 pictures to even sizes,
 /// which an even picture needs no padding for.
@@ -14,12 +16,10 @@ pub fn halved_size(w: usize, h: usize) -> Option<(usize, usize)> {
 /// Width and height of the chroma planes of a `w`×`h` picture (turbojpeg's planar layout with
 /// rows of `align` 1), or `None` for grey.
 fn chroma_size(w: usize, h: usize, subsamp: Subsamp) -> Option<(usize, usize)> {
-    match subsamp {
-        Subsamp::Sub2x2 => Some((w.div_ceil(2), h.div_ceil(2))),
-        Subsamp::Sub2x1 => Some((w.div_ceil(2), h)),
-        Subsamp::None => Some((w, h)),
-        _ => None,
-    }
+    matches!(subsamp, Subsamp::Sub2x2 | Subsamp::Sub2x1 | Subsamp::None).then(|| {
+        let l = PlanarLayout::new(w, h, subsamp);
+        (l.cw, l.ch)
+    })
 }
 
 /// Whether [`halve`] handles this subsampling.
