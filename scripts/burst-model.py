@@ -10,9 +10,9 @@ done with the last), burst-aware (back to back, unless the tail's burst would ta
 THETA to fill: then the link idles for the tail's one-way trip, delay + jitter, and the burst goes
 out alone), and every K (back to back, and after every K-th frame the link idles for that trip,
 blind to where bursts end). It prints fps over what the link carries and latency p50 (capture to
-answer) over strict's. The real binaries do not follow its burst-aware rows: told the burst size
-and rate outright, they idled every frame or kept the default's latency (docs/slow-links.md,
-"What knowing the bursts would buy"). Standard library only:
+answer) over strict's. The real binaries follow its burst-aware rows only when they also pace at
+the true rate: told the burst size and rate outright, 1.07-1.10 x strict's at 0.88-0.93 of the
+link (docs/slow-links.md, "What knowing the bursts would buy"). Standard library only:
     python3 scripts/burst-model.py
 """
 
