@@ -1,7 +1,7 @@
 //! The window's field tools under Xvfb, driven like a person drives them (xdotool keys, wheel
 //! and drag): the figures band and its text, the pixel inspector, pause, snapshots, recordings
 //! (read back with ffprobe and ffmpeg, also after `kill -9`), zoom, pan and fit, and focus.
-//! Needs Xvfb, xdotool, ImageMagick and ffmpeg (scripts/setup.sh installs them).
+//! Needs Xvfb, xdotool, xev (x11-utils), ImageMagick and ffmpeg (scripts/setup.sh installs them).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -370,6 +370,36 @@ fn field_pause_freezes_the_screen_while_frames_keep_arriving() {
     let marked = (0..40).any(|y| (500..780).any(|x| resumed.pixel(x, y) == TEXT));
     assert!(!marked, "PAUSED mark after resuming");
     assert_bars(&resumed, 0, resumed.width, "after resuming");
+    f.quit();
+}
+
+/// A paused picture comes back once another window that covered it goes: minifb passes on no
+/// X Expose event, and Xvfb, like a plain X desktop, keeps no copy of a covered window, so
+/// without the viewer's own repaint the uncovered part would keep what covered it.
+#[test]
+fn field_a_paused_picture_comes_back_after_another_window_covered_it() {
+    let _lock = heavy();
+    let f = Field::start("field-expose", &["--hud", "off"]);
+    f.press("space");
+    let paused = f.shot("expose-paused.ppm");
+    assert_bars(&paused, 0, paused.width, "paused");
+    // xev's window, as large as the viewer's, over it at the same place.
+    let cover = Background::start_command(
+        Command::new("xev")
+            .args(["-geometry", "1280x720+0+0"])
+            .env("DISPLAY", &f.x.display),
+        std::process::Stdio::null(),
+    );
+    wait_for(
+        "the other window over the picture",
+        Duration::from_secs(20),
+        || bars(&f.shot("expose-covered.ppm"), 0, paused.width).is_err(),
+    );
+    drop(cover);
+    // All of it, pixel for pixel (the PAUSED mark included).
+    wait_for("the paused picture back", Duration::from_secs(20), || {
+        f.shot("expose-back.ppm").data == paused.data
+    });
     f.quit();
 }
 

@@ -2,7 +2,9 @@
 //! letterboxed to keep its aspect ratio; several streams side by side in a grid, each
 //! labelled; or a clear "waiting" screen when no streamer is connected. It redraws only when
 //! there is a new picture, a resize or a change of state (and four times a second for the
-//! figures band).
+//! figures band), and at least every [`REPAINT_EVERY`]: minifb does not pass on X's Expose
+//! events, so a window uncovered on a desktop without a compositor (a paused picture, the
+//! waiting screen, a stalled stream) would otherwise keep what covered it.
 //!
 //! Pictures are drawn at exactly the window's size, through X11 shared memory ([`xshm`]) where
 //! the server allows, else by minifb 1:1 (`ScaleMode::UpperLeft`): minifb's own scaler walks
@@ -56,6 +58,9 @@ use tiles::Shown;
 
 /// How long to wait for a picture before looking at window events again.
 const POLL: Duration = Duration::from_millis(8);
+/// The longest a window goes without being drawn again (see the module's docs): a repaint
+/// costs one compose and copy to the X server, a few a second are nothing beside a stream's.
+const REPAINT_EVERY: Duration = Duration::from_millis(250);
 
 /// What the window needs from the rest of the viewer.
 pub struct Options<'a> {
@@ -89,7 +94,7 @@ pub fn run(o: &Options<'_>) -> Result<Option<Picture>> {
 }
 
 /// The event loop: it redraws only when there is a new picture, a resize, a key, a mouse
-/// move that matters, a change of recording, or the figures band's refresh.
+/// move that matters, a change of recording, the figures band's refresh, or the repaint.
 fn show(o: &Options<'_>) -> Result<Option<Picture>> {
     let board = o.board;
     let mut screen = Screen::open(board, o.listen, o.size)?;
@@ -102,6 +107,7 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
     let mut last_figures: Option<Instant> = None;
     let mut version = 0;
     let mut played = None;
+    let mut drawn = Instant::now();
     while screen.stays_open(o.stop) {
         version = board.wait_change(version, POLL);
         let mut redraw = screen.resized();
@@ -143,6 +149,7 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
         redraw |= c.hud && refreshed;
         // The marker changes at every redraw, so with it the window redraws every turn.
         redraw |= o.optical.is_some();
+        redraw |= drawn.elapsed() >= REPAINT_EVERY;
         screen.retitle(&shown);
         if !redraw {
             screen.idle();
@@ -160,6 +167,7 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
             optical: o.optical.map(|l| l.next_code()),
         };
         let presented = screen.draw(&mut shown, &layout, &c, marks, (w, h))?;
+        drawn = presented;
         if let (Some(l), Some(code)) = (o.optical, marks.optical) {
             l.presented(code, presented);
         }
