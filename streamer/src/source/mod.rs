@@ -123,8 +123,9 @@ pub fn nv12_len(width: usize, height: usize) -> usize {
 
 /// A producer of frames.
 pub trait Source: Send {
-    /// Fills `frame` with the next picture (setting `captured_at` when capture starts);
-    /// `Ok(false)` at the end of the input.
+    /// Fills `frame` with the next picture (setting `captured_at` when capture starts; the
+    /// capture stage sets a paced file's or pattern's to its due time); `Ok(false)` at the end
+    /// of the input.
     fn next_frame(&mut self, frame: &mut RawFrame) -> anyhow::Result<bool>;
 
     /// Like [`Source::next_frame`], but a source that may wait indefinitely for another
