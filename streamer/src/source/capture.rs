@@ -43,34 +43,25 @@ fn pump(source: &mut dyn Source, out: &Slot<RawFrame>, fps: f64, stamp: bool) ->
     let mut ticks = interval.map(Ticks::new);
     while !out.is_closed() {
         let mut frame = out.spare().unwrap_or_default();
-        let due = match &mut ticks {
-            Some(ticks) => {
-                let due = ticks.next();
-                sleep_until(due.checked_sub(ticks.lead).unwrap_or(due));
-                let started = Instant::now();
-                if !source.next_frame_or_stop(&mut frame, &|| out.is_closed())? {
-                    return Ok(());
-                }
-                ticks.took(started.elapsed());
-                // Captured when due, or when made if that came later (never before it is whole).
-                frame.captured_at = due.max(Instant::now());
-                Some(frame.captured_at)
-            }
-            None => {
-                if !source.next_frame_or_stop(&mut frame, &|| out.is_closed())? {
-                    return Ok(());
-                }
-                None
-            }
-        };
+        // Paced: made shortly before it is due (see the module's docs).
+        let due = ticks.as_mut().map(Ticks::wait_to_make);
+        let started = Instant::now();
+        if !source.next_frame_or_stop(&mut frame, &|| out.is_closed())? {
+            return Ok(());
+        }
+        if let (Some(ticks), Some(due)) = (&mut ticks, due) {
+            ticks.took(started.elapsed());
+            // Captured when due, or when made if that came later (never before it is whole).
+            frame.captured_at = due.max(Instant::now());
+        }
         frame.mark = None;
         if stamp && frame.format == PixelFormat::I420 {
             let micros = mark::micros_at(frame.captured_at);
             pattern::stamp_i420(&mut frame.data, frame.width, frame.height, micros);
             frame.mark = Some(micros);
         }
-        if let Some(due) = due {
-            sleep_until(due);
+        if due.is_some() {
+            sleep_until(frame.captured_at);
         }
         let published = if newest_wins {
             out.put(frame)
@@ -107,8 +98,8 @@ impl Ticks {
         }
     }
 
-    /// The next due time.
-    fn next(&mut self) -> Instant {
+    /// Waits until it is time to make the next frame; returns when it is due.
+    fn wait_to_make(&mut self) -> Instant {
         let now = Instant::now();
         if now.saturating_duration_since(self.next) > self.interval {
             // Fell behind (a slow machine): start a new cadence rather than burst.
@@ -116,6 +107,7 @@ impl Ticks {
         }
         let due = self.next;
         self.next += self.interval;
+        sleep_until(due.checked_sub(self.lead).unwrap_or(due));
         due
     }
 
