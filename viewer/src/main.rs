@@ -40,8 +40,8 @@ struct Args {
     #[arg(value_parser = parse_max_pixels)]
     max_pixels: usize,
 
-    /// Streamer connections one address may hold at once (of the 1024 the port serves);
-    /// more are closed as they arrive.
+    /// Streamer connections one address (an IPv6 /64 counts as one) may hold at once (of the
+    /// 1024 the port serves); more are closed as they arrive.
     #[arg(long, value_name = "N", default_value_t = viewer::receive::DEFAULT_PER_CLIENT)]
     #[arg(value_parser = parse_streamer_share)]
     max_per_client: usize,
@@ -82,8 +82,8 @@ struct Args {
     #[arg(long, value_name = "ADDR")]
     http: Option<SocketAddr>,
 
-    /// HTTP connections one client address may hold at once (of the hub's 64); more are
-    /// answered 503.
+    /// HTTP connections one client address (an IPv6 /64 counts as one) may hold at once (of
+    /// the hub's 64); more are answered 503.
     #[arg(long, value_name = "N", default_value_t = viewer::hub::DEFAULT_PER_CLIENT)]
     #[arg(value_parser = parse_per_client)]
     http_max_per_client: usize,

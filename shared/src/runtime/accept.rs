@@ -34,6 +34,28 @@ pub enum Refusal {
 /// A task the loop runs (and reaps) on a server's behalf, such as answering a refused client.
 pub type Task = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
+/// Who counts as one client, for the cap on one address's connections here and the hub's
+/// allowance of password guesses: an IPv4 address, or an IPv6 /64, which one host is usually
+/// given whole and can take addresses from at will (counted address by address, one host could
+/// hold every connection). An IPv4-mapped IPv6 address, as a dual-stack listener reports an
+/// IPv4 peer, is that IPv4 address.
+#[derive(Clone, Copy, Hash, PartialEq, Eq, Debug)]
+pub enum Client {
+    V4(u32),
+    /// The upper 64 bits: the network the host's addresses share.
+    V6(u64),
+}
+
+impl Client {
+    /// The client `ip` belongs to.
+    pub fn of(ip: IpAddr) -> Client {
+        match ip.to_canonical() {
+            IpAddr::V4(v4) => Client::V4(v4.into()),
+            IpAddr::V6(v6) => Client::V6((u128::from(v6) >> 64) as u64),
+        }
+    }
+}
+
 /// Who may connect, and how many at once.
 #[derive(Clone)]
 pub struct Gate {
@@ -42,10 +64,10 @@ pub struct Gate {
     /// One permit per open connection, held until its task ends; the owner can count the
     /// connections open from the permits left.
     pub permits: Arc<Semaphore>,
-    /// Connections one address may hold at once.
+    /// Connections one client (see [`Client`]) may hold at once.
     per_client: usize,
-    /// Connections open per address; an address leaves the map with its last connection.
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    /// Connections open per client; a client leaves the map with its last connection.
+    open: Arc<Mutex<HashMap<Client, usize>>>,
 }
 
 impl Gate {
@@ -68,18 +90,19 @@ impl Gate {
         }
     }
 
-    /// Counts a connection from `ip` if that address holds fewer than its share; the
+    /// Counts a connection from `ip` if its client holds fewer than its share; the
     /// returned guard gives it back when dropped.
     fn enter(&self, ip: IpAddr) -> Option<Entered> {
+        let client = Client::of(ip);
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        let count = open.entry(ip).or_insert(0);
+        let count = open.entry(client).or_insert(0);
         if *count >= self.per_client {
             return None;
         }
         *count += 1;
         Some(Entered {
             open: self.open.clone(),
-            ip,
+            client,
         })
     }
 
@@ -89,19 +112,19 @@ impl Gate {
     }
 }
 
-/// One connection counted against its address, until dropped (also when its task is aborted).
+/// One connection counted against its client, until dropped (also when its task is aborted).
 struct Entered {
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
-    ip: IpAddr,
+    open: Arc<Mutex<HashMap<Client, usize>>>,
+    client: Client,
 }
 
 impl Drop for Entered {
     fn drop(&mut self) {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(count) = open.get_mut(&self.ip) {
+        if let Some(count) = open.get_mut(&self.client) {
             *count = count.saturating_sub(1);
             if *count == 0 {
-                open.remove(&self.ip);
+                open.remove(&self.client);
             }
         }
     }
@@ -353,6 +376,35 @@ mod tests {
         assert_eq!(again, "hi\n");
         stop.send_replace(true);
         drop(server.await.unwrap());
+    }
+
+    /// Addresses in one IPv6 /64 share one client's share, another /64 has its own; an
+    /// IPv4-mapped address shares its IPv4 address's.
+    #[test]
+    fn an_ipv6_64_is_one_client_and_a_mapped_address_is_its_ipv4_one() {
+        let gate = Gate::new(Arc::new(Vec::new()), 1024).per_client(2);
+        let enter = |ip: &str| gate.enter(ip.parse().unwrap());
+        let first = enter("2001:db8:0:1::1").unwrap();
+        let _second = enter("2001:db8:0:1:ffff::2").unwrap();
+        assert!(
+            enter("2001:db8:0:1:1234:5678:9abc:def0").is_none(),
+            "same /64"
+        );
+        let _other = enter("2001:db8:0:2::1").expect("another /64");
+        drop(first);
+        assert!(enter("2001:db8:0:1::3").is_some(), "a share given back");
+        let _v4 = enter("192.0.2.7").unwrap();
+        let _mapped = enter("::ffff:192.0.2.7").unwrap();
+        assert!(enter("::ffff:192.0.2.7").is_none(), "mapped counts as IPv4");
+        assert!(enter("192.0.2.7").is_none());
+        assert!(
+            enter("192.0.2.8").is_some(),
+            "IPv4 addresses are each their own"
+        );
+        assert_eq!(
+            Client::of("::ffff:192.0.2.7".parse().unwrap()),
+            Client::of("192.0.2.7".parse().unwrap())
+        );
     }
 
     #[tokio::test]

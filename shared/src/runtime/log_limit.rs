@@ -1,6 +1,7 @@
-//! Diagnostics rate-limited to one stderr line per kind per second, so that a flood of bad
-//! clients cannot flood the log (or slow the server writing it). The lines held back are
-//! counted and the next line of their kind says how many there were.
+//! Diagnostics rate-limited to one stderr line per kind per second (or a few, see
+//! [`LogLimit::with_burst`]), so that a flood of bad clients cannot flood the log (or slow the
+//! server writing it). The lines held back are counted and the next line of their kind says
+//! how many there were.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,13 +13,30 @@ pub const PERIOD: Duration = Duration::from_secs(1);
 /// Kinds tracked at most; a program has a handful, so this only bounds a misuse.
 const MAX_KINDS: usize = 64;
 
-/// When each kind last wrote a line, and how many of its lines were held back since.
-#[derive(Default)]
+/// Per kind: when its period began, the lines written in it, and those held back since the
+/// last line written.
 pub struct LogLimit {
-    kinds: Mutex<HashMap<&'static str, (Instant, u64)>>,
+    kinds: Mutex<HashMap<&'static str, (Instant, u32, u64)>>,
+    /// Lines of one kind written per period.
+    burst: u32,
+}
+
+impl Default for LogLimit {
+    fn default() -> LogLimit {
+        LogLimit::with_burst(1)
+    }
 }
 
 impl LogLimit {
+    /// Up to `burst` lines of a kind per period: where each line names a different client
+    /// worth seeing (a few bad streamers at once), while a flood still writes only `burst`.
+    pub fn with_burst(burst: u32) -> LogLimit {
+        LogLimit {
+            kinds: Mutex::default(),
+            burst: burst.max(1),
+        }
+    }
+
     /// Whether a line of `kind` may be written now; if so, how many were held back since the
     /// last one. Counts the line as held back otherwise.
     pub fn admit(&self, kind: &'static str, now: Instant) -> Option<u64> {
@@ -27,20 +45,19 @@ impl LogLimit {
         if kinds.len() >= MAX_KINDS && !kinds.contains_key(kind) {
             kinds.clear();
         }
-        match kinds.get_mut(kind) {
-            Some((last, held)) if now.saturating_duration_since(*last) < PERIOD => {
-                *held += 1;
-                None
-            }
-            Some((last, held)) => {
-                *last = now;
-                Some(std::mem::take(held))
-            }
-            None => {
-                kinds.insert(kind, (now, 0));
-                Some(0)
-            }
+        let Some((began, written, held)) = kinds.get_mut(kind) else {
+            kinds.insert(kind, (now, 1, 0));
+            return Some(0);
+        };
+        if now.saturating_duration_since(*began) >= PERIOD {
+            (*began, *written) = (now, 0);
         }
+        if *written >= self.burst {
+            *held += 1;
+            return None;
+        }
+        *written += 1;
+        Some(std::mem::take(held))
     }
 
     /// Writes `line()` to stderr unless a line of `kind` was written less than a second ago;
@@ -71,6 +88,17 @@ mod tests {
         assert_eq!(limit.admit("a", t0 + PERIOD * 3), Some(0));
         // A clock that goes backwards holds back rather than panics.
         assert_eq!(limit.admit("a", t0), None);
+    }
+
+    #[test]
+    fn a_burst_of_lines_per_period_then_the_count_held_back() {
+        let limit = LogLimit::with_burst(3);
+        let t0 = Instant::now();
+        let at = |ms| t0 + Duration::from_millis(ms);
+        let admitted: Vec<_> = (0..5).map(|i| limit.admit("a", at(i * 10))).collect();
+        assert_eq!(admitted, [Some(0), Some(0), Some(0), None, None]);
+        assert_eq!(limit.admit("a", at(1000)), Some(2));
+        assert_eq!(limit.admit("a", at(1001)), Some(0));
     }
 
     #[test]

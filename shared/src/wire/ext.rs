@@ -6,6 +6,7 @@
 //! adds records without changing the framing: unknown records are skipped, unless their type
 //! has the high bit set ("critical"), which the receiver must refuse.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// The highest exchange version this build speaks. Version 2 seals every frame and answer when
@@ -23,6 +24,9 @@ pub const ANSWER_TAG: u8 = b'A';
 pub const MAX_HELLO_BODY: usize = 1024;
 /// Longest stream name, in bytes of UTF-8.
 pub const MAX_NAME_BYTES: usize = 64;
+/// Longest REFUSE reason, in bytes of UTF-8: the name's limit, which every program of ours
+/// parses REFUSE with, older ones included, so it stays. The reasons we send fit it whole.
+pub const MAX_REFUSE_BYTES: usize = MAX_NAME_BYTES;
 /// Bytes of a nonce and of a proof (HMAC-SHA256).
 pub const NONCE_BYTES: usize = 16;
 pub const PROOF_BYTES: usize = 32;
@@ -213,6 +217,21 @@ pub fn cut_name(name: &str) -> &str {
     &name[..end]
 }
 
+/// A REFUSE reason as sent: whole when it fits [`MAX_REFUSE_BYTES`], else cut on a character
+/// boundary and ended with `…`, so that the reader sees it was cut rather than a word that
+/// stops short. Our own reasons always fit (see `connection::extended`).
+pub fn cut_reason(why: &str) -> Cow<'_, str> {
+    if why.len() <= MAX_REFUSE_BYTES {
+        return Cow::Borrowed(why);
+    }
+    const ELLIPSIS: &str = "…";
+    let mut end = MAX_REFUSE_BYTES - ELLIPSIS.len();
+    while !why.is_char_boundary(end) {
+        end -= 1;
+    }
+    Cow::Owned(format!("{}{ELLIPSIS}", &why[..end]))
+}
+
 impl Hello {
     /// Appends the block's bytes: `HI`, the body length (u16, big-endian), the body.
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -233,7 +252,7 @@ impl Hello {
             put(&mut body, record::AUTH, &[]);
         }
         if let Some(why) = &self.refuse {
-            put(&mut body, record::REFUSE, cut_name(why).as_bytes());
+            put(&mut body, record::REFUSE, cut_reason(why).as_bytes());
         }
         put_meta(&mut body, &self.meta);
         if let Some(t) = &self.times {
@@ -682,6 +701,48 @@ mod tests {
         let mut short = b"HI\x00\x05\x02\x04\x09ab".to_vec();
         blank_proof(&mut short);
         assert_eq!(short, b"HI\x00\x05\x02\x04\x09ab");
+    }
+
+    /// A reason too long for the record (none of ours is) arrives cut on a character boundary,
+    /// ending in `…`, and still parses; one that fits arrives whole.
+    #[test]
+    fn long_reasons_are_cut_visibly_and_still_parse() {
+        let refused = |why: &str| {
+            let mut bytes = Vec::new();
+            Hello {
+                version: 2,
+                refuse: Some(why.into()),
+                ..Hello::default()
+            }
+            .encode(&mut bytes);
+            Hello::parse(&bytes).unwrap().unwrap().0.refuse.unwrap()
+        };
+        let long = format!("{}{}", "a".repeat(60), "é".repeat(5));
+        let got = refused(&long);
+        assert!(got.len() <= MAX_REFUSE_BYTES, "{} bytes", got.len());
+        assert_eq!(got, format!("{}…", "a".repeat(60)));
+        let fits = "é".repeat(MAX_REFUSE_BYTES / 2);
+        assert_eq!(refused(&fits), fits);
+    }
+
+    /// A hello body of exactly the limit is whole at every split, whatever follows it.
+    #[test]
+    fn a_hello_of_exactly_the_limit_parses_at_every_split() {
+        let mut bytes = b"HI\x04\x00\x02".to_vec();
+        // Unknown records that are not critical, to fill the body to 1024 bytes.
+        while bytes.len() < 4 + MAX_HELLO_BODY {
+            let room = 4 + MAX_HELLO_BODY - bytes.len() - 2;
+            let len = room.min(255);
+            bytes.extend_from_slice(&[0x45, len as u8]);
+            bytes.resize(bytes.len() + len, b'x');
+        }
+        assert_eq!(bytes.len(), 4 + MAX_HELLO_BODY);
+        for cut in 0..bytes.len() {
+            assert_eq!(Hello::parse(&bytes[..cut]), Ok(None), "cut at {cut}");
+        }
+        bytes.extend_from_slice(b"F\x00");
+        let (hello, used) = Hello::parse(&bytes).unwrap().unwrap();
+        assert_eq!((hello.version, used), (2, 4 + MAX_HELLO_BODY));
     }
 
     #[test]

@@ -203,7 +203,9 @@ fn parse_size(buf: &[u8], max: usize) -> Result<Header, FrameError> {
     }
     let mut len: u64 = 0;
     for (i, &b) in buf.iter().enumerate().skip(SIZE_PREFIX.len()) {
-        if i >= MAX_SIZE_MESSAGE_LEN {
+        // Only a digit can make the message longer: a non-digit right after a message of
+        // exactly the limit is the picture's first byte, so it is judged below.
+        if i >= MAX_SIZE_MESSAGE_LEN && b.is_ascii_digit() {
             return Err(FrameError::FlagTooLong);
         }
         if !b.is_ascii_digit() {
@@ -579,6 +581,33 @@ mod tests {
         ));
     }
 
+    /// A flag whose `,` is its 20th byte is whole, whatever follows it and wherever the bytes
+    /// are split; with its trailing space it is 21 bytes, and the space does not count.
+    #[test]
+    fn a_flag_of_exactly_the_limit_is_accepted_at_every_split() {
+        let flag = b"0000000000000000012,";
+        assert_eq!(flag.len(), MAX_FLAG_LEN);
+        let wire = [&flag[..], b" \xFF\xD8"].concat();
+        for cut in 0..=wire.len() {
+            let first = parse_flag(&wire[..cut], MAX);
+            if cut < MAX_FLAG_LEN {
+                assert_eq!(first, Ok(None), "cut at {cut}");
+            } else {
+                assert_eq!(
+                    first.map(|f| f.map(|f| f.len)),
+                    Ok(Some(12)),
+                    "cut at {cut}"
+                );
+            }
+        }
+        let whole = parse_flag(&wire, MAX).unwrap().unwrap();
+        assert_eq!((whole.consumed, whole.space_seen), (MAX_FLAG_LEN + 1, true));
+        assert_eq!(
+            parse_flag(b"00000000000000000012,", MAX),
+            Err(FrameError::FlagTooLong)
+        );
+    }
+
     #[test]
     fn detects_dialects_from_the_first_byte() {
         assert_eq!(Dialect::detect(b'3'), Dialect::Flag);
@@ -654,6 +683,46 @@ mod tests {
         );
         assert_eq!(p(b"SIZE 0").unwrap().settle(), Err(FrameError::ZeroLength));
         assert_eq!(p(b"SIZE 000000000000000000"), Err(FrameError::FlagTooLong));
+    }
+
+    /// A `SIZE n` message of exactly [`MAX_SIZE_MESSAGE_LEN`] bytes is whole however it and
+    /// the picture after it are split across reads: the byte after it starts the picture, it
+    /// is not a 21st byte of the message. One digit more is too long, split or not.
+    #[test]
+    fn a_size_message_of_exactly_the_limit_is_accepted_at_every_split() {
+        let msg = b"SIZE 000000000000012";
+        assert_eq!(msg.len(), MAX_SIZE_MESSAGE_LEN);
+        let wire = [&msg[..], b"\xFF\xD8picture\xFF\xD9"].concat();
+        let whole = Header::Frame {
+            len: 12,
+            consumed: MAX_SIZE_MESSAGE_LEN,
+            space_pending: false,
+            offer: Offer::None,
+        };
+        for cut in 0..=wire.len() {
+            // What the first read brought, then what the next one added to it.
+            let first = parse_header(Dialect::Size, &wire[..cut], 1000);
+            match cut {
+                0..=5 => assert_eq!(first, Ok(Header::Incomplete), "cut at {cut}"),
+                6..=20 => assert!(
+                    matches!(first, Ok(Header::LengthSoFar { consumed, .. }) if consumed == cut),
+                    "cut at {cut}: {first:?}"
+                ),
+                _ => assert_eq!(first, Ok(whole), "cut at {cut}"),
+            }
+            assert_eq!(parse_header(Dialect::Size, &wire, 1000), Ok(whole));
+        }
+        // A pause after the message: the number is taken as whole.
+        let paused = parse_header(Dialect::Size, msg, 1000).unwrap().settle();
+        assert_eq!(paused, Ok(whole));
+        // 21 bytes: too long, with or without the picture after it.
+        let long = b"SIZE 0000000000000012";
+        for bytes in [&long[..], &[&long[..], b"\xFF\xD8"].concat()] {
+            assert_eq!(
+                parse_header(Dialect::Size, bytes, 1000),
+                Err(FrameError::FlagTooLong)
+            );
+        }
     }
 
     #[test]

@@ -9,6 +9,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use shared::runtime::accept::Client;
+
 /// Wrong credentials an address may send in a row before it must wait.
 pub const BURST: u32 = 5;
 /// After the burst, one more guess per interval: 5 a minute, 7200 a day.
@@ -16,21 +18,17 @@ pub const INTERVAL: Duration = Duration::from_secs(12);
 /// Addresses tracked at once.
 pub const MAX_ADDRESSES: usize = 4096;
 
-/// Whose guesses are counted together: an IPv4 address, or an IPv6 /64 (what one host is
-/// usually given, and can pick addresses from at will).
+/// Whose guesses are counted together: one client ([`Client`]: an IPv4 address, or an IPv6
+/// /64, what one host is usually given and can pick addresses from at will).
 #[derive(Clone, Copy, Hash, PartialEq, Eq, Debug)]
 enum Key {
-    V4(u32),
-    V6(u64),
+    One(Client),
     /// Every address that found the table full.
     Overflow,
 }
 
 fn key(ip: IpAddr) -> Key {
-    match ip.to_canonical() {
-        IpAddr::V4(v4) => Key::V4(v4.into()),
-        IpAddr::V6(v6) => Key::V6((u128::from(v6) >> 64) as u64),
-    }
+    Key::One(Client::of(ip))
 }
 
 /// The failures of every address, as the time its allowance will be whole again after its

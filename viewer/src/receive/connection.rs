@@ -54,8 +54,15 @@ pub struct Shared {
     pub optical: Option<Arc<crate::optical::Loop>>,
 }
 
-/// The lines about connections that never sent a header in time, one a second at most.
+/// The lines about connections that never sent a header in time, one a second at most:
+/// silent sockets come in floods (docs/security.md).
 static SILENT: LazyLock<LogLimit> = LazyLock::new(LogLimit::default);
+/// The lines about other connections that never delivered a frame (refused, bad first bytes,
+/// closed at once): a few bad streamers at once are each named, while a flood (port scans,
+/// health checks) cannot flood the log or stall this thread, which answers every streamer.
+static UNSEEN: LazyLock<LogLimit> = LazyLock::new(|| LogLimit::with_burst(UNSEEN_BURST));
+/// Lines a second of each kind about connections that never delivered a frame.
+const UNSEEN_BURST: u32 = 20;
 
 /// Serves streamer `id` at `peer` until it leaves, fails, or the viewer stops.
 pub async fn serve(id: u64, stream: TcpStream, peer: SocketAddr, shared: Shared) {
@@ -87,8 +94,14 @@ pub async fn serve(id: u64, stream: TcpStream, peer: SocketAddr, shared: Shared)
                 };
                 streamer.frame(payload, heard).await
             }
-            Ok(false) => {
+            Ok(false) if streamer.info.is_some() => {
                 eprintln!("{peer}: streamer disconnected");
+                ControlFlow::Break(())
+            }
+            Ok(false) => {
+                UNSEEN.line("closed", || {
+                    format!("{peer}: closed before its first frame")
+                });
                 ControlFlow::Break(())
             }
             Err(e) => streamer.failed(&e),
@@ -260,8 +273,9 @@ impl Streamer {
         let peer = self.peer;
         let handshake = ["first header", "hello and proof"];
         if matches!(e, ConnError::Timeout { waiting_for, .. } if handshake.contains(waiting_for)) {
-            // Silent connections come in floods: one line a second says how many.
             SILENT.line("silent", || format!("{peer}: {e}, closing"));
+        } else if self.info.is_none() {
+            UNSEEN.line("refused", || format!("{peer}: {e}, closing"));
         } else {
             eprintln!("{peer}: {e}, closing");
         }

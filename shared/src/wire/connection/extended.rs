@@ -93,7 +93,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 Some((sealed, _)) => meta = sealed,
                 None => {
                     return Err(ConnError::Closed {
-                        waiting_for: "the first sealed frame",
+                        waiting_for: "first sealed frame",
                     })
                 }
             }
@@ -205,7 +205,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         };
         let first = self.send_hello(&ours).await?;
         let (theirs, second) = self
-            .read_hello(self.limits.read_timeout, "the streamer's hello")
+            .read_hello(self.limits.read_timeout, "hello from the streamer")
             .await?;
         if theirs.version == 0 {
             return Err(ext::ExtError::BadRecord(0).into());
@@ -289,8 +289,18 @@ pub(super) fn prove_in(hello: &mut Hello, secret: &[u8], who: Prover, before: &[
     encode(hello)
 }
 
+/// Why a viewer with the secret refuses a streamer's hello. Each goes into the REFUSE record,
+/// whose limit older programs parse ([`ext::MAX_REFUSE_BYTES`]), and the streamer prints it
+/// (`refused: the viewer says: ...`): each is short enough to arrive whole, not cut mid-word.
+const NO_PROOF: &str = "the streamer gave no proof of the shared secret (--secret)";
+const OLD_VERSION: &str = "the streamer speaks exchange version 1, which cannot seal frames";
+const WRONG_PROOF: &str = "the streamer's proof of the shared secret is wrong";
+/// Every reason the viewer sends in a REFUSE record (none is built from runtime text).
+#[cfg(test)]
+const REFUSALS: [&str; 3] = [NO_PROOF, OLD_VERSION, WRONG_PROOF];
+
 /// Viewer side: whether the streamer's hello (`second`, after ours, `first`) proves the secret
-/// over both; its nonce if so, or why not.
+/// over both; its nonce if so, or why not (one of the reasons above).
 fn streamer_proved(
     secret: &[u8],
     theirs: &Hello,
@@ -298,19 +308,17 @@ fn streamer_proved(
     second: &[u8],
 ) -> Result<[u8; ext::NONCE_BYTES], &'static str> {
     let (Some(nonce), Some(got)) = (theirs.nonce, theirs.proof) else {
-        return Err("this viewer needs the shared secret (--secret); the streamer gave no proof");
+        return Err(NO_PROOF);
     };
+    // Version 0 never gets here (refused as malformed), so below 2 is version 1.
     if theirs.version < SEALED_VERSION {
-        return Err(
-            "the streamer speaks exchange version 1, which cannot seal frames: with the shared \
-             secret (--secret) both sides need version 2",
-        );
+        return Err(OLD_VERSION);
     }
     let mut blank = second.to_vec();
     ext::blank_proof(&mut blank);
     let transcript = proof::transcript(&[first, &blank]);
     if !proof::is_proof(secret, Prover::Streamer, &transcript, &got) {
-        return Err("the streamer's proof of the shared secret is wrong");
+        return Err(WRONG_PROOF);
     }
     Ok(nonce)
 }
@@ -500,8 +508,7 @@ mod tests {
         peer.write_all(&encode(&old)).await.unwrap();
         let n = peer.read(&mut buf).await.unwrap();
         let (reply, _) = Hello::parse(&buf[..n]).unwrap().unwrap();
-        let why = reply.refuse.unwrap();
-        assert!(why.contains("version 1"), "{why}");
+        assert_eq!(reply.refuse.as_deref(), Some(OLD_VERSION), "whole");
         assert!(matches!(viewer.await.unwrap(), Err(ConnError::Refused(_))));
         // The streamer's side: a viewer's hello of version 1.
         let (a, mut b) = tokio::io::duplex(4096);
@@ -531,10 +538,30 @@ mod tests {
         drop(peer.await.unwrap());
     }
 
-    /// A wrong secret, or none, is refused by the viewer, and the streamer hears why.
+    /// Every reason the viewer can send in a REFUSE record fits it whole, so the streamer
+    /// prints it as written.
+    #[test]
+    fn every_refusal_fits_the_record_whole() {
+        for why in REFUSALS {
+            assert!(
+                why.len() <= ext::MAX_REFUSE_BYTES,
+                "{} bytes: {why}",
+                why.len()
+            );
+            let reply = Hello {
+                version: VERSION,
+                refuse: Some(why.into()),
+                ..Hello::default()
+            };
+            let (parsed, _) = Hello::parse(&encode(&reply)).unwrap().unwrap();
+            assert_eq!(parsed.refuse.as_deref(), Some(why));
+        }
+    }
+
+    /// A wrong secret, or none, is refused by the viewer, and the streamer hears why, whole.
     #[tokio::test]
     async fn a_wrong_or_missing_secret_is_refused_on_both_sides() {
-        for streamer_secret in [Some(&b"wrong"[..]), None] {
+        for (streamer_secret, why) in [(Some(&b"wrong"[..]), WRONG_PROOF), (None, NO_PROOF)] {
             let (a, b) = tokio::io::duplex(4096);
             let viewer = tokio::spawn(async move {
                 let mut conn =
@@ -551,12 +578,32 @@ mod tests {
                 )
                 .await
                 .unwrap_err();
-            assert!(
-                matches!(&err, ConnError::Refused(why) if why.starts_with("the viewer says")),
-                "{err}"
-            );
+            assert_eq!(err.to_string(), format!("refused: the viewer says: {why}"));
             assert!(matches!(viewer.await.unwrap(), Err(ConnError::Refused(_))));
         }
+    }
+
+    /// A streamer that offers the exchange and then sends no hello is closed at the handshake
+    /// limit with the line docs/PROTOCOL.md's limits table shows.
+    #[tokio::test(start_paused = true)]
+    async fn a_missing_hello_times_out_with_the_documented_line() {
+        let (mut client, server) = tokio::io::duplex(4096);
+        let mut viewer = Connection::new(server, Limits::default())
+            .with_extension(ext("", 4, Some(b"k")))
+            .with_handshake_limit(Duration::from_secs(10));
+        // The offer comes a moment after the accept, as on a real link (the hello's own read
+        // timeout then ends later than the handshake's limit).
+        tokio::time::advance(Duration::from_secs(1)).await;
+        client.write_all(&FlagBytes::extended(2)).await.unwrap();
+        let err = viewer.read_frame(&mut Vec::new()).await.unwrap_err();
+        let line = format!("PEER: {err}, closing");
+        assert_eq!(line, "PEER: no hello and proof within 10.0 s, closing");
+        let doc = include_str!("../../../../docs/PROTOCOL.md");
+        assert!(
+            doc.contains(&format!("`{line}`")),
+            "docs/PROTOCOL.md names {line:?}"
+        );
+        drop(client);
     }
 
     /// A viewer of the previous wave answers the offer `OK`; one without the exchange, a plain

@@ -358,9 +358,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                         max: u32::MAX as usize,
                     })
                 })?;
-                self.write_within(&len.to_be_bytes(), "the socket to take the header")
+                self.write_within(&len.to_be_bytes(), "room in the socket for the header")
                     .await?;
-                self.write_within(payload, "the socket to take the payload")
+                self.write_within(payload, "room in the socket for the payload")
                     .await?;
                 Ok(None)
             }
@@ -416,7 +416,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// sees its end at a frame boundary.
     pub async fn finish(&mut self) -> Result<(), ConnError> {
         if self.dialect == Some(Dialect::Size) {
-            self.write_within(BYE, "the socket to take BYE BYE").await?;
+            self.write_within(BYE, "room in the socket for BYE BYE")
+                .await?;
         }
         Ok(self.stream.shutdown().await?)
     }
@@ -424,7 +425,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     async fn send_answer(&mut self, answer: &[u8]) -> Result<(), ConnError> {
         // One write with nothing else: the reference senders compare a whole recv() with it.
         // Bounded, so a peer that never reads its answers cannot hold this task forever.
-        self.write_within(answer, "the peer to read its answer")
+        self.write_within(answer, "room in the socket for the answer")
             .await
     }
 

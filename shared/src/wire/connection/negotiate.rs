@@ -47,7 +47,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     ) -> Result<(Negotiated, FirstTimes), ConnError> {
         self.frames += 1;
         let t1 = meta.capture_us.unwrap_or(0) + u64::from(meta.sent_us.unwrap_or(0));
-        let waiting = "an answer to the offer";
+        let waiting = "answer to the offer";
         self.write_within(&FlagBytes::extended(payload.len()), waiting)
             .await?;
         let limit = self.limits.ack_timeout;
@@ -68,9 +68,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 match self.session.as_mut() {
                     Some(session) => {
                         let wire = sealed_frame(session, payload, &meta)?;
-                        self.write_within(&wire, "the frame's answer").await?;
+                        self.write_within(&wire, "answer to the frame").await?;
                     }
-                    None => self.write_within(payload, "the frame's answer").await?,
+                    None => self.write_within(payload, "answer to the frame").await?,
                 }
                 self.first_answer(t1, clock, limit).await?;
                 let times = FirstTimes {
@@ -116,7 +116,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         clock: ClockSink<'_>,
     ) -> Result<(u8, FrameMeta), ConnError> {
         let limit = self.limits.ack_timeout;
-        let (theirs, first) = self.read_hello(limit, "the viewer's hello").await?;
+        let (theirs, first) = self.read_hello(limit, "hello from the viewer").await?;
         let t4 = now_micros();
         if let Some(times) = theirs.times {
             meta.clock = clock_record(clock(Sample {
@@ -152,7 +152,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             _ => encode(&ours),
         };
         self.send_answer(&second).await?;
-        let (reply, third) = self.read_hello(limit, "the viewer's second hello").await?;
+        let (reply, third) = self
+            .read_hello(limit, "second hello from the viewer")
+            .await?;
         if let Some(why) = reply.refuse {
             return Err(ConnError::Refused(format!("the viewer says: {why}")));
         }
@@ -186,7 +188,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         clock: ClockSink<'_>,
         limit: Duration,
     ) -> Result<(), ConnError> {
-        let waiting = "the first frame's answer";
+        let waiting = "answer to the first frame";
         loop {
             let found = match self.session.as_mut() {
                 Some(session) => session.open_answer(&self.buf)?,
