@@ -4,7 +4,8 @@
 //! byte for byte (against `--save-dir`); a stream leaving is unadvertised; bad JSON closes
 //! with a reason and one line; `--http-auth` (a Basic header, or the `auth` query parameter)
 //! and TLS apply to the upgrade; 20 clients, one stalled, leave the streamer at full rate and
-//! the viewer under one core; headless Chromium shows the page's per-frame glass.
+//! the viewer under one core; headless Chromium shows the page's per-frame glass, and a page of
+//! another origin opens the WebSocket only once `--http-origin` names it.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -216,11 +217,111 @@ fn raw_client(http: &str) -> TcpStream {
         }
     }
     // Stream 1's image channel is 2 (docs/hub.md).
-    let subscribe = br#"{"op":"subscribe","subscriptions":[{"id":1,"channelId":2}]}"#;
-    let mut frame = vec![0x81, 0x80 | subscribe.len() as u8, 0, 0, 0, 0];
-    frame.extend_from_slice(subscribe);
-    s.write_all(&frame).unwrap();
+    send_text(
+        &mut s,
+        br#"{"op":"subscribe","subscriptions":[{"id":1,"channelId":2}]}"#,
+    );
     s
+}
+
+/// Sends a short text message (under 126 bytes), masked with a zero key as clients must mask.
+fn send_text(s: &mut TcpStream, text: &[u8]) {
+    let mut frame = vec![0x81, 0x80 | text.len() as u8, 0, 0, 0, 0];
+    frame.extend_from_slice(text);
+    s.write_all(&frame).unwrap();
+}
+
+/// Reads frames, answering none, until the server closes: (pings seen, the close reason).
+fn read_until_closed(s: &mut TcpStream) -> (usize, String) {
+    let mut pings = 0;
+    loop {
+        let (opcode, payload) = read_frame(s).unwrap();
+        match opcode {
+            9 => pings += 1,
+            8 => return (pings, String::from_utf8_lossy(&payload[2..]).into_owned()),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn a_silent_client_is_closed_and_one_that_answers_pings_stays() {
+    let _lock = heavy();
+    let (viewer, http) = hub(&[]);
+    let streamer = paced_streamer(&viewer, "320x240", 3600);
+    wait_for_stream(&http);
+    // One client answers pings, as every WebSocket library does, reading all along.
+    let mut answering = raw_client(&http);
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let done = done.clone();
+        thread::spawn(move || {
+            let (mut pings, mut frames) = (0, 0);
+            while !done.load(Ordering::Relaxed) {
+                let (opcode, _) = read_frame(&mut answering).unwrap();
+                assert_ne!(opcode, 8, "the client that answers pings was closed");
+                if opcode == 9 {
+                    // A pong, masked with a zero key, echoing the ping's (empty) payload.
+                    answering.write_all(&[0x8A, 0x80, 0, 0, 0, 0]).unwrap();
+                    pings += 1;
+                }
+                frames += usize::from(opcode == 2);
+            }
+            (pings, frames)
+        })
+    };
+    // The other reads but never says anything, not even a pong.
+    let mut silent = raw_client(&http);
+    let started = Instant::now();
+    let (pings, reason) = read_until_closed(&mut silent);
+    // Closed for its silence (docs/hub.md: pinged every 5 s, closed after 15 s unheard).
+    assert!(reason.starts_with("nothing heard for 15 s"), "{reason}");
+    assert!(pings >= 2, "{pings} pings before the close");
+    assert!(
+        started.elapsed() >= Duration::from_secs(14),
+        "{:?}",
+        started.elapsed()
+    );
+    // By then the answering one, served as long, was pinged too and is served still.
+    done.store(true, Ordering::Relaxed);
+    let (pings, frames) = reader.join().unwrap();
+    assert!(pings >= 2 && frames >= 100, "pings={pings} frames={frames}");
+    drop(streamer);
+    drop(viewer);
+}
+
+#[test]
+fn a_channel_subscribed_twice_is_sent_once() {
+    let _lock = heavy();
+    let (viewer, http) = hub(&[]);
+    let streamer = paced_streamer(&viewer, "320x240", 1800);
+    wait_for_stream(&http);
+    let mut s = raw_client(&http);
+    // A second subscription to channel 2 would have the hub send each frame twice (or 256
+    // times, one client's whole allowance): refused with a status, the first one kept.
+    send_text(
+        &mut s,
+        br#"{"op":"subscribe","subscriptions":[{"id":7,"channelId":2}]}"#,
+    );
+    let (mut refused, mut frames) = (false, 0);
+    while !refused || frames < 10 {
+        let (opcode, payload) = read_frame(&mut s).unwrap();
+        if opcode == 1 && String::from_utf8_lossy(&payload).contains("\"status\"") {
+            let text = String::from_utf8_lossy(&payload);
+            assert!(text.contains("channel 2 is subscribed already"), "{text}");
+            refused = true;
+        } else if opcode == 2 {
+            // messageData: opcode 1, then the subscription id (little-endian u32).
+            assert_eq!(
+                &payload[..5],
+                &[1, 1, 0, 0, 0],
+                "only subscription 1 is sent"
+            );
+            frames += usize::from(refused);
+        }
+    }
+    drop(streamer);
+    drop(viewer);
 }
 
 /// One server frame: opcode and payload (servers do not mask).
@@ -356,6 +457,50 @@ fn the_page_in_headless_chromium_shows_per_frame_glass() {
         shown.parse::<f64>().is_ok_and(|ms| ms.abs() < 500.0),
         "{line}"
     );
+    drop(streamer);
+    drop(viewer);
+}
+
+/// Runs tests/peers/cross_site_ws.py: a page of another origin (127.0.0.1:`page_port`) opens
+/// the hub's WebSocket in headless Chromium; its one line.
+fn cross_site_page(http: &str, page_port: u16) -> String {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(root.join("../.cache/venv/bin/python"))
+        .arg(root.join("peers/cross_site_ws.py"))
+        .args([ws_url(http), page_port.to_string()])
+        .output_within(TOOL_LIMIT)
+        .unwrap();
+    line_of(&out)
+}
+
+#[test]
+fn another_sites_page_reads_nothing_unless_its_origin_is_given() {
+    let _lock = heavy();
+    let page_port = free_port();
+    let origin = format!("http://127.0.0.1:{page_port}");
+    // The attack: a site the user visits opens the hub's WebSocket from its own page.
+    let (viewer, http) = hub(&[]);
+    let streamer = paced_streamer(&viewer, "320x240", 1800);
+    wait_for_stream(&http);
+    let line = cross_site_page(&http, page_port);
+    assert_eq!(line, format!("outcome=refused origin={origin}"));
+    let said = format!("WebSocket from a page at \"{origin}\", not this hub's own: answering 403");
+    wait_for("the viewer's line", Duration::from_secs(10), || {
+        viewer
+            .stderr
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(&said))
+    });
+    drop(streamer);
+    drop(viewer);
+    // Its origin given (as Foxglove's web app's would be), the same page reads the frames.
+    let (viewer, http) = hub(&["--http-origin", &origin]);
+    let streamer = paced_streamer(&viewer, "320x240", 1800);
+    wait_for_stream(&http);
+    let line = cross_site_page(&http, page_port);
+    assert_eq!(line, format!("outcome=data origin={origin}"));
     drop(streamer);
     drop(viewer);
 }

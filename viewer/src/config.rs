@@ -40,6 +40,8 @@ pub struct Config {
     pub http_auth: Option<PathBuf>,
     /// Host names HTTP requests may give besides the hub's own (`--http-host`).
     pub http_hosts: Vec<String>,
+    /// Web pages' origins that may open the hub's WebSocket besides its own (`--http-origin`).
+    pub http_origins: Vec<String>,
     /// The certificate chain and key that put the hub on https (`--http-cert`, `--http-key`).
     pub http_tls: Option<(PathBuf, PathBuf)>,
     /// Start with the figures band shown (`--hud`).

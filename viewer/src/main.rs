@@ -99,6 +99,13 @@ struct Args {
     #[arg(value_parser = viewer::hub::host::parse_name)]
     http_hosts: Vec<String>,
 
+    /// A web page's origin (`https://HOST[:PORT]`) whose scripts may open the hub's WebSocket
+    /// besides the hub's own page, e.g. a web app of Foxglove's; others are answered 403
+    /// (repeatable).
+    #[arg(long = "http-origin", value_name = "ORIGIN", requires = "http")]
+    #[arg(value_parser = viewer::hub::origin::parse)]
+    http_origins: Vec<String>,
+
     /// Serve the hub over https with this certificate chain (PEM); needs --http-key.
     #[arg(long, value_name = "FILE", requires_all = ["http", "http_key"])]
     http_cert: Option<PathBuf>,
@@ -240,6 +247,7 @@ fn main() -> ExitCode {
         http_max_per_client: args.http_max_per_client,
         http_auth: args.http_auth,
         http_hosts: args.http_hosts,
+        http_origins: args.http_origins,
         http_tls: args.http_cert.zip(args.http_key),
         hud: args.hud,
         snapshot_dir: args.snapshot_dir,

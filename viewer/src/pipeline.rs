@@ -142,6 +142,8 @@ fn start_hub(
         per_client: config.http_max_per_client,
         auth,
         hosts: config.http_hosts.clone(),
+        origins: config.http_origins.clone(),
+        max_frame_bytes: config.limits.max_frame_bytes,
         tls,
     };
     Ok(Some(hub::spawn(listener, counters, access, stop)?))

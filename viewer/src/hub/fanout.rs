@@ -1,6 +1,7 @@
 //! One Foxglove WebSocket client served: streams advertised as they come and go, and per
 //! subscription a newest-value slot (the stream's watch): a slow client skips frames (counted),
-//! never delays another client or the stream.
+//! never delays another client or the stream. A client pinged and silent for [`SILENCE`] (gone
+//! off the Wi-Fi, or never reading) is closed, so it does not hold one of the hub's places.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -20,13 +21,16 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 use super::foxglove::{self, Ask, What};
+use super::stall::STALL_TIMEOUT;
 use super::Hub;
 use crate::stats::streams::{Payload, StreamInfo};
 
-/// A client that takes nothing for this long is closed (its frames were skipped meanwhile).
-const STALL_TIMEOUT: Duration = Duration::from_secs(20);
 /// How often the stream list is looked at for streams come and gone.
 const REFRESH: Duration = Duration::from_millis(250);
+/// How often a client is pinged; every WebSocket client answers a ping by itself.
+const PING_EVERY: Duration = Duration::from_secs(5);
+/// A client that sent nothing, not even a pong, for this long is closed.
+pub const SILENCE: Duration = Duration::from_secs(15);
 
 /// The hub's WebSocket figures, over all clients (for `/metrics`).
 #[derive(Default)]
@@ -66,6 +70,7 @@ enum Event {
     Incoming(Option<Result<Message, tokio_tungstenite::tungstenite::Error>>),
     Frames,
     Refresh,
+    Ping,
     Stop,
 }
 
@@ -122,18 +127,30 @@ pub async fn serve<S>(
     let session = format!("{peer}-{}", now_ms() as u64);
     let mut flow = send(&mut ws, Message::text(foxglove::server_info(&session))).await;
     let mut tick = tokio::time::interval(REFRESH);
+    let start = tokio::time::Instant::now();
+    let mut ping = tokio::time::interval_at(start + PING_EVERY, PING_EVERY);
+    let mut heard = start;
     while flow.is_continue() {
         let event = tokio::select! {
             m = ws.next() => Event::Incoming(m),
             () = any_changed(&mut client.subs) => Event::Frames,
             _ = tick.tick() => Event::Refresh,
+            _ = ping.tick() => Event::Ping,
             _ = stop.wait_for(|s| *s) => Event::Stop,
         };
         flow = match event {
-            Event::Incoming(Some(Ok(message))) => client.incoming(&mut ws, message).await,
+            Event::Incoming(Some(Ok(message))) => {
+                heard = tokio::time::Instant::now();
+                client.incoming(&mut ws, message).await
+            }
             Event::Incoming(_) => ControlFlow::Break(()),
             Event::Frames => client.send_frames(&mut ws).await,
             Event::Refresh => client.refresh(&mut ws).await,
+            Event::Ping if heard.elapsed() >= SILENCE => {
+                let why = format!("nothing heard for {} s, not even a pong", SILENCE.as_secs());
+                client.reject(&mut ws, &why).await
+            }
+            Event::Ping => send(&mut ws, Message::Ping(Default::default())).await,
             Event::Stop => {
                 let _ = ws.close(None).await;
                 ControlFlow::Break(())
@@ -241,6 +258,14 @@ impl Client {
             ));
         }
         let (stream_id, what) = foxglove::of_channel(channel);
+        // One subscription per channel: more would only have the hub send each frame again.
+        let same =
+            |(&other, s): (&u32, &Sub)| other != id && s.stream.id == stream_id && s.what == what;
+        if let Some((other, _)) = self.subs.iter().find(|&pair| same(pair)) {
+            return Some(format!(
+                "subscription {id}: channel {channel} is subscribed already (subscription {other})"
+            ));
+        }
         let unknown = || Some(format!("subscription {id}: no channel {channel}"));
         let Some(token) = self.advertised.get(&stream_id).cloned() else {
             return unknown();

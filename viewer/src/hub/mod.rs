@@ -9,6 +9,7 @@
 //!   connection per client.
 //! - [`refuse`]: the `403` and `503` answers to clients turned away, counted and logged.
 //! - [`tls`]: `--http-cert`, `--http-key`: every connection wrapped in TLS before HTTP.
+//! - [`stall`]: under TLS, a write deadline: a client that takes nothing for 20 s is closed.
 //! - [`checks`]: what every request passes before its route: [`host`] (the `Host` check,
 //!   `--http-host`), [`guesses`] (wrong passwords slowed per address), [`auth`] (`--http-auth`,
 //!   HTTP Basic credentials).
@@ -16,7 +17,8 @@
 //! - [`mjpeg`]: the payloads re-served, as MJPEG and snapshots.
 //! - [`metrics`]: `/api/streams` (JSON) and `/metrics` (Prometheus).
 //! - [`ws`]: the WebSocket at `/` (Foxglove's protocol, [`foxglove`]; each client served by
-//!   [`fanout`]), after the same checks.
+//!   [`fanout`]), after the same checks and [`origin`] (only the hub's own page and
+//!   `--http-origin` pages may open it).
 //! - `page.html`: the page, built in.
 
 pub mod auth;
@@ -27,9 +29,11 @@ mod guesses;
 pub mod host;
 mod metrics;
 mod mjpeg;
+pub mod origin;
 mod refuse;
 mod reply;
 mod routes;
+mod stall;
 pub mod tls;
 mod ws;
 
@@ -80,6 +84,11 @@ pub struct Access {
     pub auth: Option<Auth>,
     /// Host names the hub answers to besides its own (`--http-host`).
     pub hosts: Vec<String>,
+    /// Web pages' origins that may open the WebSocket besides the hub's own (`--http-origin`).
+    pub origins: Vec<String>,
+    /// The largest payload a stream may carry (`--max-frame-bytes`): the WebSocket's bound on
+    /// what it holds unsent for one client is one such frame and more.
+    pub max_frame_bytes: usize,
     /// With `--http-cert`: TLS around every connection.
     pub tls: Option<tls::Tls>,
 }
@@ -95,6 +104,9 @@ pub struct Hub {
     guesses: Guesses,
     /// The names requests may give in `Host`.
     hosts: Hosts,
+    /// Origins whose pages may open the WebSocket besides the hub's own (`--http-origin`).
+    origins: Vec<String>,
+    max_frame_bytes: usize,
     tls: Option<tls::Tls>,
     /// The clients turned away, and the hub's rate-limited log.
     refuser: Refuser,
@@ -113,6 +125,8 @@ impl Hub {
             auth: access.auth,
             guesses: Guesses::default(),
             hosts: Hosts::new(&access.hosts),
+            origins: access.origins,
+            max_frame_bytes: access.max_frame_bytes,
             tls: access.tls,
             refuser: Refuser::default(),
             fanout: fanout::FanOut::default(),
@@ -266,6 +280,7 @@ async fn serve_client(
     let Ok(local) = stream.local_addr() else {
         return;
     };
+    let stream = stall::WriteDeadline::new(stream, stall::STALL_TIMEOUT);
     let Some(tls) = hub.tls.clone() else {
         return serve_http(stream, (peer, local), hub, stop).await;
     };
@@ -279,6 +294,22 @@ async fn serve_client(
             let log = &hub.refuser.log;
             log.line("tls", || format!("{peer}: HTTP: {why}, closing"));
         }
+    }
+}
+
+/// One line (rate-limited) for a connection that ended badly: a request bad or missing, or a
+/// client that took nothing for [`stall::STALL_TIMEOUT`]; a client going away mid-response is
+/// normal and says nothing.
+fn connection_failed(hub: &Hub, peer: SocketAddr, e: &hyper::Error) {
+    let log = &hub.refuser.log;
+    let io = std::error::Error::source(e).and_then(|s| s.downcast_ref::<io::Error>());
+    if io.is_some_and(|io| io.kind() == io::ErrorKind::TimedOut) {
+        let secs = stall::STALL_TIMEOUT.as_secs();
+        log.line("stalled", || {
+            format!("{peer}: HTTP: took nothing for {secs} s, closing")
+        });
+    } else if e.is_parse() || e.is_parse_too_large() || e.is_timeout() {
+        log.line("request", || format!("{peer}: HTTP: {e}, closing"));
     }
 }
 
@@ -317,12 +348,7 @@ async fn serve_http<I>(
     tokio::select! {
         result = connection => {
             if let Err(e) = result {
-                // A client going away mid-response is normal; bad or missing requests get one line.
-                if e.is_parse() || e.is_parse_too_large() || e.is_timeout() {
-                    let log = &log_hub.refuser.log;
-                    let peer = ends.0;
-                    log.line("request", || format!("{peer}: HTTP: {e}, closing"));
-                }
+                connection_failed(&log_hub, ends.0, &e);
             }
         }
         _ = stop.wait_for(|s| *s) => {}

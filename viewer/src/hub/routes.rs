@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use hyper::body::Incoming;
+use hyper::header::{HeaderValue, ALLOW};
 use hyper::{Method, Request, Response, StatusCode};
 
 use super::fanout::FanOut;
@@ -22,7 +23,11 @@ pub fn respond(
     request: &Request<Incoming>,
 ) -> Response<Body> {
     if !matches!(*request.method(), Method::GET | Method::HEAD) {
-        return text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+        let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD\n");
+        // RFC 9110: a 405 says which methods the resource has.
+        let allow = HeaderValue::from_static("GET, HEAD");
+        response.headers_mut().insert(ALLOW, allow);
+        return response;
     }
     let path = request.uri().path();
     let query = request.uri().query().unwrap_or("");

@@ -1,13 +1,14 @@
 //! The hub's WebSocket at `/`: the RFC 6455 upgrade with one of Foxglove's subprotocols,
-//! answered after the checks every request passes (TLS, `Host`, `--http-auth`); the upgraded
-//! connection is then served by [`super::fanout`] with bounded incoming messages.
+//! answered after the checks every request passes (TLS, `Host`, `--http-auth`) and its page's
+//! `Origin` ([`super::origin`]); the upgraded connection is then served by [`super::fanout`]
+//! with bounded incoming messages.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::header::{
-    HeaderName, HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
+    HeaderName, HeaderValue, CONNECTION, HOST, ORIGIN, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY,
     SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, UPGRADE,
 };
 use hyper::{Method, Request, Response, StatusCode};
@@ -20,12 +21,16 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::foxglove::SUBPROTOCOLS;
 use super::reply::{full, text, Body};
-use super::{fanout, Hub};
+use super::{fanout, origin, Hub};
 
 /// Largest message (and frame) a client may send: subscriptions and clock probes are small.
 pub const MAX_INCOMING: usize = 64 * 1024;
 /// Longest `Sec-WebSocket-Key` read (a real one is 24 characters).
 const MAX_KEY: usize = 64;
+/// What a client may have unsent beyond one frame: messages' headers, a few text messages.
+/// Pongs past the bound are not queued (only the newest waits), so a client that pings and
+/// never reads cannot grow the hub's memory.
+const UNSENT_SLACK: usize = 1024 * 1024;
 
 /// Whether `request` asks for a WebSocket at `/` (anything else is an ordinary request).
 pub fn is_upgrade(request: &Request<Incoming>) -> bool {
@@ -49,6 +54,23 @@ fn chosen(request: &Request<Incoming>) -> Option<&'static str> {
         .find(|p| offered.iter().any(|o| o == p))
 }
 
+/// `403` for an upgrade from a page the hub does not serve (see [`super::origin`]), with
+/// one line (rate-limited) naming the peer and the page.
+fn cross_site(hub: &Hub, peer: SocketAddr, request: &Request<Incoming>) -> Option<Response<Body>> {
+    let headers = request.headers();
+    let page = headers.get(ORIGIN).map(HeaderValue::as_bytes);
+    let host = headers.get(HOST).map(HeaderValue::as_bytes);
+    if origin::allowed(page, host, hub.tls.is_some(), &hub.origins) {
+        return None;
+    }
+    let page = String::from_utf8_lossy(page.unwrap_or_default()).into_owned();
+    hub.refuser.log.line("origin", || {
+        format!("{peer}: WebSocket from a page at {page:?}, not this hub's own: answering 403 (--http-origin lets a page's origin in)")
+    });
+    let why = "this hub's WebSocket serves its own page and --http-origin pages only\n";
+    Some(text(StatusCode::FORBIDDEN, why))
+}
+
 /// Answers a WebSocket upgrade from `peer`: `101` with the task that serves the socket once
 /// hyper hands it over, or the answer saying what was wrong.
 pub fn accept(
@@ -65,6 +87,9 @@ pub fn accept(
             ),
             None,
         );
+    }
+    if let Some(refused) = cross_site(hub, peer, request) {
+        return (refused, None);
     }
     let version = request.headers().get(SEC_WEBSOCKET_VERSION);
     if version.map(HeaderValue::as_bytes) != Some(b"13") {
@@ -99,7 +124,8 @@ pub fn accept(
         };
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_INCOMING))
-            .max_frame_size(Some(MAX_INCOMING));
+            .max_frame_size(Some(MAX_INCOMING))
+            .max_write_buffer_size(hub.max_frame_bytes.saturating_add(UNSENT_SLACK));
         let io = TokioIo::new(upgraded);
         let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
         eprintln!("viewer: {peer}: WebSocket client ({protocol})");

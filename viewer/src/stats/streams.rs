@@ -75,13 +75,15 @@ impl Streams {
         name
     }
 
-    /// A live stream by name (as given by [`Streams::name`]) or by id written in digits.
+    /// A live stream by id written in digits, else by name (as given by [`Streams::name`]).
+    /// Digits always mean the id: a streamer that names itself `1` must not take over
+    /// `/stream/1` from stream 1 (a name made of digits is reached by its id).
     pub fn find(&self, key: &str) -> Option<Arc<StreamInfo>> {
         let live = self.lock();
-        if let Some(s) = live.values().find(|s| s.name() == Some(key)) {
-            return Some(s.clone());
+        if !key.is_empty() && key.bytes().all(|b| b.is_ascii_digit()) {
+            return key.parse().ok().and_then(|id| live.get(&id).cloned());
         }
-        key.parse().ok().and_then(|id| live.get(&id).cloned())
+        live.values().find(|s| s.name() == Some(key)).cloned()
     }
 
     /// A live stream by id.
@@ -520,6 +522,23 @@ mod tests {
         assert!(info.has_ended());
         assert!(streams.get(1).is_none());
         assert_eq!(streams.len(), 1);
+    }
+
+    #[test]
+    fn digits_find_the_id_even_when_another_stream_is_named_so() {
+        let streams = Streams::default();
+        streams.add(1, peer(1));
+        streams.add(2, peer(2));
+        assert_eq!(streams.name(2, "1"), "1");
+        streams.name(1, "gripper");
+        assert_eq!(streams.find("1").unwrap().id, 1, "digits are an id");
+        assert_eq!(streams.find("2").unwrap().id, 2);
+        assert_eq!(streams.find("gripper").unwrap().id, 1);
+        assert!(
+            streams.find("3").is_none(),
+            "no stream 3, whatever is named so"
+        );
+        assert!(streams.find("").is_none());
     }
 
     #[test]
