@@ -160,9 +160,18 @@ fn out_of_range_flags_are_refused_at_start_naming_the_flag() {
         (&["--listen", "nowhere"], "--listen"),
         (&["--allow", "10.0.0.0/33"], "--allow"),
         (&["--read-timeout=-5"], "--read-timeout"),
-        (&["--http", "127.0.0.1:0", "--http-origin", "app.foxglove.dev"], "--http-origin"),
-        (&["--http", "127.0.0.1:0", "--http-origin", "https://a.dev/x"], "--http-origin"),
-        (&["--http-origin", "https://app.foxglove.dev"], "--http-origin"),
+        (
+            &["--http", "127.0.0.1:0", "--http-origin", "app.foxglove.dev"],
+            "--http-origin",
+        ),
+        (
+            &["--http", "127.0.0.1:0", "--http-origin", "https://a.dev/x"],
+            "--http-origin",
+        ),
+        (
+            &["--http-origin", "https://app.foxglove.dev"],
+            "--http-origin",
+        ),
     ];
     for (program, cases) in [("streamer", streamer), ("viewer", viewer)] {
         for (args, flag) in cases {

@@ -663,7 +663,7 @@ fn bad_inputs_get_one_clear_line_and_the_right_exit_code() {
     assert_eq!(run.status.code(), Some(1));
     assert_line(
         &run.stderr,
-        "streamer: stdin: colour space C444 is not supported: use 4:2:0, 4:2:2 or mono \
+        "streamer: stdin: colour space C444 is not supported: use 8-bit 4:2:0, 4:2:2 or mono \
          (e.g. -pix_fmt yuv420p)",
     );
 

@@ -351,3 +351,69 @@ fn replay_skips_a_frame_that_is_not_a_jpeg_with_its_line() {
         stderr(&s)
     );
 }
+
+#[test]
+fn a_mjpeg_file_with_stray_bytes_plays_every_whole_frame_and_names_the_rest() {
+    let _lock = heavy();
+    let dir = TempDir::new("replay-stray");
+    let file = dir.path("ff.mjpeg");
+    ffmpeg_file(&file, "mjpeg");
+    let all: Vec<Vec<u8>> = frames_of(&file).into_iter().map(|(f, _)| f).collect();
+    // Frame 3's first marker broken, padding after frame 10, a newline at the end (an editor's).
+    let mut damaged = all[2].clone();
+    damaged[2] = 0x00;
+    let mut parts: Vec<&[u8]> = all.iter().map(Vec::as_slice).collect();
+    parts[2] = &damaged;
+    parts.insert(10, b"\0\0\0\0");
+    parts.push(b"\n");
+    let stray = dir.path("stray.mjpeg");
+    std::fs::write(&stray, parts.concat()).unwrap();
+    let out = dir.path("saved");
+    let (s, _) = replay(
+        &["--save-dir", out.to_str().unwrap()],
+        &["--source", stray.to_str().unwrap(), "--fps", "0"],
+    );
+    assert!(s.status.success(), "{}", stderr(&s));
+    let want: Vec<Vec<u8>> = (all.iter().enumerate())
+        .filter(|&(i, _)| i != 2)
+        .map(|(_, f)| f.clone())
+        .collect();
+    assert!(saved(&out) == want, "not the {} other frames", want.len());
+    let skipped = stderr(&s)
+        .lines()
+        .filter(|l| l.contains("is not a JPEG") && l.ends_with("; skipped"))
+        .count();
+    assert_eq!(skipped, 3, "{}", stderr(&s));
+}
+
+#[test]
+fn a_recorded_gap_over_a_minute_is_played_as_one_second_with_its_line() {
+    let _lock = heavy();
+    let dir = TempDir::new("replay-gap");
+    let path = dir.path("gap.mkv");
+    let jpeg = crate::robustness::tiny_jpeg();
+    let file = std::fs::File::create(&path).unwrap();
+    let mut mkv = shared::files::matroska::write::Mkv::new(file, 16, 16).unwrap();
+    // A stamp far from its neighbours, as a bag's first message stamped before its clock came.
+    for ms in [0, 33, 100_000_000, 100_000_033] {
+        mkv.frame(ms, &jpeg).unwrap();
+    }
+    mkv.finish(100_000_066.0).unwrap();
+    let started = std::time::Instant::now();
+    let (s, _) = replay(&[], &["--source", path.to_str().unwrap()]);
+    assert!(s.status.success(), "{}", stderr(&s));
+    // 100 000 s recorded, one waited (with the loaded machine's slack).
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    let said = stderr(&s);
+    assert!(
+        said.lines().any(|l| l
+            .contains(": 100000 s between recorded times before the frame at offset")
+            && l.ends_with("played as 1 s")),
+        "{said}"
+    );
+    assert_eq!(summary(&String::from_utf8_lossy(&s.stdout))["frames"], "4");
+}

@@ -109,6 +109,13 @@ impl<R: Read + Seek> ScanInput<R> {
         self.inner.fill_buf()
     }
 
+    /// Goes back (or on) to offset `pos`.
+    pub fn seek_to(&mut self, pos: u64) -> io::Result<()> {
+        self.inner.seek(SeekFrom::Start(pos))?;
+        self.pos = pos;
+        Ok(())
+    }
+
     /// Marks `n` bytes of [`ScanInput::peek`] as read.
     pub fn consume(&mut self, n: usize) {
         use std::io::BufRead;

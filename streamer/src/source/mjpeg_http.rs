@@ -343,27 +343,54 @@ fn run(
 ) -> Result<()> {
     let mut jpegs = JpegFrames::new(options.reencode, options.resize)?;
     let mut connection = Some(first);
+    let mut backoff = BACKOFF_MIN;
     loop {
         let (body, boundary) = match connection.take() {
             Some(c) => c,
-            None => {
-                let mut backoff = BACKOFF_MIN;
-                loop {
-                    if publisher.is_closed() {
-                        return Ok(());
-                    }
-                    thread::sleep(backoff);
-                    backoff = (backoff * 2).min(BACKOFF_MAX);
-                    if let Ok(c) = connect(agent, &url.full) {
-                        eprintln!("{}: back", url.shown);
-                        break c;
-                    }
-                }
-            }
+            None => match reconnect(agent, url, publisher, &mut backoff) {
+                Some(c) => c,
+                None => return Ok(()),
+            },
         };
+        let seen = jpegs.seen;
         match read_parts(&url.shown, body, &boundary, options, &mut jpegs, publisher) {
             None => return Ok(()),
             Some(why) => eprintln!("{}: lost ({why}); reconnecting", url.shown),
+        }
+        // Only a connection that delivered starts the backoff over: a server that accepts and
+        // closes at once (a camera at its client limit) is asked at most once a second.
+        if jpegs.seen > seen {
+            backoff = BACKOFF_MIN;
+        }
+    }
+}
+
+/// Connects again, waiting `backoff` (doubled each time, up to [`BACKOFF_MAX`]) before each
+/// attempt; each new reason it fails is said once (a changed password's 401, a 404, a page
+/// that is not MJPEG). `None` once the pipeline stops.
+fn reconnect(
+    agent: &ureq::Agent,
+    url: &Url,
+    publisher: &Publisher,
+    backoff: &mut Duration,
+) -> Option<(Body, String)> {
+    let mut said = String::new();
+    loop {
+        if publisher.is_closed() {
+            return None;
+        }
+        thread::sleep(*backoff);
+        *backoff = (*backoff * 2).min(BACKOFF_MAX);
+        match connect(agent, &url.full) {
+            Ok(c) => {
+                eprintln!("{}: back", url.shown);
+                return Some(c);
+            }
+            Err(e) if e != said => {
+                eprintln!("{}: cannot reconnect: {e}; trying again", url.shown);
+                said = e;
+            }
+            Err(_) => {}
         }
     }
 }

@@ -16,6 +16,11 @@ const MAX_REPORTED: u64 = 10;
 
 /// Sleeps are cut into steps this long so that Ctrl-C is not kept waiting by a long gap.
 const SLEEP_STEP: Duration = Duration::from_millis(100);
+/// Recorded gaps longer than this are waited as [`GAP_PLAYED`], with a line: a stream that
+/// stalled for seconds replays its stall, but a bad time (a bag's first message stamped 0
+/// before its clock came, then wall-clock times) must not hold the replay for decades.
+const MAX_GAP: Duration = Duration::from_secs(60);
+const GAP_PLAYED: Duration = Duration::from_secs(1);
 
 /// A recording being replayed.
 pub struct ReplaySource {
@@ -29,6 +34,8 @@ pub struct ReplaySource {
     loop_base_us: u64,
     last_time_us: u64,
     last_gap_us: u64,
+    /// Recorded time not waited: gaps over [`MAX_GAP`], each cut to [`GAP_PLAYED`].
+    skipped_us: u64,
     next_index: u64,
     decompressor: turbojpeg::Decompressor,
     /// Frames skipped because they were not JPEG (the first few are named on stderr).
@@ -66,11 +73,27 @@ impl ReplaySource {
             loop_base_us: 0,
             last_time_us: 0,
             last_gap_us: 0,
+            skipped_us: 0,
             next_index: 0,
             decompressor,
             not_jpeg: 0,
             size,
         })
+    }
+
+    /// Plays the recorded gap before the frame at `offset` ([`ReplaySource::last_gap_us`],
+    /// over [`MAX_GAP`]) as [`GAP_PLAYED`], and says so.
+    fn skip_gap(&mut self, offset: u64) {
+        let played = GAP_PLAYED.as_micros() as u64;
+        self.skipped_us += self.last_gap_us - played;
+        eprintln!(
+            "streamer: {}: {:.0} s between recorded times before the frame at offset {offset} \
+             (over {} s: a bad time or a long stall); played as {} s",
+            self.recording.path().display(),
+            self.last_gap_us as f64 / 1e6,
+            MAX_GAP.as_secs(),
+            GAP_PLAYED.as_secs()
+        );
     }
 
     /// Waits until `time_us` after the start; false when `stop` said to give up.
@@ -118,7 +141,11 @@ impl Source for ReplaySource {
             };
             self.last_gap_us = entry.time_us.saturating_sub(self.last_time_us);
             self.last_time_us = entry.time_us;
-            if self.recorded_timing && !self.wait_until(self.loop_base_us + entry.time_us, stop) {
+            if self.recorded_timing && self.last_gap_us > MAX_GAP.as_micros() as u64 {
+                self.skip_gap(entry.offset);
+            }
+            let due_us = (self.loop_base_us + entry.time_us).saturating_sub(self.skipped_us);
+            if self.recorded_timing && !self.wait_until(due_us, stop) {
                 return Ok(false);
             }
             let header = match self.decompressor.read_header(&frame.data) {

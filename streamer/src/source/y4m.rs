@@ -74,10 +74,23 @@ impl<R: BufRead> Y4mStream<R> {
             Chroma::C422 => (PixelFormat::I422, i422_len(w, h)),
             Chroma::Mono => (PixelFormat::Gray, w * h),
         };
-        frame.reshape(w, h, format, len);
-        self.reader
-            .read_exact(&mut frame.data)
-            .with_context(|| format!("{}: frame {} is truncated", self.name, self.frame_in_file))?;
+        let truncated = || format!("{}: frame {} is truncated", self.name, self.frame_in_file);
+        if frame.data.len() == len {
+            frame.reshape(w, h, format, len);
+            self.reader
+                .read_exact(&mut frame.data)
+                .with_context(truncated)?;
+        } else {
+            // A first frame (or a spare of another size) grows with the bytes that come: a
+            // header claiming a huge picture costs only what the file really holds.
+            frame.reshape(w, h, format, 0);
+            let got = (&mut self.reader)
+                .take(len as u64)
+                .read_to_end(&mut frame.data);
+            if got.with_context(truncated)? < len {
+                bail!("{}", truncated());
+            }
+        }
         if let Some(stretch) = &self.stretch {
             let (y, c) = frame.data.split_at_mut(w * h);
             stretch.luma(y);
@@ -177,7 +190,8 @@ pub fn parse_header(line: &[u8]) -> Result<Header> {
     let (mut w, mut h, mut fps, mut full_range) = (None, None, None, false);
     let mut chroma = Chroma::C420;
     for word in words.filter(|w| !w.is_empty()) {
-        let (tag, value) = word.split_at(1);
+        // A tag is one character; a word may start with a wider one (never one of ours).
+        let (tag, value) = word.split_at(word.chars().next().map_or(0, char::len_utf8));
         match tag {
             "W" => w = value.parse::<usize>().ok(),
             "H" => h = value.parse::<usize>().ok(),
@@ -190,11 +204,15 @@ pub fn parse_header(line: &[u8]) -> Result<Header> {
                     }
                 }
             }
-            "C" if value.starts_with("420") => chroma = Chroma::C420,
+            // 8-bit 4:2:0 with its chroma siting; `420p10` and other deeper ones are refused
+            // below rather than read at half their size.
+            "C" if ["420", "420jpeg", "420paldv", "420mpeg2"].contains(&value) => {
+                chroma = Chroma::C420
+            }
             "C" if value == "422" => chroma = Chroma::C422,
             "C" if value == "mono" => chroma = Chroma::Mono,
             "C" => bail!(
-                "colour space C{value} is not supported: use 4:2:0, 4:2:2 or mono \
+                "colour space C{value} is not supported: use 8-bit 4:2:0, 4:2:2 or mono \
                  (e.g. -pix_fmt yuv420p)"
             ),
             "X" if value.eq_ignore_ascii_case("COLORRANGE=FULL") => full_range = true,
@@ -268,6 +286,21 @@ mod tests {
         assert!(parse_header(b"YUV4MPEG2 W0 H48").is_err());
         assert!(parse_header(b"YUV4MPEG2 W99999999999999999999 H48").is_err());
         assert!(parse_header(b"YUV4MPEG2 W64 H48 C444").is_err());
+        // Deeper than 8 bits: refused, not read as 8-bit at half its size.
+        for deep in ["C420p10", "C420p12", "C420p16", "C422p10", "Cmono16"] {
+            let header = format!("YUV4MPEG2 W64 H48 {deep}");
+            let err = parse_header(header.as_bytes()).unwrap_err().to_string();
+            assert!(err.contains("not supported: use 8-bit"), "{deep}: {err}");
+        }
+        for siting in ["C420", "C420jpeg", "C420paldv", "C420mpeg2"] {
+            let header = format!("YUV4MPEG2 W64 H48 {siting}");
+            assert_eq!(
+                parse_header(header.as_bytes()).unwrap().chroma,
+                Chroma::C420
+            );
+        }
+        // A word starting with a wide character is skipped, not a panic.
+        assert!(parse_header("YUV4MPEG2 W64 H48 \u{e9}x".as_bytes()).is_ok());
         assert_eq!(
             parse_header(b"YUV4MPEG2 W64 H48 C422").unwrap().chroma,
             Chroma::C422
@@ -302,6 +335,19 @@ mod tests {
         assert!(once.next_frame(&mut f).unwrap());
         assert!(once.next_frame(&mut f).unwrap());
         assert!(!once.next_frame(&mut f).unwrap());
+
+        // A header claiming a huge picture over a few bytes: truncated, and its memory is what
+        // the file held, not the 512 MiB the header claims.
+        let huge = dir.join("huge.y4m");
+        std::fs::write(&huge, b"YUV4MPEG2 W16384 H16384 C422\nFRAME\nabc").unwrap();
+        let mut claim = Y4mSource::open(&huge, false).unwrap();
+        let mut fresh = RawFrame::default();
+        let err = claim.next_frame(&mut fresh).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("frame 0 is truncated"),
+            "{err:#}"
+        );
+        assert!(fresh.data.capacity() < 1 << 20, "{}", fresh.data.capacity());
 
         // A truncated last frame is an error naming the file.
         std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();

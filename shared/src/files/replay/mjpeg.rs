@@ -1,12 +1,15 @@
 //! Reads a file of concatenated JPEGs (`.mjpeg`, what `ffmpeg -f mjpeg` writes) frame by
 //! frame, finding each end by the JPEG's segment structure (`jpeg_scan`). Such files carry
-//! no times: frames are numbered, and the caller paces them.
+//! no times: frames are numbered, and the caller paces them. Bytes that break the structure
+//! (a damaged frame, padding after one, a stray newline at the end) are handed out as an entry
+//! of their own up to the next JPEG's start: the caller finds it is no JPEG and skips it,
+//! naming its offset, and the frames after it play.
 
 use std::io::{Read, Seek};
 
 use crate::files::replay::Entry;
 use crate::files::scan_input::ScanInput;
-use crate::media::jpeg_scan::JpegScanner;
+use crate::media::jpeg_scan::{JpegScanner, ScanError};
 
 /// The first three bytes of a JPEG file: SOI and the next marker's `FF`.
 pub const MAGIC: [u8; 3] = [0xFF, 0xD8, 0xFF];
@@ -74,11 +77,39 @@ impl<R: Read + Seek> MjpegReader<R> {
                     let n = bytes.len();
                     self.input.consume(n);
                 }
-                Err(e) => {
+                Err(e @ ScanError::TooLarge { .. }) => {
                     return Err(format!("frame {} at offset {offset}: {e}", self.frames + 1));
                 }
+                Err(_) => return self.up_to_next_jpeg(offset).map(Some),
             }
         }
+    }
+
+    /// The bytes from `offset` (where no JPEG could be read) to the next JPEG's start, or to
+    /// the end of the file.
+    fn up_to_next_jpeg(&mut self, offset: u64) -> Result<Entry, String> {
+        let io = |e: std::io::Error| e.to_string();
+        self.input.seek_to(offset + 1).map_err(io)?;
+        let mut matched = 0;
+        while let Some(b) = self.input.byte().map_err(io)? {
+            matched = match b {
+                _ if b == MAGIC[matched] => matched + 1,
+                _ if b == MAGIC[0] => 1,
+                _ => 0,
+            };
+            if matched == MAGIC.len() {
+                let next = self.input.pos() - MAGIC.len() as u64;
+                self.input.seek_to(next).map_err(io)?;
+                break;
+            }
+        }
+        let end = self.input.pos();
+        let time_us = self.frames * NOMINAL_FRAME_US;
+        Ok(Entry {
+            offset,
+            len: end - offset,
+            time_us,
+        })
     }
 }
 
@@ -110,5 +141,22 @@ mod tests {
         assert_eq!(read(&file[..file.len() - 1]), (vec![(a.clone(), 0)], true));
         let mut r = MjpegReader::open(Cursor::new(file), a.len() - 1).unwrap();
         assert!(r.next_frame().unwrap_err().contains("--max-frame-bytes"));
+    }
+
+    #[test]
+    fn bytes_that_are_no_jpeg_are_an_entry_of_their_own_and_the_frames_after_them_play() {
+        let (a, b) = (real_jpeg(3), real_jpeg(5));
+        // A damaged frame (its first marker broken), padding after a frame, a newline at the end.
+        let mut damaged = a.clone();
+        damaged[2] = 0x00;
+        let want: Vec<&[u8]> = vec![&a, &damaged, &b, b"\0\0\0\0", &a, b"\n"];
+        let file = want.concat();
+        let mut r = MjpegReader::open(Cursor::new(file.clone()), 1 << 20).unwrap();
+        let mut got = Vec::new();
+        while let Some(e) = r.next_frame().unwrap() {
+            got.push(&file[e.offset as usize..(e.offset + e.len) as usize]);
+        }
+        assert_eq!(got, want);
+        assert!(!r.cut_short());
     }
 }
