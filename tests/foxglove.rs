@@ -144,7 +144,9 @@ fn http_auth_and_tls_apply_to_the_websocket() {
     let (viewer, http) = hub(&args);
     let streamer = paced_streamer(&viewer, "320x240", 900);
     let port = http.rsplit(':').next().unwrap();
-    let url = format!("wss://localhost:{port}/");
+    // 127.0.0.1, not localhost: localhost may resolve to ::1 first, where another test's
+    // program may listen on the same port number (seen once: a stream port's 10 s silence).
+    let url = format!("wss://127.0.0.1:{port}/");
     let base = [
         "--subprotocol",
         PROTOCOLS[0],

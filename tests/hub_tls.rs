@@ -310,7 +310,9 @@ fn a_handshake_counts_in_its_address_share_has_a_deadline_and_refusals_go_over_t
     // connection...
     let mut idle = TcpStream::connect(&http).unwrap();
     let port = http.rsplit(':').next().unwrap();
-    let url = format!("https://localhost:{port}/api/streams");
+    // 127.0.0.1 (in the certificate too): localhost may resolve to ::1 first, where another
+    // test's program may listen on the same port number.
+    let url = format!("https://127.0.0.1:{port}/api/streams");
     wait_for(
         "the idle connection to be served",
         Duration::from_secs(10),
