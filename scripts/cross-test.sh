@@ -59,7 +59,7 @@ done
 "${qemu[@]}" "$arm/streamer" --version </dev/null ||
   die "the cross-built streamer does not start under qemu"
 
-# The debug viewer: scripts/test.sh has already built it with this very command (so this costs
+# The debug viewer and streamer: scripts/test.sh has already built it with this very command (so this costs
 # nothing in CI: `-p viewer` alone would unify fewer features, build `shared` without its
 # test-util feature and so rebuild the workspace), and its speed does not matter here (it
 # acknowledges each frame before decoding it).
@@ -149,7 +149,8 @@ for f in range(2):
     out += bytes(16 + (x + y * 3 + f * 17) % 224 for y in range(ch) for x in range(cw))
 open(sys.argv[1], "wb").write(out)
 PY
-cargo build --locked -p streamer </dev/null
+# The native streamer is the debug one built with the viewer above (`cargo build -p streamer`
+# alone would unify other features and rebuild half the workspace: 74 s in CI).
 # save_frames NAME STREAMER...: the native viewer saves what the given streamer sends.
 save_frames() {
   local name=$1 saved=$work/saved-$1

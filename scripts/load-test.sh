@@ -7,7 +7,7 @@
 # busy core does not change; they run once in the tests stage). Each name is checked against
 # the test list first, so a renamed test fails here instead of dropping out unnoticed. The load
 # is bounded (it stops by itself after LOAD_SECONDS, default 3600) and killed when this script
-# ends, also on a failure or Ctrl-C. Arguments replace the set with nextest filters (e.g.
+# ends, also on a failure or Ctrl-C. Arguments replace the set with test-name filters (e.g.
 # `hub::`); a filter that matches no test fails.
 #   scripts/load-test.sh [TEST FILTER...]
 set -euo pipefail
@@ -34,14 +34,17 @@ timed=(
   hub_fair::password_guessing_is_slowed_per_address_and_others_are_served_at_once
   replay::replay_of_a_viewer_recording_is_byte_identical_and_keeps_its_timing
 )
-select=(-E "test(/^($(IFS='|'; echo "${timed[*]}"))\$/)")
-[ $# -eq 0 ] || select=("$@")
+it='binary_id(integration-tests::it)'
+select=(-E "$it & test(/^($(IFS='|'; echo "${timed[*]}"))\$/)")
+[ $# -eq 0 ] || select=(-E "$it" "$@")
 
-# Built before the load starts: the point is the tests under load, not a slower build.
+# Built before the load starts: the point is the tests under load, not a slower build. Always
+# the whole workspace, as the tests stage builds it: `-p integration-tests` alone would unify
+# other features and rebuild half the tree (97 s in CI); the filter picks the binary.
 cargo build --locked --workspace --all-targets
-cargo nextest run --locked -p integration-tests --test it --profile load --no-run
+cargo nextest run --locked --workspace --profile load --no-run
 if [ $# -eq 0 ]; then
-  listed=$(cargo nextest list --locked -p integration-tests --test it --message-format oneline)
+  listed=$(cargo nextest list --locked --workspace -E "$it" --message-format oneline)
   for name in "${timed[@]}"; do
     grep -qx "integration-tests::it $name" <<<"$listed" ||
       { echo "load-test: no test named $name (renamed? update scripts/load-test.sh)" >&2; exit 1; }
@@ -59,7 +62,7 @@ out=$(mktemp)
 trap 'kill "$load" 2>/dev/null || true; wait "$load" 2>/dev/null || true; rm -f "$out"' EXIT
 for round in 1 2; do
   echo "load-test: round $round of 2"
-  cargo nextest run --locked -p integration-tests --test it --profile load --no-tests=fail "${select[@]}" 2>&1 | tee -a "$out"
+  cargo nextest run --locked --workspace --profile load --no-tests=fail "${select[@]}" 2>&1 | tee -a "$out"
 done
 flaky=$(grep -E '^ *FLAKY ' "$out" | sed 's/.*integration-tests::it //' | sort -u || true)
 echo "load-test: flaky=$(grep -c . <<<"$flaky" || true)${flaky:+ (passed on their retry: $(echo $flaky))}"
