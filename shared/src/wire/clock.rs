@@ -212,6 +212,8 @@ impl ClockEstimator {
         }
         self.stepped_at = Some(kept.at);
         self.buckets.clear();
+        // The suspects before this one were counted as rejected; they are used after all.
+        self.rejected = self.rejected.saturating_sub(self.suspects.len() as u64 - 1);
         for s in std::mem::take(&mut self.suspects) {
             self.keep(s);
         }
@@ -376,6 +378,8 @@ mod tests {
         );
         assert_eq!(c.estimate(T0 + 66 * 33_000).unwrap().offset_us, -2 * HOUR);
         assert_eq!(c.steps, 1);
+        // The two outliers became the step's samples: not counted as rejected.
+        assert_eq!(c.rejected, 0);
     }
 
     #[test]

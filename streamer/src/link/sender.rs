@@ -131,8 +131,9 @@ async fn serve<F: Future<Output = ()>>(
             return Ok(());
         };
         config.black_box.keep(&frame);
-        // Not raced against `stop`: a frame in flight finishes (bounded by the ack timeout),
-        // so the viewer never sees a truncated frame from a clean shutdown.
+        // Not raced against `stop`: a frame in flight finishes (bounded by the ack timeout;
+        // a connection's first, with the handshake, by three), so the viewer never sees a
+        // truncated frame from a clean shutdown.
         let sent_at = Instant::now();
         tally.sending(1, frame.jpeg().len(), sent_at);
         let mut delivery = Delivery::of(&frame, sent_at, false);

@@ -196,16 +196,16 @@ impl Delivery {
             payload_sent,
             // In the extension exchange there is no header answer; the round trip less the
             // time the viewer held the frame (its own clock's difference) is the same trip.
+            // A hold longer than the whole trip is false (the viewer's clock stepped, or it
+            // lies): it says nothing, rather than a trip of 0 that the never-forgetting least
+            // round trip would keep for good.
             header_trip: self
                 .header_answered
                 .map(|a| a.saturating_duration_since(self.sent_at))
                 .or_else(|| {
-                    let hold = self.viewer_wire?;
-                    Some(
-                        self.done
-                            .saturating_duration_since(self.sent_at)
-                            .saturating_sub(hold),
-                    )
+                    let trip = self.done.saturating_duration_since(self.sent_at);
+                    let hold = self.viewer_wire.filter(|&hold| hold <= trip)?;
+                    Some(trip - hold)
                 }),
             done: self.done,
         }
@@ -271,8 +271,13 @@ impl<'a> Tally<'a> {
         if d.header_answered.is_some() || d.viewer_wire.is_some() {
             self.link.acked(acked);
             self.stats.link = self.link.rate().zip(self.link.min_rtt());
-            // The viewer's claimed hold times cannot make a clock sample tighter than this.
-            self.clock.set_round_trip_floor(self.link.min_rtt());
+            // The link estimate's least round trip may come from the viewer's claimed hold
+            // times; the clock's floor only from trips measured here.
+            if let Some(answered) = d.header_answered {
+                (self.clock).round_trip_measured(answered.saturating_duration_since(d.sent_at));
+            }
+            (self.clock)
+                .round_trip_measured(acked.done.saturating_duration_since(acked.payload_sent));
             self.learn_bursts(&d);
         }
         if let (Some((adapter, knobs)), Some(rate)) = (&mut self.adapt, self.link.rate()) {
@@ -402,6 +407,64 @@ mod tests {
             (first.payload_sent, first.header_trip),
             (t + ms(22), Some(ms(10)))
         );
+        // The extension exchange: the trip less the viewer's hold, unless the hold is longer
+        // than the trip (a clock step on the viewer's side during the frame).
+        let held = |hold| {
+            Delivery {
+                header_answered: None,
+                overlapped: true,
+                viewer_wire: Some(hold),
+                ..d
+            }
+            .acked()
+            .header_trip
+        };
+        assert_eq!(held(ms(30)), Some(ms(8)));
+        assert_eq!(held(ms(38)), Some(ms(0)));
+        assert_eq!(held(ms(39)), None);
+        assert_eq!(held(ms(10_000)), None);
+    }
+
+    /// A viewer claiming it held a frame for nearly its whole round trip makes the link's
+    /// least round trip tiny, but not the floor of the clock's error bound: that comes from
+    /// trips measured here only (docs/security.md).
+    #[test]
+    fn claimed_hold_times_do_not_lower_the_clocks_floor() {
+        let config = SenderConfig {
+            viewer: "127.0.0.1:1".parse::<shared::cli::PeerAddr>().unwrap(),
+            dialect: shared::Dialect::Flag,
+            frames: 0,
+            quiet: true,
+            ack_timeout: Duration::from_secs(5),
+            window: Window::Fixed(4),
+            fresh: false,
+            ext: Arc::default(),
+            black_box: Default::default(),
+            interval: None,
+        };
+        let mut tally = Tally::new(&config, None);
+        let (t, ms) = (Instant::now(), Duration::from_millis);
+        let wall = shared::wire::clock::wall_micros();
+        let mut frame = EncodedFrame::default();
+        frame.set_jpeg(&[0xFF; 100]);
+        let sent = Delivery::of(&frame, t, true);
+        // 30 ms there and back; the viewer claims 29.9 ms between receiving and answering.
+        let (received_us, answered_us) = (wall + 15_000, wall + 15_000 + 29_900);
+        tally.acknowledged(Delivery {
+            done: t + ms(30),
+            viewer_wire: Some(Duration::from_micros(29_900)),
+            viewer_times: Some((received_us, answered_us)),
+            ..sent
+        });
+        assert_eq!(tally.link.min_rtt(), Some(Duration::from_micros(100)));
+        let sample = shared::wire::clock::Sample {
+            t1: wall,
+            t2: received_us,
+            t3: answered_us,
+            t4: wall + 30_000,
+        };
+        let estimate = tally.clock.sample(sample).unwrap();
+        assert!(estimate.error_us >= 15_000, "{estimate:?}");
     }
 
     #[test]

@@ -40,6 +40,8 @@ pub struct ViewerClock {
     viewer: String,
     /// When a step was last said: at most one line a minute.
     said_step: Option<Instant>,
+    /// The least round trip measured here, µs.
+    floor_us: Option<u64>,
 }
 
 /// Clock steps are said at most this often (the first, then one a minute with the count).
@@ -53,6 +55,7 @@ impl ViewerClock {
             said: Vec::new(),
             viewer,
             said_step: None,
+            floor_us: None,
         }
     }
 
@@ -91,11 +94,14 @@ impl ViewerClock {
         self.now()
     }
 
-    /// The link's own smallest round trip, measured here: no sample's error bound is taken
-    /// as less than half of it, whatever hold time the viewer claims.
-    pub fn set_round_trip_floor(&mut self, floor: Option<std::time::Duration>) {
-        let us = floor.map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX));
-        self.estimator.set_delay_floor(us);
+    /// A round trip measured here, never one derived from the viewer's claims (a header's
+    /// answer; a payload's, its bytes' time on the link included): no sample's error bound
+    /// is taken as less than half the least of them, whatever hold time the viewer claims.
+    pub fn round_trip_measured(&mut self, trip: std::time::Duration) {
+        let us = u64::try_from(trip.as_micros()).unwrap_or(u64::MAX);
+        let floor = self.floor_us.map_or(us, |f| f.min(us));
+        self.floor_us = Some(floor);
+        self.estimator.set_delay_floor(floor);
     }
 
     /// The estimate at this moment.

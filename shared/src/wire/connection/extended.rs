@@ -569,18 +569,53 @@ mod tests {
                 conn.read_frame(&mut Vec::new()).await
             });
             let mut conn = Connection::with_dialect(a, Limits::default(), crate::Dialect::Flag);
+            // The viewer's hello carries times; unproven, they must not reach the clock.
+            let mut samples = 0;
             let err = conn
                 .send_first_frame_negotiating(
                     b"\xFF\xD8",
                     meta(),
                     &ext("x", 0, streamer_secret),
-                    &mut |_| None,
+                    &mut |_| {
+                        samples += 1;
+                        None
+                    },
                 )
                 .await
                 .unwrap_err();
             assert_eq!(err.to_string(), format!("refused: the viewer says: {why}"));
+            if streamer_secret.is_some() {
+                assert_eq!(samples, 0, "an unproven hello's times were used");
+            }
             assert!(matches!(viewer.await.unwrap(), Err(ConnError::Refused(_))));
         }
+    }
+
+    /// A viewer sending its hello a byte every 4.9 s (each read within the ack timeout) is
+    /// given up on at the handshake's limit of three ack timeouts, not after 80 minutes.
+    #[tokio::test(start_paused = true)]
+    async fn a_viewer_trickling_its_hello_is_given_up_on_at_the_handshake_limit() {
+        use tokio::io::AsyncReadExt;
+        let (a, mut viewer) = tokio::io::duplex(4096);
+        tokio::spawn(async move {
+            let mut offer = [0u8; 64];
+            let _ = viewer.read(&mut offer).await;
+            // A hello announcing a 1023-byte body, then its bytes one at a time (until the
+            // streamer closes).
+            let mut sent = viewer.write_all(b"HI\x03\xff").await;
+            while sent.is_ok() {
+                tokio::time::sleep(Duration::from_millis(4900)).await;
+                sent = viewer.write_all(b"\x01").await;
+            }
+        });
+        let mut conn = Connection::with_dialect(a, Limits::default(), crate::Dialect::Flag);
+        let started = tokio::time::Instant::now();
+        let err = conn
+            .send_first_frame_negotiating(b"\xFF\xD8", meta(), &ext("x", 0, None), &mut |_| None)
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "no end of the handshake within 15.0 s");
+        assert_eq!(started.elapsed(), Duration::from_secs(15));
     }
 
     /// A streamer that offers the exchange and then sends no hello is closed at the handshake

@@ -22,6 +22,10 @@ fn clock_record(estimate: Option<Estimate>) -> Option<(i64, u32)> {
     estimate.map(|e| (e.offset_us, u32::try_from(e.error_us).unwrap_or(u32::MAX)))
 }
 
+/// How many `--ack-timeout`s a connection's first frame may take in all, offer, hellos,
+/// payload and answers (each wait of its own is one ack timeout at most).
+pub const HANDSHAKE_ACK_TIMEOUTS: u32 = 3;
+
 /// The first frame's times, for the link's estimate: when the flag's answer arrived (one
 /// clean round trip after the flag) and when the payload started out.
 #[derive(Debug, Clone, Copy)]
@@ -38,7 +42,28 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     /// out (in the exchange a round trip later, after the hellos); on a reference
     /// receiver, byte for byte what the reference sender does. With the secret proved both
     /// ways, the frame goes out sealed and the session is kept ([`Connection::take_session`]).
+    /// The whole of it must end within [`HANDSHAKE_ACK_TIMEOUTS`] ack timeouts.
     pub async fn send_first_frame_negotiating(
+        &mut self,
+        payload: &[u8],
+        meta: FrameMeta,
+        ext: &Extension,
+        clock: ClockSink<'_>,
+    ) -> Result<(Negotiated, FirstTimes), ConnError> {
+        // Each read and write has its own limit; the whole has one too, or a viewer sending
+        // its hellos a byte every few seconds would hold the streamer (and a Ctrl-C, which
+        // lets a frame in flight finish) for hours.
+        let after = self.limits.ack_timeout * HANDSHAKE_ACK_TIMEOUTS;
+        let first = self.negotiate_first(payload, meta, ext, clock);
+        tokio::time::timeout(after, first)
+            .await
+            .unwrap_or(Err(ConnError::Timeout {
+                waiting_for: "end of the handshake",
+                after,
+            }))
+    }
+
+    async fn negotiate_first(
         &mut self,
         payload: &[u8],
         meta: FrameMeta,
@@ -118,13 +143,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let limit = self.limits.ack_timeout;
         let (theirs, first) = self.read_hello(limit, "hello from the viewer").await?;
         let t4 = now_micros();
-        if let Some(times) = theirs.times {
-            meta.clock = clock_record(clock(Sample {
-                t1,
-                t2: times.received_us,
-                t3: times.answered_us,
-                t4,
-            }));
+        let sample = theirs.times.map(|times| Sample {
+            t1,
+            t2: times.received_us,
+            t3: times.answered_us,
+            t4,
+        });
+        // With the secret, the hello's times count only once its proof holds (below).
+        if let (None, Some(sample)) = (&ext.secret, sample) {
+            meta.clock = clock_record(clock(sample));
         }
         if ext.secret.is_some() && theirs.version < SEALED_VERSION {
             return Err(ConnError::Refused(format!(
@@ -176,6 +203,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             let transcript = proof::transcript(&[&first, &second, &third]);
             let nonces = (&their_nonce, &nonce);
             self.session = Some(Session::derive(secret, Role::Streamer, nonces, &transcript));
+            if let Some(sample) = sample {
+                meta.clock = clock_record(clock(sample));
+            }
         }
         Ok((theirs.window.unwrap_or(1), meta))
     }
