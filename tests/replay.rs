@@ -416,4 +416,23 @@ fn a_recorded_gap_over_a_minute_is_played_as_one_second_with_its_line() {
         "{said}"
     );
     assert_eq!(summary(&String::from_utf8_lossy(&s.stdout))["frames"], "4");
+    // The gap last, with --loop: every round plays it as a second (the rounds after the
+    // first waited the whole gap).
+    let path = dir.path("gap-last.mkv");
+    let file = std::fs::File::create(&path).unwrap();
+    let mut mkv = shared::files::matroska::write::Mkv::new(file, 16, 16).unwrap();
+    for ms in [0, 33, 100_000_000] {
+        mkv.frame(ms, &jpeg).unwrap();
+    }
+    mkv.finish(100_000_033.0).unwrap();
+    let started = std::time::Instant::now();
+    let source = path.to_str().unwrap();
+    let (s, _) = replay(&[], &["--source", source, "--loop", "--frames", "7"]);
+    assert!(s.status.success(), "{}", stderr(&s));
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(summary(&String::from_utf8_lossy(&s.stdout))["frames"], "7");
 }

@@ -161,6 +161,8 @@ const STATUS: Token = Token(1);
 /// Writers followed for sequence gaps at most; more (publishers restarting for days) start
 /// the following afresh, which only forgets the gap of a writer's next message.
 const MAX_WRITERS: usize = 64;
+/// The largest jump in a writer's sequence numbers counted as messages missed.
+const MAX_GAP: u64 = 1 << 24;
 
 /// A subscription to one image topic. Best effort, so it matches best-effort and reliable
 /// publishers alike; history of one, so a late reader only ever finds the newest image.
@@ -194,10 +196,14 @@ impl Dropped {
             self.last.clear();
         }
         let last = self.last.entry(writer).or_insert(sn);
-        // The numbers are the writer's (untrusted): a jump counts as what it says, saturated;
-        // one older than the last (out of order) counts nothing.
+        // The numbers are the writer's (untrusted): one older than the last (out of order)
+        // counts nothing, and so does a jump past MAX_GAP, which no live writer makes (days of
+        // messages at 30 Hz): a restarted or broken writer, whose gap says nothing.
         let gap = sn.saturating_sub(*last).saturating_sub(1);
-        self.missed = self.missed.saturating_add(u64::try_from(gap).unwrap_or(0));
+        let gap = u64::try_from(gap).unwrap_or(0);
+        if gap <= MAX_GAP {
+            self.missed = self.missed.saturating_add(gap);
+        }
         *last = (*last).max(sn);
     }
 }
@@ -244,7 +250,7 @@ impl Subscription {
     /// history). Nothing tells a best-effort reader of what it lost before a writer's first
     /// message or after its last.
     pub fn dropped(&self) -> u64 {
-        self.dropped.replaced + self.dropped.missed
+        self.dropped.replaced.saturating_add(self.dropped.missed)
     }
 
     /// The next event, waiting up to `timeout` for one (`None`: nothing came). Of several
@@ -395,7 +401,14 @@ mod tests {
         assert_eq!(d.missed, 4);
         d.taken(b, i64::MAX);
         d.taken(b, i64::MIN);
-        assert_eq!(d.missed, 4 + (i64::MAX - 4) as u64);
+        assert_eq!(d.missed, 4);
+        // A jump up to the limit counts; one past it is a restart and counts nothing, the
+        // gaps after it count again.
+        d.taken(a, 11 + MAX_GAP as i64);
+        assert_eq!(d.missed, 4 + MAX_GAP);
+        d.taken(a, 13 + 2 * MAX_GAP as i64);
+        d.taken(a, 15 + 2 * MAX_GAP as i64);
+        assert_eq!(d.missed, 4 + MAX_GAP + 1);
         // Past the limit of writers followed, the map starts afresh instead of growing.
         for i in 0..200u8 {
             d.taken(GUID::from_bytes([i; 16]), 1);

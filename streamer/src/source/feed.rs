@@ -8,6 +8,7 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 
 use anyhow::{anyhow, Context, Result};
+use shared::runtime::log_limit::LogLimit;
 use shared::runtime::slot::Taken;
 use shared::Slot;
 use turbojpeg::Decompressor;
@@ -163,7 +164,10 @@ impl Source for Feed {
     }
 
     fn skipped(&self) -> u64 {
-        self.slot.dropped() + self.upstream.load(Ordering::Relaxed)
+        // `upstream` is a count from the source's peers (a ROS 2 writer's numbers): saturated.
+        self.slot
+            .dropped()
+            .saturating_add(self.upstream.load(Ordering::Relaxed))
     }
 }
 
@@ -190,6 +194,9 @@ pub struct JpegFrames {
     pub good: u64,
     /// True when the last frame or bytes were bad and no good frame followed yet.
     pub failing: bool,
+    /// Skipped frames are said once a second at most (a source sending nothing but damaged
+    /// frames at 30 Hz would otherwise fill the log), with the count held back.
+    skips: LogLimit,
 }
 
 impl JpegFrames {
@@ -204,6 +211,7 @@ impl JpegFrames {
             seen: 0,
             good: 0,
             failing: false,
+            skips: LogLimit::default(),
         })
     }
 
@@ -220,7 +228,9 @@ impl JpegFrames {
         match self.check(frame) {
             Ok(()) => publisher.publish(std::mem::replace(frame, publisher.spare())),
             Err(e) => {
-                eprintln!("{source}: {what} {} skipped: {e}", self.seen - 1);
+                let n = self.seen - 1;
+                self.skips
+                    .line("skip", || format!("{source}: {what} {n} skipped: {e}"));
                 frame.data.clear();
                 true
             }

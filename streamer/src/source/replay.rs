@@ -136,7 +136,13 @@ impl Source for ReplaySource {
                     return Ok(false);
                 }
                 self.recording.rewind()?;
-                self.loop_base_us += self.last_time_us + self.last_gap_us.max(1);
+                // The next round starts one frame interval after the last frame: the last
+                // gap, as played (a gap cut to a second stays cut in every round).
+                let played = match self.last_gap_us > MAX_GAP.as_micros() as u64 {
+                    true => GAP_PLAYED.as_micros() as u64,
+                    false => self.last_gap_us.max(1),
+                };
+                self.loop_base_us += self.last_time_us + played;
                 continue;
             };
             self.last_gap_us = entry.time_us.saturating_sub(self.last_time_us);

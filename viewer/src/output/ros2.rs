@@ -3,9 +3,9 @@
 //! received, stamped with its capture time on this clock) and `PREFIX/NAME/latency`
 //! (`diagnostic_msgs/msg/DiagnosticArray`, the frame's glass figures up to its arrival).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Context, Result};
@@ -19,8 +19,9 @@ use shared::wire::connection::InBand;
 
 use crate::stats::glass::arrival_figures;
 
-/// Messages waiting for the publishing thread: past this, new ones are dropped (counted)
-/// rather than held, so a stalled DDS never holds back the network thread or grows memory.
+/// Frames waiting for the publishing thread, all streams together: past this the oldest
+/// waiting one is dropped (counted), so a stalled DDS never holds back the network thread or
+/// grows memory, and what goes out when it recovers is the newest.
 const QUEUE: usize = 4;
 /// Streams published at most (two topics each); later ones are said once and left out.
 const MAX_STREAMS: usize = 64;
@@ -35,10 +36,57 @@ struct Job {
     latency: Bytes,
 }
 
+/// The frames waiting for the publishing thread: at most one per stream (a newer frame
+/// replaces it) and [`QUEUE`] in all.
+#[derive(Default)]
+struct Waiting {
+    jobs: Mutex<(VecDeque<Job>, bool)>,
+    ready: Condvar,
+}
+
+impl Waiting {
+    /// Puts `job` in line; returns whether an older frame made way for it.
+    fn put(&self, job: Job) -> bool {
+        let mut guard = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        let jobs = &mut guard.0;
+        let replaced = match jobs.iter().position(|j| j.name == job.name) {
+            Some(i) => jobs.remove(i).is_some(),
+            None if jobs.len() >= QUEUE => jobs.pop_front().is_some(),
+            None => false,
+        };
+        jobs.push_back(job);
+        self.ready.notify_one();
+        replaced
+    }
+
+    /// The oldest waiting frame, waiting for one; `None` once closed.
+    fn take(&self) -> Option<Job> {
+        let mut guard = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(job) = guard.0.pop_front() {
+                return Some(job);
+            }
+            if guard.1 {
+                return None;
+            }
+            guard = self
+                .ready
+                .wait(guard)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// No more frames: the thread ends once the waiting ones are out.
+    fn close(&self) {
+        self.jobs.lock().unwrap_or_else(PoisonError::into_inner).1 = true;
+        self.ready.notify_one();
+    }
+}
+
 /// Hands frames to the publishing thread; shared by every connection.
 pub struct Ros2Out {
-    jobs: SyncSender<Job>,
-    /// Frames not published because the queue was full.
+    waiting: Arc<Waiting>,
+    /// Frames not published because a newer one replaced them while DDS was behind.
     pub dropped: AtomicU64,
     /// Says so, once a second at most.
     behind: LogLimit,
@@ -59,13 +107,14 @@ impl Ros2Out {
              {prefix}/NAME/latency ({})",
             domain.describe()
         );
-        let (jobs, queue) = sync_channel(QUEUE);
+        let waiting = Arc::new(Waiting::default());
+        let queue = waiting.clone();
         std::thread::Builder::new()
             .name("ros2".into())
             .spawn(move || publish_all(&node, &prefix, &queue))
             .context("cannot start the ROS 2 publishing thread")?;
         Ok(Ros2Out {
-            jobs,
+            waiting,
             dropped: AtomicU64::new(0),
             behind: LogLimit::default(),
         })
@@ -92,17 +141,18 @@ impl Ros2Out {
             image: Bytes::from(image),
             latency: Bytes::from(diag),
         };
-        match self.jobs.try_send(job) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
-                self.behind.line("behind", || {
-                    format!("ros2: DDS is behind; {n} frames not published so far")
-                });
-            }
-            // The thread is gone (it said why): nothing more to publish.
-            Err(TrySendError::Disconnected(_)) => {}
+        if self.waiting.put(job) {
+            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            self.behind.line("behind", || {
+                format!("ros2: DDS is behind; {n} frames replaced by newer ones so far")
+            });
         }
+    }
+}
+
+impl Drop for Ros2Out {
+    fn drop(&mut self) {
+        self.waiting.close();
     }
 }
 
@@ -113,19 +163,23 @@ fn now_ns() -> u64 {
 }
 
 /// The publishing thread: each stream's topics made on its first frame, then written.
-fn publish_all(node: &Node, prefix: &str, queue: &Receiver<Job>) {
+fn publish_all(node: &Node, prefix: &str, queue: &Waiting) {
     let mut topics: HashMap<String, Option<(Publication, Publication)>> = HashMap::new();
-    while let Ok(job) = queue.recv() {
+    let full = LogLimit::default();
+    while let Some(job) = queue.take() {
         if !topics.contains_key(&job.name) {
-            let made = if topics.len() >= MAX_STREAMS {
-                eprintln!(
-                    "ros2: stream {} not published: {MAX_STREAMS} already are",
-                    job.name
-                );
-                None
-            } else {
-                publications(node, prefix, &job.name)
-            };
+            // Past the limit a stream is left out without being remembered, so names that
+            // keep coming cannot grow the map; it is said once a second at most.
+            if topics.len() >= MAX_STREAMS {
+                full.line("full", || {
+                    format!(
+                        "ros2: stream {} not published: {MAX_STREAMS} already are",
+                        job.name
+                    )
+                });
+                continue;
+            }
+            let made = publications(node, prefix, &job.name);
             topics.insert(job.name.clone(), made);
         }
         let Some(Some((image, latency))) = topics.get(&job.name) else {
@@ -156,5 +210,38 @@ fn publications(node: &Node, prefix: &str, name: &str) -> Option<(Publication, P
             eprintln!("ros2: stream {name} not published: {e}");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(name: &str, n: u8) -> Job {
+        Job {
+            name: name.into(),
+            image: Bytes::from(vec![n]),
+            latency: Bytes::new(),
+        }
+    }
+
+    #[test]
+    fn a_stalled_publisher_gets_each_streams_newest_frame() {
+        let w = Waiting::default();
+        // Frames 1 to 10 of one stream while nothing is taken: the tenth waits, nine made way.
+        let replaced = (1..=10).filter(|&n| w.put(job("a", n))).count();
+        assert_eq!(replaced, 9);
+        w.put(job("b", 1));
+        let next = w.take().unwrap();
+        assert_eq!((next.name.as_str(), &next.image[..]), ("a", &[10][..]));
+        assert_eq!(w.take().unwrap().name, "b");
+        // More streams than places: the oldest waiting frame makes way.
+        for (i, name) in ["c", "d", "e", "f", "g"].iter().enumerate() {
+            assert_eq!(w.put(job(name, 1)), i == 4);
+        }
+        assert_eq!(w.take().unwrap().name, "d");
+        w.close();
+        let left: Vec<String> = std::iter::from_fn(|| w.take()).map(|j| j.name).collect();
+        assert_eq!(left, ["e", "f", "g"]);
     }
 }
