@@ -386,6 +386,48 @@ fn a_mjpeg_file_with_stray_bytes_plays_every_whole_frame_and_names_the_rest() {
     assert_eq!(skipped, 3, "{}", stderr(&s));
 }
 
+/// Stray bytes longer than --max-frame-bytes (blocks zeroed after a crash) are skipped like
+/// shorter ones, with a line naming their offset; the frames after them play.
+#[test]
+fn stray_bytes_over_the_frame_limit_are_skipped_and_the_frames_after_them_play() {
+    let _lock = heavy();
+    let dir = TempDir::new("replay-zeros");
+    let file = dir.path("ff.mjpeg");
+    ffmpeg_file(&file, "mjpeg");
+    let all: Vec<Vec<u8>> = frames_of(&file).into_iter().map(|(f, _)| f).collect();
+    let limit = all.iter().map(Vec::len).max().unwrap() + 100;
+    let zeros = vec![0u8; limit * 3];
+    let mut parts: Vec<&[u8]> = all.iter().map(Vec::as_slice).collect();
+    parts.insert(5, &zeros);
+    let path = dir.path("zeros.mjpeg");
+    std::fs::write(&path, parts.concat()).unwrap();
+    let out = dir.path("saved");
+    let limit = limit.to_string();
+    let (s, _) = replay(
+        &["--save-dir", out.to_str().unwrap()],
+        &[
+            "--source",
+            path.to_str().unwrap(),
+            "--fps",
+            "0",
+            "--max-frame-bytes",
+            &limit,
+        ],
+    );
+    assert!(s.status.success(), "{}", stderr(&s));
+    assert!(saved(&out) == all, "not every frame, byte for byte");
+    let at: usize = all[..5].iter().map(Vec::len).sum();
+    let line = format!(
+        "{} bytes at offset {at}, over --max-frame-bytes {limit}; skipped",
+        zeros.len()
+    );
+    assert!(
+        stderr(&s).lines().any(|l| l.ends_with(&line)),
+        "{}",
+        stderr(&s)
+    );
+}
+
 #[test]
 fn a_recorded_gap_over_a_minute_is_played_as_one_second_with_its_line() {
     let _lock = heavy();

@@ -37,8 +37,11 @@ pub struct ReplaySource {
     /// Recorded time not waited: gaps over [`MAX_GAP`], each cut to [`GAP_PLAYED`].
     skipped_us: u64,
     next_index: u64,
+    /// `next_index` when the current round of `--loop` began.
+    round_start: u64,
     decompressor: turbojpeg::Decompressor,
-    /// Frames skipped because they were not JPEG (the first few are named on stderr).
+    /// Entries skipped because they were not JPEG or could not be read (the first few are
+    /// named on stderr).
     not_jpeg: u64,
     /// The size of the first frame, for the start-up line.
     size: (usize, usize),
@@ -75,6 +78,7 @@ impl ReplaySource {
             last_gap_us: 0,
             skipped_us: 0,
             next_index: 0,
+            round_start: 0,
             decompressor,
             not_jpeg: 0,
             size,
@@ -94,6 +98,19 @@ impl ReplaySource {
             MAX_GAP.as_secs(),
             GAP_PLAYED.as_secs()
         );
+    }
+
+    /// Says why an entry is skipped, for the first [`MAX_REPORTED`] ones.
+    fn skipped(&mut self, what: &str) {
+        self.not_jpeg += 1;
+        if self.not_jpeg <= MAX_REPORTED {
+            let more = if self.not_jpeg == MAX_REPORTED {
+                " (further ones are skipped silently)"
+            } else {
+                ""
+            };
+            eprintln!("streamer: {what}; skipped{more}");
+        }
     }
 
     /// Waits until `time_us` after the start; false when `stop` said to give up.
@@ -124,7 +141,7 @@ impl Source for ReplaySource {
         stop: &dyn Fn() -> bool,
     ) -> Result<bool> {
         loop {
-            let Some(entry) = self.recording.next(&mut frame.data)? else {
+            let Some(entry) = self.recording.next_entry()? else {
                 if self.recording.cut_short() {
                     eprintln!(
                         "streamer: {}: the file ends inside a frame; replayed up to its last \
@@ -132,10 +149,13 @@ impl Source for ReplaySource {
                         self.recording.path().display()
                     );
                 }
-                if !self.looping || self.next_index == 0 {
+                // A round that delivered nothing (every entry unreadable, perhaps the file
+                // changed meanwhile) would spin: the replay ends instead.
+                if !self.looping || self.next_index == self.round_start {
                     return Ok(false);
                 }
                 self.recording.rewind()?;
+                self.round_start = self.next_index;
                 // The next round starts one frame interval after the last frame: the last
                 // gap, as played (a gap cut to a second stays cut in every round).
                 let played = match self.last_gap_us > MAX_GAP.as_micros() as u64 {
@@ -145,6 +165,12 @@ impl Source for ReplaySource {
                 self.loop_base_us += self.last_time_us + played;
                 continue;
             };
+            // One unreadable entry (the bytes between two JPEGs of a damaged .mjpeg, longer
+            // than --max-frame-bytes) is skipped like a frame that is not a JPEG.
+            if let Err(e) = self.recording.read(&entry, &mut frame.data) {
+                self.skipped(&e.to_string());
+                continue;
+            }
             self.last_gap_us = entry.time_us.saturating_sub(self.last_time_us);
             self.last_time_us = entry.time_us;
             if self.recorded_timing && self.last_gap_us > MAX_GAP.as_micros() as u64 {
@@ -157,19 +183,12 @@ impl Source for ReplaySource {
             let header = match self.decompressor.read_header(&frame.data) {
                 Ok(header) => header,
                 Err(e) => {
-                    self.not_jpeg += 1;
-                    if self.not_jpeg <= MAX_REPORTED {
-                        let more = if self.not_jpeg == MAX_REPORTED {
-                            " (further ones are skipped silently)"
-                        } else {
-                            ""
-                        };
-                        eprintln!(
-                            "streamer: {}: the frame at offset {} is not a JPEG ({e}); skipped{more}",
-                            self.recording.path().display(),
-                            entry.offset
-                        );
-                    }
+                    let path = self.recording.path().display();
+                    let what = format!(
+                        "{path}: the frame at offset {} is not a JPEG ({e})",
+                        entry.offset
+                    );
+                    self.skipped(&what);
                     continue;
                 }
             };

@@ -169,13 +169,21 @@ impl Recording {
         }
     }
 
-    /// Writes out an MCAP chunk a stalled stream left open for a second or more.
+    /// Writes out what a stalled or slow stream left buffered: an MCAP chunk open for a
+    /// second or more, a Matroska cluster for half a second or more.
     pub fn tick(&mut self) -> io::Result<()> {
-        let since = self.started.elapsed().as_nanos() as u64;
-        match &mut self.sink {
-            Sink::Mcap(mcap) if !self.failed => mcap.flush_if_due(self.started_ns + since),
+        let since = self.started.elapsed();
+        let result = match &mut self.sink {
+            Sink::Mcap(mcap) if !self.failed => {
+                mcap.flush_if_due(self.started_ns + since.as_nanos() as u64)
+            }
+            Sink::Mkv(mkv) if !self.failed => mkv.flush_if_due(since.as_millis() as u64),
             _ => Ok(()),
-        }
+        };
+        // As for a frame: nothing more is written (the frames still queued are not, and a
+        // half-written cluster is not written again).
+        self.failed |= result.is_err();
+        result
     }
 
     /// Finishes the file (or removes it when nothing arrived) and prints what it holds.

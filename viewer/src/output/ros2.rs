@@ -45,16 +45,22 @@ struct Waiting {
 }
 
 impl Waiting {
-    /// Puts `job` in line; returns whether an older frame made way for it.
+    /// Puts `job` in line (in its stream's place, keeping that stream's turn, when one of
+    /// its frames waits already); returns whether an older frame made way for it.
     fn put(&self, job: Job) -> bool {
         let mut guard = self.jobs.lock().unwrap_or_else(PoisonError::into_inner);
         let jobs = &mut guard.0;
-        let replaced = match jobs.iter().position(|j| j.name == job.name) {
-            Some(i) => jobs.remove(i).is_some(),
-            None if jobs.len() >= QUEUE => jobs.pop_front().is_some(),
-            None => false,
+        let replaced = match jobs.iter_mut().find(|j| j.name == job.name) {
+            Some(waiting) => {
+                *waiting = job;
+                true
+            }
+            None => {
+                let full = jobs.len() >= QUEUE && jobs.pop_front().is_some();
+                jobs.push_back(job);
+                full
+            }
         };
-        jobs.push_back(job);
         self.ready.notify_one();
         replaced
     }
@@ -232,8 +238,10 @@ mod tests {
         let replaced = (1..=10).filter(|&n| w.put(job("a", n))).count();
         assert_eq!(replaced, 9);
         w.put(job("b", 1));
+        // A fast stream's new frame keeps its turn: "a" still goes before "b".
+        w.put(job("a", 11));
         let next = w.take().unwrap();
-        assert_eq!((next.name.as_str(), &next.image[..]), ("a", &[10][..]));
+        assert_eq!((next.name.as_str(), &next.image[..]), ("a", &[11][..]));
         assert_eq!(w.take().unwrap().name, "b");
         // More streams than places: the oldest waiting frame makes way.
         for (i, name) in ["c", "d", "e", "f", "g"].iter().enumerate() {

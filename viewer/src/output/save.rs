@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use shared::media::sniff;
+use shared::runtime::log_limit::LogLimit;
 use tokio::sync::mpsc;
 
 use crate::stats::Counters;
@@ -76,12 +77,16 @@ fn write_all(
     spares: &Mutex<Vec<Vec<u8>>>,
     counters: &Counters,
 ) {
+    // A full disk fails every frame: said once a second at most, with the count held back.
+    let failed = LogLimit::default();
     while let Some(job) = queue.blocking_recv() {
         match save(dir, job.counter, job.peer, &job.bytes) {
             Ok(_) => {
                 counters.saved.fetch_add(1, Ordering::Relaxed);
             }
-            Err(e) => eprintln!("{}: cannot save frame {}: {e}", dir.display(), job.counter),
+            Err(e) => failed.line("save", || {
+                format!("{}: cannot save frame {}: {e}", dir.display(), job.counter)
+            }),
         }
         let mut spares = lock(spares);
         if spares.len() < QUEUE + 1 {
@@ -101,10 +106,14 @@ pub fn save(dir: &Path, counter: u64, peer: IpAddr, payload: &[u8]) -> std::io::
     let name = format!("{counter:06}-{peer}.{}", sniff::extension(payload));
     let path = dir.join(&name);
     let partial = dir.join(format!(".{name}.part"));
-    let mut file = fs::File::create(&partial)?;
-    file.write_all(payload)?;
-    drop(file);
-    fs::rename(&partial, &path)?;
+    let written = fs::File::create(&partial)
+        .and_then(|mut file| file.write_all(payload))
+        .and_then(|()| fs::rename(&partial, &path));
+    if let Err(e) = written {
+        // Half a file (a full disk) is not left behind; the error is what the caller says.
+        let _ = fs::remove_file(&partial);
+        return Err(e);
+    }
     Ok(path)
 }
 
@@ -128,6 +137,22 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 2, "{names:?}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A write that fails half way (a full disk: /dev/full) is an error and leaves no
+    /// temporary file.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_failed_write_leaves_no_partial_file() {
+        let dir = std::env::temp_dir().join(format!("save-full-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        let partial = dir.join(".000007-10.0.0.2.jpg.part");
+        std::os::unix::fs::symlink("/dev/full", &partial).unwrap();
+        let err = save(&dir, 7, "10.0.0.2".parse().unwrap(), b"\xFF\xD8\xFF\xD9").unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::ENOSPC), "{err}");
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 0, "a file was left");
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Result};
 use shared::cli::print_line;
 use shared::files::replay::{Entry, Recording};
+use shared::runtime::log_limit::LogLimit;
 use shared::runtime::stats::StreamStats;
 use shared::Slot;
 use tokio::sync::watch;
@@ -99,6 +100,7 @@ impl Player {
                 payloads,
                 setup,
                 next: 0,
+                unreadable: LogLimit::default(),
             };
             thread::Builder::new()
                 .name("play".into())
@@ -128,6 +130,8 @@ struct Play {
     setup: Setup,
     /// The frame to hand over next.
     next: usize,
+    /// Entries that could not be read, said once a second at most.
+    unreadable: LogLimit,
 }
 
 impl Play {
@@ -205,7 +209,20 @@ impl Play {
     fn show(&mut self) -> Result<()> {
         let entry = self.entries[self.next];
         let mut payload = self.payloads.spare().unwrap_or_default().bytes;
-        self.recording.read(&entry, &mut payload)?;
+        if let Err(e) = self.recording.read(&entry, &mut payload) {
+            // One unreadable entry (the bytes between two JPEGs of a damaged .mjpeg, longer
+            // than --max-frame-bytes; a block cut by a disk error) is skipped: the frames
+            // after it play.
+            self.unreadable
+                .line("read", || format!("viewer: {e}; skipped"));
+            // Where the playback is, for the keys: a step goes on from here, not back to it.
+            let mut s = self.control.lock();
+            s.status.frame = self.next;
+            s.status.time_us = entry.time_us;
+            drop(s);
+            self.next += 1;
+            return Ok(());
+        }
         let now = Instant::now();
         let counters = &self.setup.counters;
         counters.received.fetch_add(1, Ordering::Relaxed);

@@ -197,6 +197,11 @@ impl<R: Read + Seek> MkvReader<R> {
                 "a laced block at offset {start}: one frame per block expected"
             ));
         }
+        // Too short for any JPEG (FF D8 FF D9): not a frame, so a file of empty blocks cannot
+        // make a reader's index of frames many times its size.
+        if len < 4 {
+            return skip(&mut self.input, len).map(|()| Some(Item::Other));
+        }
         if len > self.max_frame {
             return Err(format!(
                 "a frame of {len} bytes at offset {} is over --max-frame-bytes {}",
@@ -467,9 +472,9 @@ pub(crate) mod tests {
                 (
                     5,
                     vec![
-                        simple_block(1, 0, b"one"),
+                        simple_block(1, 0, b"one!"),
                         simple_block(2, 1, b"audio"),
-                        simple_block(1, 40, b"two"),
+                        simple_block(1, 40, b"two!"),
                     ],
                 ),
                 (100, vec![group, simple_block(1, 50, b"four")]),
@@ -502,13 +507,27 @@ pub(crate) mod tests {
         );
         let (got, cut) = frames(&bytes);
         let want: Vec<(Vec<u8>, u64)> = vec![
-            (b"one".to_vec(), 0),
-            (b"two".to_vec(), 40_000),
+            (b"one!".to_vec(), 0),
+            (b"two!".to_vec(), 40_000),
             (b"three".to_vec(), 105_000),
             (b"four".to_vec(), 145_000),
         ];
         assert_eq!(got, want);
         assert!(!cut);
+        // A block too short for any JPEG is not a frame (empty blocks cannot make an index of
+        // frames many times the file's size).
+        let short = file(
+            MJPEG_CODEC,
+            &[(
+                5,
+                vec![
+                    simple_block(1, 0, b""),
+                    simple_block(1, 1, b"abc"),
+                    simple_block(1, 2, b"abcd"),
+                ],
+            )],
+        );
+        assert_eq!(frames(&short).0, [(b"abcd".to_vec(), 0)]);
     }
 
     #[test]

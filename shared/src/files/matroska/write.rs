@@ -158,6 +158,16 @@ impl<W: Write + Seek> Mkv<W> {
         Ok(())
     }
 
+    /// Writes out the open cluster once it is [`CLUSTER_MS`] old at `now_ms` (the frames'
+    /// clock), so a stalled or slow stream's last frames reach the disk without waiting for
+    /// the next frame.
+    pub fn flush_if_due(&mut self, now_ms: u64) -> io::Result<()> {
+        if !self.cluster.is_empty() && now_ms.saturating_sub(self.cluster_ms) >= CLUSTER_MS {
+            return self.flush_cluster();
+        }
+        Ok(())
+    }
+
     /// Writes the open cluster in one piece.
     fn flush_cluster(&mut self) -> io::Result<()> {
         if self.cluster.is_empty() {
@@ -212,6 +222,22 @@ mod tests {
         put_id(&mut id, id::SEGMENT);
         put_id(&mut id, id::SIMPLE_BLOCK);
         assert_eq!(id, [0x18, 0x53, 0x80, 0x67, 0xA3]);
+    }
+
+    #[test]
+    fn an_idle_cluster_is_written_once_due_and_the_next_frame_starts_another() {
+        let mut mkv = Mkv::new(Cursor::new(Vec::new()), 640, 480).unwrap();
+        let head = mkv.out.get_ref().len();
+        mkv.frame(100, &[0xAB; 50]).unwrap();
+        mkv.flush_if_due(100 + CLUSTER_MS - 1).unwrap();
+        assert_eq!(mkv.out.get_ref().len(), head, "written before it was due");
+        mkv.flush_if_due(100 + CLUSTER_MS).unwrap();
+        assert!(mkv.out.get_ref().len() > head + 50, "not written when due");
+        mkv.frame(2000, &[0xCD; 50]).unwrap();
+        let bytes = mkv.finish(2100.0).unwrap().into_inner();
+        let top = elements(&bytes);
+        let got = blocks(&bytes, top[1].1.clone());
+        assert_eq!(got, [(100, vec![0xAB; 50]), (2000, vec![0xCD; 50])]);
     }
 
     #[test]

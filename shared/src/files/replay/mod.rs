@@ -17,6 +17,9 @@ use crate::files::mcap::{read::McapReader, MAGIC as MCAP_MAGIC};
 use avi::AviReader;
 use mjpeg::MjpegReader;
 
+/// The most frames [`Recording::index`] takes (200 MB of index; 77 hours at 30 fps).
+pub const MAX_INDEXED: usize = 1 << 23;
+
 /// Where one frame's bytes are in the file, and when it was shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
@@ -189,7 +192,12 @@ impl Recording {
         let len = usize::try_from(entry.len)
             .ok()
             .filter(|&l| l <= self.max_frame);
-        let len = len.ok_or_else(|| self.error(format!("a frame of {} bytes", entry.len)))?;
+        let len = len.ok_or_else(|| {
+            self.error(format!(
+                "{} bytes at offset {}, over --max-frame-bytes {}",
+                entry.len, entry.offset, self.max_frame
+            ))
+        })?;
         buf.resize(len, 0);
         self.payload
             .seek(SeekFrom::Start(entry.offset))
@@ -222,11 +230,16 @@ impl Recording {
         .map_err(|what| self.error(what))
     }
 
-    /// Every frame's place, by one scan from the start (about 24 bytes a frame in memory).
+    /// Every frame's place, by one scan from the start (about 24 bytes a frame in memory, at
+    /// most [`MAX_INDEXED`] frames).
     pub fn index(&mut self) -> Result<Vec<Entry>, ReplayError> {
         self.rewind()?;
         let mut entries = Vec::new();
         while let Some(entry) = self.next_entry()? {
+            if entries.len() == MAX_INDEXED {
+                let what = format!("more than {MAX_INDEXED} frames, too many to index");
+                return Err(self.error(what));
+            }
             entries.push(entry);
         }
         Ok(entries)

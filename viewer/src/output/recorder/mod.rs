@@ -398,7 +398,11 @@ mod tests {
     use shared::files::matroska::walk::{blocks, elements};
 
     fn jpeg() -> Vec<u8> {
-        let rgb = vec![120u8; 32 * 16 * 3];
+        jpeg_of(120)
+    }
+
+    fn jpeg_of(level: u8) -> Vec<u8> {
+        let rgb = vec![level; 32 * 16 * 3];
         let image = turbojpeg::Image {
             pixels: &rgb[..],
             width: 32,
@@ -426,6 +430,40 @@ mod tests {
 
     const PEER: &str = "127.0.0.1:9";
     const LONG: Duration = Duration::from_secs(60);
+
+    /// A stream that stalls while another keeps the writer busy still gets its last frame to
+    /// the disk within about a second, in both formats, not only when the file is finished
+    /// (a viewer killed meanwhile would lose it).
+    #[test]
+    fn a_stalled_streams_frame_reaches_the_disk_while_another_keeps_the_writer_busy() {
+        let (peer, other): (SocketAddr, SocketAddr) =
+            (PEER.parse().unwrap(), "127.0.0.2:9".parse().unwrap());
+        let (stalled, busy) = (jpeg_of(30), jpeg_of(220));
+        for format in [Format::Matroska, Format::Mcap] {
+            let dir = temp_dir(&format!("recorder-stall-{format:?}"));
+            let recorder = Recorder::with_format(Some(dir.join("")), LONG, format);
+            let writer = recorder.spawn().unwrap();
+            recorder.offer(1, (peer, None), &stalled, Instant::now());
+            let on_disk = || {
+                std::fs::read_dir(&dir).unwrap().any(|f| {
+                    let bytes = std::fs::read(f.unwrap().path()).unwrap_or_default();
+                    bytes.windows(stalled.len()).any(|w| w == stalled)
+                })
+            };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while !on_disk() && Instant::now() < deadline {
+                recorder.offer(2, (other, None), &busy, Instant::now());
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            assert!(
+                on_disk(),
+                "{format:?}: the stalled stream's frame is not on the disk"
+            );
+            recorder.close();
+            writer.join().unwrap();
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
 
     #[test]
     fn the_recorder_writes_queued_frames_and_drops_when_full() {

@@ -12,7 +12,8 @@ use shared::cli::print_line;
 use super::{Active, Message, Recorder};
 use crate::output::recording::{Recording, Written};
 
-/// How often an idle writer wakes to write out what a stalled stream left buffered.
+/// How often every open recording writes out what a stalled stream left buffered (an idle
+/// writer wakes for it; a busy one does it between messages).
 pub(super) const TICK: Duration = Duration::from_millis(500);
 
 impl Recorder {
@@ -73,9 +74,26 @@ impl Recorder {
         }
     }
 
+    /// Ticks every open recording (see [`Recording::tick`]).
+    fn tick_all(&self, open: &mut [(u64, Recording)]) {
+        for (rec, r) in open {
+            if let Err(e) = r.tick() {
+                eprintln!("viewer: {}: recording stopped: {e}", r.path.display());
+                self.abandon(*rec);
+            }
+        }
+    }
+
     fn write_all(&self) {
         let mut open: Vec<(u64, Recording)> = Vec::new();
+        let mut ticked = Instant::now();
         while let Some(message) = self.next() {
+            // By time, not only when idle: one live stream keeps the queue busy, and a
+            // stalled one beside it must still get its last frames to the disk.
+            if matches!(message, Message::Tick) || ticked.elapsed() >= TICK {
+                ticked = Instant::now();
+                self.tick_all(&mut open);
+            }
             match message {
                 Message::Start {
                     rec,
@@ -114,14 +132,7 @@ impl Recorder {
                         }
                     }
                 }
-                Message::Tick => {
-                    for (rec, r) in &mut open {
-                        if let Err(e) = r.tick() {
-                            eprintln!("viewer: {}: recording stopped: {e}", r.path.display());
-                            self.abandon(*rec);
-                        }
-                    }
-                }
+                Message::Tick => {}
                 Message::Stop { rec, at, dropped } => {
                     if let Some(i) = open.iter().position(|(i, _)| *i == rec) {
                         let Written { frames } = open.remove(i).1.finish(at, dropped);
