@@ -276,8 +276,12 @@ fn a_silent_client_is_closed_and_one_that_answers_pings_stays() {
     let mut silent = raw_client(&http);
     let started = Instant::now();
     let (pings, reason) = read_until_closed(&mut silent);
-    // Closed for its silence (docs/hub.md: pinged every 5 s, closed after 15 s unheard).
-    assert!(reason.starts_with("nothing heard for 15 s"), "{reason}");
+    // Closed for its silence (docs/hub.md: pinged every 5 s, closed once a ping has had no
+    // answer for 15 s).
+    assert!(
+        reason.starts_with("no answer to a ping for 15 s"),
+        "{reason}"
+    );
     assert!(pings >= 2, "{pings} pings before the close");
     assert!(
         started.elapsed() >= Duration::from_secs(14),
@@ -301,25 +305,33 @@ fn a_channel_subscribed_twice_is_sent_once() {
     let mut s = raw_client(&http);
     // A second subscription to channel 2 would have the hub send each frame twice (or 256
     // times, one client's whole allowance): refused with a status, the first one kept.
+    // Subscription 1's id reused for the latency channel (3) would move it there: refused too.
     send_text(
         &mut s,
-        br#"{"op":"subscribe","subscriptions":[{"id":7,"channelId":2}]}"#,
+        br#"{"op":"subscribe","subscriptions":[{"id":7,"channelId":2},{"id":1,"channelId":3}]}"#,
     );
-    let (mut refused, mut frames) = (false, 0);
-    while !refused || frames < 10 {
+    let (mut refused, mut frames) = (0, 0);
+    while refused < 2 || frames < 10 {
         let (opcode, payload) = read_frame(&mut s).unwrap();
         if opcode == 1 && String::from_utf8_lossy(&payload).contains("\"status\"") {
             let text = String::from_utf8_lossy(&payload);
-            assert!(text.contains("channel 2 is subscribed already"), "{text}");
-            refused = true;
+            let want = [
+                "channel 2 is subscribed already",
+                "subscription 1: the id is in use",
+            ];
+            assert!(text.contains(want[refused]), "{text}");
+            assert!(text.contains("\"level\":2"), "an error: {text}");
+            refused += 1;
         } else if opcode == 2 {
-            // messageData: opcode 1, then the subscription id (little-endian u32).
+            // messageData: opcode 1, then the subscription id (little-endian u32); still the
+            // image channel's pictures (a latency message is a few dozen bytes).
             assert_eq!(
                 &payload[..5],
                 &[1, 1, 0, 0, 0],
                 "only subscription 1 is sent"
             );
-            frames += usize::from(refused);
+            assert!(payload.len() > 1000, "a picture: {} bytes", payload.len());
+            frames += usize::from(refused == 2);
         }
     }
     drop(streamer);

@@ -1,6 +1,7 @@
 //! The streamer port under attack (docs/security.md, "The stream port"): a flood of silent
 //! sockets from one address leaves a `--secret` streamer from another streaming, listed alone,
-//! with few log lines; JPEG headers that claim huge pictures cost no memory.
+//! with few log lines; a peer reconnecting in a loop with a frame each time gets few lines too;
+//! JPEG headers that claim huge pictures cost no memory.
 //!
 //! The attacker connects from 127.0.0.2, the good streamer from 127.0.0.1 (Linux answers on
 //! all of 127.0.0.0/8).
@@ -86,6 +87,38 @@ fn silent_sockets_from_one_address_leave_a_secret_streamer_alone() {
     );
     // Not a tile per silent socket: the loaded machine's slack, not a tuned figure.
     assert!(took < Duration::from_secs(5), "the stream took {took:?}");
+}
+
+/// A peer reconnecting in a loop, one good frame each time: every frame is taken, and the
+/// viewer's lines about those streamers (connected, gone) stay at about 20 a second of each
+/// kind instead of one per connection.
+#[test]
+fn one_frame_connections_in_a_loop_write_a_few_lines_a_second() {
+    let _lock = heavy();
+    let viewer = Viewer::start(&["--headless"], &[]);
+    let stderr = viewer.stderr.clone();
+    let frame = tiny_jpeg();
+    let started = Instant::now();
+    for _ in 0..400 {
+        drop(send_frame(&viewer.addr, &frame));
+    }
+    let (status, out) = viewer.terminate(Duration::from_secs(20));
+    let secs = started.elapsed().as_secs_f64();
+    assert!(status.success(), "{status}");
+    assert_eq!(summary(&out)["frames"], "400", "{out}");
+    let connected = stderr
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|l| l.contains(": streamer connected"))
+        .count();
+    // 20 a second at most, in each second the run touched (the first line of each kind
+    // opens its second).
+    let bound = 20 * (secs.ceil() as usize + 1);
+    assert!(
+        (20..=bound).contains(&connected) && connected < 400,
+        "{connected} connected lines in {secs:.1} s (bound {bound})"
+    );
 }
 
 /// A JPEG whose frame header claims `width`x`height` (the rest is a 16x16 picture's).

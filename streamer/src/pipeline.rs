@@ -66,13 +66,20 @@ pub fn run(config: Config) -> Result<()> {
     sender_config.black_box = black_box.clone();
     sender_config.interval = (fps > 0.0).then(|| Duration::from_secs_f64(1.0 / fps));
     let mut tally = Tally::new(&sender_config, adapter);
-    let sent = send(&sender_config, &jpeg, &mut tally);
-    if let (Some(b), Some(dumping)) = (black_box.black_box(), dumping) {
-        // A dump being written is finished first (the stream has ended anyway).
-        b.close();
-        let _ = dumping.join();
-    }
-    sent?;
+    // A dump being written is finished first (the stream has ended anyway), inside the
+    // runtime, so that a second Ctrl-C still ends the process at once (after the runtime the
+    // signals stay caught and nothing would answer them while a large dump syncs).
+    let finish_dump = black_box
+        .black_box()
+        .cloned()
+        .zip(dumping)
+        .map(|(b, dumping)| {
+            move || {
+                b.close();
+                let _ = dumping.join();
+            }
+        });
+    send(&sender_config, &jpeg, &mut tally, finish_dump)?;
     let clock = ClockFigures {
         estimate: tally.clock.now(),
         rejected: tally.clock.rejected(),
@@ -157,8 +164,14 @@ fn start_black_box(config: &Config) -> Result<(Feed, Option<thread::JoinHandle<(
     Ok(started)
 }
 
-/// Runs the link on a single-threaded async runtime until it is done or a signal stops it.
-fn send(config: &SenderConfig, jpeg: &Slot<EncodedFrame>, tally: &mut Tally<'_>) -> Result<()> {
+/// Runs the link on a single-threaded async runtime until it is done or a signal stops it,
+/// then `finish` (the black box's last dump) on the same runtime's blocking pool.
+fn send(
+    config: &SenderConfig,
+    jpeg: &Slot<EncodedFrame>,
+    tally: &mut Tally<'_>,
+    finish: Option<impl FnOnce() + Send + 'static>,
+) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -176,6 +189,9 @@ fn send(config: &SenderConfig, jpeg: &Slot<EncodedFrame>, tally: &mut Tally<'_>)
             let _ = stop_rx.wait_for(|stopped| *stopped).await;
         };
         sender::run(config, jpeg, tally, stop).await;
+        if let Some(finish) = finish {
+            let _ = tokio::task::spawn_blocking(finish).await;
+        }
     });
     Ok(())
 }

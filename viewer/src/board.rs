@@ -130,8 +130,9 @@ const LET_GO_PIXELS: usize = 1 << 20;
 pub struct TileInfo {
     pub id: u64,
     pub peer: SocketAddr,
-    /// Pictures decoded per second, over the last second or so.
-    pub fps: f64,
+    /// Pictures decoded per second, over the last second or so; `None` in the stream's first
+    /// second.
+    pub fps: Option<f64>,
 }
 
 struct Tile {
@@ -141,7 +142,34 @@ struct Tile {
     /// For the rate shown in the title: decoded pictures since `window_start`.
     window_start: Instant,
     window_count: u32,
-    fps: f64,
+    /// The last whole window's rate (`None` before one closed).
+    fps: Option<f64>,
+}
+
+impl Tile {
+    fn info(&self) -> TileInfo {
+        TileInfo {
+            id: self.id,
+            peer: self.peer,
+            fps: self.fps_at(Instant::now()),
+        }
+    }
+
+    /// The rate over the last whole window; once the open one is more than a second old, at
+    /// most what it would be if the next picture came now: a stream that stops publishing
+    /// (stalled, or every frame failing to decode) reads lower and lower, not its last figure
+    /// for good, while one slower than a picture a second keeps its rate.
+    fn fps_at(&self, now: Instant) -> Option<f64> {
+        let open = now.saturating_duration_since(self.window_start);
+        if open < Duration::from_secs(1) {
+            return self.fps;
+        }
+        let secs = open.as_secs_f64();
+        Some(match self.fps {
+            Some(last) => last.min(f64::from(self.window_count + 1) / secs),
+            None => f64::from(self.window_count) / secs,
+        })
+    }
 }
 
 #[derive(Default)]
@@ -212,7 +240,7 @@ impl Board {
             fresh: None,
             window_start: Instant::now(),
             window_count: 0,
-            fps: 0.0,
+            fps: None,
         });
         self.bump(s);
     }
@@ -257,7 +285,7 @@ impl Board {
         tile.window_count += 1;
         let span = now.duration_since(tile.window_start);
         if span >= Duration::from_secs(1) {
-            tile.fps = f64::from(tile.window_count) / span.as_secs_f64();
+            tile.fps = Some(f64::from(tile.window_count) / span.as_secs_f64());
             tile.window_start = now;
             tile.window_count = 0;
         }
@@ -269,24 +297,12 @@ impl Board {
 
     /// The streams now connected, oldest first.
     pub fn tiles(&self) -> Vec<TileInfo> {
-        self.lock()
-            .tiles
-            .iter()
-            .map(|t| TileInfo {
-                id: t.id,
-                peer: t.peer,
-                fps: t.fps,
-            })
-            .collect()
+        self.lock().tiles.iter().map(Tile::info).collect()
     }
 
     /// The oldest stream still connected.
     pub fn first_tile(&self) -> Option<TileInfo> {
-        self.lock().tiles.first().map(|t| TileInfo {
-            id: t.id,
-            peer: t.peer,
-            fps: t.fps,
-        })
+        self.lock().tiles.first().map(Tile::info)
     }
 
     /// Waits up to `limit` for a change after `seen_version`; returns the new version.
@@ -337,6 +353,32 @@ mod tests {
 
     fn picture(v: u32) -> Picture {
         solid(2, 2, v)
+    }
+
+    #[test]
+    fn the_rate_is_unknown_at_first_and_falls_when_the_stream_stalls() {
+        let t = Instant::now();
+        let mut tile = Tile {
+            id: 1,
+            peer: peer(),
+            fresh: None,
+            window_start: t,
+            window_count: 0,
+            fps: None,
+        };
+        assert_eq!(tile.fps_at(t + Duration::from_millis(500)), None);
+        // A whole window of 30 pictures, closed by a publish.
+        tile.fps = Some(30.0);
+        tile.window_start = t + Duration::from_secs(1);
+        tile.window_count = 3;
+        assert_eq!(tile.fps_at(t + Duration::from_millis(1500)), Some(30.0));
+        // Then nothing more: the open window, 4 s old with 3 pictures, says so (as if the next
+        // came now: 4 in 4 s).
+        assert_eq!(tile.fps_at(t + Duration::from_secs(5)), Some(1.0));
+        // A stream at a picture every 2 s keeps its 0.5 between pictures, not 0.
+        tile.fps = Some(0.5);
+        tile.window_count = 0;
+        assert_eq!(tile.fps_at(t + Duration::from_millis(2500)), Some(0.5));
     }
 
     #[test]

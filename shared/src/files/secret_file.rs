@@ -40,6 +40,16 @@ pub fn read_private(path: &Path, max_bytes: usize) -> io::Result<Vec<u8>> {
     Ok(bytes.trim_ascii().to_vec())
 }
 
+/// Opens `path` for reading if it is a regular file (a certificate, a key): a FIFO or a device
+/// there is refused at once, not waited on (opening a FIFO blocks until a writer comes).
+pub fn open_regular(path: &Path) -> io::Result<File> {
+    let file = open_nonblocking(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::other("not a regular file, refusing it"));
+    }
+    Ok(file)
+}
+
 /// Opens without blocking: a FIFO or a device at the path must be refused, not waited on.
 #[cfg(unix)]
 fn open_nonblocking(path: &Path) -> io::Result<File> {
@@ -193,11 +203,18 @@ mod tests {
         // thread with a deadline tells a hang from a refusal.
         let (tx, rx) = std::sync::mpsc::channel();
         let p = path.clone();
-        std::thread::spawn(move || tx.send(read_private(&p, 64).map_err(|e| e.to_string())));
+        std::thread::spawn(move || {
+            let secret = read_private(&p, 64).map_err(|e| e.to_string());
+            // A certificate (`--http-cert`) is opened as carefully.
+            let cert = open_regular(&p).map(drop).map_err(|e| e.to_string());
+            tx.send((secret, cert))
+        });
         let got = rx.recv_timeout(std::time::Duration::from_secs(20));
         let _ = std::fs::remove_file(&path);
-        let e = got.expect("read_private blocked on a FIFO").unwrap_err();
+        let (secret, cert) = got.expect("blocked on a FIFO");
+        let e = secret.unwrap_err();
         assert!(e.ends_with("not a regular file, refusing it"), "{e}");
+        assert_eq!(cert.unwrap_err(), "not a regular file, refusing it");
     }
 
     #[test]

@@ -29,9 +29,15 @@ pub fn micros_at(then: std::time::Instant) -> u64 {
     now_micros().wrapping_sub(then.elapsed().as_micros() as u64) & TIME_MASK
 }
 
-/// Milliseconds from `stamp` to `now` (both from [`now_micros`]), across the wrap.
-pub fn elapsed_ms(stamp: u64, now: u64) -> f64 {
-    (now.wrapping_sub(stamp) & TIME_MASK) as f64 / 1000.0
+/// The longest time from a mark to now taken as true: more, or a stamp ahead of now (which
+/// wraps to 12.7 days), is a sender whose clock differs from this one's, not a glass time.
+const MAX_ELAPSED_US: u64 = 60_000_000;
+
+/// Milliseconds from `stamp` to `now` (both from [`now_micros`]), across the wrap; `None` past
+/// a minute or when the stamp is ahead of now.
+pub fn elapsed_ms(stamp: u64, now: u64) -> Option<f64> {
+    let us = now.wrapping_sub(stamp) & TIME_MASK;
+    (us <= MAX_ELAPSED_US).then(|| us as f64 / 1000.0)
 }
 
 /// Top-left corner of the mark in a `width`x`height` frame: top right, 16-pixel aligned.
@@ -97,8 +103,12 @@ mod tests {
 
     #[test]
     fn elapsed_time_survives_the_wrap() {
-        assert_eq!(elapsed_ms(1_000, 3_500), 2.5);
-        assert_eq!(elapsed_ms(TIME_MASK - 999, 1_000), 2.0);
+        assert_eq!(elapsed_ms(1_000, 3_500), Some(2.5));
+        assert_eq!(elapsed_ms(TIME_MASK - 999, 1_000), Some(2.0));
+        assert_eq!(elapsed_ms(0, MAX_ELAPSED_US), Some(60_000.0));
+        // A sender's clock a little ahead: the stamp is after now (it read 12.7 days).
+        assert_eq!(elapsed_ms(3_500, 1_000), None);
+        assert_eq!(elapsed_ms(0, MAX_ELAPSED_US + 1), None);
         assert!(now_micros() <= TIME_MASK);
     }
 }

@@ -202,7 +202,10 @@ impl ClockEstimator {
         self.suspects.push(kept);
         let too_soon = self
             .stepped_at
-            .is_some_and(|t| kept.at.saturating_sub(t) < STEP_EVERY_US);
+            // abs_diff: after this machine's clock is set back, the time since the last
+            // step would saturate to 0 and refuse the new offset until the clock caught up
+            // (38 s of wrong figures for a 30 s step back 2 s after a step).
+            .is_some_and(|t| kept.at.abs_diff(t) < STEP_EVERY_US);
         if self.suspects.len() < STEP_SAMPLES || too_soon {
             if self.suspects.len() > STEP_SAMPLES {
                 self.suspects.remove(0);
@@ -405,6 +408,29 @@ mod tests {
         }
         assert_eq!(c.steps, 2);
         assert_eq!(c.estimate(at).unwrap().offset_us, 3 * HOUR);
+    }
+
+    #[test]
+    fn a_step_back_of_this_machines_clock_soon_after_a_step_is_followed_too() {
+        let mut c = ClockEstimator::new();
+        let mut at = T0 + 60_000_000;
+        let mut add = |offset: i64, at: &mut u64| {
+            *at += 33_000;
+            c.add(exchange(*at, offset, 0, 1_000, 1_000, 0))
+        };
+        for _ in 0..30 {
+            add(0, &mut at).unwrap();
+        }
+        for _ in 0..3 {
+            let _ = add(HOUR, &mut at);
+        }
+        // 2 s later this machine's clock is set 30 s back: the offset moves 30 s with it.
+        at = at + 2_000_000 - 30_000_000;
+        for _ in 0..3 {
+            let _ = add(HOUR + 30_000_000, &mut at);
+        }
+        assert_eq!(c.steps, 2);
+        assert_eq!(c.estimate(at).unwrap().offset_us, HOUR + 30_000_000);
     }
 
     #[test]

@@ -33,26 +33,84 @@ pub fn dump(dir: &Path, reason: Reason, frames: &[Kept]) {
         eprintln!("streamer: black box: nothing to write ({reason}): no frame has been sent yet");
         return;
     }
-    let path = dir.join(format!("blackbox-{}.mkv", utc_stamp(SystemTime::now())));
-    match write(&path, frames) {
-        Ok((written, seconds)) => print_line(format_args!(
+    let stamp = utc_stamp(SystemTime::now());
+    match write(dir, &stamp, frames) {
+        Ok((path, written, seconds)) => print_line(format_args!(
             "black_box path={} frames={written} seconds={seconds:.2} reason={reason}",
             path.display()
         )),
-        Err(e) => {
-            // Whatever was written is of no use and may be filling a full disk.
-            let _ = std::fs::remove_file(&path);
-            eprintln!(
-                "streamer: black box: {}: cannot write: {e}; the stream goes on",
-                path.display()
-            );
+        Err(e) => eprintln!(
+            "streamer: black box: {}: cannot write: {e}; the stream goes on",
+            dir.join(format!("blackbox-{stamp}.mkv")).display()
+        ),
+    }
+}
+
+/// Names tried after `blackbox-STAMP.mkv` is taken (`-2` up to this), before giving up.
+const MAX_SUFFIX: u32 = 9;
+
+/// Writes the dump into a hidden `.part` file of its own in `dir`, synced, then gives it the
+/// first free name of `blackbox-STAMP.mkv`, `blackbox-STAMP-2.mkv`, ...: a dump is never seen
+/// half written (a crash leaves only the `.part`), never replaces a file (two streamers
+/// sharing the directory, or a clock stepped back), and a failure removes only its own
+/// `.part`. Returns the name, the frames written and the seconds they span.
+fn write(dir: &Path, stamp: &str, frames: &[Kept]) -> io::Result<(PathBuf, u64, f64)> {
+    let part = dir.join(format!(".blackbox-{stamp}-{}.part", std::process::id()));
+    // Whatever was written is of no use and may be filling a full disk: removed on any
+    // failure, except when opening it found the name taken (then it is not ours).
+    let (frames, seconds) = write_part(&part, frames).inspect_err(|e| {
+        if e.kind() != io::ErrorKind::AlreadyExists {
+            let _ = std::fs::remove_file(&part);
         }
+    })?;
+    let path = publish(dir, stamp, &part).inspect_err(|_| {
+        let _ = std::fs::remove_file(&part);
+    })?;
+    Ok((path, frames, seconds))
+}
+
+/// Links the finished `part` to the first free name (a hard link fails where the name exists,
+/// so nothing is replaced), then removes `part`. Where the filesystem has no hard links
+/// (FAT on a USB stick), a rename to a name that did not exist a moment before.
+fn publish(dir: &Path, stamp: &str, part: &Path) -> io::Result<PathBuf> {
+    for n in 1..=MAX_SUFFIX {
+        let name = match n {
+            1 => format!("blackbox-{stamp}.mkv"),
+            n => format!("blackbox-{stamp}-{n}.mkv"),
+        };
+        let path = dir.join(name);
+        match std::fs::hard_link(part, &path) {
+            Ok(()) => {
+                std::fs::remove_file(part)?;
+                sync_dir(dir);
+                return Ok(path);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(_) if !path.exists() => {
+                std::fs::rename(part, &path)?;
+                sync_dir(dir);
+                return Ok(path);
+            }
+            Err(_) => continue,
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!("blackbox-{stamp}.mkv and -2 to -{MAX_SUFFIX} are all taken"),
+    ))
+}
+
+/// Syncs the directory so that the new name is on disk too; best effort (some filesystems
+/// cannot sync a directory, and the file's own bytes are synced already).
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
     }
 }
 
 /// The JPEG frames (others are left out: a Matroska MJPEG track holds JPEG only) into a new
 /// file at `path`, synced to disk; returns the frames written and the seconds they span.
-fn write(path: &PathBuf, frames: &[Kept]) -> io::Result<(u64, f64)> {
+fn write_part(path: &Path, frames: &[Kept]) -> io::Result<(u64, f64)> {
     let jpegs: Vec<&Kept> = frames
         .iter()
         .filter(|k| Kind::of(&k.jpeg) == Some(Kind::Jpeg))
@@ -105,19 +163,36 @@ mod tests {
                 jpeg: Arc::new(shared::media::sniff::PNG_SIGNATURE.to_vec()),
             },
         );
-        let path = dir.join("a.mkv");
-        assert_eq!(write(&path, &frames).unwrap(), (5, 0.16));
+        let path = dir.join("blackbox-T.mkv");
+        assert_eq!(write(&dir, "T", &frames).unwrap(), (path.clone(), 5, 0.16));
         let bytes = std::fs::read(&path).unwrap();
         let got = blocks(&bytes, elements(&bytes)[1].1.clone());
         let want: Vec<(u64, Vec<u8>)> = (0..5u8)
             .map(|i| (u64::from(i) * 40, jpeg(i * 40)))
             .collect();
         assert_eq!(got, want);
-        // Never over an existing file.
-        assert_eq!(
-            write(&path, &frames).unwrap_err().kind(),
-            io::ErrorKind::AlreadyExists
-        );
+        // Never over an existing file: the same stamp again (two streamers, one directory)
+        // gets the next name, the first file untouched, no `.part` left behind.
+        let (second, _, _) = write(&dir, "T", &frames[..2]).unwrap();
+        assert_eq!(second, dir.join("blackbox-T-2.mkv"));
+        assert_eq!(std::fs::read(&path).unwrap(), bytes);
+        let mut names: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["blackbox-T-2.mkv", "blackbox-T.mkv"]);
+        // A failed dump (no JPEG) leaves nothing, and removes nobody else's file.
+        let png = &frames[2..3];
+        assert!(write(&dir, "T", png).is_err());
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
+        // Every name taken: refused, its `.part` gone too.
+        for n in 3..=MAX_SUFFIX {
+            std::fs::write(dir.join(format!("blackbox-T-{n}.mkv")), b"x").unwrap();
+        }
+        let e = write(&dir, "T", &frames).unwrap_err();
+        assert!(e.to_string().ends_with("-2 to -9 are all taken"), "{e}");
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 9);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

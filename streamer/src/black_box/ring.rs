@@ -1,6 +1,7 @@
 //! The black box's memory: the last frames sent, bounded both by the time they span and by the
 //! bytes they take; the oldest go first. Each frame's bytes are copied in once, into a buffer
-//! reused from an evicted frame where one is free, so a steady stream allocates nothing. A
+//! reused from an evicted frame where one is free (new ones get an eighth to spare), so a steady
+//! stream seldom allocates. A
 //! snapshot for a dump shares the buffers (reference counts), it copies no bytes.
 
 use std::collections::VecDeque;
@@ -56,7 +57,17 @@ impl Ring {
                 reuse = Arc::try_unwrap(gone.jpeg).ok().or(reuse);
             }
         }
-        let mut buf = reuse.unwrap_or_default();
+        // A reused buffer too small would grow (doubling, past the bound with frames over half
+        // of it, and then be reused at that size for good), one too large would not fit: a
+        // buffer of the frame's size then.
+        let room = self.max_bytes.saturating_sub(self.bytes);
+        let fits = |b: &Vec<u8>| (jpeg.len()..=room).contains(&b.capacity());
+        // A new one with an eighth to spare, so that the next frames, a little larger or
+        // smaller, reuse it.
+        let spare = (jpeg.len() + jpeg.len() / 8).min(room);
+        let mut buf = reuse
+            .filter(fits)
+            .unwrap_or_else(|| Vec::with_capacity(spare));
         buf.clear();
         buf.extend_from_slice(jpeg);
         self.bytes += buf.capacity();
@@ -120,9 +131,20 @@ mod tests {
             assert!(bytes <= 10_000, "{bytes} bytes after frame {i}");
             assert!(frames >= 1);
         }
+        // Frames over half the bound, each larger than the one before: a reused buffer grown
+        // to twice its size went past the bound, and stayed.
+        let mut ring = Ring::new(Duration::from_secs(3600), 1000);
+        for len in [600, 700, 800, 900, 1000] {
+            ring.keep(t0, &vec![1; len]);
+            let (frames, bytes) = ring.size();
+            assert!(
+                frames == 1 && (len..=1000).contains(&bytes),
+                "{bytes} after {len}"
+            );
+        }
         // A frame larger than the whole bound is not kept, and the others stay.
         let before = ring.size();
-        ring.keep(t0 + 2000 * MS, &vec![0; 10_001]);
+        ring.keep(t0 + 2000 * MS, &vec![0; 1001]);
         assert_eq!(ring.size(), before);
         assert_eq!(ring.too_large, 1);
     }

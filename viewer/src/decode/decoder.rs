@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -11,6 +11,7 @@ use shared::cli::MAX_DIMENSION;
 use shared::media::jpeg_slices::Split;
 use shared::media::mark;
 use shared::media::sniff::Kind;
+use shared::runtime::log_limit::LogLimit;
 use shared::wire::clock;
 use shared::Slot;
 use turbojpeg::{Decompressor, Image, PixelFormat, ScalingFactor};
@@ -377,6 +378,10 @@ fn failed(
     report_error(peer, e, count);
 }
 
+/// Lines a second about decoding errors, all streams together: the per-stream cap alone let
+/// a peer reconnecting in a loop, one bad frame each time, write a line per connection.
+static ERROR_LINES: LazyLock<LogLimit> = LazyLock::new(|| LogLimit::with_burst(20));
+
 /// Prints the first [`MAX_REPORTED_ERRORS`] of a stream's decoding errors (`count` so far).
 fn report_error(peer: SocketAddr, e: &anyhow::Error, count: u64) {
     if count <= MAX_REPORTED_ERRORS {
@@ -385,7 +390,9 @@ fn report_error(peer: SocketAddr, e: &anyhow::Error, count: u64) {
         } else {
             ""
         };
-        eprintln!("{peer}: frame not displayed: {e:#}{more}");
+        ERROR_LINES.line("decode", || {
+            format!("{peer}: frame not displayed: {e:#}{more}")
+        });
     }
 }
 

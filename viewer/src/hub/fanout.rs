@@ -7,14 +7,16 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
 use shared::media::ros_image::Latency;
 use shared::media::sniff::Kind;
+use shared::runtime::log_limit::LogLimit;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
+use tokio::time::{Interval, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
@@ -29,7 +31,7 @@ use crate::stats::streams::{Payload, StreamInfo};
 const REFRESH: Duration = Duration::from_millis(250);
 /// How often a client is pinged; every WebSocket client answers a ping by itself.
 const PING_EVERY: Duration = Duration::from_secs(5);
-/// A client that sent nothing, not even a pong, for this long is closed.
+/// A client that answered no ping for this long (nor sent anything else) is closed.
 pub const SILENCE: Duration = Duration::from_secs(15);
 
 /// The hub's WebSocket figures, over all clients (for `/metrics`).
@@ -81,15 +83,34 @@ fn now_ms() -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
-/// Sends `message`, closing a client that takes nothing for [`STALL_TIMEOUT`].
-async fn send<S>(ws: &mut WebSocketStream<S>, message: Message) -> ControlFlow<()>
+/// Sends `message`. A client that takes nothing for [`STALL_TIMEOUT`] fails the write (the
+/// socket's [`super::stall::WriteDeadline`]); one that keeps taking bytes may take as long as
+/// a large frame needs on its link (a deadline on the whole message closed a client reading
+/// a 200 KB frame at 80 kbit/s).
+async fn send<S>(ws: &mut WebSocketStream<S>, message: Message, peer: SocketAddr) -> ControlFlow<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    match tokio::time::timeout(STALL_TIMEOUT, ws.send(message)).await {
-        Ok(Ok(())) => ControlFlow::Continue(()),
-        _ => ControlFlow::Break(()),
+    match ws.send(message).await {
+        Ok(()) => ControlFlow::Continue(()),
+        Err(e) => {
+            CLIENT_LINES.line("send", || {
+                format!("viewer: {peer}: WebSocket: {e}, closing")
+            });
+            ControlFlow::Break(())
+        }
     }
+}
+
+/// Lines a second of each kind about WebSocket clients (came, left, failed): a few clients
+/// are each named, while one reconnecting in a loop cannot flood the log.
+static CLIENT_LINES: LazyLock<LogLimit> = LazyLock::new(|| LogLimit::with_burst(20));
+
+/// Says a client's arrival (with the subprotocol it chose), rate-limited.
+pub fn say_arrived(peer: SocketAddr, protocol: &str) {
+    CLIENT_LINES.line("came", || {
+        format!("viewer: {peer}: WebSocket client ({protocol})")
+    });
 }
 
 /// Waits until any subscription's stream has a newer payload (never, without subscriptions).
@@ -103,6 +124,17 @@ async fn any_changed(subs: &mut BTreeMap<u32, Sub>) {
         // Cannot happen while the subscription holds its stream; never spin.
         std::future::pending::<()>().await;
     }
+}
+
+/// The stream list's refresh and the ping, each a tick at a time after a long send (not a
+/// burst of the ticks missed).
+fn timers() -> (Interval, Interval) {
+    let mut tick = tokio::time::interval(REFRESH);
+    let start = tokio::time::Instant::now();
+    let mut ping = tokio::time::interval_at(start + PING_EVERY, PING_EVERY);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    ping.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    (tick, ping)
 }
 
 /// Serves one client on `ws` until it leaves, misbehaves, stalls, or the hub stops.
@@ -125,32 +157,50 @@ pub async fn serve<S>(
         skipped: 0,
     };
     let session = format!("{peer}-{}", now_ms() as u64);
-    let mut flow = send(&mut ws, Message::text(foxglove::server_info(&session))).await;
-    let mut tick = tokio::time::interval(REFRESH);
-    let start = tokio::time::Instant::now();
-    let mut ping = tokio::time::interval_at(start + PING_EVERY, PING_EVERY);
-    let mut heard = start;
+    let mut flow = send(
+        &mut ws,
+        Message::text(foxglove::server_info(&session)),
+        peer,
+    )
+    .await;
+    let (mut tick, mut ping) = timers();
+    // When the oldest ping not answered (by anything the client sent since) went out: time
+    // spent in a long send, while the client is reading, is not silence.
+    let mut unanswered: Option<tokio::time::Instant> = None;
     while flow.is_continue() {
+        // In this order: the client's messages (a pong that came during a long send is read
+        // before the silence check), the stop, the ping, the refresh, and the frames last,
+        // which a slow client always has waiting and would otherwise starve the others.
         let event = tokio::select! {
+            biased;
             m = ws.next() => Event::Incoming(m),
-            () = any_changed(&mut client.subs) => Event::Frames,
-            _ = tick.tick() => Event::Refresh,
-            _ = ping.tick() => Event::Ping,
             _ = stop.wait_for(|s| *s) => Event::Stop,
+            _ = ping.tick() => Event::Ping,
+            _ = tick.tick() => Event::Refresh,
+            () = any_changed(&mut client.subs) => Event::Frames,
         };
         flow = match event {
             Event::Incoming(Some(Ok(message))) => {
-                heard = tokio::time::Instant::now();
+                unanswered = None;
                 client.incoming(&mut ws, message).await
             }
-            Event::Incoming(_) => ControlFlow::Break(()),
+            Event::Incoming(Some(Err(e))) => {
+                CLIENT_LINES.line("failed", || {
+                    format!("viewer: {peer}: WebSocket: {e}, closing")
+                });
+                ControlFlow::Break(())
+            }
+            Event::Incoming(None) => ControlFlow::Break(()),
             Event::Frames => client.send_frames(&mut ws).await,
             Event::Refresh => client.refresh(&mut ws).await,
-            Event::Ping if heard.elapsed() >= SILENCE => {
-                let why = format!("nothing heard for {} s, not even a pong", SILENCE.as_secs());
+            Event::Ping if unanswered.is_some_and(|t| t.elapsed() >= SILENCE) => {
+                let why = format!("no answer to a ping for {} s", SILENCE.as_secs());
                 client.reject(&mut ws, &why).await
             }
-            Event::Ping => send(&mut ws, Message::Ping(Default::default())).await,
+            Event::Ping => {
+                unanswered.get_or_insert_with(tokio::time::Instant::now);
+                send(&mut ws, Message::Ping(Default::default()), peer).await
+            }
             Event::Stop => {
                 let _ = ws.close(None).await;
                 ControlFlow::Break(())
@@ -158,10 +208,12 @@ pub async fn serve<S>(
         };
     }
     hub.fanout.clients.fetch_sub(1, Ordering::Relaxed);
-    eprintln!(
-        "viewer: {peer}: WebSocket client left: frames_sent={} frames_skipped={}",
-        client.sent, client.skipped
-    );
+    CLIENT_LINES.line("left", || {
+        format!(
+            "viewer: {peer}: WebSocket client left: frames_sent={} frames_skipped={}",
+            client.sent, client.skipped
+        )
+    });
 }
 
 impl Client {
@@ -190,10 +242,10 @@ impl Client {
         self.subs.retain(|_, s| live.contains_key(&s.stream.id));
         self.advertised = live;
         if !gone.is_empty() {
-            send(ws, Message::text(foxglove::unadvertise(&gone))).await?;
+            send(ws, Message::text(foxglove::unadvertise(&gone)), self.peer).await?;
         }
         if !came.is_empty() {
-            send(ws, Message::text(foxglove::advertise(&came))).await?;
+            send(ws, Message::text(foxglove::advertise(&came)), self.peer).await?;
         }
         ControlFlow::Continue(())
     }
@@ -229,7 +281,7 @@ impl Client {
             Ask::Subscribe(pairs) => {
                 for (id, channel) in pairs {
                     if let Some(why) = self.subscribe(id, channel) {
-                        send(ws, Message::text(foxglove::status(1, &why))).await?;
+                        send(ws, Message::text(foxglove::status(2, &why)), self.peer).await?;
                     }
                 }
                 self.send_frames(ws).await
@@ -240,18 +292,24 @@ impl Client {
             }
             Ask::Clock(t1) => {
                 let answer = foxglove::clock(t1, received_ms, now_ms());
-                send(ws, Message::text(answer)).await
+                send(ws, Message::text(answer), self.peer).await
             }
             Ask::Other(op) => {
                 let why = format!("operation {op:?} is not served");
-                send(ws, Message::text(foxglove::status(1, &why))).await
+                send(ws, Message::text(foxglove::status(1, &why)), self.peer).await
             }
         }
     }
 
-    /// Adds a subscription; `Some` says why not.
+    /// Adds a subscription; `Some` says why not (the request is then ignored, as the
+    /// ws-protocol's own server does).
     fn subscribe(&mut self, id: u32, channel: u32) -> Option<String> {
-        if self.subs.len() >= foxglove::MAX_SUBSCRIPTIONS && !self.subs.contains_key(&id) {
+        // Ids are unique among a client's active subscriptions: a reused one moved the
+        // subscription to another channel without a word.
+        if self.subs.contains_key(&id) {
+            return Some(format!("subscription {id}: the id is in use already"));
+        }
+        if self.subs.len() >= foxglove::MAX_SUBSCRIPTIONS {
             return Some(format!(
                 "subscription {id}: at most {} per client",
                 foxglove::MAX_SUBSCRIPTIONS
@@ -259,8 +317,7 @@ impl Client {
         }
         let (stream_id, what) = foxglove::of_channel(channel);
         // One subscription per channel: more would only have the hub send each frame again.
-        let same =
-            |(&other, s): (&u32, &Sub)| other != id && s.stream.id == stream_id && s.what == what;
+        let same = |(_, s): (&u32, &Sub)| s.stream.id == stream_id && s.what == what;
         if let Some((other, _)) = self.subs.iter().find(|&pair| same(pair)) {
             return Some(format!(
                 "subscription {id}: channel {channel} is subscribed already (subscription {other})"
@@ -335,7 +392,7 @@ impl Client {
             let what = (sub.token.as_str(), &p.bytes[..], &latency);
             let frame = foxglove::frame_message(sub.what, times, what, &mut self.prefix);
             drop(p);
-            send(ws, Message::binary(frame)).await?;
+            send(ws, Message::binary(frame), self.peer).await?;
             self.sent += 1;
             self.hub.fanout.sent.fetch_add(1, Ordering::Relaxed);
         }

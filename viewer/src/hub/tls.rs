@@ -2,7 +2,6 @@
 //! are PEM files; the key is a secret, read only when its owner alone may read it
 //! ([`shared::files::secret_file`]). rustls with the ring provider, TLS 1.2 and 1.3.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
@@ -82,7 +81,7 @@ impl Tls {
 
 /// The certificates of the PEM file at `path`, in its order (the server's first).
 fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
-    let file = File::open(path).context("cannot open")?;
+    let file = shared::files::secret_file::open_regular(path).context("cannot open")?;
     let mut pem = Vec::new();
     file.take(MAX_CERT_BYTES + 1)
         .read_to_end(&mut pem)

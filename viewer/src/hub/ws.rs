@@ -128,7 +128,7 @@ pub fn accept(
             .max_write_buffer_size(hub.max_frame_bytes.saturating_add(UNSENT_SLACK));
         let io = TokioIo::new(upgraded);
         let ws = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
-        eprintln!("viewer: {peer}: WebSocket client ({protocol})");
+        fanout::say_arrived(peer, protocol);
         fanout::serve(ws, peer, hub, stop).await;
     });
     let mut response = Response::new(full(""));

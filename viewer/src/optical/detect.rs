@@ -2,7 +2,9 @@
 //! a reduced luma picture, thresholded against its neighbourhood (dim or unevenly lit screens),
 //! the dark regions labelled, the ones shaped like the marker's frame read at full size and
 //! kept when their check holds. Pure; next frames look first where the marker was last seen,
-//! and a lost marker is searched for one bounded part of the picture a frame ([`super::sweep`]).
+//! and a lost marker is searched for one bounded part of the picture a frame ([`super::sweep`]);
+//! while one is followed, a part every [`RECHECK_EVERY`] frames too, so that a larger one
+//! elsewhere takes over.
 
 use super::marker::{self, BODY, DATA};
 use super::sweep::{Plan, Sweep};
@@ -31,6 +33,10 @@ const TILE: usize = 8;
 const MIN_CONTRAST: u8 = 32;
 /// A frame candidate spans at least this many reduced pixels on each side.
 const MIN_BODY: usize = 14;
+/// While the marker is followed, one part of the whole picture's search runs every this many
+/// frames: a smaller copy (the window showing the camera's own picture) may be the one being
+/// followed while the marker filmed directly is back in view, and only the larger is right.
+const RECHECK_EVERY: u32 = 8;
 
 /// The search's reused buffers and where the marker was last seen.
 #[derive(Default)]
@@ -38,6 +44,8 @@ pub struct Detector {
     /// Where the marker was last seen: looked at first in every frame until found elsewhere.
     last: Option<Rect>,
     sweep: Sweep,
+    /// Frames the marker was followed in, for [`RECHECK_EVERY`].
+    followed: u32,
     luma: Vec<u8>,
     tiles: Vec<(u8, u8)>,
     limits: Vec<u8>,
@@ -71,8 +79,13 @@ impl Detector {
                 (r.1 + r.3 + grow).min(f.height).saturating_sub(y),
             );
             let step = (r.2 / BODY / 4).max(1);
-            let found = self.scan(f, roi, step);
+            let mut found = self.scan(f, roi, step);
             if !found.is_empty() {
+                self.followed = self.followed.wrapping_add(1);
+                if self.followed.is_multiple_of(RECHECK_EVERY) {
+                    let part = self.sweep.next(f.width, f.height, MIN_BODY);
+                    found.extend(self.scan(f, part.roi, part.step));
+                }
                 self.last = largest(&found);
                 return found;
             }

@@ -63,6 +63,10 @@ static SILENT: LazyLock<LogLimit> = LazyLock::new(LogLimit::default);
 static UNSEEN: LazyLock<LogLimit> = LazyLock::new(|| LogLimit::with_burst(UNSEEN_BURST));
 /// Lines a second of each kind about connections that never delivered a frame.
 const UNSEEN_BURST: u32 = 20;
+/// The lines about streamers that did deliver (connected, how they speak, gone): as many of
+/// each kind a second as [`UNSEEN`], so that a peer reconnecting in a loop with one frame each
+/// time cannot flood the log either, while a few real streamers are each named.
+static SEEN: LazyLock<LogLimit> = LazyLock::new(|| LogLimit::with_burst(UNSEEN_BURST));
 
 /// Serves streamer `id` at `peer` until it leaves, fails, or the viewer stops.
 pub async fn serve(id: u64, stream: TcpStream, peer: SocketAddr, shared: Shared) {
@@ -95,7 +99,7 @@ pub async fn serve(id: u64, stream: TcpStream, peer: SocketAddr, shared: Shared)
                 streamer.frame(payload, heard).await
             }
             Ok(false) if streamer.info.is_some() => {
-                eprintln!("{peer}: streamer disconnected");
+                SEEN.line("disconnected", || format!("{peer}: streamer disconnected"));
                 ControlFlow::Break(())
             }
             Ok(false) => {
@@ -157,7 +161,7 @@ impl Streamer {
     /// costs neither, whatever many there are.
     fn appear(&mut self) -> Arc<StreamInfo> {
         let (id, peer) = (self.id, self.peer);
-        eprintln!("{peer}: streamer connected");
+        SEEN.line("connected", || format!("{peer}: streamer connected"));
         self.shared.board.add(id, peer);
         let info = self.shared.counters.streams.add(id, peer);
         self.info = Some(info.clone());
@@ -225,14 +229,18 @@ impl Streamer {
     fn announce(&self, heard: &Heard) {
         let peer = self.peer;
         if let Some(d) = heard.dialect.filter(|d| *d != Dialect::Flag) {
-            eprintln!("{peer}: speaks the {d} dialect");
+            SEEN.line("dialect", || format!("{peer}: speaks the {d} dialect"));
         }
         if heard.extended {
             let wanted = heard.name.unwrap_or("unnamed");
             let name = self.shared.counters.streams.name(self.id, wanted);
-            eprintln!("{peer}: stream {name}: extension exchange (capture times in-band)");
+            SEEN.line("extended", || {
+                format!("{peer}: stream {name}: extension exchange (capture times in-band)")
+            });
         } else if heard.overlapping {
-            eprintln!("{peer}: overlapping frames (the streamer asked, see --window)");
+            SEEN.line("overlapping", || {
+                format!("{peer}: overlapping frames (the streamer asked, see --window)")
+            });
         }
     }
 
@@ -277,7 +285,7 @@ impl Streamer {
         } else if self.info.is_none() {
             UNSEEN.line("refused", || format!("{peer}: {e}, closing"));
         } else {
-            eprintln!("{peer}: {e}, closing");
+            SEEN.line("failed", || format!("{peer}: {e}, closing"));
         }
         ControlFlow::Break(())
     }

@@ -9,9 +9,9 @@ use shared::cli::print_line;
 use shared::media::mark;
 use shared::runtime::stats::{Histogram, StreamStats};
 
-use super::glass::{self, StageFigures, Timing, STAGE_NAMES};
+use super::glass::{self, StageFigures, Timing, Unknown, STAGE_NAMES};
 use super::optical::{Figure, OpticalFigures};
-use super::streams::Streams;
+use super::streams::{StreamInfo, Streams};
 
 /// Counts over the whole run, all streams together.
 #[derive(Default)]
@@ -48,13 +48,28 @@ impl Counters {
 
     /// [`Counters::record_glass`] without printing, to `shown` (a mark time): the glass time
     /// and the frame's line.
-    pub fn glass_line(&self, peer: SocketAddr, stamp: u64, shown: u64) -> (f64, String) {
-        let ms = mark::elapsed_ms(stamp, shown);
+    /// A mark ahead of now or over a minute old (clocks that differ) is no figure: counted and
+    /// said as the in-band times' contradictions are.
+    pub fn glass_line(&self, peer: SocketAddr, stamp: u64, shown: u64) -> (Option<f64>, String) {
+        let stream = self.streams.by_peer(peer);
+        let Some(ms) = mark::elapsed_ms(stamp, shown) else {
+            self.mark_unknown(stream.as_deref());
+            let why = Unknown::Inconsistent.describe();
+            return (None, format!("peer={peer} glass_ms=unknown why={why}"));
+        };
         lock(&self.glass).record_ms(ms);
-        if let Some(stream) = self.streams.by_peer(peer) {
+        if let Some(stream) = stream {
             stream.glass(ms);
         }
-        (ms, format!("peer={peer} glass_ms={ms:.2}"))
+        (Some(ms), format!("peer={peer} glass_ms={ms:.2}"))
+    }
+
+    /// Counts a frame whose mark gave no glass time, run-wide and for its stream.
+    pub fn mark_unknown(&self, stream: Option<&StreamInfo>) {
+        lock(&self.stages).unknown += 1;
+        if let Some(stream) = stream {
+            stream.unknown(Unknown::Inconsistent);
+        }
     }
 
     /// Records one frame measured in-band, shown (or decoded, headless) at `shown_us` on this

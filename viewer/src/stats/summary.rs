@@ -4,6 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use shared::cli::print_line;
+use shared::runtime::stats::Histogram;
 
 use super::glass::{StageFigures, STAGE_NAMES};
 use super::Counters;
@@ -28,14 +29,7 @@ pub fn print_summary(
         saved.push_str(&format!(" recordings={files} recorded_frames={frames}"));
     }
     if measuring {
-        c.with_glass_times(|glass| {
-            saved.push_str(&format!(
-                " glass_p50_ms={:.2} glass_p95_ms={:.2} glass_frames={}",
-                glass.percentile_ms(50.0),
-                glass.percentile_ms(95.0),
-                glass.count()
-            ))
-        });
+        c.with_glass_times(|glass| saved.push_str(&glass_figures(glass)));
         c.with_stages(|f| saved.push_str(&stage_figures(f)));
     }
     if optical {
@@ -49,6 +43,20 @@ pub fn print_summary(
         load(&c.truncated),
         load(&c.dropped),
     ));
+}
+
+/// The glass percentiles, `unknown` when no frame was measured (a streamer sending no marks,
+/// or every frame before the clock was known): 0.00 there would read as a figure.
+fn glass_figures(glass: &Histogram) -> String {
+    if glass.count() == 0 {
+        return " glass_p50_ms=unknown glass_p95_ms=unknown glass_frames=0".to_string();
+    }
+    format!(
+        " glass_p50_ms={:.2} glass_p95_ms={:.2} glass_frames={}",
+        glass.percentile_ms(50.0),
+        glass.percentile_ms(95.0),
+        glass.count()
+    )
 }
 
 /// Each stage's median, the last clock figures and the frames with no figure; `unknown` where
@@ -70,4 +78,23 @@ fn stage_figures(f: &StageFigures) -> String {
     }
     out.push_str(&format!(" glass_unknown={}", f.unknown));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glass_with_no_frame_is_unknown_not_zero() {
+        let mut glass = Histogram::default();
+        assert_eq!(
+            glass_figures(&glass),
+            " glass_p50_ms=unknown glass_p95_ms=unknown glass_frames=0"
+        );
+        glass.record_ms(12.0);
+        assert_eq!(
+            glass_figures(&glass),
+            " glass_p50_ms=12.00 glass_p95_ms=12.00 glass_frames=1"
+        );
+    }
 }

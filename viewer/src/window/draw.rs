@@ -18,7 +18,7 @@ use super::tiles::Shown;
 use super::timeline;
 use super::view::{Rect, View};
 use super::xshm;
-use crate::board::{Board, Picture, Pixels};
+use crate::board::{Board, Picture, Pixels, TileInfo};
 use crate::play::control::Status;
 
 /// How often the title (rate, streams) is rewritten.
@@ -133,8 +133,8 @@ impl Screen {
         self.window.set_title(&match shown {
             [] => self.waiting_title.clone(),
             [s] => match &s.figures.name {
-                Some(name) => format!("viewer - {name} ({}) - {:.1} fps", s.tile.peer, s.tile.fps),
-                None => format!("viewer - {} - {:.1} fps", s.tile.peer, s.tile.fps),
+                Some(name) => format!("viewer - {name} ({}) - {}", s.tile.peer, fps_text(&s.tile)),
+                None => format!("viewer - {} - {}", s.tile.peer, fps_text(&s.tile)),
             },
             many => format!("viewer - {} streams", many.len()),
         });
@@ -251,6 +251,13 @@ impl Screen {
     }
 }
 
+/// A stream's rate for the title and the grid's labels: `-- fps` in its first second, when it
+/// is not known yet (0.0 there would read as a stalled stream).
+fn fps_text(tile: &TileInfo) -> String {
+    tile.fps
+        .map_or_else(|| "-- fps".to_string(), |fps| format!("{fps:.1} fps"))
+}
+
 /// Each visible stream's box of text: its figures band, or with the band off a label in the
 /// grid (nothing for one stream alone).
 fn overlay_boxes(shown: &[Shown], layout: &Layout, c: &Controls) -> Vec<(Rect, Vec<String>)> {
@@ -268,7 +275,7 @@ fn overlay_boxes(shown: &[Shown], layout: &Layout, c: &Controls) -> Vec<(Rect, V
             } else if many {
                 Some((
                     cell,
-                    vec![format!("{}  {:.1} fps", s.tile.peer, s.tile.fps)],
+                    vec![format!("{}  {}", s.tile.peer, fps_text(&s.tile))],
                 ))
             } else {
                 None

@@ -31,8 +31,17 @@ impl Layout {
     }
 
     /// The `k`th visible stream's cell and picture, if it has one yet.
+    /// `None` past the last one: `1` on a window with no stream (none connected yet, or the
+    /// focused one gone) asks for the first.
     pub fn placed<'a>(&self, shown: &'a [Shown], k: usize) -> Option<(Rect, &'a Picture)> {
-        Some((self.cells[k], shown[self.visible[k]].picture.as_ref()?))
+        let cell = *self.cells.get(k)?;
+        let picture = shown.get(*self.visible.get(k)?)?.picture.as_ref()?;
+        Some((cell, picture))
+    }
+
+    /// Whether stream `id` is among the visible ones.
+    pub fn shows(&self, shown: &[Shown], id: u64) -> bool {
+        (self.visible.iter()).any(|&i| shown.get(i).is_some_and(|s| s.tile.id == id))
     }
 
     /// The visible stream whose cell holds window position `at`.
@@ -85,7 +94,7 @@ mod tests {
                 tile: TileInfo {
                     id,
                     peer: format!("127.0.0.1:{id}").parse().unwrap(),
-                    fps: 0.0,
+                    fps: None,
                 },
                 picture: Some(picture(16, 9, id as u32)),
                 figures: Figures::default(),
@@ -105,11 +114,21 @@ mod tests {
         assert_eq!(grid.under((400.0, 50.0)), None);
         let (_, p) = grid.placed(&shown, 1).unwrap();
         assert_eq!(p.pixels[0], 7);
+        assert!(grid.placed(&shown, 2).is_none());
+        assert!(grid.shows(&shown, 4) && grid.shows(&shown, 7) && !grid.shows(&shown, 9));
+        // No stream yet, or the focused one gone: nothing is placed (`1` asks for the first;
+        // it panicked here).
+        assert!(Layout::new(&[], None, 400, 100).placed(&[], 0).is_none());
+        assert!(Layout::new(&shown, Some(9), 400, 100)
+            .placed(&shown, 0)
+            .is_none());
         // Focused: the one stream fills the window.
         let alone = Layout::new(&shown, Some(7), 400, 100);
         assert_eq!(
             (alone.visible.as_slice(), alone.cells.as_slice()),
             (&[1][..], &[(0, 0, 400, 100)][..])
         );
+        // Stream 4 is hidden behind the focused 7: its pictures are never drawn.
+        assert!(alone.shows(&shown, 7) && !alone.shows(&shown, 4));
     }
 }

@@ -105,9 +105,7 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
     let mut writers: Vec<JoinHandle<()>> = Vec::new();
     let mut recording = false;
     let mut last_figures: Option<Instant> = None;
-    let mut version = 0;
-    let mut played = None;
-    let mut drawn = Instant::now();
+    let (mut version, mut played, mut drawn) = (0, None, Instant::now());
     while screen.stays_open(o.stop) {
         version = board.wait_change(version, POLL);
         let mut redraw = screen.resized();
@@ -171,7 +169,8 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
         if let (Some(l), Some(code)) = (o.optical, marks.optical) {
             l.presented(code, presented);
         }
-        tiles::record_glass(o.counters, o.measure, &fresh, presented);
+        let on_screen = fresh.iter().filter(|f| layout.shows(&shown, f.id));
+        tiles::record_glass(o.counters, o.measure, on_screen, presented);
     }
     Ok(finish(shown, writers))
 }

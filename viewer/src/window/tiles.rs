@@ -31,7 +31,7 @@ pub struct Shown {
 /// A picture just taken from the board whose glass-to-glass time is recorded once it is on
 /// screen: its stream, and its in-band times or else the capture time from its mark.
 pub struct Fresh {
-    id: u64,
+    pub id: u64,
     peer: SocketAddr,
     glass: Option<Glass>,
     /// `--optical`: what the picture showed of the marker.
@@ -115,24 +115,30 @@ pub fn take_pictures(board: &Board, shown: &mut [Shown], paused: bool) -> (bool,
 }
 
 /// Records the glass-to-glass (and with `--optical` the optical) times of pictures handed to
-/// the screen at `presented`: printed with `--measure`, else only kept for the figures band.
-pub fn record_glass(counters: &Counters, measure: bool, fresh: &[Fresh], presented: Instant) {
+/// the screen at `presented` (only those drawn: a stream hidden behind a focused one has
+/// none): printed with `--measure`, else only kept for the figures band.
+pub fn record_glass<'a>(
+    counters: &Counters,
+    measure: bool,
+    fresh: impl Iterator<Item = &'a Fresh>,
+    presented: Instant,
+) {
     // The moment the picture was on screen, on each clock the frames' times use.
     let shown = shared::wire::clock::wall_micros_at(presented);
     let shown_mark = mark::micros_at(presented);
     for f in fresh {
         let (host, mut line) = match f.glass {
             Some(Glass::Timed(t)) => counters.timed_line(f.id, f.peer, &t, shown),
-            Some(Glass::Mark(stamp)) if measure => {
-                let (ms, line) = counters.glass_line(f.peer, stamp, shown_mark);
-                (Some(ms), line)
-            }
+            Some(Glass::Mark(stamp)) if measure => counters.glass_line(f.peer, stamp, shown_mark),
             Some(Glass::Mark(stamp)) => {
+                let info = counters.streams.get(f.id);
                 let ms = mark::elapsed_ms(stamp, shown_mark);
-                if let Some(info) = counters.streams.get(f.id) {
-                    info.glass(ms);
+                match (ms, &info) {
+                    (Some(ms), Some(info)) => info.glass(ms),
+                    (None, _) => counters.mark_unknown(info.as_deref()),
+                    _ => {}
                 }
-                (Some(ms), String::new())
+                (ms, String::new())
             }
             None => (None, format!("peer={}", f.peer)),
         };

@@ -279,3 +279,30 @@ fn a_lost_marker_is_found_anywhere_within_one_round_of_bounded_parts() {
         assert_eq!(codes(&mut d, &p), vec![9], "screen x{scale} at {at:?}");
     }
 }
+
+#[test]
+fn a_larger_marker_takes_over_from_a_smaller_copy_being_followed() {
+    // The camera turned back to the screen after the detector settled on the small copy of
+    // the marker that the window shows (its own picture of the camera, filmed again).
+    let (w, h) = (1920, 1080);
+    let copy = film(&screen(1280, 720, Some(3)), (w, h), 0.4, (1300, 700), false);
+    let mut both = film(&screen(1280, 720, Some(5)), (w, h), 0.75, (0, 0), false);
+    for y in 700..988 {
+        let row = (y * w + 1300) * 3..(y * w + 1812) * 3;
+        both.data[row.clone()].copy_from_slice(&copy.data[row]);
+    }
+    let (copy, both) = (through_jpeg(&copy, 40), through_jpeg(&both, 40));
+    let mut d = Detector::default();
+    assert_eq!(codes(&mut d, &copy), vec![3]);
+    let rounds = RECHECK_EVERY as usize * Detector::frames_to_cover(w, h);
+    let took = (1..=rounds).find(|_| codes_now(&mut d, &both).contains(&5));
+    assert!(
+        took.is_some(),
+        "the larger marker was never found in {rounds} frames"
+    );
+    assert_eq!(
+        codes_now(&mut d, &both),
+        vec![5],
+        "and followed from then on"
+    );
+}
