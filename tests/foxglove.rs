@@ -108,6 +108,13 @@ fn python_clients_on_both_subprotocols_receive_the_frames_byte_for_byte() {
     // No subprotocol of ours: refused before the upgrade.
     let line = line_of(&python_client(&[&ws_url(&http), "--subprotocol", "chat"]));
     assert_eq!(line, "refused=400");
+    // ...and said on this side too (a client's own error is all there was).
+    wait_for("the refusal's line", Duration::from_secs(10), || {
+        let lines = viewer.stderr.lock().unwrap();
+        lines.iter().any(|l| {
+            l.contains(": WebSocket upgrade refused: ask for subprotocol") && l.ends_with(" 400")
+        })
+    });
     // A stream that leaves is unadvertised: both its channels.
     let mut watcher = raw_client(&http);
     drop(streamer);

@@ -29,7 +29,12 @@ pub fn refusal(
         .check(request.headers(), request.version(), local.ip())
     {
         Named::Hub => {}
-        Named::Bad => return Some(text(StatusCode::BAD_REQUEST, "one Host header needed\n")),
+        Named::Bad => {
+            log.line("400-host", || {
+                format!("{peer}: HTTP: no Host header, or more than one, answering 400")
+            });
+            return Some(text(StatusCode::BAD_REQUEST, "one Host header needed\n"));
+        }
         Named::Other => {
             hub.refuser
                 .counts

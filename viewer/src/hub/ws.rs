@@ -71,6 +71,19 @@ fn cross_site(hub: &Hub, peer: SocketAddr, request: &Request<Incoming>) -> Optio
     Some(text(StatusCode::FORBIDDEN, why))
 }
 
+/// An upgrade refused with `status` and `why` (its body), said in one line (rate-limited):
+/// a Foxglove client asking for a subprotocol not served fails on its side only, otherwise.
+fn refused(hub: &Hub, peer: SocketAddr, status: StatusCode, why: &'static str) -> Response<Body> {
+    hub.refuser.log.line("websocket-upgrade", || {
+        let why = why.trim_end();
+        format!(
+            "{peer}: WebSocket upgrade refused: {why}, answering {}",
+            status.as_u16()
+        )
+    });
+    text(status, why)
+}
+
 /// Answers a WebSocket upgrade from `peer`: `101` with the task that serves the socket once
 /// hyper hands it over, or the answer saying what was wrong.
 pub fn accept(
@@ -80,11 +93,9 @@ pub fn accept(
     stop: watch::Receiver<bool>,
 ) -> (Response<Body>, Option<JoinHandle<()>>) {
     if request.method() != Method::GET {
+        let why = "WebSocket upgrades are GET\n";
         return (
-            text(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "WebSocket upgrades are GET\n",
-            ),
+            refused(hub, peer, StatusCode::METHOD_NOT_ALLOWED, why),
             None,
         );
     }
@@ -93,20 +104,19 @@ pub fn accept(
     }
     let version = request.headers().get(SEC_WEBSOCKET_VERSION);
     if version.map(HeaderValue::as_bytes) != Some(b"13") {
-        let mut response = text(StatusCode::UPGRADE_REQUIRED, "WebSocket version 13 only\n");
+        let why = "WebSocket version 13 only\n";
+        let mut response = refused(hub, peer, StatusCode::UPGRADE_REQUIRED, why);
         (response.headers_mut()).insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
         return (response, None);
     }
     let key = request.headers().get(SEC_WEBSOCKET_KEY);
     let Some(key) = key.filter(|k| !k.is_empty() && k.len() <= MAX_KEY) else {
-        return (
-            text(StatusCode::BAD_REQUEST, "no Sec-WebSocket-Key\n"),
-            None,
-        );
+        let why = "no Sec-WebSocket-Key\n";
+        return (refused(hub, peer, StatusCode::BAD_REQUEST, why), None);
     };
     let Some(protocol) = chosen(request) else {
         let why = "ask for subprotocol foxglove.sdk.v1 or foxglove.websocket.v1\n";
-        return (text(StatusCode::BAD_REQUEST, why), None);
+        return (refused(hub, peer, StatusCode::BAD_REQUEST, why), None);
     };
     let accept_key = derive_accept_key(key.as_bytes());
     let upgrade = hyper::upgrade::on(request);
