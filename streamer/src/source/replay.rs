@@ -8,11 +8,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use shared::files::replay::Recording;
+use shared::runtime::log_limit::LogLimit;
 
 use crate::source::{PixelFormat, RawFrame, Source};
 
-/// Frames that are not JPEG named on stderr before the rest are skipped silently.
-const MAX_REPORTED: u64 = 10;
+/// Lines a second about entries skipped (as `viewer --play` says them): each named while there
+/// are few, a file full of them (or a `--loop` round after round) not a line each.
+const SKIP_LINES: u32 = 10;
 
 /// Sleeps are cut into steps this long so that Ctrl-C is not kept waiting by a long gap.
 const SLEEP_STEP: Duration = Duration::from_millis(100);
@@ -40,9 +42,8 @@ pub struct ReplaySource {
     /// `next_index` when the current round of `--loop` began.
     round_start: u64,
     decompressor: turbojpeg::Decompressor,
-    /// Entries skipped because they were not JPEG or could not be read (the first few are
-    /// named on stderr).
-    not_jpeg: u64,
+    /// The lines about entries skipped because they were not JPEG or could not be read.
+    said: LogLimit,
     /// The size of the first frame, for the start-up line.
     size: (usize, usize),
 }
@@ -80,7 +81,7 @@ impl ReplaySource {
             next_index: 0,
             round_start: 0,
             decompressor,
-            not_jpeg: 0,
+            said: LogLimit::with_burst(SKIP_LINES),
             size,
         })
     }
@@ -100,17 +101,10 @@ impl ReplaySource {
         );
     }
 
-    /// Says why an entry is skipped, for the first [`MAX_REPORTED`] ones.
-    fn skipped(&mut self, what: &str) {
-        self.not_jpeg += 1;
-        if self.not_jpeg <= MAX_REPORTED {
-            let more = if self.not_jpeg == MAX_REPORTED {
-                " (further ones are skipped silently)"
-            } else {
-                ""
-            };
-            eprintln!("streamer: {what}; skipped{more}");
-        }
+    /// Says why an entry is skipped, [`SKIP_LINES`] a second at most.
+    fn skipped(&self, what: &str) {
+        self.said
+            .line("skipped", || format!("streamer: {what}; skipped"));
     }
 
     /// Waits until `time_us` after the start; false when `stop` said to give up.

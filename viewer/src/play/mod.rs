@@ -100,7 +100,8 @@ impl Player {
                 payloads,
                 setup,
                 next: 0,
-                unreadable: LogLimit::default(),
+                // As the streamer's replay says them: a few a second, each named.
+                unreadable: LogLimit::with_burst(10),
             };
             thread::Builder::new()
                 .name("play".into())
