@@ -74,16 +74,17 @@ fn create_new(dir: &Path, stem: &str, exts: &[&str]) -> Result<(String, Vec<(Pat
     anyhow::bail!("{}: too many snapshots named {stem}", dir.display())
 }
 
-/// Writes `payload` as received and its full-size decoding as PNG into `dir`; returns both
-/// paths (received first).
+/// Writes `payload` as received and its full-size decoding (at most `max_pixels`, as
+/// `--max-pixels` says) as PNG into `dir`; returns both paths (received first).
 pub fn write(
     dir: &Path,
     who: &str,
-    time: SystemTime,
+    (time, max_pixels): (SystemTime, usize),
     payload: &[u8],
 ) -> Result<(PathBuf, PathBuf)> {
     let mut picture = Picture::default();
     Decoder::new()?
+        .with_max_pixels(max_pixels)
         .decode(payload, &mut picture, None)
         .context("the frame on screen does not decode")?;
     let received_ext = match Kind::of(payload) {
@@ -107,9 +108,9 @@ pub fn write(
 /// is nothing to write or no thread to be had (said on stderr).
 pub fn spawn(
     dir: &Path,
-    peer: SocketAddr,
-    name: Option<&str>,
+    (peer, name): (SocketAddr, Option<&str>),
     payload: &[u8],
+    max_pixels: usize,
 ) -> Option<JoinHandle<()>> {
     let who = who(peer, name);
     if payload.is_empty() {
@@ -119,14 +120,16 @@ pub fn spawn(
     let (dir, payload, time) = (dir.to_path_buf(), payload.to_vec(), SystemTime::now());
     let spawned = std::thread::Builder::new()
         .name("snapshot".into())
-        .spawn(move || match write(&dir, &who, time, &payload) {
-            Ok((received, png)) => print_line(format_args!(
-                "snapshot peer={peer} received={} png={}",
-                received.display(),
-                png.display()
-            )),
-            Err(e) => eprintln!("viewer: {peer}: snapshot failed: {e:#}"),
-        });
+        .spawn(
+            move || match write(&dir, &who, (time, max_pixels), &payload) {
+                Ok((received, png)) => print_line(format_args!(
+                    "snapshot peer={peer} received={} png={}",
+                    received.display(),
+                    png.display()
+                )),
+                Err(e) => eprintln!("viewer: {peer}: snapshot failed: {e:#}"),
+            },
+        );
     match spawned {
         Ok(handle) => Some(handle),
         Err(e) => {
@@ -162,6 +165,8 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    const MAX: usize = shared::cli::DEFAULT_MAX_PIXELS;
+
     #[test]
     fn stems_name_the_peer_and_the_time() {
         let peer: SocketAddr = "[::1]:9".parse().unwrap();
@@ -194,11 +199,11 @@ mod tests {
             .to_vec();
         let peer: SocketAddr = "192.168.3.7:50012".parse().unwrap();
         let time = SystemTime::now();
-        let (raw, png_path) = write(&dir, &who(peer, None), time, &jpeg).unwrap();
+        let (raw, png_path) = write(&dir, &who(peer, None), (time, MAX), &jpeg).unwrap();
         assert_eq!(fs::read(&raw).unwrap(), jpeg);
         assert!(raw.to_string_lossy().ends_with(".jpg"));
         // The same millisecond again does not overwrite.
-        let (raw2, _) = write(&dir, &who(peer, None), time, &jpeg).unwrap();
+        let (raw2, _) = write(&dir, &who(peer, None), (time, MAX), &jpeg).unwrap();
         assert_ne!(raw, raw2);
         let decoder = png::Decoder::new(File::open(&png_path).unwrap());
         let mut reader = decoder.read_info().unwrap();
@@ -214,7 +219,10 @@ mod tests {
         assert!(worst <= 12, "PNG differs from the source by up to {worst}");
         // Garbage is refused without leaving files behind.
         let before = fs::read_dir(&dir).unwrap().count();
-        assert!(write(&dir, "x", time, b"not a picture").is_err());
+        assert!(write(&dir, "x", (time, MAX), b"not a picture").is_err());
+        // --max-pixels holds for snapshots too (they decoded with the default).
+        let e = write(&dir, "small", (time, 16), &jpeg).unwrap_err();
+        assert!(format!("{e:#}").contains("--max-pixels 16"), "{e:#}");
         assert_eq!(fs::read_dir(&dir).unwrap().count(), before);
         fs::remove_dir_all(&dir).unwrap();
     }

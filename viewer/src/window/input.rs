@@ -205,6 +205,8 @@ pub struct Targets<'a> {
     pub dir: &'a Path,
     /// The recordings `R` starts and stops.
     pub recorder: &'a Recorder,
+    /// `--max-pixels`: what a snapshot's full-size decoding may have.
+    pub max_pixels: usize,
 }
 
 /// Carries out a key that needs the layout: `1` on the stream under the cursor (else the
@@ -223,7 +225,9 @@ pub fn act(action: Action, view: &mut View, on: &Targets<'_>, writers: &mut Vec<
                 if let Some((_, p)) = layout.placed(shown, k) {
                     let s = &shown[layout.visible[k]];
                     let name = s.figures.name.as_deref();
-                    writers.extend(snapshot::spawn(on.dir, s.tile.peer, name, &p.payload));
+                    let who = (s.tile.peer, name);
+                    let max_pixels = on.max_pixels;
+                    writers.extend(snapshot::spawn(on.dir, who, &p.payload, max_pixels));
                 }
             }
         }

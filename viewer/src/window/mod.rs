@@ -133,6 +133,7 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
             target: pointer.target,
             dir: o.snapshot_dir,
             recorder: o.recorder,
+            max_pixels: board.max_pixels(),
         };
         for action in pending {
             input::act(action, &mut c.view, &targets, &mut writers);
