@@ -131,7 +131,21 @@ fn the_viewer_window_opens_at_its_size() {
 /// or listens anywhere.
 #[test]
 fn out_of_range_flags_are_refused_at_start_naming_the_flag() {
+    let dir = TempDir::new("options-secret");
+    let key = dir.path("key");
+    std::fs::write(&key, "sixteen or more bytes of secret\n").unwrap();
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let key = key.to_str().unwrap();
     let streamer: &[(&[&str], &str)] = &[
+        // `size` and `len32` have no exchange to prove the viewer or seal the frames.
+        (
+            &["--secret", key, "--protocol", "len32"],
+            "--secret needs --protocol flag",
+        ),
+        (
+            &["--secret", key, "--protocol", "size"],
+            "--secret needs --protocol flag",
+        ),
         (&["--quality", "0"], "--quality"),
         (&["--quality", "101"], "--quality"),
         (&["--workers", "0"], "--workers"),

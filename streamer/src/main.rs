@@ -180,6 +180,26 @@ fn parse_name(s: &str) -> Result<String, String> {
     Ok(s.to_string())
 }
 
+/// Flags that cannot go together, said in one line.
+fn refused_combination(args: &Args) -> Option<String> {
+    if args.fresh && args.window != Window::Auto {
+        let window = &args.window;
+        return Some(format!(
+            "--fresh paces --window auto (the default), not --window {window}"
+        ));
+    }
+    // Only the flag dialect has the extension exchange that proves the viewer and seals the
+    // frames: `size` and `len32` would send every picture in clear to whoever answers.
+    if args.secret.is_some() && args.dialect != Dialect::Flag {
+        let dialect = &args.dialect;
+        return Some(format!(
+            "--secret needs --protocol flag (the default): --protocol {dialect} can neither \
+             prove the viewer nor seal the frames"
+        ));
+    }
+    None
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.list_cameras {
@@ -198,11 +218,8 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if args.fresh && args.window != Window::Auto {
-        eprintln!(
-            "streamer: --fresh paces --window auto (the default), not --window {}",
-            args.window
-        );
+    if let Some(why) = refused_combination(&args) {
+        eprintln!("streamer: {why}");
         return ExitCode::from(2);
     }
     let name = args

@@ -117,6 +117,11 @@ async fn serve<F: Future<Output = ()>>(
     stopped: &mut bool,
 ) -> Result<(), ConnError> {
     let mut first = config.dialect == Dialect::Flag;
+    // A second guard behind the flags' check: no frame in clear when a secret is set.
+    if config.ext.secret.is_some() && !first {
+        let why = "the shared secret (--secret) needs the flag dialect";
+        return Err(ConnError::Refused(why.into()));
+    }
     loop {
         if !tally.wants_more(0) {
             let _ = conn.finish().await;

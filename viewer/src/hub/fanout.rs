@@ -32,7 +32,7 @@ const REFRESH: Duration = Duration::from_millis(250);
 /// How often a client is pinged; every WebSocket client answers a ping by itself.
 const PING_EVERY: Duration = Duration::from_secs(5);
 /// A client that answered no ping for this long (nor sent anything else) is closed.
-pub const SILENCE: Duration = Duration::from_secs(15);
+const SILENCE: Duration = Duration::from_secs(15);
 
 /// The hub's WebSocket figures, over all clients (for `/metrics`).
 #[derive(Default)]
