@@ -104,6 +104,16 @@ impl Backoff {
     }
 }
 
+/// A second guard behind the flags' check: with a secret, only the flag dialect (the one with
+/// the exchange that proves the viewer and seals the frames), never a frame in clear.
+fn refuse_clear(config: &SenderConfig) -> Result<(), ConnError> {
+    if config.ext.secret.is_some() && config.dialect != Dialect::Flag {
+        let why = "the shared secret (--secret) needs the flag dialect";
+        return Err(ConnError::Refused(why.into()));
+    }
+    Ok(())
+}
+
 /// Sends frames on one connection, strictly one at a time, or, once the viewer takes up the
 /// offer (the extension exchange, or an older viewer's overlapping frames), on in
 /// [`overlap::run`]. `Ok` when there is nothing more to send (the frames ended, the limit was
@@ -116,20 +126,15 @@ async fn serve<F: Future<Output = ()>>(
     mut stop: Pin<&mut F>,
     stopped: &mut bool,
 ) -> Result<(), ConnError> {
+    refuse_clear(config)?;
     let mut first = config.dialect == Dialect::Flag;
-    // A second guard behind the flags' check: no frame in clear when a secret is set.
-    if config.ext.secret.is_some() && !first {
-        let why = "the shared secret (--secret) needs the flag dialect";
-        return Err(ConnError::Refused(why.into()));
-    }
     loop {
-        if !tally.wants_more(0) {
-            let _ = conn.finish().await;
-            return Ok(());
-        }
-        let frame = tokio::select! {
-            f = frames.take() => f,
-            _ = stop.as_mut() => None,
+        let frame = match tally.wants_more(0) {
+            true => tokio::select! {
+                f = frames.take() => f,
+                _ = stop.as_mut() => None,
+            },
+            false => None,
         };
         let Some(frame) = frame else {
             let _ = conn.finish().await;
