@@ -341,8 +341,18 @@ fn a_channel_subscribed_twice_is_sent_once() {
             frames += usize::from(refused == 2);
         }
     }
+    // The viewer stopping says so to its clients: a close frame, 1001 (going away).
     drop(streamer);
-    drop(viewer);
+    let (status, _) = viewer.terminate(Duration::from_secs(10));
+    assert!(status.success(), "{status}");
+    let close = loop {
+        match read_frame(&mut s) {
+            Ok((8, payload)) => break payload,
+            Ok(_) => continue,
+            Err(e) => panic!("the connection ended without a close frame: {e}"),
+        }
+    };
+    assert_eq!(close[..2], 1001u16.to_be_bytes(), "{close:?}");
 }
 
 /// One server frame: opcode and payload (servers do not mask).

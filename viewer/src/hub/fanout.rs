@@ -202,7 +202,12 @@ pub async fn serve<S>(
                 send(&mut ws, Message::Ping(Default::default()), peer).await
             }
             Event::Stop => {
-                let _ = ws.close(None).await;
+                let reason = "the viewer stops".into();
+                let frame = CloseFrame {
+                    code: CloseCode::Away,
+                    reason,
+                };
+                let _ = ws.close(Some(frame)).await;
                 ControlFlow::Break(())
             }
         };

@@ -41,6 +41,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -201,15 +202,25 @@ pub fn run(
 async fn serve(listener: TcpListener, hub: Arc<Hub>, mut stop: watch::Receiver<bool>) {
     let gate = hub.gate.clone();
     let clients = Clients {
-        hub,
+        hub: hub.clone(),
         stop: stop.clone(),
     };
     let stopped = async move {
         let _ = stop.wait_for(|s| *s).await;
     };
-    // Open streams end with the runtime; nothing waits for a client.
+    // Open streams end with the runtime; nothing waits for a client but the WebSocket ones,
+    // for their close frame (`going away`): their tasks were woken by the stop, but this
+    // single-threaded runtime returns from `block_on` before it runs them. At most a second
+    // (a client that takes nothing cannot hold the viewer's exit).
     drop(accept::serve(listener, &gate, stopped, clients).await);
+    let deadline = tokio::time::Instant::now() + CLOSE_GRACE;
+    while hub.fanout.clients.load(Ordering::Relaxed) > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
+
+/// How long the WebSocket clients get to be sent their close frame when the hub stops.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// The hub's side of the accept loop: a task per client; refused clients are answered.
 struct Clients {
