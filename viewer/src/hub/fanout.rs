@@ -126,6 +126,21 @@ async fn any_changed(subs: &mut BTreeMap<u32, Sub>) {
     }
 }
 
+/// Closes the client as the viewer stops: 1001, going away.
+async fn going_away<S>(ws: &mut WebSocketStream<S>) -> ControlFlow<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let reason = "the viewer stops".into();
+    let _ = ws
+        .close(Some(CloseFrame {
+            code: CloseCode::Away,
+            reason,
+        }))
+        .await;
+    ControlFlow::Break(())
+}
+
 /// The stream list's refresh and the ping, each a tick at a time after a long send (not a
 /// burst of the ticks missed).
 fn timers() -> (Interval, Interval) {
@@ -201,15 +216,7 @@ pub async fn serve<S>(
                 unanswered.get_or_insert_with(tokio::time::Instant::now);
                 send(&mut ws, Message::Ping(Default::default()), peer).await
             }
-            Event::Stop => {
-                let reason = "the viewer stops".into();
-                let frame = CloseFrame {
-                    code: CloseCode::Away,
-                    reason,
-                };
-                let _ = ws.close(Some(frame)).await;
-                ControlFlow::Break(())
-            }
+            Event::Stop => going_away(&mut ws).await,
         };
     }
     hub.fanout.clients.fetch_sub(1, Ordering::Relaxed);
