@@ -205,7 +205,7 @@ fn an_mcap_recording_cut_by_kill_9_keeps_all_but_its_last_second() {
     );
     // Our own reader plays it too, to its last whole chunk.
     let mut rec = Recording::open(&file, 1 << 24).unwrap();
-    assert_eq!(rec.index().unwrap().len(), kept);
+    assert_eq!(rec.index().unwrap().0.len(), kept);
 }
 
 #[test]

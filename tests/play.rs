@@ -46,7 +46,7 @@ fn record(path: &Path, frames: &str) {
 /// The recorded times of a file's frames, in microseconds.
 fn times(path: &Path) -> Vec<u64> {
     let mut rec = Recording::open(path, 1 << 24).unwrap();
-    rec.index().unwrap().iter().map(|e| e.time_us).collect()
+    rec.index().unwrap().0.iter().map(|e| e.time_us).collect()
 }
 
 /// A `viewer --play FILE --measure` whose stdout lines (`frame=N time_ms=T ...`) are

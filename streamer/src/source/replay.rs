@@ -7,7 +7,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use shared::files::replay::Recording;
+use shared::files::replay::{times, Recording};
 use shared::runtime::log_limit::LogLimit;
 
 use crate::source::{PixelFormat, RawFrame, Source};
@@ -20,9 +20,10 @@ const SKIP_LINES: u32 = 10;
 const SLEEP_STEP: Duration = Duration::from_millis(100);
 /// Recorded gaps longer than this are waited as [`GAP_PLAYED`], with a line: a stream that
 /// stalled for seconds replays its stall, but a bad time (a bag's first message stamped 0
-/// before its clock came, then wall-clock times) must not hold the replay for decades.
-const MAX_GAP: Duration = Duration::from_secs(60);
-const GAP_PLAYED: Duration = Duration::from_secs(1);
+/// before its clock came, then wall-clock times) must not hold the replay for decades. The
+/// same rule as `viewer --play`'s ([`times`]).
+const MAX_GAP: Duration = Duration::from_micros(times::MAX_GAP_US);
+const GAP_PLAYED: Duration = Duration::from_micros(times::GAP_PLAYED_US);
 
 /// A recording being replayed.
 pub struct ReplaySource {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
 use shared::cli::print_line;
-use shared::files::replay::{Entry, Recording};
+use shared::files::replay::{times, Entry, Recording};
 use shared::runtime::log_limit::LogLimit;
 use shared::runtime::stats::StreamStats;
 use shared::Slot;
@@ -52,20 +52,42 @@ pub struct Player {
     threads: Vec<JoinHandle<()>>,
 }
 
+/// What the scan found wrong, one line each: a file cut short or damaged (played up to there),
+/// gaps over a minute played as a second, times going back played as none.
+fn say_index(path: &Path, recording: &Recording, frames: usize, changed: times::Changed) {
+    let path = path.display();
+    if let Some(why) = recording.damaged() {
+        eprintln!("viewer: {path}: {why}; playing the {frames} frames before it");
+    } else if recording.cut_short() {
+        eprintln!(
+            "viewer: {path}: the file ends inside a frame; playing up to its last whole frame"
+        );
+    }
+    if let Some((offset, gap_us)) = changed.first_gap {
+        eprintln!(
+            "viewer: {path}: {} recorded gap(s) over {} s, the first of {:.1} s before the \
+             frame at offset {offset} (a bad time or a long stall); each played as {} s",
+            changed.long_gaps,
+            times::MAX_GAP_US / 1_000_000,
+            gap_us as f64 / 1e6,
+            times::GAP_PLAYED_US / 1_000_000
+        );
+    }
+    if changed.backwards > 0 {
+        let n = changed.backwards;
+        eprintln!("viewer: {path}: {n} frame(s) recorded at a time before the one before; played right after it");
+    }
+}
+
 impl Player {
     /// Opens and indexes `path` (frames up to `max_frame` bytes), then starts playing it.
     pub fn start(path: &Path, max_frame: usize, setup: Setup) -> Result<Player> {
         let mut recording = Recording::open_topic(path, max_frame, setup.topic.as_deref())?;
-        let entries = recording.index()?;
+        let (entries, changed) = recording.index()?;
         if entries.is_empty() {
             bail!("{}: no whole frame in the file", path.display());
         }
-        if recording.cut_short() {
-            eprintln!(
-                "viewer: {}: the file ends inside a frame; playing up to its last whole frame",
-                path.display()
-            );
-        }
+        say_index(path, &recording, entries.len(), changed);
         let control = Arc::new(Control::new(false));
         {
             let mut s = control.lock();

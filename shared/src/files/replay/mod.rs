@@ -6,6 +6,7 @@
 
 pub mod avi;
 pub mod mjpeg;
+pub mod times;
 
 use std::fmt;
 use std::fs::File;
@@ -95,6 +96,8 @@ pub struct Recording {
     /// A second handle for the frames' bytes, so the scan keeps its place.
     payload: File,
     max_frame: usize,
+    /// Why [`Recording::index`] stopped before the end of the file, if it did.
+    damaged: Option<String>,
 }
 
 impl Recording {
@@ -141,6 +144,7 @@ impl Recording {
             reader,
             payload: open()?,
             max_frame,
+            damaged: None,
         })
     }
 
@@ -231,18 +235,37 @@ impl Recording {
     }
 
     /// Every frame's place, by one scan from the start (about 24 bytes a frame in memory, at
-    /// most [`MAX_INDEXED`] frames).
-    pub fn index(&mut self) -> Result<Vec<Entry>, ReplayError> {
+    /// most [`MAX_INDEXED`] frames), with its time as played ([`times::regular`]: what that
+    /// changed comes back too). Damage after the first frame (a crash's zeroed tail, a
+    /// garbled element) ends the scan there, not the recording: [`Recording::damaged`] says
+    /// why, and the frames before it play.
+    pub fn index(&mut self) -> Result<(Vec<Entry>, times::Changed), ReplayError> {
         self.rewind()?;
         let mut entries = Vec::new();
-        while let Some(entry) = self.next_entry()? {
+        loop {
+            let entry = match self.next_entry() {
+                Ok(Some(entry)) => entry,
+                Ok(None) => break,
+                Err(e) if !entries.is_empty() => {
+                    self.damaged = Some(e.what);
+                    break;
+                }
+                Err(e) => return Err(e),
+            };
             if entries.len() == MAX_INDEXED {
                 let what = format!("more than {MAX_INDEXED} frames, too many to index");
                 return Err(self.error(what));
             }
             entries.push(entry);
         }
-        Ok(entries)
+        let changed = times::regular(&mut entries);
+        Ok((entries, changed))
+    }
+
+    /// Why the last [`Recording::index`] stopped before the end of the file (`None`: it did
+    /// not).
+    pub fn damaged(&self) -> Option<&str> {
+        self.damaged.as_deref()
     }
 
     fn error(&self, what: String) -> ReplayError {
@@ -263,4 +286,42 @@ fn read_up_to(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::files::matroska::write::Mkv;
+    use crate::media::jpeg_scan::testing::real_jpeg;
+
+    /// A Matroska recording of three frames 40 ms apart, then `tail` (a crash's zeroed blocks).
+    fn recording(name: &str, tail: &[u8]) -> PathBuf {
+        let path = std::env::temp_dir().join(format!("replay-{name}-{}.mkv", std::process::id()));
+        let mut mkv = Mkv::new(File::create(&path).unwrap(), 64, 48).unwrap();
+        for i in 0..3u8 {
+            mkv.frame(u64::from(i) * 40, &real_jpeg(i)).unwrap();
+        }
+        let mut file = mkv.finish(80.0).unwrap();
+        std::io::Write::write_all(&mut file, tail).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_damaged_tail_ends_the_index_there_and_the_frames_before_it_play() {
+        let whole = recording("whole", &[]);
+        let (entries, _) = Recording::open(&whole, 1 << 20).unwrap().index().unwrap();
+        assert_eq!(entries.len(), 3);
+        // Zeroed blocks after the last cluster (a power cut): it played nothing before.
+        let cut = recording("zeroed", &[0; 4096]);
+        let mut rec = Recording::open(&cut, 1 << 20).unwrap();
+        let (damaged, _) = rec.index().unwrap();
+        assert_eq!(damaged, entries);
+        assert!(
+            rec.damaged().is_some_and(|why| why.contains("zero byte")),
+            "{:?}",
+            rec.damaged()
+        );
+        let _ = std::fs::remove_file(whole);
+        let _ = std::fs::remove_file(cut);
+    }
 }
