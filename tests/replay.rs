@@ -477,4 +477,31 @@ fn a_recorded_gap_over_a_minute_is_played_as_one_second_with_its_line() {
         started.elapsed()
     );
     assert_eq!(summary(&String::from_utf8_lossy(&s.stdout))["frames"], "7");
+    // One time damaged far ahead mid-file, the next ones right again: that step plays as a
+    // second, the step back as none, and the frames after it keep their own steps (every one
+    // of them went at once: the damaged gap was taken off their recorded times).
+    let path = dir.path("damaged.mcap");
+    let file = std::fs::File::create(&path).unwrap();
+    let mut mcap = shared::files::mcap::write::McapWriter::new(file, "cam").unwrap();
+    let t0: u64 = 1_700_000_000_000_000_000;
+    let ms = [0, 40, 100_000_000, 200, 400, 600, 800, 1000, 1200, 1400];
+    for ms in ms {
+        let t = t0 + ms * 1_000_000;
+        let frame = shared::files::mcap::write::Frame {
+            jpeg: &jpeg,
+            capture_ns: t,
+            arrival_ns: t,
+            latency: &shared::media::ros_image::Latency::UNKNOWN,
+        };
+        mcap.frame(&frame).unwrap();
+    }
+    mcap.finish().unwrap();
+    let started = std::time::Instant::now();
+    let (s, _) = replay(&[], &["--source", path.to_str().unwrap()]);
+    assert!(s.status.success(), "{}", stderr(&s));
+    assert_eq!(summary(&String::from_utf8_lossy(&s.stdout))["frames"], "10");
+    // 40 ms, the second, no step back, then six steps of 200 ms: 2.24 s at least (waits
+    // are lower bounds, so a loaded machine only adds); 1.04 s and start-up before.
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(2240), "{took:?}");
 }

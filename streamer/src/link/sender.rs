@@ -34,6 +34,11 @@ pub async fn run(
     tally: &mut Tally<'_>,
     stop: impl Future<Output = ()>,
 ) {
+    // Once, before any connection: a configuration that can never succeed is not retried.
+    if let Err(e) = refuse_clear(config) {
+        eprintln!("streamer: {e}");
+        return;
+    }
     tokio::pin!(stop);
     let limits = Limits {
         ack_timeout: config.ack_timeout,
@@ -126,7 +131,6 @@ async fn serve<F: Future<Output = ()>>(
     mut stop: Pin<&mut F>,
     stopped: &mut bool,
 ) -> Result<(), ConnError> {
-    refuse_clear(config)?;
     let mut first = config.dialect == Dialect::Flag;
     loop {
         let frame = match tally.wants_more(0) {

@@ -7,7 +7,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use shared::files::replay::{times, Recording};
+use shared::files::replay::times::{self, Step};
+use shared::files::replay::Recording;
 use shared::runtime::log_limit::LogLimit;
 
 use crate::source::{PixelFormat, RawFrame, Source};
@@ -18,12 +19,6 @@ const SKIP_LINES: u32 = 10;
 
 /// Sleeps are cut into steps this long so that Ctrl-C is not kept waiting by a long gap.
 const SLEEP_STEP: Duration = Duration::from_millis(100);
-/// Recorded gaps longer than this are waited as [`GAP_PLAYED`], with a line: a stream that
-/// stalled for seconds replays its stall, but a bad time (a bag's first message stamped 0
-/// before its clock came, then wall-clock times) must not hold the replay for decades. The
-/// same rule as `viewer --play`'s ([`times`]).
-const MAX_GAP: Duration = Duration::from_micros(times::MAX_GAP_US);
-const GAP_PLAYED: Duration = Duration::from_micros(times::GAP_PLAYED_US);
 
 /// A recording being replayed.
 pub struct ReplaySource {
@@ -33,12 +28,17 @@ pub struct ReplaySource {
     looping: bool,
     /// When the first frame of this run left; the recorded times count from it.
     start: Option<Instant>,
-    /// Microseconds added to the recorded times: the loops played before this one.
+    /// Microseconds added to the played times: the loops played before this one.
     loop_base_us: u64,
+    /// The last frame's recorded time, its time as played in this round, and its step as
+    /// played: each frame is played its own recorded step after the one before, a step over
+    /// a minute as a second and one going back as none ([`Step`], `viewer --play`'s rule too):
+    /// a stream that stalled for seconds replays its stall, but a bad time (a bag's first
+    /// message stamped 0 before its clock came) must not hold the replay for decades, nor one
+    /// damaged time send every frame after it at once.
     last_time_us: u64,
-    last_gap_us: u64,
-    /// Recorded time not waited: gaps over [`MAX_GAP`], each cut to [`GAP_PLAYED`].
-    skipped_us: u64,
+    played_us: u64,
+    last_step_us: u64,
     next_index: u64,
     /// `next_index` when the current round of `--loop` began.
     round_start: u64,
@@ -77,8 +77,8 @@ impl ReplaySource {
             start: None,
             loop_base_us: 0,
             last_time_us: 0,
-            last_gap_us: 0,
-            skipped_us: 0,
+            played_us: 0,
+            last_step_us: 0,
             next_index: 0,
             round_start: 0,
             decompressor,
@@ -87,19 +87,29 @@ impl ReplaySource {
         })
     }
 
-    /// Plays the recorded gap before the frame at `offset` ([`ReplaySource::last_gap_us`],
-    /// over [`MAX_GAP`]) as [`GAP_PLAYED`], and says so.
-    fn skip_gap(&mut self, offset: u64) {
-        let played = GAP_PLAYED.as_micros() as u64;
-        self.skipped_us += self.last_gap_us - played;
+    /// Says that the recorded gap of `gap_us` before the frame at `offset` (over a minute) is
+    /// played as a second.
+    fn say_gap(&self, offset: u64, gap_us: u64) {
         eprintln!(
             "streamer: {}: {:.0} s between recorded times before the frame at offset {offset} \
              (over {} s: a bad time or a long stall); played as {} s",
             self.recording.path().display(),
-            self.last_gap_us as f64 / 1e6,
-            MAX_GAP.as_secs(),
-            GAP_PLAYED.as_secs()
+            gap_us as f64 / 1e6,
+            times::MAX_GAP_US / 1_000_000,
+            times::GAP_PLAYED_US / 1_000_000
         );
+    }
+
+    /// The time the frame recorded at `time_us` is due, from the start of the run.
+    fn due(&mut self, time_us: u64, offset: u64) -> u64 {
+        let step = Step::between(self.last_time_us, time_us);
+        if let (Step::LongGap(gap), true) = (step, self.recorded_timing) {
+            self.say_gap(offset, gap);
+        }
+        self.last_time_us = time_us;
+        self.last_step_us = step.played();
+        self.played_us = self.played_us.saturating_add(self.last_step_us);
+        self.loop_base_us.saturating_add(self.played_us)
     }
 
     /// Says why an entry is skipped, [`SKIP_LINES`] a second at most.
@@ -152,12 +162,9 @@ impl Source for ReplaySource {
                 self.recording.rewind()?;
                 self.round_start = self.next_index;
                 // The next round starts one frame interval after the last frame: the last
-                // gap, as played (a gap cut to a second stays cut in every round).
-                let played = match self.last_gap_us > MAX_GAP.as_micros() as u64 {
-                    true => GAP_PLAYED.as_micros() as u64,
-                    false => self.last_gap_us.max(1),
-                };
-                self.loop_base_us += self.last_time_us + played;
+                // step, as played (a gap cut to a second stays cut in every round).
+                self.loop_base_us += self.played_us + self.last_step_us.max(1);
+                (self.last_time_us, self.played_us) = (0, 0);
                 continue;
             };
             // One unreadable entry (the bytes between two JPEGs of a damaged .mjpeg, longer
@@ -166,12 +173,7 @@ impl Source for ReplaySource {
                 self.skipped(&e.to_string());
                 continue;
             }
-            self.last_gap_us = entry.time_us.saturating_sub(self.last_time_us);
-            self.last_time_us = entry.time_us;
-            if self.recorded_timing && self.last_gap_us > MAX_GAP.as_micros() as u64 {
-                self.skip_gap(entry.offset);
-            }
-            let due_us = (self.loop_base_us + entry.time_us).saturating_sub(self.skipped_us);
+            let due_us = self.due(entry.time_us, entry.offset);
             if self.recorded_timing && !self.wait_until(due_us, stop) {
                 return Ok(false);
             }

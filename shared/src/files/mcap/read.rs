@@ -41,10 +41,9 @@ pub struct McapReader<R> {
     chosen: Option<u16>,
     /// Where the chunk being read ends (the records inside it are read in place).
     chunk_end: Option<u64>,
+    /// The first message's log time: frames' times count from it, as recorded (they may go
+    /// back; the players make them fit to play: `replay::times`).
     first_log: Option<u64>,
-    /// The previous frame's time: times given never go back (players seek by them), though
-    /// another writer's log times may.
-    last_us: u64,
     frames: u64,
     max_frame: usize,
     cut: bool,
@@ -95,7 +94,6 @@ impl<R: Read + Seek> McapReader<R> {
             chosen: None,
             chunk_end: None,
             first_log: None,
-            last_us: 0,
             frames: 0,
             max_frame,
             cut: false,
@@ -144,7 +142,6 @@ impl<R: Read + Seek> McapReader<R> {
         }
         self.chunk_end = None;
         self.first_log = None;
-        self.last_us = 0;
         self.frames = 0;
         self.cut = false;
         Ok(())
@@ -286,11 +283,10 @@ impl<R: Read + Seek> McapReader<R> {
         }
         let first = *self.first_log.get_or_insert(log_time);
         self.frames += 1;
-        self.last_us = self.last_us.max(log_time.saturating_sub(first) / 1000);
         Ok(Some(Entry {
             offset: data_at + view.data.start as u64,
             len: jpeg_len as u64,
-            time_us: self.last_us,
+            time_us: log_time.saturating_sub(first) / 1000,
         }))
     }
 }
@@ -354,7 +350,7 @@ mod tests {
     }
 
     #[test]
-    fn log_times_that_go_back_give_times_that_do_not() {
+    fn log_times_that_go_back_are_given_as_recorded() {
         let mut w = McapWriter::new(Cursor::new(Vec::new()), "a").unwrap();
         for ms in [0u64, 40, 20, 60] {
             let t = T0 + ms * 1_000_000;
@@ -373,7 +369,8 @@ mod tests {
             .iter()
             .map(|f| f.0)
             .collect();
-        assert_eq!(times, [0, 40_000, 40_000, 60_000]);
+        // As recorded (the players make them fit to play: replay::times).
+        assert_eq!(times, [0, 40_000, 20_000, 60_000]);
     }
 
     #[test]

@@ -21,7 +21,39 @@ pub struct Changed {
     pub first_gap: Option<(u64, u64)>,
 }
 
+/// One frame's step after the frame before, as recorded and as played.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Played as recorded.
+    Recorded(u64),
+    /// Over [`MAX_GAP_US`] (the recorded µs): played as [`GAP_PLAYED_US`].
+    LongGap(u64),
+    /// A time before the one before: played as none.
+    Backwards,
+}
+
+impl Step {
+    /// The step from the frame recorded at `prev_us` to the one recorded at `now_us`.
+    pub fn between(prev_us: u64, now_us: u64) -> Step {
+        match now_us.checked_sub(prev_us) {
+            Some(step) if step > MAX_GAP_US => Step::LongGap(step),
+            Some(step) => Step::Recorded(step),
+            None => Step::Backwards,
+        }
+    }
+
+    /// Microseconds played.
+    pub fn played(self) -> u64 {
+        match self {
+            Step::Recorded(step) => step,
+            Step::LongGap(_) => GAP_PLAYED_US,
+            Step::Backwards => 0,
+        }
+    }
+}
+
 /// Rewrites `entries`' times as played (see the module's doc); the first frame keeps its own.
+/// The streamer's replay, which plays as it reads, takes the same [`Step`]s.
 pub fn regular(entries: &mut [Entry]) -> Changed {
     let mut changed = Changed::default();
     let Some(first) = entries.first() else {
@@ -29,20 +61,17 @@ pub fn regular(entries: &mut [Entry]) -> Changed {
     };
     let (mut recorded, mut played) = (first.time_us, first.time_us);
     for e in entries.iter_mut().skip(1) {
-        let step = match e.time_us.checked_sub(recorded) {
-            Some(step) if step > MAX_GAP_US => {
+        let step = Step::between(recorded, e.time_us);
+        match step {
+            Step::LongGap(gap) => {
                 changed.long_gaps += 1;
-                changed.first_gap.get_or_insert((e.offset, step));
-                GAP_PLAYED_US
+                changed.first_gap.get_or_insert((e.offset, gap));
             }
-            Some(step) => step,
-            None => {
-                changed.backwards += 1;
-                0
-            }
-        };
+            Step::Backwards => changed.backwards += 1,
+            Step::Recorded(_) => {}
+        }
         recorded = e.time_us;
-        played = played.saturating_add(step);
+        played = played.saturating_add(step.played());
         e.time_us = played;
     }
     changed
