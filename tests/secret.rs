@@ -76,7 +76,11 @@ fn the_right_secret_streams_and_a_wrong_or_missing_one_is_refused() {
         1,
     );
     let (_, out, err) = bad.stop("TERM", Duration::from_secs(10));
-    assert_eq!(summary(&out)["frames"], "0", "{err}");
+    let s = summary(&out);
+    assert_eq!(s["frames"], "0", "{err}");
+    // No frame was answered: no latency figure, not 0.00.
+    assert_eq!(s["latency_p50_ms"], "unknown", "{out}");
+    assert_eq!(s["latency_max_ms"], "unknown", "{out}");
     assert!(err.contains("refused: the viewer says:"), "{err}");
     assert_eq!(
         err.matches("retrying every second").count(),

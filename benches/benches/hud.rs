@@ -15,7 +15,7 @@ fn band(c: &mut Criterion) {
         fps: 30.0,
         kbit_per_s: 17_600.0,
         bytes_per_frame: 73_400.0,
-        decode_ms: 2.27,
+        decode_ms: Some(2.27),
         dropped: 12,
         errors: 0,
         glass_ms: Some(6.1),
@@ -31,7 +31,7 @@ fn band(c: &mut Criterion) {
     let peer = "192.168.3.7:50012".parse().unwrap();
     c.bench_function("hud/band_and_marks_1280x720_drawn_and_undone", |b| {
         b.iter(|| {
-            let lines = hud::lines(peer, (w, h), &figures, Some(probe));
+            let lines = hud::lines(peer, Some((w, h)), &figures, Some(probe));
             let mut surface = Surface {
                 pixels: &mut pixels,
                 width: w,

@@ -205,22 +205,22 @@ struct ClockFigures {
 }
 
 fn print_summary(stats: &SenderStats, dropped: u64, dialect: Dialect, clock: &ClockFigures) {
-    let (frames, fps, p50, p95, max) = match &stats.latency {
-        Some(s) => (
-            s.frames(),
-            s.fps(),
-            s.durations.percentile_ms(50.0),
-            s.durations.percentile_ms(95.0),
-            s.durations.max_ms(),
-        ),
-        None => (0, 0.0, 0.0, 0.0, 0.0),
-    };
+    let (frames, fps) = stats
+        .latency
+        .as_ref()
+        .map_or((0, 0.0), |s| (s.frames(), s.fps()));
     let bytes_per_frame = stats.bytes.checked_div(frames).unwrap_or(0);
+    // Percentiles of no frame are unknown, not 0.00.
+    let known = stats.latency.as_ref().filter(|s| s.durations.count() > 0);
+    let ms = |v: Option<f64>| v.map_or_else(|| "unknown".to_string(), |v| format!("{v:.2}"));
+    let p50 = ms(known.map(|s| s.durations.percentile_ms(50.0)));
+    let p95 = ms(known.map(|s| s.durations.percentile_ms(95.0)));
+    let max = ms(known.map(|s| s.durations.max_ms()));
     // Without acknowledgements there is no latency to report, only the send time.
     let timing = if dialect == Dialect::Len32 {
-        format!("send_ms_p50={p50:.2} send_ms_p95={p95:.2} send_ms_max={max:.2}")
+        format!("send_ms_p50={p50} send_ms_p95={p95} send_ms_max={max}")
     } else {
-        format!("latency_p50_ms={p50:.2} latency_p95_ms={p95:.2} latency_max_ms={max:.2}")
+        format!("latency_p50_ms={p50} latency_p95_ms={p95} latency_max_ms={max}")
     };
     let quality = stats
         .quality_p50()

@@ -38,7 +38,7 @@ pub fn streams_json(streams: &Streams) -> Value {
                 "bytes": s.bytes,
                 "errors": s.errors,
                 "dropped": s.dropped,
-                "decode_p50_ms": round2(s.decode_p50_ms),
+                "decode_p50_ms": s.decode_p50_ms.map(round2),
                 "connected_for_s": round2(s.connected_for.as_secs_f64()),
             });
             if let Some(map) = o.as_object_mut() {

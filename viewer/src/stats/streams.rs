@@ -143,7 +143,6 @@ pub struct StreamInfo {
     decoded: AtomicU64,
     /// Full picture size, width << 32 | height; 0 before the first decoded picture.
     size: AtomicU64,
-    last_decode_us: AtomicU64,
     decode: Mutex<Histogram>,
     glass: Mutex<Histogram>,
     /// Stage times of frames measured in-band, and why others were not.
@@ -188,8 +187,8 @@ pub struct Snapshot {
     /// Full picture size (0 before the first decoded picture).
     pub width: u32,
     pub height: u32,
-    pub decode_p50_ms: f64,
-    pub decode_last_ms: f64,
+    /// Decoding time's median; `None` before the first decoded picture.
+    pub decode_p50_ms: Option<f64>,
     /// Glass-to-glass median, when measured (in-band times, or a time mark with `--measure`).
     pub glass_p50_ms: Option<f64>,
     /// Each stage's median (see [`super::glass`]), once a frame was measured in-band.
@@ -220,7 +219,6 @@ impl StreamInfo {
             dropped: AtomicU64::new(0),
             decoded: AtomicU64::new(0),
             size: AtomicU64::new(0),
-            last_decode_us: AtomicU64::new(0),
             decode: Mutex::new(Histogram::default()),
             glass: Mutex::new(Histogram::default()),
             stages: Mutex::new(StageFigures::default()),
@@ -272,8 +270,6 @@ impl StreamInfo {
     /// header gives the full size, whatever scale it was decoded at).
     pub fn decoded(&self, took: Duration, payload: &[u8]) {
         self.decoded.fetch_add(1, Ordering::Relaxed);
-        self.last_decode_us
-            .store(took.as_micros() as u64, Ordering::Relaxed);
         lock(&self.decode).record_ms(took.as_secs_f64() * 1e3);
         if let Some((w, h)) = picture_size(payload) {
             self.size
@@ -334,7 +330,10 @@ impl StreamInfo {
         let (frames, bytes) = (load(&self.frames), load(&self.bytes));
         let (fps, kbit_s) = lock(&self.rate).at(now);
         let size = load(&self.size);
-        let decode_p50_ms = lock(&self.decode).percentile_ms(50.0);
+        let decode_p50_ms = {
+            let decode = lock(&self.decode);
+            (decode.count() > 0).then(|| decode.percentile_ms(50.0))
+        };
         let glass = lock(&self.glass);
         let (stages_p50_ms, clock_ms) = {
             let stages = lock(&self.stages);
@@ -359,7 +358,6 @@ impl StreamInfo {
             width: (size >> 32) as u32,
             height: size as u32,
             decode_p50_ms,
-            decode_last_ms: load(&self.last_decode_us) as f64 / 1e3,
             glass_p50_ms: (glass.count() > 0).then(|| glass.percentile_ms(50.0)),
             stages_p50_ms,
             clock_ms,
@@ -565,8 +563,7 @@ mod tests {
         assert_eq!(s.bytes_per_frame, payload.len() as u64);
         assert_eq!(s.dialect, Some(Dialect::Size));
         assert_eq!((s.width, s.height), (64, 48));
-        assert!((s.decode_last_ms - 1.5).abs() < 1e-9);
-        assert!((s.decode_p50_ms - 1.5).abs() < 0.011);
+        assert!((s.decode_p50_ms.unwrap() - 1.5).abs() < 0.011);
         assert_eq!(s.glass_p50_ms, None);
         info.glass(6.0);
         assert!((info.snapshot().glass_p50_ms.unwrap() - 6.0).abs() < 0.011);

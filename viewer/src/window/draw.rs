@@ -269,7 +269,7 @@ fn overlay_boxes(shown: &[Shown], layout: &Layout, c: &Controls) -> Vec<(Rect, V
         .filter_map(|(&i, &cell)| {
             let s = &shown[i];
             if c.hud {
-                let source = s.picture.as_ref().map_or((0, 0), |p| p.source);
+                let source = s.picture.as_ref().map(|p| p.source);
                 let probe = c.probe.filter(|(id, _)| *id == s.tile.id).map(|(_, p)| p);
                 Some((cell, hud::lines(s.tile.peer, source, &s.figures, probe)))
             } else if many {

@@ -37,8 +37,8 @@ pub struct Figures {
     pub kbit_per_s: f64,
     /// Mean payload size since the stream connected.
     pub bytes_per_frame: f64,
-    /// Median decoding time since the stream connected.
-    pub decode_ms: f64,
+    /// Median decoding time since the stream connected; `None` before the first picture.
+    pub decode_ms: Option<f64>,
     /// Received frames replaced by a newer one before the decoder got to them (acknowledged,
     /// never shown), since the stream connected.
     pub dropped: u64,
@@ -74,16 +74,20 @@ impl Probe {
     }
 }
 
-/// The band's lines for one tile: who and what size, the link, the decoder, the probe.
+/// The band's lines for one tile: who and what size, the link, the decoder, the probe. Before
+/// the first decoded picture (`source` `None`) the size and decoding time say so, not 0.
 pub fn lines(
     peer: SocketAddr,
-    source: (usize, usize),
+    source: Option<(usize, usize)>,
     figures: &Figures,
     probe: Option<Probe>,
 ) -> Vec<String> {
+    let decode_ms = figures
+        .decode_ms
+        .map_or_else(|| "--".to_string(), |ms| format!("{ms:.2}"));
     let mut decode = format!(
-        "decode {:.2} ms  dropped {}  errors {}",
-        figures.decode_ms, figures.dropped, figures.errors
+        "decode {decode_ms} ms  dropped {}  errors {}",
+        figures.dropped, figures.errors
     );
     // Measured in-band, glass gets a line of its own with where the time went.
     let stages = match (figures.glass_ms, figures.stages_ms) {
@@ -103,8 +107,9 @@ pub fn lines(
         Some(name) => format!("{name}  {peer}"),
         None => peer.to_string(),
     };
+    let size = source.map_or_else(|| "no picture yet".to_string(), |(w, h)| format!("{w}x{h}"));
     let mut lines = vec![
-        format!("{who}  {}x{}", source.0, source.1),
+        format!("{who}  {size}"),
         format!(
             "{:.1} fps  {:.0} kbit/s  {:.0} B/frame",
             figures.fps, figures.kbit_per_s, figures.bytes_per_frame
@@ -365,7 +370,7 @@ mod tests {
             fps: 29.97,
             kbit_per_s: 17_600.4,
             bytes_per_frame: 73_400.0,
-            decode_ms: 2.345,
+            decode_ms: Some(2.345),
             dropped: 3,
             errors: 1,
             glass_ms: Some(6.12),
@@ -377,7 +382,7 @@ mod tests {
             rgb: 0x00BF_BE02,
         };
         assert_eq!(
-            lines(peer(), (1280, 720), &figures, Some(probe)),
+            lines(peer(), Some((1280, 720)), &figures, Some(probe)),
             vec![
                 "192.168.3.7:50012  1280x720",
                 "30.0 fps  17600 kbit/s  73400 B/frame",
@@ -385,9 +390,13 @@ mod tests {
                 "x=240 y=200 r=191 g=190 b=2",
             ]
         );
-        let plain = lines(peer(), (640, 480), &Figures::default(), None);
+        let plain = lines(peer(), Some((640, 480)), &Figures::default(), None);
         assert_eq!(plain.len(), 3);
         assert!(!plain[2].contains("glass"));
+        // Connected, nothing decoded yet: unknown, not 0x0 decoded in 0.00 ms.
+        let waiting = lines(peer(), None, &Figures::default(), None);
+        assert_eq!(waiting[0], "192.168.3.7:50012  no picture yet");
+        assert_eq!(waiting[2], "decode -- ms  dropped 0  errors 0");
     }
 
     /// Every character the band prints is drawn by a glyph of its own (a '+' once came out as
@@ -406,9 +415,11 @@ mod tests {
             y: 200,
             rgb: 0x00BF_BE02,
         };
-        let all = lines(peer(), (1280, 720), &figures, Some(probe));
+        let all = lines(peer(), Some((1280, 720)), &figures, Some(probe));
         assert_eq!(all[4], "optical 71.3 ms  per 25 ms: 0 0 3 9 1 0 0 1");
-        for line in all.iter().map(String::as_str).chain(HELP.iter().copied()) {
+        let waiting = lines(peer(), None, &Figures::default(), None);
+        let every = all.iter().chain(&waiting).map(String::as_str);
+        for line in every.chain(HELP.iter().copied()) {
             assert!(line.chars().all(font::can_draw), "{line:?}");
         }
     }
@@ -422,7 +433,7 @@ mod tests {
         };
         let no_peer = SocketAddr::from(([0, 0, 0, 0], 0));
         assert_eq!(
-            lines(no_peer, (640, 480), &played, None)[0],
+            lines(no_peer, Some((640, 480)), &played, None)[0],
             "run.mkv  640x480"
         );
     }
@@ -436,7 +447,7 @@ mod tests {
             name: Some("x3pi/video8".into()),
             ..Figures::default()
         };
-        let got = lines(peer(), (1280, 720), &figures, None);
+        let got = lines(peer(), Some((1280, 720)), &figures, None);
         assert_eq!(got[0], "x3pi/video8  192.168.3.7:50012  1280x720");
         assert!(!got[2].contains("glass"), "{got:?}");
         assert_eq!(
@@ -500,7 +511,7 @@ mod tests {
                 height: h,
                 undo: Some(&mut undo),
             };
-            let lines = lines(peer(), (1280, 720), &Figures::default(), None);
+            let lines = lines(peer(), Some((1280, 720)), &Figures::default(), None);
             draw_band(&mut s, (0, 0, w, h), &lines);
             draw_marks(&mut s, true, true);
             draw_help(&mut s);
