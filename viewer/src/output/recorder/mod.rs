@@ -120,7 +120,10 @@ struct Active {
     rec: u64,
     /// The stream feeding it; `None` while it waits for its streamer to reconnect.
     stream: Option<u64>,
+    /// Whose it is: a reconnect continues it only from the same host under the same name (two
+    /// cameras of one board reconnecting after a drop must not swap files).
     ip: IpAddr,
+    name: Option<String>,
     /// When its stream left (it is finished at this time unless the host comes back).
     left: Option<Instant>,
     dropped: u64,
@@ -226,6 +229,7 @@ impl Recorder {
             rec,
             stream: Some(id),
             ip: peer.ip(),
+            name: name.map(str::to_string),
             left: None,
             dropped: 0,
         });
@@ -282,7 +286,8 @@ impl Recorder {
     }
 
     /// Makes sure stream `id` at `peer`, which just delivered a frame, is recorded if it
-    /// should be: it continues its host's recording that waits for a reconnect, or starts
+    /// should be: it continues its host's recording of the same name that waits for a
+    /// reconnect, or starts
     /// the one `--record` asks for. Returns whether it is recorded.
     fn claim(&self, id: u64, peer: SocketAddr, name: Option<&str>) -> bool {
         let mut q = self.lock();
@@ -297,6 +302,7 @@ impl Recorder {
         let waiting = q.active.iter_mut().find(|a| {
             a.stream.is_none()
                 && a.ip == peer.ip()
+                && a.name.as_deref() == name
                 && a.left
                     .is_some_and(|t| now.saturating_duration_since(t) < within)
         });
@@ -537,6 +543,55 @@ mod tests {
         assert_eq!(times.len(), 2);
         assert!(times[1] - times[0] >= 90, "the gap shows: {times:?}");
         assert_eq!(recorder.written(), (1, 2));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Two cameras of one board (one host, two names) drop and come back in the other order:
+    /// each continues its own file.
+    #[test]
+    fn a_reconnect_continues_the_recording_of_its_own_name() {
+        let dir = temp_dir("recorder-names");
+        let recorder = Recorder::new(Some(dir.join("")), LONG);
+        let writer = recorder.spawn().unwrap();
+        let (front, rear): (SocketAddr, SocketAddr) = (
+            "127.0.0.1:1001".parse().unwrap(),
+            "127.0.0.1:1002".parse().unwrap(),
+        );
+        let (a, b) = (jpeg_of(30), jpeg_of(220));
+        recorder.offer(1, (front, Some("front")), &a, Instant::now());
+        recorder.offer(2, (rear, Some("rear")), &b, Instant::now());
+        recorder.left(1);
+        recorder.left(2);
+        // Rear is back first, from a new port.
+        recorder.offer(
+            3,
+            ("127.0.0.1:1003".parse().unwrap(), Some("rear")),
+            &b,
+            Instant::now(),
+        );
+        recorder.offer(
+            4,
+            ("127.0.0.1:1004".parse().unwrap(), Some("front")),
+            &a,
+            Instant::now(),
+        );
+        assert!(recorder.is_recording(3) && recorder.is_recording(4));
+        recorder.close();
+        writer.join().unwrap();
+        let mut files = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            let want = if name.contains("front") { &a } else { &b };
+            let got = frames_in(&path);
+            assert_eq!(got.len(), 2, "{name}");
+            assert!(
+                got.iter().all(|(_, f)| f == want),
+                "{name} holds the other's frames"
+            );
+            files += 1;
+        }
+        assert_eq!((files, recorder.written()), (2, (2, 4)));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
