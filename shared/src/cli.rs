@@ -15,6 +15,20 @@ pub const MAX_DIMENSION: usize = 16_384;
 /// checked from the header before any picture memory is taken.
 pub const DEFAULT_MAX_PIXELS: usize = 7680 * 4320;
 
+/// Whether a picture whose (untrusted) header says `width`x`height` may be decoded or encoded:
+/// each side within [`MAX_DIMENSION`] and at most [`DEFAULT_MAX_PIXELS`], so that a damaged or
+/// hostile header cannot make a decoder take gigabytes. `Err` says what is wrong, for a line.
+pub fn check_picture_size(width: usize, height: usize) -> Result<(), String> {
+    let pixels = width.saturating_mul(height);
+    if width > MAX_DIMENSION || height > MAX_DIMENSION || pixels > DEFAULT_MAX_PIXELS {
+        return Err(format!(
+            "a {width}x{height} picture, over the limit ({MAX_DIMENSION} a side, \
+             {DEFAULT_MAX_PIXELS} pixels)"
+        ));
+    }
+    Ok(())
+}
+
 /// A frame or window size, `WIDTHxHEIGHT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Resolution {
@@ -212,6 +226,15 @@ pub fn print_line(line: fmt::Arguments<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn picture_sizes_are_checked_per_side_and_in_all() {
+        assert!(check_picture_size(7680, 4320).is_ok());
+        assert!(check_picture_size(16_384, 1).is_ok());
+        assert!(check_picture_size(16_385, 1).is_err());
+        assert!(check_picture_size(10_000, 10_000).is_err());
+        assert!(check_picture_size(usize::MAX, usize::MAX).is_err());
+    }
 
     #[test]
     fn parses_resolutions() {

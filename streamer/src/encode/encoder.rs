@@ -233,6 +233,8 @@ impl Encoder {
         }
         let decompressor = self.decompressor.as_mut()?;
         let header = decompressor.read_header(jpeg).ok()?;
+        // A camera's damaged header must not make us take gigabytes for its planes.
+        shared::cli::check_picture_size(header.width, header.height).ok()?;
         let len = turbojpeg::yuv_pixels_len(header.width, 1, header.height, header.subsamp).ok()?;
         self.planes.scratch.resize(len, 0);
         let image = YuvImage {

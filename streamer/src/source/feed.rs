@@ -243,6 +243,11 @@ impl JpegFrames {
         self.seen += 1;
         match self.decompressor.read_header(&frame.data) {
             Ok(header) => {
+                // Decoding it (--quality, --size) would take memory by its header's word.
+                if let Err(e) = shared::cli::check_picture_size(header.width, header.height) {
+                    self.failing = true;
+                    return Err(e);
+                }
                 frame.width = header.width;
                 frame.height = header.height;
                 frame.format = if self.reencode {
@@ -361,5 +366,35 @@ mod tests {
         // Told to stop at 300 ms; generous for a busy machine, yet a wait that ignored the
         // stop would never end.
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    /// A small JPEG whose header says 60000x60000 (a damaged camera frame) is skipped before
+    /// anything decodes it (with --quality its planes would take 5 GB), the next good one goes.
+    #[test]
+    fn a_jpeg_whose_header_claims_a_huge_picture_is_skipped() {
+        let rgb = [90u8; 16 * 16 * 3];
+        let image = turbojpeg::Image {
+            pixels: &rgb[..],
+            width: 16,
+            pitch: 48,
+            height: 16,
+            format: turbojpeg::PixelFormat::RGB,
+        };
+        let good = turbojpeg::compress(image, 80, turbojpeg::Subsamp::Sub2x2)
+            .unwrap()
+            .to_vec();
+        let mut huge = good.clone();
+        let sof = huge.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        huge[sof + 5..sof + 9].copy_from_slice(&[0xEA, 0x60, 0xEA, 0x60]);
+        let mut jpegs = JpegFrames::new(true, None).unwrap();
+        let mut frame = RawFrame {
+            data: huge,
+            ..RawFrame::default()
+        };
+        let err = jpegs.check(&mut frame).unwrap_err();
+        assert!(err.contains("60000x60000"), "{err}");
+        frame.data = good;
+        jpegs.check(&mut frame).unwrap();
+        assert_eq!((frame.width, frame.height, frame.index), (16, 16, 0));
     }
 }

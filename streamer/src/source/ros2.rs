@@ -228,6 +228,8 @@ fn compressed(format: &str, data: &[u8]) -> Result<(), String> {
 /// (padding at a row's end removed); a size that does not add up is an error.
 fn raw(frame: &mut RawFrame, size: (u32, u32), encoding: &str, step: u32) -> Result<(), String> {
     let (w, h, step) = (size.0 as usize, size.1 as usize, step as usize);
+    // libjpeg stops at 65 500 a side: one such message would end the encoder, not be skipped.
+    shared::cli::check_picture_size(w, h).map_err(|e| format!("an Image: {e}"))?;
     let (format, row, rows) = match encoding {
         "rgb8" => (PixelFormat::Rgb, 3 * w, h),
         "bgr8" => (PixelFormat::Bgr, 3 * w, h),
@@ -304,6 +306,13 @@ mod tests {
         };
         raw(&mut f, (2, 2), "nv12", 2).unwrap();
         assert_eq!((f.width, f.height, f.format), (2, 2, PixelFormat::Nv12));
+        // Wider than libjpeg goes: skipped here, not an encoder failure that ends the run.
+        let mut f = RawFrame {
+            data: vec![0; 70_000],
+            ..RawFrame::default()
+        };
+        let err = raw(&mut f, (70_000, 1), "mono8", 70_000).unwrap_err();
+        assert!(err.contains("over the limit"), "{err}");
     }
 
     #[test]
