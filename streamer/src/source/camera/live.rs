@@ -189,7 +189,7 @@ impl Live {
     /// into `frame`; returns how many frames were skipped (by us or by the driver).
     pub(super) fn grab(&mut self, frame: &mut RawFrame, passthrough: bool) -> Result<u64> {
         let mode = self.mode;
-        let mut skipped = 0u64;
+        let (mut skipped, mut bad, started) = (0u64, 0u64, Instant::now());
         loop {
             let timeout = self.timeout;
             let (buf, meta) = self.stream.next().map_err(|e| match e.kind() {
@@ -204,14 +204,20 @@ impl Live {
             let used = (meta.bytesused as usize).min(buf.len());
             // A newer frame is already waiting: this one is stale, take that one instead.
             let newer_waiting = self.handle.poll(POLLIN, 0)? > 0;
-            if newer_waiting || meta.flags.contains(BufferFlags::ERROR) || used == 0 {
+            if newer_waiting {
                 skipped += 1;
                 continue;
             }
             frame.captured_at = driver_time(meta, left_driver).unwrap_or(left_driver);
-            if !copy_out(&buf[..used], mode, self.stride, passthrough, frame) {
-                // Shorter than the format needs: a broken transfer; wait for the next one.
+            // Flagged bad, empty, or shorter than the format needs (a broken transfer): wait
+            // for the next one, but not for ever (a starved USB camera sends only these).
+            if meta.flags.contains(BufferFlags::ERROR)
+                || used == 0
+                || !copy_out(&buf[..used], mode, self.stride, passthrough, frame)
+            {
                 skipped += 1;
+                bad += 1;
+                bad_run(bad, started.elapsed(), self.timeout)?;
                 continue;
             }
             if let Some(stretch) = &self.stretch {
@@ -221,6 +227,19 @@ impl Live {
             return Ok(skipped);
         }
     }
+}
+
+/// `Err` once buffers that are all bad (`bad` of them in a row) have kept a good frame away
+/// for the stall timeout: the camera is lost, as when it sends nothing, and is opened again.
+fn bad_run(bad: u64, waited: Duration, timeout: Duration) -> Result<()> {
+    if bad > 0 && waited >= timeout {
+        bail!(
+            "no good frame for {:.1} s: {bad} buffers in a row were flagged bad, empty or too \
+             short",
+            waited.as_secs_f64()
+        );
+    }
+    Ok(())
 }
 
 /// Copies one driver buffer, `data` with rows `stride` apart, into `frame` in the matching
@@ -358,6 +377,15 @@ fn driver_time(meta: &v4l::buffer::Metadata, left_driver: Instant) -> Option<Ins
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bad_buffers_lose_the_camera_after_the_stall_timeout() {
+        let timeout = Duration::from_secs(5);
+        assert!(bad_run(0, Duration::from_secs(60), timeout).is_ok());
+        assert!(bad_run(300, Duration::from_millis(4_900), timeout).is_ok());
+        let err = bad_run(301, timeout, timeout).unwrap_err().to_string();
+        assert!(err.contains("301 buffers in a row"), "{err}");
+    }
 
     #[test]
     fn enospc_at_stream_start_names_the_remedy() {
