@@ -26,10 +26,8 @@ use crate::source::{self, capture, RawFrame, Source, SourceSpec};
 /// interrupts; prints the summary line.
 pub fn run(config: Config) -> Result<()> {
     let source = source::open(&config.source, &config.source_options())?;
-    let fps = match config.fps {
-        Some(fps) => f64::from(fps),
-        None => source.natural_fps(),
-    };
+    let camera = config.source == SourceSpec::Camera;
+    let fps = frame_rate(config.fps, camera, source.natural_fps());
     announce(&config, source.as_ref(), fps);
     // A camera, or a file paced like one, must never wait for a slow stage: the newest frame
     // wins. Unpaced files and patterns wait instead, so that every frame goes out.
@@ -101,6 +99,17 @@ pub fn run(config: Config) -> Result<()> {
 }
 
 /// The start-up line: the source, its pace, the quality and the viewer.
+/// The rate frames come at: a camera's own once known (one asked for 60 fps that can do 30
+/// runs at 30, and `--adapt` and the window must count 33 ms a frame, not 17), else `--fps`,
+/// else what the source suggests. (A pipe's rate is only its header's word: `--fps` wins.)
+fn frame_rate(asked: Option<u32>, camera: bool, natural: f64) -> f64 {
+    match asked {
+        _ if camera && natural > 0.0 => natural,
+        Some(fps) => f64::from(fps),
+        None => natural,
+    }
+}
+
 fn announce(config: &Config, source: &dyn Source, fps: f64) {
     let pace = source.pace().unwrap_or_else(|| match fps {
         f if f <= 0.0 => "unpaced".to_string(),
@@ -262,4 +271,19 @@ fn print_summary(stats: &SenderStats, dropped: u64, dialect: Dialect, clock: &Cl
          dropped={dropped}{quality}{in_flight}{fresh}{link} clock_offset_ms={offset} \
          clock_error_ms={error} clock_rejected={rejected}"
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_camera_runs_at_its_own_rate() {
+        assert_eq!(frame_rate(Some(60), true, 30.0), 30.0);
+        assert_eq!(frame_rate(Some(0), true, 30.0), 30.0);
+        assert_eq!(frame_rate(Some(15), true, 0.0), 15.0);
+        assert_eq!(frame_rate(Some(60), false, 25.0), 60.0);
+        assert_eq!(frame_rate(Some(0), false, 25.0), 0.0);
+        assert_eq!(frame_rate(None, false, 25.0), 25.0);
+    }
 }
