@@ -86,11 +86,10 @@ pub fn run(config: Config) -> Result<()> {
     raw.close();
     jpeg.close();
 
-    let capture_result = capture
+    let (skipped_by_source, capture_result) = capture
         .join()
         .map_err(|_| anyhow!("capture thread panicked"))?;
     let encode_result = encode.join();
-    let skipped_by_source = capture_result.as_ref().map_or(0, |n| *n);
     let dropped = raw.dropped() + jpeg.dropped() + skipped_by_source + stats.lost;
     print_summary(&stats, dropped, config.dialect, &clock);
     capture_result.context("capture failed")?;
@@ -98,7 +97,6 @@ pub fn run(config: Config) -> Result<()> {
     Ok(())
 }
 
-/// The start-up line: the source, its pace, the quality and the viewer.
 /// The rate frames come at: a camera's own once known (one asked for 60 fps that can do 30
 /// runs at 30, and `--adapt` and the window must count 33 ms a frame, not 17), else `--fps`,
 /// else what the source suggests. (A pipe's rate is only its header's word: `--fps` wins.)
@@ -110,6 +108,7 @@ fn frame_rate(asked: Option<u32>, camera: bool, natural: f64) -> f64 {
     }
 }
 
+/// The start-up line: the source, its pace, the quality and the viewer.
 fn announce(config: &Config, source: &dyn Source, fps: f64) {
     let pace = source.pace().unwrap_or_else(|| match fps {
         f if f <= 0.0 => "unpaced".to_string(),

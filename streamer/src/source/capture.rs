@@ -21,18 +21,19 @@ use crate::source::pattern;
 use crate::source::{PixelFormat, RawFrame, Source};
 
 /// Runs `source` until it ends, fails, or `out` is closed; closes `out` on the way out and
-/// returns how many frames the source itself skipped. With `stamp`, each I420 frame carries
+/// returns how many frames the source itself skipped (also when it failed: those are the
+/// runs someone looks into) and how it ended. With `stamp`, each I420 frame carries
 /// its capture time in the glass-to-glass mark.
 pub fn run(
     mut source: Box<dyn Source>,
     out: Arc<Slot<RawFrame>>,
     fps: f64,
     stamp: bool,
-) -> Result<u64> {
+) -> (u64, Result<()>) {
     shield_from_signals();
     let result = pump(source.as_mut(), &out, fps, stamp);
     out.close();
-    result.map(|()| source.skipped())
+    (source.skipped(), result)
 }
 
 fn pump(source: &mut dyn Source, out: &Slot<RawFrame>, fps: f64, stamp: bool) -> Result<()> {
@@ -165,7 +166,7 @@ mod tests {
             slot.recycle(frame);
         }
         slot.close();
-        producer.join().unwrap().unwrap();
+        producer.join().unwrap().1.unwrap();
         assert_eq!(slot.dropped(), 0);
     }
 
@@ -188,6 +189,30 @@ mod tests {
         fn describe(&self) -> String {
             "slow".into()
         }
+    }
+
+    /// A live source that skipped frames, then failed (a producer killed mid-frame).
+    struct Failing;
+
+    impl Source for Failing {
+        fn next_frame(&mut self, _: &mut RawFrame) -> Result<bool> {
+            anyhow::bail!("raw frame 7 has 3 of 12 bytes")
+        }
+
+        fn describe(&self) -> String {
+            "failing".into()
+        }
+
+        fn skipped(&self) -> u64 {
+            1000
+        }
+    }
+
+    #[test]
+    fn a_failing_source_still_tells_what_it_skipped() {
+        let (skipped, result) = run(Box::new(Failing), Arc::new(Slot::new()), 0.0, false);
+        assert_eq!(skipped, 1000);
+        assert!(result.unwrap_err().to_string().contains("raw frame 7"));
     }
 
     #[test]
@@ -213,7 +238,7 @@ mod tests {
             slot.recycle(frame);
         }
         slot.close();
-        producer.join().unwrap().unwrap();
+        producer.join().unwrap().1.unwrap();
     }
 
     #[test]
@@ -235,7 +260,7 @@ mod tests {
         let frame = slot.take_blocking().unwrap();
         let elapsed = started.elapsed().as_secs_f64();
         slot.close();
-        producer.join().unwrap().unwrap();
+        producer.join().unwrap().1.unwrap();
         // Paced at 100 fps: never ahead of the clock (on a busy machine it may only lag).
         assert!(
             frame.index as f64 <= elapsed * 100.0 + 2.0,
