@@ -291,7 +291,9 @@ fn begin(
     (in_flight, progress): (&mut VecDeque<Delivery>, &mut Instant),
 ) -> Result<Writing, ConnError> {
     if peer_closed {
+        // Taken from the slot, never sent: dropped.
         frames.recycle(frame);
+        tally.lost(1);
         return Err(ConnError::Closed { waiting_for: "ok" });
     }
     tally.config.black_box.keep(&frame);
@@ -650,5 +652,41 @@ mod tests {
         viewer.await.unwrap();
         assert!(result.is_ok(), "{result:?}");
         assert_eq!(tally.acknowledged_frames(), 3);
+    }
+
+    /// A viewer that leaves between frames: the next frame, taken from the slot and never
+    /// sent, is counted as lost (it was in no count: `frames + dropped` fell short).
+    #[tokio::test]
+    async fn a_frame_taken_after_the_viewer_left_is_counted_lost() {
+        let (a, b) = tokio::io::duplex(4096);
+        let viewer = tokio::spawn(async move {
+            let mut conn = Connection::new(b, Limits::default());
+            let mut payload = Vec::new();
+            for _ in 0..3 {
+                assert!(conn.read_frame(&mut payload).await.unwrap());
+            }
+        });
+        let slot = Arc::new(Slot::new());
+        let producer = {
+            let slot = slot.clone();
+            std::thread::spawn(move || {
+                for i in 0..4u8 {
+                    if i == 3 {
+                        std::thread::sleep(Duration::from_millis(300));
+                    }
+                    let mut frame = EncodedFrame::default();
+                    frame.set_jpeg(&[i; 500]);
+                    slot.put_wait(frame).unwrap();
+                }
+                slot.close();
+            })
+        };
+        let config = config(0, 3);
+        let mut tally = Tally::new(&config, None);
+        let result = run_to_end((a, Form::Flags, Vec::new()), &slot, &mut tally).await;
+        producer.join().unwrap();
+        viewer.await.unwrap();
+        assert!(result.is_err(), "{result:?}");
+        assert_eq!((tally.acknowledged_frames(), tally.stats.lost), (3, 1));
     }
 }

@@ -169,7 +169,14 @@ async fn serve<F: Future<Output = ()>>(
         };
         let done = Instant::now();
         frames.recycle(frame);
-        let (form, header_answered) = result?;
+        let (form, header_answered) = match result {
+            Ok(answered) => answered,
+            Err(e) => {
+                // Taken from the slot and never delivered: dropped, as overlap's in flight.
+                tally.lost(1);
+                return Err(e);
+            }
+        };
         tally.acknowledged(Delivery {
             header_answered,
             done,
