@@ -405,6 +405,37 @@ fn ctrl_c_stops_both_and_a_second_one_is_immediate() {
     assert_eq!(status.code(), Some(130));
 }
 
+/// Ctrl-C while frames are in flight to a viewer that froze (SIGSTOP, as a laptop that
+/// sleeps): the streamer gives them one ack timeout, then ends with its summary and status 0,
+/// not reconnecting (a viewer answering a byte at a time is bounded the same way: the unit
+/// test in link/overlap.rs).
+#[test]
+fn ctrl_c_with_frames_in_flight_to_a_frozen_viewer_ends_cleanly() {
+    let _lock = heavy();
+    let viewer = Viewer::start(&["--headless"], &[]);
+    let streamer = Background::start(
+        "streamer",
+        &[
+            "--source",
+            "test",
+            "--size",
+            "320x240",
+            "--ack-timeout",
+            "2",
+            &viewer.addr,
+        ],
+    );
+    crate::secret::wait_said(&viewer, "extension exchange (capture times in-band)", 1);
+    signal(&viewer.child, "STOP");
+    thread::sleep(Duration::from_millis(300));
+    let (status, out, err) = streamer.stop("INT", Duration::from_secs(20));
+    signal(&viewer.child, "CONT");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(status.success(), "streamer after Ctrl-C: {status}: {err}");
+    assert!(num(&summary(&out), "frames") > 0.0, "{out}");
+    drop(viewer.terminate(Duration::from_secs(10)));
+}
+
 #[test]
 fn allow_lists_accept_their_networks_and_refuse_others() {
     let _lock = heavy();

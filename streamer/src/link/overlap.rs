@@ -123,6 +123,9 @@ where
     // The peer closed with nothing owed: as strict sending would, find out whether another
     // frame comes (then the connection has failed) or the source has ended (then all is done).
     let mut peer_closed = false;
+    // Once stopped, the frames in flight get one ack timeout in all: a viewer answering a
+    // byte at a time must not hold a Ctrl-C (or systemd's stop) for minutes.
+    let mut finish_by = stopped.then(|| Instant::now() + ack_timeout);
     let result = loop {
         let now = Instant::now();
         if let Err(e) = match_any(&mut form, &mut answers, &mut in_flight, now, tally) {
@@ -139,7 +142,8 @@ where
         // count: look again soon, or when the fresher frame is ready.
         let recheck = go.recheck(now);
         let waiting = writing.is_some() || !in_flight.is_empty();
-        let deadline = tokio::time::Instant::from_std(progress + ack_timeout);
+        let deadline = (progress + ack_timeout).min(finish_by.unwrap_or(progress + ack_timeout));
+        let deadline = tokio::time::Instant::from_std(deadline);
         tokio::select! {
             biased;
             read = reader.read_buf(&mut answers), if !peer_closed => match read {
@@ -168,6 +172,7 @@ where
             _ = stop.as_mut(), if !*stopped => {
                 *stopped = true;
                 ending = true;
+                finish_by = Some(Instant::now() + ack_timeout);
             }
             _ = tokio::time::sleep_until(deadline), if waiting => break Err(no_answer(ack_timeout)),
             _ = tokio::time::sleep_until(recheck.unwrap_or(now).into()), if recheck.is_some() => {}
@@ -688,5 +693,39 @@ mod tests {
         viewer.await.unwrap();
         assert!(result.is_err(), "{result:?}");
         assert_eq!((tally.acknowledged_frames(), tally.stats.lost), (3, 1));
+    }
+
+    /// Stopped with three frames in flight and a viewer answering one byte every 300 ms
+    /// (never silent for the 1 s ack timeout, 3.6 s for all): the loop ends one ack timeout
+    /// after the stop, the unanswered frames counted lost, not when the viewer pleases.
+    #[tokio::test]
+    async fn a_stop_is_not_held_by_a_viewer_answering_a_byte_at_a_time() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (a, b) = tokio::io::duplex(1 << 20);
+        let (mut from, mut to) = tokio::io::split(b);
+        tokio::spawn(async move {
+            let mut sink = vec![0; 4096];
+            while matches!(from.read(&mut sink).await, Ok(n) if n > 0) {}
+        });
+        tokio::spawn(async move {
+            for byte in b"ok".iter().cycle() {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                if to.write_all(&[*byte]).await.is_err() {
+                    break;
+                }
+            }
+        });
+        let (slot, producer) = producing((0..3).map(numbered).collect(), Duration::ZERO);
+        let mut config = config(0, 3);
+        config.ack_timeout = Duration::from_secs(1);
+        let mut tally = Tally::new(&config, None);
+        let stop = tokio::time::sleep(Duration::from_millis(200));
+        tokio::pin!(stop);
+        let mut stopped = false;
+        let form = (Form::Flags, 3);
+        let result = run(a, form, Vec::new(), &slot, &mut tally, stop, &mut stopped).await;
+        producer.join().unwrap();
+        assert!(stopped && result.is_err(), "{result:?}");
+        assert!(tally.stats.lost >= 1, "every frame waited for");
     }
 }

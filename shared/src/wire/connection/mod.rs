@@ -436,10 +436,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         waiting_for: &'static str,
     ) -> Result<usize, ConnError> {
         let len = answers.first().map_or(0, |a| a.len());
+        // One ack timeout for the whole answer, not per read: a peer sending it a byte at a
+        // time must not stretch it ninefold.
+        let limit = self.limits.ack_timeout;
+        let deadline = tokio::time::Instant::now() + limit;
         while self.buf.len() < len {
-            let n = self
-                .read_within(self.limits.ack_timeout, waiting_for)
-                .await?;
+            let read = tokio::time::timeout_at(deadline, self.stream.read_buf(&mut self.buf));
+            let n = read.await.map_err(|_| ConnError::Timeout {
+                waiting_for,
+                after: limit,
+            })??;
             if n == 0 {
                 return Err(ConnError::Closed { waiting_for });
             }
@@ -827,6 +833,36 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(30)).await;
         drop(client);
         assert_eq!(reader.await.unwrap(), (true, false, b"\xFF\xD8".to_vec()));
+    }
+
+    /// An answer sent a byte a second, each within the 2 s ack timeout: the whole answer must
+    /// still come within it (it took 8 s for GOT SIZE before).
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_dripped_a_byte_at_a_time_runs_out_of_time() {
+        let (mut viewer, streamer) = tokio::io::duplex(1024);
+        let limits = Limits {
+            ack_timeout: Duration::from_secs(2),
+            ..limits()
+        };
+        let mut conn = Connection::with_dialect(streamer, limits, Dialect::Size);
+        let drip = tokio::spawn(async move {
+            let mut header = [0u8; 6];
+            viewer.read_exact(&mut header).await.unwrap();
+            for b in GOT_SIZE {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                let _ = viewer.write_all(&[*b]).await;
+            }
+            tokio::time::sleep(Duration::from_secs(60)).await;
+        });
+        let started = tokio::time::Instant::now();
+        let err = conn.send_frame(b"\xFF").await.unwrap_err();
+        assert!(matches!(err, ConnError::Timeout { .. }), "{err}");
+        assert!(
+            started.elapsed() <= Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+        drip.abort();
     }
 
     #[tokio::test(start_paused = true)]
