@@ -6,9 +6,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::LazyLock;
 use std::time::{Duration, Instant};
 
 use shared::cli::PeerAddr;
+use shared::runtime::log_limit::LogLimit;
 use shared::wire::connection::Negotiated;
 use shared::{ConnError, Connection, Dialect, Limits, Slot};
 use tokio::net::TcpStream;
@@ -24,6 +26,11 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 /// First wait after a failed connection; it doubles with every failure up to [`MAX_BACKOFF`]
 /// and starts over once a frame was acknowledged.
 const MIN_BACKOFF: Duration = Duration::from_millis(50);
+/// A connection that acknowledged frames for this long starts the backoff over.
+const STEADY: Duration = Duration::from_secs(1);
+/// The lines about connecting and reconnecting, a few a second at most (a viewer failing every
+/// connection at once would otherwise fill the robot's journal).
+static LINES: LazyLock<LogLimit> = LazyLock::new(|| LogLimit::with_burst(3));
 /// A connection attempt that has not succeeded by then is abandoned and retried.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -56,9 +63,10 @@ pub async fn run(
         };
         let conn = Connection::with_dialect(stream, limits, config.dialect);
         tally.clock.reset();
-        let acknowledged = tally.acknowledged_frames();
+        let (acknowledged, began) = (tally.acknowledged_frames(), Instant::now());
         let served = serve(config, conn, frames, tally, stop.as_mut(), &mut stopped).await;
-        let wait = backoff.failed(tally.acknowledged_frames() > acknowledged);
+        let acked = tally.acknowledged_frames() - acknowledged;
+        let wait = backoff.failed(progressed(acked, began.elapsed()));
         match served {
             Ok(()) => break,
             Err(ConnError::Refused(why)) => {
@@ -79,7 +87,9 @@ pub async fn run(
             // Not at once: a viewer that closes every connection (full, or taken by a flood)
             // must not be hammered.
             Err(e) => {
-                eprintln!("streamer: {}: {e}; reconnecting", config.viewer);
+                LINES.line("reconnecting", || {
+                    format!("streamer: {}: {e}; reconnecting", config.viewer)
+                });
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = &mut stop => break,
@@ -107,6 +117,13 @@ impl Backoff {
         self.next = Some(wait);
         wait
     }
+}
+
+/// Whether a connection that ended made progress: frames acknowledged over a connection that
+/// held for [`STEADY`]. A viewer that takes one frame and fails, every time, must not be
+/// reconnected to 20 times a second.
+fn progressed(acknowledged: u64, lasted: Duration) -> bool {
+    acknowledged > 0 && lasted >= STEADY
 }
 
 /// A second guard behind the flags' check: with a secret, only the flag dialect (the one with
@@ -224,7 +241,7 @@ async fn connect(viewer: &PeerAddr) -> TcpStream {
                 if let Err(e) = shared::runtime::net::tune(&stream) {
                     eprintln!("streamer: {viewer}: cannot set socket options: {e}");
                 }
-                eprintln!("streamer: connected to {viewer}");
+                LINES.line("connected", || format!("streamer: connected to {viewer}"));
                 return stream;
             }
             Ok(Err(e)) => e.to_string(),
@@ -250,5 +267,12 @@ mod tests {
         assert_eq!(waits, [50, 100, 200, 400, 800, 1000, 1000]);
         assert_eq!(b.failed(true), MIN_BACKOFF);
         assert_eq!(b.failed(false), MIN_BACKOFF * 2);
+    }
+
+    #[test]
+    fn one_frame_then_a_failure_is_no_progress() {
+        assert!(!progressed(1, Duration::from_millis(20)));
+        assert!(!progressed(0, Duration::from_secs(10)));
+        assert!(progressed(1, STEADY));
     }
 }
