@@ -38,7 +38,7 @@ if ! command -v qemu-aarch64-static >/dev/null 2>&1; then
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "cross-test: installing Debian packages: qemu-user-static"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     qemu-user-static </dev/null >/dev/null
 fi
 qemu-aarch64-static --version | head -n1

@@ -46,7 +46,7 @@ case " $* " in
   *" --source "*) ;;
   *)
     if compgen -G '/dev/video*' >/dev/null &&
-       ! ./target/release/streamer --list-cameras | grep -q '^No V4L2'; then
+       ! ./target/release/streamer --list-cameras | grep -qi '^no V4L2 capture devices'; then
       echo "demo: streaming the camera (scripts/demo.sh --source test for the test pattern)"
       source_args=(--source camera)
     else
@@ -58,9 +58,21 @@ esac
 ./target/release/streamer "${source_args[@]}" "$@" "$addr" &
 streamer_pid=$!
 
-# The viewer ends when its window is closed (or after its frames, headless).
+# The viewer ends when its window is closed (or after its frames, headless). Headless, no one
+# closes a window, so a streamer that ends first (a refused argument, its own --frames) stops
+# the viewer too instead of leaving it waiting for ever.
+if [ -z "${DISPLAY:-}" ]; then
+  ended=""
+  wait -n -p ended "$viewer_pid" "$streamer_pid" || true
+  if [ "$ended" = "$streamer_pid" ]; then
+    streamer_pid=""
+    kill -TERM "$viewer_pid" 2>/dev/null || true
+  fi
+fi
 wait "$viewer_pid" || true
 viewer_pid=""
-kill -TERM "$streamer_pid" 2>/dev/null || true
-wait "$streamer_pid" 2>/dev/null || true
+if [ -n "$streamer_pid" ]; then
+  kill -TERM "$streamer_pid" 2>/dev/null || true
+  wait "$streamer_pid" 2>/dev/null || true
+fi
 streamer_pid=""

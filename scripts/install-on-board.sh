@@ -9,14 +9,15 @@
 #                    board's /etc/streamer.conf. Needed the first time; later runs keep the
 #                    board's config (and only change VIEWER_ADDR when it is given).
 #   --config FILE    install FILE as /etc/streamer.conf (see scripts/board/streamer.conf.example)
-#   --binary FILE    install FILE instead of target/aarch64/streamer
+#   --binary FILE    install FILE instead of building target/aarch64/streamer
 #   --destdir DIR    install under DIR on the board (for building an image); no systemctl
 #   --no-start       install and enable, but do not (re)start the service now
 #
 # Files on the board: /usr/local/bin/streamer, /etc/streamer.conf,
 # /etc/systemd/system/streamer.service. Needs ssh access and root or sudo on the board; with a
 # terminal, ssh and sudo may ask for passwords, without one (CI) they must not need to.
-# Builds the binary with scripts/cross-build.sh first if there is none. $SSH replaces `ssh`.
+# Builds the binary with scripts/cross-build.sh first (cargo redoes only what changed) unless
+# --binary is given. $SSH replaces `ssh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -53,11 +54,10 @@ case $destdir in
 esac
 
 if [ -z "$binary" ]; then
+  # Every time, not only when there is none: a binary from before an edit would go on as it was.
   binary=$root/target/aarch64/streamer
-  if [ ! -x "$binary" ]; then
-    echo "install-on-board: no $binary yet; running scripts/cross-build.sh"
-    scripts/cross-build.sh </dev/null
-  fi
+  echo "install-on-board: building $binary with scripts/cross-build.sh"
+  scripts/cross-build.sh </dev/null
 fi
 [ -x "$binary" ] || die "$binary is not an executable"
 

@@ -8,7 +8,7 @@
 # the test list first, so a renamed test fails here instead of dropping out unnoticed. The load
 # is bounded (it stops by itself after LOAD_SECONDS, default 3600) and killed when this script
 # ends, also on a failure or Ctrl-C. Arguments replace the set with test-name filters (e.g.
-# `hub::`); a filter that matches no test fails.
+# `hub::`); each filter that matches no test fails, named.
 #   scripts/load-test.sh [TEST FILTER...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -43,11 +43,19 @@ select=(-E "$it & test(/^($(IFS='|'; echo "${timed[*]}"))\$/)")
 # other features and rebuild half the tree (97 s in CI); the filter picks the binary.
 cargo build --locked --workspace --all-targets
 cargo nextest run --locked --workspace --profile load --no-run
+listed=$(cargo nextest list --locked --workspace -E "$it" --message-format oneline)
 if [ $# -eq 0 ]; then
-  listed=$(cargo nextest list --locked --workspace -E "$it" --message-format oneline)
   for name in "${timed[@]}"; do
     grep -qx "integration-tests::it $name" <<<"$listed" ||
       { echo "load-test: no test named $name (renamed? update scripts/load-test.sh)" >&2; exit 1; }
+  done
+else
+  # Each filter on its own: nextest's --no-tests=fail sees only what they match together.
+  # A filter matches the test names that contain it, as nextest's own filters do.
+  names=$(sed 's/^integration-tests::it //' <<<"$listed")
+  for filter in "$@"; do
+    grep -qF -- "$filter" <<<"$names" ||
+      { echo "load-test: the filter '$filter' matches no test" >&2; exit 1; }
   done
 fi
 

@@ -6,9 +6,10 @@
 # DPKG_ROOT set) runs `streamer --version`, installs the per-camera streamer@.service (not
 # enabled), gets its unit enabled by the real
 # deb-systemd-helper, keeps an edited /etc/streamer.conf across an upgrade, is disabled on
-# removal and forgotten on purge. The maintainer scripts' running-system branch (start,
-# restart on upgrade, stop on removal) runs in a private mount namespace that shows a running
-# systemd, under a stand-in systemctl and deb-systemd-invoke that record their calls.
+# removal and forgotten on purge, with the links of streamer@ instances. The maintainer
+# scripts' running-system branch (start, restart on upgrade, stop on removal, streamer@
+# instances included) runs in a private mount namespace that shows a running systemd, under a
+# stand-in systemctl and deb-systemd-invoke that record their calls.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -155,6 +156,9 @@ dpkg --root="$r" -s streamer | grep -qx "Version: $v2" || die "the upgrade did n
 say "upgraded to $v2: the edited /etc/streamer.conf kept byte for byte, unit still enabled"
 
 say "remove, then purge"
+# An instance the admin enabled with systemctl: only purge takes its link.
+front=$r/etc/systemd/system/multi-user.target.wants/streamer@front.service
+ln -s /lib/systemd/system/streamer@.service "$front"
 n=$(ncalls)
 dpkg_r -r streamer
 [ ! -e "$r/usr/bin/streamer" ] || die "removal left /usr/bin/streamer"
@@ -164,7 +168,8 @@ cmp -s "$r/etc/streamer.conf" "$work/edited.conf" || die "removal (not purge) lo
 dpkg_r -P streamer
 [ ! -e "$r/etc/streamer.conf" ] || die "purge left /etc/streamer.conf"
 calls_since "$n" | grep -q "^deb-systemd-helper purge streamer.service" || die "postrm purge did not run"
-say "removed: unit disabled, config kept; purged: config gone"
+[ ! -L "$front" ] || die "purge left the link of the enabled streamer@front.service"
+say "removed: unit disabled, config kept; purged: config and streamer@ instance links gone"
 
 say "maintainer scripts on a running systemd (private mount namespace, stand-in tools)"
 dpkg-deb -e "$out/streamer_${v2}_amd64.deb" "$work/ctrl"
@@ -172,9 +177,9 @@ dpkg-deb -e "$out/streamer_${v2}_amd64.deb" "$work/ctrl"
 # must make, in order.
 cat >"$work/cases" <<'CASES'
 postinst configure|systemctl --system daemon-reload;deb-systemd-invoke start streamer.service
-postinst configure 0.1.0-1|systemctl --system daemon-reload;deb-systemd-invoke restart streamer.service
+postinst configure 0.1.0-1|systemctl --system daemon-reload;deb-systemd-invoke restart streamer.service;systemctl --system try-restart streamer@*.service
 prerm upgrade 0.1.0-2|
-prerm remove|deb-systemd-invoke stop streamer.service
+prerm remove|deb-systemd-invoke stop streamer.service;systemctl --system stop streamer@*.service
 postrm remove|systemctl --system daemon-reload
 CASES
 # run_script yes|no ARGS: runs a maintainer script with its arguments in a private mount

@@ -3,6 +3,21 @@
 # (with rustfmt and clippy) and a few system packages. Idempotent: installs only what is missing.
 set -euo pipefail
 
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo="sudo"
+fi
+
+# Headless Chromium is the chromium package on Debian, chromium-browser on Ubuntu: whichever
+# apt has a version of, after an update when its lists are still empty (a fresh container).
+# (apt-cache show also succeeds, printing nothing, for a name other packages merely mention.)
+known() { [[ $(apt-cache show "$1" 2>/dev/null) == *$'\nVersion: '* ]]; }
+browser=chromium
+if ! known chromium; then
+  known chromium-browser || $sudo apt-get update -qq
+  known chromium || browser=chromium-browser
+fi
+
 # Build: cmake + nasm build the bundled libjpeg-turbo 3 with SIMD.
 # Window and its tests: the X libraries minifb opens at run time, Xvfb, xdotool, xwininfo
 # (x11-utils) and ImageMagick for screenshots. python3 runs the reference-peer tests.
@@ -25,14 +40,14 @@ packages=(
   # The viewer's HTTP hub (tests/hub.rs): headless Chromium loads the page, ffmpeg/ffprobe and
   # OpenCV read the MJPEG stream, promtool (in prometheus) checks /metrics; scripts/hub-bench.sh
   # runs curl as clients.
-  chromium python3-opencv prometheus curl
+  "$browser" python3-opencv prometheus curl
   # The hub over https (tests/hub_tls.rs): the openssl CLI makes the tests' self-signed certificates.
   openssl
   # Sliced frames (tests/slices.rs, tests/peers/decoders.py) must decode alike in djpeg,
   # OpenCV (the reference viewer's cv2.imdecode), Pillow, ffmpeg and Chromium.
   libjpeg-turbo-progs python3-pil
   # Foxglove live (tests/foxglove.rs): npm's @foxglove/ws-protocol client runs on Node
-  # (scripts/npm-env.sh; this machine's nodejs package carries npm).
+  # (scripts/npm-env.sh; NodeSource's nodejs carries npm, Debian's gets it below).
   nodejs
   # ROS 2 tests (tests/ros2.rs, scripts/netns.sh): each DDS participant in a network
   # namespace of its own (unshare from util-linux, ip from iproute2).
@@ -51,11 +66,6 @@ packages=(
   gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 zip unzip wine wine64
 )
 
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then
-  sudo="sudo"
-fi
-
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -65,9 +75,15 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${missing[*]}"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
   echo "setup: Debian packages already installed"
+fi
+# Debian's and Ubuntu's nodejs only suggest npm, which --no-install-recommends leaves out.
+if ! command -v npm >/dev/null 2>&1; then
+  echo "setup: nodejs came without npm; installing Debian packages: npm"
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
 fi
 
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
@@ -76,8 +92,17 @@ fi
 if ! command -v cargo >/dev/null 2>&1; then
   echo "setup: no Rust toolchain found; installing one with rustup (https://rustup.rs)"
   $sudo apt-get install -y -qq curl ca-certificates >/dev/null
-  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+  curl --proto '=https' --tlsv1.2 -sSf --connect-timeout 20 --max-time 300 https://sh.rustup.rs |
+    sh -s -- -y --profile minimal
   export PATH="$HOME/.cargo/bin:$PATH"
+fi
+# A rustc older than the workspace's rust-version (a distribution's, an old rustup default)
+# would stop the build later, less clearly; say so now.
+need=$(sed -n '/^\[workspace.package\]/,/^\[/s/^rust-version = "\(.*\)"/\1/p' "$(dirname "$0")/../Cargo.toml")
+have=$(rustc --version | cut -d' ' -f2)
+if [ "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -n1)" != "$need" ]; then
+  echo "setup: rustc $have is older than the workspace's rust-version $need: update it (rustup update stable)" >&2
+  exit 1
 fi
 if command -v rustup >/dev/null 2>&1; then
   for c in rustfmt clippy; do

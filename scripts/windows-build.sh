@@ -23,7 +23,7 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "windows-build: installing Debian packages: ${missing[*]}"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" </dev/null >/dev/null
 fi
 command -v rustup >/dev/null || die "rustup is needed for the $target standard library"

@@ -14,7 +14,7 @@ if ! command -v systemd-analyze >/dev/null 2>&1; then
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "test-unit: installing Debian packages: systemd"
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     systemd </dev/null >/dev/null
 fi
 

@@ -77,13 +77,15 @@ Promise.all([%s].map(pixels))
 
 
 def chromium(paths):
-    need("chromium", "chromium")
+    # Debian's package installs the browser as chromium, Ubuntu's as chromium-browser.
+    browser = shutil.which("chromium") or "chromium-browser"
+    need(browser, "chromium (Ubuntu: chromium-browser)")
     with tempfile.TemporaryDirectory() as tmp:
         page = os.path.join(tmp, "page.html")
         urls = ", ".join("'data:image/jpeg;base64,%s'" % base64.b64encode(open(p, "rb").read()).decode()
                          for p in paths)
         open(page, "w").write(PAGE % urls)
-        dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu",
+        dom = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu",
                               "--user-data-dir=" + os.path.join(tmp, "profile"),
                               "--virtual-time-budget=10000", "--dump-dom", "file://" + page],
                              capture_output=True, text=True, timeout=120).stdout

@@ -5,6 +5,7 @@ evaluates a JavaScript expression in the page and returns its value."""
 import contextlib
 import json
 import re
+import shutil
 import subprocess
 import tempfile
 import urllib.request
@@ -15,8 +16,10 @@ from websockets.sync.client import connect
 @contextlib.contextmanager
 def chromium_page(url):
     profile = tempfile.mkdtemp(prefix="chromium-page-")
+    # Debian's package installs the browser as chromium, Ubuntu's as chromium-browser.
+    browser = shutil.which("chromium") or "chromium-browser"
     chromium = subprocess.Popen(
-        ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+        [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
          f"--user-data-dir={profile}", "--remote-debugging-port=0", "about:blank"],
         stderr=subprocess.PIPE, text=True)
