@@ -271,12 +271,25 @@ fn page_in_headless_chromium_shows_the_colour_bars() {
     panic!("no colour bars in 5 page loads; the last at a third of its height: {last:?}");
 }
 
+/// Headless Chromium's name: `chromium` (Debian), or `chromium-browser` (Ubuntu).
+fn browser() -> &'static str {
+    let on_path = |name: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(name).is_file()))
+    };
+    if on_path("chromium") {
+        "chromium"
+    } else {
+        "chromium-browser"
+    }
+}
+
 /// Loads the hub's page in headless Chromium and returns, across a row a third of the way
 /// down, the runs of each bar's colour, left to right: (bar, length).
 fn bars_on_the_page(http: &str, dir: &TempDir, attempt: usize) -> Vec<(usize, usize)> {
     let shot = dir.path(&format!("page{attempt}.png"));
     let out = tool(
-        "chromium",
+        browser(),
         &[
             "--headless",
             "--no-sandbox",
