@@ -175,3 +175,36 @@ fn sigterm_stops_both_sides_with_their_summaries() {
     assert!(status.success(), "viewer exited with {status}");
     assert_eq!(summary(&vout)["frames"], sent.to_string());
 }
+
+/// A snapshot that cannot be written at the end (here a directory stands where the file
+/// goes; a full disk alike): the viewer says so and fails, after its summary, not instead
+/// of it.
+#[test]
+fn a_snapshot_that_cannot_be_written_still_leaves_the_summary() {
+    let _lock = heavy();
+    let dir = TempDir::new("e2e-snapshot");
+    let snapshot = dir.path("last.ppm");
+    std::fs::create_dir_all(&snapshot).unwrap();
+    let snapshot_arg = snapshot.to_str().unwrap();
+    let viewer = Viewer::start(
+        &["--headless", "--frames", "5", "--snapshot", snapshot_arg],
+        &[],
+    );
+    let out = run(
+        "streamer",
+        &[
+            "--source",
+            "test",
+            "--size",
+            "160x120",
+            "--frames",
+            "5",
+            &viewer.addr,
+        ],
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success());
+    let (status, stdout) = viewer.wait(Duration::from_secs(30));
+    assert!(!status.success());
+    assert_eq!(summary(&stdout)["frames"], "5", "{stdout}");
+}

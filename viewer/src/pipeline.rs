@@ -83,15 +83,17 @@ pub fn run(config: Config) -> Result<()> {
         recording,
     };
     let network_result = threads.join(&stop, &recorder)?;
-    write_snapshot(&config, &board, &shown)?;
+    let snapshot = write_snapshot(&config, &board, &shown);
     let recorded =
         (config.record.is_some() || recorder.written().0 > 0).then(|| recorder.written());
+    // The summary whatever became of the snapshot (a full disk): scripts read it.
     print_summary(
         &counters,
         config.save_dir.is_some(),
         (config.measure, config.optical),
         recorded,
     );
+    snapshot?;
     network_result?;
     shown?;
     Ok(())
@@ -271,8 +273,9 @@ fn run_play(config: &Config, path: &Path) -> Result<()> {
     signals
         .join()
         .map_err(|_| anyhow!("signal thread panicked"))??;
-    write_snapshot(config, &board, &shown)?;
+    let snapshot = write_snapshot(config, &board, &shown);
     print_summary(&counters, false, (false, false), None);
+    snapshot?;
     played?;
     shown.map(|_| ())
 }

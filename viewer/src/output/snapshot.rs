@@ -95,12 +95,19 @@ pub fn write(
     let (_, mut files) = create_new(dir, &stem("snapshot", who, time), &[received_ext, "png"])?;
     let (png_path, png_file) = files.pop().context("no PNG file")?;
     let (raw_path, mut raw_file) = files.pop().context("no received file")?;
-    raw_file
+    let written = raw_file
         .write_all(payload)
-        .with_context(|| format!("{}: cannot write", raw_path.display()))?;
-    write_png(png_file, &picture)
-        .with_context(|| format!("{}: cannot write", png_path.display()))?;
-    Ok((raw_path, png_path))
+        .with_context(|| format!("{}: cannot write", raw_path.display()))
+        .and_then(|()| {
+            write_png(png_file, &picture)
+                .with_context(|| format!("{}: cannot write", png_path.display()))
+        });
+    if written.is_err() {
+        // A full disk: no half files under names that look whole.
+        let _ = std::fs::remove_file(&raw_path);
+        let _ = std::fs::remove_file(&png_path);
+    }
+    written.map(|()| (raw_path, png_path))
 }
 
 /// Writes a snapshot of `payload` from `peer` into `dir` on a thread of its own (decoding at
