@@ -122,9 +122,10 @@ fn bucket_half_width_ms(i: usize) -> f64 {
 }
 
 /// A stream's frame count and rate, with a histogram of one per-frame duration.
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct StreamStats {
-    started: Instant,
+    /// When the first and the latest frame were counted.
+    first: Option<Instant>,
     last: Option<Instant>,
     frames: u64,
     /// Per-frame durations (what they measure is up to the owner).
@@ -132,19 +133,10 @@ pub struct StreamStats {
 }
 
 impl StreamStats {
-    /// Starts counting at `started` (the rate is measured from there).
-    pub fn new(started: Instant) -> Self {
-        StreamStats {
-            started,
-            last: None,
-            frames: 0,
-            durations: Histogram::default(),
-        }
-    }
-
     /// Counts one frame completed at `at`, with its duration if it has one.
     pub fn frame(&mut self, at: Instant, duration: Option<Duration>) {
         self.frames += 1;
+        self.first.get_or_insert(at);
         self.last = Some(at);
         if let Some(d) = duration {
             self.durations.record_ms(d.as_secs_f64() * 1e3);
@@ -156,13 +148,15 @@ impl StreamStats {
         self.frames
     }
 
-    /// Frames per second from the start to the last frame (0 before two frames).
+    /// Frames per second from the first frame to the last: the intervals between them over
+    /// their span (N frames span N - 1 intervals; counting N read 10 frames at 30 fps as 33).
+    /// 0 before two frames.
     pub fn fps(&self) -> f64 {
-        match self.last {
-            Some(last) if self.frames > 1 => {
-                let secs = last.duration_since(self.started).as_secs_f64();
+        match (self.first, self.last) {
+            (Some(first), Some(last)) if self.frames > 1 => {
+                let secs = last.saturating_duration_since(first).as_secs_f64();
                 if secs > 0.0 {
-                    self.frames as f64 / secs
+                    (self.frames - 1) as f64 / secs
                 } else {
                     0.0
                 }
@@ -242,7 +236,7 @@ mod tests {
     #[test]
     fn fps_over_the_whole_run() {
         let t0 = Instant::now();
-        let mut s = StreamStats::new(t0);
+        let mut s = StreamStats::default();
         assert_eq!(s.fps(), 0.0);
         for i in 1..=30 {
             s.frame(

@@ -119,7 +119,7 @@ impl SenderStats {
     fn record(&mut self, d: &Delivery, latency: Duration) -> u64 {
         let stats = self
             .latency
-            .get_or_insert_with(|| StreamStats::new(d.captured_at));
+            .get_or_insert_with(StreamStats::default);
         stats.frame(d.done, Some(latency));
         let count = stats.frames();
         self.bytes += d.bytes as u64;

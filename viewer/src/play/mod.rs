@@ -251,7 +251,7 @@ impl Play {
         counters.received.fetch_add(1, Ordering::Relaxed);
         counters
             .lock_rate()
-            .get_or_insert_with(|| StreamStats::new(now))
+            .get_or_insert_with(StreamStats::default)
             .frame(now, None);
         if let Some(info) = counters.streams.get(ID) {
             info.received(now, &payload, None, None);

@@ -220,7 +220,7 @@ impl Streamer {
         info.received(now, payload, dialect, in_band);
         counters
             .lock_rate()
-            .get_or_insert_with(|| StreamStats::new(now))
+            .get_or_insert_with(StreamStats::default)
             .frame(now, None);
         total
     }
