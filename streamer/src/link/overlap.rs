@@ -234,9 +234,10 @@ enum Go {
     Now,
     /// When the source's next, fresher frame is ready (`--fresh`: [`Pacer::fresher_at`]).
     At(Instant),
-    /// Held back by the window: look again soon.
+    /// Held back by the window for a time (the link busy or late): look again soon.
     Later,
-    /// Nothing to look at: a frame is being written, or no more go out.
+    /// Nothing to look at until something happens: a frame is being written, no more go out,
+    /// or the window is full by its count (an answer wakes the loop).
     Busy,
 }
 
@@ -266,8 +267,13 @@ fn may_send(
         tally.fresh_end(now);
         return Go::Busy;
     }
+    if in_flight.len() >= cap || pacer.held_by_count(in_flight.len(), &tally.link) {
+        // An answer wakes the loop: looking every RECHECK meanwhile would cost the board's
+        // CPU 500 wake-ups a second while a window stays full.
+        return Go::Busy;
+    }
     let frames_in_flight = in_flight.iter().map(|d| (d.bytes, d.sent_at));
-    if in_flight.len() >= cap || !pacer.may_send(frames_in_flight, &tally.link, now) {
+    if !pacer.may_send(frames_in_flight, &tally.link, now) {
         return Go::Later;
     }
     let latest = in_flight.back().map(|d| Latest {
@@ -469,6 +475,26 @@ mod tests {
                 Delivery::of(&frame, now, true)
             })
             .collect()
+    }
+
+    /// A window full by its count waits for an answer, not for a recheck timer (500 wake-ups
+    /// a second while a slow link keeps it full); so does `auto` before anything is measured.
+    #[test]
+    fn a_full_window_waits_for_an_answer_not_a_timer() {
+        let mut config = config(0, 3);
+        let mut tally = Tally::new(&config, None);
+        let now = Instant::now();
+        let go = may_send(true, &pacer(&tally), (&pending(3), 3), &mut tally, now);
+        assert_eq!(go, Go::Busy);
+        assert_eq!(go.recheck(now), None);
+        assert_eq!(
+            may_send(true, &pacer(&tally), (&pending(1), 3), &mut tally, now),
+            Go::Now
+        );
+        config.window = crate::link::window::Window::Auto;
+        let mut tally = Tally::new(&config, None);
+        let go = may_send(true, &pacer(&tally), (&pending(1), 16), &mut tally, now);
+        assert_eq!(go, Go::Busy);
     }
 
     /// Three frames' six answers, cut at every point into two reads: the same three frames

@@ -117,9 +117,7 @@ impl SenderStats {
 
     /// Counts one acknowledged frame that took `latency`; returns its number, from 1.
     fn record(&mut self, d: &Delivery, latency: Duration) -> u64 {
-        let stats = self
-            .latency
-            .get_or_insert_with(StreamStats::default);
+        let stats = self.latency.get_or_insert_with(StreamStats::default);
         stats.frame(d.done, Some(latency));
         let count = stats.frames();
         self.bytes += d.bytes as u64;

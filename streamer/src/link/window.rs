@@ -117,6 +117,15 @@ pub struct Pacer {
 }
 
 impl Pacer {
+    /// Whether `in_flight` frames hold the next one back by their count alone (the window is
+    /// full, or `auto` has no answer yet to measure by): only an answer changes that, so there
+    /// is nothing to look at again before one comes.
+    pub fn held_by_count(&self, in_flight: usize, link: &LinkEstimate) -> bool {
+        let unmeasured = link.rate().is_none() || link.min_rtt().is_none();
+        in_flight >= self.window.cap()
+            || (in_flight > 0 && self.window == Window::Auto && unmeasured)
+    }
+
     /// Whether a frame may start now beside `in_flight` (bytes, when it started to go out;
     /// oldest first).
     pub fn may_send(
