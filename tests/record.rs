@@ -44,7 +44,12 @@ fn finish(
         .iter()
         .filter(|l| l.starts_with("recorded "))
         .map(|l| key_values(l))
-        .collect();
+        .collect::<Vec<_>>();
+    // Written whole, every time here.
+    assert!(
+        recorded.iter().all(|r| r["write_error"] == "0"),
+        "{recorded:?}"
+    );
     (recorded, key_values(&summary[0]))
 }
 

@@ -190,21 +190,29 @@ impl Recording {
     pub fn finish(self, at: Instant, dropped: u64) -> Written {
         let seconds = at.saturating_duration_since(self.started).as_secs_f64();
         let finished = match self.sink {
+            // After a failed write too: the cluster that was cut is written again over its
+            // partial bytes (a disk with room again gets every frame), else the file is
+            // closed over the whole ones.
             Sink::Mkv(mkv) => mkv.finish(seconds * 1000.0).map(drop),
+            // The MCAP writer's state after a failed write is its own: nothing more goes in,
+            // and a reader takes the chunks that are whole.
+            Sink::Mcap(_) if self.failed => Ok(()),
             Sink::Mcap(mcap) => mcap.finish().map(drop),
             // Nothing arrived: no file is better than an empty one.
             Sink::Pending(_) => std::fs::remove_file(&self.path),
             Sink::None => Ok(()),
         };
-        if let Err(e) = finished {
+        if let Err(e) = &finished {
             eprintln!(
                 "viewer: {}: cannot finish the recording: {e}",
                 self.path.display()
             );
         }
+        // A write failed on the way and the file may lack the last frames it was given.
+        let write_error = u8::from(self.failed || finished.is_err());
         print_line(format_args!(
             "recorded path={} peer={} frames={} duration_s={seconds:.2} dropped={dropped} \
-             skipped={} connections={}",
+             skipped={} connections={} write_error={write_error}",
             self.path.display(),
             self.peer,
             self.frames,

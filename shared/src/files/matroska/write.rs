@@ -168,7 +168,9 @@ impl<W: Write + Seek> Mkv<W> {
         Ok(())
     }
 
-    /// Writes the open cluster in one piece.
+    /// Writes the open cluster in one piece. A write that fails (a full disk) leaves the
+    /// cluster to write again and the file positioned after the last whole one, so that a
+    /// later try (at [`Mkv::finish`]) writes over the partial bytes instead of after them.
     fn flush_cluster(&mut self) -> io::Result<()> {
         if self.cluster.is_empty() {
             return Ok(());
@@ -176,16 +178,24 @@ impl<W: Write + Seek> Mkv<W> {
         let body = (self.cluster.len() - CLUSTER_HEAD) as u64;
         self.cluster[..4].copy_from_slice(&id::CLUSTER.to_be_bytes());
         self.cluster[4..CLUSTER_HEAD].copy_from_slice(&size8(body));
-        self.out.write_all(&self.cluster)?;
-        self.out.flush()?;
+        if let Err(e) = self
+            .out
+            .write_all(&self.cluster)
+            .and_then(|()| self.out.flush())
+        {
+            let _ = self.out.seek(SeekFrom::Start(self.end));
+            return Err(e);
+        }
         self.end += self.cluster.len() as u64;
         self.cluster.clear();
         Ok(())
     }
 
     /// Writes what is left, then the Segment's size and the duration; returns the output.
+    /// When the last cluster cannot be written, the file is still closed over the clusters
+    /// that are whole (a player reads those), and the error is returned.
     pub fn finish(mut self, duration_ms: f64) -> io::Result<W> {
-        self.flush_cluster()?;
+        let flushed = self.flush_cluster();
         let mut duration = Vec::new();
         put_element(&mut duration, id::DURATION, &duration_ms.to_be_bytes());
         debug_assert_eq!(duration.len(), DURATION_LEN);
@@ -195,7 +205,7 @@ impl<W: Write + Seek> Mkv<W> {
         self.out.write_all(&size8(self.end - self.segment_start))?;
         self.out.seek(SeekFrom::Start(self.end))?;
         self.out.flush()?;
-        Ok(self.out)
+        flushed.map(|()| self.out)
     }
 }
 
@@ -314,5 +324,62 @@ mod tests {
             got.len()
         );
         assert_eq!(got[10], (400, vec![10; 64]));
+    }
+
+    /// A disk that fills during one write (part of it taken, then ENOSPC) and has room again
+    /// later.
+    struct FullOnce {
+        inner: Cursor<Vec<u8>>,
+        writes: usize,
+        fail_at: usize,
+    }
+
+    impl Write for FullOnce {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.writes += 1;
+            if self.writes == self.fail_at {
+                self.inner.write_all(&buf[..buf.len() / 2])?;
+                return Err(io::Error::new(io::ErrorKind::StorageFull, "disk full"));
+            }
+            self.inner.write(buf)
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Seek for FullOnce {
+        fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+            self.inner.seek(to)
+        }
+    }
+
+    /// A cluster half written when the disk filled is written again over its partial bytes
+    /// at the finish, not after them: every frame comes back, in a file whose sizes add up
+    /// (the Segment's size once counted the half cluster's start and lost the last one).
+    #[test]
+    fn a_cluster_cut_by_a_full_disk_is_written_again_at_the_finish() {
+        let out = FullOnce {
+            inner: Cursor::new(Vec::new()),
+            writes: 0,
+            fail_at: 0,
+        };
+        let mut mkv = Mkv::new(out, 16, 16).unwrap();
+        mkv.out.fail_at = mkv.out.writes + 2;
+        let mut frames: Vec<(u64, Vec<u8>)> = Vec::new();
+        // As the recorder does: frames until one is refused (that one was not taken).
+        for i in 0..40u64 {
+            let frame = (i * 40, vec![i as u8; 64]);
+            if mkv.frame(frame.0, &frame.1).is_err() {
+                break;
+            }
+            frames.push(frame);
+        }
+        assert_eq!(frames.len(), 26, "the second cluster's write fails");
+        let bytes = mkv.finish(1040.0).unwrap().inner.into_inner();
+        let segment = elements(&bytes)[1].1.clone();
+        assert_eq!(segment.end, bytes.len());
+        assert_eq!(blocks(&bytes, segment), frames);
     }
 }
