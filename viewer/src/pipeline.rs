@@ -82,7 +82,7 @@ pub fn run(config: Config) -> Result<()> {
         hub,
         recording,
     };
-    let network_result = threads.join(&stop, &recorder)?;
+    let network_result = threads.join(&stop, &recorder);
     let snapshot = write_snapshot(&config, &board, &shown);
     let recorded =
         (config.record.is_some() || recorder.written().0 > 0).then(|| recorder.written());
@@ -161,17 +161,20 @@ struct Threads {
 
 impl Threads {
     /// Waits for the network thread, then for what it fed (the last saved files, the hub,
-    /// the recording); returns how the network thread ended.
-    fn join(self, stop: &watch::Sender<bool>, recorder: &Recorder) -> Result<Result<()>> {
-        let network_result = self
+    /// the recording); returns how the network thread ended, or that a thread panicked. A
+    /// panic is reported after every other thread is joined and the recording finished:
+    /// returning at once would leave the files unfinished and print no summary.
+    fn join(self, stop: &watch::Sender<bool>, recorder: &Recorder) -> Result<()> {
+        let mut result = self
             .network
             .join()
-            .map_err(|_| anyhow!("network thread panicked"))?;
+            .unwrap_or_else(|_| Err(anyhow!("network thread panicked")));
         if let Some(saving) = self.saving {
-            // Every connection has ended, so the queue is closed: this waits for the last files.
-            saving
-                .join()
-                .map_err(|_| anyhow!("saving thread panicked"))?;
+            // Every connection has ended (or unwound), so the queue is closed: this waits
+            // for the last files.
+            if saving.join().is_err() && result.is_ok() {
+                result = Err(anyhow!("saving thread panicked"));
+            }
         }
         if let Some(hub) = self.hub {
             // The network thread set the stop flag on its way out, which ends the hub too.
@@ -179,10 +182,10 @@ impl Threads {
             hub::join(hub);
         }
         recorder.close();
-        self.recording
-            .join()
-            .map_err(|_| anyhow!("recording thread panicked"))?;
-        Ok(network_result)
+        if self.recording.join().is_err() && result.is_ok() {
+            result = Err(anyhow!("recording thread panicked"));
+        }
+        result
     }
 }
 
@@ -411,4 +414,43 @@ fn start_ros2(config: &Config) -> Result<Option<Arc<crate::output::ros2::Ros2Out
         return Ok(None);
     };
     Ok(Some(Arc::new(crate::output::ros2::Ros2Out::start(prefix)?)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// A network thread that panicked: the recording is still finished (its frame on disk,
+    /// counted) before the panic is reported, not left without its sizes and last cluster.
+    #[test]
+    fn a_panicked_network_thread_still_finishes_the_recording() {
+        let dir = std::env::temp_dir().join(format!("threads-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let recorder = Recorder::new(Some(dir.join("a.mkv")), Duration::from_secs(60));
+        let recording = recorder.spawn().unwrap();
+        let rgb = [200u8; 32 * 16 * 3];
+        let image = turbojpeg::Image {
+            pixels: &rgb[..],
+            width: 32,
+            pitch: 96,
+            height: 16,
+            format: turbojpeg::PixelFormat::RGB,
+        };
+        let jpeg = turbojpeg::compress(image, 80, turbojpeg::Subsamp::Sub2x2).unwrap();
+        let peer = "127.0.0.1:9".parse().unwrap();
+        recorder.offer(1, (peer, None), &jpeg, Instant::now());
+        let network = std::thread::spawn(|| -> Result<()> { panic!("a test's deliberate panic") });
+        let threads = Threads {
+            network,
+            saving: None,
+            hub: None,
+            recording,
+        };
+        let (stop, _) = watch::channel(false);
+        let err = threads.join(&stop, &recorder).unwrap_err();
+        assert_eq!(err.to_string(), "network thread panicked");
+        assert_eq!(recorder.written(), (1, 1));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
