@@ -45,7 +45,8 @@ fn pump(source: &mut dyn Source, out: &Slot<RawFrame>, fps: f64, stamp: bool) ->
     while !out.is_closed() {
         let mut frame = out.spare().unwrap_or_default();
         // Paced: made shortly before it is due (see the module's docs).
-        let due = ticks.as_mut().map(Ticks::wait_to_make);
+        let stopped = || out.is_closed();
+        let due = ticks.as_mut().map(|t| t.wait_to_make(&stopped));
         let started = Instant::now();
         if !source.next_frame_or_stop(&mut frame, &|| out.is_closed())? {
             return Ok(());
@@ -62,7 +63,7 @@ fn pump(source: &mut dyn Source, out: &Slot<RawFrame>, fps: f64, stamp: bool) ->
             frame.mark = Some(micros);
         }
         if due.is_some() {
-            sleep_until(frame.captured_at);
+            sleep_until(frame.captured_at, &stopped);
         }
         let published = if newest_wins {
             out.put(frame)
@@ -99,8 +100,8 @@ impl Ticks {
         }
     }
 
-    /// Waits until it is time to make the next frame; returns when it is due.
-    fn wait_to_make(&mut self) -> Instant {
+    /// Waits until it is time to make the next frame (or `stopped`); returns when it is due.
+    fn wait_to_make(&mut self, stopped: &dyn Fn() -> bool) -> Instant {
         let now = Instant::now();
         if now.saturating_duration_since(self.next) > self.interval {
             // Fell behind (a slow machine): start a new cadence rather than burst.
@@ -108,7 +109,7 @@ impl Ticks {
         }
         let due = self.next;
         self.next += self.interval;
-        sleep_until(due.checked_sub(self.lead).unwrap_or(due));
+        sleep_until(due.checked_sub(self.lead).unwrap_or(due), stopped);
         due
     }
 
@@ -118,12 +119,21 @@ impl Ticks {
     }
 }
 
-fn sleep_until(at: Instant) {
-    let now = Instant::now();
-    if at > now {
-        thread::sleep(at - now);
+/// Sleeps until `at`, or until `stopped` says so: looked at every [`STOP_STEP`], so that a
+/// Ctrl-C does not wait out a slow file's interval (a `.y4m` saying `F1:60` is one frame a
+/// minute).
+fn sleep_until(at: Instant, stopped: &dyn Fn() -> bool) {
+    loop {
+        let now = Instant::now();
+        if at <= now || stopped() {
+            return;
+        }
+        thread::sleep((at - now).min(STOP_STEP));
     }
 }
+
+/// How often a paced wait looks whether the capture was stopped.
+const STOP_STEP: Duration = Duration::from_millis(100);
 
 /// Keeps Ctrl-C, SIGTERM and the black box's SIGUSR1 off the calling thread; the async
 /// runtime's threads take them instead. A signal landing here would end a blocking wait with
@@ -189,6 +199,29 @@ mod tests {
         fn describe(&self) -> String {
             "slow".into()
         }
+    }
+
+    /// A pattern paced at one frame in 20 s (as a `.y4m` saying `F1:20`): closing the slot
+    /// (Ctrl-C) ends the wait for the next frame at once, not 20 s later.
+    #[test]
+    fn a_slow_pace_does_not_hold_up_a_stop() {
+        let slot = Arc::new(Slot::new());
+        let source = Box::new(TestPattern::new(Resolution::new(64, 48).unwrap()));
+        let producer = {
+            let slot = slot.clone();
+            thread::spawn(move || run(source, slot, 0.05, false))
+        };
+        let first = slot.take_blocking().unwrap();
+        slot.recycle(first);
+        let closed = Instant::now();
+        slot.close();
+        producer.join().unwrap().1.unwrap();
+        // Generous for a busy machine; the wait it replaces was 20 s.
+        assert!(
+            closed.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            closed.elapsed()
+        );
     }
 
     /// A live source that skipped frames, then failed (a producer killed mid-frame).

@@ -150,7 +150,14 @@ impl Y4mSource {
         // buffer), so the buffer only serves the short header lines.
         let reader = BufReader::with_capacity(8 << 10, file);
         let mut stream = Y4mStream::open(reader, &path.display().to_string())?;
-        let first_frame = stream.reader.stream_position()?;
+        // Only a loop goes back: a named pipe (ffmpeg writing into a FIFO) cannot seek, and
+        // without --loop need not.
+        let first_frame = match looping {
+            true => stream.reader.stream_position().with_context(|| {
+                format!("{}: cannot seek, as --loop needs (a pipe?)", path.display())
+            })?,
+            false => 0,
+        };
         Ok(Y4mSource {
             stream,
             first_frame,
@@ -235,7 +242,11 @@ impl Source for Y4mSource {
     fn next_frame(&mut self, frame: &mut RawFrame) -> Result<bool> {
         let mut more = self.stream.read_frame(frame)?;
         if !more && self.looping && self.stream.frame_in_file > 0 {
-            self.stream.reader.seek(SeekFrom::Start(self.first_frame))?;
+            let name = &self.stream.name;
+            self.stream
+                .reader
+                .seek(SeekFrom::Start(self.first_frame))
+                .with_context(|| format!("{name}: cannot go back to the first frame"))?;
             self.stream.frame_in_file = 0;
             more = self.stream.read_frame(frame)?;
             if !more {
@@ -305,6 +316,49 @@ mod tests {
             parse_header(b"YUV4MPEG2 W64 H48 C422").unwrap().chroma,
             Chroma::C422
         );
+    }
+
+    /// ffmpeg writing into a named pipe: read without --loop (it failed at open with a bare
+    /// "Illegal seek"); with --loop, refused with a line naming the file and why.
+    #[cfg(unix)]
+    #[test]
+    fn reads_a_named_pipe_and_says_why_it_cannot_loop_one() {
+        use std::io::Write;
+        use std::os::unix::ffi::OsStrExt;
+        let dir = std::env::temp_dir().join(format!("y4m-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("cam.y4m");
+        let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a valid NUL-terminated path; mkfifo only creates the node.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        for looping in [false, true] {
+            let writer = {
+                let path = path.clone();
+                std::thread::spawn(move || {
+                    let mut bytes = b"YUV4MPEG2 W4 H2 F10:1 XCOLORRANGE=FULL\n".to_vec();
+                    bytes.extend_from_slice(b"FRAME\n");
+                    bytes.extend(std::iter::repeat_n(7u8, i420_len(4, 2)));
+                    // The reader may refuse and close first: a broken pipe is fine here.
+                    let _ = File::options().write(true).open(&path)?.write_all(&bytes);
+                    std::io::Result::Ok(())
+                })
+            };
+            match Y4mSource::open(&path, looping) {
+                Ok(mut source) => {
+                    assert!(!looping);
+                    let mut frame = RawFrame::default();
+                    assert!(source.next_frame(&mut frame).unwrap());
+                    assert_eq!(frame.data[0], 7);
+                }
+                Err(e) => {
+                    assert!(looping);
+                    let e = format!("{e:#}");
+                    assert!(e.contains("cam.y4m") && e.contains("--loop"), "{e}");
+                }
+            }
+            writer.join().unwrap().unwrap();
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
