@@ -120,11 +120,9 @@ where
     let mut ending = *stopped;
     // The peer must make progress (take bytes or answer) within the ack timeout.
     let mut progress = Instant::now();
-    // The peer closed with nothing owed: as strict sending would, find out whether another
-    // frame comes (then the connection has failed) or the source has ended (then all is done).
+    // The peer closed with nothing owed: the next frame (a failure) or the source's end tells.
     let mut peer_closed = false;
-    // Once stopped, the frames in flight get one ack timeout in all: a viewer answering a
-    // byte at a time must not hold a Ctrl-C (or systemd's stop) for minutes.
+    // Once stopped, the frames in flight get one ack timeout in all (see `give_up_at`).
     let mut finish_by = stopped.then(|| Instant::now() + ack_timeout);
     let result = loop {
         let now = Instant::now();
@@ -138,12 +136,10 @@ where
         }
         let ready = !ending && writing.is_none();
         let go = may_send(ready, &pacer, (&in_flight, cap), tally, now);
-        // Held back by time (the link is busy or late, or a fresher frame is due), not by a
-        // count: look again soon, or when the fresher frame is ready.
+        // Held back by time (the link busy or late, a fresher frame due): look again then.
         let recheck = go.recheck(now);
         let waiting = writing.is_some() || !in_flight.is_empty();
-        let deadline = (progress + ack_timeout).min(finish_by.unwrap_or(progress + ack_timeout));
-        let deadline = tokio::time::Instant::from_std(deadline);
+        let deadline = give_up_at(progress + ack_timeout, finish_by);
         tokio::select! {
             biased;
             read = reader.read_buf(&mut answers), if !peer_closed => match read {
@@ -180,6 +176,14 @@ where
     };
     abandon(writing, &in_flight, frames, tally);
     result
+}
+
+/// When to give up on the peer: the ack timeout after its last progress, or once stopped at
+/// `finish_by` at the latest (a viewer answering a byte at a time must not hold a Ctrl-C, or
+/// systemd's stop, for minutes).
+fn give_up_at(no_progress: Instant, finish_by: Option<Instant>) -> tokio::time::Instant {
+    let at = finish_by.map_or(no_progress, |f| f.min(no_progress));
+    tokio::time::Instant::from_std(at)
 }
 
 /// The connection failed: the frame being written goes back for reuse and every frame in

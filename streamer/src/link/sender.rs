@@ -186,14 +186,8 @@ async fn serve<F: Future<Output = ()>>(
         };
         let done = Instant::now();
         frames.recycle(frame);
-        let (form, header_answered) = match result {
-            Ok(answered) => answered,
-            Err(e) => {
-                // Taken from the slot and never delivered: dropped, as overlap's in flight.
-                tally.lost(1);
-                return Err(e);
-            }
-        };
+        // A frame taken from the slot and not delivered is dropped, as overlap's in flight.
+        let (form, header_answered) = result.inspect_err(|_| tally.lost(1))?;
         tally.acknowledged(Delivery {
             header_answered,
             done,
