@@ -89,9 +89,17 @@ impl<R: Read + Seek> ScanInput<R> {
 
     /// Moves `n` bytes forward without reading them (they may lie past the end).
     pub fn skip(&mut self, n: u64) -> io::Result<()> {
-        let step = i64::try_from(n)
-            .map_err(|_| io::Error::new(ErrorKind::InvalidData, format!("a skip of {n} bytes")))?;
-        self.inner.seek_relative(step)?;
+        // A damaged size far past the end (16 TiB and up) fails the seek itself: say where.
+        let at = self.pos;
+        let bad = |e: String| {
+            let what =
+                format!("a size of {n} bytes at offset {at}, past the end of the file ({e})");
+            io::Error::new(ErrorKind::InvalidData, what)
+        };
+        let step = i64::try_from(n).map_err(|e| bad(e.to_string()))?;
+        self.inner
+            .seek_relative(step)
+            .map_err(|e| bad(e.to_string()))?;
         self.pos = self.pos.saturating_add(n);
         Ok(())
     }
@@ -141,5 +149,13 @@ mod tests {
         assert_eq!(input.take(4, 4).unwrap().unwrap(), vec![1, 2, 3, 4]);
         let mut two = [0; 2];
         assert!(!input.fill(&mut two).unwrap());
+        // A damaged size no seek can follow is named with its offset.
+        input.rewind().unwrap();
+        input.skip(2).unwrap();
+        let err = input.skip(u64::MAX).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("{} bytes at offset 2", u64::MAX)),
+            "{err}"
+        );
     }
 }
