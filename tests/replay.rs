@@ -499,50 +499,9 @@ fn a_recorded_gap_over_a_minute_is_played_as_one_second_with_its_line() {
     let started = std::time::Instant::now();
     let (s, _) = replay(&[], &["--source", path.to_str().unwrap()]);
     assert!(s.status.success(), "{}", stderr(&s));
-    // The frame after the step back is due with the one before it, so that one may be
-    // replaced by it, as a camera's newest frame wins: counted in dropped=, never lost.
-    let out = String::from_utf8_lossy(&s.stdout);
-    let got = summary(&out);
-    let (frames, dropped): (u64, u64) = (
-        got["frames"].parse().unwrap(),
-        got["dropped"].parse().unwrap(),
-    );
-    assert!(frames >= 9 && frames + dropped == 10, "{out}");
+    assert_eq!(summary(&String::from_utf8_lossy(&s.stdout))["frames"], "10");
     // 40 ms, the second, no step back, then six steps of 200 ms: 2.24 s at least (waits
     // are lower bounds, so a loaded machine only adds); 1.04 s and start-up before.
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(2240), "{took:?}");
-}
-
-/// A viewer that stops taking frames for a second and a half (SIGSTOP) while a recording
-/// replays at its recorded times: the replay keeps to its timeline as a camera does, the
-/// newest frame winning and the rest counted in `dropped=` (it waited for the viewer instead,
-/// then sent every late frame in a burst: dropped=0).
-#[test]
-fn a_replay_at_its_recorded_times_keeps_to_its_timeline_behind_a_stalled_viewer() {
-    let _lock = heavy();
-    let dir = TempDir::new("replay-stall");
-    let path = dir.path("run.mkv");
-    let jpeg = crate::robustness::tiny_jpeg();
-    let file = std::fs::File::create(&path).unwrap();
-    let mut mkv = shared::files::matroska::write::Mkv::new(file, 16, 16).unwrap();
-    for i in 0..120u64 {
-        mkv.frame(i * 33, &jpeg).unwrap();
-    }
-    mkv.finish(120.0 * 33.0).unwrap();
-    let viewer = Viewer::start(&["--headless"], &[]);
-    let source = path.to_str().unwrap();
-    let streamer = Background::start("streamer", &["--source", source, "--quiet", &viewer.addr]);
-    crate::secret::wait_said(&viewer, "streamer connected", 1);
-    signal(&viewer.child, "STOP");
-    std::thread::sleep(Duration::from_millis(1500));
-    signal(&viewer.child, "CONT");
-    let (status, out, err) = streamer.finish(Duration::from_secs(60));
-    assert!(status.success(), "{err}");
-    drop(viewer.terminate(Duration::from_secs(20)));
-    let s = summary(&out);
-    let (frames, dropped): (u64, u64) =
-        (s["frames"].parse().unwrap(), s["dropped"].parse().unwrap());
-    assert_eq!(frames + dropped, 120, "{out}");
-    assert!(dropped >= 10, "{out}");
 }

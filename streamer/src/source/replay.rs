@@ -224,11 +224,4 @@ impl Source for ReplaySource {
     fn pace(&self) -> Option<String> {
         self.recorded_timing.then(|| "its recorded times".into())
     }
-
-    /// At its recorded times it paces itself, as a camera: on a link too slow for every frame
-    /// the newest wins and the replay keeps to its timeline (it fell further and further
-    /// behind, every frame sent late and in a burst when the link came back).
-    fn is_live(&self) -> bool {
-        self.recorded_timing
-    }
 }
