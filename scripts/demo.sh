@@ -61,10 +61,13 @@ streamer_pid=$!
 # The viewer ends when its window is closed (or after its frames, headless). Headless, no one
 # closes a window, so a streamer that ends first (a refused argument, its own --frames) stops
 # the viewer too instead of leaving it waiting for ever.
+# (Looked at every 0.2 s: bash 5.0, Ubuntu 20.04's, has no `wait -n -p`.)
 if [ -z "${DISPLAY:-}" ]; then
-  ended=""
-  wait -n -p ended "$viewer_pid" "$streamer_pid" || true
-  if [ "$ended" = "$streamer_pid" ]; then
+  while kill -0 "$viewer_pid" 2>/dev/null && kill -0 "$streamer_pid" 2>/dev/null; do
+    sleep 0.2
+  done
+  if ! kill -0 "$streamer_pid" 2>/dev/null; then
+    wait "$streamer_pid" 2>/dev/null || true
     streamer_pid=""
     kill -TERM "$viewer_pid" 2>/dev/null || true
   fi

@@ -139,7 +139,7 @@ where
         // Held back by time (the link busy or late, a fresher frame due): look again then.
         let recheck = go.recheck(now);
         let waiting = writing.is_some() || !in_flight.is_empty();
-        let deadline = give_up_at(progress + ack_timeout, finish_by);
+        let deadline = give_up_at(progress + ack_timeout, finish_by, writing.is_some());
         tokio::select! {
             biased;
             read = reader.read_buf(&mut answers), if !peer_closed => match read {
@@ -170,7 +170,7 @@ where
                 ending = true;
                 finish_by = Some(Instant::now() + ack_timeout);
             }
-            _ = tokio::time::sleep_until(deadline), if waiting => break Err(no_answer(ack_timeout)),
+            _ = tokio::time::sleep_until(deadline), if waiting => break Err(no_answer(*stopped, ack_timeout)),
             _ = tokio::time::sleep_until(recheck.unwrap_or(now).into()), if recheck.is_some() => {}
         }
     };
@@ -180,8 +180,14 @@ where
 
 /// When to give up on the peer: the ack timeout after its last progress, or once stopped at
 /// `finish_by` at the latest (a viewer answering a byte at a time must not hold a Ctrl-C, or
-/// systemd's stop, for minutes).
-fn give_up_at(no_progress: Instant, finish_by: Option<Instant>) -> tokio::time::Instant {
+/// systemd's stop, for minutes), but never in the middle of `writing` a frame: the viewer
+/// must not see one cut short by a stop.
+fn give_up_at(
+    no_progress: Instant,
+    finish_by: Option<Instant>,
+    writing: bool,
+) -> tokio::time::Instant {
+    let finish_by = finish_by.filter(|_| !writing);
     let at = finish_by.map_or(no_progress, |f| f.min(no_progress));
     tokio::time::Instant::from_std(at)
 }
@@ -200,10 +206,15 @@ fn abandon(
     tally.lost(in_flight.len());
 }
 
-/// The peer took no bytes and answered nothing for `after`.
-fn no_answer(after: Duration) -> ConnError {
+/// The peer took no bytes and answered nothing for `after`, or (`stopped`) did not answer
+/// the frames in flight within `after` of the stop.
+fn no_answer(stopped: bool, after: Duration) -> ConnError {
     ConnError::Timeout {
-        waiting_for: "ok",
+        waiting_for: if stopped {
+            "answers after the stop"
+        } else {
+            "ok"
+        },
         after,
     }
 }
@@ -479,6 +490,18 @@ mod tests {
                 Delivery::of(&frame, now, true)
             })
             .collect()
+    }
+
+    /// After a stop the frames in flight get until `finish_by`, but a frame being written is
+    /// never cut short by it (the peer's progress still bounds the write).
+    #[test]
+    fn a_stop_gives_up_at_a_frame_boundary() {
+        let now = Instant::now();
+        let (no_progress, finish_by) = (now + Duration::from_secs(5), Some(now));
+        let at = |writing| give_up_at(no_progress, finish_by, writing).into_std();
+        assert_eq!(at(false), now);
+        assert_eq!(at(true), no_progress);
+        assert_eq!(give_up_at(no_progress, None, false).into_std(), no_progress);
     }
 
     /// A window full by its count waits for an answer, not for a recheck timer (500 wake-ups

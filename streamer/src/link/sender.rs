@@ -126,6 +126,15 @@ fn progressed(acknowledged: u64, lasted: Duration) -> bool {
     acknowledged > 0 && lasted >= STEADY
 }
 
+/// The most frames in flight: `--window`'s `cap`, and the viewer's in the exchange (one at
+/// least: a viewer saying 0 would hold every frame, idle, for ever).
+fn most_in_flight(form: Negotiated, cap: usize) -> usize {
+    match form {
+        Negotiated::Extended { window } => cap.min(window.into()).max(1),
+        _ => cap,
+    }
+}
+
 /// A second guard behind the flags' check: with a secret, only the flag dialect (the one with
 /// the exchange that proves the viewer and seals the frames), never a frame in clear.
 fn refuse_clear(config: &SenderConfig) -> Result<(), ConnError> {
@@ -193,11 +202,7 @@ async fn serve<F: Future<Output = ()>>(
             done,
             ..delivery
         });
-        // The most frames in flight: `--window`'s cap, and the viewer's in the exchange.
-        let cap = match form {
-            Negotiated::Extended { window } => config.window.cap().min(usize::from(window)),
-            _ => config.window.cap(),
-        };
+        let cap = most_in_flight(form, config.window.cap());
         if first {
             tally.negotiated(form, cap);
         }
@@ -261,6 +266,13 @@ mod tests {
         assert_eq!(waits, [50, 100, 200, 400, 800, 1000, 1000]);
         assert_eq!(b.failed(true), MIN_BACKOFF);
         assert_eq!(b.failed(false), MIN_BACKOFF * 2);
+    }
+
+    #[test]
+    fn a_viewer_window_of_zero_still_carries_frames() {
+        assert_eq!(most_in_flight(Negotiated::Extended { window: 0 }, 16), 1);
+        assert_eq!(most_in_flight(Negotiated::Extended { window: 4 }, 16), 4);
+        assert_eq!(most_in_flight(Negotiated::Overlap, 3), 3);
     }
 
     #[test]
