@@ -546,6 +546,23 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A stream that sends no JPEG (PNG only) leaves no file, and the summary counts no
+    /// recording (it said recordings=1 recorded_frames=0 for a file that was not there).
+    #[test]
+    fn a_stream_of_no_jpeg_leaves_no_file_and_is_not_counted() {
+        let dir = temp_dir("recorder-png");
+        let path = dir.join("a.mkv");
+        let recorder = Recorder::new(Some(path.clone()), LONG);
+        let writer = recorder.spawn().unwrap();
+        let png = b"\x89PNG\r\n\x1a\n not a JPEG";
+        recorder.offer(1, (PEER.parse().unwrap(), None), png, Instant::now());
+        recorder.close();
+        writer.join().unwrap();
+        assert_eq!(recorder.written(), (0, 0));
+        assert!(!path.exists());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     /// Two cameras of one board (one host, two names) drop and come back in the other order:
     /// each continues its own file.
     #[test]

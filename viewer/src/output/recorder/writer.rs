@@ -137,7 +137,8 @@ impl Recorder {
                     if let Some(i) = open.iter().position(|(i, _)| *i == rec) {
                         let Written { frames } = open.remove(i).1.finish(at, dropped);
                         let mut q = self.lock();
-                        q.written.0 += 1;
+                        // One that received no frame left no file: not a recording.
+                        q.written.0 += u64::from(frames > 0);
                         q.written.1 += frames;
                     }
                 }
