@@ -688,18 +688,23 @@ mod tests {
         assert_eq!(tally.acknowledged_frames(), 30);
     }
 
+    /// A viewer on `b` that reads `n` frames, answering them, and leaves.
+    fn leaving_after(n: usize, b: tokio::io::DuplexStream) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut conn = Connection::new(b, Limits::default());
+            let mut payload = Vec::new();
+            for _ in 0..n {
+                assert!(conn.read_frame(&mut payload).await.unwrap());
+            }
+        })
+    }
+
     /// A viewer that leaves after the last frame (`viewer --frames 3`) before the source has
     /// said it ended: not a failure to reconnect after, as strict sending would not see it.
     #[tokio::test]
     async fn a_viewer_leaving_after_the_last_frame_is_not_a_failure() {
         let (a, b) = tokio::io::duplex(4096);
-        let viewer = tokio::spawn(async move {
-            let mut conn = Connection::new(b, Limits::default());
-            let mut payload = Vec::new();
-            for _ in 0..3 {
-                assert!(conn.read_frame(&mut payload).await.unwrap());
-            }
-        });
+        let viewer = leaving_after(3, b);
         // The source ends well after the viewer has gone.
         let frames = (0..3).map(|i| vec![i; 500]).collect();
         let (slot, producer) = producing(frames, Duration::from_millis(300));
@@ -717,13 +722,7 @@ mod tests {
     #[tokio::test]
     async fn a_frame_taken_after_the_viewer_left_is_counted_lost() {
         let (a, b) = tokio::io::duplex(4096);
-        let viewer = tokio::spawn(async move {
-            let mut conn = Connection::new(b, Limits::default());
-            let mut payload = Vec::new();
-            for _ in 0..3 {
-                assert!(conn.read_frame(&mut payload).await.unwrap());
-            }
-        });
+        let viewer = leaving_after(3, b);
         let slot = Arc::new(Slot::new());
         let producer = {
             let slot = slot.clone();
