@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fuzzes the wire framing, the extension exchange's parsers, the JPEG strip splitter and the
-# recording readers (Matroska, AVI) with cargo fuzz (libFuzzer) for a bounded time:
+# recording readers (Matroska, AVI, concatenated JPEGs) with cargo fuzz (libFuzzer) for a
+# bounded time:
 #   scripts/fuzz.sh [SECONDS]     (default 60, per target; four targets)
 # Installs cargo-fuzz if missing. cargo fuzz wants nightly-only compiler flags; on a stable
 # toolchain RUSTC_BOOTSTRAP=1 lets the stable compiler accept them.
@@ -82,15 +83,16 @@ cargo fuzz run --fuzz-dir shared/fuzz ext "$corpus" -- \
 echo "fuzz: no crash in ${seconds}s (ext)"
 
 # The recording readers, seeded with a short MJPEG recording in each container (the knob byte's
-# lowest bit picks the reader: even Matroska, odd AVI).
+# lowest two bits pick the reader: 0 Matroska, 1 concatenated JPEGs, 2 and 3 AVI; seeds made
+# before the JPEG reader came are named without the 3).
 corpus=.cache/fuzz-corpus/replay
 mkdir -p "$corpus"
-for kind in mkv avi; do
-  if [ ! -s "$corpus/seed-$kind" ]; then
+for kind in mkv mjpeg avi; do
+  if [ ! -s "$corpus/seed3-$kind" ]; then
     ffmpeg -loglevel error -y -f lavfi -i testsrc=size=32x32:rate=5 -frames:v 3 -c:v mjpeg \
-      "$corpus/tmp.$kind"
-    knob=$([ "$kind" = mkv ] && printf '\x40' || printf '\x41')
-    { printf '%b' "$knob"; cat "$corpus/tmp.$kind"; } > "$corpus/seed-$kind"
+      -f "$([ "$kind" = mkv ] && echo matroska || echo "$kind")" "$corpus/tmp.$kind"
+    case $kind in mkv) knob='\x40' ;; mjpeg) knob='\x41' ;; avi) knob='\x42' ;; esac
+    { printf '%b' "$knob"; cat "$corpus/tmp.$kind"; } > "$corpus/seed3-$kind"
     rm -f "$corpus/tmp.$kind"
   fi
 done

@@ -119,9 +119,9 @@ impl JpegScanner {
             self.state = match self.state {
                 State::Soi0 if b == 0xFF => State::Soi1,
                 State::Soi1 if b == 0xD8 => State::Marker,
-                State::Soi0 | State::Soi1 | State::Marker if b != 0xFF => {
-                    return Err(ScanError::BadMarker { offset, byte: b })
-                }
+                // A JPEG starts with exactly FF D8 (no fill bytes before its first marker).
+                State::Soi0 | State::Soi1 => return Err(ScanError::BadMarker { offset, byte: b }),
+                State::Marker if b != 0xFF => return Err(ScanError::BadMarker { offset, byte: b }),
                 State::Marker => State::Code,
                 State::Code => match self.marker(b, offset)? {
                     Some(state) => state,
@@ -151,9 +151,7 @@ impl JpegScanner {
                         None => return Ok(Some(i + 1)).inspect(|_| self.len += 1),
                     },
                 },
-                State::Soi0 | State::Soi1 | State::Skip(..) | State::Entropy => {
-                    unreachable!("handled above")
-                }
+                State::Skip(..) | State::Entropy => unreachable!("handled above"),
             };
             i += 1;
             self.len += 1;
@@ -495,6 +493,33 @@ mod tests {
         assert!(frames > 100, "{frames}");
     }
 
+    /// The scanner alone, as the MJPEG file reader and the HTTP feed use it: started on any
+    /// bytes (not only after the splitter found an SOI), it ends in a frame, an error or
+    /// wanting more, never a panic.
+    #[test]
+    fn the_scanner_started_anywhere_in_random_bytes_never_panics() {
+        let mut next = xorshift();
+        let (mut frames, mut errors) = (0, 0);
+        for _ in 0..20_000 {
+            let mut bytes = vec![0xFF];
+            for _ in 0..(next() % 12) {
+                bytes.push(match next() % 4 {
+                    0 => 0xFF,
+                    1 => 0xD8,
+                    2 => 0xD9,
+                    _ => (next() % 256) as u8,
+                });
+            }
+            let mut s = JpegScanner::new(64);
+            match s.scan(&bytes) {
+                Ok(Some(_)) => frames += 1,
+                Err(_) => errors += 1,
+                Ok(None) => {}
+            }
+        }
+        assert!(frames > 0 && errors > 0, "{frames} frames, {errors} errors");
+    }
+
     #[test]
     fn rejects_bad_lengths_and_stray_bytes() {
         let mut s = JpegScanner::new(100);
@@ -513,6 +538,18 @@ mod tests {
                 byte: 0x00
             })
         );
+        // FF FF where a frame starts (after a frame in a .mjpeg file, an HTTP part without
+        // Content-Length): refused, not a panic.
+        for start in [&[0xFF, 0xFF][..], &[0xFF, 0xFF, 0xD8]] {
+            s.reset();
+            assert_eq!(
+                s.scan(start),
+                Err(ScanError::BadMarker {
+                    offset: 1,
+                    byte: 0xFF
+                })
+            );
+        }
         s.reset();
         assert_eq!(
             s.scan(b"GIF89a"),
