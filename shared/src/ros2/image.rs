@@ -8,6 +8,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use rustdds::bytes::Bytes;
+use rustdds::dds::result::ReadError;
 use rustdds::mio1::{Events, Interest, Poll, Token};
 use rustdds::no_key::SimpleDataReader;
 use rustdds::no_key::{DataWriter, Decode, DeserializerAdapter, SerializerAdapter};
@@ -174,6 +175,9 @@ pub struct Subscription {
     decoder: Decoder,
     /// Messages never handed over; see [`Subscription::dropped`].
     dropped: Dropped,
+    /// Why a message DDS itself could not decode was skipped, said with the next call when
+    /// a newer image came in the same take.
+    undecodable: Option<String>,
     _participant: DomainParticipant,
 }
 
@@ -240,6 +244,7 @@ impl Subscription {
             events: Events::with_capacity(4),
             decoder: Decoder { kind, max_bytes },
             dropped: Dropped::default(),
+            undecodable: None,
             _participant: participant,
         })
     }
@@ -257,6 +262,9 @@ impl Subscription {
     /// images waiting, only the newest is handed over (the others count in [`Self::dropped`]).
     pub fn next(&mut self, timeout: Duration) -> Result<Option<Event>, String> {
         let mut waited = false;
+        if let Some(why) = self.undecodable.take() {
+            return Ok(Some(Event::Bad(why)));
+        }
         loop {
             while let Some(status) = self.reader.try_recv_status() {
                 if let DataReaderStatus::SubscriptionMatched { current, .. } = status {
@@ -265,15 +273,29 @@ impl Subscription {
             }
             self.reader.drain_read_notifications();
             let mut newest = None;
-            while let Some(change) = self
-                .reader
-                .try_take_one_with(self.decoder)
-                .map_err(|e| format!("DDS: {e}"))?
-            {
+            loop {
+                let change = match self.reader.try_take_one_with(self.decoder) {
+                    Ok(Some(change)) => change,
+                    Ok(None) => break,
+                    // One message in a representation rustdds does not read (XCDR2, PL_CDR)
+                    // is skipped like a bad image: the reader has moved past it, and its
+                    // sequence number's gap counts it as dropped.
+                    Err(ReadError::Deserialization { reason }) => {
+                        self.undecodable =
+                            Some(format!("a message DDS could not decode ({reason})"));
+                        continue;
+                    }
+                    Err(e) => return Err(format!("DDS: {e}")),
+                };
                 let sn = i64::from(change.sequence_number);
                 self.dropped.taken(change.writer_guid, sn);
                 if newest.replace(change.sample).is_some() {
                     self.dropped.replaced += 1;
+                }
+            }
+            if newest.is_none() {
+                if let Some(why) = self.undecodable.take() {
+                    return Ok(Some(Event::Bad(why)));
                 }
             }
             match newest {
