@@ -480,3 +480,34 @@ fn password_guessing_is_slowed_per_address_and_others_are_served_at_once() {
     );
     assert!(said[0].starts_with("127.0.0.1:"), "{said:?}");
 }
+
+/// A page on another site opening the hub's WebSocket with wrong `?auth=` credentials (a
+/// browser names the hub truly in `Host`): refused for its origin before its credentials are
+/// looked at, so it cannot use up the user's address's guesses and lock the user out.
+#[test]
+fn another_sites_websocket_guesses_do_not_lock_the_user_out() {
+    let _lock = heavy();
+    let dir = TempDir::new("http-ws-guess");
+    let file = credentials(&dir, 0o600);
+    let (_viewer, http) = hub(&["--http-auth", &file]);
+    for _ in 0..8 {
+        let mut s = connect_from("127.0.0.1", &http);
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let request = format!(
+            "GET /?auth={WRONG} HTTP/1.1\r\nHost: {http}\r\nOrigin: http://evil.example\r\n\
+             Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Protocol: foxglove.websocket.v1\r\n\r\n"
+        );
+        s.write_all(request.as_bytes()).unwrap();
+        // The status line only: the connection stays open for the next request.
+        let mut status = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(s), &mut status).unwrap();
+        assert!(status.starts_with("HTTP/1.1 403 "), "{status:?}");
+    }
+    // The user, on the same address, with the right password: served at once.
+    assert_eq!(
+        basic_from("127.0.0.1", &http, "/api/streams", ALICE).status,
+        200
+    );
+}

@@ -1,5 +1,6 @@
 //! What every request passes before its route, whatever the route (the page, MJPEG,
-//! snapshots, the API, metrics, and any added later): its `Host` ([`super::host`]), then with
+//! snapshots, the API, metrics, the WebSocket, and any added later): its `Host`
+//! ([`super::host`]), a WebSocket upgrade's `Origin` ([`super::origin`]), then with
 //! `--http-auth` its address's guessing allowance ([`super::guesses`]) and its credentials.
 
 use std::net::SocketAddr;
@@ -23,38 +24,19 @@ pub fn refusal(
     local: SocketAddr,
     request: &Request<Incoming>,
 ) -> Option<Response<Body>> {
-    let log = &hub.refuser.log;
-    match hub
-        .hosts
-        .check(request.headers(), request.version(), local.ip())
-    {
-        Named::Hub => {}
-        Named::Bad => {
-            log.line("400-host", || {
-                format!("{peer}: HTTP: no Host header, or more than one, answering 400")
-            });
-            return Some(text(StatusCode::BAD_REQUEST, "one Host header needed\n"));
-        }
-        Named::Other => {
-            hub.refuser
-                .counts
-                .misdirected
-                .fetch_add(1, Ordering::Relaxed);
-            log.line("421", || {
-                let host = request.headers().get(hyper::header::HOST);
-                let host = host.map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned());
-                let host = host.unwrap_or_default();
-                format!("{peer}: HTTP: request for host {host:?}, not this hub (add it with --http-host), answering 421")
-            });
-            return Some(text(
-                StatusCode::MISDIRECTED_REQUEST,
-                "this hub does not serve that host name (see --http-host)\n",
-            ));
+    if let Some(refused) = misnamed(hub, peer, local, request) {
+        return Some(refused);
+    }
+    // A page of another site may open the WebSocket (browsers allow it, naming the page in
+    // `Origin`): refused before its credentials count as a guess, or any site the user visits
+    // could use up the user's address's guesses and lock the user out.
+    if super::ws::is_upgrade(request) {
+        if let Some(refused) = super::ws::cross_site(hub, peer, request) {
+            return Some(refused);
         }
     }
-    let Some(credentials) = &hub.auth else {
-        return None;
-    };
+    let credentials = hub.auth.as_ref()?;
+    let log = &hub.refuser.log;
     let now = Instant::now();
     if let Some(wait) = hub.guesses.wait(peer.ip(), now) {
         hub.refuser.counts.throttled.fetch_add(1, Ordering::Relaxed);
@@ -91,6 +73,44 @@ pub fn refusal(
                 format!("{peer}: HTTP: wrong credentials, answering 401")
             });
             Some(auth::unauthorized())
+        }
+    }
+}
+
+/// The answer to a request whose `Host` is missing, doubled or not this hub's.
+fn misnamed(
+    hub: &Hub,
+    peer: SocketAddr,
+    local: SocketAddr,
+    request: &Request<Incoming>,
+) -> Option<Response<Body>> {
+    let log = &hub.refuser.log;
+    match hub
+        .hosts
+        .check(request.headers(), request.version(), local.ip())
+    {
+        Named::Hub => None,
+        Named::Bad => {
+            log.line("400-host", || {
+                format!("{peer}: HTTP: no Host header, or more than one, answering 400")
+            });
+            Some(text(StatusCode::BAD_REQUEST, "one Host header needed\n"))
+        }
+        Named::Other => {
+            hub.refuser
+                .counts
+                .misdirected
+                .fetch_add(1, Ordering::Relaxed);
+            log.line("421", || {
+                let host = request.headers().get(hyper::header::HOST);
+                let host = host.map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned());
+                let host = host.unwrap_or_default();
+                format!("{peer}: HTTP: request for host {host:?}, not this hub (add it with --http-host), answering 421")
+            });
+            Some(text(
+                StatusCode::MISDIRECTED_REQUEST,
+                "this hub does not serve that host name (see --http-host)\n",
+            ))
         }
     }
 }

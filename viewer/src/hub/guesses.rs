@@ -2,7 +2,9 @@
 //! [`BURST`] wrong credentials at once, then one more every [`INTERVAL`]; until then its
 //! requests are answered `429` with `Retry-After`, their credentials not even looked at.
 //! Other addresses are not affected. The table is bounded: past [`MAX_ADDRESSES`] failing
-//! addresses, new ones share a single allowance (a guesser with thousands of addresses).
+//! addresses, new ones share a single allowance (a guesser with thousands of addresses), which
+//! such a guesser can keep used up for every new address, a rightful one's too: checking a
+//! new address's credentials first would let its right guess through at any rate.
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -2,11 +2,14 @@
 //! (MJPEG, `multipart/x-mixed-replace`), without a copy: hyper sends the published buffers.
 
 use std::io;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Channel};
+use hyper::body::Frame;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONNECTION, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 use shared::media::sniff::Kind;
@@ -73,6 +76,32 @@ fn part_head(boundary: &str, p: &Payload) -> String {
     )
 }
 
+/// One MJPEG client's body: when hyper drops it (the client left), the task feeding it stops
+/// at once. Otherwise it would notice only at its next JPEG: a paused stream, or one sending
+/// PNG, kept a task, a channel and a subscription per client that came and went.
+struct Fed {
+    body: Channel<Bytes, io::Error>,
+    task: tokio::task::AbortHandle,
+}
+
+impl hyper::body::Body for Fed {
+    type Data = Bytes;
+    type Error = io::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, io::Error>>> {
+        Pin::new(&mut self.get_mut().body).poll_frame(cx)
+    }
+}
+
+impl Drop for Fed {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// `multipart/x-mixed-replace` of the stream's JPEG payloads: the newest at once, then each
 /// newer one when the client has taken the last; frames in between are skipped, never queued.
 pub fn mjpeg(stream: Arc<StreamInfo>) -> Response<Body> {
@@ -90,7 +119,7 @@ pub fn mjpeg(stream: Arc<StreamInfo>) -> Response<Body> {
     };
     // Room for one part (head, payload, tail); the task waits for the client beyond that.
     let (mut tx, body) = Channel::<Bytes, io::Error>::new(3);
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let mut sent = 0u64;
         loop {
             let next = {
@@ -127,6 +156,10 @@ pub fn mjpeg(stream: Arc<StreamInfo>) -> Response<Body> {
         }
         // The stream ended: the response ends normally.
     });
+    let body = Fed {
+        body,
+        task: task.abort_handle(),
+    };
     let mut response = Response::new(body.boxed());
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, content_type);
@@ -155,6 +188,28 @@ mod tests {
             "--frame\r\nContent-Type: image/jpeg\r\nContent-Length: 5\r\nX-Timestamp: 1700000000.123456\r\n\r\n"
         );
         assert_eq!(&payload_bytes(&p)[..], &p.bytes[..]);
+    }
+
+    #[test]
+    fn a_client_that_leaves_stops_its_feed_at_once() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let streams = crate::stats::streams::Streams::default();
+            streams.publish_payloads();
+            // A stream with no picture yet (or a paused one): nothing wakes the feed.
+            let stream = streams.add(1, "127.0.0.1:5000".parse().unwrap());
+            let response = mjpeg(stream.clone());
+            tokio::task::yield_now().await;
+            assert_eq!(stream.subscribers(), 1);
+            drop(response);
+            for _ in 0..10 {
+                tokio::task::yield_now().await;
+            }
+            assert_eq!(stream.subscribers(), 0, "the feed outlived its client");
+        });
     }
 
     #[test]

@@ -56,7 +56,11 @@ fn chosen(request: &Request<Incoming>) -> Option<&'static str> {
 
 /// `403` for an upgrade from a page the hub does not serve (see [`super::origin`]), with
 /// one line (rate-limited) naming the peer and the page.
-fn cross_site(hub: &Hub, peer: SocketAddr, request: &Request<Incoming>) -> Option<Response<Body>> {
+pub fn cross_site(
+    hub: &Hub,
+    peer: SocketAddr,
+    request: &Request<Incoming>,
+) -> Option<Response<Body>> {
     let headers = request.headers();
     let page = headers.get(ORIGIN).map(HeaderValue::as_bytes);
     let host = headers.get(HOST).map(HeaderValue::as_bytes);
@@ -98,9 +102,6 @@ pub fn accept(
             refused(hub, peer, StatusCode::METHOD_NOT_ALLOWED, why),
             None,
         );
-    }
-    if let Some(refused) = cross_site(hub, peer, request) {
-        return (refused, None);
     }
     let version = request.headers().get(SEC_WEBSOCKET_VERSION);
     if version.map(HeaderValue::as_bytes) != Some(b"13") {

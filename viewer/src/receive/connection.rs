@@ -234,6 +234,11 @@ impl Streamer {
         if heard.extended {
             let wanted = heard.name.unwrap_or("unnamed");
             let name = self.shared.counters.streams.name(self.id, wanted);
+            if name != wanted {
+                SEEN.line("renamed", || {
+                    format!("{peer}: two streams are named {wanted}; this one is {name}")
+                });
+            }
             SEEN.line("extended", || {
                 format!("{peer}: stream {name}: extension exchange (capture times in-band)")
             });

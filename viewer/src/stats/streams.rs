@@ -56,7 +56,7 @@ impl Streams {
     }
 
     /// Names stream `id` `wanted`, or `wanted#2`, `#3`... when a live stream has that name
-    /// already (said once); returns the name given.
+    /// already; returns the name given (the caller says a renaming, naming the peer).
     pub fn name(&self, id: u64, wanted: &str) -> String {
         let live = self.lock();
         let taken = |n: &str| live.values().any(|s| s.id != id && s.name() == Some(n));
@@ -65,9 +65,6 @@ impl Streams {
         while taken(&name) {
             k += 1;
             name = format!("{wanted}#{k}");
-        }
-        if k > 1 {
-            eprintln!("viewer: two streams are named {wanted}; this one is {name}");
         }
         if let Some(s) = live.get(&id) {
             s.set_name(name.clone());
@@ -383,6 +380,12 @@ impl StreamInfo {
     /// [`Streams::publish_payloads`]). A reader that is slow skips payloads, never queues them.
     pub fn subscribe(&self) -> watch::Receiver<Option<Payload>> {
         self.latest.subscribe()
+    }
+
+    /// How many readers hold a subscription.
+    #[cfg(test)]
+    pub fn subscribers(&self) -> usize {
+        self.latest.receiver_count()
     }
 
     /// The newest payload, if any was published.
