@@ -158,7 +158,7 @@ pub fn default_name(source: &SourceSpec, camera: Option<&CameraSpec>) -> String 
     let clean: String = name
         .chars()
         .map(|c| {
-            if c.is_control() || c.is_whitespace() {
+            if shared::wire::ext::is_hidden(c) || c.is_whitespace() {
                 '_'
             } else {
                 c

@@ -174,8 +174,10 @@ fn parse_name(s: &str) -> Result<String, String> {
             shared::wire::ext::MAX_NAME_BYTES
         ));
     }
-    if s.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err("must have no spaces or control characters".into());
+    if s.chars()
+        .any(|c| shared::wire::ext::is_hidden(c) || c.is_whitespace())
+    {
+        return Err("must have no spaces, control or invisible characters".into());
     }
     Ok(s.to_string())
 }

@@ -208,6 +208,26 @@ pub fn blank_proof(block: &mut [u8]) {
     }
 }
 
+/// Whether `c` may not be in a NAME or REFUSE text: a control character, or one that prints
+/// nothing or reorders what follows (bidirectional controls, zero-width characters, line and
+/// paragraph separators, tags), with which a peer could make its stream look like another's
+/// in the viewer's lines, tiles and hub.
+pub fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{061C}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{E0000}'..='\u{E007F}'
+        )
+}
+
 /// Cuts a name to at most [`MAX_NAME_BYTES`] bytes on a character boundary.
 pub fn cut_name(name: &str) -> &str {
     let mut end = name.len().min(MAX_NAME_BYTES);
@@ -297,10 +317,7 @@ impl Hello {
         match kind {
             record::NAME | record::REFUSE => {
                 let text = std::str::from_utf8(value).map_err(|_| bad())?;
-                if text.is_empty()
-                    || text.len() > MAX_NAME_BYTES
-                    || text.chars().any(char::is_control)
-                {
+                if text.is_empty() || text.len() > MAX_NAME_BYTES || text.chars().any(is_hidden) {
                     return Err(bad());
                 }
                 let slot = if kind == record::NAME {
@@ -655,6 +672,15 @@ mod tests {
             ),
             (
                 b"HI\x00\x04\x01\x01\x01\xff",
+                ExtError::BadRecord(record::NAME),
+            ),
+            // U+202E (right-to-left override) and U+2028 (line separator) in a name.
+            (
+                b"HI\x00\x07\x01\x01\x04a\xe2\x80\xae",
+                ExtError::BadRecord(record::NAME),
+            ),
+            (
+                b"HI\x00\x07\x01\x01\x04a\xe2\x80\xa8",
                 ExtError::BadRecord(record::NAME),
             ),
             (

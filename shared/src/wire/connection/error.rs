@@ -16,7 +16,7 @@ pub enum ConnError {
     Frame(FrameError),
     /// The peer closed the connection in the middle of a frame.
     Truncated {
-        /// `"flag"` or `"payload"`.
+        /// `"flag"`, `"payload"` or `"sealed body"` (picture, records and tag).
         part: &'static str,
         got: usize,
         expected: Option<usize>,

@@ -154,7 +154,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
         let arrived = now_micros();
         self.frames += 1;
         self.buf.drain(..seal::FRAME_HEAD);
-        self.read_payload(payload, header.body_len(), false).await?;
+        // A sealed body is the picture, its records and the tag: said as such when cut, not
+        // as a picture larger than the one sent.
+        let read = self.read_payload(payload, header.body_len(), false).await;
+        read.map_err(|e| match e {
+            ConnError::Truncated { got, expected, .. } => ConnError::Truncated {
+                part: "sealed body",
+                got,
+                expected,
+            },
+            e => e,
+        })?;
         let Some(session) = self.session.as_mut() else {
             return Err(ConnError::Seal(SealError::Exhausted));
         };
