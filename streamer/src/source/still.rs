@@ -6,8 +6,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
-use shared::cli::MAX_DIMENSION;
+use anyhow::{anyhow, bail, Context, Result};
+use shared::cli::check_picture_size;
 use shared::media::sniff::Kind;
 use shared::DEFAULT_MAX_FRAME_BYTES;
 
@@ -64,13 +64,13 @@ fn decode_png(bytes: &[u8]) -> Result<(Vec<u8>, usize, usize, PixelFormat)> {
     decoder.set_transformations(png::Transformations::normalize_to_color8());
     decoder.set_limits(png::Limits { bytes: 256 << 20 });
     let mut reader = decoder.read_info()?;
+    // The header's size before its buffer is allocated: the limits above do not cover it, and
+    // a hundred bytes saying 60000x60000 would ask for 14 GB.
+    let (w, h) = (reader.info().width as usize, reader.info().height as usize);
+    check_picture_size(w, h).map_err(|e| anyhow!(e))?;
     let mut buf = vec![0; reader.output_buffer_size()];
     let info = reader.next_frame(&mut buf)?;
     buf.truncate(info.buffer_size());
-    let (w, h) = (info.width as usize, info.height as usize);
-    if w > MAX_DIMENSION || h > MAX_DIMENSION {
-        bail!("{w}x{h} is larger than {MAX_DIMENSION} on a side");
-    }
     let (channels, format) = match info.color_type {
         png::ColorType::Rgb => (3, PixelFormat::Rgb),
         png::ColorType::Rgba => (4, PixelFormat::Rgb),
@@ -114,5 +114,28 @@ impl Source for StillImage {
             self.width,
             self.height
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_png_whose_header_claims_a_huge_picture_is_refused_before_its_buffer() {
+        let mut bytes = Vec::new();
+        let mut encoder = png::Encoder::new(&mut bytes, 60_000, 60_000);
+        encoder.set_color(png::ColorType::Rgba);
+        let mut writer = encoder.write_header().unwrap();
+        // The header and the start of its data only (dropping the writer would try to end
+        // the file): about a hundred bytes.
+        writer.write_chunk(png::chunk::IDAT, &[0x78, 0x9c]).unwrap();
+        std::mem::forget(writer);
+        assert!(bytes.len() < 100);
+        let err = decode_png(&bytes).unwrap_err().to_string();
+        assert!(
+            err.contains("a 60000x60000 picture, over the limit"),
+            "{err}"
+        );
     }
 }

@@ -208,6 +208,14 @@ pub fn parse_header(line: &[u8]) -> Result<Header> {
                         if n > 0 && d > 0 {
                             fps = Some(f64::from(n) / f64::from(d));
                         }
+                        // F1:4294967295 would be a frame every 136 years: the stream froze
+                        // after its first frame without a word.
+                        if fps.is_some_and(|f| !(1.0 / 3600.0..=1000.0).contains(&f)) {
+                            bail!(
+                                "frame rate F{value} is not between one frame an hour and \
+                                 1000 a second"
+                            );
+                        }
                     }
                 }
             }
@@ -288,6 +296,14 @@ mod tests {
         let h = parse_header(b"YUV4MPEG2 W64 H48 XCOLORRANGE=FULL").unwrap();
         assert!(h.full_range);
         assert_eq!(h.fps, None);
+        for rate in ["F1:4294967295", "F4294967295:1"] {
+            let header = format!("YUV4MPEG2 W16 H16 {rate}");
+            let err = parse_header(header.as_bytes()).unwrap_err().to_string();
+            assert!(
+                err.contains("not between one frame an hour and 1000"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

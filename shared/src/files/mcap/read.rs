@@ -163,6 +163,14 @@ impl<R: Read + Seek> McapReader<R> {
             let len = u64::from_le_bytes(head[1..].try_into().map_err(|_| "length")?);
             let end = self.chunk_end.unwrap_or(self.input.len());
             if len > end.saturating_sub(self.input.pos()) {
+                if let Some(end) = self.chunk_end {
+                    // Inside a chunk whose length was whole: damage, not the end of the file
+                    // (the chunks after it would be dropped unsaid as "cut").
+                    return Err(format!(
+                        "record 0x{op:02X} at offset {at}: {len} bytes, past the end of its \
+                         chunk at offset {end}"
+                    ));
+                }
                 // The last record was cut off (a killed writer), or lies about its length.
                 self.cut = true;
                 return Ok(None);
@@ -381,6 +389,27 @@ mod tests {
         assert!(cut);
         assert!(!got.is_empty() && got.len() < 50, "{}", got.len());
         assert!(got.iter().zip(&frames).all(|((_, b), f)| b == f));
+    }
+
+    #[test]
+    fn a_damaged_length_inside_a_chunk_is_an_error_not_the_end() {
+        // Before, the file looked cut there: every later chunk's frames gone unsaid.
+        let (mut bytes, _) = recording("a");
+        // The first message record: op 0x05, its length, then channel 1 (u16).
+        let at = (8..bytes.len() - 11)
+            .find(|&i| {
+                let len = u64::from_le_bytes(bytes[i + 1..i + 9].try_into().unwrap());
+                bytes[i] == 0x05 && (100..1000).contains(&len) && bytes[i + 9..i + 11] == [1, 0]
+            })
+            .unwrap();
+        bytes[at + 1..at + 9].copy_from_slice(&1_000_000u64.to_le_bytes());
+        let e = read_all(&bytes, None).unwrap_err();
+        assert!(
+            e.starts_with(&format!(
+                "record 0x05 at offset {at}: 1000000 bytes, past the end of its chunk"
+            )),
+            "{e}"
+        );
     }
 
     #[test]
