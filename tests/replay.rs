@@ -69,6 +69,12 @@ fn replay(viewer_args: &[&str], streamer_args: &[&str]) -> (std::process::Output
     (streamer, out)
 }
 
+/// Where the middle of `frame`'s bytes lies in the file `whole`.
+fn middle_of(whole: &[u8], frame: &[u8]) -> usize {
+    let at = whole.windows(frame.len()).position(|w| w == frame).unwrap();
+    at + frame.len() / 2
+}
+
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -173,7 +179,11 @@ fn replay_sends_ffmpeg_mkv_avi_and_mjpeg_files_frame_for_frame() {
             &["--source", file.to_str().unwrap(), "--fps", "0"],
         );
         assert!(s.status.success(), "{name}: {}", stderr(&s));
-        assert!(stderr(&s).contains("unpaced"), "{}", stderr(&s));
+        assert!(
+            stderr(&s).contains("at the pace the viewer takes them (--fps 0), to "),
+            "{}",
+            stderr(&s)
+        );
         assert!(saved(&out) == want, "{name}: frames differ");
         // They are the JPEGs ffmpeg encoded: each decodes at the file's size.
         let header = turbojpeg::read_header(&want[29]).unwrap();
@@ -223,11 +233,7 @@ fn replay_of_a_cut_recording_plays_to_its_last_whole_frame() {
     let all = frames_of(&file);
     // Cut in the middle of frame 21's bytes, as a kill -9 during a write leaves it.
     let cut = dir.path("cut.mkv");
-    let twenty_first = whole
-        .windows(all[20].0.len())
-        .position(|w| w == all[20].0)
-        .unwrap();
-    std::fs::write(&cut, &whole[..twenty_first + all[20].0.len() / 2]).unwrap();
+    std::fs::write(&cut, &whole[..middle_of(&whole, &all[20].0)]).unwrap();
     let out = dir.path("saved");
     let (s, _) = replay(
         &["--save-dir", out.to_str().unwrap()],
@@ -241,6 +247,35 @@ fn replay_of_a_cut_recording_plays_to_its_last_whole_frame() {
         cut.display()
     );
     assert!(stderr(&s).lines().any(|l| l == line), "{}", stderr(&s));
+}
+
+/// A power cut's tail: the file's length kept, its last bytes zero. The frames before the
+/// damage play, and `--loop` goes round again (the damage ended the streamer before).
+#[test]
+fn a_recording_with_a_zeroed_tail_plays_its_frames_and_loops() {
+    let _lock = heavy();
+    let dir = TempDir::new("replay-zeroed");
+    let file = dir.path("ff.mkv");
+    ffmpeg_file(&file, "mjpeg");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let all = frames_of(&file);
+    let from = middle_of(&bytes, &all[20].0);
+    bytes[from..].fill(0);
+    let zeroed = dir.path("zeroed.mkv");
+    std::fs::write(&zeroed, &bytes).unwrap();
+    let source = zeroed.to_str().unwrap();
+    let args = ["--source", source, "--fps", "0", "--loop", "--frames", "45"];
+    let (s, _) = replay(&[], &args);
+    assert!(s.status.success(), "{}", stderr(&s));
+    assert_eq!(summary(&String::from_utf8_lossy(&s.stdout))["frames"], "45");
+    assert!(
+        stderr(&s)
+            .lines()
+            .any(|l| l.starts_with(&format!("streamer: {source}: "))
+                && l.ends_with("; the rest of the file; skipped")),
+        "{}",
+        stderr(&s)
+    );
 }
 
 #[test]
@@ -504,4 +539,44 @@ fn a_recorded_gap_over_a_minute_is_played_as_one_second_with_its_line() {
     // are lower bounds, so a loaded machine only adds); 1.04 s and start-up before.
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(2240), "{took:?}");
+}
+
+#[test]
+fn a_viewer_that_comes_late_sees_the_replay_at_its_recorded_pace() {
+    let _lock = heavy();
+    let dir = TempDir::new("replay-late");
+    let (path, again) = (dir.path("steps.mkv"), dir.path("again.mkv"));
+    let jpeg = crate::robustness::tiny_jpeg();
+    let file = std::fs::File::create(&path).unwrap();
+    let mut mkv = shared::files::matroska::write::Mkv::new(file, 16, 16).unwrap();
+    // 40 frames 50 ms apart: 1.95 s.
+    for i in 0..40 {
+        mkv.frame(i * 50, &jpeg).unwrap();
+    }
+    mkv.finish(2000.0).unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let streamer = Background::start(
+        "streamer",
+        &["--source", path.to_str().unwrap(), "--quiet", &addr],
+    );
+    // The replay has begun (its first frame read) and waits for a viewer; the wait is the
+    // case, not a synchronisation: a busy machine that reads later only makes it easier.
+    std::thread::sleep(Duration::from_millis(1500));
+    let viewer = Viewer::start_on(
+        &addr,
+        &["--headless", "--record", again.to_str().unwrap()],
+        &[],
+    );
+    let (status, _, err) = streamer.finish(Duration::from_secs(60));
+    assert!(status.success(), "{err}");
+    let (status, out) = viewer.terminate(Duration::from_secs(20));
+    assert!(status.success(), "{out}");
+    let replayed = frames_of(&again);
+    assert_eq!(replayed.len(), 40);
+    // At its own pace from the first frames the viewer took: 1.95 s less the few frames read
+    // ahead while it waited (1.75 s measured), timed by the viewer as the frames arrived (a
+    // loaded machine only adds). Before, the frames the replay was late for went as fast as
+    // the link took them (0.39 s measured).
+    let took = (replayed[39].1 - replayed[0].1) as f64 / 1e6;
+    assert!(took >= 1.5, "replayed in {took} s, recorded in 1.95 s");
 }

@@ -111,7 +111,7 @@ fn frame_rate(asked: Option<u32>, camera: bool, natural: f64) -> f64 {
 /// The start-up line: the source, its pace, the quality and the viewer.
 fn announce(config: &Config, source: &dyn Source, fps: f64) {
     let pace = source.pace().unwrap_or_else(|| match fps {
-        f if f <= 0.0 => "unpaced".to_string(),
+        f if f <= 0.0 => "the pace the viewer takes them (--fps 0)".to_string(),
         f if f.fract() == 0.0 => format!("{f:.0} fps"),
         f => format!("{f:.2} fps"),
     });

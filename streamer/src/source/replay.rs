@@ -20,6 +20,13 @@ const SKIP_LINES: u32 = 10;
 /// Sleeps are cut into steps this long so that Ctrl-C is not kept waiting by a long gap.
 const SLEEP_STEP: Duration = Duration::from_millis(100);
 
+/// A replay later than its recorded times by more than this (no viewer yet, a link that
+/// stalled or carries less than the recording) goes on at its recorded pace from the late
+/// frame instead of racing through the frames it is late for: a viewer joining a replay sees
+/// it from its start at its own pace, not a fast-forward its decoder drops most of. Less late
+/// (a busy machine) it catches up, so the replay keeps its recorded length.
+const CATCH_UP: Duration = Duration::from_millis(250);
+
 /// A recording being replayed.
 pub struct ReplaySource {
     recording: Recording,
@@ -118,10 +125,13 @@ impl ReplaySource {
             .line("skipped", || format!("streamer: {what}; skipped"));
     }
 
-    /// Waits until `time_us` after the start; false when `stop` said to give up.
+    /// Waits until `time_us` after the start; false when `stop` said to give up. A frame
+    /// more than [`CATCH_UP`] late moves the start on by its lateness and goes at once.
     fn wait_until(&mut self, time_us: u64, stop: &dyn Fn() -> bool) -> bool {
         let start = *self.start.get_or_insert_with(Instant::now);
         let due = start + Duration::from_micros(time_us);
+        let (start, due) = caught_up(start, due, Instant::now());
+        self.start = Some(start);
         loop {
             let now = Instant::now();
             if now >= due {
@@ -132,6 +142,15 @@ impl ReplaySource {
             }
             thread::sleep((due - now).min(SLEEP_STEP));
         }
+    }
+}
+
+/// The start and the frame's due time, both moved on by the frame's lateness when it is
+/// more than [`CATCH_UP`] late at `now`.
+fn caught_up(start: Instant, due: Instant, now: Instant) -> (Instant, Instant) {
+    match now.checked_duration_since(due) {
+        Some(late) if late > CATCH_UP => (start + late, now),
+        _ => (start, due),
     }
 }
 
@@ -146,7 +165,17 @@ impl Source for ReplaySource {
         stop: &dyn Fn() -> bool,
     ) -> Result<bool> {
         loop {
-            let Some(entry) = self.recording.next_entry()? else {
+            let entry = match self.recording.next_entry() {
+                Ok(entry) => entry,
+                // Damage after frames of this round played (a power cut's zeroed tail): the
+                // round ends there, as `viewer --play` takes it, and `--loop` goes on.
+                Err(e) if self.next_index > self.round_start => {
+                    self.skipped(&format!("{e}; the rest of the file"));
+                    None
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let Some(entry) = entry else {
                 if self.recording.cut_short() {
                     eprintln!(
                         "streamer: {}: the file ends inside a frame; replayed up to its last \
@@ -223,5 +252,27 @@ impl Source for ReplaySource {
 
     fn pace(&self) -> Option<String> {
         self.recorded_timing.then(|| "its recorded times".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_frame_a_little_late_keeps_the_start_and_one_too_late_moves_it_on() {
+        let start = Instant::now();
+        let due = start + Duration::from_secs(1);
+        // Early, on time and a busy machine's 200 ms late: the recorded times stand.
+        for now in [start, due, due + Duration::from_millis(200)] {
+            assert_eq!(caught_up(start, due, now), (start, due));
+        }
+        // 3 s late (the viewer came 3 s after the replay began): this frame goes now and the
+        // next ones keep their recorded steps after it.
+        let now = due + Duration::from_secs(3);
+        assert_eq!(
+            caught_up(start, due, now),
+            (start + Duration::from_secs(3), now)
+        );
     }
 }
