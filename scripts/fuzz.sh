@@ -83,8 +83,8 @@ cargo fuzz run --fuzz-dir shared/fuzz ext "$corpus" -- \
 echo "fuzz: no crash in ${seconds}s (ext)"
 
 # The recording readers, seeded with a short MJPEG recording in each container (the knob byte's
-# lowest two bits pick the reader: 0 Matroska, 1 concatenated JPEGs, 2 and 3 AVI; seeds made
-# before the JPEG reader came are named without the 3).
+# lowest two bits pick the reader: 0 Matroska, 1 concatenated JPEGs, 2 and 3 AVI; a cached
+# seed-avi from before the JPEG reader came feeds the JPEG reader now, harmlessly).
 corpus=.cache/fuzz-corpus/replay
 mkdir -p "$corpus"
 for kind in mkv mjpeg avi; do

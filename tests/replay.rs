@@ -249,8 +249,8 @@ fn replay_of_a_cut_recording_plays_to_its_last_whole_frame() {
     assert!(stderr(&s).lines().any(|l| l == line), "{}", stderr(&s));
 }
 
-/// A power cut's tail: the file's length kept, its last bytes zero. The frames before the
-/// damage play, and `--loop` goes round again (the damage ended the streamer before).
+/// A power cut's tail: the file's length kept, its last bytes zero. With `--loop` the frames
+/// before the damage play round after round (the damage ended the streamer before).
 #[test]
 fn a_recording_with_a_zeroed_tail_plays_its_frames_and_loops() {
     let _lock = heavy();
@@ -272,7 +272,7 @@ fn a_recording_with_a_zeroed_tail_plays_its_frames_and_loops() {
         stderr(&s)
             .lines()
             .any(|l| l.starts_with(&format!("streamer: {source}: "))
-                && l.ends_with("; the rest of the file; skipped")),
+                && l.ends_with("; the rest of the file skipped in every round")),
         "{}",
         stderr(&s)
     );
@@ -578,5 +578,5 @@ fn a_viewer_that_comes_late_sees_the_replay_at_its_recorded_pace() {
     // loaded machine only adds). Before, the frames the replay was late for went as fast as
     // the link took them (0.39 s measured).
     let took = (replayed[39].1 - replayed[0].1) as f64 / 1e6;
-    assert!(took >= 1.5, "replayed in {took} s, recorded in 1.95 s");
+    assert!(took >= 1.2, "replayed in {took} s, recorded in 1.95 s");
 }

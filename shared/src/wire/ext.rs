@@ -209,21 +209,32 @@ pub fn blank_proof(block: &mut [u8]) {
 }
 
 /// Whether `c` may not be in a NAME or REFUSE text: a control character, or one that prints
-/// nothing or reorders what follows (bidirectional controls, zero-width characters, line and
-/// paragraph separators, tags), with which a peer could make its stream look like another's
-/// in the viewer's lines, tiles and hub.
+/// nothing or reorders what follows (bidirectional controls, zero-width characters and the
+/// blank fillers, line and paragraph separators, tags), with which a peer could make its
+/// stream look like another's in the viewer's lines, tiles and hub. The zero-width joiners
+/// (U+200C, U+200D) are refused too, though some scripts and emoji sequences use them:
+/// `front` with one appended looks like `front`.
 pub fn is_hidden(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
             '\u{00AD}'
+                | '\u{034F}'
                 | '\u{061C}'
-                | '\u{180E}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
                 | '\u{200B}'..='\u{200F}'
                 | '\u{2028}'..='\u{202E}'
                 | '\u{2060}'..='\u{206F}'
+                | '\u{2800}'
+                | '\u{3164}'
                 | '\u{FEFF}'
+                | '\u{FFA0}'
                 | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{1D173}'..='\u{1D17A}'
                 | '\u{E0000}'..='\u{E007F}'
         )
 }
@@ -508,6 +519,25 @@ mod tests {
 
     /// The frame header example of docs/PROTOCOL.md, byte for byte, and its size.
     #[test]
+    fn names_people_write_pass_and_hidden_characters_do_not() {
+        for name in [
+            "x3pi/video0",
+            "gripper#2",
+            "front:left",
+            "caméra-avant",
+            "前カメラ",
+            "🤖",
+        ] {
+            assert!(!name.chars().any(is_hidden), "{name}");
+        }
+        for c in [
+            '\n', '\u{200B}', '\u{200D}', '\u{202E}', '\u{2066}', '\u{3164}', '\u{FEFF}',
+        ] {
+            assert!(is_hidden(c), "{:?}", c);
+        }
+    }
+
+    #[test]
     fn frame_header_bytes_are_as_documented() {
         let meta = FrameMeta {
             capture_us: Some(1_796_000_000_000_000),
@@ -674,13 +704,18 @@ mod tests {
                 b"HI\x00\x04\x01\x01\x01\xff",
                 ExtError::BadRecord(record::NAME),
             ),
-            // U+202E (right-to-left override) and U+2028 (line separator) in a name.
+            // U+202E (right-to-left override), U+2028 (line separator) and U+3164 (a blank
+            // filler) in a name.
             (
                 b"HI\x00\x07\x01\x01\x04a\xe2\x80\xae",
                 ExtError::BadRecord(record::NAME),
             ),
             (
                 b"HI\x00\x07\x01\x01\x04a\xe2\x80\xa8",
+                ExtError::BadRecord(record::NAME),
+            ),
+            (
+                b"HI\x00\x07\x01\x01\x04a\xe3\x85\xa4",
                 ExtError::BadRecord(record::NAME),
             ),
             (

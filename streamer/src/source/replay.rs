@@ -167,10 +167,13 @@ impl Source for ReplaySource {
         loop {
             let entry = match self.recording.next_entry() {
                 Ok(entry) => entry,
-                // Damage after frames of this round played (a power cut's zeroed tail): the
-                // round ends there, as `viewer --play` takes it, and `--loop` goes on.
-                Err(e) if self.next_index > self.round_start => {
-                    self.skipped(&format!("{e}; the rest of the file"));
+                // With `--loop`, an error after frames of this round played (a power cut's
+                // zeroed tail) ends the round there, as `viewer --play` takes it, and the
+                // replay goes on (without it, the error ends the replay as before).
+                Err(e) if self.looping && self.next_index > self.round_start => {
+                    self.said.line("damaged", || {
+                        format!("streamer: {e}; the rest of the file skipped in every round")
+                    });
                     None
                 }
                 Err(e) => return Err(e.into()),

@@ -36,6 +36,12 @@ impl<R: BufRead> Y4mStream<R> {
             .and_then(|l| l.context("input is empty"))
             .with_context(|| format!("{name}: not a YUV4MPEG2 stream"))?;
         let header = parse_header(&line).with_context(|| name.to_string())?;
+        if let Some(rate) = &header.ignored_rate {
+            eprintln!(
+                "streamer: {name}: frame rate F{rate} is not between one frame an hour and 1000 \
+                 a second; taken as none (30 fps unless --fps)"
+            );
+        }
         Ok(Y4mStream {
             reader,
             name: name.to_string(),
@@ -183,6 +189,9 @@ pub enum Chroma {
 pub struct Header {
     pub size: Resolution,
     pub fps: Option<f64>,
+    /// A rate the header gave outside one frame an hour to 1000 a second (`F` value), which
+    /// is taken as none.
+    pub ignored_rate: Option<String>,
     pub full_range: bool,
     pub chroma: Chroma,
 }
@@ -195,6 +204,7 @@ pub fn parse_header(line: &[u8]) -> Result<Header> {
         bail!("not a YUV4MPEG2 file (header does not start with \"YUV4MPEG2 \")");
     }
     let (mut w, mut h, mut fps, mut full_range) = (None, None, None, false);
+    let mut ignored_rate = None;
     let mut chroma = Chroma::C420;
     for word in words.filter(|w| !w.is_empty()) {
         // A tag is one character; a word may start with a wider one (never one of ours).
@@ -211,10 +221,8 @@ pub fn parse_header(line: &[u8]) -> Result<Header> {
                         // F1:4294967295 would be a frame every 136 years: the stream froze
                         // after its first frame without a word.
                         if fps.is_some_and(|f| !(1.0 / 3600.0..=1000.0).contains(&f)) {
-                            bail!(
-                                "frame rate F{value} is not between one frame an hour and \
-                                 1000 a second"
-                            );
+                            fps = None;
+                            ignored_rate = Some(value.to_string());
                         }
                     }
                 }
@@ -241,6 +249,7 @@ pub fn parse_header(line: &[u8]) -> Result<Header> {
     Ok(Header {
         size,
         fps,
+        ignored_rate,
         full_range,
         chroma,
     })
@@ -298,11 +307,9 @@ mod tests {
         assert_eq!(h.fps, None);
         for rate in ["F1:4294967295", "F4294967295:1"] {
             let header = format!("YUV4MPEG2 W16 H16 {rate}");
-            let err = parse_header(header.as_bytes()).unwrap_err().to_string();
-            assert!(
-                err.contains("not between one frame an hour and 1000"),
-                "{err}"
-            );
+            let h = parse_header(header.as_bytes()).unwrap();
+            assert_eq!(h.fps, None);
+            assert_eq!(h.ignored_rate.as_deref(), Some(&rate[1..]));
         }
     }
 
