@@ -492,6 +492,34 @@ fn the_page_in_headless_chromium_shows_per_frame_glass() {
     drop(viewer);
 }
 
+/// A stream without capture times (the reference dialects): the page draws its frames but
+/// makes no capture-to-drawn figure of them (it made one from their arrival at the viewer,
+/// leaving out capture, encoding and the link).
+#[test]
+fn the_page_shows_no_glass_for_frames_without_capture_times() {
+    let _lock = heavy();
+    let (viewer, http) = hub(&[]);
+    let args = [
+        "--source", "test", "--fps", "30", "--size", "320x240", "--quiet",
+    ];
+    let streamer = Background::start(
+        "streamer",
+        &[&args[..], &["--protocol", "size", &viewer.addr]].concat(),
+    );
+    wait_for_stream(&http);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(root.join("../.cache/venv/bin/python"))
+        .arg(root.join("peers/foxglove_page.py"))
+        .args([&format!("http://{http}/"), "30", "untimed"])
+        .output_within(TOOL_LIMIT)
+        .unwrap();
+    let line = line_of(&out);
+    assert!(line.starts_with("page_glass_ms=None "), "{line}");
+    assert!(line.contains("page glass unknown"), "{line}");
+    drop(streamer);
+    drop(viewer);
+}
+
 /// Runs tests/peers/cross_site_ws.py: a page of another origin (127.0.0.1:`page_port`) opens
 /// the hub's WebSocket in headless Chromium; its one line.
 fn cross_site_page(http: &str, page_port: u16) -> String {

@@ -21,6 +21,11 @@ use crate::window::Xvfb;
 
 /// Records `frames` frames of the 640x360 test pattern at 20 fps with `viewer --record`.
 fn record(path: &Path, frames: &str) {
+    record_at(path, frames, "640x360");
+}
+
+/// [`record`] at another picture size.
+fn record_at(path: &Path, frames: &str, size: &str) {
     let viewer = Viewer::start(&["--headless", "--record", path.to_str().unwrap()], &[]);
     let streamer = run(
         "streamer",
@@ -28,7 +33,7 @@ fn record(path: &Path, frames: &str) {
             "--source",
             "test",
             "--size",
-            "640x360",
+            size,
             "--fps",
             "20",
             "--frames",
@@ -359,4 +364,36 @@ fn play_headless_hands_over_every_frame_and_a_cut_recording_to_its_last_whole_fr
             format!("viewer: {}: {what}", path.display())
         );
     }
+}
+
+/// Frames recorded at one instant are handed over back to back, faster than the decoder takes
+/// them: each one is decoded or counted dropped (`--play` counted none before, so a third of
+/// a fast recording could vanish from every count). 1080p frames, each handed over ten times,
+/// so that the decoder (milliseconds a frame) cannot keep up with the hand-over (a copy).
+#[test]
+fn play_counts_the_frames_the_decoder_could_not_take() {
+    let _lock = heavy();
+    let dir = TempDir::new("play-dropped");
+    let (file, burst) = (dir.path("rec.mkv"), dir.path("burst.mkv"));
+    record_at(&file, "12", "1920x1080");
+    let mut rec = Recording::open(&file, 1 << 24).unwrap();
+    let out = std::fs::File::create(&burst).unwrap();
+    let mut mkv = shared::files::matroska::write::Mkv::new(out, 1920, 1080).unwrap();
+    let mut jpeg = Vec::new();
+    while rec.next(&mut jpeg).unwrap().is_some() {
+        for _ in 0..10 {
+            mkv.frame(0, &jpeg).unwrap();
+        }
+    }
+    mkv.finish(1.0).unwrap();
+    let out = Command::new(bin("viewer"))
+        .args(["--play", burst.to_str().unwrap(), "--headless"])
+        .output_within(TOOL_LIMIT)
+        .unwrap();
+    assert!(out.status.success());
+    let s = summary(&String::from_utf8_lossy(&out.stdout));
+    let n = |k: &str| s[k].parse::<u64>().unwrap();
+    assert_eq!(n("frames"), 120, "{s:?}");
+    assert_eq!(n("decoded") + n("dropped") + n("errors"), 120, "{s:?}");
+    assert!(n("dropped") > 0, "{s:?}");
 }

@@ -217,7 +217,10 @@ fn print_summary(stats: &SenderStats, dropped: u64, dialect: Dialect, clock: &Cl
         .latency
         .as_ref()
         .map_or((0, 0.0), |s| (s.frames(), s.fps()));
-    let bytes_per_frame = stats.bytes.checked_div(frames).unwrap_or(0);
+    let bytes_per_frame = stats
+        .bytes
+        .checked_div(frames)
+        .map_or_else(|| "unknown".to_string(), |b| b.to_string());
     // Percentiles of no frame are unknown, not 0.00.
     let known = stats.latency.as_ref().filter(|s| s.durations.count() > 0);
     let ms = |v: Option<f64>| v.map_or_else(|| "unknown".to_string(), |v| format!("{v:.2}"));

@@ -164,6 +164,8 @@ impl Play {
         }
         self.control.finish();
         self.payloads.close();
+        // Into the run's dropped=, as a live stream's are when it leaves.
+        (self.setup.counters.dropped).fetch_add(self.payloads.dropped(), Ordering::Relaxed);
         if self.setup.end_at_last {
             self.setup.stop.send_replace(true);
         }
@@ -278,6 +280,10 @@ impl Play {
         self.payloads
             .put(received)
             .map_err(|_| anyhow!("the decoder stopped"))?;
+        // Frames replaced before the decoder took them, as a live stream's are counted.
+        if let Some(info) = self.setup.counters.streams.get(ID) {
+            info.set_dropped(self.payloads.dropped());
+        }
         Ok(())
     }
 }

@@ -272,20 +272,23 @@ impl Streamer {
         ControlFlow::Continue(())
     }
 
-    /// Counts a connection that failed: cut off mid-frame, or a protocol error.
+    /// Counts a connection that failed: cut off mid-frame, or a protocol error. One silent
+    /// from its accept (an idle socket, a port scan) was never a stream: its line only.
     fn failed(&self, e: &ConnError) -> ControlFlow<()> {
         let counters = &self.shared.counters;
+        let handshake = ["first header", "hello and proof"];
+        let silent =
+            matches!(e, ConnError::Timeout { waiting_for, .. } if handshake.contains(waiting_for));
         if e.is_truncated() {
             counters.truncated.fetch_add(1, Ordering::Relaxed);
-        } else {
+        } else if !silent {
             counters.errors.fetch_add(1, Ordering::Relaxed);
             if let Some(info) = &self.info {
                 info.error();
             }
         }
         let peer = self.peer;
-        let handshake = ["first header", "hello and proof"];
-        if matches!(e, ConnError::Timeout { waiting_for, .. } if handshake.contains(waiting_for)) {
+        if silent {
             SILENT.line("silent", || format!("{peer}: {e}, closing"));
         } else if self.info.is_none() {
             UNSEEN.line("refused", || format!("{peer}: {e}, closing"));

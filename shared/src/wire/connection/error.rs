@@ -100,9 +100,17 @@ impl From<FrameError> for ConnError {
 }
 
 impl ConnError {
-    /// True for a truncated frame: counted by the viewer, never displayed.
+    /// True when the connection ended in the middle of a frame: closed there, or silent there
+    /// past the read timeout (a link lost mid-frame). Counted by the viewer, never displayed.
     pub fn is_truncated(&self) -> bool {
-        matches!(self, ConnError::Truncated { .. })
+        matches!(
+            self,
+            ConnError::Truncated { .. }
+                | ConnError::Timeout {
+                    waiting_for: "payload bytes",
+                    ..
+                }
+        )
     }
 }
 

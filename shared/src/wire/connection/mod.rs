@@ -801,6 +801,7 @@ mod tests {
             Connection::new(server, limits()).with_handshake_limit(Duration::from_secs(3));
         let err = viewer.read_frame(&mut Vec::new()).await.unwrap_err();
         assert_eq!(err.to_string(), "no first header within 3.0 s");
+        assert!(!err.is_truncated());
         // A byte at a time, each within the read timeout, still runs out of time.
         let (mut client, server) = tokio::io::duplex(64);
         let mut viewer =
@@ -876,6 +877,8 @@ mod tests {
         let mut payload = Vec::new();
         let err = viewer.read_frame(&mut payload).await.unwrap_err();
         assert!(matches!(err, ConnError::Timeout { .. }), "{err}");
+        // Ended in the middle of a frame (the viewer's `truncated`), as a close there is.
+        assert!(err.is_truncated(), "{err}");
 
         // Streamer: a viewer that never answers.
         let (client, _server) = tokio::io::duplex(64);
