@@ -11,7 +11,7 @@ use shared::files::replay::Recording;
 use crate::support::*;
 
 /// Every frame of a recording, as the reader finds them, with their times.
-fn frames_of(path: &Path) -> Vec<(Vec<u8>, u64)> {
+pub(crate) fn frames_of(path: &Path) -> Vec<(Vec<u8>, u64)> {
     let mut rec = Recording::open(path, 1 << 24).unwrap();
     let mut out = Vec::new();
     let mut buf = Vec::new();

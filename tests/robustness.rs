@@ -60,6 +60,29 @@ fn streamer_started_first_connects_when_the_viewer_appears() {
     assert_eq!(num(&summary(&vout), "frames"), 30.0);
 }
 
+/// A file that ends (or a source that fails) while no viewer is there ends the streamer with
+/// its summary once its last frame was offered for a few seconds, rather than leaving it
+/// waiting for a viewer for good (a unit would never see it fail).
+#[test]
+fn a_source_that_ends_before_any_viewer_came_ends_the_streamer() {
+    let _lock = heavy();
+    let dir = TempDir::new("ended-alone");
+    let file = dir.path("five.mjpeg");
+    std::fs::write(&file, tiny_jpeg().repeat(5)).unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let (status, out, err) = Background::start(
+        "streamer",
+        &["--source", file.to_str().unwrap(), "--fps", "30", &addr],
+    )
+    .finish(Duration::from_secs(30));
+    assert!(status.success(), "{err}");
+    assert!(
+        err.contains("the source ended and no viewer took what it left"),
+        "{err}"
+    );
+    assert_eq!(num(&summary(&out), "frames"), 0.0, "{out}");
+}
+
 #[test]
 fn streamer_keeps_going_through_three_viewer_restarts() {
     let _lock = heavy();
@@ -403,6 +426,30 @@ fn ctrl_c_stops_both_and_a_second_one_is_immediate() {
     let (status, _, _) = streamer.stop("INT", Duration::from_secs(5));
     assert!(started.elapsed() < Duration::from_secs(2));
     assert_eq!(status.code(), Some(130));
+}
+
+/// The terminal or SSH session gone (SIGHUP) stops the viewer as Ctrl-C does: its recording
+/// finished and its summary printed, where the default action killed it mid-file.
+#[test]
+fn a_hang_up_stops_the_viewer_cleanly() {
+    let _lock = heavy();
+    let dir = TempDir::new("hang-up");
+    let file = dir.path("rec.mkv");
+    let viewer = Viewer::start(&["--headless", "--record", file.to_str().unwrap()], &[]);
+    let streamer = Background::start(
+        "streamer",
+        &["--source", "test", "--size", "320x240", &viewer.addr],
+    );
+    wait_for("frames recorded", Duration::from_secs(20), || {
+        std::fs::metadata(&file).is_ok_and(|m| m.len() > 20_000)
+    });
+    signal(&viewer.child, "HUP");
+    let (status, out) = viewer.wait(Duration::from_secs(20));
+    assert!(status.success(), "viewer after SIGHUP: {status}");
+    assert!(num(&summary(&out), "frames") > 0.0, "{out}");
+    drop(streamer);
+    let frames = crate::replay::frames_of(&file);
+    assert!(!frames.is_empty());
 }
 
 /// Ctrl-C while frames are in flight to a viewer that froze (SIGSTOP, as a laptop that

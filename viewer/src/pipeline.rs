@@ -31,8 +31,10 @@ pub fn run(config: Config) -> Result<()> {
     let credentials = hub_credentials(&config)?;
     prepare_outputs(&config)?;
     let (recorder, recording) = start_recorder(&config)?;
-    let (listener, local) = listen(config.listen)?;
     let (stop, _) = watch::channel(false);
+    shared::runtime::signals::watch_for_life(stop.clone())
+        .context("cannot start the signal thread")?;
+    let (listener, local) = listen(config.listen)?;
     say_allowed(&config.allow);
     let board = new_board(&config);
     let counters = Arc::new(Counters::default());
@@ -264,7 +266,8 @@ fn run_play(config: &Config, path: &Path) -> Result<()> {
         topic: config.topic.clone(),
     };
     let player = play::Player::start(path, config.limits.max_frame_bytes, setup)?;
-    let signals = spawn_signal_watch(stop.clone())?;
+    shared::runtime::signals::watch_for_life(stop.clone())
+        .context("cannot start the signal thread")?;
     // `R` has nothing live to record here: a closed recorder, so the key does nothing.
     let recorder = Recorder::new(None, config.limits.read_timeout);
     recorder.close();
@@ -273,9 +276,6 @@ fn run_play(config: &Config, path: &Path) -> Result<()> {
     // Headless, the player ends at the last frame or on Ctrl-C; with a window, on closing it.
     let played = player.join();
     stop.send_replace(true);
-    signals
-        .join()
-        .map_err(|_| anyhow!("signal thread panicked"))??;
     let snapshot = write_snapshot(config, &board, &shown);
     print_summary(&counters, false, (false, false), None);
     snapshot?;
@@ -361,21 +361,6 @@ fn spawn_network(
     async_thread("network", async move {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         receive::serve(listener, shared).await;
-        Ok(())
-    })
-}
-
-/// Ctrl-C or SIGTERM sets `stop` (where no network thread listens for them); the thread ends
-/// once `stop` is set either way.
-fn spawn_signal_watch(stop: watch::Sender<bool>) -> Result<JoinHandle<Result<()>>> {
-    async_thread("signals", async move {
-        let mut stopped = stop.subscribe();
-        tokio::select! {
-            _ = stopped.wait_for(|s| *s) => {}
-            () = shared::runtime::signals::shutdown() => {
-                stop.send_replace(true);
-            }
-        }
         Ok(())
     })
 }

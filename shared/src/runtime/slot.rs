@@ -26,6 +26,15 @@ struct State<T> {
     dropped: u64,
 }
 
+/// Closes its slot when dropped: [`Slot::close_on_drop`].
+pub struct CloseOnDrop<'a, T>(&'a Slot<T>);
+
+impl<T> Drop for CloseOnDrop<'_, T> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// What [`Slot::take_timeout`] found.
 pub enum Taken<T> {
     /// The newest value.
@@ -170,6 +179,18 @@ impl<T> Slot<T> {
         }
     }
 
+    /// Waits, from async code, until the slot is closed; takes nothing. For a consumer that
+    /// is not taking (a sender waiting for its peer) but must end when the producer does.
+    pub async fn closed(&self) {
+        loop {
+            let notified = self.ready.notified();
+            if self.lock().closed {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     /// Hands a consumed value back for the producer to reuse.
     pub fn recycle(&self, value: T) {
         let mut s = self.lock();
@@ -187,6 +208,18 @@ impl<T> Slot<T> {
     pub fn close(&self) {
         self.lock().closed = true;
         self.wake();
+    }
+
+    /// Closes the slot when the guard is dropped, also when its thread unwinds: a stage that
+    /// panics must not leave the next one waiting for good (a frozen stream, a shutdown that
+    /// never ends).
+    pub fn close_on_drop(&self) -> CloseOnDrop<'_, T> {
+        CloseOnDrop(self)
+    }
+
+    /// Whether no value waits to be taken.
+    pub fn is_empty(&self) -> bool {
+        self.lock().value.is_none()
     }
 
     /// Whether [`Slot::close`] was called.
@@ -320,5 +353,45 @@ mod tests {
         }
         producer.join().unwrap();
         assert_eq!(n, 100);
+    }
+
+    /// `closed` wakes on the close, not on values put meanwhile, and leaves the value there.
+    #[tokio::test]
+    async fn closed_resolves_on_close_only_and_takes_nothing() {
+        let slot = Arc::new(Slot::new());
+        let producer = {
+            let slot = slot.clone();
+            thread::spawn(move || {
+                for i in 0..50 {
+                    slot.put(i).unwrap();
+                }
+                slot.close();
+            })
+        };
+        let limit = std::time::Duration::from_secs(10);
+        tokio::time::timeout(limit, slot.closed()).await.unwrap();
+        assert!(slot.is_closed());
+        producer.join().unwrap();
+        assert!(!slot.is_empty());
+        assert_eq!(slot.take().await, Some(49));
+        assert!(slot.is_empty());
+        assert_eq!(slot.take().await, None);
+    }
+
+    /// A stage that unwinds closes its slot on the way: its consumer ends instead of waiting.
+    #[test]
+    fn a_panicking_producer_closes_its_slot() {
+        let slot = Arc::new(Slot::<u32>::new());
+        let producer = {
+            let slot = slot.clone();
+            thread::spawn(move || {
+                let _closing = slot.close_on_drop();
+                slot.put(1).unwrap();
+                panic!("a stage's bug");
+            })
+        };
+        assert!(producer.join().is_err());
+        assert_eq!(slot.take_blocking(), Some(1));
+        assert_eq!(slot.take_blocking(), None);
     }
 }

@@ -6,7 +6,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, OnceLock};
 use std::time::{Duration, Instant};
 
 use shared::cli::PeerAddr;
@@ -33,6 +33,8 @@ const STEADY: Duration = Duration::from_secs(1);
 static LINES: LazyLock<LogLimit> = LazyLock::new(|| LogLimit::with_burst(3));
 /// A connection attempt that has not succeeded by then is abandoned and retried.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long frames a source left when it ended are offered to a viewer not connected yet.
+const LEFT_GRACE: Duration = Duration::from_secs(5);
 
 /// Sends frames from `frames` until it closes, the frame limit is reached or `stop` resolves.
 pub async fn run(
@@ -56,10 +58,13 @@ pub async fn run(
     // The last reason a viewer refused this streamer, said once.
     let mut refused: Option<String> = None;
     let mut backoff = Backoff::default();
+    // When the source was first seen to have ended while no viewer was connected.
+    let ended = OnceLock::new();
     loop {
         let stream = tokio::select! {
             s = connect(&config.viewer) => s,
             _ = &mut stop => break,
+            _ = source_gone(frames, &ended) => break source_ended(config),
         };
         let conn = Connection::with_dialect(stream, limits, config.dialect);
         tally.clock.reset();
@@ -82,6 +87,7 @@ pub async fn run(
                 tokio::select! {
                     _ = tokio::time::sleep(MAX_BACKOFF) => {}
                     _ = &mut stop => break,
+                    _ = source_gone(frames, &ended) => break source_ended(config),
                 }
             }
             // Not at once: a viewer that closes every connection (full, or taken by a flood)
@@ -93,10 +99,31 @@ pub async fn run(
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = &mut stop => break,
+                    _ = source_gone(frames, &ended) => break source_ended(config),
                 }
             }
         }
     }
+}
+
+/// Resolves once the source has ended (or failed) and what it left cannot be delivered: at
+/// once when nothing is left, else [`LEFT_GRACE`] after the end was first seen (`ended`), so
+/// that a short pipe's frames still reach a viewer being connected to. Waiting on for good
+/// would keep a finished or broken streamer alive, hiding the failure from whoever restarts
+/// it (a unit's `Restart=on-failure`).
+async fn source_gone(frames: &Slot<EncodedFrame>, ended: &OnceLock<tokio::time::Instant>) {
+    frames.closed().await;
+    let at = *ended.get_or_init(tokio::time::Instant::now);
+    if !frames.is_empty() {
+        tokio::time::sleep_until(at + LEFT_GRACE).await;
+    }
+}
+
+fn source_ended(config: &SenderConfig) {
+    eprintln!(
+        "streamer: {}: the source ended and no viewer took what it left; not waiting for one",
+        config.viewer
+    );
 }
 
 /// The wait before the next connection after one failed.

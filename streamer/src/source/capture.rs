@@ -31,6 +31,8 @@ pub fn run(
     stamp: bool,
 ) -> (u64, Result<()>) {
     shield_from_signals();
+    // Closed also if the source panics: the encoders and the sender end instead of waiting.
+    let _closing = out.close_on_drop();
     let result = pump(source.as_mut(), &out, fps, stamp);
     out.close();
     (source.skipped(), result)

@@ -89,9 +89,9 @@ impl Feed {
             .name("reader".into())
             .spawn(move || {
                 super::capture::shield_from_signals();
-                let result = read(&publisher);
-                publisher.slot.close();
-                result
+                // Closed also if the reader panics: capture ends instead of waiting.
+                let _closing = publisher.slot.close_on_drop();
+                read(&publisher)
             })
             .context("cannot start the reader thread")?;
         Ok(Feed {
@@ -213,6 +213,12 @@ impl JpegFrames {
             failing: false,
             skips: LogLimit::default(),
         })
+    }
+
+    /// Writes a line about skipped input, one of each `kind` a second at most (input that is
+    /// all damage must not fill the log at the speed it arrives).
+    pub fn say(&self, kind: &'static str, line: impl FnOnce() -> String) {
+        self.skips.line(kind, line);
     }
 
     /// Publishes the complete JPEG in `frame` (replaced by a spare), or skips it with a line

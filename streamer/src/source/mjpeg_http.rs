@@ -25,6 +25,11 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 /// First and longest wait between reconnection attempts.
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Longest a connection may go without a whole part: the read timeout alone lets a server
+/// trickle a byte every few seconds into a part it never finishes, holding the source silent.
+const PART_DEADLINE: Duration = Duration::from_secs(10);
+/// Longest boundary taken (RFC 2046 allows 70): a longer one could never fit a boundary line.
+const MAX_BOUNDARY: usize = 256;
 
 /// What [`PartSplitter::feed`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -247,6 +252,12 @@ pub fn boundary_of(content_type: &str) -> Result<String, String> {
         .map(|(_, v)| v.trim().trim_matches('"').to_string())
         .filter(|b| !b.is_empty())
         .ok_or_else(|| format!("Content-Type {content_type:?} names no boundary"))
+        .and_then(|b| match b.len() {
+            n if n > MAX_BOUNDARY => Err(format!(
+                "the Content-Type's boundary is {n} bytes long (at most {MAX_BOUNDARY} taken)"
+            )),
+            _ => Ok(b),
+        })
 }
 
 type Body = Box<dyn Read + Send + Sync + 'static>;
@@ -276,10 +287,9 @@ fn connect_raw(agent: &ureq::Agent, url: &str) -> Result<(Body, String), String>
     let response = match agent.get(url).call() {
         Ok(response) => response,
         Err(ureq::Error::Status(code, response)) => {
-            return Err(format!(
-                "the server answered HTTP {code} {}",
-                response.status_text()
-            ))
+            // The reason phrase is the server's text: quoted, and cut short.
+            let reason: String = response.status_text().chars().take(80).collect();
+            return Err(format!("the server answered HTTP {code} {reason:?}"));
         }
         Err(ureq::Error::Transport(e)) => {
             let mut text = e.kind().to_string();
@@ -347,19 +357,24 @@ fn run(
     loop {
         let (body, boundary) = match connection.take() {
             Some(c) => c,
-            None => match reconnect(agent, url, publisher, &mut backoff) {
+            None => match reconnect(agent, url, publisher, &mut backoff, &jpegs) {
                 Some(c) => c,
                 None => return Ok(()),
             },
         };
-        let seen = jpegs.seen;
+        let good = jpegs.good;
         match read_parts(&url.shown, body, &boundary, options, &mut jpegs, publisher) {
             None => return Ok(()),
-            Some(why) => eprintln!("{}: lost ({why}); reconnecting", url.shown),
+            // Once a second at most: a camera at its client limit that accepts and closes
+            // would otherwise say lost and back twice a second for good.
+            Some(why) => jpegs.say("lost", || {
+                format!("{}: lost ({why}); reconnecting", url.shown)
+            }),
         }
-        // Only a connection that delivered starts the backoff over: a server that accepts and
-        // closes at once (a camera at its client limit) is asked at most once a second.
-        if jpegs.seen > seen {
+        // Only a connection that delivered a frame starts the backoff over: a server that
+        // accepts and closes at once (a camera at its client limit), or sends nothing but bad
+        // parts, is asked at most once a second.
+        if jpegs.good > good {
             backoff = BACKOFF_MIN;
         }
     }
@@ -373,6 +388,7 @@ fn reconnect(
     url: &Url,
     publisher: &Publisher,
     backoff: &mut Duration,
+    jpegs: &JpegFrames,
 ) -> Option<(Body, String)> {
     let mut said = String::new();
     loop {
@@ -383,7 +399,7 @@ fn reconnect(
         *backoff = (*backoff * 2).min(BACKOFF_MAX);
         match connect(agent, &url.full) {
             Ok(c) => {
-                eprintln!("{}: back", url.shown);
+                jpegs.say("back", || format!("{}: back", url.shown));
                 return Some(c);
             }
             Err(e) if e != said => {
@@ -407,7 +423,11 @@ fn read_parts(
     let mut splitter = PartSplitter::new(boundary, options.max_frame_bytes);
     let mut buf = vec![0u8; 64 << 10];
     let mut frame = publisher.spare();
+    let mut last_part = Instant::now();
     loop {
+        if let Some(why) = overdue(last_part, Instant::now(), frame.data.len()) {
+            return Some(why);
+        }
         let n = match body.read(&mut buf) {
             Ok(0) => return Some("the server closed the connection".into()),
             Ok(n) => n,
@@ -426,6 +446,9 @@ fn read_parts(
                 frame.captured_at = read_at;
             }
             rest = &rest[used..];
+            if event.is_some() {
+                last_part = read_at;
+            }
             match event {
                 None => {}
                 Some(Part::Frame) if !jpegs.deliver(&mut frame, publisher, url, "part") => {
@@ -433,7 +456,8 @@ fn read_parts(
                 }
                 Some(Part::Frame) => {}
                 Some(Part::Bad(e)) => {
-                    eprintln!("{url}: part {} skipped: {e}", jpegs.seen);
+                    let n = jpegs.seen;
+                    jpegs.say("skip", || format!("{url}: part {n} skipped: {e}"));
                     jpegs.seen += 1;
                 }
             }
@@ -442,6 +466,17 @@ fn read_parts(
             return None;
         }
     }
+}
+
+/// Why the connection is given up when no whole part came since `last_part`: a server that
+/// sends, but never a part (`held`: bytes of the unfinished one).
+fn overdue(last_part: Instant, now: Instant, held: usize) -> Option<String> {
+    (now.saturating_duration_since(last_part) > PART_DEADLINE).then(|| {
+        format!(
+            "no whole part within {} s ({held} bytes of one received)",
+            PART_DEADLINE.as_secs()
+        )
+    })
 }
 
 #[cfg(test)]
@@ -644,5 +679,27 @@ mod tests {
              multipart/x-mixed-replace"
         );
         assert!(boundary_of("multipart/x-mixed-replace").is_err());
+        // One that could never fit a boundary line: refused, not searched for 32 MiB.
+        let long = format!("multipart/x-mixed-replace; boundary={}", "b".repeat(2000));
+        assert_eq!(
+            boundary_of(&long).unwrap_err(),
+            "the Content-Type's boundary is 2000 bytes long (at most 256 taken)"
+        );
+        let most = format!("multipart/x-mixed-replace; boundary={}", "b".repeat(256));
+        assert_eq!(boundary_of(&most).unwrap().len(), 256);
+    }
+
+    /// A connection that sends, but no whole part for the deadline, is given up, saying how
+    /// much of a part it held; one that delivered within it is not.
+    #[test]
+    fn a_part_that_never_ends_is_given_up_after_the_deadline() {
+        let start = Instant::now();
+        assert_eq!(overdue(start, start + PART_DEADLINE, 5), None);
+        assert_eq!(
+            overdue(start, start + PART_DEADLINE + Duration::from_millis(1), 7).as_deref(),
+            Some("no whole part within 10 s (7 bytes of one received)")
+        );
+        // A clock read before `last_part` (two reads of one instant) is not overdue.
+        assert_eq!(overdue(start + PART_DEADLINE * 2, start, 0), None);
     }
 }

@@ -253,14 +253,15 @@ pub fn read_jpegs(
                 Some(Event::Frame) => {}
                 Some(Event::Garbage(bytes)) => {
                     jpegs.failing = false;
-                    eprintln!(
-                        "{name}: {bytes} bytes that are not JPEG skipped before frame {}",
-                        jpegs.seen
-                    );
+                    let n = jpegs.seen;
+                    jpegs.say("garbage", || {
+                        format!("{name}: {bytes} bytes that are not JPEG skipped before frame {n}")
+                    });
                 }
                 Some(Event::Bad(e)) => {
                     jpegs.failing = true;
-                    eprintln!("{name}: frame {} skipped: {e}", jpegs.seen);
+                    let n = jpegs.seen;
+                    jpegs.say("skip", || format!("{name}: frame {n} skipped: {e}"));
                     jpegs.seen += 1;
                 }
             }

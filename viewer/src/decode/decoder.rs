@@ -272,11 +272,13 @@ pub fn run(
     counters: Arc<Counters>,
     measure: Measure,
 ) {
+    // Closed however this ends (a panic too): the connection then stops taking frames it
+    // could never show, and the streamer reconnects, rather than a tile frozen for good.
+    let _closing = payloads.close_on_drop();
     let mut decoder = match Decoder::new() {
         Ok(d) => d.with_max_pixels(board.max_pixels()),
         Err(e) => {
             eprintln!("viewer: {peer}: {e:#}");
-            payloads.close();
             return;
         }
     };

@@ -24,18 +24,14 @@ pub const MAX_CONNECTIONS: usize = 1024;
 pub const DEFAULT_PER_CLIENT: usize = 16;
 
 /// Accepts and serves connections until `shared.stop` is set (by the window, the frame
-/// limit, or Ctrl-C/SIGTERM here); returns once every connection has wound down.
+/// limit, or Ctrl-C/SIGTERM); returns once every connection has wound down.
 pub async fn serve(listener: TcpListener, shared: Shared) {
     let per_client = shared.per_client;
     let gate = Gate::new(shared.allow.clone(), MAX_CONNECTIONS).per_client(per_client);
     let mut stop = shared.stop.subscribe();
+    // Signals set the flag too (`signals::watch_for_life`).
     let stopped = async {
-        tokio::select! {
-            _ = stop.wait_for(|s| *s) => {}
-            () = shared::runtime::signals::shutdown() => {
-                shared.stop.send_replace(true);
-            }
-        }
+        let _ = stop.wait_for(|s| *s).await;
     };
     let streamers = Streamers {
         per_client,

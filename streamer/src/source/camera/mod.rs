@@ -113,7 +113,21 @@ impl Camera {
 
 impl Source for Camera {
     fn next_frame(&mut self, frame: &mut RawFrame) -> Result<bool> {
+        self.next_frame_or_stop(frame, &|| false)
+    }
+
+    /// Gives up between attempts once `stop()` says so: a camera that comes back for one
+    /// frame and stalls again (marginal USB power) would otherwise keep this loop, and the
+    /// streamer's shutdown, going for good.
+    fn next_frame_or_stop(
+        &mut self,
+        frame: &mut RawFrame,
+        stop: &dyn Fn() -> bool,
+    ) -> Result<bool> {
         loop {
+            if stop() {
+                return Ok(false);
+            }
             let Some(live) = &mut self.live else {
                 if self.wait_for_camera(frame)? {
                     break;
