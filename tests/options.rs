@@ -164,6 +164,11 @@ fn out_of_range_flags_are_refused_at_start_naming_the_flag() {
         ),
         (&["--name", "two words"], "--name"),
         (&["--protocol", "http"], "--protocol"),
+        (&["--max-frame-bytes", "0"], "--max-frame-bytes"),
+        (
+            &["--max-frame-bytes", "18446744073709551615"],
+            "--max-frame-bytes",
+        ),
         (&["127.0.0.1:99999"], "VIEWER_ADDR"),
     ];
     let viewer: &[(&[&str], &str)] = &[

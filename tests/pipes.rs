@@ -546,6 +546,51 @@ fn mjpeg_server(port: u16, files: &[PathBuf], extra: &[&str]) -> (Kill, u16) {
     (server, port)
 }
 
+/// A server that answers every request with one bad part and closes (junk, or a camera at its
+/// client limit): asked at most once a second once the backoff has grown, and the loss said
+/// once, where a bad part used to start the backoff over (ten connections and twenty lines a
+/// second, for good).
+#[test]
+fn a_server_sending_only_bad_parts_is_not_hammered_nor_logged_at_its_pace() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let _lock = heavy();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/stream", listener.local_addr().unwrap());
+    let served = Arc::new(AtomicUsize::new(0));
+    {
+        let served = served.clone();
+        thread::spawn(move || {
+            for mut client in listener.incoming().flatten() {
+                served.fetch_add(1, Ordering::Relaxed);
+                client
+                    .set_read_timeout(Some(Duration::from_secs(5)))
+                    .unwrap();
+                let mut request = [0u8; 4096];
+                let _ = std::io::Read::read(&mut client, &mut request);
+                let _ = client.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: multipart/x-mixed-replace;boundary=b\r\n\r\n\
+                      --b\r\nContent-Type: image/jpeg\r\n\r\nnot a jpeg\r\n",
+                );
+            }
+        });
+    }
+    let viewer = Viewer::start(&["--headless"], &[]);
+    let streamer = Background::start("streamer", &["--source", &url, &viewer.addr]);
+    // The window watched, not a synchronisation: a busy machine only connects less often.
+    thread::sleep(Duration::from_secs(4));
+    let (_, _, err) = streamer.stop("INT", Duration::from_secs(20));
+    let connections = served.load(Ordering::Relaxed);
+    // Backoff 0.1, 0.2, 0.4, 0.8, then 1 s: about 7 in 4 s; 40 when it started over each time.
+    assert!(
+        (2..=12).contains(&connections),
+        "{connections} connections\n{err}"
+    );
+    let lost = err.lines().filter(|l| l.contains(": lost (")).count();
+    assert_eq!(lost, 1, "{err}");
+    drop(viewer);
+}
+
 #[test]
 fn http_mjpeg_is_passed_through_and_survives_a_server_restart() {
     need("python3");

@@ -29,6 +29,21 @@ pub fn check_picture_size(width: usize, height: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// Largest `--max-frame-bytes` either program takes (256 MiB): a frame is held whole in memory,
+/// a few times over on its way through the stages.
+pub const MAX_FRAME_BYTES_LIMIT: usize = 0x1000_0000;
+
+/// `--max-frame-bytes N`, 1 to [`MAX_FRAME_BYTES_LIMIT`]: 0 would refuse every frame, and a
+/// huge one would overflow the limits computed from it.
+pub fn parse_max_frame_bytes(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(v) if v > 0 && v <= MAX_FRAME_BYTES_LIMIT => Ok(v),
+        _ => Err(format!(
+            "{s:?} is not a size from 1 to {MAX_FRAME_BYTES_LIMIT} bytes"
+        )),
+    }
+}
+
 /// A frame or window size, `WIDTHxHEIGHT`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Resolution {
@@ -226,6 +241,22 @@ pub fn print_line(line: fmt::Arguments<'_>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn max_frame_bytes_is_from_one_to_the_limit() {
+        assert_eq!(parse_max_frame_bytes("1"), Ok(1));
+        assert_eq!(
+            parse_max_frame_bytes("268435456"),
+            Ok(MAX_FRAME_BYTES_LIMIT)
+        );
+        for bad in ["0", "268435457", "18446744073709551615", "-1", "1e6", ""] {
+            let e = parse_max_frame_bytes(bad).unwrap_err();
+            assert!(
+                e.ends_with("is not a size from 1 to 268435456 bytes"),
+                "{e}"
+            );
+        }
+    }
 
     #[test]
     fn picture_sizes_are_checked_per_side_and_in_all() {

@@ -129,7 +129,8 @@ struct Args {
 
     /// Largest frame read from a pipe or an HTTP stream; a JPEG that grows larger is cut and
     /// skipped.
-    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_FRAME_BYTES)]
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_MAX_FRAME_BYTES,
+          value_parser = shared::cli::parse_max_frame_bytes)]
     max_frame_bytes: usize,
 
     /// List the capture devices with their formats, sizes and frame rates, then exit.

@@ -50,3 +50,5 @@ def chromium_page(url):
     finally:
         chromium.kill()
         chromium.wait()
+        # The profile is tens of files a run: not left in /tmp.
+        shutil.rmtree(profile, ignore_errors=True)

@@ -31,7 +31,7 @@ struct Args {
 
     /// Largest frame accepted, in bytes; a larger one closes the connection before any
     /// allocation.
-    #[arg(long, default_value_t = DEFAULT_MAX_FRAME_BYTES, value_parser = parse_max_frame)]
+    #[arg(long, default_value_t = DEFAULT_MAX_FRAME_BYTES, value_parser = shared::cli::parse_max_frame_bytes)]
     max_frame_bytes: usize,
 
     /// Largest picture decoded, in pixels (width times height, default an 8K frame's); a
@@ -208,14 +208,6 @@ fn parse_max_pixels(s: &str) -> Result<usize, String> {
 }
 
 /// Bounded so that the three dialects stay distinguishable by their first byte.
-fn parse_max_frame(s: &str) -> Result<usize, String> {
-    const LIMIT: usize = 0x1000_0000;
-    match s.parse::<usize>() {
-        Ok(v) if v > 0 && v <= LIMIT => Ok(v),
-        _ => Err(format!("{s:?} is not a size from 1 to {LIMIT} bytes")),
-    }
-}
-
 fn main() -> ExitCode {
     let args = Args::parse();
     let secret = match shared::files::secret_file::load_secret(args.secret.as_deref()) {

@@ -151,27 +151,45 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    fn file(name: &str, content: &[u8], mode: u32) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("secret-file-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join(name);
-        std::fs::write(&path, content).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-        path
+    /// A test's own directory, removed when the test ends (passed or not).
+    struct Scratch(std::path::PathBuf);
+
+    impl Scratch {
+        fn new(test: &str) -> Scratch {
+            let dir =
+                std::env::temp_dir().join(format!("secret-file-{test}-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            Scratch(dir)
+        }
+
+        fn file(&self, name: &str, content: &[u8], mode: u32) -> std::path::PathBuf {
+            let path = self.0.join(name);
+            std::fs::write(&path, content).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            path
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
     }
 
     #[test]
     fn a_private_file_is_read_and_trimmed() {
-        let path = file("ok", b"  alice:secret\n\n", 0o600);
+        let scratch = Scratch::new("private");
+        let path = scratch.file("ok", b"  alice:secret\n\n", 0o600);
         assert_eq!(read_private(&path, 64).unwrap(), b"alice:secret");
-        let path = file("ro", b"x", 0o400);
+        let path = scratch.file("ro", b"x", 0o400);
         assert_eq!(read_private(&path, 64).unwrap(), b"x");
     }
 
     #[test]
     fn files_others_may_read_are_refused_with_their_mode() {
+        let scratch = Scratch::new("open");
         for mode in [0o644, 0o640, 0o604, 0o620] {
-            let path = file("open", b"alice:secret\n", mode);
+            let path = scratch.file("open", b"alice:secret\n", mode);
             let e = read_private(&path, 64).unwrap_err().to_string();
             assert!(e.contains(&format!("(mode {mode:04o})")), "{e}");
             assert!(e.starts_with(&path.display().to_string()), "{e}");
@@ -180,7 +198,8 @@ mod tests {
 
     #[test]
     fn long_missing_and_non_regular_files_are_refused() {
-        let path = file("long", &[b'a'; 65], 0o600);
+        let scratch = Scratch::new("long");
+        let path = scratch.file("long", &[b'a'; 65], 0o600);
         let e = read_private(&path, 64).unwrap_err().to_string();
         assert!(e.ends_with("longer than 64 bytes"), "{e}");
         assert_eq!(read_private(&path, 65).unwrap().len(), 65);
@@ -219,13 +238,14 @@ mod tests {
 
     #[test]
     fn short_secrets_are_refused_saying_how_to_make_one() {
+        let scratch = Scratch::new("short");
         for content in [&b""[..], b"\n", b"12345678", b"123456789012345\n"] {
-            let path = file("short", content, 0o600);
+            let path = scratch.file("short", content, 0o600);
             let e = load_secret(Some(&path)).unwrap_err();
             assert!(e.contains("too short"), "{e}");
             assert!(e.contains("head -c 32 /dev/urandom"), "{e}");
         }
-        let path = file("good", b"0123456789abcdef\n", 0o600);
+        let path = scratch.file("good", b"0123456789abcdef\n", 0o600);
         let secret = load_secret(Some(&path)).unwrap().unwrap();
         assert_eq!(&secret.bytes()[..], b"0123456789abcdef");
         // Debug shows the length only.
@@ -236,8 +256,9 @@ mod tests {
 
     #[test]
     fn a_file_owned_by_someone_else_is_refused() {
+        let scratch = Scratch::new("owned");
         let me = unsafe { libc::geteuid() };
-        let path = file("owned", b"0123456789abcdef", 0o600);
+        let path = scratch.file("owned", b"0123456789abcdef", 0o600);
         if me == 0 {
             // As root, give it away (to nobody) to see the refusal.
             let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();

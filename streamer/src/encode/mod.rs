@@ -9,7 +9,8 @@ pub mod layout;
 pub mod slices;
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 
@@ -27,6 +28,27 @@ struct Order {
     taking: Mutex<()>,
     in_flight: Mutex<BTreeSet<u64>>,
     turn: Condvar,
+    /// A worker unwound with its frame's turn taken: nobody waits for turns any more.
+    abandoned: AtomicBool,
+}
+
+impl Order {
+    /// Waits until `index` is the oldest frame in flight (or the order was abandoned).
+    fn wait_turn(&self, index: u64) -> MutexGuard<'_, BTreeSet<u64>> {
+        let mut in_flight = lock(&self.in_flight);
+        while in_flight.first() != Some(&index) && !self.abandoned.load(Ordering::Acquire) {
+            in_flight = self.turn.wait(in_flight).unwrap_or_else(|e| e.into_inner());
+        }
+        in_flight
+    }
+
+    /// A worker panicked holding a frame's turn: the others go on without the order rather
+    /// than wait for that frame for good (a frozen stream and a shutdown that never ends).
+    fn abandon(&self) {
+        self.abandoned.store(true, Ordering::Release);
+        let _in_flight = lock(&self.in_flight);
+        self.turn.notify_all();
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -72,7 +94,13 @@ impl EncodeStage {
             let handle = thread::Builder::new()
                 .name(format!("encode-{i}"))
                 .spawn(move || {
-                    let result = work(encoder, &knobs, &raw, &jpeg, &order, newest_wins);
+                    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        work(encoder, &knobs, &raw, &jpeg, &order, newest_wins)
+                    }))
+                    .unwrap_or_else(|_| {
+                        order.abandon();
+                        Err(anyhow!("an encoder thread panicked"))
+                    });
                     if result.is_err() {
                         // Stop the capture: a codec that fails once fails again.
                         raw.close();
@@ -131,13 +159,7 @@ fn work(
             .and_then(|()| encoder.encode(&mut frame, &mut out));
         raw.recycle(frame);
 
-        let mut in_flight = lock(&order.in_flight);
-        while in_flight.first() != Some(&index) {
-            in_flight = order
-                .turn
-                .wait(in_flight)
-                .unwrap_or_else(|e| e.into_inner());
-        }
+        let mut in_flight = order.wait_turn(index);
         let published = match encoded {
             Ok(()) if newest_wins => jpeg.put(out).is_ok(),
             Ok(()) => jpeg.put_wait(out).is_ok(),
@@ -159,6 +181,22 @@ mod tests {
     use crate::source::pattern::TestPattern;
     use crate::source::Source;
     use shared::cli::Resolution;
+
+    /// A worker that waits for the turn of a frame whose worker unwound is let go.
+    #[test]
+    fn an_abandoned_order_lets_the_waiting_workers_go() {
+        let order = Arc::new(Order::default());
+        lock(&order.in_flight).extend([1, 2]);
+        let waiter = {
+            let order = order.clone();
+            thread::spawn(move || order.wait_turn(2).len())
+        };
+        // Frame 1's worker panicked: without this the waiter never returns.
+        order.abandon();
+        assert_eq!(waiter.join().unwrap(), 2);
+        // Its own turn is given at once as before.
+        assert_eq!(order.wait_turn(1).len(), 2);
+    }
 
     /// With several workers and a sender that takes every frame, frames arrive complete and
     /// strictly in capture order.

@@ -354,41 +354,46 @@ fn run(
     let mut jpegs = JpegFrames::new(options.reencode, options.resize)?;
     let mut connection = Some(first);
     let mut backoff = BACKOFF_MIN;
+    // The last loss said, and whether it was said this time (then so is the reconnection).
+    let (mut said_lost, mut say_back) = (None::<String>, true);
     loop {
         let (body, boundary) = match connection.take() {
             Some(c) => c,
-            None => match reconnect(agent, url, publisher, &mut backoff, &jpegs) {
+            None => match reconnect(agent, url, publisher, &mut backoff, say_back) {
                 Some(c) => c,
                 None => return Ok(()),
             },
         };
         let good = jpegs.good;
-        match read_parts(&url.shown, body, &boundary, options, &mut jpegs, publisher) {
-            None => return Ok(()),
-            // Once a second at most: a camera at its client limit that accepts and closes
-            // would otherwise say lost and back twice a second for good.
-            Some(why) => jpegs.say("lost", || {
-                format!("{}: lost ({why}); reconnecting", url.shown)
-            }),
-        }
+        let Some(why) = read_parts(&url.shown, body, &boundary, options, &mut jpegs, publisher)
+        else {
+            return Ok(());
+        };
         // Only a connection that delivered a frame starts the backoff over: a server that
         // accepts and closes at once (a camera at its client limit), or sends nothing but bad
-        // parts, is asked at most once a second.
-        if jpegs.good > good {
+        // parts, is asked at most once a second; and its losses are said once per reason, not
+        // twice a second for good with their reconnections.
+        let delivered = jpegs.good > good;
+        if delivered {
             backoff = BACKOFF_MIN;
         }
+        say_back = delivered || said_lost.as_deref() != Some(why.as_str());
+        if say_back {
+            eprintln!("{}: lost ({why}); reconnecting", url.shown);
+        }
+        said_lost = Some(why);
     }
 }
 
 /// Connects again, waiting `backoff` (doubled each time, up to [`BACKOFF_MAX`]) before each
 /// attempt; each new reason it fails is said once (a changed password's 401, a 404, a page
-/// that is not MJPEG). `None` once the pipeline stops.
+/// that is not MJPEG), and that it is back when `say_back`. `None` once the pipeline stops.
 fn reconnect(
     agent: &ureq::Agent,
     url: &Url,
     publisher: &Publisher,
     backoff: &mut Duration,
-    jpegs: &JpegFrames,
+    say_back: bool,
 ) -> Option<(Body, String)> {
     let mut said = String::new();
     loop {
@@ -399,7 +404,9 @@ fn reconnect(
         *backoff = (*backoff * 2).min(BACKOFF_MAX);
         match connect(agent, &url.full) {
             Ok(c) => {
-                jpegs.say("back", || format!("{}: back", url.shown));
+                if say_back {
+                    eprintln!("{}: back", url.shown);
+                }
                 return Some(c);
             }
             Err(e) if e != said => {

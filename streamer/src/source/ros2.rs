@@ -7,6 +7,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{anyhow, Result};
 use shared::media::sniff::Kind;
 use shared::ros2::{Domain, Event, ImageKind, Incoming, Meta, Subscription};
+use shared::runtime::log_limit::LogLimit;
 
 use crate::source::feed::{Feed, JpegFrames, Publisher};
 use crate::source::pipe::{PipeOptions, PRODUCER_PACED};
@@ -17,6 +18,9 @@ const WAIT: Duration = Duration::from_millis(100);
 /// A stamp further than this in the future, or older than [`OLDEST`], is not believed.
 const FUTURE: Duration = Duration::from_secs(1);
 const OLDEST: Duration = Duration::from_secs(10);
+/// Skip lines with different reasons written per second (a few different problems show at
+/// once; a publisher whose every message differs in size still writes only these).
+const SKIP_BURST: u32 = 4;
 /// Where Linux caps a socket's receive buffer (rustdds asks for more).
 const RMEM_MAX: &str = "/proc/sys/net/core/rmem_max";
 
@@ -39,6 +43,7 @@ pub fn open(topic: &str, options: &PipeOptions) -> Result<Box<dyn Source>> {
         publishers: 0,
         ever_matched: false,
         last_bad: None,
+        skips: LogLimit::with_burst(SKIP_BURST),
         stamp_doubted: false,
         index: 0,
         dropped: 0,
@@ -68,6 +73,8 @@ struct Reader {
     ever_matched: bool,
     /// The last reason a message was skipped: a run of the same reason is said once.
     last_bad: Option<String>,
+    /// Skip lines of different reasons, [`SKIP_BURST`] a second at most.
+    skips: LogLimit,
     /// A stamp was not believed once already (said once).
     stamp_doubted: bool,
     index: u64,
@@ -119,9 +126,13 @@ impl Reader {
         self.publishers = n;
     }
 
+    /// Says why a message was skipped: a run of one reason once, and different reasons a few
+    /// a second at most (they hold sizes, so a publisher whose sizes vary would otherwise get a
+    /// line a message).
     fn skip(&mut self, why: String) {
         if self.last_bad.as_deref() != Some(why.as_str()) {
-            eprintln!("{}: message skipped: {why}", self.name);
+            let name = &self.name;
+            (self.skips).line("skip", || format!("{name}: message skipped: {why}"));
             self.last_bad = Some(why);
         }
     }

@@ -36,6 +36,9 @@ impl<R: BufRead> Y4mStream<R> {
             .and_then(|l| l.context("input is empty"))
             .with_context(|| format!("{name}: not a YUV4MPEG2 stream"))?;
         let header = parse_header(&line).with_context(|| name.to_string())?;
+        // As a still's: a frame is held whole, a few times over, on its way to the encoder.
+        shared::cli::check_picture_size(header.size.width, header.size.height)
+            .map_err(|e| anyhow::anyhow!("{name}: the header says {e}"))?;
         if let Some(rate) = &header.ignored_rate {
             eprintln!(
                 "streamer: {name}: frame rate F{rate} is not between one frame an hour and 1000 \
@@ -341,6 +344,19 @@ mod tests {
         );
     }
 
+    /// A header whose picture is over the pixel budget is refused at open, as a still's is,
+    /// before any frame is read.
+    #[test]
+    fn a_header_over_the_picture_budget_is_refused() {
+        let huge = &b"YUV4MPEG2 W16384 H16384 C422\nFRAME\n"[..];
+        let err = Y4mStream::open(huge, "stdin").err().unwrap().to_string();
+        assert!(
+            err.starts_with("stdin: the header says a 16384x16384 picture"),
+            "{err}"
+        );
+        assert!(Y4mStream::open(&b"YUV4MPEG2 W7680 H4320\n"[..], "stdin").is_ok());
+    }
+
     /// ffmpeg writing into a named pipe: read without --loop (it failed at open with a bare
     /// "Illegal seek"); with --loop, refused with a line naming the file and why.
     #[cfg(unix)]
@@ -413,10 +429,10 @@ mod tests {
         assert!(once.next_frame(&mut f).unwrap());
         assert!(!once.next_frame(&mut f).unwrap());
 
-        // A header claiming a huge picture over a few bytes: truncated, and its memory is what
-        // the file held, not the 512 MiB the header claims.
+        // A header claiming a large picture (within the budget) over a few bytes: truncated,
+        // and its memory is what the file held, not the 66 MB the header claims.
         let huge = dir.join("huge.y4m");
-        std::fs::write(&huge, b"YUV4MPEG2 W16384 H16384 C422\nFRAME\nabc").unwrap();
+        std::fs::write(&huge, b"YUV4MPEG2 W7680 H4320 C422\nFRAME\nabc").unwrap();
         let mut claim = Y4mSource::open(&huge, false).unwrap();
         let mut fresh = RawFrame::default();
         let err = claim.next_frame(&mut fresh).unwrap_err();
