@@ -428,10 +428,11 @@ fn ctrl_c_stops_both_and_a_second_one_is_immediate() {
     assert_eq!(status.code(), Some(130));
 }
 
-/// The terminal or SSH session gone (SIGHUP) stops the viewer as Ctrl-C does: its recording
-/// finished and its summary printed, where the default action killed it mid-file.
+/// The terminal or SSH session gone (SIGHUP) stops both programs as Ctrl-C does: the
+/// summaries printed and the viewer's recording finished, where the default action killed
+/// them (the recording cut mid-file).
 #[test]
-fn a_hang_up_stops_the_viewer_cleanly() {
+fn a_hang_up_stops_both_cleanly() {
     let _lock = heavy();
     let dir = TempDir::new("hang-up");
     let file = dir.path("rec.mkv");
@@ -443,11 +444,13 @@ fn a_hang_up_stops_the_viewer_cleanly() {
     wait_for("frames recorded", Duration::from_secs(20), || {
         std::fs::metadata(&file).is_ok_and(|m| m.len() > 20_000)
     });
+    let (status, out, _) = streamer.stop("HUP", Duration::from_secs(20));
+    assert!(status.success(), "streamer after SIGHUP: {status}");
+    assert!(num(&summary(&out), "frames") > 0.0, "{out}");
     signal(&viewer.child, "HUP");
     let (status, out) = viewer.wait(Duration::from_secs(20));
     assert!(status.success(), "viewer after SIGHUP: {status}");
     assert!(num(&summary(&out), "frames") > 0.0, "{out}");
-    drop(streamer);
     let frames = crate::replay::frames_of(&file);
     assert!(!frames.is_empty());
 }

@@ -221,7 +221,7 @@ fn show(
     if config.headless {
         return Ok(None);
     }
-    window::run(&window::Options {
+    let options = window::Options {
         board,
         stop,
         listen,
@@ -233,7 +233,15 @@ fn show(
         recorder,
         play,
         optical,
-    })
+    };
+    // A panic in the window (its message printed already) still winds the rest down: the
+    // recording finished, the summary printed, rather than cut off mid-file.
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| window::run(&options))).unwrap_or_else(
+        |_| {
+            stop.send_replace(true);
+            Err(anyhow!("the window panicked"))
+        },
+    )
 }
 
 /// `--play FILE`: the recording played into the board instead of streamers received, shown

@@ -1,32 +1,29 @@
-//! Ctrl-C and SIGTERM, alike for both programs: the first asks for a clean stop, a second
-//! Ctrl-C ends the process at once.
+//! Ctrl-C, SIGTERM and SIGHUP (the terminal or SSH session gone), alike for both programs:
+//! the first asks for a clean stop, a second ends the process at once.
 
 use tokio::sync::watch;
 
-/// Resolves on Ctrl-C or SIGTERM. From then on a second Ctrl-C exits with status 130 without
-/// waiting for anything (the first lets the frame in flight finish, bounded by its timeout).
-/// Call it inside a tokio runtime.
+/// Resolves on Ctrl-C, SIGTERM or SIGHUP. From then on a second one exits with status 130
+/// without waiting for anything (the first lets the frame in flight finish, bounded by its
+/// timeout). Call it inside a tokio runtime.
 pub async fn shutdown() {
-    first_signal().await;
-    tokio::spawn(async {
-        let _ = tokio::signal::ctrl_c().await;
-        std::process::exit(130);
-    });
-}
-
-async fn first_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
+    match Signals::catch() {
+        Ok(mut signals) => {
+            signals.next().await;
+            tokio::spawn(async move {
+                signals.next().await;
+                std::process::exit(130);
+            });
+        }
+        // Signals that cannot be caught here: Ctrl-C alone.
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            tokio::spawn(async {
+                let _ = tokio::signal::ctrl_c().await;
+                std::process::exit(130);
+            });
         }
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// For the life of the process, on a thread of its own (the viewer's: its runtimes end before
