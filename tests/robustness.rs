@@ -81,6 +81,31 @@ fn a_source_that_ends_before_any_viewer_came_ends_the_streamer() {
         "{err}"
     );
     assert_eq!(num(&summary(&out), "frames"), 0.0, "{out}");
+
+    // At the pace the viewer takes frames (--fps 0) each frame waits to be taken, so the
+    // encoder holds one and its slot never closes; a source that fails must still end it,
+    // with its error (two good frames, one in the slot and one held by the encoder, then one
+    // over --max-frame-bytes: a 2000-byte comment).
+    let jpeg = tiny_jpeg();
+    let big = [
+        &jpeg[..2],
+        &[0xFF, 0xFE, 0x07, 0xD2],
+        &[b'x'; 2000],
+        &jpeg[2..],
+    ]
+    .concat();
+    let cut = dir.path("big.mjpeg");
+    std::fs::write(&cut, [&jpeg[..], &jpeg[..], &big[..]].concat()).unwrap();
+    let limit = (jpeg.len() + 100).to_string();
+    let args = ["--fps", "0", "--max-frame-bytes", &limit, &addr];
+    let (status, _, err) = Background::start(
+        "streamer",
+        &[&["--source", cut.to_str().unwrap()][..], &args].concat(),
+    )
+    .finish(Duration::from_secs(30));
+    assert!(!status.success(), "{err}");
+    assert!(err.contains("the source ended and no viewer took"), "{err}");
+    assert!(err.contains("capture failed"), "{err}");
 }
 
 #[test]
@@ -430,7 +455,7 @@ fn ctrl_c_stops_both_and_a_second_one_is_immediate() {
 
 /// The terminal or SSH session gone (SIGHUP) stops both programs as Ctrl-C does: the
 /// summaries printed and the viewer's recording finished, where the default action killed
-/// them (the recording cut mid-file).
+/// them (the recording cut mid-file); a second SIGHUP does not end them at once.
 #[test]
 fn a_hang_up_stops_both_cleanly() {
     let _lock = heavy();
@@ -447,6 +472,9 @@ fn a_hang_up_stops_both_cleanly() {
     let (status, out, _) = streamer.stop("HUP", Duration::from_secs(20));
     assert!(status.success(), "streamer after SIGHUP: {status}");
     assert!(num(&summary(&out), "frames") > 0.0, "{out}");
+    // Twice, as a hang-up often comes (the shell passes it on, the kernel sends its own):
+    // the second must not cut the recording the first is finishing.
+    signal(&viewer.child, "HUP");
     signal(&viewer.child, "HUP");
     let (status, out) = viewer.wait(Duration::from_secs(20));
     assert!(status.success(), "viewer after SIGHUP: {status}");

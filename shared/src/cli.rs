@@ -30,7 +30,8 @@ pub fn check_picture_size(width: usize, height: usize) -> Result<(), String> {
 }
 
 /// Largest `--max-frame-bytes` either program takes (256 MiB): a frame is held whole in memory,
-/// a few times over on its way through the stages.
+/// a few times over on its way through the stages; bounded too so that the three dialects
+/// stay distinguishable by their first byte.
 pub const MAX_FRAME_BYTES_LIMIT: usize = 0x1000_0000;
 
 /// `--max-frame-bytes N`, 1 to [`MAX_FRAME_BYTES_LIMIT`]: 0 would refuse every frame, and a

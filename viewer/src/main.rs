@@ -207,7 +207,6 @@ fn parse_max_pixels(s: &str) -> Result<usize, String> {
     }
 }
 
-/// Bounded so that the three dialects stay distinguishable by their first byte.
 fn main() -> ExitCode {
     let args = Args::parse();
     let secret = match shared::files::secret_file::load_secret(args.secret.as_deref()) {

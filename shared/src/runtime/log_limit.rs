@@ -63,11 +63,17 @@ impl LogLimit {
     /// Writes `line()` to stderr unless a line of `kind` was written less than a second ago;
     /// the line then ends with the number held back meanwhile. `line` runs only when written.
     pub fn line(&self, kind: &'static str, line: impl FnOnce() -> String) {
+        self.said(kind, line);
+    }
+
+    /// [`LogLimit::line`], telling whether the line was written.
+    pub fn said(&self, kind: &'static str, line: impl FnOnce() -> String) -> bool {
         match self.admit(kind, Instant::now()) {
             Some(0) => eprintln!("{}", line()),
             Some(held) => eprintln!("{} ({held} more like this not shown)", line()),
-            None => {}
+            None => return false,
         }
+        true
     }
 }
 

@@ -1,17 +1,20 @@
 //! Ctrl-C, SIGTERM and SIGHUP (the terminal or SSH session gone), alike for both programs:
-//! the first asks for a clean stop, a second ends the process at once.
+//! the first asks for a clean stop, a second Ctrl-C or SIGTERM ends the process at once.
+//! SIGHUP never ends it at once: a hang-up often comes twice (the shell passes it on, then
+//! the kernel sends its own), and the second must not cut the recording the first is
+//! finishing.
 
 use tokio::sync::watch;
 
-/// Resolves on Ctrl-C, SIGTERM or SIGHUP. From then on a second one exits with status 130
-/// without waiting for anything (the first lets the frame in flight finish, bounded by its
+/// Resolves on Ctrl-C, SIGTERM or SIGHUP. From then on a Ctrl-C or SIGTERM exits with status
+/// 130 without waiting for anything (the first lets the frame in flight finish, bounded by its
 /// timeout). Call it inside a tokio runtime.
 pub async fn shutdown() {
     match Signals::catch() {
         Ok(mut signals) => {
             signals.next().await;
             tokio::spawn(async move {
-                signals.next().await;
+                while signals.next().await == Kind::HangUp {}
                 std::process::exit(130);
             });
         }
@@ -27,11 +30,9 @@ pub async fn shutdown() {
 }
 
 /// For the life of the process, on a thread of its own (the viewer's: its runtimes end before
-/// its files are finished): the first Ctrl-C, SIGTERM or SIGHUP (the terminal or SSH session
-/// gone) sets `stop`; one that comes once `stop` is set exits at once with status 130 — a
-/// second signal, or the first while the program already winds down after its window closed
-/// (a recording being finished on a slow card would otherwise not answer Ctrl-C at all).
-/// The signals are caught from the return on.
+/// its files are finished, and a second Ctrl-C must still work then): the first Ctrl-C,
+/// SIGTERM or SIGHUP sets `stop`; a Ctrl-C or SIGTERM after one of them exits at once with
+/// status 130. The signals are caught from the return on.
 pub fn watch_for_life(stop: watch::Sender<bool>) -> std::io::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -44,15 +45,23 @@ pub fn watch_for_life(stop: watch::Sender<bool>) -> std::io::Result<()> {
         .name("signals".into())
         .spawn(move || {
             runtime.block_on(async move {
-                loop {
-                    signals.next().await;
-                    if stop.send_replace(true) {
-                        std::process::exit(130);
-                    }
-                }
+                signals.next().await;
+                stop.send_replace(true);
+                while signals.next().await == Kind::HangUp {}
+                std::process::exit(130);
             })
         })?;
     Ok(())
+}
+
+/// Which signal came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Ctrl-C or SIGTERM.
+    Stop,
+    /// SIGHUP.
+    #[cfg_attr(not(unix), allow(dead_code))]
+    HangUp,
 }
 
 /// Ctrl-C, SIGTERM and SIGHUP, caught from [`Signals::catch`] on.
@@ -75,11 +84,35 @@ impl Signals {
         })
     }
 
-    async fn next(&mut self) {
+    async fn next(&mut self) -> Kind {
         tokio::select! {
-            _ = self.interrupt.recv() => {}
-            _ = self.terminate.recv() => {}
-            _ = self.hangup.recv() => {}
+            _ = self.interrupt.recv() => Kind::Stop,
+            _ = self.terminate.recv() => Kind::Stop,
+            _ = self.hangup.recv() => {
+                away_from_the_terminal();
+                Kind::HangUp
+            }
+        }
+    }
+}
+
+/// After a hang-up, writes to the terminal fail (EIO), and `eprintln!` panics on a failed
+/// write: the lines of the clean stop would panic the threads finishing it. Output that went
+/// to a terminal (a character device) goes to /dev/null instead; a file or pipe is kept.
+#[cfg(unix)]
+fn away_from_the_terminal() {
+    use std::os::fd::AsRawFd;
+    let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") else {
+        return;
+    };
+    for fd in [libc::STDOUT_FILENO, libc::STDERR_FILENO] {
+        // SAFETY: fstat fills a zeroed stat of this process's own descriptor; dup2 replaces
+        // the descriptor atomically (a write racing it goes to one or the other).
+        unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::fstat(fd, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFCHR {
+                libc::dup2(null.as_raw_fd(), fd);
+            }
         }
     }
 }
@@ -94,7 +127,8 @@ impl Signals {
         Ok(Signals)
     }
 
-    async fn next(&mut self) {
+    async fn next(&mut self) -> Kind {
         let _ = tokio::signal::ctrl_c().await;
+        Kind::Stop
     }
 }

@@ -14,6 +14,7 @@ use shared::runtime::log_limit::LogLimit;
 use shared::wire::connection::Negotiated;
 use shared::{ConnError, Connection, Dialect, Limits, Slot};
 use tokio::net::TcpStream;
+use tokio::sync::watch;
 
 use crate::encode::encoder::EncodedFrame;
 use crate::link::config::SenderConfig;
@@ -37,9 +38,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const LEFT_GRACE: Duration = Duration::from_secs(5);
 
 /// Sends frames from `frames` until it closes, the frame limit is reached or `stop` resolves.
+/// `source_done` turns true when the source has ended: with no viewer connected, what it
+/// left is offered for [`LEFT_GRACE`], then the sender ends.
 pub async fn run(
     config: &SenderConfig,
-    frames: &Slot<EncodedFrame>,
+    (frames, mut source_done): (&Slot<EncodedFrame>, watch::Receiver<bool>),
     tally: &mut Tally<'_>,
     stop: impl Future<Output = ()>,
 ) {
@@ -59,12 +62,12 @@ pub async fn run(
     let mut refused: Option<String> = None;
     let mut backoff = Backoff::default();
     // When the source was first seen to have ended while no viewer was connected.
-    let ended = OnceLock::new();
+    let gone_at = OnceLock::new();
     loop {
         let stream = tokio::select! {
             s = connect(&config.viewer) => s,
             _ = &mut stop => break,
-            _ = source_gone(frames, &ended) => break source_ended(config),
+            _ = source_gone(frames, &mut source_done, &gone_at) => break source_ended(config),
         };
         let conn = Connection::with_dialect(stream, limits, config.dialect);
         tally.clock.reset();
@@ -87,7 +90,7 @@ pub async fn run(
                 tokio::select! {
                     _ = tokio::time::sleep(MAX_BACKOFF) => {}
                     _ = &mut stop => break,
-                    _ = source_gone(frames, &ended) => break source_ended(config),
+                    _ = source_gone(frames, &mut source_done, &gone_at) => break source_ended(config),
                 }
             }
             // Not at once: a viewer that closes every connection (full, or taken by a flood)
@@ -99,22 +102,36 @@ pub async fn run(
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = &mut stop => break,
-                    _ = source_gone(frames, &ended) => break source_ended(config),
+                    _ = source_gone(frames, &mut source_done, &gone_at) => break source_ended(config),
                 }
             }
         }
     }
 }
 
-/// Resolves once the source has ended (or failed) and what it left cannot be delivered: at
-/// once when nothing is left, else [`LEFT_GRACE`] after the end was first seen (`ended`), so
-/// that a short pipe's frames still reach a viewer being connected to. Waiting on for good
-/// would keep a finished or broken streamer alive, hiding the failure from whoever restarts
-/// it (a unit's `Restart=on-failure`).
-async fn source_gone(frames: &Slot<EncodedFrame>, ended: &OnceLock<tokio::time::Instant>) {
-    frames.closed().await;
-    let at = *ended.get_or_init(tokio::time::Instant::now);
-    if !frames.is_empty() {
+/// Resolves once the source has ended (or failed: `source_done`, or the frames closed) and
+/// what it left cannot be delivered: at once when nothing is left, else [`LEFT_GRACE`] after
+/// the end was first seen (`gone_at`), so that a short pipe's frames still reach a viewer
+/// being connected to. Waiting on for good would keep a finished or broken streamer alive,
+/// hiding the failure from whoever restarts it (a unit's `Restart=on-failure`).
+async fn source_gone(
+    frames: &Slot<EncodedFrame>,
+    source_done: &mut watch::Receiver<bool>,
+    gone_at: &OnceLock<tokio::time::Instant>,
+) {
+    // The source's own end too: one whose frames each wait to be taken (a pipe or file at
+    // --fps 0) leaves the encoder waiting on a full slot that never closes.
+    let done = async {
+        if source_done.wait_for(|done| *done).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        _ = frames.closed() => {}
+        _ = done => {}
+    }
+    let at = *gone_at.get_or_init(tokio::time::Instant::now);
+    if !(frames.is_closed() && frames.is_empty()) {
         tokio::time::sleep_until(at + LEFT_GRACE).await;
     }
 }

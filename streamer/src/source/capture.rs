@@ -137,7 +137,7 @@ fn sleep_until(at: Instant, stopped: &dyn Fn() -> bool) {
 /// How often a paced wait looks whether the capture was stopped.
 const STOP_STEP: Duration = Duration::from_millis(100);
 
-/// Keeps Ctrl-C, SIGTERM and the black box's SIGUSR1 off the calling thread; the async
+/// Keeps Ctrl-C, SIGTERM, SIGHUP and the black box's SIGUSR1 off the calling thread; the async
 /// runtime's threads take them instead. A signal landing here would end a blocking wait with
 /// EINTR: V4L2's poll and a socket read with a timeout are never restarted (signal(7)), and
 /// the camera cannot simply retry (its buffer is already queued again), so one `kill -USR1`
@@ -149,7 +149,7 @@ pub(super) fn shield_from_signals() {
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut set);
-        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGUSR1] {
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGUSR1] {
             libc::sigaddset(&mut set, signal);
         }
         libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());

@@ -404,7 +404,8 @@ fn reconnect(
         *backoff = (*backoff * 2).min(BACKOFF_MAX);
         match connect(agent, &url.full) {
             Ok(c) => {
-                if say_back {
+                // Also after a failure was said: its line must not stay the last word.
+                if say_back || !said.is_empty() {
                     eprintln!("{}: back", url.shown);
                 }
                 return Some(c);

@@ -132,8 +132,10 @@ impl Reader {
     fn skip(&mut self, why: String) {
         if self.last_bad.as_deref() != Some(why.as_str()) {
             let name = &self.name;
-            (self.skips).line("skip", || format!("{name}: message skipped: {why}"));
-            self.last_bad = Some(why);
+            // Remembered only once said: a reason held back is said when it comes again.
+            if (self.skips).said("skip", || format!("{name}: message skipped: {why}")) {
+                self.last_bad = Some(why);
+            }
         }
     }
 

@@ -272,16 +272,24 @@ impl Streamer {
         ControlFlow::Continue(())
     }
 
-    /// Counts a connection that failed: cut off mid-frame, or a protocol error. One silent
-    /// from its accept (an idle socket, a port scan) was never a stream: its line only.
+    /// Counts a connection that failed: cut off mid-frame, or a protocol error. One that
+    /// brought no first header in time (an idle socket, a port scan) was never a stream: its
+    /// line only.
     fn failed(&self, e: &ConnError) -> ControlFlow<()> {
         let counters = &self.shared.counters;
         let handshake = ["first header", "hello and proof"];
         let silent =
             matches!(e, ConnError::Timeout { waiting_for, .. } if handshake.contains(waiting_for));
+        let never_a_stream = matches!(
+            e,
+            ConnError::Timeout {
+                waiting_for: "first header",
+                ..
+            }
+        );
         if e.is_truncated() {
             counters.truncated.fetch_add(1, Ordering::Relaxed);
-        } else if !silent {
+        } else if !never_a_stream {
             counters.errors.fetch_add(1, Ordering::Relaxed);
             if let Some(info) = &self.info {
                 info.error();

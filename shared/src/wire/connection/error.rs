@@ -107,7 +107,7 @@ impl ConnError {
             self,
             ConnError::Truncated { .. }
                 | ConnError::Timeout {
-                    waiting_for: "payload bytes",
+                    waiting_for: "payload bytes" | "rest of the header",
                     ..
                 }
         )

@@ -879,6 +879,14 @@ mod tests {
         assert!(matches!(err, ConnError::Timeout { .. }), "{err}");
         // Ended in the middle of a frame (the viewer's `truncated`), as a close there is.
         assert!(err.is_truncated(), "{err}");
+        // Silent in the middle of a later frame's header: as truncated.
+        let (mut client, server) = tokio::io::duplex(64);
+        let mut viewer = Connection::new(server, limits());
+        client.write_all(b"1, \xFF12").await.unwrap();
+        assert!(viewer.read_frame(&mut payload).await.unwrap());
+        let err = viewer.read_frame(&mut payload).await.unwrap_err();
+        assert!(err.to_string().contains("rest of the header"), "{err}");
+        assert!(err.is_truncated(), "{err}");
 
         // Streamer: a viewer that never answers.
         let (client, _server) = tokio::io::duplex(64);
