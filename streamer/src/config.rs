@@ -143,7 +143,7 @@ pub fn default_name(source: &SourceSpec, camera: Option<&CameraSpec>) -> String 
             .map_or_else(|| "file".to_string(), |n| n.to_string_lossy().into_owned()),
         SourceSpec::Pipe => "stdin".to_string(),
         // The topic alone: ROS names a picture by its topic, whatever host publishes it.
-        SourceSpec::Ros2(topic) => return shared::wire::ext::cut_name(topic).to_string(),
+        SourceSpec::Ros2(topic) => return shared::wire::names::cut_name(topic).to_string(),
         // Never the camera's user and password: the name is sent before any proof, printed,
         // shown and served.
         SourceSpec::Http(url) => crate::source::mjpeg_http::without_userinfo(url)
@@ -158,14 +158,14 @@ pub fn default_name(source: &SourceSpec, camera: Option<&CameraSpec>) -> String 
     let clean: String = name
         .chars()
         .map(|c| {
-            if shared::wire::ext::is_hidden(c) || c.is_whitespace() {
+            if shared::wire::names::is_hidden(c) || c.is_whitespace() {
                 '_'
             } else {
                 c
             }
         })
         .collect();
-    shared::wire::ext::cut_name(&clean).to_string()
+    shared::wire::names::cut_name(&clean).to_string()
 }
 
 /// This machine's name, or `streamer` when it cannot be read.

@@ -169,14 +169,14 @@ struct Args {
 
 /// A stream name: 1-64 bytes, printable, no spaces (it goes into URLs and key=value lines).
 fn parse_name(s: &str) -> Result<String, String> {
-    if s.is_empty() || s.len() > shared::wire::ext::MAX_NAME_BYTES {
+    if s.is_empty() || s.len() > shared::wire::names::MAX_NAME_BYTES {
         return Err(format!(
             "must be 1 to {} bytes",
-            shared::wire::ext::MAX_NAME_BYTES
+            shared::wire::names::MAX_NAME_BYTES
         ));
     }
     if s.chars()
-        .any(|c| shared::wire::ext::is_hidden(c) || c.is_whitespace())
+        .any(|c| shared::wire::names::is_hidden(c) || c.is_whitespace())
     {
         return Err("must have no spaces, control or invisible characters".into());
     }

@@ -300,7 +300,7 @@ pub(super) fn prove_in(hello: &mut Hello, secret: &[u8], who: Prover, before: &[
 }
 
 /// Why a viewer with the secret refuses a streamer's hello. Each goes into the REFUSE record,
-/// whose limit older programs parse ([`ext::MAX_REFUSE_BYTES`]), and the streamer prints it
+/// whose limit older programs parse ([`crate::wire::names::MAX_REFUSE_BYTES`]), and the streamer prints it
 /// (`refused: the viewer says: ...`): each is short enough to arrive whole, not cut mid-word.
 const NO_PROOF: &str = "the streamer gave no proof of the shared secret (--secret)";
 const OLD_VERSION: &str = "the streamer speaks exchange version 1, which cannot seal frames";
@@ -554,7 +554,7 @@ mod tests {
     fn every_refusal_fits_the_record_whole() {
         for why in REFUSALS {
             assert!(
-                why.len() <= ext::MAX_REFUSE_BYTES,
+                why.len() <= crate::wire::names::MAX_REFUSE_BYTES,
                 "{} bytes: {why}",
                 why.len()
             );

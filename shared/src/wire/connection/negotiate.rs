@@ -161,7 +161,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
             )));
         }
         let nonce = proof::nonce()?;
-        let name = ext::cut_name(&ext.name).to_string();
+        let name = crate::wire::names::cut_name(&ext.name).to_string();
         let mut ours = Hello {
             version: theirs.version.clamp(1, VERSION),
             name: (!name.is_empty()).then_some(name),
