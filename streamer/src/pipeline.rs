@@ -77,12 +77,7 @@ pub fn run(config: Config) -> Result<()> {
                 let _ = dumping.join();
             }
         });
-    send(
-        &sender_config,
-        (&jpeg, raw.clone()),
-        &mut tally,
-        finish_dump,
-    )?;
+    send(&sender_config, (&jpeg, &raw), &mut tally, finish_dump)?;
     let clock = ClockFigures {
         estimate: tally.clock.now(),
         rejected: tally.clock.rejected(),
@@ -181,7 +176,7 @@ fn start_black_box(config: &Config) -> Result<(Feed, Option<thread::JoinHandle<(
 /// then `finish` (the black box's last dump) on the same runtime's blocking pool.
 fn send(
     config: &SenderConfig,
-    (jpeg, source): (&Slot<EncodedFrame>, Arc<Slot<RawFrame>>),
+    (jpeg, source): (&Slot<EncodedFrame>, &Slot<RawFrame>),
     tally: &mut Tally<'_>,
     finish: Option<impl FnOnce() + Send + 'static>,
 ) -> Result<()> {
@@ -201,13 +196,7 @@ fn send(
         let stop = async move {
             let _ = stop_rx.wait_for(|stopped| *stopped).await;
         };
-        // The source's end, for a sender waiting for a viewer (see `sender::run`).
-        let (done_tx, done_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            source.closed().await;
-            let _ = done_tx.send(true);
-        });
-        sender::run(config, (jpeg, done_rx), tally, stop).await;
+        sender::run(config, (jpeg, source), tally, stop).await;
         if let Some(finish) = finish {
             let _ = tokio::task::spawn_blocking(finish).await;
         }

@@ -14,7 +14,6 @@ use shared::runtime::log_limit::LogLimit;
 use shared::wire::connection::Negotiated;
 use shared::{ConnError, Connection, Dialect, Limits, Slot};
 use tokio::net::TcpStream;
-use tokio::sync::watch;
 
 use crate::encode::encoder::EncodedFrame;
 use crate::link::config::SenderConfig;
@@ -38,11 +37,11 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const LEFT_GRACE: Duration = Duration::from_secs(5);
 
 /// Sends frames from `frames` until it closes, the frame limit is reached or `stop` resolves.
-/// `source_done` turns true when the source has ended: with no viewer connected, what it
-/// left is offered for [`LEFT_GRACE`], then the sender ends.
-pub async fn run(
+/// `source` is the capture stage's slot: once it closes (the source ended or failed) with no
+/// viewer connected, what it left is offered for [`LEFT_GRACE`], then the sender ends.
+pub async fn run<R>(
     config: &SenderConfig,
-    (frames, mut source_done): (&Slot<EncodedFrame>, watch::Receiver<bool>),
+    (frames, source): (&Slot<EncodedFrame>, &Slot<R>),
     tally: &mut Tally<'_>,
     stop: impl Future<Output = ()>,
 ) {
@@ -67,7 +66,7 @@ pub async fn run(
         let stream = tokio::select! {
             s = connect(&config.viewer) => s,
             _ = &mut stop => break,
-            _ = source_gone(frames, &mut source_done, &gone_at) => break source_ended(config),
+            _ = source_gone(frames, source, &gone_at) => break source_ended(config),
         };
         let conn = Connection::with_dialect(stream, limits, config.dialect);
         tally.clock.reset();
@@ -90,7 +89,7 @@ pub async fn run(
                 tokio::select! {
                     _ = tokio::time::sleep(MAX_BACKOFF) => {}
                     _ = &mut stop => break,
-                    _ = source_gone(frames, &mut source_done, &gone_at) => break source_ended(config),
+                    _ = source_gone(frames, source, &gone_at) => break source_ended(config),
                 }
             }
             // Not at once: a viewer that closes every connection (full, or taken by a flood)
@@ -102,34 +101,26 @@ pub async fn run(
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = &mut stop => break,
-                    _ = source_gone(frames, &mut source_done, &gone_at) => break source_ended(config),
+                    _ = source_gone(frames, source, &gone_at) => break source_ended(config),
                 }
             }
         }
     }
 }
 
-/// Resolves once the source has ended (or failed: `source_done`, or the frames closed) and
-/// what it left cannot be delivered: at once when nothing is left, else [`LEFT_GRACE`] after
-/// the end was first seen (`gone_at`), so that a short pipe's frames still reach a viewer
-/// being connected to. Waiting on for good would keep a finished or broken streamer alive,
-/// hiding the failure from whoever restarts it (a unit's `Restart=on-failure`).
-async fn source_gone(
+/// Resolves once the source has ended or failed (`source`, the capture stage's slot, closed)
+/// and what it left cannot be delivered: at once when nothing is left, else [`LEFT_GRACE`]
+/// after the end was first seen (`gone_at`), so that a short pipe's frames still reach a
+/// viewer being connected to. Waiting on for good would keep a finished or broken streamer
+/// alive, hiding the failure from whoever restarts it (a unit's `Restart=on-failure`). The
+/// capture's slot, not `frames`: a source whose frames each wait to be taken (a pipe or file
+/// at --fps 0) leaves the encoder waiting on a full `frames` that never closes.
+async fn source_gone<R>(
     frames: &Slot<EncodedFrame>,
-    source_done: &mut watch::Receiver<bool>,
+    source: &Slot<R>,
     gone_at: &OnceLock<tokio::time::Instant>,
 ) {
-    // The source's own end too: one whose frames each wait to be taken (a pipe or file at
-    // --fps 0) leaves the encoder waiting on a full slot that never closes.
-    let done = async {
-        if source_done.wait_for(|done| *done).await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        _ = frames.closed() => {}
-        _ = done => {}
-    }
+    source.closed().await;
     let at = *gone_at.get_or_init(tokio::time::Instant::now);
     if !(frames.is_closed() && frames.is_empty()) {
         tokio::time::sleep_until(at + LEFT_GRACE).await;

@@ -34,7 +34,6 @@ pub fn run(
     // Closed also if the source panics: the encoders and the sender end instead of waiting.
     let _closing = out.close_on_drop();
     let result = pump(source.as_mut(), &out, fps, stamp);
-    out.close();
     (source.skipped(), result)
 }
 
