@@ -197,7 +197,68 @@ const LONG: Duration = Duration::from_secs(60);
 
 /// A raw WebSocket client: the handshake by hand, a masked subscribe, then frames read (or,
 /// stalled, never read).
-fn raw_client(http: &str) -> TcpStream {
+/// Two streams whose names make one topic token (`front-cam`, `front.cam`) and two unnamed
+/// ones from one host (reference streamers) are advertised under four topics: Foxglove ignores
+/// a second channel on a topic, so a shared one would hide a camera.
+#[test]
+fn streams_whose_names_make_one_topic_get_topics_of_their_own() {
+    let _lock = heavy();
+    let (viewer, http) = hub(&[]);
+    let named = |name: &str| {
+        Background::start(
+            "streamer",
+            &[
+                "--source", "test", "--fps", "10", "--size", "160x120", "--quiet",
+            ]
+            .into_iter()
+            .chain(["--name", name, viewer.addr.as_str()])
+            .collect::<Vec<_>>(),
+        )
+    };
+    // The `size` dialect has no extension exchange, so no name: as a reference streamer.
+    let plain = || {
+        let args = [
+            "--protocol",
+            "size",
+            "--source",
+            "test",
+            "--fps",
+            "10",
+            "--quiet",
+        ];
+        Background::start("streamer", &[&args[..], &[viewer.addr.as_str()]].concat())
+    };
+    let _streamers = [named("front-cam"), named("front.cam"), plain(), plain()];
+    let mut s = upgrade(&http);
+    let mut topics = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while topics.len() < 4 {
+        assert!(Instant::now() < deadline, "advertised so far: {topics:?}");
+        let (opcode, payload) = read_frame(&mut s).unwrap();
+        let text = String::from_utf8_lossy(&payload).into_owned();
+        if opcode != 1 || !text.contains("\"advertise\"") {
+            continue;
+        }
+        for (_, rest) in text
+            .match_indices("\"topic\":\"")
+            .map(|(i, m)| (i, &text[i + m.len()..]))
+        {
+            let topic = &rest[..rest.find('"').unwrap()];
+            if let Some(token) = topic.strip_suffix("/image/compressed") {
+                assert!(topics.insert(token.to_string()), "{token} advertised twice");
+            }
+        }
+    }
+    let topics: Vec<&str> = topics.iter().map(String::as_str).collect();
+    assert_eq!(
+        topics,
+        ["/front_cam", "/front_cam_2", "/s127_0_0_1", "/s127_0_0_1_2"]
+    );
+    drop(viewer);
+}
+
+/// A WebSocket client of the hub on Foxglove's subprotocol, past the upgrade.
+fn upgrade(http: &str) -> TcpStream {
     let mut s = TcpStream::connect(http).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let request = format!(
@@ -218,6 +279,11 @@ fn raw_client(http: &str) -> TcpStream {
         "{}",
         String::from_utf8_lossy(&head)
     );
+    s
+}
+
+fn raw_client(http: &str) -> TcpStream {
+    let mut s = upgrade(http);
     // The advertisement first: a subscription names an advertised channel.
     loop {
         let (opcode, payload) = read_frame(&mut s).unwrap();

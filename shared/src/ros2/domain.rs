@@ -117,19 +117,6 @@ pub fn dds_topic(ros_topic: &str) -> Result<String, String> {
     }
 }
 
-/// A legal ROS 2 name part made of `name` (a stream's name): other characters become `_`,
-/// and a leading digit gets one before it.
-pub fn legal_name(name: &str) -> String {
-    let mut out: String = name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect();
-    if !out.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
-        out.insert(0, '_');
-    }
-    out
-}
-
 /// The DDS type name of a ROS 2 message type (`sensor_msgs/msg/Image` →
 /// `sensor_msgs::msg::dds_::Image_`).
 pub fn dds_type(ros_type: &str) -> String {
@@ -154,8 +141,18 @@ mod tests {
             dds_type("sensor_msgs/msg/CompressedImage"),
             "sensor_msgs::msg::dds_::CompressedImage_"
         );
-        assert_eq!(legal_name("robot-1 cam"), "robot_1_cam");
-        assert_eq!(legal_name("3d"), "_3d");
+        // Every stream name makes a legal topic part.
+        for name in [
+            "robot-1 cam",
+            "3d",
+            "",
+            "/cam/image/compressed",
+            "__",
+            "Tür #2",
+        ] {
+            let topic = format!("/preview/{}/image", crate::files::mcap::topic_token(name));
+            assert!(dds_topic(&topic).is_ok(), "{name:?} -> {topic}");
+        }
     }
 
     #[test]

@@ -241,7 +241,9 @@ impl Client {
             .list()
             .iter()
             .filter(|s| !s.has_ended())
-            .map(|s| (s.id, foxglove::topic(s.id, s.name())))
+            // Only once its first frame named it: advertised under a placeholder, a client
+            // would keep that topic for good.
+            .filter_map(|s| Some((s.id, s.topic()?.to_string())))
             .collect();
         let gone: Vec<u64> = (self.advertised.keys())
             .filter(|id| !live.contains_key(id))

@@ -5,7 +5,6 @@
 //! loop is [`super::fanout`].
 
 use serde_json::{json, Value};
-use shared::files::mcap::topic_token;
 use shared::media::ros_image::{self, Latency};
 
 /// The subprotocols served, the hub's preference first (Lichtblick speaks the older one).
@@ -38,15 +37,6 @@ pub fn of_channel(channel: u32) -> (u64, What) {
         What::Latency
     };
     (u64::from(channel / 2), what)
-}
-
-/// The topic name token of a stream: its name, else `stream_ID` (the MCAP recorder's rule,
-/// with the id: two unnamed streams from one host are live at once).
-pub fn topic(stream_id: u64, name: Option<&str>) -> String {
-    match name {
-        Some(name) => topic_token(name),
-        None => format!("stream_{stream_id}"),
-    }
 }
 
 /// The `serverInfo` message, sent first.

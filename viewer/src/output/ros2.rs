@@ -1,7 +1,9 @@
 //! `--ros2-publish [PREFIX]`: every stream received, republished on this host as ROS 2
-//! topics: `PREFIX/NAME/image/compressed` (`sensor_msgs/msg/CompressedImage`, the JPEG as
-//! received, stamped with its capture time on this clock) and `PREFIX/NAME/latency`
-//! (`diagnostic_msgs/msg/DiagnosticArray`, the frame's glass figures up to its arrival).
+//! topics: `PREFIX/TOPIC/image/compressed` (`sensor_msgs/msg/CompressedImage`, the JPEG as
+//! received, stamped with its capture time on this clock) and `PREFIX/TOPIC/latency`
+//! (`diagnostic_msgs/msg/DiagnosticArray`, the frame's glass figures up to its arrival). TOPIC
+//! is the stream's topic token, unique among the live streams
+//! ([`crate::stats::streams::Streams::name`]).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,19 +14,19 @@ use anyhow::{anyhow, Context, Result};
 use bytes::Bytes;
 use shared::media::ros_image::{self, Latency};
 use shared::media::sniff::Kind;
-use shared::ros2::domain::legal_name;
 use shared::ros2::{Domain, Node, Publication};
 use shared::runtime::log_limit::LogLimit;
 use shared::wire::connection::InBand;
 
 use crate::stats::glass::arrival_figures;
 
-/// Frames waiting for the publishing thread, all streams together: past this the oldest
-/// waiting one is dropped (counted), so a stalled DDS never holds back the network thread or
-/// grows memory, and what goes out when it recovers is the newest.
-const QUEUE: usize = 4;
 /// Streams published at most (two topics each); later ones are said once and left out.
 const MAX_STREAMS: usize = 64;
+/// Frames waiting for the publishing thread, all streams together: one per stream (a newer
+/// one replaces it, counted), so a stalled DDS never holds back the network thread or grows
+/// memory, and what goes out when it recovers is each stream's newest. Past this (streams
+/// that came and went) the oldest waiting one makes way.
+const QUEUE: usize = MAX_STREAMS;
 
 /// The `PREFIX` when `--ros2-publish` is given without one.
 pub const DEFAULT_PREFIX: &str = "/preview";
@@ -109,8 +111,8 @@ impl Ros2Out {
             .map_err(|e| anyhow!("--ros2-publish {prefix:?}: {e}"))?;
         let node = Node::new(&domain).map_err(|e| anyhow!("--ros2-publish: {e}"))?;
         eprintln!(
-            "ros2: publishing every stream on {prefix}/NAME/image/compressed and \
-             {prefix}/NAME/latency ({})",
+            "ros2: publishing every stream on {prefix}/TOPIC/image/compressed and \
+             {prefix}/TOPIC/latency, TOPIC its name made a topic ({})",
             domain.describe()
         );
         let waiting = Arc::new(Waiting::default());
@@ -126,9 +128,10 @@ impl Ros2Out {
         })
     }
 
-    /// Offers one received payload of stream `name` (JPEGs only; others are not images ROS
-    /// tools read as `jpeg`). Copies it once, behind the message's header; never waits.
-    pub fn offer(&self, name: &str, payload: &[u8], in_band: Option<&InBand>) {
+    /// Offers one received payload of the stream whose topic token is `topic` (JPEGs only;
+    /// others are not images ROS tools read as `jpeg`). Copies it once, behind the message's
+    /// header; never waits.
+    pub fn offer(&self, topic: &str, payload: &[u8], in_band: Option<&InBand>) {
         if Kind::of(payload) != Some(Kind::Jpeg) {
             return;
         }
@@ -139,11 +142,11 @@ impl Ros2Out {
         };
         let mut image = Vec::with_capacity(payload.len() + 96);
         let len = payload.len() as u32;
-        ros_image::image_prefix(&mut image, capture_ns, name, "jpeg", len);
+        ros_image::image_prefix(&mut image, capture_ns, topic, "jpeg", len);
         image.extend_from_slice(payload);
-        let diag = ros_image::diagnostics(capture_ns, name, "glass", &latency);
+        let diag = ros_image::diagnostics(capture_ns, topic, "glass", &latency);
         let job = Job {
-            name: name.to_string(),
+            name: topic.to_string(),
             image: Bytes::from(image),
             latency: Bytes::from(diag),
         };
@@ -171,13 +174,13 @@ fn now_ns() -> u64 {
 /// The publishing thread: each stream's topics made on its first frame, then written.
 fn publish_all(node: &Node, prefix: &str, queue: &Waiting) {
     let mut topics: HashMap<String, Option<(Publication, Publication)>> = HashMap::new();
-    let full = LogLimit::default();
+    let log = LogLimit::default();
     while let Some(job) = queue.take() {
         if !topics.contains_key(&job.name) {
             // Past the limit a stream is left out without being remembered, so names that
             // keep coming cannot grow the map; it is said once a second at most.
             if topics.len() >= MAX_STREAMS {
-                full.line("full", || {
+                log.line("full", || {
                     format!(
                         "ros2: stream {} not published: {MAX_STREAMS} already are",
                         job.name
@@ -193,15 +196,17 @@ fn publish_all(node: &Node, prefix: &str, queue: &Waiting) {
         };
         for (publication, msg) in [(image, job.image), (latency, job.latency)] {
             if let Err(e) = publication.write(msg) {
-                eprintln!("ros2: stream {}: {e}", job.name);
+                // A DDS that keeps failing fails every frame: a line a second at most.
+                log.line("write", || format!("ros2: stream {}: {e}", job.name));
             }
         }
     }
 }
 
-/// Stream `name`'s two topics; `None` (said) when DDS refuses them.
+/// The two topics of the stream whose topic token is `name`; `None` (said) when DDS refuses
+/// them.
 fn publications(node: &Node, prefix: &str, name: &str) -> Option<(Publication, Publication)> {
-    let base = format!("{prefix}/{}", legal_name(name));
+    let base = format!("{prefix}/{name}");
     let image = format!("{base}/image/compressed");
     let latency = format!("{base}/latency");
     let made = node
@@ -243,13 +248,15 @@ mod tests {
         let next = w.take().unwrap();
         assert_eq!((next.name.as_str(), &next.image[..]), ("a", &[11][..]));
         assert_eq!(w.take().unwrap().name, "b");
-        // More streams than places: the oldest waiting frame makes way.
-        for (i, name) in ["c", "d", "e", "f", "g"].iter().enumerate() {
-            assert_eq!(w.put(job(name, 1)), i == 4);
+        // Every stream gets its place (five streams at once lose nothing); more streams than
+        // places: the oldest waiting frame makes way.
+        let names: Vec<String> = (0..=QUEUE).map(|i| format!("s{i}")).collect();
+        for (i, name) in names.iter().enumerate() {
+            assert_eq!(w.put(job(name, 1)), i == QUEUE, "{name}");
         }
-        assert_eq!(w.take().unwrap().name, "d");
+        assert_eq!(w.take().unwrap().name, "s1");
         w.close();
         let left: Vec<String> = std::iter::from_fn(|| w.take()).map(|j| j.name).collect();
-        assert_eq!(left, ["e", "f", "g"]);
+        assert_eq!(left, names[2..]);
     }
 }

@@ -184,11 +184,11 @@ impl Streamer {
             .recorder
             .offer_timed(self.id, who, &payload, times);
         #[cfg(feature = "ros2")]
-        if let Some(ros2) = &self.shared.ros2 {
-            let name = who
-                .1
-                .map_or_else(|| self.peer.ip().to_string(), str::to_string);
-            ros2.offer(&name, &payload, heard.in_band.as_ref());
+        if let (Some(ros2), Some(topic)) = (
+            &self.shared.ros2,
+            self.info.as_ref().and_then(|i| i.topic()),
+        ) {
+            ros2.offer(topic, &payload, heard.in_band.as_ref());
         }
         if let Some(saver) = &self.shared.saver {
             // Copied into the saver's queue; the file is written on the saver thread.
@@ -225,7 +225,8 @@ impl Streamer {
         total
     }
 
-    /// Says, on the first frame, how the streamer speaks.
+    /// Says, on the first frame, how the streamer speaks; names the stream and gives it its
+    /// topic.
     fn announce(&self, heard: &Heard) {
         let peer = self.peer;
         if let Some(d) = heard.dialect.filter(|d| *d != Dialect::Flag) {
@@ -242,10 +243,13 @@ impl Streamer {
             SEEN.line("extended", || {
                 format!("{peer}: stream {name}: extension exchange (capture times in-band)")
             });
-        } else if heard.overlapping {
-            SEEN.line("overlapping", || {
-                format!("{peer}: overlapping frames (the streamer asked, see --window)")
-            });
+        } else {
+            self.shared.counters.streams.untitled(self.id);
+            if heard.overlapping {
+                SEEN.line("overlapping", || {
+                    format!("{peer}: overlapping frames (the streamer asked, see --window)")
+                });
+            }
         }
     }
 

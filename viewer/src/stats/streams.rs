@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use shared::files::mcap::topic_token;
 use shared::media::ros_image::Latency;
 use shared::media::sniff::Kind;
 use shared::runtime::stats::Histogram;
@@ -56,10 +57,16 @@ impl Streams {
     }
 
     /// Names stream `id` `wanted`, or `wanted#2`, `#3`... when a live stream has that name
-    /// already; returns the name given (the caller says a renaming, naming the peer).
+    /// already or one whose topic it would share (`front cam` and `front-cam` both make
+    /// `front_cam`); returns the name given (the caller says a renaming, naming the peer). The
+    /// stream's topic is its name's token ([`topic_token`]).
     pub fn name(&self, id: u64, wanted: &str) -> String {
         let live = self.lock();
-        let taken = |n: &str| live.values().any(|s| s.id != id && s.name() == Some(n));
+        let taken = |n: &str| {
+            let token = topic_token(n);
+            live.values()
+                .any(|s| s.id != id && (s.name() == Some(n) || s.topic() == Some(&token)))
+        };
         let mut name = wanted.to_string();
         let mut k = 1;
         while taken(&name) {
@@ -68,8 +75,28 @@ impl Streams {
         }
         if let Some(s) = live.get(&id) {
             s.set_name(name.clone());
+            s.set_topic(topic_token(&name));
         }
         name
+    }
+
+    /// Gives stream `id`, which has no name (a reference streamer), its host's address as its
+    /// topic (`s192_168_1_5`, the same across reconnects), with `_2`, `_3`... when a live
+    /// stream has that topic already (two cameras of one board).
+    pub fn untitled(&self, id: u64) {
+        let live = self.lock();
+        let Some(stream) = live.get(&id) else {
+            return;
+        };
+        let base = topic_token(&stream.peer.ip().to_string());
+        let taken = |t: &str| live.values().any(|s| s.id != id && s.topic() == Some(t));
+        let mut topic = base.clone();
+        let mut k = 1;
+        while taken(&topic) {
+            k += 1;
+            topic = format!("{base}_{k}");
+        }
+        stream.set_topic(topic);
     }
 
     /// A live stream by id written in digits, else by name (as given by [`Streams::name`]).
@@ -150,6 +177,9 @@ pub struct StreamInfo {
     said_unknown: Mutex<Vec<Unknown>>,
     /// The stream's name from its hello (our streamers), set once.
     name: OnceLock<String>,
+    /// Its topic token in the live outputs (ROS 2, Foxglove), unique among the live streams;
+    /// set once, on its first frame ([`Streams::name`], [`Streams::untitled`]).
+    topic: OnceLock<String>,
     rate: Mutex<Rate>,
     /// Payloads for readers; `None` until the first one (and always when not publishing).
     latest: watch::Sender<Option<Payload>>,
@@ -222,6 +252,7 @@ impl StreamInfo {
             optical: Mutex::new(OpticalFigures::default()),
             said_unknown: Mutex::new(Vec::new()),
             name: OnceLock::new(),
+            topic: OnceLock::new(),
             rate: Mutex::new(Rate::new(now)),
             latest: watch::Sender::new(None),
             publishing,
@@ -318,6 +349,15 @@ impl StreamInfo {
     /// The stream's name, if its streamer told one.
     pub fn name(&self) -> Option<&str> {
         self.name.get().map(String::as_str)
+    }
+
+    fn set_topic(&self, topic: String) {
+        let _ = self.topic.set(topic);
+    }
+
+    /// The stream's topic token (see [`Streams::name`]); `None` before its first frame.
+    pub fn topic(&self) -> Option<&str> {
+        self.topic.get().map(String::as_str)
     }
 
     /// The figures now.
@@ -507,6 +547,45 @@ mod tests {
         turbojpeg::compress(image, 50, turbojpeg::Subsamp::Sub2x2)
             .unwrap()
             .to_vec()
+    }
+
+    /// Two live streams never share a topic: names that make one token, a renamed stream's
+    /// `#2` against a stream really named `front_2`, unnamed streams of one host.
+    #[test]
+    fn live_streams_get_topics_of_their_own() {
+        let streams = Streams::default();
+        for id in 1..=7 {
+            streams.add(id, peer(id as u16));
+        }
+        assert_eq!(streams.name(1, "front cam"), "front cam");
+        assert_eq!(streams.name(2, "front-cam"), "front-cam#2");
+        assert_eq!(streams.name(3, "front_cam_2"), "front_cam_2#2");
+        streams.untitled(4);
+        streams.untitled(5);
+        assert_eq!(streams.name(6, "/cam/image"), "/cam/image");
+        let topics: Vec<String> = (1..=6)
+            .map(|id| streams.get(id).unwrap().topic().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            topics,
+            [
+                "front_cam",
+                "front_cam_2",
+                "front_cam_2_2",
+                "s127_0_0_1",
+                "s127_0_0_1_2",
+                "cam_image"
+            ]
+        );
+        assert_eq!(
+            streams.get(7).unwrap().topic(),
+            None,
+            "not before its first frame"
+        );
+        // A topic is free again once its stream left.
+        streams.remove(1);
+        assert_eq!(streams.name(7, "front.cam"), "front.cam");
+        assert_eq!(streams.get(7).unwrap().topic(), Some("front_cam"));
     }
 
     #[test]

@@ -49,12 +49,13 @@ impl Format {
     }
 }
 
-/// The stream's name in an MCAP recording's topics: its own name, else its host's address
-/// (the same across reconnects).
+/// The stream's name in an MCAP recording's topics (made a topic token by the writer): its own
+/// name, else its host's address (the same across reconnects), as its live topics are named
+/// ([`crate::stats::streams::Streams::untitled`]).
 fn topic_name(peer: SocketAddr, name: Option<&str>) -> String {
     match name {
         Some(name) => name.to_string(),
-        None => format!("stream_{}", peer.ip()),
+        None => peer.ip().to_string(),
     }
 }
 
