@@ -7,7 +7,7 @@
 //! The attacker connects from 127.0.0.1, the good client from 127.0.0.2 (Linux answers on
 //! all of 127.0.0.0/8).
 
-use std::io::{ErrorKind, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -362,6 +362,57 @@ fn http_auth_asks_every_route_for_credentials() {
         String::from_utf8_lossy(&refused.stderr)
     );
     drop(streamer);
+}
+
+/// With `--http-auth`, connections that never give credentials cannot hold the hub from those
+/// who have them: 64 idle connections (every place) leave room for alice, the oldest of them
+/// closed; and a request refused for want of credentials closes its connection (asking
+/// again and again must not keep it).
+#[test]
+fn connections_without_credentials_cannot_hold_every_place() {
+    let _lock = heavy();
+    let dir = TempDir::new("http-auth-squat");
+    let file = credentials(&dir, 0o600);
+    let (viewer, http) = hub(&["--http-auth", &file, "--http-max-per-client", "64"]);
+    let mut squatters: Vec<TcpStream> = (0..64).map(|_| connect_from("127.0.0.1", &http)).collect();
+    for s in &mut squatters {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    }
+    // Alice may meet a 503 while the hub is still taking the squatters in (it says to retry
+    // in a second); she must get in well before they would be closed for sending nothing
+    // (10 s).
+    wait_for(
+        "alice let in past the squatters",
+        Duration::from_secs(8),
+        || basic(&http, "/api/streams", ALICE).status == 200,
+    );
+    assert!(viewer.stderr.lock().unwrap().iter().any(|l| {
+        l.contains("closing the oldest connection that has made no request with credentials")
+    }));
+    // The first squatter was closed to make room.
+    let mut byte = [0u8; 1];
+    let closed = match squatters[0].read(&mut byte) {
+        Ok(n) => n == 0,
+        Err(e) => e.kind() == ErrorKind::ConnectionReset,
+    };
+    assert!(
+        closed,
+        "the oldest connection without credentials is still open"
+    );
+    // A request without credentials: 401, and the connection closed after it.
+    // (Kept alive, it would be held for the 10 s allowed between requests.)
+    let mut s = connect_from("127.0.0.1", &http);
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET /api/streams HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let refused = read_response(s);
+    assert_eq!(refused.status, 401, "{}", refused.head);
+    assert!(
+        refused.head.contains("connection: close"),
+        "{}",
+        refused.head
+    );
+    drop(viewer);
 }
 
 #[test]

@@ -212,6 +212,13 @@ pub fn exposition(c: &Counters, (clients, refused, ws): (usize, &Counts, &FanOut
     );
     family(
         &mut out,
+        "viewer_http_evicted_total",
+        "counter",
+        "HTTP connections closed, with --http-auth, to make room before they made a request with credentials.",
+        [(String::new(), load(&refused.evicted))],
+    );
+    family(
+        &mut out,
         "viewer_http_requests_refused_total",
         "counter",
         "HTTP requests not routed: 421 naming another host, 429 after too many wrong credentials.",
@@ -419,6 +426,7 @@ mod tests {
             "viewer_streams 1\n",
             "viewer_http_refused_total{status=\"503\"} 4\n",
             "viewer_http_unanswered_total 0\n",
+            "viewer_http_evicted_total 0\n",
             "viewer_http_requests_refused_total{status=\"421\"} 0\n",
             "viewer_http_requests_refused_total{status=\"429\"} 2\n",
             "viewer_stream_bytes_total{stream=\"3\",peer=\"127.0.0.1:5000\"} 5\n",

@@ -35,6 +35,7 @@ mod reply;
 mod routes;
 mod stall;
 pub mod tls;
+mod unproven;
 mod ws;
 
 use std::convert::Infallible;
@@ -48,7 +49,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, X_CONTENT_TYPE_OPTIONS};
+use hyper::header::{HeaderValue, CONNECTION, X_CONTENT_TYPE_OPTIONS};
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -64,6 +65,7 @@ use guesses::Guesses;
 use host::Hosts;
 use refuse::Refuser;
 use reply::Body;
+use unproven::{Ticket, Unproven};
 
 /// HTTP connections served at once; more are answered `503` and closed.
 pub const MAX_CLIENTS: usize = 64;
@@ -113,6 +115,9 @@ pub struct Hub {
     refuser: Refuser,
     /// The WebSocket clients' figures.
     fanout: fanout::FanOut,
+    /// With `--http-auth`, the connections not yet let through, evicted oldest first when
+    /// places run short.
+    unproven: Unproven,
 }
 
 impl Hub {
@@ -131,6 +136,7 @@ impl Hub {
             tls: access.tls,
             refuser: Refuser::default(),
             fanout: fanout::FanOut::default(),
+            unproven: Unproven::default(),
         }
     }
 
@@ -255,14 +261,21 @@ impl Service for Clients {
 type Upgraded = Arc<Mutex<Option<tokio::task::JoinHandle<()>>>>;
 
 /// Answers one request: the checks every request passes ([`checks`]), then its route, or a
-/// WebSocket upgrade at `/` ([`ws`]).
+/// WebSocket upgrade at `/` ([`ws`]). A refused request closes its connection (an unproven
+/// one must not stay by asking again and again); one let through with `--http-auth` proves
+/// its connection (`ticket`).
 fn answer(
     hub: &Arc<Hub>,
     (peer, local): (SocketAddr, SocketAddr),
     request: &mut Request<Incoming>,
-    (upgraded, stop): (&Upgraded, &watch::Receiver<bool>),
+    (upgraded, stop, ticket): (&Upgraded, &watch::Receiver<bool>, Option<&Ticket>),
 ) -> Response<Body> {
-    let mut response = checks::refusal(hub, peer, local, request).unwrap_or_else(|| {
+    let refused = checks::refusal(hub, peer, local, request);
+    if refused.is_none() {
+        ticket.inspect(|t| t.proven());
+    }
+    let closing = refused.is_some();
+    let mut response = refused.unwrap_or_else(|| {
         if ws::is_upgrade(request) {
             let (response, task) = ws::accept(hub, peer, request, stop.clone());
             *upgraded.lock().unwrap_or_else(|e| e.into_inner()) = task;
@@ -272,9 +285,11 @@ fn answer(
         routes::respond(&hub.counters, figures, request)
     });
     // No browser may guess another type than the one given (a payload is not a page).
-    response
-        .headers_mut()
-        .insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    let headers = response.headers_mut();
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if closing {
+        headers.insert(CONNECTION, HeaderValue::from_static("close"));
+    }
     response
 }
 
@@ -292,19 +307,46 @@ async fn serve_client(
         return;
     };
     let stream = stall::WriteDeadline::new(stream, stall::STALL_TIMEOUT);
+    let ticket = hub.auth.is_some().then(|| Arc::new(make_room(&hub, peer)));
     let Some(tls) = hub.tls.clone() else {
-        return serve_http(stream, (peer, local), hub, stop).await;
+        return serve_http(stream, (peer, local), hub, stop, ticket).await;
     };
     let handshake = tokio::select! {
         result = tls.accept(stream) => result,
         _ = stop.wait_for(|s| *s) => return,
+        () = evicted(ticket.as_deref()) => return,
     };
     match handshake {
-        Ok(stream) => serve_http(stream, (peer, local), hub, stop).await,
+        Ok(stream) => serve_http(stream, (peer, local), hub, stop, ticket).await,
         Err(why) => {
             let log = &hub.refuser.log;
             log.line("tls", || format!("{peer}: HTTP: {why}, closing"));
         }
+    }
+}
+
+/// Counts a new connection (from `peer`) as unproven and, when places run short, closes the
+/// oldest unproven one ([`unproven`]).
+fn make_room(hub: &Hub, peer: SocketAddr) -> Ticket {
+    let ticket = hub.unproven.enter();
+    if hub.clients() > MAX_CLIENTS - unproven::HEADROOM && hub.unproven.evict_oldest(&ticket) {
+        hub.refuser.counts.evicted.fetch_add(1, Ordering::Relaxed);
+        hub.refuser.log.line("evict", || {
+            format!(
+                "{peer}: HTTP: {} places taken; closing the oldest connection that has made \
+                 no request with credentials",
+                hub.clients()
+            )
+        });
+    }
+    ticket
+}
+
+/// Resolves when the connection holding `ticket` was evicted; never without one.
+async fn evicted(ticket: Option<&Ticket>) {
+    match ticket {
+        Some(t) => t.evicted().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -331,16 +373,18 @@ async fn serve_http<I>(
     ends: (SocketAddr, SocketAddr),
     hub: Arc<Hub>,
     mut stop: watch::Receiver<bool>,
+    ticket: Option<Arc<Ticket>>,
 ) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let log_hub = hub.clone();
     let upgraded = Upgraded::default();
     let service = {
-        let (upgraded, stop) = (upgraded.clone(), stop.clone());
+        let (upgraded, stop, ticket) = (upgraded.clone(), stop.clone(), ticket.clone());
         service_fn(move |mut request| {
             let hub = hub.clone();
-            let response = answer(&hub, ends, &mut request, (&upgraded, &stop));
+            let with = (&upgraded, &stop, ticket.as_deref());
+            let response = answer(&hub, ends, &mut request, with);
             async move { Ok::<_, Infallible>(response) }
         })
     };
@@ -363,6 +407,7 @@ async fn serve_http<I>(
             }
         }
         _ = stop.wait_for(|s| *s) => {}
+        () = evicted(ticket.as_deref()) => {}
     }
     // An upgraded connection lives on as a WebSocket (which ends when the hub stops).
     let task = upgraded.lock().unwrap_or_else(|e| e.into_inner()).take();

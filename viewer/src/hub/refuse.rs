@@ -39,6 +39,9 @@ pub struct Counts {
     pub misdirected: AtomicU64,
     /// Requests answered `429`: too many wrong credentials from their address.
     pub throttled: AtomicU64,
+    /// Connections closed to make room before they made a request with credentials
+    /// (`--http-auth`).
+    pub evicted: AtomicU64,
 }
 
 /// Answers refusals within the bound, counts and logs them.
