@@ -9,6 +9,8 @@
 use std::io::Write;
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::hub::{get, hub};
@@ -173,4 +175,55 @@ fn huge_picture_headers_take_no_memory() {
             "budget {budget:?}: peak memory {peak_kb} kB"
         );
     }
+}
+
+/// Under a low open-file limit (600, soft and hard: a service's `LimitNOFILE`) the streamer port
+/// takes what the limit leaves and refuses the rest cleanly, one line, rather than failing
+/// every accept (the hub's and the recordings' files too) once descriptors run out.
+#[test]
+fn a_low_open_file_limit_lowers_the_port_cap_instead_of_failing_accepts() {
+    let _lock = heavy();
+    let mut command = Command::new(bin("viewer"));
+    command.args(["--headless", "--listen", "127.0.0.1:0"]);
+    // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 600,
+                rlim_max: 600,
+            };
+            match libc::setrlimit(libc::RLIMIT_NOFILE, &limit) {
+                0 => Ok(()),
+                _ => Err(std::io::Error::last_os_error()),
+            }
+        });
+    }
+    let viewer = Viewer::spawn(&mut command);
+    wait_for(
+        "the viewer's line on its cap",
+        Duration::from_secs(10),
+        || {
+            lines(&viewer).iter().any(|l| {
+            l == "viewer: open files are limited to 600 (ulimit -n): the streamer port takes at \
+                  most 88 connections, not 1024"
+        })
+        },
+    );
+    // 700 silent sockets from 44 addresses (16 an address at most): more than the limit.
+    let _silent: Vec<TcpStream> = (0..700)
+        .map(|i| connect_from(&format!("127.0.0.{}", 2 + i / 16), &viewer.addr))
+        .collect();
+    wait_for(
+        "the port to say it is full",
+        Duration::from_secs(10),
+        || {
+            lines(&viewer)
+                .iter()
+                .any(|l| l.ends_with(": 88 connections already open, closing"))
+        },
+    );
+    let failed: Vec<String> = (lines(&viewer).into_iter())
+        .filter(|l| l.contains("accept failed"))
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}");
 }

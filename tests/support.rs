@@ -123,10 +123,17 @@ impl Viewer {
 
     /// Starts `viewer --listen LISTEN ARGS` and waits for its "listening on" line.
     pub fn start_on(listen: &str, args: &[&str], env: &[(&str, &str)]) -> Viewer {
-        let mut child = Command::new(bin("viewer"))
+        let mut command = Command::new(bin("viewer"));
+        command
             .args(["--listen", listen])
             .args(args)
-            .envs(env.iter().copied())
+            .envs(env.iter().copied());
+        Viewer::spawn(&mut command)
+    }
+
+    /// Starts `command` (a viewer told where to listen) and waits for its "listening on" line.
+    pub fn spawn(command: &mut Command) -> Viewer {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -17,8 +17,12 @@ use tokio::net::{TcpListener, TcpStream};
 
 pub use connection::Shared;
 
-/// Connections served at once; more are closed as they arrive.
+/// Connections served at once; more are closed as they arrive. Fewer when the open-file limit
+/// is lower ([`connection_cap`]).
 pub const MAX_CONNECTIONS: usize = 1024;
+/// Open files kept for everything but the streamer port: the hub's 64 places and 256
+/// refusals being answered, recordings, snapshots, saved frames, the window, DDS.
+const OTHER_FILES: u64 = 512;
 /// Connections one address may hold at once by default (`--max-per-client`), as the hub's:
 /// one host cannot take the port from the others.
 pub const DEFAULT_PER_CLIENT: usize = 16;
@@ -27,13 +31,22 @@ pub const DEFAULT_PER_CLIENT: usize = 16;
 /// limit, or Ctrl-C/SIGTERM); returns once every connection has wound down.
 pub async fn serve(listener: TcpListener, shared: Shared) {
     let per_client = shared.per_client;
-    let gate = Gate::new(shared.allow.clone(), MAX_CONNECTIONS).per_client(per_client);
+    let max = connection_cap(shared::runtime::net::raise_open_files());
+    if max < MAX_CONNECTIONS {
+        eprintln!(
+            "viewer: open files are limited to {} (ulimit -n): the streamer port takes at \
+             most {max} connections, not {MAX_CONNECTIONS}",
+            max as u64 + OTHER_FILES
+        );
+    }
+    let gate = Gate::new(shared.allow.clone(), max).per_client(per_client);
     let mut stop = shared.stop.subscribe();
     // Signals set the flag too (`signals::watch_for_life`).
     let stopped = async {
         let _ = stop.wait_for(|s| *s).await;
     };
     let streamers = Streamers {
+        max,
         per_client,
         shared: shared.clone(),
         next_id: 0,
@@ -43,9 +56,22 @@ pub async fn serve(listener: TcpListener, shared: Shared) {
     while connections.join_next().await.is_some() {}
 }
 
+/// Connections the streamer port may serve when `open_files` may be open (the soft limit,
+/// `None` when unknown): what is left after [`OTHER_FILES`], at most [`MAX_CONNECTIONS`] and at
+/// least 16. Past the limit every accept would fail, the hub's and the recordings' too,
+/// rather than the port refusing its newcomers cleanly.
+fn connection_cap(open_files: Option<u64>) -> usize {
+    match open_files {
+        Some(n) => (n.saturating_sub(OTHER_FILES) as usize).clamp(16, MAX_CONNECTIONS),
+        None => MAX_CONNECTIONS,
+    }
+}
+
 /// The streamer port's side of the accept loop: one task per streamer, numbered in order.
 struct Streamers {
     shared: Shared,
+    /// Connections served at once.
+    max: usize,
     per_client: usize,
     next_id: u64,
     /// Refusals and accept errors come in floods: one line per kind per second.
@@ -67,9 +93,12 @@ impl Service for Streamers {
             Refusal::NotAllowed => self.log.line("not allowed", || {
                 format!("{peer}: not in the --allow list, closing")
             }),
-            Refusal::Full => self.log.line("full", || {
-                format!("{peer}: {MAX_CONNECTIONS} connections already open, closing")
-            }),
+            Refusal::Full => {
+                let max = self.max;
+                self.log.line("full", || {
+                    format!("{peer}: {max} connections already open, closing")
+                })
+            }
             Refusal::PerClient => {
                 let share = self.per_client;
                 self.log.line("share", || {
@@ -86,5 +115,18 @@ impl Service for Streamers {
     fn accept_failed(&mut self, e: &std::io::Error) {
         self.log
             .line("accept", || format!("viewer: accept failed: {e}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_port_takes_what_the_open_file_limit_leaves() {
+        assert_eq!(connection_cap(Some(1 << 20)), MAX_CONNECTIONS);
+        assert_eq!(connection_cap(Some(1024)), 512);
+        assert_eq!(connection_cap(Some(256)), 16);
+        assert_eq!(connection_cap(None), MAX_CONNECTIONS);
     }
 }
