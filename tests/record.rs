@@ -91,6 +91,27 @@ fn record_skips_a_probe_connection_and_records_the_stream_after_it() {
     );
 }
 
+/// The same `--record FILE` run again (the command from the shell's history) keeps the first
+/// run's recording whole: the second goes to `FILE-2`, and says so.
+#[test]
+fn record_never_overwrites_an_earlier_recording() {
+    let _lock = heavy();
+    let dir = TempDir::new("record-again");
+    let path = dir.path("run.mkv");
+    let mut paths = Vec::new();
+    for frames in ["20", "12"] {
+        let (viewer, stdout) = recording_viewer(path.to_str().unwrap(), &[]);
+        stream(&viewer.addr, frames);
+        let (recorded, _) = finish(viewer, &stdout);
+        assert_eq!(recorded.len(), 1, "{:?}", stdout.all());
+        assert_eq!(recorded[0]["frames"], frames);
+        paths.push(PathBuf::from(&recorded[0]["path"]));
+    }
+    assert_eq!(paths, [path.clone(), dir.path("run-2.mkv")]);
+    assert_eq!(packet_times(&path).len(), 20, "the first run's recording");
+    assert_eq!(packet_times(&paths[1]).len(), 12);
+}
+
 #[test]
 fn record_continues_the_same_file_when_the_streamer_reconnects() {
     let _lock = heavy();

@@ -303,7 +303,8 @@ fn prepare_outputs(config: &Config) -> Result<()> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("{}: cannot create the record directory", dir.display()))?;
     } else if let Some(path) = &config.record {
-        // Leave an existing file as it is until a stream is recorded into it.
+        // An existing file is left as it is (a recording goes to FILE-2 beside it): this
+        // only checks that the place takes files.
         let existed = path.exists();
         std::fs::OpenOptions::new()
             .append(true)

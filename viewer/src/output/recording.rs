@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use shared::cli::print_line;
 use shared::files::matroska::write::Mkv;
@@ -17,6 +17,10 @@ use shared::media::sniff::Kind;
 use shared::wire::connection::InBand;
 
 use crate::stats::glass::arrival_figures;
+
+/// How often what was written is forced to the disk (`fsync`): the kernel may otherwise hold
+/// 30 s of a recording in memory, all lost when the robot's battery is pulled.
+const SYNC_EVERY: Duration = Duration::from_secs(2);
 
 /// Whether `path` names an MCAP file (by its extension); anything else is Matroska.
 pub fn is_mcap(path: &Path) -> bool {
@@ -69,6 +73,11 @@ pub struct Recording {
     /// When the last frame arrived (the gap a reconnect leaves starts there).
     last_frame: Instant,
     failed: bool,
+    /// Frames given after a write failed, not written (counted in `dropped=`).
+    unwritten: u64,
+    /// The file again, to force what was written to the disk; when that last happened.
+    sync: Option<File>,
+    synced: Instant,
 }
 
 impl Recording {
@@ -83,6 +92,7 @@ impl Recording {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         let ago = started.elapsed();
+        let sync = file.try_clone().ok();
         Recording {
             path,
             peer,
@@ -95,6 +105,9 @@ impl Recording {
             connections: 1,
             last_frame: started,
             failed: false,
+            unwritten: 0,
+            sync,
+            synced: Instant::now(),
         }
     }
 
@@ -111,6 +124,7 @@ impl Recording {
 
     pub fn frame(&mut self, jpeg: &[u8], at: Instant, in_band: Option<&InBand>) -> io::Result<()> {
         if self.failed {
+            self.unwritten += 1;
             return Ok(());
         }
         let Some(size) = jpeg_size(jpeg) else {
@@ -154,8 +168,13 @@ impl Recording {
             Sink::Mkv(mkv) => mkv.frame(since.as_millis() as u64, jpeg),
             Sink::Mcap(mcap) => {
                 let arrival_ns = self.started_ns + since.as_nanos() as u64;
+                // The capture time on the arrival's clock (this recording's, which a step of
+                // the wall clock does not move): the arrival less the glass up to it.
                 let (latency, capture_ns) = match arrival_figures(in_band) {
-                    Some((l, capture_us)) => (l, capture_us * 1000),
+                    Some((l, _)) => {
+                        let glass_ns = (l.arrival_ms * 1e6).round() as u64;
+                        (l, arrival_ns.saturating_sub(glass_ns))
+                    }
                     None => (Latency::UNKNOWN, arrival_ns),
                 };
                 mcap.frame(&Frame {
@@ -183,7 +202,16 @@ impl Recording {
         // As for a frame: nothing more is written (the frames still queued are not, and a
         // half-written cluster is not written again).
         self.failed |= result.is_err();
-        result
+        result?;
+        if self.synced.elapsed() >= SYNC_EVERY && !self.failed {
+            self.synced = Instant::now();
+            if let Some(file) = &self.sync {
+                let synced = file.sync_data();
+                self.failed |= synced.is_err();
+                synced?;
+            }
+        }
+        Ok(())
     }
 
     /// Finishes the file (or removes it when nothing arrived) and prints what it holds.
@@ -202,6 +230,11 @@ impl Recording {
             Sink::Pending(_) => std::fs::remove_file(&self.path),
             Sink::None => Ok(()),
         };
+        // On the disk before the line says it is recorded.
+        let finished = finished.and_then(|()| match &self.sync {
+            Some(file) if self.frames > 0 => file.sync_all(),
+            _ => Ok(()),
+        });
         if let Err(e) = &finished {
             eprintln!(
                 "viewer: {}: cannot finish the recording: {e}",
@@ -210,6 +243,7 @@ impl Recording {
         }
         // A write failed on the way and the file may lack the last frames it was given.
         let write_error = u8::from(self.failed || finished.is_err());
+        let dropped = dropped + self.unwritten;
         print_line(format_args!(
             "recorded path={} peer={} frames={} duration_s={seconds:.2} dropped={dropped} \
              skipped={} connections={} write_error={write_error}",

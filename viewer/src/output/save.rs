@@ -1,5 +1,6 @@
 //! `--save-dir`: every received payload written exactly as it arrived, one file per frame,
-//! named with a counter and the peer (`000042-192.168.3.7.jpg`). Each file is written under a
+//! named with a counter and the peer (`000042-192.168.3.7.jpg`; a directory that holds an earlier
+//! run's frames is numbered on from its last, never overwritten). Each file is written under a
 //! temporary name and renamed once complete, so a crash never leaves half a file behind. The
 //! writing happens on a saver thread of its own, fed through a bounded queue, so that no file
 //! system call ever runs on the network thread that answers every streamer.
@@ -48,9 +49,18 @@ impl Saver {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let spares = Arc::new(Mutex::new(Vec::new()));
         let returned = spares.clone();
+        let before = last_saved(&dir);
+        if before > 0 {
+            eprintln!(
+                "viewer: {}: holds frames up to {before} of an earlier run; this run's are \
+                 numbered from {}",
+                dir.display(),
+                before + 1
+            );
+        }
         let thread = std::thread::Builder::new()
             .name("save".into())
-            .spawn(move || write_all(&dir, queue, &returned, &counters))?;
+            .spawn(move || write_all(&dir, before, queue, &returned, &counters))?;
         Ok((Saver { jobs, spares }, thread))
     }
 
@@ -70,9 +80,27 @@ impl Saver {
     }
 }
 
-/// The saver thread: writes each queued payload, counts it, hands its buffer back.
+/// The highest frame number among `dir`'s saved frames (an earlier run's), 0 when none.
+fn last_saved(dir: &Path) -> u64 {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return 0;
+    };
+    let number = |name: &str| {
+        let (digits, _) = name.split_once('-')?;
+        let ours = digits.len() >= 6 && digits.bytes().all(|b| b.is_ascii_digit());
+        ours.then(|| digits.parse::<u64>().ok())?
+    };
+    (entries.filter_map(Result::ok))
+        .filter_map(|e| number(e.file_name().to_str()?))
+        .max()
+        .unwrap_or(0)
+}
+
+/// The saver thread: writes each queued payload (numbered on from `before`), counts it, hands
+/// its buffer back.
 fn write_all(
     dir: &Path,
+    before: u64,
     mut queue: mpsc::Receiver<Job>,
     spares: &Mutex<Vec<Vec<u8>>>,
     counters: &Counters,
@@ -80,12 +108,13 @@ fn write_all(
     // A full disk fails every frame: said once a second at most, with the count held back.
     let failed = LogLimit::default();
     while let Some(job) = queue.blocking_recv() {
-        match save(dir, job.counter, job.peer, &job.bytes) {
+        let counter = before.saturating_add(job.counter);
+        match save(dir, counter, job.peer, &job.bytes) {
             Ok(_) => {
                 counters.saved.fetch_add(1, Ordering::Relaxed);
             }
             Err(e) => failed.line("save", || {
-                format!("{}: cannot save frame {}: {e}", dir.display(), job.counter)
+                format!("{}: cannot save frame {counter}: {e}", dir.display())
             }),
         }
         let mut spares = lock(spares);
@@ -180,6 +209,33 @@ mod tests {
             let path = dir.join(format!("{i:06}-10.0.0.2.jpg"));
             assert_eq!(fs::read(&path).unwrap(), [0xFF, 0xD8, i as u8], "{path:?}");
         }
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A second run into the same directory numbers on from the first's last frame.
+    #[test]
+    fn a_second_run_overwrites_nothing() {
+        let dir = std::env::temp_dir().join(format!("saver-again-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("000041-10.0.0.2.jpg"), b"first run").unwrap();
+        fs::write(dir.join("notes-1234567.txt"), b"not ours").unwrap();
+        assert_eq!(last_saved(&dir), 41);
+        let (saver, thread) = Saver::spawn(dir.clone(), Arc::new(Counters::default())).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(saver.save(1, "10.0.0.2".parse().unwrap(), b"\xFF\xD8second"));
+        drop(saver);
+        thread.join().unwrap();
+        assert_eq!(
+            fs::read(dir.join("000041-10.0.0.2.jpg")).unwrap(),
+            b"first run"
+        );
+        assert_eq!(
+            fs::read(dir.join("000042-10.0.0.2.jpg")).unwrap(),
+            b"\xFF\xD8second"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 }

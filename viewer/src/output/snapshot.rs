@@ -44,9 +44,10 @@ pub fn stem(what: &str, who: &str, time: SystemTime) -> String {
     format!("{what}-{who}-{}", utc_stamp(time))
 }
 
-/// Opens `dir/stem.ext` for writing without replacing anything: a second snapshot in the same
-/// millisecond gets `-2`, `-3`, ...
-fn create_new(dir: &Path, stem: &str, exts: &[&str]) -> Result<(String, Vec<(PathBuf, File)>)> {
+/// Opens `dir/stem.ext` for each of `exts` (`""`: no extension) for writing without replacing
+/// anything: a second snapshot in the same millisecond, or a recording into a file that exists,
+/// gets `-2`, `-3`, ... (the same number for every extension).
+pub fn create_new(dir: &Path, stem: &str, exts: &[&str]) -> Result<(String, Vec<(PathBuf, File)>)> {
     for n in 1..100 {
         let name = if n == 1 {
             stem.to_string()
@@ -55,7 +56,10 @@ fn create_new(dir: &Path, stem: &str, exts: &[&str]) -> Result<(String, Vec<(Pat
         };
         let mut files = Vec::new();
         for ext in exts {
-            let path = dir.join(format!("{name}.{ext}"));
+            let path = match ext.is_empty() {
+                true => dir.join(&name),
+                false => dir.join(format!("{name}.{ext}")),
+            };
             match OpenOptions::new().write(true).create_new(true).open(&path) {
                 Ok(file) => files.push((path, file)),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => break,
@@ -71,7 +75,7 @@ fn create_new(dir: &Path, stem: &str, exts: &[&str]) -> Result<(String, Vec<(Pat
             let _ = fs::remove_file(path);
         }
     }
-    anyhow::bail!("{}: too many snapshots named {stem}", dir.display())
+    anyhow::bail!("{}: too many files named {stem}", dir.display())
 }
 
 /// Writes `payload` as received and its full-size decoding (at most `max_pixels`, as

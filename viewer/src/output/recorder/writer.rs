@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -11,10 +12,24 @@ use shared::cli::print_line;
 
 use super::{Active, Message, Recorder};
 use crate::output::recording::{Recording, Written};
+use crate::output::snapshot::create_new;
 
 /// How often every open recording writes out what a stalled stream left buffered (an idle
 /// writer wakes for it; a busy one does it between messages).
 pub(super) const TICK: Duration = Duration::from_millis(500);
+
+/// Creates `path` for a new recording, never over an existing file (an earlier run's
+/// recording under the same `--record FILE`): that one is kept and this one is `FILE-2.mkv`,
+/// `-3`, ...; returns the path taken.
+fn create_numbered(path: &Path) -> anyhow::Result<(PathBuf, File)> {
+    let dir = path.parent().unwrap_or(Path::new(""));
+    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+    let ext = path.extension().unwrap_or_default().to_string_lossy();
+    let (_, mut files) = create_new(dir, &stem, &[&ext])?;
+    files
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("no file created"))
+}
 
 impl Recorder {
     /// Starts the writing thread; it ends after [`Recorder::close`].
@@ -101,8 +116,8 @@ impl Recorder {
                     topic,
                     path,
                     at,
-                } => match File::create(&path) {
-                    Ok(file) => {
+                } => match create_numbered(&path) {
+                    Ok((path, file)) => {
                         print_line(format_args!(
                             "recording path={} peer={peer}",
                             path.display()
@@ -110,7 +125,7 @@ impl Recorder {
                         open.push((rec, Recording::new(file, path, (peer, topic), at)));
                     }
                     Err(e) => {
-                        eprintln!("viewer: {}: cannot record: {e}", path.display());
+                        eprintln!("viewer: {}: cannot record: {e:#}", path.display());
                         self.abandon(rec);
                     }
                 },
