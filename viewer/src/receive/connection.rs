@@ -4,11 +4,13 @@
 
 use std::net::SocketAddr;
 use std::ops::ControlFlow;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, LazyLock};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use futures_util::FutureExt;
 use shared::cli::Cidr;
 use shared::runtime::log_limit::LogLimit;
 use shared::runtime::stats::StreamStats;
@@ -68,13 +70,27 @@ const UNSEEN_BURST: u32 = 20;
 /// time cannot flood the log either, while a few real streamers are each named.
 static SEEN: LazyLock<LogLimit> = LazyLock::new(|| LogLimit::with_burst(UNSEEN_BURST));
 
-/// Serves streamer `id` at `peer` until it leaves, fails, or the viewer stops.
+/// Serves streamer `id` at `peer` until it leaves, fails, or the viewer stops; then takes its
+/// tile, registry entry and recording away, also after a panic (a bug) in serving it, which
+/// would otherwise leave a frozen tile and a stream listed for good.
 pub async fn serve(id: u64, stream: TcpStream, peer: SocketAddr, shared: Shared) {
     // Answers are tiny and awaited: no Nagle. Keepalive finds peers that vanished.
     if let Err(e) = shared::runtime::net::tune(&stream) {
         eprintln!("{peer}: cannot set socket options: {e}");
     }
     let mut streamer = Streamer::join(id, peer, shared);
+    let served = AssertUnwindSafe(read_frames(&mut streamer, stream))
+        .catch_unwind()
+        .await;
+    if served.is_err() {
+        eprintln!("{peer}: serving this streamer failed (a bug: the panic is above), closing");
+    }
+    streamer.leave().await;
+}
+
+/// Reads, answers and hands over frames until the streamer leaves, fails, or the viewer stops.
+async fn read_frames(streamer: &mut Streamer, stream: TcpStream) {
+    let peer = streamer.peer;
     let limits = streamer.shared.limits;
     // The first header (and a secret's proof) within the read timeout of the accept.
     let mut conn = Connection::new(stream, limits)
@@ -114,8 +130,6 @@ pub async fn serve(id: u64, stream: TcpStream, peer: SocketAddr, shared: Shared)
             break;
         }
     }
-    drop(conn);
-    streamer.leave().await;
 }
 
 /// What the connection has learnt about its streamer by the latest frame.
