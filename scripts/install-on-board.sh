@@ -14,7 +14,8 @@
 #   --no-start       install and enable, but do not (re)start the service now
 #
 # Files on the board: /usr/local/bin/streamer, /etc/streamer.conf,
-# /etc/systemd/system/streamer.service. Needs ssh access and root or sudo on the board; with a
+# /etc/systemd/system/streamer.service, /etc/sysusers.d/streamer.conf (the service's user,
+# streamer, made with systemd-sysusers). Needs ssh access and root or sudo on the board; with a
 # terminal, ssh and sudo may ask for passwords, without one (CI) they must not need to.
 # Builds the binary with scripts/cross-build.sh first (cargo redoes only what changed) unless
 # --binary is given. $SSH replaces `ssh`.
@@ -70,6 +71,7 @@ echo "install-on-board: preparing the bundle (streamer, unit, config, installer)
 cp "$binary" "$bundle/streamer"
 scripts/board/render-unit.sh /usr/local/bin/streamer /etc/streamer.conf >"$bundle/streamer.service"
 cp scripts/board/streamer.conf.example "$bundle/streamer.conf.example"
+cp scripts/board/streamer.sysusers "$bundle/streamer.sysusers"
 [ -z "$config" ] || cp "$config" "$bundle/streamer.conf"
 printf '%s\n' "$viewer" >"$bundle/viewer-addr"
 # Runs on the board as root, from the unpacked bundle: checks the binary runs there, installs
@@ -115,11 +117,14 @@ if [ -n "$viewer" ]; then
 fi
 grep -q '^VIEWER_ADDR=.' "$conf" || { say "$conf sets no VIEWER_ADDR" >&2; exit 1; }
 
-say "installing $destdir/etc/systemd/system/streamer.service"
+say "installing $destdir/etc/systemd/system/streamer.service and its user (sysusers.d)"
 install -m 644 "$d/streamer.service" "$destdir/etc/systemd/system/streamer.service"
+mkdir -p "$destdir/etc/sysusers.d"
+install -m 644 "$d/streamer.sysusers" "$destdir/etc/sysusers.d/streamer.conf"
 if [ -n "$destdir" ]; then
   say "--destdir given: not touching systemctl"
 else
+  systemd-sysusers /etc/sysusers.d/streamer.conf
   systemctl daemon-reload
   systemctl enable streamer.service
   if [ "$start" = 1 ]; then

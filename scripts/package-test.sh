@@ -54,7 +54,7 @@ for arch in amd64 arm64; do
   dpkg-deb --contents "$s" >"$work/s.list"
   dpkg-deb --contents "$v" >"$work/v.list"
   for path in ./usr/bin/streamer ./lib/systemd/system/streamer.service \
-    ./lib/systemd/system/streamer@.service ./etc/streamer.conf \
+    ./lib/systemd/system/streamer@.service ./etc/streamer.conf ./usr/lib/sysusers.d/streamer.conf \
     ./usr/share/doc/streamer/copyright ./usr/share/doc/streamer/changelog.Debian.gz \
     ./usr/share/man/man1/streamer.1.gz; do
     grep -q " $path\$" "$work/s.list" || die "streamer_$arch: $path is missing"

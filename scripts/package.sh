@@ -77,7 +77,9 @@ build_package() {
     echo " -- $maintainer  $(date -R -d "@${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct)}")"
   } | gzip -9n >"$pkg/usr/share/doc/$name/changelog.Debian.gz"
   if [ "$name" = streamer ]; then
-    mkdir -p "$pkg/lib/systemd/system" "$pkg/etc"
+    mkdir -p "$pkg/lib/systemd/system" "$pkg/etc" "$pkg/usr/lib/sysusers.d"
+    # The service's own user (postinst makes it now; systemd-sysusers at boot in an image).
+    install -m 644 scripts/board/streamer.sysusers "$pkg/usr/lib/sysusers.d/streamer.conf"
     scripts/board/render-unit.sh /usr/bin/streamer /etc/streamer.conf \
       >"$pkg/lib/systemd/system/streamer.service"
     # One service per camera: streamer@NAME reads /etc/streamer/NAME.conf (not enabled here).
