@@ -1,7 +1,8 @@
 //! The robot's black box (`--black-box SECONDS`): the last seconds of sent JPEGs kept in
 //! memory ([`ring`]), written as one Matroska file by a thread of its own ([`dump`]) on
-//! SIGUSR1 and, with `--black-box-on-loss`, once no frame has been delivered for 2 s (the
-//! seconds before a dropout are what the viewer never received). The link hands over each frame it
+//! SIGUSR1 and, with `--black-box-on-loss`, once a frame that went out has waited 2 s for its
+//! delivery (the seconds before a dropout are what the viewer never received). A source that
+//! is quiet or stalled sends nothing, so nothing waits: that is no loss. The link hands over each frame it
 //! sends with one call ([`Feed::keep`]); capture and sending never wait for a dump.
 //!
 //! A folder of its own rather than part of `link`: the link only feeds it, and what it does
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant};
 use crate::encode::encoder::EncodedFrame;
 use ring::{Kept, Ring};
 
-/// With `--black-box-on-loss`, a dump once no frame has been delivered for this long.
+/// With `--black-box-on-loss`, a dump once a frame sent has waited this long for delivery.
 pub const LOSS_AFTER: Duration = Duration::from_secs(2);
 
 /// `--black-box`, `--black-box-mb`, `--black-box-dir`, `--black-box-on-loss`.
@@ -40,10 +41,8 @@ pub enum Reason {
 
 struct Inner {
     ring: Ring,
-    /// When the newest frame was delivered (acknowledged), or else the first one kept. Not
-    /// when a frame was sent: a viewer that stops answering without closing (a dead link)
-    /// still takes bytes into its socket buffers, and reconnects to it send frames.
-    last_delivered: Option<Instant>,
+    /// What the link owes: a loss is a delivery owed for [`LOSS_AFTER`].
+    owed: Owed,
     /// A frame was delivered since the last dump for a loss: the next loss may dump again,
     /// so a long outage, reconnects and all, dumps once.
     armed: bool,
@@ -52,6 +51,44 @@ struct Inner {
     closed: bool,
     /// The line about a frame too large for the bound was printed (once a run).
     said_too_large: bool,
+}
+
+/// The deliveries the link owes. Not the time since the last delivery: a quiet source (a ROS 2
+/// topic at 0.2 Hz) or a stalled camera sends nothing, and owes nothing; a dead link is one
+/// that takes frames (into its socket buffers) and delivers none.
+#[derive(Debug, Default)]
+struct Owed {
+    /// Frames sent and not yet delivered (acknowledged) nor given up with their connection.
+    in_flight: usize,
+    /// Since when a delivery is owed: the oldest frame not delivered went out then (or the
+    /// previous delivery came then, with frames still in flight), or a connection failed then
+    /// (with or without frames in flight, the link is down until a new one delivers).
+    since: Option<Instant>,
+}
+
+impl Owed {
+    fn sent(&mut self, now: Instant) {
+        self.in_flight += 1;
+        self.since.get_or_insert(now);
+    }
+
+    fn delivered(&mut self, now: Instant) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.since = (self.in_flight > 0).then_some(now);
+    }
+
+    /// A connection failed at `now`: its frames are given up, and a delivery is owed from
+    /// the oldest of them, or from now, until a new connection delivers.
+    fn connection_lost(&mut self, now: Instant) {
+        self.in_flight = 0;
+        self.since.get_or_insert(now);
+    }
+
+    /// How long a delivery has been owed at `now` (zero when none is).
+    fn since(&self, now: Instant) -> Duration {
+        self.since
+            .map_or(Duration::ZERO, |t| now.saturating_duration_since(t))
+    }
 }
 
 /// The ring, shared by the link (frames), the signal task (requests) and the writing thread.
@@ -87,9 +124,7 @@ impl BlackBox {
                 inner.requested = false;
                 return Some((Reason::Signal, inner.ring.snapshot()));
             }
-            let silent = inner
-                .last_delivered
-                .is_some_and(|t| t.elapsed() >= LOSS_AFTER);
+            let silent = inner.owed.since(Instant::now()) >= LOSS_AFTER;
             if self.options.on_loss && inner.armed && silent && !inner.closed {
                 inner.armed = false;
                 return Some((Reason::Loss, inner.ring.snapshot()));
@@ -132,7 +167,7 @@ impl Feed {
         let black_box = Arc::new(BlackBox {
             inner: Mutex::new(Inner {
                 ring: Ring::new(options.seconds, options.max_bytes),
-                last_delivered: None,
+                owed: Owed::default(),
                 armed: false,
                 requested: false,
                 closed: false,
@@ -153,7 +188,7 @@ impl Feed {
         if let Some(b) = &self.0 {
             let mut inner = b.lock();
             inner.ring.keep(frame.captured_at, frame.jpeg());
-            inner.last_delivered.get_or_insert_with(Instant::now);
+            inner.owed.sent(Instant::now());
             if inner.ring.too_large > 0 && !inner.said_too_large {
                 inner.said_too_large = true;
                 eprintln!(
@@ -166,12 +201,20 @@ impl Feed {
     }
 
     /// A frame was delivered (its answer came, or with `len32` the socket took it): the link
-    /// is up, and a later silence is a loss worth a dump.
+    /// is up, and a later wait for a delivery is a loss worth a dump.
     pub fn delivered(&self) {
         if let Some(b) = &self.0 {
             let mut inner = b.lock();
-            inner.last_delivered = Some(Instant::now());
+            inner.owed.delivered(Instant::now());
             inner.armed = true;
+        }
+    }
+
+    /// A connection failed: whatever it had in flight will never be delivered, and a delivery
+    /// is owed from the oldest of those frames, or from now.
+    pub fn connection_lost(&self) {
+        if let Some(b) = &self.0 {
+            b.lock().owed.connection_lost(Instant::now());
         }
     }
 
@@ -204,5 +247,41 @@ impl Feed {
                 Err(e) => eprintln!("streamer: cannot watch SIGUSR1 ({e}); no dumps by signal"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: fn(u64) -> Duration = Duration::from_secs;
+
+    #[test]
+    fn a_loss_is_a_delivery_owed_not_a_quiet_source() {
+        let t0 = Instant::now();
+        let mut owed = Owed::default();
+        // A source at one frame every 5 s, each delivered at once: never owed.
+        for k in 0..3 {
+            owed.sent(t0 + S(5 * k));
+            owed.delivered(t0 + S(5 * k));
+            assert_eq!(owed.since(t0 + S(5 * k + 4)), Duration::ZERO);
+        }
+        // Two frames out, one delivered: the other is owed from that delivery.
+        owed.sent(t0 + S(20));
+        owed.sent(t0 + S(21));
+        owed.delivered(t0 + S(22));
+        assert_eq!(owed.since(t0 + S(25)), S(3));
+        // The connection fails with it in flight; nothing is sent while it is down: the
+        // debt stands, and grows until a new connection delivers.
+        owed.connection_lost(t0 + S(23));
+        assert_eq!(owed.since(t0 + S(30)), S(8));
+        owed.sent(t0 + S(31));
+        assert_eq!(owed.since(t0 + S(31)), S(9), "the older debt counts");
+        owed.delivered(t0 + S(32));
+        assert_eq!(owed.since(t0 + S(40)), Duration::ZERO);
+        // A connection that fails with nothing in flight (the viewer closed between frames):
+        // owed from then.
+        owed.connection_lost(t0 + S(41));
+        assert_eq!(owed.since(t0 + S(44)), S(3));
     }
 }

@@ -244,7 +244,14 @@ impl Encoder {
             height: header.height,
             subsamp: header.subsamp,
         };
-        decompressor.decompress_to_yuv(jpeg, image).ok()?;
+        match decompressor.decompress_to_yuv(jpeg, image) {
+            Ok(()) => {}
+            // Many UVC cameras pad every frame before its end marker: libjpeg-turbo decodes
+            // the whole picture and reports a warning, which the crate returns as an error.
+            // Passed through, every frame would go out at the camera's quality and size.
+            Err(e) if e.to_string().contains("extraneous bytes before marker") => {}
+            Err(_) => return None,
+        }
         Some((header.width, header.height, header.subsamp))
     }
 }
@@ -802,6 +809,20 @@ mod tests {
             (64, 32, Subsamp::Sub2x1)
         );
         assert!(close(centre_rgb(&mut enc, &mut raw).0, [0, 0, 255]));
+
+        // Padding before the end marker, as many UVC cameras send with every frame (more than the
+        // decoder reads ahead, so that it counts them): libjpeg-turbo
+        // warns, the picture is whole, and it is encoded again all the same.
+        let end = camera_jpeg.len() - 2;
+        let padded = [&camera_jpeg[..end], &[0u8; 64][..], &camera_jpeg[end..]].concat();
+        assert!(turbojpeg::decompress(&padded, turbojpeg::PixelFormat::RGB).is_err());
+        let mut padded = RawFrame {
+            data: padded,
+            ..raw.clone()
+        };
+        enc.encode(&mut padded, &mut out).unwrap();
+        assert_eq!(out.quality, Some(20), "passed through, not encoded again");
+        assert!(close(centre_rgb(&mut enc, &mut padded).0, [0, 0, 255]));
 
         let mut broken = RawFrame {
             data: camera_jpeg[..40].to_vec(),

@@ -348,6 +348,7 @@ impl<'a> Tally<'a> {
     /// Counts frames lost in flight with their connection; a hold for a fresher frame ends.
     pub fn lost(&mut self, frames: usize) {
         self.stats.lost += frames as u64;
+        self.config.black_box.connection_lost();
         self.fresh_end(Instant::now());
     }
 
