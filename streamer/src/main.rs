@@ -151,10 +151,17 @@ struct Args {
     #[arg(long, value_name = "DIR", default_value = ".")]
     black_box_dir: PathBuf,
 
-    /// Also write the black box once no frame has been delivered to the viewer for 2 s (the
-    /// viewer vanished or went silent, or the link dropped).
+    /// Also write the black box once a frame sent has waited 2 s for the viewer's answer, or
+    /// a connection failed and none delivered since (the viewer vanished or went silent, or
+    /// the link dropped); a quiet or stalled source is no loss.
     #[arg(long, requires = "black_box")]
     black_box_on_loss: bool,
+
+    /// Black-box dumps kept in --black-box-dir: past N the oldest are removed, so that a link
+    /// that drops every few minutes cannot fill the robot's disk over days.
+    #[arg(long, value_name = "N", default_value_t = 10, requires = "black_box")]
+    #[arg(value_parser = clap::value_parser!(u32).range(1..=10000))]
+    black_box_keep: u32,
     /// The stream's name, shown by our viewer on its tile, HUD, /api/streams, /stream/NAME,
     /// metrics and file names (1-64 characters, no spaces). Default: the host name and the
     /// source, e.g. x3pi/video8, x3pi/test or x3pi/clip.y4m.
@@ -260,6 +267,7 @@ fn main() -> ExitCode {
             max_bytes: usize::try_from(u64::from(args.black_box_mb) << 20).unwrap_or(usize::MAX),
             dir: args.black_box_dir.clone(),
             on_loss: args.black_box_on_loss,
+            keep: args.black_box_keep as usize,
         }),
     };
     match streamer::run(config) {

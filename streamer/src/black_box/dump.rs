@@ -1,12 +1,13 @@
 //! Writing a dump: the black box's frames as one Matroska file
 //! `DIR/blackbox-<UTC time>.mkv`, timed by capture, on the black box's own thread. A
 //! directory that is missing, full or not writable gives one line on stderr, the partial file
-//! is removed, and the stream is never touched.
+//! is removed, and the stream is never touched. The newest `--black-box-keep` dumps are kept,
+//! and a crash's leftover `.part` files removed, so that dumps cannot fill the disk over days.
 
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use shared::cli::print_line;
 use shared::files::matroska::write::Mkv;
@@ -16,10 +17,50 @@ use shared::media::sniff::Kind;
 use super::ring::Kept;
 use super::{BlackBox, Reason};
 
-/// The writing thread: one dump at a time, until the black box is closed.
-pub fn run(black_box: &BlackBox, dir: &Path) {
+/// A `.part` file older than this is a crash's (a dump takes seconds), not another
+/// streamer's dump being written into the same directory.
+const STALE_PART: Duration = Duration::from_secs(600);
+
+/// The writing thread: one dump at a time, keeping the newest `keep`, until the black box is
+/// closed.
+pub fn run(black_box: &BlackBox, dir: &Path, keep: usize) {
+    tidy(dir, keep);
     while let Some((reason, frames)) = black_box.next_dump() {
         dump(dir, reason, &frames);
+        tidy(dir, keep);
+    }
+}
+
+/// Removes all but the newest `keep` dumps in `dir` (by name: the UTC stamp sorts them) and
+/// stale `.part` files; one line when it removed any.
+fn tidy(dir: &Path, keep: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let (mut dumps, mut parts) = (Vec::new(), Vec::new());
+    for entry in entries.filter_map(Result::ok) {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("blackbox-") && name.ends_with(".mkv") {
+            dumps.push(name);
+        } else if name.starts_with(".blackbox-") && name.ends_with(".part") {
+            let age = entry.metadata().and_then(|m| m.modified()).ok();
+            let age = age.and_then(|t| t.elapsed().ok()).unwrap_or_default();
+            if age > STALE_PART {
+                parts.push(name);
+            }
+        }
+    }
+    dumps.sort();
+    let old = dumps.len().saturating_sub(keep);
+    let removed = (dumps.iter().take(old).chain(&parts))
+        .filter(|name| std::fs::remove_file(dir.join(name)).is_ok())
+        .count();
+    if removed > 0 {
+        eprintln!(
+            "streamer: black box: removed {removed} old file(s) from {} (keeping the newest \
+             {keep} dumps, --black-box-keep)",
+            dir.display()
+        );
     }
 }
 
@@ -142,6 +183,37 @@ mod tests {
     use shared::media::jpeg_scan::testing::real_jpeg as jpeg;
     use std::sync::Arc;
     use std::time::{Duration, Instant};
+
+    /// Past `keep` dumps the oldest go, whatever else the directory holds; a crash's old
+    /// `.part` goes, a fresh one (another streamer writing) stays.
+    #[test]
+    fn only_the_newest_dumps_are_kept() {
+        let dir = std::env::temp_dir().join(format!("black-box-keep-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let dumps: Vec<String> = (1..=5)
+            .map(|d| format!("blackbox-2026120{d}-120000.000.mkv"))
+            .collect();
+        let others = ["notes.txt", ".blackbox-20261207-120000.000-42.part"];
+        for name in dumps.iter().map(String::as_str).chain(others) {
+            std::fs::write(dir.join(name), b"x").unwrap();
+        }
+        let stale = dir.join(".blackbox-20261201-120000.000-41.part");
+        let file = File::create(&stale).unwrap();
+        let old = SystemTime::now() - STALE_PART - Duration::from_secs(1);
+        file.set_modified(old).unwrap();
+        tidy(&dir, 2);
+        let mut left: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut want: Vec<String> = dumps[3..].to_vec();
+        want.extend(others.iter().map(|s| s.to_string()));
+        want.sort();
+        assert_eq!(left, want);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn a_dump_holds_the_jpeg_frames_at_their_capture_times() {

@@ -30,6 +30,8 @@ pub struct Options {
     pub max_bytes: usize,
     pub dir: PathBuf,
     pub on_loss: bool,
+    /// Dumps kept in `dir`; the oldest beyond go (`--black-box-keep`).
+    pub keep: usize,
 }
 
 /// Why a dump was written.
@@ -179,7 +181,7 @@ impl Feed {
         let me = black_box.clone();
         let writer = std::thread::Builder::new()
             .name("black-box".into())
-            .spawn(move || dump::run(&me, &me.options.dir))?;
+            .spawn(move || dump::run(&me, &me.options.dir, me.options.keep))?;
         Ok((Feed(Some(black_box)), Some(writer)))
     }
 
