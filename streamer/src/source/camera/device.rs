@@ -67,13 +67,36 @@ pub fn video_nodes() -> Vec<PathBuf> {
 pub(super) fn open_capture(path: &Path) -> Result<(Device, String)> {
     let name = path.display();
     let device = Device::with_path(path).with_context(|| format!("{name}: cannot open"))?;
-    let caps = device
-        .query_caps()
-        .with_context(|| format!("{name}: not a V4L2 device"))?;
-    match node_kind(caps.capabilities.bits()) {
-        NodeKind::Capture => Ok((device, caps.card)),
+    let (caps, card) = query_caps(&device).with_context(|| format!("{name}: not a V4L2 device"))?;
+    match node_kind(caps) {
+        NodeKind::Capture => Ok((device, card)),
         NodeKind::Other(what) => bail!("{name}: {what}, not a camera"),
     }
+}
+
+/// The node's device capabilities and card name, by VIDIOC_QUERYCAP. Not v4l's `query_caps`:
+/// it panics on a name not valid UTF-8, and uvcvideo cuts a USB product name to 31 bytes, so
+/// a camera with a long non-ASCII name (a Chinese webcam's) would crash the streamer at start
+/// and `--list-cameras` while scanning.
+fn query_caps(device: &Device) -> io::Result<(u32, String)> {
+    // SAFETY: an all-zero v4l2_capability is valid (integers and byte arrays).
+    let mut caps: v4l::v4l_sys::v4l2_capability = unsafe { std::mem::zeroed() };
+    // SAFETY: VIDIOC_QUERYCAP fills the v4l2_capability it is given, nothing more.
+    unsafe {
+        v4l::v4l2::ioctl(
+            device.handle().fd(),
+            v4l::v4l2::vidioc::VIDIOC_QUERYCAP,
+            &mut caps as *mut _ as *mut std::os::raw::c_void,
+        )?;
+    }
+    Ok((caps.device_caps, card_name(&caps.card)))
+}
+
+/// A driver's NUL-padded name: up to its first NUL, a character cut short by the driver's
+/// byte limit shown as U+FFFD.
+fn card_name(bytes: &[u8]) -> String {
+    let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
+    String::from_utf8_lossy(&bytes[..end]).into_owned()
 }
 
 /// Every mode the device offers in a handled format.
@@ -218,6 +241,21 @@ pub fn list(out: &mut impl io::Write) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_card_name_cut_inside_a_character_is_read_not_a_panic() {
+        // "USB 高清摄像头 camera" cut inside 头 (as a driver cuts at its byte limit), NUL-padded.
+        let full = "USB 高清摄像头 camera".as_bytes();
+        let mut card = [0u8; 32];
+        card[..17].copy_from_slice(&full[..17]);
+        assert!(
+            std::str::from_utf8(&card).is_err(),
+            "v4l's own query panics here"
+        );
+        assert_eq!(card_name(&card), "USB 高清摄像\u{FFFD}");
+        assert_eq!(card_name(b"vivid\0\0\0"), "vivid");
+        assert_eq!(card_name(b"no nul at all"), "no nul at all");
+    }
 
     #[test]
     fn keeps_only_capture_nodes() {
