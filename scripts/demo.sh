@@ -43,7 +43,7 @@ done
 
 source_args=()
 case " $* " in
-  *" --source "*) ;;
+  *" --source "* | *" --source="*) ;;
   *)
     if compgen -G '/dev/video*' >/dev/null &&
        ! ./target/release/streamer --list-cameras | grep -qi '^no V4L2 capture devices'; then

@@ -89,19 +89,24 @@ fi
 if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
   export PATH="$HOME/.cargo/bin:$PATH"
 fi
-if ! command -v cargo >/dev/null 2>&1; then
-  echo "setup: no Rust toolchain found; installing one with rustup (https://rustup.rs)"
+# A distribution's cargo (Debian 12's rustc 1.63) is older than the workspace needs and has no
+# rustup to update it: rustup's toolchain goes first on PATH instead.
+need=$(sed -n '/^\[workspace.package\]/,/^\[/s/^rust-version = "\(.*\)"/\1/p' "$(dirname "$0")/../Cargo.toml")
+too_old() {
+  local have
+  have=$(rustc --version 2>/dev/null | cut -d' ' -f2)
+  [ -z "$have" ] || [ "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -n1)" != "$need" ]
+}
+if ! command -v cargo >/dev/null 2>&1 || { too_old && ! command -v rustup >/dev/null 2>&1; }; then
+  echo "setup: no Rust toolchain of $need or newer found; installing one with rustup (https://rustup.rs)"
   $sudo apt-get install -y -qq curl ca-certificates >/dev/null
   curl --proto '=https' --tlsv1.2 -sSf --connect-timeout 20 --max-time 300 https://sh.rustup.rs |
     sh -s -- -y --profile minimal
   export PATH="$HOME/.cargo/bin:$PATH"
 fi
-# A rustc older than the workspace's rust-version (a distribution's, an old rustup default)
-# would stop the build later, less clearly; say so now.
-need=$(sed -n '/^\[workspace.package\]/,/^\[/s/^rust-version = "\(.*\)"/\1/p' "$(dirname "$0")/../Cargo.toml")
-have=$(rustc --version | cut -d' ' -f2)
-if [ "$(printf '%s\n%s\n' "$need" "$have" | sort -V | head -n1)" != "$need" ]; then
-  echo "setup: rustc $have is older than the workspace's rust-version $need: update it (rustup update stable)" >&2
+# An old rustup default would stop the build later, less clearly; say so now.
+if too_old; then
+  echo "setup: rustc $(rustc --version | cut -d' ' -f2) is older than the workspace's rust-version $need: update it (rustup update stable)" >&2
   exit 1
 fi
 if command -v rustup >/dev/null 2>&1; then

@@ -10,6 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
+# Said at once, not half an hour in when the package test or the camera VM needs them.
+[ "$(id -u)" -eq 0 ] || { echo "test: run me as root (sudo -i, a container, a VM): see README.md" >&2; exit 1; }
+[ "$(uname -m)" = x86_64 ] || { echo "test: needs an x86_64 machine (cross builds, the amd64 camera VM), not $(uname -m)" >&2; exit 1; }
+
 # Each stage's header says how long the one before took, so a CI log shows where the time goes
 # (the budget is 40 minutes from a fresh clone: docs/testing.md).
 began=$(date +%s)
