@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
-scripts/setup.sh
+scripts/setup.sh --demo
 echo "demo: building release binaries"
 cargo build --locked --release -p streamer -p viewer
 

@@ -1,7 +1,14 @@
 #!/usr/bin/env bash
 # Installs what building, running and testing need on Debian or Ubuntu: the Rust toolchain
 # (with rustfmt and clippy) and a few system packages. Idempotent: installs only what is missing.
+# With --demo (scripts/demo.sh), only what building and running the two programs need: no test
+# tools (browser, wine, QEMU, PyPI and npm clients), so the first command is quick and cannot
+# fail on them.
 set -euo pipefail
+demo=false
+if [ "${1:-}" = --demo ]; then
+  demo=true
+fi
 
 sudo=""
 if [ "$(id -u)" -ne 0 ]; then
@@ -13,7 +20,7 @@ fi
 # (apt-cache show also succeeds, printing nothing, for a name other packages merely mention.)
 known() { [[ $(apt-cache show "$1" 2>/dev/null) == *$'\nVersion: '* ]]; }
 browser=chromium
-if ! known chromium; then
+if ! $demo && ! known chromium; then
   known chromium-browser || $sudo apt-get update -qq
   known chromium || browser=chromium-browser
 fi
@@ -66,6 +73,10 @@ packages=(
   gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 zip unzip wine wine64
 )
 
+if $demo; then
+  packages=(build-essential cmake nasm pkg-config libclang-dev
+    libx11-6 libxext6 libxcursor1 libxrandr2 libxi6 libxkbcommon0 procps)
+fi
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
@@ -80,7 +91,7 @@ else
   echo "setup: Debian packages already installed"
 fi
 # Debian's and Ubuntu's nodejs only suggest npm, which --no-install-recommends leaves out.
-if ! command -v npm >/dev/null 2>&1; then
+if ! $demo && ! command -v npm >/dev/null 2>&1; then
   echo "setup: nodejs came without npm; installing Debian packages: npm"
   $sudo apt-get update -qq
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm >/dev/null
@@ -116,6 +127,10 @@ if command -v rustup >/dev/null 2>&1; then
       rustup component add "$c"
     fi
   done
+fi
+if $demo; then
+  echo "setup: $(cargo --version) (what the demo needs; scripts/test.sh installs the rest)"
+  exit 0
 fi
 # The test runner (scripts/test.sh): a time limit per test, each in its own process.
 if ! cargo nextest --version >/dev/null 2>&1; then
