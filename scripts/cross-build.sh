@@ -112,20 +112,12 @@ stage "glibc $max_glibc sysroot from Debian bullseye (cached in .cache/cross)"
 # itself, not bullseye-security: the link needs the 2.31 ABI, not the newest patch, and the
 # security mirror does not always carry arm64 files.
 sysroot_debs=(libc6 libc6-dev linux-libc-dev libgcc-s1)
-apt_dir=$cache/apt
 debs=$cache/debs
-mkdir -p "$apt_dir/state/lists/partial" "$apt_dir/cache/archives/partial" "$apt_dir/parts" "$debs"
-touch "$apt_dir/status"
-cat >"$apt_dir/sources.list" <<'EOF'
-deb [arch=arm64 signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian bullseye main
-EOF
-# A private apt: its own sources, package lists, cache and (empty) status file, arm64 only. It
-# never reads or changes the machine's package state, so it runs without root.
-apt_priv=(apt-get -q
-  -o "Dir::Etc::SourceList=$apt_dir/sources.list" -o "Dir::Etc::SourceParts=$apt_dir/parts"
-  -o "Dir::State=$apt_dir/state" -o "Dir::State::status=$apt_dir/status"
-  -o "Dir::Cache=$apt_dir/cache" -o "APT::Architecture=arm64" -o "APT::Architectures=arm64"
-  -o "APT::Sandbox::User=$(id -un)" -o "Debug::NoLocking=true")
+mkdir -p "$debs"
+# shellcheck source=scripts/debian-apt.sh
+. scripts/debian-apt.sh
+debian_apt "$cache/apt" arm64 bullseye
+apt_priv=(apt-get "${apt_opts[@]}")
 have_all_debs() {
   local p
   for p in "${sysroot_debs[@]}"; do

@@ -40,6 +40,9 @@ packages=(
   # Camera: bindgen needs libclang for the V4L2 bindings; scripts/vm-camera-test.sh boots a
   # VM with QEMU and builds its initramfs from busybox, cpio and xz.
   libclang-dev qemu-system-x86 busybox-static cpio xz-utils
+  # The VM's kernel and the arm64 sysroot come from Debian's archive through a private apt
+  # (scripts/debian-apt.sh), on Ubuntu too: its signing keys.
+  debian-archive-keyring
   # Pipe and HTTP sources (tests/pipes.rs): ffmpeg and GStreamer producers, and OpenCV for
   # examples/opencv_overlay.py (Debian's python3 sees python3-opencv).
   ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good

@@ -45,15 +45,22 @@ cargo build --release -p streamer -p viewer
 bins=(target/release/streamer target/release/viewer)
 
 # --- Debian's kernel: vmlinuz and the media modules vivid needs -----------------------------
+# From Debian bookworm through a private apt (scripts/debian-apt.sh), whatever the host runs:
+# Ubuntu names its kernels otherwise and keeps vivid, compressed, in linux-modules-extra.
 mkdir -p "$cache"
-kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-  awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+# shellcheck source=scripts/debian-apt.sh
+. scripts/debian-apt.sh
+debian_apt "$cache/apt" amd64 bookworm
+kernel_of() {
+  apt-cache "${apt_opts[@]}" depends linux-image-amd64 2>/dev/null |
+    awk '/Depends: linux-image-[0-9]/ { print $2; exit }'
+}
+kpkg=$(kernel_of || true)
 if [ -z "$kpkg" ]; then
-  $sudo apt-get update -qq
-  kpkg=$(apt-cache depends linux-image-amd64 |
-    awk '/Depends: linux-image-[0-9]/ { print $2; exit }')
+  apt-get "${apt_opts[@]}" update </dev/null >/dev/null
+  kpkg=$(kernel_of || true)
 fi
-[ -n "$kpkg" ] || die "cannot tell which kernel package linux-image-amd64 depends on"
+[ -n "$kpkg" ] || die "cannot tell which kernel package Debian bookworm's linux-image-amd64 depends on"
 kdir="$cache/$kpkg"
 if [ ! -e "$kdir/.unpacked" ]; then
   deb=$(ls "$cache/${kpkg}"_*.deb 2>/dev/null | head -1 || true)
@@ -61,7 +68,8 @@ if [ ! -e "$kdir/.unpacked" ]; then
     # A newer kernel replaces the cached one rather than piling up next to it.
     rm -rf "$cache"/linux-image-*
     say "downloading $kpkg (once; cached in $cache)"
-    (cd "$cache" && apt-get download "$kpkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+    (cd "$cache" && apt-get "${apt_opts[@]}" download "$kpkg" </dev/null 2>&1 |
+      grep -v '^W: Download is performed unsandboxed' || true)
     deb=$(ls "$cache/${kpkg}"_*.deb 2>/dev/null | head -1 || true)
     [ -n "$deb" ] || die "apt-get download $kpkg failed"
   fi
