@@ -196,13 +196,20 @@ def main():
             check(used.startswith(f"--camera {BY_ID_LINK}"), f"{name}: ran with {used!r}")
         if action == ["unplug"]:
             print("  " + read(out / f"{name}.action").strip().replace("\n", "; "))
-            events = [l for l in serr.splitlines() if " lost " in l or ": back: " in l]
+            events = [
+                l
+                for l in serr.splitlines()
+                if " lost " in l or ": back: " in l or ": cannot start it again: " in l
+            ]
             for line in events:
                 print(f"  streamer: {line}")
             connects = read(out / f"{name}.verr").count("streamer connected")
             print(f"  viewer saw {connects} connection(s)")
             check(any(" lost " in l for l in events), f"{name}: the streamer never saw the loss")
             check(any(": back: " in l for l in events), f"{name}: the camera never came back")
+            # Unplugged for 3 s, tried again every second: why it could not start, said once.
+            why = [l for l in events if ": cannot start it again: " in l]
+            check(len(why) == 1, f"{name}: {len(why)} lines say why the camera did not start")
             check(connects == 1, f"{name}: the streamer reconnected ({connects} connections)")
         snap = out / f"{name}.ppm"
         if not check(snap.exists(), f"{name}: no snapshot"):

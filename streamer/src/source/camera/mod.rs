@@ -47,6 +47,9 @@ pub struct Camera {
     next_index: u64,
     /// Frames the driver delivered that were never sent because a newer one was there.
     skipped: u64,
+    /// Why the latest attempt to get the camera back failed, as said (each new reason once:
+    /// a busy device, a permission, a format it no longer offers).
+    said: String,
 }
 
 /// Opens the camera the request names (or the first that works) and prints its mode.
@@ -76,6 +79,7 @@ pub fn open(request: &CameraRequest) -> Result<Box<dyn Source>> {
         next_retry: Instant::now(),
         next_index: 0,
         skipped: 0,
+        said: String::new(),
     }))
 }
 
@@ -94,10 +98,19 @@ impl Camera {
                 eprintln!("camera {}: back: {}", live.path.display(), live.mode);
                 self.path = live.path.clone();
                 self.last_mode = live.mode;
+                self.said.clear();
                 self.live = Some(live);
                 Ok(false)
             }
-            Err(_) => {
+            Err(e) => {
+                let why = format!("{e:#}");
+                if why != self.said {
+                    eprintln!(
+                        "camera {}: cannot start it again: {why}",
+                        self.path.display()
+                    );
+                    self.said = why;
+                }
                 let (w, h) = (
                     self.last_mode.width as usize,
                     self.last_mode.height as usize,
