@@ -152,8 +152,9 @@ pub trait Source: Send {
         false
     }
 
-    /// Frames the source itself skipped because a newer one was already waiting (a camera's
-    /// driver queue); they count towards `dropped=`.
+    /// Frames the source captured that never went out (a camera's: passed over for a newer
+    /// one waiting in the driver's queue, skipped by the driver, or broken); they count
+    /// towards `dropped=`.
     fn skipped(&self) -> u64 {
         0
     }

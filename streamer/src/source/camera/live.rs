@@ -73,7 +73,7 @@ fn start_on(path: &Path, request: &CameraRequest) -> Result<Live> {
     };
     // "Really delivers frames": image-processor nodes list formats yet never stream. The
     // first grab is where VIDIOC_STREAMON runs.
-    if let Err(e) = live.grab(&mut RawFrame::default(), false) {
+    if let Err(e) = live.grab(&mut RawFrame::default(), false, &mut Skips::default()) {
         if no_usb_bandwidth(&e) {
             bail!("{name}: {}", usb_bandwidth_advice(mode));
         }
@@ -186,10 +186,15 @@ fn set_mode(device: &Device, path: &Path, mut mode: Mode) -> Result<(Mode, Forma
 
 impl Live {
     /// Waits for the next frame, skips any older ones still queued, and copies the newest
-    /// into `frame`; returns how many frames were skipped (by us or by the driver).
-    pub(super) fn grab(&mut self, frame: &mut RawFrame, passthrough: bool) -> Result<u64> {
+    /// into `frame`; adds the frames that did not go out on the way to `skips`.
+    pub(super) fn grab(
+        &mut self,
+        frame: &mut RawFrame,
+        passthrough: bool,
+        skips: &mut Skips,
+    ) -> Result<()> {
         let mode = self.mode;
-        let (mut skipped, mut bad, started) = (0u64, 0u64, Instant::now());
+        let (mut bad, started) = (0u64, Instant::now());
         loop {
             let timeout = self.timeout;
             let (buf, meta) = self.stream.next().map_err(|e| match e.kind() {
@@ -198,14 +203,14 @@ impl Live {
             })?;
             let left_driver = Instant::now();
             if let Some(last) = self.last_sequence {
-                skipped += u64::from(meta.sequence.wrapping_sub(last).saturating_sub(1));
+                skips.missed += u64::from(meta.sequence.wrapping_sub(last).saturating_sub(1));
             }
             self.last_sequence = Some(meta.sequence);
             let used = (meta.bytesused as usize).min(buf.len());
             // A newer frame is already waiting: this one is stale, take that one instead.
             let newer_waiting = self.handle.poll(POLLIN, 0)? > 0;
             if newer_waiting {
-                skipped += 1;
+                skips.stale += 1;
                 continue;
             }
             frame.captured_at = driver_time(meta, left_driver).unwrap_or(left_driver);
@@ -215,7 +220,7 @@ impl Live {
                 || used == 0
                 || !copy_out(&buf[..used], mode, self.stride, passthrough, frame)
             {
-                skipped += 1;
+                skips.broken += 1;
                 bad += 1;
                 bad_run(bad, started.elapsed(), self.timeout)?;
                 continue;
@@ -224,8 +229,26 @@ impl Live {
                 let luma = mode.width as usize * mode.height as usize;
                 stretch_to_full(stretch, mode.format, &mut frame.data, luma);
             }
-            return Ok(skipped);
+            return Ok(());
         }
+    }
+}
+
+/// Frames the camera captured that did not go out, by why; each counts in `dropped=`.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Skips {
+    /// A newer frame was already waiting in the driver's queue: the older one was passed over.
+    pub stale: u64,
+    /// The driver's sequence numbers skipped them: it had no free buffer (we were slow) or
+    /// the transfer failed (USB bandwidth).
+    pub missed: u64,
+    /// Flagged bad, empty or short (a broken transfer).
+    pub broken: u64,
+}
+
+impl Skips {
+    pub fn total(&self) -> u64 {
+        self.stale + self.missed + self.broken
     }
 }
 

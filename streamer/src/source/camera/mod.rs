@@ -30,7 +30,7 @@ pub use device::list;
 pub use modes::{CameraFormat, CameraRequest, CameraSpec, DEFAULT_FPS};
 
 use crate::source::{PixelFormat, RawFrame, Source};
-use live::{start, Live};
+use live::{start, Live, Skips};
 use modes::Mode;
 
 /// How often a lost camera is looked for again.
@@ -45,8 +45,8 @@ pub struct Camera {
     path: PathBuf,
     next_retry: Instant,
     next_index: u64,
-    /// Frames the driver delivered that were never sent because a newer one was there.
-    skipped: u64,
+    /// Frames the camera captured that never went out, by why.
+    skips: Skips,
     /// Why the latest attempt to get the camera back failed, as said (each new reason once:
     /// a busy device, a permission, a format it no longer offers).
     said: String,
@@ -78,7 +78,7 @@ pub fn open(request: &CameraRequest) -> Result<Box<dyn Source>> {
         live: Some(live),
         next_retry: Instant::now(),
         next_index: 0,
-        skipped: 0,
+        skips: Skips::default(),
         said: String::new(),
     }))
 }
@@ -147,11 +147,8 @@ impl Source for Camera {
                 }
                 continue;
             };
-            match live.grab(frame, self.request.passthrough) {
-                Ok(skipped) => {
-                    self.skipped += skipped;
-                    break;
-                }
+            match live.grab(frame, self.request.passthrough, &mut self.skips) {
+                Ok(()) => break,
                 Err(e) => {
                     eprintln!(
                         "camera {}: lost ({e:#}); retrying every second",
@@ -194,17 +191,24 @@ impl Source for Camera {
     }
 
     fn skipped(&self) -> u64 {
-        self.skipped
+        self.skips.total()
     }
 }
 
 impl Drop for Camera {
     fn drop(&mut self) {
-        if self.skipped > 0 {
+        let Skips {
+            stale,
+            missed,
+            broken,
+        } = self.skips;
+        if self.skips.total() > 0 {
             eprintln!(
-                "camera {}: {} frames skipped because a newer one was already there",
+                "camera {}: {} frames did not go out: {stale} passed over for a newer one \
+                 already waiting, {missed} the driver skipped (no free buffer, or a failed \
+                 transfer), {broken} broken",
                 self.path.display(),
-                self.skipped
+                self.skips.total()
             );
         }
     }
