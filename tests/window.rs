@@ -4,6 +4,7 @@
 //! through X shared memory and through minifb's own drawing.
 //! Needs Xvfb, xdotool, xwininfo and ImageMagick's `import` (scripts/setup.sh installs them).
 
+use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -383,6 +384,63 @@ fn window_title_names_the_stream_with_the_band_off() {
             title.starts_with("viewer - pattern (127.0.0.1:") && title.ends_with(" fps")
         },
     );
+    assert!(streamer.stop("TERM", Duration::from_secs(10)).0.success());
+    let (status, _) = viewer.terminate(Duration::from_secs(10));
+    assert!(status.success());
+}
+
+/// A stream that stops sending pictures but stays connected (a hung camera, a pipe gone
+/// quiet) is marked old, band or no band: the title says so and red text crosses the top of
+/// its picture; a new picture takes the mark away. A frozen picture must never pass for a live
+/// one.
+#[test]
+fn a_stream_that_stalls_is_marked_old_not_shown_as_live() {
+    let _lock = heavy();
+    let x = Xvfb::start();
+    let dir = TempDir::new("window-stale");
+    let env = [("DISPLAY", x.display.as_str())];
+    let viewer = Viewer::start(&["--hud", "off", "--size", "640x360"], &env);
+    let id = x.find_viewer_window();
+    let args = ["--source", "-", "--quiet", viewer.addr.as_str()];
+    let mut streamer =
+        Background::start_command(Command::new(bin("streamer")).args(args), Stdio::piped());
+    let mut pipe = streamer.child.stdin.take().unwrap();
+    let jpeg = crate::robustness::tiny_jpeg();
+    for _ in 0..5 {
+        pipe.write_all(&jpeg).unwrap();
+    }
+    let title = || {
+        x.tool("xdotool", &["getwindowname", &id])
+            .trim()
+            .to_string()
+    };
+    wait_for(
+        "the title to say the picture is old",
+        Duration::from_secs(15),
+        || title().contains(" - NO NEW PICTURE FOR "),
+    );
+    let shot = x.capture(&id, &dir, "stale.ppm");
+    let top = crop(&shot, (0, 0, shot.width, 40));
+    let red = top
+        .data
+        .chunks_exact(3)
+        .filter(|p| close([p[0], p[1], p[2]], [255, 48, 48], 60))
+        .count();
+    assert!(
+        red > 50,
+        "{red} red pixels across the top of the stalled picture"
+    );
+    // Pictures again: the mark goes.
+    pipe.write_all(&jpeg).unwrap();
+    wait_for(
+        "the title to lose the mark",
+        Duration::from_secs(15),
+        || {
+            let t = title();
+            t.ends_with(" fps") && !t.contains("NO NEW PICTURE")
+        },
+    );
+    drop(pipe);
     assert!(streamer.stop("TERM", Duration::from_secs(10)).0.success());
     let (status, _) = viewer.terminate(Duration::from_secs(10));
     assert!(status.success());

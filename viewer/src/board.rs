@@ -133,6 +133,16 @@ pub struct TileInfo {
     /// Pictures decoded per second, over the last second or so; `None` in the stream's first
     /// second.
     pub fps: Option<f64>,
+    /// How long the stream has shown the same picture, once that is longer than it should be
+    /// ([`stale_after`]): the camera hung, every frame fails to decode, or the link died
+    /// without a word. A frozen picture that looks live is the worst thing to show an operator.
+    pub stale: Option<Duration>,
+}
+
+/// How long a picture may stay before it is marked old: three of the stream's last gaps
+/// between pictures (a 0.2 Hz source is not stalled between frames), at least a second.
+pub fn stale_after(gap: Duration) -> Duration {
+    (gap * 3).max(Duration::from_secs(1))
 }
 
 struct Tile {
@@ -144,6 +154,9 @@ struct Tile {
     window_count: u32,
     /// The last whole window's rate (`None` before one closed).
     fps: Option<f64>,
+    /// When the latest picture was published, and the gap before it.
+    last_picture: Option<Instant>,
+    gap: Duration,
 }
 
 impl Tile {
@@ -152,7 +165,14 @@ impl Tile {
             id: self.id,
             peer: self.peer,
             fps: self.fps_at(Instant::now()),
+            stale: self.stale_at(Instant::now()),
         }
+    }
+
+    /// How long the latest picture has been up at `now`, when longer than [`stale_after`].
+    fn stale_at(&self, now: Instant) -> Option<Duration> {
+        let up = now.saturating_duration_since(self.last_picture?);
+        (up > stale_after(self.gap)).then_some(up)
     }
 
     /// The rate over the last whole window; once the open one is more than a second old, at
@@ -241,6 +261,8 @@ impl Board {
             window_start: Instant::now(),
             window_count: 0,
             fps: None,
+            last_picture: None,
+            gap: Duration::ZERO,
         });
         self.bump(s);
     }
@@ -282,6 +304,9 @@ impl Board {
             return;
         };
         let now = Instant::now();
+        if let Some(last) = tile.last_picture.replace(now) {
+            tile.gap = now.saturating_duration_since(last);
+        }
         tile.window_count += 1;
         let span = now.duration_since(tile.window_start);
         if span >= Duration::from_secs(1) {
@@ -355,17 +380,24 @@ mod tests {
         solid(2, 2, v)
     }
 
-    #[test]
-    fn the_rate_is_unknown_at_first_and_falls_when_the_stream_stalls() {
-        let t = Instant::now();
-        let mut tile = Tile {
+    /// A tile that connected at `t` and has had no picture yet.
+    fn tile_at(t: Instant) -> Tile {
+        Tile {
             id: 1,
             peer: peer(),
             fresh: None,
             window_start: t,
             window_count: 0,
             fps: None,
-        };
+            last_picture: None,
+            gap: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn the_rate_is_unknown_at_first_and_falls_when_the_stream_stalls() {
+        let t = Instant::now();
+        let mut tile = tile_at(t);
         assert_eq!(tile.fps_at(t + Duration::from_millis(500)), None);
         // A whole window of 30 pictures, closed by a publish.
         tile.fps = Some(30.0);
@@ -379,6 +411,26 @@ mod tests {
         tile.fps = Some(0.5);
         tile.window_count = 0;
         assert_eq!(tile.fps_at(t + Duration::from_millis(2500)), Some(0.5));
+    }
+
+    #[test]
+    fn a_picture_kept_too_long_is_marked_old() {
+        let t = Instant::now();
+        let ms = Duration::from_millis;
+        let mut tile = tile_at(t);
+        assert_eq!(
+            tile.stale_at(t + ms(5000)),
+            None,
+            "no picture yet: nothing is old"
+        );
+        // 30 fps: old after a second.
+        (tile.last_picture, tile.gap) = (Some(t), ms(33));
+        assert_eq!(tile.stale_at(t + ms(900)), None);
+        assert_eq!(tile.stale_at(t + ms(1500)), Some(ms(1500)));
+        // A picture every 5 s is not old 10 s after the last, 16 s after it is.
+        tile.gap = ms(5000);
+        assert_eq!(tile.stale_at(t + ms(10_000)), None);
+        assert_eq!(tile.stale_at(t + ms(16_000)), Some(ms(16_000)));
     }
 
     #[test]

@@ -130,12 +130,22 @@ impl Screen {
             return;
         }
         self.last_title = Instant::now();
+        let old = shown.iter().filter(|s| s.tile.stale.is_some()).count();
         self.window.set_title(&match shown {
             [] => self.waiting_title.clone(),
-            [s] => match &s.figures.name {
-                Some(name) => format!("viewer - {name} ({}) - {}", s.tile.peer, fps_text(&s.tile)),
-                None => format!("viewer - {} - {}", s.tile.peer, fps_text(&s.tile)),
-            },
+            [s] => {
+                let rate = match s.tile.stale {
+                    Some(up) => format!("NO NEW PICTURE FOR {:.0} s", up.as_secs_f64()),
+                    None => fps_text(&s.tile),
+                };
+                match &s.figures.name {
+                    Some(name) => format!("viewer - {name} ({}) - {rate}", s.tile.peer),
+                    None => format!("viewer - {} - {rate}", s.tile.peer),
+                }
+            }
+            many if old > 0 => {
+                format!("viewer - {} streams, {old} with no new picture", many.len())
+            }
             many => format!("viewer - {} streams", many.len()),
         });
     }
@@ -169,6 +179,11 @@ impl Screen {
         (w, h): (usize, usize),
     ) -> Result<Instant> {
         let boxes = overlay_boxes(shown, layout, c);
+        // A replay shows what the file holds, paused or not: nothing there is live.
+        let stale = match marks.play {
+            Some(_) => Vec::new(),
+            None => stale_cells(shown, layout),
+        };
         let in_place = match layout.visible.as_slice() {
             [i] if c.view.is_fit() => shown[*i]
                 .picture
@@ -177,14 +192,15 @@ impl Screen {
             _ => None,
         };
         match in_place {
-            Some(p) => self.draw_in_place(p, &boxes, marks, (w, h)),
+            Some(p) => self.draw_in_place(p, (&boxes, &stale), marks, (w, h)),
             None => {
                 let pictures: Vec<Option<&Picture>> = layout
                     .visible
                     .iter()
                     .map(|&i| shown[i].picture.as_ref())
                     .collect();
-                self.draw_composed(&pictures, layout, &c.view, &boxes, marks, (w, h))
+                let overlays = (&boxes[..], &stale[..]);
+                self.draw_composed(&pictures, layout, &c.view, overlays, marks, (w, h))
             }
         }
     }
@@ -196,11 +212,14 @@ impl Screen {
     fn draw_in_place(
         &mut self,
         p: &mut Picture,
-        boxes: &[(Rect, Vec<String>)],
+        (boxes, stale): Overlays<'_>,
         marks: Marks,
         (w, h): (usize, usize),
     ) -> Result<Instant> {
-        let top = untouched_rows(boxes, marks, h);
+        let top = match stale.is_empty() {
+            true => untouched_rows(boxes, marks, h),
+            false => 0,
+        };
         let early = top > 0
             && top < h
             && (self.shm.as_mut()).is_some_and(|s| s.put(&p.pixels, w, h, 0..top).is_ok());
@@ -210,6 +229,7 @@ impl Screen {
             height: h,
             undo: Some(&mut self.undo),
         };
+        draw_stale(&mut surface, stale);
         draw_overlays(&mut surface, boxes, marks);
         let from = if early { top } else { 0 };
         let result = present(&mut self.window, &mut self.shm, &p.pixels, (w, h), from);
@@ -224,7 +244,7 @@ impl Screen {
         pictures: &[Option<&Picture>],
         layout: &Layout,
         view: &View,
-        boxes: &[(Rect, Vec<String>)],
+        (boxes, stale): Overlays<'_>,
         marks: Marks,
         (w, h): (usize, usize),
     ) -> Result<Instant> {
@@ -240,6 +260,7 @@ impl Screen {
             height: h,
             undo: None,
         };
+        draw_stale(&mut surface, stale);
         draw_overlays(&mut surface, boxes, marks);
         present(
             &mut self.window,
@@ -256,6 +277,23 @@ impl Screen {
 fn fps_text(tile: &TileInfo) -> String {
     tile.fps
         .map_or_else(|| "-- fps".to_string(), |fps| format!("{fps:.1} fps"))
+}
+
+/// The bands or labels, and the cells whose picture is old.
+type Overlays<'a> = (&'a [(Rect, Vec<String>)], &'a [(Rect, Duration)]);
+
+/// The visible cells whose picture is old, and for how long it has been up.
+fn stale_cells(shown: &[Shown], layout: &Layout) -> Vec<(Rect, Duration)> {
+    (layout.visible.iter().zip(&layout.cells))
+        .filter_map(|(&i, &cell)| Some((cell, shown[i].tile.stale?)))
+        .collect()
+}
+
+/// Marks each old picture's cell ([`hud::draw_stale`]); the bands go over it.
+fn draw_stale(surface: &mut Surface<'_>, stale: &[(Rect, Duration)]) {
+    for &(cell, up) in stale {
+        hud::draw_stale(surface, cell, up);
+    }
 }
 
 /// Each visible stream's box of text: its figures band, or with the band off a label in the

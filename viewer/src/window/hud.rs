@@ -340,6 +340,17 @@ pub fn draw_marks(surface: &mut Surface<'_>, paused: bool, recording: bool) {
     }
 }
 
+/// Marks a cell whose picture is old: darkened, and `NO NEW PICTURE FOR 12.4 s` across its top
+/// in red, band or no band, so that a frozen camera never passes for a live one.
+pub fn draw_stale(surface: &mut Surface<'_>, cell: Rect, up: std::time::Duration) {
+    surface.shade(cell, cell);
+    let scale = scale_for(cell.2);
+    let text = [format!("NO NEW PICTURE FOR {:.1} s", up.as_secs_f64())];
+    let (w, _) = box_size(&text, scale);
+    let x = cell.0 + cell.2.saturating_sub(w) / 2;
+    surface.text_box(&text, (x, cell.1 + 2 * scale), scale, cell, RECORD);
+}
+
 /// Draws the key list in the middle of the window.
 pub fn draw_help(surface: &mut Surface<'_>) {
     let whole = (0, 0, surface.width, surface.height);

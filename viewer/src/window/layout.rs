@@ -95,6 +95,7 @@ mod tests {
                     id,
                     peer: format!("127.0.0.1:{id}").parse().unwrap(),
                     fps: None,
+                    stale: None,
                 },
                 picture: Some(picture(16, 9, id as u32)),
                 figures: Figures::default(),

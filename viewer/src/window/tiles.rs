@@ -63,7 +63,12 @@ pub fn follow_streams(board: &Board, shown: &mut Vec<Shown>, focus: &mut Option<
     });
     for tile in &tiles {
         match shown.iter_mut().find(|s| s.tile.id == tile.id) {
-            Some(s) => s.tile.fps = tile.fps,
+            Some(s) => {
+                // A picture that turns old (or fresh again) changes what is drawn over it.
+                changed |= s.tile.stale.is_some() != tile.stale.is_some();
+                s.tile.fps = tile.fps;
+                s.tile.stale = tile.stale;
+            }
             None => {
                 shown.push(Shown {
                     tile: tile.clone(),
