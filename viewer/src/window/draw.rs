@@ -249,7 +249,14 @@ impl Screen {
         (w, h): (usize, usize),
     ) -> Result<Instant> {
         if pictures.iter().all(Option::is_none) {
-            waiting_screen(&mut self.canvas.pixels, w, h, &self.waiting_text);
+            // Streams are connected, but none has a picture yet (every frame failing to
+            // decode, or not come yet): not "waiting for a streamer".
+            let text = match pictures.len() {
+                0 => self.waiting_text.as_str(),
+                1 => "a streamer is connected; no picture decoded yet (see the terminal)",
+                _ => "streamers are connected; no picture decoded yet (see the terminal)",
+            };
+            waiting_screen(&mut self.canvas.pixels, w, h, text);
             self.canvas.stride = w;
         } else {
             compose(&mut self.canvas, w, h, &layout.cells, pictures, view);
