@@ -1,5 +1,6 @@
-//! What a payload is, from its first bytes: JPEG, PNG or neither. The one place that tells
-//! them apart, so that saving, serving, decoding and recording always agree.
+//! What a payload is, from its first bytes: JPEG, PNG or neither, and its picture size from its
+//! header. The one place that tells them apart, so that saving, serving, decoding and
+//! recording always agree.
 
 /// A JPEG starts with the Start Of Image marker.
 pub const JPEG_SOI: [u8; 2] = [0xFF, 0xD8];
@@ -50,9 +51,68 @@ pub fn extension(bytes: &[u8]) -> &'static str {
     Kind::of(bytes).map_or("bin", Kind::extension)
 }
 
+/// A JPEG's or PNG's full picture size from its header, without decoding it.
+pub fn picture_size(bytes: &[u8]) -> Option<(u32, u32)> {
+    match Kind::of(bytes)? {
+        Kind::Png => {
+            // The IHDR chunk comes first: width and height, big-endian, at 16 and 20.
+            let field =
+                |at: usize| Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
+            (bytes.get(12..16)? == b"IHDR").then_some(())?;
+            Some((field(16)?, field(20)?))
+        }
+        Kind::Jpeg => {
+            // Walk the marker segments up to the start of frame (SOF0..SOF15 but DHT, JPG, DAC).
+            let mut at = 2;
+            loop {
+                let marker = *bytes.get(at + 1)?;
+                if *bytes.get(at)? != 0xFF {
+                    return None;
+                }
+                if marker == 0xFF {
+                    at += 1; // fill byte
+                    continue;
+                }
+                let len = usize::from(u16::from_be_bytes([
+                    *bytes.get(at + 2)?,
+                    *bytes.get(at + 3)?,
+                ]));
+                if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
+                    let h = u16::from_be_bytes([*bytes.get(at + 5)?, *bytes.get(at + 6)?]);
+                    let w = u16::from_be_bytes([*bytes.get(at + 7)?, *bytes.get(at + 8)?]);
+                    return Some((u32::from(w), u32::from(h)));
+                }
+                if marker == 0xDA || len < 2 {
+                    return None;
+                }
+                at += 2 + len;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn picture_size_from_headers() {
+        let jpeg = crate::media::jpeg_scan::testing::real_jpeg(7);
+        assert_eq!(picture_size(&jpeg), Some((48, 32)));
+        // A PNG's signature, then its IHDR chunk: length 13, type, width 7, height 5.
+        let mut png = PNG_SIGNATURE.to_vec();
+        png.extend_from_slice(&[0, 0, 0, 13]);
+        png.extend_from_slice(b"IHDR");
+        png.extend_from_slice(&7u32.to_be_bytes());
+        png.extend_from_slice(&5u32.to_be_bytes());
+        assert_eq!(picture_size(&png), Some((7, 5)));
+        // Truncated or garbled headers give nothing, never a panic.
+        for n in 0..40 {
+            let _ = picture_size(&jpeg[..n]);
+        }
+        assert_eq!(picture_size(b"\xFF\xD8\xFF\xE0\x00\x01"), None);
+        assert_eq!(picture_size(b"GIF89a"), None);
+    }
 
     #[test]
     fn tells_jpeg_from_png_from_anything_else() {

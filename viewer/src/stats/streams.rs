@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use shared::files::mcap::topic_token;
 use shared::media::ros_image::Latency;
-use shared::media::sniff::Kind;
+use shared::media::sniff::{picture_size, Kind};
 use shared::runtime::stats::Histogram;
 use shared::wire::connection::InBand;
 use shared::Dialect;
@@ -487,46 +487,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A JPEG's or PNG's full picture size from its header, without decoding it.
-pub fn picture_size(bytes: &[u8]) -> Option<(u32, u32)> {
-    match Kind::of(bytes)? {
-        Kind::Png => {
-            // The IHDR chunk comes first: width and height, big-endian, at 16 and 20.
-            let field =
-                |at: usize| Some(u32::from_be_bytes(bytes.get(at..at + 4)?.try_into().ok()?));
-            (bytes.get(12..16)? == b"IHDR").then_some(())?;
-            Some((field(16)?, field(20)?))
-        }
-        Kind::Jpeg => {
-            // Walk the marker segments up to the start of frame (SOF0..SOF15 but DHT, JPG, DAC).
-            let mut at = 2;
-            loop {
-                let marker = *bytes.get(at + 1)?;
-                if *bytes.get(at)? != 0xFF {
-                    return None;
-                }
-                if marker == 0xFF {
-                    at += 1; // fill byte
-                    continue;
-                }
-                let len = usize::from(u16::from_be_bytes([
-                    *bytes.get(at + 2)?,
-                    *bytes.get(at + 3)?,
-                ]));
-                if (0xC0..=0xCF).contains(&marker) && ![0xC4, 0xC8, 0xCC].contains(&marker) {
-                    let h = u16::from_be_bytes([*bytes.get(at + 5)?, *bytes.get(at + 6)?]);
-                    let w = u16::from_be_bytes([*bytes.get(at + 7)?, *bytes.get(at + 8)?]);
-                    return Some((u32::from(w), u32::from(h)));
-                }
-                if marker == 0xDA || len < 2 {
-                    return None;
-                }
-                at += 2 + len;
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -698,25 +658,5 @@ mod tests {
             .collect();
         assert_eq!(held.len(), 10);
         assert!(lock(&info.pool).len() <= PAYLOAD_POOL);
-    }
-
-    #[test]
-    fn picture_size_from_headers() {
-        assert_eq!(picture_size(&jpeg(320, 200)), Some((320, 200)));
-        let mut png = Vec::new();
-        {
-            let mut enc = png::Encoder::new(&mut png, 7, 5);
-            enc.set_color(png::ColorType::Rgb);
-            let mut w = enc.write_header().unwrap();
-            w.write_image_data(&[0; 7 * 5 * 3]).unwrap();
-        }
-        assert_eq!(picture_size(&png), Some((7, 5)));
-        // Truncated or garbled headers give nothing, never a panic.
-        let j = jpeg(32, 32);
-        for n in 0..40 {
-            let _ = picture_size(&j[..n]);
-        }
-        assert_eq!(picture_size(b"\xFF\xD8\xFF\xE0\x00\x01"), None);
-        assert_eq!(picture_size(b"GIF89a"), None);
     }
 }
