@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use shared::media::jpeg_warning::whole_despite;
 use turbojpeg::{Compressor, Decompressor, Image, OutputBuf, Subsamp, YuvImage};
 
 use crate::encode::halve;
@@ -246,10 +247,9 @@ impl Encoder {
         };
         match decompressor.decompress_to_yuv(jpeg, image) {
             Ok(()) => {}
-            // Many UVC cameras pad every frame before its end marker: libjpeg-turbo decodes
-            // the whole picture and reports a warning, which the crate returns as an error.
-            // Passed through, every frame would go out at the camera's quality and size.
-            Err(e) if e.to_string().contains("extraneous bytes before marker") => {}
+            // Padded before its end marker (many UVC cameras): whole all the same. Passed
+            // through, every frame would go out at the camera's quality and size.
+            Err(e) if whole_despite(&e.to_string()) => {}
             Err(_) => return None,
         }
         Some((header.width, header.height, header.subsamp))

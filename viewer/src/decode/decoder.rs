@@ -9,6 +9,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use shared::cli::MAX_DIMENSION;
 use shared::media::jpeg_slices::Split;
+use shared::media::jpeg_warning::whole_despite;
 use shared::media::mark;
 use shared::media::sniff::Kind;
 use shared::runtime::log_limit::LogLimit;
@@ -114,7 +115,8 @@ impl Decoder {
     }
 
     /// Decodes `jpeg` into `out`, reusing its buffer. Corrupt or truncated data is an error,
-    /// also where libjpeg-turbo would only warn and show a damaged picture. With `shown_at`
+    /// also where libjpeg-turbo would only warn and show a damaged picture (not padding before
+    /// the end marker, which leaves it whole: [`whole_despite`]). With `shown_at`
     /// (the size the picture will be displayed at), a picture at least twice that size is
     /// decoded smaller by DCT scaling, which costs a fraction of a full decode.
     pub fn decode(
@@ -155,9 +157,11 @@ impl Decoder {
             height: h,
             format: WINDOW_FORMAT,
         };
-        self.decompressor
-            .decompress(jpeg, image)
-            .context("corrupt JPEG")?;
+        match self.decompressor.decompress(jpeg, image) {
+            // Padded before its end marker (many UVC cameras, passed through): whole.
+            Err(e) if !whole_despite(&e.to_string()) => return Err(e).context("corrupt JPEG"),
+            _ => {}
+        }
         out.decoded_at = Some(Instant::now());
         Ok(())
     }
@@ -420,6 +424,20 @@ mod tests {
     fn jpeg(w: usize, h: usize, rgb: [u8; 3]) -> Vec<u8> {
         let pixels: Vec<u8> = std::iter::repeat_n(rgb, w * h).flatten().collect();
         encode_rgb(&pixels, w, h, 90)
+    }
+
+    /// A camera's frame padded before its end marker, passed through by the streamer, is
+    /// shown: libjpeg-turbo only warns (it was counted as corrupt, every frame).
+    #[test]
+    fn a_frame_padded_before_its_end_is_shown() {
+        let mut d = Decoder::new().unwrap();
+        let mut p = Picture::default();
+        let whole = jpeg(32, 16, [200, 40, 10]);
+        let end = whole.len() - 2;
+        let padded = [&whole[..end], &[0u8; 64][..], &whole[end..]].concat();
+        d.decode(&padded, &mut p, None).unwrap();
+        assert_eq!((p.width, p.height), (32, 16));
+        assert!(d.decode(&whole[..whole.len() / 2], &mut p, None).is_err());
     }
 
     #[test]
