@@ -409,7 +409,10 @@ fn the_hub_carries_names_stages_and_the_clock() {
         .lock()
         .unwrap()
         .iter()
-        .filter(|l| l.starts_with("127.0.0.1:") && l.contains(": two streams are named front;"))
+        .filter(|l| {
+            l.starts_with("127.0.0.1:")
+                && l.contains(": a live stream has the name front or its topic;")
+        })
         .count();
     assert_eq!(said, 1);
     for s in [a, b] {

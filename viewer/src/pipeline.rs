@@ -14,6 +14,7 @@ use tokio::sync::watch;
 use crate::board::{Board, Picture};
 use crate::config::Config;
 use crate::output::ppm::write_ppm;
+use crate::output::recorder::create_numbered;
 use crate::output::recorder::{is_dir_target, Recorder};
 use crate::output::save::Saver;
 use crate::stats::summary::print_summary;
@@ -303,18 +304,12 @@ fn prepare_outputs(config: &Config) -> Result<()> {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("{}: cannot create the record directory", dir.display()))?;
     } else if let Some(path) = &config.record {
-        // An existing file is left as it is (a recording goes to FILE-2 beside it): this
-        // only checks that the place takes files.
-        let existed = path.exists();
-        std::fs::OpenOptions::new()
-            .append(true)
-            .create(true)
-            .open(path)
-            .and_then(|_| match existed {
-                true => Ok(()),
-                false => std::fs::remove_file(path),
-            })
+        // The file the recording will take (`FILE-2` beside an existing one, which is left as
+        // it is, read-only or not), made and removed: the place takes files.
+        let (made, _) = create_numbered(path)
             .with_context(|| format!("{}: cannot record into this file", path.display()))?;
+        std::fs::remove_file(&made)
+            .with_context(|| format!("{}: cannot record into this file", made.display()))?;
     }
     Ok(())
 }

@@ -271,8 +271,8 @@ fn answer(
     (upgraded, stop, ticket): (&Upgraded, &watch::Receiver<bool>, Option<&Ticket>),
 ) -> Response<Body> {
     let refused = checks::refusal(hub, peer, local, request);
-    if refused.is_none() {
-        ticket.inspect(|t| t.proven());
+    if let (None, Some(ticket)) = (&refused, ticket) {
+        ticket.proven();
     }
     let closing = refused.is_some();
     let mut response = refused.unwrap_or_else(|| {

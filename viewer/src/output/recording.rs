@@ -75,9 +75,10 @@ pub struct Recording {
     failed: bool,
     /// Frames given after a write failed, not written (counted in `dropped=`).
     unwritten: u64,
-    /// The file again, to force what was written to the disk; when that last happened.
+    /// The file again, to force what was written to the disk; when that last happened, and
+    /// the frames written by then (nothing new, nothing to force).
     sync: Option<File>,
-    synced: Instant,
+    synced: (Instant, u64),
 }
 
 impl Recording {
@@ -107,7 +108,7 @@ impl Recording {
             failed: false,
             unwritten: 0,
             sync,
-            synced: Instant::now(),
+            synced: (Instant::now(), 0),
         }
     }
 
@@ -203,8 +204,8 @@ impl Recording {
         // half-written cluster is not written again).
         self.failed |= result.is_err();
         result?;
-        if self.synced.elapsed() >= SYNC_EVERY && !self.failed {
-            self.synced = Instant::now();
+        if self.synced.0.elapsed() >= SYNC_EVERY && self.synced.1 != self.frames && !self.failed {
+            self.synced = (Instant::now(), self.frames);
             if let Some(file) = &self.sync {
                 let synced = file.sync_data();
                 self.failed |= synced.is_err();

@@ -49,18 +49,9 @@ impl Saver {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let spares = Arc::new(Mutex::new(Vec::new()));
         let returned = spares.clone();
-        let before = last_saved(&dir);
-        if before > 0 {
-            eprintln!(
-                "viewer: {}: holds frames up to {before} of an earlier run; this run's are \
-                 numbered from {}",
-                dir.display(),
-                before + 1
-            );
-        }
         let thread = std::thread::Builder::new()
             .name("save".into())
-            .spawn(move || write_all(&dir, before, queue, &returned, &counters))?;
+            .spawn(move || write_all(&dir, queue, &returned, &counters))?;
         Ok((Saver { jobs, spares }, thread))
     }
 
@@ -96,15 +87,24 @@ fn last_saved(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// The saver thread: writes each queued payload (numbered on from `before`), counts it, hands
-/// its buffer back.
+/// The saver thread: writes each queued payload (numbered on from an earlier run's last, found
+/// here rather than at start: the directory may hold millions), counts it, hands its buffer
+/// back.
 fn write_all(
     dir: &Path,
-    before: u64,
     mut queue: mpsc::Receiver<Job>,
     spares: &Mutex<Vec<Vec<u8>>>,
     counters: &Counters,
 ) {
+    let before = last_saved(dir);
+    if before > 0 {
+        eprintln!(
+            "viewer: {}: holds frames up to {before} of an earlier run; this run's are \
+             numbered from {}",
+            dir.display(),
+            before + 1
+        );
+    }
     // A full disk fails every frame: said once a second at most, with the count held back.
     let failed = LogLimit::default();
     while let Some(job) = queue.blocking_recv() {

@@ -251,7 +251,10 @@ impl Streamer {
             let name = self.shared.counters.streams.name(self.id, wanted);
             if name != wanted {
                 SEEN.line("renamed", || {
-                    format!("{peer}: two streams are named {wanted}; this one is {name}")
+                    format!(
+                        "{peer}: a live stream has the name {wanted} or its topic; this one is \
+                         {name}"
+                    )
                 });
             }
             SEEN.line("extended", || {

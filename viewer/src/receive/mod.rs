@@ -31,12 +31,12 @@ pub const DEFAULT_PER_CLIENT: usize = 16;
 /// limit, or Ctrl-C/SIGTERM); returns once every connection has wound down.
 pub async fn serve(listener: TcpListener, shared: Shared) {
     let per_client = shared.per_client;
-    let max = connection_cap(shared::runtime::net::raise_open_files());
-    if max < MAX_CONNECTIONS {
+    let open_files = shared::runtime::net::raise_open_files();
+    let max = connection_cap(open_files);
+    if let Some(limit) = open_files.filter(|_| max < MAX_CONNECTIONS) {
         eprintln!(
-            "viewer: open files are limited to {} (ulimit -n): the streamer port takes at \
-             most {max} connections, not {MAX_CONNECTIONS}",
-            max as u64 + OTHER_FILES
+            "viewer: open files are limited to {limit} (ulimit -n): the streamer port takes at \
+             most {max} connections, not {MAX_CONNECTIONS}"
         );
     }
     let gate = Gate::new(shared.allow.clone(), max).per_client(per_client);

@@ -179,11 +179,7 @@ impl Screen {
         (w, h): (usize, usize),
     ) -> Result<Instant> {
         let boxes = overlay_boxes(shown, layout, c);
-        // A replay shows what the file holds, paused or not: nothing there is live.
-        let stale = match marks.play {
-            Some(_) => Vec::new(),
-            None => stale_cells(shown, layout),
-        };
+        let stale = stale_cells(shown, layout);
         let in_place = match layout.visible.as_slice() {
             [i] if c.view.is_fit() => shown[*i]
                 .picture

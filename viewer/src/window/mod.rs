@@ -120,6 +120,11 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
             redraw |= drive_playback(play, &mut c, &mut pending, &screen, &mut played);
         }
         redraw |= tiles::follow_streams(board, &mut shown, &mut c.focus);
+        if o.play.is_some() {
+            // A replay shows what the file holds, paused or not: nothing there is live, so no
+            // picture is marked old (on the tile or in the title).
+            shown.iter_mut().for_each(|s| s.tile.stale = None);
+        }
         let (taken, fresh) = tiles::take_pictures(board, &mut shown, c.paused);
         redraw |= taken;
 

@@ -15,6 +15,8 @@
 
 mod writer;
 
+pub use writer::create_numbered;
+
 use std::collections::{HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};

@@ -21,7 +21,7 @@ pub(super) const TICK: Duration = Duration::from_millis(500);
 /// Creates `path` for a new recording, never over an existing file (an earlier run's
 /// recording under the same `--record FILE`): that one is kept and this one is `FILE-2.mkv`,
 /// `-3`, ...; returns the path taken.
-fn create_numbered(path: &Path) -> anyhow::Result<(PathBuf, File)> {
+pub fn create_numbered(path: &Path) -> anyhow::Result<(PathBuf, File)> {
     let dir = path.parent().unwrap_or(Path::new(""));
     let stem = path.file_stem().unwrap_or_default().to_string_lossy();
     let ext = path.extension().unwrap_or_default().to_string_lossy();
