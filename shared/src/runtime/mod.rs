@@ -7,6 +7,7 @@
 //! - [`pool`]: a few persistent threads that run one frame's strips in parallel.
 //! - [`log_limit`]: diagnostics rate-limited to one line per kind per second, with a count.
 //! - [`stats`]: per-frame durations and rates in fixed memory.
+//! - [`unproven`]: connections not yet proven, evicted oldest first when a server runs short.
 
 pub mod accept;
 pub mod log_limit;
@@ -15,3 +16,4 @@ pub mod pool;
 pub mod signals;
 pub mod slot;
 pub mod stats;
+pub mod unproven;

@@ -35,7 +35,6 @@ mod reply;
 mod routes;
 mod stall;
 pub mod tls;
-mod unproven;
 mod ws;
 
 use std::convert::Infallible;
@@ -55,6 +54,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use shared::cli::Cidr;
 use shared::runtime::accept::{self, Gate, Refusal, Service, Task};
+use shared::runtime::unproven::{self, Ticket, Unproven};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -65,7 +65,6 @@ use guesses::Guesses;
 use host::Hosts;
 use refuse::Refuser;
 use reply::Body;
-use unproven::{Ticket, Unproven};
 
 /// HTTP connections served at once; more are answered `503` and closed.
 pub const MAX_CLIENTS: usize = 64;
