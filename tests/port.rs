@@ -1,7 +1,8 @@
 //! The streamer port under attack (docs/security.md, "The stream port"): a flood of silent
 //! sockets from one address leaves a `--secret` streamer from another streaming, listed alone,
-//! with few log lines; a peer reconnecting in a loop with a frame each time gets few lines too;
-//! JPEG headers that claim huge pictures cost no memory.
+//! with few log lines; from many addresses, under a low open-file limit, they evict each other
+//! and never a streamer; a peer reconnecting in a loop with a frame each time gets few lines
+//! too; JPEG headers that claim huge pictures cost no memory.
 //!
 //! The attacker connects from 127.0.0.2, the good streamer from 127.0.0.1 (Linux answers on
 //! all of 127.0.0.0/8).
@@ -178,13 +179,24 @@ fn huge_picture_headers_take_no_memory() {
 }
 
 /// Under a low open-file limit (600, soft and hard: a service's `LimitNOFILE`) the streamer port
-/// takes what the limit leaves and refuses the rest cleanly, one line, rather than failing
-/// every accept (the hub's and the recordings' files too) once descriptors run out.
+/// takes what the limit leaves rather than failing every accept (the hub's and the recordings'
+/// files too) once descriptors run out; and silent sockets from many addresses, each within its
+/// share and far inside the handshake limit, cannot keep a streamer out: a newcomer closes the
+/// oldest connection without a frame, never one that streams.
 #[test]
-fn a_low_open_file_limit_lowers_the_port_cap_instead_of_failing_accepts() {
+fn a_low_open_file_limit_lowers_the_port_cap_and_squatters_cannot_fill_it() {
     let _lock = heavy();
     let mut command = Command::new(bin("viewer"));
-    command.args(["--headless", "--listen", "127.0.0.1:0"]);
+    // A minute to send a first header: without eviction the squatters would hold the port.
+    command.args([
+        "--headless",
+        "--listen",
+        "127.0.0.1:0",
+        "--read-timeout",
+        "60",
+        "--http",
+        "127.0.0.1:0",
+    ]);
     // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
     unsafe {
         command.pre_exec(|| {
@@ -210,20 +222,68 @@ fn a_low_open_file_limit_lowers_the_port_cap_instead_of_failing_accepts() {
         },
     );
     // 700 silent sockets from 44 addresses (16 an address at most): more than the limit.
-    let _silent: Vec<TcpStream> = (0..700)
-        .map(|i| connect_from(&format!("127.0.0.{}", 2 + i / 16), &viewer.addr))
-        .collect();
-    wait_for(
-        "the port to say it is full",
-        Duration::from_secs(10),
-        || {
-            lines(&viewer)
-                .iter()
-                .any(|l| l.ends_with(": 88 connections already open, closing"))
-        },
+    let squat = |n: usize| -> Vec<TcpStream> {
+        (0..n)
+            .map(|i| connect_from(&format!("127.0.0.{}", 2 + i / 16), &viewer.addr))
+            .collect()
+    };
+    let _silent = squat(700);
+    let evicting = |l: &String| {
+        l.ends_with("connections open; closing the oldest one that has sent no frame yet")
+    };
+    wait_for("the port to evict", Duration::from_secs(10), || {
+        lines(&viewer).iter().any(evicting)
+    });
+    let streamer = Background::start(
+        "streamer",
+        &[
+            "--source",
+            "test",
+            "--size",
+            "160x120",
+            "--fps",
+            "30",
+            &viewer.addr,
+        ],
     );
+    let connected = |viewer: &Viewer| {
+        (lines(viewer).iter())
+            .filter(|l| l.starts_with("127.0.0.1:") && l.ends_with(": streamer connected"))
+            .count()
+    };
+    wait_for(
+        "the streamer, within the squatters' minute",
+        Duration::from_secs(20),
+        || connected(&viewer) == 1,
+    );
+    // More squatters while it streams: they evict each other, never the streamer.
+    let http = (lines(&viewer).iter())
+        .find_map(|l| {
+            l.strip_prefix("viewer: serving HTTP on ")
+                .map(str::to_string)
+        })
+        .unwrap();
+    let evicted = || {
+        let metrics = String::from_utf8_lossy(&get(&http, "/metrics").body).to_string();
+        (metrics.lines())
+            .find_map(|l| l.strip_prefix("viewer_port_evicted_total "))
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap()
+    };
+    let before = evicted();
+    assert!(before > 0);
+    let _more = squat(300);
+    wait_for("the newcomers to evict", Duration::from_secs(20), || {
+        evicted() >= before + 16
+    });
+    let (_, out, err) = streamer.stop("TERM", Duration::from_secs(10));
+    assert!(summary(&out)["frames"].parse::<u64>().unwrap() > 0, "{err}");
+    assert_eq!(connected(&viewer), 1, "{:?}", lines(&viewer));
     let failed: Vec<String> = (lines(&viewer).into_iter())
-        .filter(|l| l.contains("accept failed"))
+        .filter(|l| {
+            l.contains("accept failed")
+                || l.contains("127.0.0.1:") && l.contains("closed to make room")
+        })
         .collect();
     assert!(failed.is_empty(), "{failed:?}");
 }

@@ -1,9 +1,11 @@
-//! With `--http-auth`, connections that have not yet made a request the credentials let
-//! through, oldest first, so that they cannot hold the hub from those who have the password.
-//! Such a connection costs an attacker nothing to keep: a request without credentials every
-//! few seconds keeps it alive, and a few addresses fill every place. So when the hub runs
-//! short of places, a newcomer closes the oldest unproven connection: a user's is unproven only
-//! for the round trip of its first request, a squatter's for good.
+//! Connections that have not yet proven themselves, oldest first, so that they cannot hold a
+//! server from those who can: the hub's (with `--http-auth`) until a request its credentials
+//! let through, the streamer port's until a first frame (after the proof, with `--secret`).
+//! Such a connection costs an attacker little to keep (a request without credentials every few
+//! seconds; a socket silent until its handshake limit, then another), and a few addresses fill
+//! every place. So when a server runs short of places, a newcomer closes the oldest unproven
+//! connection: a user's is unproven only for the round trip of its first request or frame, a
+//! squatter's for good.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +40,15 @@ impl Unproven {
         }
     }
 
+    /// Counts a newcomer as unproven ([`Unproven::enter`]) and, when `open` of a server's `max`
+    /// places are taken (the newcomer's included) and fewer than [`HEADROOM`] are left, closes
+    /// the oldest unproven connection; also whether it closed one.
+    pub fn enter_making_room(&self, open: usize, max: usize) -> (Ticket, bool) {
+        let ticket = self.enter();
+        let evicted = open > max.saturating_sub(HEADROOM) && self.evict_oldest(&ticket);
+        (ticket, evicted)
+    }
+
     /// Closes the oldest unproven connection other than `newcomer`'s; whether there was one.
     pub fn evict_oldest(&self, newcomer: &Ticket) -> bool {
         let mut waiting = lock(&self.waiting);
@@ -66,7 +77,8 @@ pub struct Ticket {
 }
 
 impl Ticket {
-    /// The connection made a request its credentials let through: no longer evictable.
+    /// The connection proved itself (a request its credentials let through, a first frame):
+    /// no longer evictable.
     pub fn proven(&self) {
         lock(&self.waiting).retain(|(id, _)| *id != self.id);
     }
@@ -119,5 +131,17 @@ mod tests {
         assert!(!was_evicted(&newcomer).await);
         drop(newcomer);
         assert_eq!(unproven.len(), 0);
+    }
+
+    #[tokio::test]
+    async fn room_is_made_only_when_fewer_than_the_headroom_are_left() {
+        let unproven = Unproven::default();
+        let (squatter, _) = unproven.enter_making_room(1, 100);
+        let (_calm, evicted) = unproven.enter_making_room(100 - HEADROOM, 100);
+        assert!(!evicted);
+        assert!(!was_evicted(&squatter).await);
+        let (_pressed, evicted) = unproven.enter_making_room(100 - HEADROOM + 1, 100);
+        assert!(evicted);
+        assert!(was_evicted(&squatter).await);
     }
 }

@@ -88,7 +88,7 @@ fn round2(v: f64) -> f64 {
 /// Run-wide counters: name, help, and where the count is.
 type Total = (&'static str, &'static str, fn(&Counters) -> &AtomicU64);
 
-const TOTALS: [Total; 5] = [
+const TOTALS: [Total; 6] = [
     (
         "viewer_frames_total",
         "Frames received in full and acknowledged, all streams.",
@@ -113,6 +113,11 @@ const TOTALS: [Total; 5] = [
         "viewer_dropped_total",
         "Received frames replaced by a newer one before decoding, in streams that ended.",
         |c| &c.dropped,
+    ),
+    (
+        "viewer_port_evicted_total",
+        "Streamer-port connections closed before their first frame to make room (the port ran short of places).",
+        |c| &c.evicted,
     ),
 ];
 
@@ -424,6 +429,7 @@ mod tests {
         for line in [
             "# TYPE viewer_frames_total counter\nviewer_frames_total 7\n",
             "viewer_streams 1\n",
+            "viewer_port_evicted_total 0\n",
             "viewer_http_refused_total{status=\"503\"} 4\n",
             "viewer_http_unanswered_total 0\n",
             "viewer_http_evicted_total 0\n",

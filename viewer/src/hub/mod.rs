@@ -54,7 +54,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use shared::cli::Cidr;
 use shared::runtime::accept::{self, Gate, Refusal, Service, Task};
-use shared::runtime::unproven::{self, Ticket, Unproven};
+use shared::runtime::unproven::{Ticket, Unproven};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -325,10 +325,10 @@ async fn serve_client(
 }
 
 /// Counts a new connection (from `peer`) as unproven and, when places run short, closes the
-/// oldest unproven one ([`unproven`]).
+/// oldest unproven one ([`shared::runtime::unproven`]).
 fn make_room(hub: &Hub, peer: SocketAddr) -> Ticket {
-    let ticket = hub.unproven.enter();
-    if hub.clients() > MAX_CLIENTS - unproven::HEADROOM && hub.unproven.evict_oldest(&ticket) {
+    let (ticket, evicted) = hub.unproven.enter_making_room(hub.clients(), MAX_CLIENTS);
+    if evicted {
         hub.refuser.counts.evicted.fetch_add(1, Ordering::Relaxed);
         hub.refuser.log.line("evict", || {
             format!(

@@ -14,6 +14,7 @@ use futures_util::FutureExt;
 use shared::cli::Cidr;
 use shared::runtime::log_limit::LogLimit;
 use shared::runtime::stats::StreamStats;
+use shared::runtime::unproven::Ticket;
 use shared::wire::connection::{Extension, InBand};
 use shared::{ConnError, Connection, Dialect, Limits, Slot};
 use tokio::net::TcpStream;
@@ -73,12 +74,12 @@ static SEEN: LazyLock<LogLimit> = LazyLock::new(|| LogLimit::with_burst(UNSEEN_B
 /// Serves streamer `id` at `peer` until it leaves, fails, or the viewer stops; then takes its
 /// tile, registry entry and recording away, also after a panic (a bug) in serving it, which
 /// would otherwise leave a frozen tile and a stream listed for good.
-pub async fn serve(id: u64, stream: TcpStream, peer: SocketAddr, shared: Shared) {
+pub async fn serve(id: u64, stream: TcpStream, peer: SocketAddr, shared: Shared, ticket: Ticket) {
     // Answers are tiny and awaited: no Nagle. Keepalive finds peers that vanished.
     if let Err(e) = shared::runtime::net::tune(&stream) {
         eprintln!("{peer}: cannot set socket options: {e}");
     }
-    let mut streamer = Streamer::join(id, peer, shared);
+    let mut streamer = Streamer::join(id, peer, shared, ticket);
     let served = AssertUnwindSafe(read_frames(&mut streamer, stream))
         .catch_unwind()
         .await;
@@ -102,6 +103,13 @@ async fn read_frames(streamer: &mut Streamer, stream: TcpStream) {
         let read = tokio::select! {
             r = conn.read_frame(&mut payload) => r,
             _ = stop.wait_for(|s| *s) => break,
+            // Only before the first frame: the ticket is proven with it.
+            () = streamer.ticket.evicted(), if streamer.info.is_none() => {
+                SILENT.line("evicted", || {
+                    format!("{peer}: closed to make room: no frame yet")
+                });
+                break;
+            }
         };
         let next = match read {
             Ok(true) => {
@@ -155,11 +163,14 @@ struct Streamer {
     payloads: Arc<Slot<Received>>,
     /// Started with the first frame: idle connections cost no thread.
     decoder: Option<JoinHandle<()>>,
+    /// Its place among the connections without a frame yet, which a newcomer may close when
+    /// the port runs short of places; proven by the first frame.
+    ticket: Ticket,
 }
 
 impl Streamer {
     /// A streamer that just connected: nowhere to be seen until its first frame.
-    fn join(id: u64, peer: SocketAddr, shared: Shared) -> Streamer {
+    fn join(id: u64, peer: SocketAddr, shared: Shared, ticket: Ticket) -> Streamer {
         Streamer {
             id,
             peer,
@@ -167,6 +178,7 @@ impl Streamer {
             info: None,
             payloads: Arc::new(Slot::new()),
             decoder: None,
+            ticket,
         }
     }
 
@@ -175,6 +187,7 @@ impl Streamer {
     /// costs neither, whatever many there are.
     fn appear(&mut self) -> Arc<StreamInfo> {
         let (id, peer) = (self.id, self.peer);
+        self.ticket.proven();
         SEEN.line("connected", || format!("{peer}: streamer connected"));
         self.shared.board.add(id, peer);
         let info = self.shared.counters.streams.add(id, peer);

@@ -10,10 +10,14 @@ pub mod connection;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use shared::runtime::accept::{self, Gate, Refusal, Service, Task};
 use shared::runtime::log_limit::LogLimit;
+use shared::runtime::unproven::Unproven;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 
 pub use connection::Shared;
 
@@ -47,6 +51,8 @@ pub async fn serve(listener: TcpListener, shared: Shared) {
     };
     let streamers = Streamers {
         max,
+        permits: gate.permits.clone(),
+        unproven: Unproven::default(),
         per_client,
         shared: shared.clone(),
         next_id: 0,
@@ -72,6 +78,11 @@ struct Streamers {
     shared: Shared,
     /// Connections served at once.
     max: usize,
+    /// The gate's permits: the places left.
+    permits: Arc<Semaphore>,
+    /// Connections without a first frame yet, evicted oldest first when places run short: a
+    /// flood from many addresses, each within its share, cannot keep the robot out.
+    unproven: Unproven,
     per_client: usize,
     next_id: u64,
     /// Refusals and accept errors come in floods: one line per kind per second.
@@ -85,7 +96,19 @@ impl Service for Streamers {
         peer: SocketAddr,
     ) -> impl Future<Output = ()> + Send + 'static {
         self.next_id += 1;
-        connection::serve(self.next_id, stream, peer, self.shared.clone())
+        let open = self.max - self.permits.available_permits();
+        let (ticket, evicted) = self.unproven.enter_making_room(open, self.max);
+        if evicted {
+            let counters = &self.shared.counters;
+            counters.evicted.fetch_add(1, Ordering::Relaxed);
+            self.log.line("evict", || {
+                format!(
+                    "{peer}: {open} connections open; closing the oldest one that has sent no \
+                     frame yet"
+                )
+            });
+        }
+        connection::serve(self.next_id, stream, peer, self.shared.clone(), ticket)
     }
 
     fn refuse(&mut self, _stream: TcpStream, peer: SocketAddr, why: Refusal) -> Option<Task> {

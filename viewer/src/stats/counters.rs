@@ -28,6 +28,8 @@ pub struct Counters {
     pub dropped: AtomicU64,
     /// Payloads written to `--save-dir`.
     pub saved: AtomicU64,
+    /// Streamer-port connections closed before their first frame to make room for a newcomer.
+    pub evicted: AtomicU64,
     rate: Mutex<Option<StreamStats>>,
     glass: Mutex<Histogram>,
     /// Stage times of the frames measured in-band, all streams together.
