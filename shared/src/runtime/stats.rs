@@ -1,7 +1,9 @@
 //! Running statistics of per-frame durations (count, rate, percentiles, maximum) in fixed
 //! memory, however long the run: a histogram with 0.01 ms steps up to 100 ms and 1 ms steps
-//! up to 60 s; the maximum is kept exactly.
+//! up to 60 s; the maximum is kept exactly. And the last few seconds' durations, for what a
+//! live display shows: a median since connect hardly moves when a link gets worse.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 const FINE_STEP_MS: f64 = 0.01;
@@ -121,6 +123,66 @@ fn bucket_half_width_ms(i: usize) -> f64 {
     }
 }
 
+/// How far back [`Recent`] looks.
+pub const RECENT_SPAN: Duration = Duration::from_secs(5);
+/// The fewest samples [`Recent`] keeps whatever their age: a slow stream still has a figure.
+pub const RECENT_MIN: usize = 8;
+/// The most samples [`Recent`] keeps: at most a few seconds of a fast stream, in fixed memory.
+pub const RECENT_MAX: usize = 256;
+
+/// The durations of the last [`RECENT_SPAN`] (at least the newest [`RECENT_MIN`], at most
+/// [`RECENT_MAX`]), for a median that follows a link as it changes.
+#[derive(Clone, Default)]
+pub struct Recent {
+    samples: VecDeque<(Instant, f64)>,
+}
+
+impl Recent {
+    /// Records one duration in milliseconds taken at `at` (negative or NaN counts as 0).
+    pub fn record_ms(&mut self, at: Instant, ms: f64) {
+        let ms = if ms.is_finite() && ms > 0.0 { ms } else { 0.0 };
+        if self.samples.len() == RECENT_MAX {
+            self.samples.pop_front();
+        }
+        self.samples.push_back((at, ms));
+    }
+
+    /// The median of the durations recorded within [`RECENT_SPAN`] of `now`, or of the newest
+    /// [`RECENT_MIN`] when fewer are that recent; `None` before the first.
+    pub fn median_ms(&self, now: Instant) -> Option<f64> {
+        let young = (self.samples.iter().rev())
+            .take_while(|(at, _)| now.saturating_duration_since(*at) <= RECENT_SPAN)
+            .count();
+        let take = young.max(RECENT_MIN).min(self.samples.len());
+        let mut values: Vec<f64> = (self.samples.iter().rev().take(take))
+            .map(|&(_, ms)| ms)
+            .collect();
+        if values.is_empty() {
+            return None;
+        }
+        // The lower median (nearest rank), as the histogram's percentile.
+        let mid = (values.len() - 1) / 2;
+        let (_, median, _) = values.select_nth_unstable_by(mid, f64::total_cmp);
+        Some(*median)
+    }
+}
+
+/// Durations kept two ways: the whole run's histogram (summaries, Prometheus) and the last
+/// few seconds' (the figures band, `/api/streams`).
+#[derive(Clone, Default)]
+pub struct Timings {
+    pub whole: Histogram,
+    pub recent: Recent,
+}
+
+impl Timings {
+    /// Records one duration in milliseconds, taken now.
+    pub fn record_ms(&mut self, ms: f64) {
+        self.whole.record_ms(ms);
+        self.recent.record_ms(Instant::now(), ms);
+    }
+}
+
 /// A stream's frame count and rate, with a histogram of one per-frame duration.
 #[derive(Clone, Default)]
 pub struct StreamStats {
@@ -169,6 +231,48 @@ impl StreamStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_recent_median_follows_a_change_and_keeps_a_few_old_samples() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut r = Recent::default();
+        assert_eq!(r.median_ms(t0), None);
+        // Ten minutes at 10 ms, a frame every 100 ms: only the last 256 are kept.
+        for i in 0..6000 {
+            r.record_ms(at(i * 100), 10.0);
+        }
+        // Then two seconds at 40 ms: 20 young samples of 40 against 30 of 10 in the span.
+        for i in 0..20 {
+            r.record_ms(at(600_000 + i * 100), 40.0);
+        }
+        assert_eq!(r.median_ms(at(602_000)), Some(10.0));
+        for i in 20..40 {
+            r.record_ms(at(600_000 + i * 100), 40.0);
+        }
+        assert_eq!(
+            r.median_ms(at(604_000)),
+            Some(40.0),
+            "a whole-run median reads 10"
+        );
+        // A stream gone quiet for a minute: its last 8 still give a figure.
+        assert_eq!(r.median_ms(at(664_000)), Some(40.0));
+        // Fewer than RECENT_MIN young ones: the newest 8, whatever their age.
+        let mut slow = Recent::default();
+        for (i, ms) in [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]
+            .into_iter()
+            .enumerate()
+        {
+            slow.record_ms(at(i as u64 * 5_000), ms);
+        }
+        assert_eq!(slow.median_ms(at(40_000)), Some(5.0), "2..=9, lower median");
+        slow.record_ms(at(40_000), f64::NAN);
+        assert_eq!(
+            slow.median_ms(at(40_000)),
+            Some(5.0),
+            "the newest 8: 0 (NaN) and 3..=9"
+        );
+    }
 
     #[test]
     fn empty_histogram_reports_zero() {

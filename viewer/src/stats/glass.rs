@@ -134,6 +134,8 @@ pub fn stages(t: &Timing, shown_us: u64) -> Result<Stages, Unknown> {
 pub struct StageFigures {
     /// One histogram per stage, in [`STAGE_NAMES`] order (ms).
     pub stages: [shared::runtime::stats::Histogram; 5],
+    /// Each stage's last few seconds, in the same order (ms).
+    recent: [shared::runtime::stats::Recent; 5],
     /// The last frame's clock offset and error bound (ms).
     pub clock: Option<(f64, f64)>,
     /// Frames with in-band times but no figure (see [`Unknown`]).
@@ -143,8 +145,11 @@ pub struct StageFigures {
 impl StageFigures {
     /// Adds one frame's stages.
     pub fn record(&mut self, s: &Stages) {
-        for (h, ms) in self.stages.iter_mut().zip(s.each()) {
-            h.record_ms(ms);
+        let now = std::time::Instant::now();
+        let all = self.stages.iter_mut().zip(&mut self.recent);
+        for ((whole, recent), ms) in all.zip(s.each()) {
+            whole.record_ms(ms);
+            recent.record_ms(now, ms);
         }
         self.clock = Some((s.offset_ms, s.error_ms));
     }
@@ -155,6 +160,15 @@ impl StageFigures {
             return None;
         }
         Some(std::array::from_fn(|i| self.stages[i].percentile_ms(50.0)))
+    }
+
+    /// Each stage's median over the last few seconds ([`shared::runtime::stats::Recent`]),
+    /// once any frame was measured.
+    pub fn recent_p50s(&self, now: std::time::Instant) -> Option<[f64; 5]> {
+        let p50s = self.recent.each_ref().map(|r| r.median_ms(now));
+        p50s.iter()
+            .all(Option::is_some)
+            .then(|| p50s.map(Option::unwrap_or_default))
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use shared::files::mcap::topic_token;
 use shared::media::ros_image::Latency;
 use shared::media::sniff::{picture_size, Kind};
-use shared::runtime::stats::Histogram;
+use shared::runtime::stats::{Histogram, Timings};
 use shared::wire::connection::InBand;
 use shared::Dialect;
 use tokio::sync::watch;
@@ -167,8 +167,9 @@ pub struct StreamInfo {
     decoded: AtomicU64,
     /// Full picture size, width << 32 | height; 0 before the first decoded picture.
     size: AtomicU64,
-    decode: Mutex<Histogram>,
-    glass: Mutex<Histogram>,
+    /// Decoding and glass-to-glass times: the whole stream's and the last few seconds'.
+    decode: Mutex<Timings>,
+    glass: Mutex<Timings>,
     /// Stage times of frames measured in-band, and why others were not.
     stages: Mutex<StageFigures>,
     /// The optical loop's figures (`--optical`).
@@ -214,11 +215,14 @@ pub struct Snapshot {
     /// Full picture size (0 before the first decoded picture).
     pub width: u32,
     pub height: u32,
-    /// Decoding time's median; `None` before the first decoded picture.
+    /// Decoding time's median over the last few seconds; `None` before the first decoded
+    /// picture.
     pub decode_p50_ms: Option<f64>,
-    /// Glass-to-glass median, when measured (in-band times, or a time mark with `--measure`).
+    /// Glass-to-glass median over the last few seconds, when measured (in-band times, or a
+    /// time mark with `--measure`).
     pub glass_p50_ms: Option<f64>,
-    /// Each stage's median (see [`super::glass`]), once a frame was measured in-band.
+    /// Each stage's median over the last few seconds (see [`super::glass`]), once a frame was
+    /// measured in-band.
     pub stages_p50_ms: Option<[f64; 5]>,
     /// The last clock offset (viewer − streamer) and its error bound, ms.
     pub clock_ms: Option<(f64, f64)>,
@@ -246,8 +250,8 @@ impl StreamInfo {
             dropped: AtomicU64::new(0),
             decoded: AtomicU64::new(0),
             size: AtomicU64::new(0),
-            decode: Mutex::new(Histogram::default()),
-            glass: Mutex::new(Histogram::default()),
+            decode: Mutex::new(Timings::default()),
+            glass: Mutex::new(Timings::default()),
             stages: Mutex::new(StageFigures::default()),
             optical: Mutex::new(OpticalFigures::default()),
             said_unknown: Mutex::new(Vec::new()),
@@ -367,14 +371,11 @@ impl StreamInfo {
         let (frames, bytes) = (load(&self.frames), load(&self.bytes));
         let (fps, kbit_s) = lock(&self.rate).at(now);
         let size = load(&self.size);
-        let decode_p50_ms = {
-            let decode = lock(&self.decode);
-            (decode.count() > 0).then(|| decode.percentile_ms(50.0))
-        };
-        let glass = lock(&self.glass);
+        let decode_p50_ms = lock(&self.decode).recent.median_ms(now);
+        let glass_p50_ms = lock(&self.glass).recent.median_ms(now);
         let (stages_p50_ms, clock_ms) = {
             let stages = lock(&self.stages);
-            (stages.p50s(), stages.clock)
+            (stages.recent_p50s(now), stages.clock)
         };
         let optical = {
             let o = lock(&self.optical);
@@ -395,7 +396,7 @@ impl StreamInfo {
             width: (size >> 32) as u32,
             height: size as u32,
             decode_p50_ms,
-            glass_p50_ms: (glass.count() > 0).then(|| glass.percentile_ms(50.0)),
+            glass_p50_ms,
             stages_p50_ms,
             clock_ms,
             name: self.name.get().cloned(),
@@ -408,12 +409,12 @@ impl StreamInfo {
 
     /// Runs `f` on the decode-time histogram (milliseconds), under its lock.
     pub fn with_decode_times<R>(&self, f: impl FnOnce(&Histogram) -> R) -> R {
-        f(&lock(&self.decode))
+        f(&lock(&self.decode).whole)
     }
 
     /// Runs `f` on the glass-to-glass histogram (milliseconds), under its lock.
     pub fn with_glass_times<R>(&self, f: impl FnOnce(&Histogram) -> R) -> R {
-        f(&lock(&self.glass))
+        f(&lock(&self.glass).whole)
     }
 
     /// The newest payload and every newer one as it arrives (only when publishing; see
@@ -611,6 +612,21 @@ mod tests {
         assert!((info.snapshot().glass_p50_ms.unwrap() - 6.0).abs() < 0.011);
         // Nothing is published unless asked.
         assert!(info.latest().is_none());
+    }
+
+    #[test]
+    fn live_medians_follow_the_newest_frames_while_the_whole_run_is_kept() {
+        let info = Streams::default().add(1, peer(1));
+        for ms in [10.0, 40.0] {
+            for _ in 0..300 {
+                info.glass(ms);
+            }
+        }
+        // 600 in all, the newest 256 (at most, within 5 s) are at 40 ms.
+        assert_eq!(info.snapshot().glass_p50_ms, Some(40.0));
+        let whole = info.with_glass_times(|h| (h.count(), h.percentile_ms(50.0)));
+        assert_eq!(whole.0, 600);
+        assert!((whole.1 - 10.0).abs() < 0.011, "{whole:?}");
     }
 
     #[test]

@@ -37,14 +37,16 @@ pub struct Figures {
     pub kbit_per_s: f64,
     /// Mean payload size since the stream connected.
     pub bytes_per_frame: f64,
-    /// Median decoding time since the stream connected; `None` before the first picture.
+    /// Median decoding time over the last few seconds
+    /// ([`shared::runtime::stats::Recent`]); `None` before the first picture.
     pub decode_ms: Option<f64>,
     /// Received frames replaced by a newer one before the decoder got to them (acknowledged,
     /// never shown), since the stream connected.
     pub dropped: u64,
     /// Frames that could not be decoded, since the stream connected.
     pub errors: u64,
-    /// Median glass-to-glass time, when measured (in-band times, or the time mark).
+    /// Median glass-to-glass time over the last few seconds, when measured (in-band times, or
+    /// the time mark).
     pub glass_ms: Option<f64>,
     /// Each stage's median (encode, queue, link, decode, display), when measured in-band.
     pub stages_ms: Option<[f64; 5]>,
