@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::stats::glass::Timing;
@@ -130,6 +130,9 @@ const LET_GO_PIXELS: usize = 1 << 20;
 pub struct TileInfo {
     pub id: u64,
     pub peer: SocketAddr,
+    /// Which place in the window it takes: its host and the name it asked for, the same
+    /// across reconnections.
+    pub place: Arc<str>,
     /// Pictures decoded per second, over the last second or so; `None` in the stream's first
     /// second.
     pub fps: Option<f64>,
@@ -148,6 +151,7 @@ pub fn stale_after(gap: Duration) -> Duration {
 struct Tile {
     id: u64,
     peer: SocketAddr,
+    place: Arc<str>,
     fresh: Option<Picture>,
     /// For the rate shown in the title: decoded pictures since `window_start`.
     window_start: Instant,
@@ -164,6 +168,7 @@ impl Tile {
         TileInfo {
             id: self.id,
             peer: self.peer,
+            place: self.place.clone(),
             fps: self.fps_at(Instant::now()),
             stale: self.stale_at(Instant::now()),
         }
@@ -251,12 +256,13 @@ impl Board {
         (packed != 0).then_some(((packed >> 32) as usize, (packed & 0xFFFF_FFFF) as usize))
     }
 
-    /// Adds a stream (called when its connection is accepted).
-    pub fn add(&self, id: u64, peer: SocketAddr) {
+    /// Adds a stream (called with its first frame), to take `place` in the window.
+    pub fn add(&self, id: u64, peer: SocketAddr, place: String) {
         let mut s = self.lock();
         s.tiles.push(Tile {
             id,
             peer,
+            place: place.into(),
             fresh: None,
             window_start: Instant::now(),
             window_count: 0,
@@ -385,6 +391,7 @@ mod tests {
         Tile {
             id: 1,
             peer: peer(),
+            place: "".into(),
             fresh: None,
             window_start: t,
             window_count: 0,
@@ -448,7 +455,7 @@ mod tests {
     #[test]
     fn newest_picture_wins_and_stale_ones_are_reused() {
         let board = Board::default();
-        board.add(1, peer());
+        board.add(1, peer(), String::new());
         board.publish(1, picture(1));
         board.publish(1, picture(2));
         assert_eq!(board.take(1).unwrap().pixels[0], 2);
@@ -514,8 +521,8 @@ mod tests {
     #[test]
     fn ended_streams_leave_and_keep_their_last_picture() {
         let board = Board::default();
-        board.add(1, peer());
-        board.add(2, peer());
+        board.add(1, peer(), String::new());
+        board.add(2, peer(), String::new());
         assert_eq!(board.tiles().len(), 2);
         board.publish(2, picture(7));
         board.remove(2);
@@ -542,7 +549,7 @@ mod tests {
         let board = Board::default();
         let v0 = board.wait_change(u64::MAX, Duration::ZERO);
         assert_eq!(board.wait_change(v0, Duration::from_millis(5)), v0);
-        board.add(1, peer());
+        board.add(1, peer(), String::new());
         assert!(board.wait_change(v0, Duration::from_millis(5)) > v0);
     }
 }

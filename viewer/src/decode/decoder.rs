@@ -519,7 +519,7 @@ mod tests {
     fn each_picture_carries_the_payload_it_was_decoded_from() {
         let board = Arc::new(Board::default());
         let peer: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        board.add(1, peer);
+        board.add(1, peer, String::new());
         let payloads = Arc::new(Slot::new());
         let first = jpeg(64, 32, [200, 10, 10]);
         let in_band = shared::wire::connection::InBand {

@@ -97,7 +97,7 @@ impl Player {
         // No network peer (the unspecified address stands in): the stream is named after the
         // file, and the band shows that name alone.
         let peer = SocketAddr::from(([0, 0, 0, 0], 0));
-        setup.board.add(ID, peer);
+        setup.board.add(ID, peer, String::new());
         setup.counters.streams.add(ID, peer);
         let file = path.file_name().unwrap_or(path.as_os_str());
         setup.counters.streams.name(ID, &file.to_string_lossy());

@@ -183,13 +183,12 @@ impl Streamer {
     }
 
     /// The first frame is in (after the secret's proof, if one is asked for): the stream now
-    /// gets its tile, its registry entry and its line. A connection that never gets this far
-    /// costs neither, whatever many there are.
+    /// gets its registry entry and its line, and its tile once named ([`Streamer::announce`]).
+    /// A connection that never gets this far costs neither, whatever many there are.
     fn appear(&mut self) -> Arc<StreamInfo> {
         let (id, peer) = (self.id, self.peer);
         self.ticket.proven();
         SEEN.line("connected", || format!("{peer}: streamer connected"));
-        self.shared.board.add(id, peer);
         let info = self.shared.counters.streams.add(id, peer);
         self.info = Some(info.clone());
         info
@@ -252,10 +251,13 @@ impl Streamer {
         total
     }
 
-    /// Says, on the first frame, how the streamer speaks; names the stream and gives it its
-    /// topic.
+    /// Says, on the first frame, how the streamer speaks; names the stream, gives it its
+    /// topic and its tile. The tile's place is its host and the name it asked for, so that a
+    /// reconnection takes the place (and the focus) of the connection it replaces.
     fn announce(&self, heard: &Heard) {
         let peer = self.peer;
+        let place = format!("{}|{}", peer.ip(), heard.name.unwrap_or_default());
+        self.shared.board.add(self.id, peer, place);
         if let Some(d) = heard.dialect.filter(|d| *d != Dialect::Flag) {
             SEEN.line("dialect", || format!("{peer}: speaks the {d} dialect"));
         }

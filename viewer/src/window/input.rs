@@ -16,7 +16,7 @@ use minifb::{InputCallback, Key, MouseButton, MouseMode, Window};
 use super::hud::Probe;
 use super::keys::{self, Action};
 use super::layout::Layout;
-use super::tiles::{next_focus, Shown};
+use super::tiles::{next_focus, Places, Shown};
 use super::view::{Rect, View};
 use crate::board::Picture;
 use crate::output::recorder::{self, Recorder};
@@ -32,6 +32,8 @@ pub struct Controls {
     pub help: bool,
     /// The stream shown alone (`Tab`), or `None` for the grid of all.
     pub focus: Option<u64>,
+    /// Where ended streams were, and whether alone, for their reconnections to take.
+    pub places: Places,
     /// Zoom and pan, alike for every tile.
     pub view: View,
     /// Where the mouse was while the left button is held.
@@ -48,6 +50,7 @@ impl Controls {
             paused: false,
             help: false,
             focus: None,
+            places: Places::default(),
             view: View::default(),
             drag: None,
             probe: None,

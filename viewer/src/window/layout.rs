@@ -94,6 +94,7 @@ mod tests {
                 tile: TileInfo {
                     id,
                     peer: format!("127.0.0.1:{id}").parse().unwrap(),
+                    place: "".into(),
                     fps: None,
                     stale: None,
                 },

@@ -119,12 +119,8 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
         if let Some(play) = o.play {
             redraw |= drive_playback(play, &mut c, &mut pending, &screen, &mut played);
         }
-        redraw |= tiles::follow_streams(board, &mut shown, &mut c.focus);
-        if o.play.is_some() {
-            // A replay shows what the file holds, paused or not: nothing there is live, so no
-            // picture is marked old (on the tile or in the title).
-            shown.iter_mut().for_each(|s| s.tile.stale = None);
-        }
+        let follow = (&mut c.focus, &mut c.places);
+        redraw |= tiles::follow_streams(board, &mut shown, follow, o.play.is_none());
         let (taken, fresh) = tiles::take_pictures(board, &mut shown, c.paused);
         redraw |= taken;
 
@@ -144,9 +140,8 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
             input::act(action, &mut c.view, &targets, &mut writers);
         }
         redraw |= probe::follow(&mut c, &layout, &shown, &pointer);
-        let now_recording = o.recorder.any();
-        redraw |= now_recording != recording;
-        recording = now_recording;
+        let was_recording = std::mem::replace(&mut recording, o.recorder.any());
+        redraw |= was_recording != recording;
         // The title reads the figures too (the stream's name), so they are kept fresh with
         // the band off; only the band needs a redraw for them.
         let refreshed = tiles::refresh_figures(o.counters, &mut shown, &mut last_figures);

@@ -2,6 +2,7 @@
 //! with the picture on screen and its figures. Follows the board as streams come and go.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use shared::cli::print_line;
@@ -46,21 +47,67 @@ enum Glass {
     Mark(u64),
 }
 
-/// Follows the board's streams: new ones join, ended ones leave (with their pictures handed
-/// back), and the focus on an ended stream goes back to the grid. Whether anything changed.
-pub fn follow_streams(board: &Board, shown: &mut Vec<Shown>, focus: &mut Option<u64>) -> bool {
-    let tiles = board.tiles();
-    let mut changed = false;
-    shown.retain_mut(|s| {
-        let keep = tiles.iter().any(|t| t.id == s.tile.id);
-        if !keep {
-            if let Some(old) = s.picture.take() {
-                board.recycle(old);
-            }
-            changed = true;
+/// Where ended streams were, for a reconnection to take: the window keeps its order and the
+/// focus when a robot's Wi-Fi drops, instead of the stream moving to the end of the grid.
+#[derive(Default)]
+pub struct Places {
+    gone: Vec<Gone>,
+}
+
+/// An ended stream's place: its index among the shown, and whether it had the focus.
+struct Gone {
+    place: Arc<str>,
+    index: usize,
+    focused: bool,
+    at: Instant,
+}
+
+/// How long an ended stream's place is kept for its reconnection.
+const PLACE_KEPT: Duration = Duration::from_secs(60);
+/// The most ended streams' places kept.
+const PLACES_KEPT: usize = 16;
+
+impl Places {
+    /// A stream at `index` (with the focus or not) ended.
+    fn left(&mut self, place: Arc<str>, index: usize, focused: bool) {
+        let now = Instant::now();
+        self.gone.retain(|g| now.duration_since(g.at) < PLACE_KEPT);
+        if self.gone.len() == PLACES_KEPT {
+            self.gone.remove(0);
         }
-        keep
-    });
+        self.gone.push(Gone {
+            place,
+            index,
+            focused,
+            at: now,
+        });
+    }
+
+    /// The index and focus a new stream at `place` takes, if one there ended lately.
+    fn take(&mut self, place: &str) -> Option<(usize, bool)> {
+        let i = self.gone.iter().rposition(|g| &*g.place == place)?;
+        let g = self.gone.remove(i);
+        (g.at.elapsed() < PLACE_KEPT).then_some((g.index, g.focused))
+    }
+}
+
+/// Follows the board's streams: new ones join (at the place of an ended connection from the
+/// same host and name, with its focus, or else at the end), ended ones leave (with their
+/// pictures handed back), and the focus on an ended stream goes to its reconnection if that
+/// is already there, or else back to the grid. Not `live` (a replay shows what the file holds,
+/// paused or not), no picture is marked old, on the tile or in the title. Whether anything
+/// changed.
+pub fn follow_streams(
+    board: &Board,
+    shown: &mut Vec<Shown>,
+    (focus, places): (&mut Option<u64>, &mut Places),
+    live: bool,
+) -> bool {
+    let mut tiles = board.tiles();
+    if !live {
+        tiles.iter_mut().for_each(|t| t.stale = None);
+    }
+    let mut changed = leave(board, shown, &tiles, (focus, places));
     for tile in &tiles {
         match shown.iter_mut().find(|s| s.tile.id == tile.id) {
             Some(s) => {
@@ -70,17 +117,69 @@ pub fn follow_streams(board: &Board, shown: &mut Vec<Shown>, focus: &mut Option<
                 s.tile.stale = tile.stale;
             }
             None => {
-                shown.push(Shown {
+                let new = Shown {
                     tile: tile.clone(),
                     picture: None,
                     figures: Figures::default(),
-                });
+                };
+                match places.take(&tile.place) {
+                    Some((index, focused)) => {
+                        shown.insert(index.min(shown.len()), new);
+                        if focused && focus.is_none() {
+                            *focus = Some(tile.id);
+                        }
+                    }
+                    None => shown.push(new),
+                }
                 changed = true;
             }
         }
     }
-    if focus.is_some_and(|f| !shown.iter().any(|s| s.tile.id == f)) {
-        *focus = None;
+    changed
+}
+
+/// Takes the streams that ended off `shown`, keeping their places; whether any did.
+fn leave(
+    board: &Board,
+    shown: &mut Vec<Shown>,
+    tiles: &[TileInfo],
+    (focus, places): (&mut Option<u64>, &mut Places),
+) -> bool {
+    let mut changed = false;
+    let mut index = 0;
+    while index < shown.len() {
+        let tile = &shown[index].tile;
+        if tiles.iter().any(|t| t.id == tile.id) {
+            index += 1;
+            continue;
+        }
+        let mut ended = shown.remove(index);
+        if let Some(old) = ended.picture.take() {
+            board.recycle(old);
+        }
+        let focused = *focus == Some(ended.tile.id);
+        // Its reconnection may be on screen already (the old connection was found dead only
+        // after the new one came, at the end): it moves to the place now free.
+        let successor = (shown.iter()).position(|s| s.tile.place == ended.tile.place);
+        match successor {
+            Some(j) => {
+                let moved = shown.remove(j);
+                if focused {
+                    *focus = Some(moved.tile.id);
+                }
+                // Before the place, taking it out moved the place back one.
+                let at = if j < index { index - 1 } else { index };
+                shown.insert(at, moved);
+                index = at + 1;
+            }
+            None => {
+                if focused {
+                    *focus = None;
+                }
+                places.left(ended.tile.place, index, focused);
+            }
+        }
+        changed = true;
     }
     changed
 }
@@ -206,4 +305,56 @@ pub fn next_focus(shown: &[Shown], focus: Option<u64>) -> Option<u64> {
 /// The picture on screen at the end, for `--snapshot`.
 pub fn last_picture(shown: Vec<Shown>) -> Option<Picture> {
     shown.into_iter().find_map(|s| s.picture)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(shown: &[Shown]) -> Vec<u64> {
+        shown.iter().map(|s| s.tile.id).collect()
+    }
+
+    #[test]
+    fn a_reconnection_takes_the_place_and_focus_of_the_connection_it_replaces() {
+        let board = Board::default();
+        let peer: SocketAddr = "192.168.3.7:5000".parse().unwrap();
+        let (mut shown, mut focus, mut places) = (Vec::new(), None, Places::default());
+        for (id, place) in [(1, "a"), (2, "b"), (3, "c")] {
+            board.add(id, peer, place.into());
+        }
+        assert!(follow_streams(
+            &board,
+            &mut shown,
+            (&mut focus, &mut places),
+            true
+        ));
+        assert_eq!(ids(&shown), [1, 2, 3]);
+        focus = Some(2);
+        // The middle one's link drops; it comes back as a new connection.
+        board.remove(2);
+        follow_streams(&board, &mut shown, (&mut focus, &mut places), true);
+        assert_eq!((ids(&shown), focus), (vec![1, 3], None));
+        board.add(4, peer, "b".into());
+        follow_streams(&board, &mut shown, (&mut focus, &mut places), true);
+        assert_eq!((ids(&shown), focus), (vec![1, 4, 3], Some(4)));
+        // Another stream is no reconnection: it goes at the end.
+        board.add(5, peer, "d".into());
+        follow_streams(&board, &mut shown, (&mut focus, &mut places), true);
+        assert_eq!(ids(&shown), [1, 4, 3, 5]);
+        // The first one reconnects before its old connection is found dead: the new one
+        // moves to the old one's place, with the focus, when the old one ends.
+        board.add(6, peer, "a".into());
+        follow_streams(&board, &mut shown, (&mut focus, &mut places), true);
+        focus = Some(1);
+        board.remove(1);
+        follow_streams(&board, &mut shown, (&mut focus, &mut places), true);
+        assert_eq!((ids(&shown), focus), (vec![6, 4, 3, 5], Some(6)));
+        // The focus moved elsewhere meanwhile: a reconnection does not take it back.
+        board.remove(3);
+        follow_streams(&board, &mut shown, (&mut focus, &mut places), true);
+        board.add(7, peer, "c".into());
+        follow_streams(&board, &mut shown, (&mut focus, &mut places), true);
+        assert_eq!((ids(&shown), focus), (vec![6, 4, 7, 5], Some(6)));
+    }
 }
