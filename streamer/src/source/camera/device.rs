@@ -63,22 +63,37 @@ pub fn video_nodes() -> Vec<PathBuf> {
     nodes.into_iter().map(|(_, p)| p).collect()
 }
 
-/// Opens `path` and checks that it is a capture node; its card name on success.
-pub(super) fn open_capture(path: &Path) -> Result<(Device, String)> {
+/// Which camera a node is: the driver's card name and where it hangs (VIDIOC_QUERYCAP's
+/// bus_info, e.g. `usb-0000:00:14.0-2`, the USB port), the same when the camera comes back
+/// after an unplug or a USB reset, whatever `/dev/videoN` it gets then.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub card: String,
+    pub bus: String,
+}
+
+impl std::fmt::Display for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} at {}", self.card, self.bus)
+    }
+}
+
+/// Opens `path` and checks that it is a capture node; which camera it is on success.
+pub(super) fn open_capture(path: &Path) -> Result<(Device, Identity)> {
     let name = path.display();
     let device = Device::with_path(path).with_context(|| format!("{name}: cannot open"))?;
-    let (caps, card) = query_caps(&device).with_context(|| format!("{name}: not a V4L2 device"))?;
+    let (caps, who) = query_caps(&device).with_context(|| format!("{name}: not a V4L2 device"))?;
     match node_kind(caps) {
-        NodeKind::Capture => Ok((device, card)),
+        NodeKind::Capture => Ok((device, who)),
         NodeKind::Other(what) => bail!("{name}: {what}, not a camera"),
     }
 }
 
-/// The node's device capabilities and card name, by VIDIOC_QUERYCAP. Not v4l's `query_caps`:
+/// The node's device capabilities and identity, by VIDIOC_QUERYCAP. Not v4l's `query_caps`:
 /// it panics on a name not valid UTF-8, and uvcvideo cuts a USB product name to 31 bytes, so
 /// a camera with a long non-ASCII name (a Chinese webcam's) would crash the streamer at start
 /// and `--list-cameras` while scanning.
-fn query_caps(device: &Device) -> io::Result<(u32, String)> {
+fn query_caps(device: &Device) -> io::Result<(u32, Identity)> {
     // SAFETY: an all-zero v4l2_capability is valid (integers and byte arrays).
     let mut caps: v4l::v4l_sys::v4l2_capability = unsafe { std::mem::zeroed() };
     // SAFETY: VIDIOC_QUERYCAP fills the v4l2_capability it is given, nothing more.
@@ -89,10 +104,14 @@ fn query_caps(device: &Device) -> io::Result<(u32, String)> {
             &mut caps as *mut _ as *mut std::os::raw::c_void,
         )?;
     }
-    Ok((caps.device_caps, card_name(&caps.card)))
+    let who = Identity {
+        card: card_name(&caps.card),
+        bus: card_name(&caps.bus_info),
+    };
+    Ok((caps.device_caps, who))
 }
 
-/// A driver's NUL-padded name: up to its first NUL, a character cut short by the driver's
+/// A driver's NUL-padded name (or bus): up to its first NUL, a character cut short by the driver's
 /// byte limit shown as U+FFFD.
 fn card_name(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
@@ -193,7 +212,7 @@ fn format_modes(
 pub fn list(out: &mut impl io::Write) -> Result<()> {
     let mut found = Vec::new();
     for path in video_nodes() {
-        let Ok((device, card)) = open_capture(&path) else {
+        let Ok((device, Identity { card, .. })) = open_capture(&path) else {
             continue;
         };
         writeln!(out, "{}: {card}", path.display())?;

@@ -13,7 +13,7 @@ use v4l::video::capture::Parameters;
 use v4l::video::Capture;
 use v4l::{Device, Format, FourCC, Fraction};
 
-use super::device::{enumerate_modes, open_capture, video_nodes};
+use super::device::{enumerate_modes, open_capture, video_nodes, Identity};
 use super::modes::{choose_mode, is_limited_range, CameraFormat, CameraRequest, CameraSpec, Mode};
 use crate::source::range::RangeStretch;
 use crate::source::{yuyv_len, PixelFormat, RawFrame};
@@ -26,8 +26,8 @@ const POLLIN: i16 = 1;
 /// An open, streaming camera.
 pub(super) struct Live {
     pub(super) path: PathBuf,
-    /// The card name the driver gives.
-    pub(super) card: String,
+    /// Which camera it is: the card name the driver gives, and its bus.
+    pub(super) identity: Identity,
     pub(super) mode: Mode,
     /// Bytes per row in the driver's buffers (rows may be padded).
     stride: usize,
@@ -40,10 +40,12 @@ pub(super) struct Live {
     last_sequence: Option<u32>,
 }
 
-/// Negotiates the mode, starts streaming on `path` and checks that a frame really arrives.
-fn start_on(path: &Path, request: &CameraRequest) -> Result<Live> {
+/// Negotiates the mode, starts streaming on `path` and checks that a frame really arrives;
+/// only if the node is the camera `lost`, when one is given.
+fn start_on(path: &Path, request: &CameraRequest, lost: Option<&Identity>) -> Result<Live> {
     let name = path.display();
-    let (device, card) = open_capture(path)?;
+    let (device, identity) = open_capture(path)?;
+    the_lost_one(path, &identity, lost)?;
     let mode = pick_mode(&device, path, request)?;
     let (mode, got) = set_mode(&device, path, mode)?;
     let min_stride = match mode.format {
@@ -62,7 +64,7 @@ fn start_on(path: &Path, request: &CameraRequest) -> Result<Live> {
     stream.set_timeout(timeout);
     let mut live = Live {
         path: path.to_path_buf(),
-        card,
+        identity,
         mode,
         stride,
         stretch: limited.then(RangeStretch::limited_to_full),
@@ -80,6 +82,17 @@ fn start_on(path: &Path, request: &CameraRequest) -> Result<Live> {
         return Err(e.context(format!("{name}: no frame arrived")));
     }
     Ok(live)
+}
+
+/// Fails unless the camera at `path` is the one `lost`, if one is given.
+fn the_lost_one(path: &Path, found: &Identity, lost: Option<&Identity>) -> Result<()> {
+    match lost {
+        Some(lost) if lost != found => bail!(
+            "{}: another camera ({found}), not the lost one ({lost})",
+            path.display()
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// Whether starting the stream failed with ENOSPC: what UVC says when the USB bus has no
@@ -341,14 +354,16 @@ fn copy_rows(src: &[u8], stride: usize, dst: &mut [u8], len: usize, rows: usize)
     true
 }
 
-/// Finds and starts the requested camera, or the first one that delivers frames.
-pub(super) fn start(request: &CameraRequest) -> Result<Live> {
+/// Finds and starts the requested camera, or else the first one that delivers frames; when
+/// getting back a `lost` camera found that way, only that one (the first that delivers may be
+/// another, on a robot with several: the operator would see another view, and nothing says so).
+pub(super) fn start(request: &CameraRequest, lost: Option<&Identity>) -> Result<Live> {
     if let Some(CameraSpec(path)) = &request.device {
-        return start_on(path, request);
+        return start_on(path, request, None);
     }
     let mut reasons = Vec::new();
     for path in video_nodes() {
-        match start_on(&path, request) {
+        match start_on(&path, request, lost) {
             Ok(live) => return Ok(live),
             Err(e) => reasons.push(format!("{e:#}")),
         }
@@ -408,6 +423,27 @@ mod tests {
         assert!(bad_run(300, Duration::from_millis(4_900), timeout).is_ok());
         let err = bad_run(301, timeout, timeout).unwrap_err().to_string();
         assert!(err.contains("301 buffers in a row"), "{err}");
+    }
+
+    #[test]
+    fn a_lost_camera_is_taken_back_only_on_its_own_bus() {
+        let cam = |card: &str, bus: &str| Identity {
+            card: card.into(),
+            bus: bus.into(),
+        };
+        let lost = cam("USB Cam", "usb-0000:00:14.0-2");
+        let path = Path::new("/dev/video2");
+        assert!(the_lost_one(path, &lost, None).is_ok());
+        assert!(the_lost_one(path, &lost.clone(), Some(&lost)).is_ok());
+        // The same model on the robot's other port is another camera.
+        let twin = cam("USB Cam", "usb-0000:00:14.0-3");
+        let err = the_lost_one(path, &twin, Some(&lost)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "/dev/video2: another camera (USB Cam at usb-0000:00:14.0-3), not the lost one \
+             (USB Cam at usb-0000:00:14.0-2)"
+        );
+        assert!(the_lost_one(path, &cam("Other", "usb-0000:00:14.0-2"), Some(&lost)).is_err());
     }
 
     #[test]

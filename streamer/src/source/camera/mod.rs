@@ -30,6 +30,7 @@ pub use device::list;
 pub use modes::{CameraFormat, CameraRequest, CameraSpec, DEFAULT_FPS};
 
 use crate::source::{PixelFormat, RawFrame, Source};
+use device::Identity;
 use live::{start, Live, Skips};
 use modes::Mode;
 
@@ -43,6 +44,8 @@ pub struct Camera {
     /// The last mode, for the placeholder frames while the camera is away.
     last_mode: Mode,
     path: PathBuf,
+    /// Which camera it is, to take only that one back after a loss.
+    identity: Identity,
     next_retry: Instant,
     next_index: u64,
     /// Frames the camera captured that never went out, by why.
@@ -54,7 +57,7 @@ pub struct Camera {
 
 /// Opens the camera the request names (or the first that works) and prints its mode.
 pub fn open(request: &CameraRequest) -> Result<Box<dyn Source>> {
-    let live = start(request)?;
+    let live = start(request, None)?;
     eprintln!("camera {}: {}", live.path.display(), live.mode);
     if request.passthrough {
         if live.mode.format == CameraFormat::Mjpg {
@@ -75,6 +78,7 @@ pub fn open(request: &CameraRequest) -> Result<Box<dyn Source>> {
         request: request.clone(),
         last_mode: live.mode,
         path: live.path.clone(),
+        identity: live.identity.clone(),
         live: Some(live),
         next_retry: Instant::now(),
         next_index: 0,
@@ -93,7 +97,9 @@ impl Camera {
             thread::sleep(self.next_retry - now);
         }
         self.next_retry = Instant::now() + RETRY;
-        match start(&self.request) {
+        // Found by a scan (no --camera): that camera again, not whichever delivers first.
+        let lost = self.request.device.is_none().then_some(&self.identity);
+        match start(&self.request, lost) {
             Ok(live) => {
                 eprintln!("camera {}: back: {}", live.path.display(), live.mode);
                 self.path = live.path.clone();
@@ -170,7 +176,7 @@ impl Source for Camera {
 
     fn describe(&self) -> String {
         let mode = self.last_mode;
-        let card = self.live.as_ref().map_or("", |l| l.card.as_str());
+        let card = self.live.as_ref().map_or("", |l| l.identity.card.as_str());
         let how = match (mode.format, self.request.passthrough) {
             (CameraFormat::Mjpg, true) => ", camera JPEG passed through untouched",
             (CameraFormat::Mjpg, false) => ", camera JPEG decoded and encoded again",
