@@ -67,12 +67,7 @@ impl Streams {
             live.values()
                 .any(|s| s.id != id && (s.name() == Some(n) || s.topic() == Some(&token)))
         };
-        let mut name = wanted.to_string();
-        let mut k = 1;
-        while taken(&name) {
-            k += 1;
-            name = format!("{wanted}#{k}");
-        }
+        let name = first_free(wanted, "#", taken);
         if let Some(s) = live.get(&id) {
             s.set_name(name.clone());
             s.set_topic(topic_token(&name));
@@ -90,13 +85,7 @@ impl Streams {
         };
         let base = topic_token(&stream.peer.ip().to_string());
         let taken = |t: &str| live.values().any(|s| s.id != id && s.topic() == Some(t));
-        let mut topic = base.clone();
-        let mut k = 1;
-        while taken(&topic) {
-            k += 1;
-            topic = format!("{base}_{k}");
-        }
-        stream.set_topic(topic);
+        stream.set_topic(first_free(&base, "_", taken));
     }
 
     /// A live stream by id written in digits, else by name (as given by [`Streams::name`]).
@@ -152,6 +141,17 @@ pub struct Payload {
     /// Its capture time on this clock, ns since the Unix epoch, and where its time went up to
     /// its arrival; `None` without in-band times or a clock estimate.
     pub timed: Option<(u64, Latency)>,
+}
+
+/// `base`, or else `base` then `sep` and 2, 3, ...: the first that is not `taken`.
+fn first_free(base: &str, sep: &str, taken: impl Fn(&str) -> bool) -> String {
+    let mut name = base.to_string();
+    let mut k = 1;
+    while taken(&name) {
+        k += 1;
+        name = format!("{base}{sep}{k}");
+    }
+    name
 }
 
 /// One stream's live figures.
