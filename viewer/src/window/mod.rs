@@ -122,10 +122,10 @@ fn show(o: &Options<'_>) -> Result<Option<Picture>> {
         let follow = (&mut c.focus, &mut c.places);
         redraw |= tiles::follow_streams(board, &mut shown, follow, o.play.is_none());
         let (taken, fresh) = tiles::take_pictures(board, &mut shown, c.paused);
-        redraw |= taken;
-
         let (w, h) = screen.size();
         let layout = Layout::new(&shown, c.focus, w, h);
+        // A stream hidden behind the one shown alone (`Tab`) redraws nothing.
+        redraw |= taken.iter().any(|&id| layout.shows(&shown, id));
         let pointer = Pointer::read(&screen.window, &layout, &shown);
         redraw |= input::use_mouse(&screen.window, &mut c, &pointer);
         let targets = Targets {

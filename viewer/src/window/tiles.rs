@@ -186,9 +186,9 @@ fn leave(
 
 /// Takes each stream's new picture from the board, handing the one it replaces back; paused,
 /// takes nothing (the board keeps only each stream's newest, to show on resuming). Returns
-/// whether any was taken, and those that carry a capture time.
-pub fn take_pictures(board: &Board, shown: &mut [Shown], paused: bool) -> (bool, Vec<Fresh>) {
-    let mut taken = false;
+/// the streams that had one, and those pictures that carry a capture time.
+pub fn take_pictures(board: &Board, shown: &mut [Shown], paused: bool) -> (Vec<u64>, Vec<Fresh>) {
+    let mut taken = Vec::new();
     let mut fresh = Vec::new();
     if paused {
         return (taken, fresh);
@@ -212,7 +212,7 @@ pub fn take_pictures(board: &Board, shown: &mut [Shown], paused: bool) -> (bool,
             if let Some(old) = s.picture.replace(new) {
                 board.recycle(old);
             }
-            taken = true;
+            taken.push(s.tile.id);
         }
     }
     (taken, fresh)
