@@ -453,6 +453,46 @@ fn ctrl_c_stops_both_and_a_second_one_is_immediate() {
     assert_eq!(status.code(), Some(130));
 }
 
+/// A terminal or SSH session that stopped reading (stalled by the same Wi-Fi dropout, or
+/// output piped into `less`) blocks the streamer's frame lines once the pipe is full; a
+/// second Ctrl-C still ends it at once, as the README promises: its signals are watched on a
+/// thread of their own, not on the runtime stuck in the write.
+#[test]
+fn a_second_ctrl_c_ends_a_streamer_whose_stdout_nobody_reads() {
+    use std::os::fd::AsRawFd;
+    use std::process::{Command, Stdio};
+    let _lock = heavy();
+    let viewer = Viewer::start(&["--headless"], &[]);
+    let mut child = Command::new(bin("streamer"))
+        .args(["--source", "test", "--size", "160x120", "--fps", "0"])
+        .arg(&viewer.addr)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Held open, never read.
+    let stdout = child.stdout.take().unwrap();
+    wait_for("the stdout pipe to fill", Duration::from_secs(30), || {
+        let mut queued: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int, the bytes waiting in the pipe.
+        unsafe { libc::ioctl(stdout.as_raw_fd(), libc::FIONREAD, &mut queued) };
+        // 64 KiB, less the ends of pages a line did not fit in.
+        queued >= 60_000
+    });
+    // Ctrl-C again and again (two at once may arrive as one) until it is gone.
+    let mut status = None;
+    wait_for("the streamer to end", Duration::from_secs(10), || {
+        signal(&child, "INT");
+        status = child.try_wait().unwrap();
+        status.is_some()
+    });
+    assert_eq!(status.and_then(|s| s.code()), Some(130));
+    drop(stdout);
+    let (status, _) = viewer.terminate(Duration::from_secs(10));
+    assert!(status.success());
+}
+
 /// The terminal or SSH session gone (SIGHUP) stops both programs as Ctrl-C does: the
 /// summaries printed and the viewer's recording finished, where the default action killed
 /// them (the recording cut mid-file); a second SIGHUP does not end them at once.

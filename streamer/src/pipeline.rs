@@ -184,15 +184,13 @@ fn send(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    // Signals are watched on a thread of their own: one arriving while a frame is in flight
+    // is seen at once, and a second one ends the process even while this runtime is stuck
+    // (a terminal or SSH session that stopped reading stdout blocks its lines).
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    shared::runtime::signals::watch_for_life(stop_tx).context("cannot watch for Ctrl-C")?;
     runtime.block_on(async {
-        // Signals are watched by their own task, so that one arriving while a frame is in
-        // flight is seen at once (and a second one can end the process).
         config.black_box.watch_signal();
-        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            shared::runtime::signals::shutdown().await;
-            let _ = stop_tx.send(true);
-        });
         let stop = async move {
             let _ = stop_rx.wait_for(|stopped| *stopped).await;
         };
@@ -201,6 +199,9 @@ fn send(
             let _ = tokio::task::spawn_blocking(finish).await;
         }
     });
+    // Not waiting for a host-name lookup the connect timeout gave up on (a slow DNS server
+    // could hold the summary for tens of seconds).
+    runtime.shutdown_background();
     Ok(())
 }
 

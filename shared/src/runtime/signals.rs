@@ -6,31 +6,9 @@
 
 use tokio::sync::watch;
 
-/// Resolves on Ctrl-C, SIGTERM or SIGHUP. From then on a Ctrl-C or SIGTERM exits with status
-/// 130 without waiting for anything (the first lets the frame in flight finish, bounded by its
-/// timeout). Call it inside a tokio runtime.
-pub async fn shutdown() {
-    match Signals::catch() {
-        Ok(mut signals) => {
-            signals.next().await;
-            tokio::spawn(async move {
-                while signals.next().await == Kind::HangUp {}
-                std::process::exit(130);
-            });
-        }
-        // Signals that cannot be caught here: Ctrl-C alone.
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            tokio::spawn(async {
-                let _ = tokio::signal::ctrl_c().await;
-                std::process::exit(130);
-            });
-        }
-    }
-}
-
-/// For the life of the process, on a thread of its own (the viewer's: its runtimes end before
-/// its files are finished, and a second Ctrl-C must still work then): the first Ctrl-C,
+/// For the life of the process, on a thread of its own (the viewer's runtimes end before its
+/// files are finished, the streamer's may be stuck writing to a stdout nobody reads, and a
+/// second Ctrl-C must still work then): the first Ctrl-C,
 /// SIGTERM or SIGHUP sets `stop`; a Ctrl-C or SIGTERM after one of them exits at once with
 /// status 130. The signals are caught from the return on.
 pub fn watch_for_life(stop: watch::Sender<bool>) -> std::io::Result<()> {

@@ -5,6 +5,7 @@
 //! the viewer takes either up, the connection goes on in [`crate::link::overlap`].
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{LazyLock, OnceLock};
 use std::time::{Duration, Instant};
@@ -33,6 +34,9 @@ const STEADY: Duration = Duration::from_secs(1);
 static LINES: LazyLock<LogLimit> = LazyLock::new(|| LogLimit::with_burst(3));
 /// A connection attempt that has not succeeded by then is abandoned and retried.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long looking up the viewer's name may take (a slow or unreachable DNS server on an LTE
+/// modem takes 5 s a try).
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long frames a source left when it ended are offered to a viewer not connected yet.
 const LEFT_GRACE: Duration = Duration::from_secs(5);
 
@@ -62,14 +66,16 @@ pub async fn run<R>(
     let mut backoff = Backoff::default();
     // When the source was first seen to have ended while no viewer was connected.
     let gone_at = OnceLock::new();
+    // The viewer's address that answered last, tried first on a reconnect.
+    let mut worked = None;
     loop {
         let stream = tokio::select! {
-            s = connect(&config.viewer) => s,
+            s = connect(&config.viewer, &mut worked) => s,
             _ = &mut stop => break,
             _ = source_gone(frames, source, &gone_at) => break source_ended(config),
         };
         let conn = Connection::with_dialect(stream, limits, config.dialect);
-        tally.clock.reset();
+        tally.connected();
         let (acknowledged, began) = (tally.acknowledged_frames(), Instant::now());
         let served = serve(config, conn, frames, tally, stop.as_mut(), &mut stopped).await;
         let acked = tally.acknowledged_frames() - acknowledged;
@@ -261,15 +267,16 @@ async fn serve<F: Future<Output = ()>>(
     }
 }
 
-/// Connects to the viewer, retrying with a backoff capped at one second. Says once that it is
+/// Connects to the viewer (the address that `worked` last first, set to the one that works),
+/// retrying with a backoff capped at one second. Says once that it is
 /// waiting rather than printing every failed attempt.
-async fn connect(viewer: &PeerAddr) -> TcpStream {
+async fn connect(viewer: &PeerAddr, worked: &mut Option<SocketAddr>) -> TcpStream {
     let mut delay = MIN_BACKOFF;
     let mut waiting = false;
     loop {
-        let attempt = TcpStream::connect((viewer.host.as_str(), viewer.port));
-        let error = match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
-            Ok(Ok(stream)) => {
+        let error = match connect_once(viewer, *worked).await {
+            Ok((stream, addr)) => {
+                *worked = Some(addr);
                 // Headers and answers are tiny and awaited: no Nagle. Keepalive finds a viewer
                 // that vanished without closing.
                 if let Err(e) = shared::runtime::net::tune(&stream) {
@@ -278,8 +285,7 @@ async fn connect(viewer: &PeerAddr) -> TcpStream {
                 LINES.line("connected", || format!("streamer: connected to {viewer}"));
                 return stream;
             }
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+            Err(e) => e,
         };
         if !waiting {
             eprintln!("streamer: {viewer}: {error}; waiting for the viewer");
@@ -288,6 +294,44 @@ async fn connect(viewer: &PeerAddr) -> TcpStream {
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(MAX_BACKOFF);
     }
+}
+
+/// One attempt: the viewer's name looked up within [`LOOKUP_TIMEOUT`], then each of its
+/// addresses in turn (the one that `worked` last first), each within [`CONNECT_TIMEOUT`]. One
+/// timeout over both, as tokio's `connect(host)` has, spent itself on a slow DNS server or on
+/// a first address (often IPv6) that drops the attempt silently, and the next address was
+/// never tried.
+async fn connect_once(
+    viewer: &PeerAddr,
+    worked: Option<SocketAddr>,
+) -> Result<(TcpStream, SocketAddr), String> {
+    let lookup = tokio::net::lookup_host((viewer.host.as_str(), viewer.port));
+    let addrs = match tokio::time::timeout(LOOKUP_TIMEOUT, lookup).await {
+        Ok(Ok(addrs)) => in_order(addrs.collect(), worked),
+        Ok(Err(e)) => return Err(format!("cannot look up {}: {e}", viewer.host)),
+        Err(_) => {
+            let secs = LOOKUP_TIMEOUT.as_secs();
+            return Err(format!("no address for {} within {secs} s", viewer.host));
+        }
+    };
+    let mut error = format!("no address for {}", viewer.host);
+    for addr in addrs {
+        match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => return Ok((stream, addr)),
+            Ok(Err(e)) => error = format!("{addr}: {e}"),
+            Err(_) => error = format!("{addr}: no answer within {} s", CONNECT_TIMEOUT.as_secs()),
+        }
+    }
+    Err(error)
+}
+
+/// `addrs` as looked up, but the one that `worked` last first.
+fn in_order(mut addrs: Vec<SocketAddr>, worked: Option<SocketAddr>) -> Vec<SocketAddr> {
+    if let Some(i) = worked.and_then(|w| addrs.iter().position(|&a| a == w)) {
+        let addr = addrs.remove(i);
+        addrs.insert(0, addr);
+    }
+    addrs
 }
 
 #[cfg(test)]
@@ -308,6 +352,18 @@ mod tests {
         assert_eq!(most_in_flight(Negotiated::Extended { window: 0 }, 16), 1);
         assert_eq!(most_in_flight(Negotiated::Extended { window: 4 }, 16), 4);
         assert_eq!(most_in_flight(Negotiated::Overlap, 3), 3);
+    }
+
+    #[test]
+    fn the_address_that_worked_is_tried_first() {
+        let (v6, v4): (SocketAddr, SocketAddr) = (
+            "[::1]:8080".parse().unwrap(),
+            "127.0.0.1:8080".parse().unwrap(),
+        );
+        assert_eq!(in_order(vec![v6, v4], None), [v6, v4]);
+        assert_eq!(in_order(vec![v6, v4], Some(v4)), [v4, v6]);
+        let gone: SocketAddr = "10.0.0.9:8080".parse().unwrap();
+        assert_eq!(in_order(vec![v6, v4], Some(gone)), [v6, v4]);
     }
 
     #[test]

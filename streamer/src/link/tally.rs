@@ -245,6 +245,16 @@ impl<'a> Tally<'a> {
         }
     }
 
+    /// A new connection: what was learnt of the last one's link and clock goes. After a
+    /// reconnect over another path (Wi-Fi dropped, LTE took over) the old least round trip
+    /// would charge every frame one interval, so the rate read bytes per interval and
+    /// `--adapt` stepped down for good.
+    pub fn connected(&mut self) {
+        self.clock.reset();
+        self.link = LinkEstimate::default();
+        self.bursts = Bursts::default();
+    }
+
     /// Frames acknowledged so far.
     pub fn acknowledged_frames(&self) -> u64 {
         self.stats.latency.as_ref().map_or(0, StreamStats::frames)
@@ -464,6 +474,9 @@ mod tests {
         };
         let estimate = tally.clock.sample(sample).unwrap();
         assert!(estimate.error_us >= 15_000, "{estimate:?}");
+        // A new connection may take another path: nothing of this one's link carries over.
+        tally.connected();
+        assert_eq!((tally.link.min_rtt(), tally.link.rate()), (None, None));
     }
 
     #[test]
