@@ -95,6 +95,11 @@ impl JpegScanner {
         self.len
     }
 
+    /// The most bytes a frame may have.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
     /// True before the first byte of a frame.
     pub fn is_empty(&self) -> bool {
         self.len == 0

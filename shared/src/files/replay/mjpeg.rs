@@ -23,6 +23,8 @@ pub struct MjpegReader<R> {
     scanner: JpegScanner,
     frames: u64,
     cut: bool,
+    /// Bytes scanned for JPEGs that did not hold (see [`MjpegReader::recover_from`]).
+    wasted: u64,
 }
 
 impl<R: Read + Seek> MjpegReader<R> {
@@ -33,6 +35,7 @@ impl<R: Read + Seek> MjpegReader<R> {
             scanner: JpegScanner::new(max_frame),
             frames: 0,
             cut: false,
+            wasted: 0,
         })
     }
 
@@ -47,6 +50,7 @@ impl<R: Read + Seek> MjpegReader<R> {
         self.scanner.reset();
         self.frames = 0;
         self.cut = false;
+        self.wasted = 0;
         Ok(())
     }
 
@@ -80,16 +84,36 @@ impl<R: Read + Seek> MjpegReader<R> {
                 Err(e @ ScanError::TooLarge { .. }) => {
                     return Err(format!("frame {} at offset {offset}: {e}", self.frames + 1));
                 }
-                Err(_) => return self.up_to_next_jpeg(offset).map(Some),
+                Err(_) => {
+                    let from = self.recover_from(offset);
+                    return self.up_to_next_jpeg(offset, from).map(Some);
+                }
             }
         }
     }
 
-    /// The bytes from `offset` (where no JPEG could be read) to the next JPEG's start, or to
-    /// the end of the file.
-    fn up_to_next_jpeg(&mut self, offset: u64) -> Result<Entry, String> {
+    /// Where to look for the next JPEG after the one at `offset` did not hold: just after its
+    /// start, so that a good frame inside a damaged one's bytes still plays; but once the
+    /// bytes scanned in vain pass a quarter of `--max-frame-bytes` plus twice the way into the
+    /// file, from where the scan failed. Crafted bytes (JPEG starts whose segments all run on
+    /// to one failure far ahead) otherwise had every start scan up to it again: hours of work
+    /// for a 30 MB file, before any window opened.
+    fn recover_from(&mut self, offset: u64) -> u64 {
+        let failed_at = offset + self.scanner.len() as u64;
+        self.wasted += failed_at - offset;
+        let allowed = self.scanner.max() as u64 / 4 + 2 * offset;
+        if self.wasted <= allowed {
+            return offset + 1;
+        }
+        // The offending byte may end an SOI's `FF` (`FF D8` where a marker must be).
+        failed_at.saturating_sub(1).max(offset + 1)
+    }
+
+    /// The bytes from `offset` (where no JPEG could be read) to the next JPEG's start, looked
+    /// for from `from`, or to the end of the file.
+    fn up_to_next_jpeg(&mut self, offset: u64, from: u64) -> Result<Entry, String> {
         let io = |e: std::io::Error| e.to_string();
-        self.input.seek_to(offset + 1).map_err(io)?;
+        self.input.seek_to(from).map_err(io)?;
         let mut matched = 0;
         while let Some(b) = self.input.byte().map_err(io)? {
             matched = match b {
@@ -158,5 +182,26 @@ mod tests {
         }
         assert_eq!(got, want);
         assert!(!r.cut_short());
+    }
+
+    /// JPEG starts whose comment segments each end on the next one, so that every start's
+    /// scan runs to the same failure at the end: each was scanned to it again (the work grew
+    /// with the square of the file), now the waste stays within a few file lengths.
+    #[test]
+    fn crafted_starts_that_all_fail_far_ahead_cost_linear_work() {
+        let mut file: Vec<u8> = [0xFF, 0xD8, 0xFF, 0xFE, 0x00, 0x06, 0x00, 0x00].repeat(8192);
+        file.extend_from_slice(&[0, 0, 0]);
+        let len = file.len() as u64;
+        let mut r = MjpegReader::open(Cursor::new(file), 1 << 18).unwrap();
+        let mut entries = 0;
+        while r.next_frame().unwrap().is_some() {
+            entries += 1;
+        }
+        assert!(entries >= 1);
+        assert!(
+            r.wasted <= 4 * len,
+            "{} bytes scanned in vain for {len}",
+            r.wasted
+        );
     }
 }
