@@ -140,6 +140,12 @@ impl Control {
             Request::Start => s.goto = Some(Goto::Frame(0)),
             Request::End => s.goto = Some(Goto::Frame(last)),
             Request::ToggleLoop => s.status.looping = !s.status.looping,
+            // A file whose frames all have one time (or a single frame): by frame number, or
+            // every press would land on the last.
+            Request::Seek(fraction) if s.status.duration_us == 0 => {
+                let frame = (last as f64 * fraction.clamp(0.0, 1.0)).round();
+                s.goto = Some(Goto::Frame(frame as usize));
+            }
             Request::Seek(fraction) => {
                 let time = s.status.duration_us as f64 * fraction.clamp(0.0, 1.0);
                 s.goto = Some(Goto::Time(time as u64));
@@ -173,6 +179,9 @@ mod tests {
             c.request(Request::Slower);
         }
         assert_eq!(c.status().speed, 0.25);
+        // No duration (every frame at one time): by frame number, not always the last.
+        c.request(Request::Seek(0.3));
+        assert_eq!(c.lock().goto, Some(Goto::Frame(3)));
         c.lock().status.duration_us = 1000;
         c.request(Request::Seek(0.5));
         assert_eq!(c.lock().goto, Some(Goto::Time(500)));

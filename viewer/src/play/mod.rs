@@ -173,19 +173,23 @@ impl Play {
 
     /// Hands frames over at their times until the stop flag (or, without a window, the end).
     fn play(&mut self) -> Result<()> {
-        // When the frame recorded at `.1` was due: the clock restarts after every request.
+        // When the frame recorded at `.1` was due. Every request starts it again from the frame
+        // on screen, so the next frame is due a step after it: had it started from the next
+        // frame, that one came at once and the frame jumped to was shown for no time at all.
         let mut clock: Option<(Instant, u64)> = None;
         let mut seen = 0;
         while !*self.setup.stop.borrow() {
             let mut s = self.control.lock();
             if s.changes != seen {
                 seen = s.changes;
-                clock = None;
+                clock = Some(self.anchor(s.status.time_us));
             }
             if let Some(goto) = s.goto.take() {
                 drop(s);
                 self.next = self.frame_of(goto);
+                let shown_us = self.entries[self.next].time_us;
                 self.show()?;
+                clock = Some((Instant::now(), shown_us));
                 continue;
             }
             if s.status.paused {
@@ -194,8 +198,12 @@ impl Play {
             }
             if self.next >= self.entries.len() {
                 if s.status.looping {
+                    // The last frame gets its step on screen too, a file with no duration
+                    // (one frame, or all at one time) a nominal one: it does not spin.
                     self.next = 0;
-                    clock = None;
+                    let step = Duration::from_secs_f64(self.last_step_us() as f64 / 1e6);
+                    let at = Instant::now() + step.div_f64(s.status.speed);
+                    clock = Some((at, self.entries[0].time_us));
                 } else if self.setup.end_at_last {
                     return Ok(());
                 } else {
@@ -216,6 +224,29 @@ impl Play {
             self.show()?;
         }
         Ok(())
+    }
+
+    /// The clock started now from the frame on screen, recorded at `shown_us` (no later than
+    /// the next frame's time, so that the next is never held for longer than its step).
+    fn anchor(&self, shown_us: u64) -> (Instant, u64) {
+        let next_us = self.entries.get(self.next).map_or(shown_us, |e| e.time_us);
+        (Instant::now(), shown_us.min(next_us))
+    }
+
+    /// The time between the last two frames, or a nominal frame interval when that is 0.
+    fn last_step_us(&self) -> u64 {
+        let n = self.entries.len();
+        let step = match n {
+            0 | 1 => 0,
+            _ => self.entries[n - 1]
+                .time_us
+                .saturating_sub(self.entries[n - 2].time_us),
+        };
+        if step == 0 {
+            shared::files::replay::mjpeg::NOMINAL_FRAME_US
+        } else {
+            step
+        }
     }
 
     /// The frame a jump lands on: the last one recorded at or before a time.
