@@ -493,6 +493,47 @@ fn a_second_ctrl_c_ends_a_streamer_whose_stdout_nobody_reads() {
     assert!(status.success());
 }
 
+/// A `.y4m` named pipe whose writer stalls (ffmpeg behind a hung camera) leaves the source
+/// blocked in a read that no slot closing can end: Ctrl-C still ends the streamer with its
+/// summary and status 0 (it waited for the source for good; under systemd, until SIGKILL).
+#[test]
+fn ctrl_c_ends_a_streamer_whose_y4m_pipe_stalled() {
+    let _lock = heavy();
+    let dir = TempDir::new("y4m-fifo");
+    let fifo = dir.path("cam.y4m");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success());
+    let viewer = Viewer::start(&["--headless"], &[]);
+    let streamer = Background::start(
+        "streamer",
+        &[
+            "--source",
+            fifo.to_str().unwrap(),
+            "--fps",
+            "30",
+            &viewer.addr,
+        ],
+    );
+    // Two frames, then nothing, the pipe held open (opening waits for the streamer's end).
+    let mut writer = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    let mut bytes = b"YUV4MPEG2 W64 H48 F30:1 C420jpeg\n".to_vec();
+    for _ in 0..2 {
+        bytes.extend_from_slice(b"FRAME\n");
+        bytes.extend_from_slice(&[128u8; 64 * 48 * 3 / 2]);
+    }
+    writer.write_all(&bytes).unwrap();
+    wait_for("a frame at the viewer", Duration::from_secs(20), || {
+        (viewer.stderr.lock().unwrap().iter()).any(|l| l.ends_with(": streamer connected"))
+    });
+    let (status, out, err) = streamer.stop("INT", Duration::from_secs(20));
+    assert!(status.success(), "{status}: {err}");
+    assert!(num(&summary(&out), "frames") >= 1.0, "{out}");
+    assert!(err.contains("the source did not end within 2 s"), "{err}");
+    drop(writer);
+    let (status, _) = viewer.terminate(Duration::from_secs(10));
+    assert!(status.success());
+}
+
 /// The terminal or SSH session gone (SIGHUP) stops both programs as Ctrl-C does: the
 /// summaries printed and the viewer's recording finished, where the default action killed
 /// them (the recording cut mid-file); a second SIGHUP does not end them at once.

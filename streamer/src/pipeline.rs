@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Context, Result};
 use shared::cli::print_line;
@@ -86,15 +86,40 @@ pub fn run(config: Config) -> Result<()> {
     raw.close();
     jpeg.close();
 
-    let (skipped_by_source, capture_result) = capture
-        .join()
-        .map_err(|_| anyhow!("capture thread panicked"))?;
+    // A source blocked in a read (a named pipe whose writer stalled) never sees the slot
+    // close: the summary does not wait for it, and the process ends without it.
+    let (skipped_by_source, capture_result) = match join_within(capture, SOURCE_GRACE) {
+        Some(joined) => joined.map_err(|_| anyhow!("capture thread panicked"))?,
+        None => {
+            eprintln!(
+                "streamer: the source did not end within {} s (blocked in a read); not \
+                 waiting for it (frames it skipped itself are not in dropped=)",
+                SOURCE_GRACE.as_secs()
+            );
+            (0, Ok(()))
+        }
+    };
     let encode_result = encode.join();
     let dropped = raw.dropped() + jpeg.dropped() + skipped_by_source + stats.lost;
     print_summary(&stats, dropped, config.dialect, &clock);
     capture_result.context("capture failed")?;
     encode_result.context("encoding failed")?;
     Ok(())
+}
+
+/// How long the end waits for the source to notice that the stream is over.
+const SOURCE_GRACE: Duration = Duration::from_secs(2);
+
+/// `handle`'s thread's result, if it ends within `limit`.
+fn join_within<T>(handle: thread::JoinHandle<T>, limit: Duration) -> Option<thread::Result<T>> {
+    let deadline = Instant::now() + limit;
+    while !handle.is_finished() {
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    Some(handle.join())
 }
 
 /// The rate frames come at: a camera's own once known (one asked for 60 fps that can do 30
