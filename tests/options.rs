@@ -156,6 +156,7 @@ fn out_of_range_flags_are_refused_at_start_naming_the_flag() {
         (&["--fresh", "--window", "3"], "--fresh"),
         (&["--size", "0x240"], "--size"),
         (&["--size", "320"], "--size"),
+        (&["--raw", "16384x16384"], "--raw"),
         (&["--fps=-1"], "--fps"),
         (&["--ack-timeout", "soon"], "--ack-timeout"),
         (

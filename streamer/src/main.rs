@@ -124,7 +124,7 @@ struct Args {
 
     /// With --source -: standard input carries raw BGR24 frames of this size, WIDTHxHEIGHT
     /// (what OpenCV's frame.tobytes() gives).
-    #[arg(long, value_name = "WxH")]
+    #[arg(long, value_name = "WxH", value_parser = parse_raw)]
     raw: Option<Resolution>,
 
     /// Largest frame read from a pipe or an HTTP stream; a JPEG that grows larger is cut and
@@ -163,7 +163,7 @@ struct Args {
     #[arg(value_parser = clap::value_parser!(u32).range(1..=10000))]
     black_box_keep: u32,
     /// The stream's name, shown by our viewer on its tile, HUD, /api/streams, /stream/NAME,
-    /// metrics and file names (1-64 characters, no spaces). Default: the host name and the
+    /// metrics and file names (1-64 bytes of UTF-8, no spaces). Default: the host name and the
     /// source, e.g. x3pi/video8, x3pi/test or x3pi/clip.y4m.
     #[arg(long, value_parser = parse_name)]
     name: Option<String>,
@@ -172,6 +172,14 @@ struct Args {
     /// connection proves that both hold it before any frame is sent (docs/security.md).
     #[arg(long, value_name = "FILE")]
     secret: Option<std::path::PathBuf>,
+}
+
+/// `--raw WxH`: a size within the 8K picture budget, as y4m headers and ROS images are held to
+/// (a 16384x16384 frame would be 805 MB a buffer, several alive at once).
+fn parse_raw(s: &str) -> Result<Resolution, String> {
+    let size: Resolution = s.parse()?;
+    shared::cli::check_picture_size(size.width, size.height)?;
+    Ok(size)
 }
 
 /// A stream name: 1-64 bytes, printable, no spaces (it goes into URLs and key=value lines).

@@ -158,7 +158,10 @@ fn adapter(config: &Config, fps: f64, knobs: &Arc<Knobs>) -> Option<(Adapter, Ar
     if !config.adapt {
         None
     } else if fps <= 0.0 {
-        eprintln!("streamer: --adapt needs a frame rate to keep; unpaced (--fps 0), it is off");
+        eprintln!(
+            "streamer: --adapt needs a frame rate to keep: unpaced (--fps 0), or a source that \
+             tells none (-, http://, ros2:) without --fps; it is off"
+        );
         None
     } else {
         if config.passthrough || matches!(config.source, SourceSpec::Image(_)) {

@@ -32,6 +32,10 @@ pub struct EncodedFrame {
     pub quality: Option<u8>,
     /// Whether it was halved in both directions before encoding (`--adapt`).
     pub halved: bool,
+    /// Whether it could have been: planar pixels in a layout the halver takes (not packed
+    /// RGB, not a camera JPEG in an unusual chroma layout), so that `--adapt` never asks for
+    /// a halving that cannot come.
+    pub halvable: bool,
 }
 
 impl Default for EncodedFrame {
@@ -45,6 +49,7 @@ impl Default for EncodedFrame {
             encode_time: Duration::ZERO,
             quality: None,
             halved: false,
+            halvable: false,
         }
     }
 }
@@ -156,6 +161,7 @@ impl Encoder {
         out.captured_at = raw.captured_at;
         out.index = raw.index;
         out.halved = false;
+        out.halvable = false;
         if raw.format == PixelFormat::Jpeg {
             std::mem::swap(&mut out.buf, &mut raw.data);
             out.len = out.buf.len();
@@ -183,8 +189,9 @@ impl Encoder {
             size: (w, h),
             planar,
             halved,
+            halvable,
         } = self.planes.prepare(raw, (w, h), subsamp, self.halve)?;
-        out.halved = halved;
+        (out.halved, out.halvable) = (halved, halvable);
         let worst = self.compressor.buf_len(w, h)?;
         // One path for every picture: grey planes go in as grey pixels, packed RGB as it is.
         let input = match (raw.format, planar) {
@@ -257,11 +264,12 @@ impl Encoder {
 }
 
 /// A picture ready for the compressor: its size, its planes (`None`: packed RGB, as it came)
-/// and whether it was halved.
+/// and whether it was halved, or could have been.
 struct Prepared<'a> {
     size: (usize, usize),
     planar: Option<&'a [u8]>,
     halved: bool,
+    halvable: bool,
 }
 
 /// Memory reused from frame to frame for the planes on their way to the compressor.
@@ -288,6 +296,7 @@ impl Planes {
         halve: bool,
     ) -> Result<Prepared<'a>> {
         let planar = planar(raw, w, h, &mut self.scratch);
+        let halvable = planar.is_some() && halve::can_halve(subsamp);
         let halved = match planar {
             Some(planes) if halve && halve::can_halve(subsamp) => {
                 // A JPEG decoded for encoding again is in libjpeg-turbo's layout: padded luma.
@@ -323,6 +332,7 @@ impl Planes {
             size: (w, h),
             planar,
             halved: halved.is_some(),
+            halvable,
         })
     }
 }

@@ -29,6 +29,8 @@ pub struct Sample {
     /// The quality it was encoded at (`None`: passed through, it says nothing about ours).
     pub quality: Option<u8>,
     pub halved: bool,
+    /// Whether the encoder could have halved it: a source it cannot halve is never asked to.
+    pub halvable: bool,
 }
 
 /// Link figures behind a change, for the one line that reports it.
@@ -71,6 +73,8 @@ pub struct Adapter {
     interval: Duration,
     quality: u8,
     halved: bool,
+    /// Whether the latest frame could have been halved ([`Sample::halvable`]).
+    halvable: bool,
     /// Samples at the current setting.
     settled: u32,
     wire_ms: f64,
@@ -91,6 +95,7 @@ impl Adapter {
             interval: Duration::from_secs_f64(1.0 / fps.max(1.0)),
             quality: ceiling,
             halved: false,
+            halvable: false,
             settled: 0,
             wire_ms: 0.0,
             queue_ms: 0.0,
@@ -111,6 +116,7 @@ impl Adapter {
         if s.quality != Some(self.quality) || s.halved != self.halved {
             return None;
         }
+        self.halvable = s.halvable;
         let wire = s.bytes as f64 / s.rate.max(1.0) * 1e3;
         let latency = s.latency.as_secs_f64() * 1e3;
         self.base_latency_ms = self.base_latency_ms.min(latency);
@@ -172,7 +178,7 @@ impl Adapter {
                 let scaled = f64::from(self.quality) * (AIM / share).clamp(0.5, 0.9);
                 let lower = (scaled.round() as u8).min(self.quality.saturating_sub(3));
                 Some((lower.max(self.floor), self.halved))
-            } else if !self.halved && share > BUSY {
+            } else if !self.halved && self.halvable && share > BUSY {
                 Some((self.quality, true))
             } else {
                 None
@@ -233,6 +239,7 @@ mod tests {
                 rate: RATE,
                 quality: Some(q),
                 halved: h,
+                halvable: true,
             };
             let now = start + MS(33 * i as u64);
             changes.extend(adapter.sample(s, now, knobs));
@@ -295,10 +302,42 @@ mod tests {
                 rate: RATE,
                 quality: Some(q),
                 halved: h,
+                halvable: true,
             };
             changes.extend(a.sample(s, start + MS(33 * i), &knobs));
         }
         assert!(knobs.get().0 < 40, "{changes:?}");
+    }
+
+    /// Packed RGB (a PNG still, `--raw`, an `rgb8` topic) cannot be halved: on a link too
+    /// slow even at the floor the adapter stays at full size, and climbs back when the link
+    /// recovers (it asked for a halving that never came, discarded every frame as from before
+    /// the change, and stayed at the floor for the rest of the run).
+    #[test]
+    fn a_source_that_cannot_be_halved_is_never_asked_to_and_recovers() {
+        let (mut a, knobs) = (Adapter::new(60, 30.0), Knobs::new(60));
+        let start = Instant::now();
+        let mut feed = |from: u64, n: u64, wire: Duration| {
+            let mut changes = Vec::new();
+            for i in from..from + n {
+                let (q, h) = knobs.get();
+                let s = Sample {
+                    latency: MS(40),
+                    bytes: bytes(wire),
+                    rate: RATE,
+                    quality: Some(q),
+                    halved: false,
+                    halvable: false,
+                };
+                assert!(!h, "asked to halve a source that cannot be halved");
+                changes.extend(a.sample(s, start + MS(33 * i), &knobs));
+            }
+            changes
+        };
+        feed(0, 300, MS(60));
+        assert_eq!(knobs.get(), (QUALITY_FLOOR, false));
+        let up = feed(300, 300, MS(2));
+        assert!(knobs.get().0 > QUALITY_FLOOR, "{up:?}");
     }
 
     #[test]
@@ -310,6 +349,7 @@ mod tests {
             rate: RATE,
             quality: Some(55),
             halved: false,
+            halvable: true,
         };
         let through = Sample {
             quality: None,
@@ -344,6 +384,7 @@ mod tests {
                 rate: RATE,
                 quality: Some(q),
                 halved: h,
+                halvable: true,
             };
             changes.extend(a.sample(s, start + MS(33 * i), &knobs));
         }

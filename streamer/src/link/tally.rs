@@ -137,6 +137,8 @@ pub struct Delivery {
     pub bytes: usize,
     pub quality: Option<u8>,
     pub halved: bool,
+    /// Whether it could have been halved ([`EncodedFrame::halvable`]).
+    pub halvable: bool,
     /// When its header started to go out.
     pub sent_at: Instant,
     /// When the header's answer arrived (`None` in `len32`).
@@ -170,6 +172,7 @@ impl Delivery {
             bytes: frame.jpeg().len(),
             quality: frame.quality,
             halved: frame.halved,
+            halvable: frame.halvable,
             sent_at,
             header_answered: None,
             payload_sent: None,
@@ -295,6 +298,7 @@ impl<'a> Tally<'a> {
                 rate,
                 quality: d.quality,
                 halved: d.halved,
+                halvable: d.halvable,
             };
             if let Some(change) = adapter.sample(sample, d.done, knobs) {
                 self.report.adapted(&change);
@@ -382,6 +386,7 @@ mod tests {
             bytes: 1,
             quality: Some(40),
             halved: false,
+            halvable: true,
             sent_at: t + ms(2),
             header_answered: Some(t + ms(12)),
             payload_sent: None,
