@@ -86,19 +86,7 @@ pub fn run(config: Config) -> Result<()> {
     raw.close();
     jpeg.close();
 
-    // A source blocked in a read (a named pipe whose writer stalled) never sees the slot
-    // close: the summary does not wait for it, and the process ends without it.
-    let (skipped_by_source, capture_result) = match join_within(capture, SOURCE_GRACE) {
-        Some(joined) => joined.map_err(|_| anyhow!("capture thread panicked"))?,
-        None => {
-            eprintln!(
-                "streamer: the source did not end within {} s (blocked in a read); not \
-                 waiting for it (frames it skipped itself are not in dropped=)",
-                SOURCE_GRACE.as_secs()
-            );
-            (0, Ok(()))
-        }
-    };
+    let (skipped_by_source, capture_result) = end_capture(capture)?;
     let encode_result = encode.join();
     let dropped = raw.dropped() + jpeg.dropped() + skipped_by_source + stats.lost;
     print_summary(&stats, dropped, config.dialect, &clock);
@@ -109,6 +97,23 @@ pub fn run(config: Config) -> Result<()> {
 
 /// How long the end waits for the source to notice that the stream is over.
 const SOURCE_GRACE: Duration = Duration::from_secs(2);
+
+/// The capture thread's frames skipped at the source and its result, once its slot closed. A
+/// source blocked in a read (a named pipe whose writer stalled) never sees the slot close:
+/// after [`SOURCE_GRACE`] the summary does not wait for it, and the process ends without it.
+fn end_capture(capture: thread::JoinHandle<(u64, Result<()>)>) -> Result<(u64, Result<()>)> {
+    match join_within(capture, SOURCE_GRACE) {
+        Some(joined) => joined.map_err(|_| anyhow!("capture thread panicked")),
+        None => {
+            eprintln!(
+                "streamer: the source did not end within {} s (blocked in a read); not \
+                 waiting for it (frames it skipped itself are not in dropped=)",
+                SOURCE_GRACE.as_secs()
+            );
+            Ok((0, Ok(())))
+        }
+    }
+}
 
 /// `handle`'s thread's result, if it ends within `limit`.
 fn join_within<T>(handle: thread::JoinHandle<T>, limit: Duration) -> Option<thread::Result<T>> {
