@@ -222,7 +222,8 @@ async fn serve<F: Future<Output = ()>>(
             let meta = times::frame_meta(&frame, sent_at, None);
             delivery.sent_wall_us = times::sent_wall(&meta);
             let clock = &mut tally.clock;
-            let mut sink = |s| clock.sample(s);
+            // Each handshake sample's round trip, flag written to this moment, measured here.
+            let mut sink = |s| clock.sample_measured(s, sent_at.elapsed());
             conn.send_first_frame_negotiating(frame.jpeg(), meta, &config.ext, &mut sink)
                 .await
                 .map(|(form, times)| {

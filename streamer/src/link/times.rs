@@ -114,9 +114,26 @@ impl ViewerClock {
         self.estimator.rejected
     }
 
-    /// A new connection: the viewer may be another machine.
+    /// [`ViewerClock::sample`] for an exchange whose round `trip` was also measured here (from
+    /// the flag written to the hello or answer read): that trip bounds the sample's error
+    /// first. A connection's handshake samples came before any frame's answer had set a
+    /// floor, and a viewer claiming it held its hello for the whole round trip got a bound
+    /// of a microsecond for an offset of its choosing.
+    pub fn sample_measured(
+        &mut self,
+        sample: Sample,
+        trip: std::time::Duration,
+    ) -> Option<Estimate> {
+        self.round_trip_measured(trip);
+        self.sample(sample)
+    }
+
+    /// A new connection: the viewer may be another machine, on another path (a LAN's least
+    /// round trip must not bound samples taken over LTE).
     pub fn reset(&mut self) {
         self.estimator.reset();
+        self.floor_us = None;
+        self.estimator.set_delay_floor(0);
     }
 }
 
@@ -166,5 +183,24 @@ mod tests {
         };
         assert!(c.sample(absurd).is_some(), "the estimate stays");
         assert_eq!(c.rejected(), 1);
+    }
+
+    /// A connection's handshake sample, from a viewer claiming it held its hello for the whole
+    /// 60 ms round trip: its bound is at least half the trip measured here, also after a
+    /// reconnection from a link whose least round trip was 0.3 ms.
+    #[test]
+    fn a_handshake_sample_is_bounded_by_the_trip_measured_here() {
+        let mut c = ViewerClock::new("test".into());
+        c.round_trip_measured(Duration::from_micros(300));
+        c.reset();
+        let t1 = clock::wall_micros();
+        let lying = Sample {
+            t1,
+            t2: t1 + 5_000_000,
+            t3: t1 + 5_000_000 + 59_950,
+            t4: t1 + 60_000,
+        };
+        let e = c.sample_measured(lying, Duration::from_millis(60)).unwrap();
+        assert!(e.error_us >= 30_000, "{e:?}");
     }
 }
