@@ -256,8 +256,14 @@ fn raw(frame: &mut RawFrame, size: (u32, u32), encoding: &str, step: u32) -> Res
             ))
         }
     };
+    // NV12's chroma rows hold whole U V pairs: one byte more than the luma's at an odd width.
+    let width_of = |r: usize| match format {
+        PixelFormat::Nv12 if r >= h => 2 * w.div_ceil(2),
+        _ => row,
+    };
+    let widest = width_of(rows.saturating_sub(1)).max(row);
     let expected = step.checked_mul(rows);
-    if w == 0 || h == 0 || step < row || expected != Some(frame.data.len()) {
+    if w == 0 || h == 0 || step < widest || expected != Some(frame.data.len()) {
         return Err(format!(
             "an Image {w}x{h} {encoding} with step {step} and {} bytes of data (rows of at \
              least {row} bytes expected, step x {rows} rows in all)",
@@ -266,10 +272,13 @@ fn raw(frame: &mut RawFrame, size: (u32, u32), encoding: &str, step: u32) -> Res
     }
     if step > row {
         // Rows packed in place: each moves left over the padding before it.
-        for r in 1..rows {
-            frame.data.copy_within(r * step..r * step + row, r * row);
+        let mut packed = 0;
+        for r in 0..rows {
+            let n = width_of(r);
+            frame.data.copy_within(r * step..r * step + n, packed);
+            packed += n;
         }
-        frame.data.truncate(row * rows);
+        frame.data.truncate(packed);
     }
     if format == PixelFormat::Nv12 && frame.data.len() < nv12_len(w, h) {
         return Err(format!("an nv12 Image {w}x{h} with too few chroma bytes"));
@@ -319,6 +328,22 @@ mod tests {
         };
         raw(&mut f, (2, 2), "nv12", 2).unwrap();
         assert_eq!((f.width, f.height, f.format), (2, 2, PixelFormat::Nv12));
+        // An odd width: luma rows of 3 bytes, the chroma row's U V pairs 4 (it was refused).
+        let mut f = RawFrame {
+            data: vec![1, 2, 3, 0, 4, 5, 6, 0, 7, 8, 9, 10],
+            ..RawFrame::default()
+        };
+        raw(&mut f, (3, 2), "nv12", 4).unwrap();
+        assert_eq!(f.data, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+        assert_eq!(f.data.len(), crate::source::nv12_len(3, 2));
+        let mut f = RawFrame {
+            data: vec![0; 9],
+            ..RawFrame::default()
+        };
+        assert!(
+            raw(&mut f, (3, 2), "nv12", 3).is_err(),
+            "a chroma row cut short"
+        );
         // Wider than libjpeg goes: skipped here, not an encoder failure that ends the run.
         let mut f = RawFrame {
             data: vec![0; 70_000],
