@@ -462,7 +462,9 @@ fn read_parts(
                 Some(Part::Frame) if !jpegs.deliver(&mut frame, publisher, url, "part") => {
                     return None;
                 }
-                Some(Part::Frame) => {}
+                // With --fps 0 the delivery waits for the pipeline: that wait is ours, not the
+                // server's, and must not count as its silence.
+                Some(Part::Frame) => last_part = Instant::now(),
                 Some(Part::Bad(e)) => {
                     let n = jpegs.seen;
                     jpegs.say("skip", || format!("{url}: part {n} skipped: {e}"));
