@@ -64,9 +64,9 @@ pub fn run(config: Config) -> Result<()> {
     sender_config.black_box = black_box.clone();
     sender_config.interval = (fps > 0.0).then(|| Duration::from_secs_f64(1.0 / fps));
     let mut tally = Tally::new(&sender_config, adapter);
-    // A dump being written is finished first (the stream has ended anyway), inside the
-    // runtime, so that a second Ctrl-C still ends the process at once (after the runtime the
-    // signals stay caught and nothing would answer them while a large dump syncs).
+    // A dump being written is finished first (the stream has ended anyway), on the runtime's
+    // blocking pool, before the summary; a second Ctrl-C ends the process at once meanwhile
+    // (the signals have a thread of their own).
     let finish_dump = black_box
         .black_box()
         .cloned()

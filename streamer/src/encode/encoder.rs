@@ -296,7 +296,8 @@ impl Planes {
         halve: bool,
     ) -> Result<Prepared<'a>> {
         let planar = planar(raw, w, h, &mut self.scratch);
-        let halvable = planar.is_some() && halve::can_halve(subsamp);
+        let halvable =
+            planar.is_some() && halve::can_halve(subsamp) && halve::halved_size(w, h).is_some();
         let halved = match planar {
             Some(planes) if halve && halve::can_halve(subsamp) => {
                 // A JPEG decoded for encoding again is in libjpeg-turbo's layout: padded luma.

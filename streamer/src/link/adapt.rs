@@ -105,6 +105,16 @@ impl Adapter {
         }
     }
 
+    /// A new connection, perhaps over another path (Wi-Fi dropped, LTE took over): its least
+    /// latency is learnt again. The old one, lower by the new path's longer round trip, made
+    /// every frame look queued, and at the floor nothing changed that would clear it: the
+    /// quality stayed at 20 for the rest of the run.
+    pub fn connected(&mut self) {
+        self.base_latency_ms = f64::INFINITY;
+        self.settled = 0;
+        self.calm_since = None;
+    }
+
     /// The current quality and halving.
     pub fn setting(&self) -> (u8, bool) {
         (self.quality, self.halved)
@@ -338,6 +348,34 @@ mod tests {
         assert_eq!(knobs.get(), (QUALITY_FLOOR, false));
         let up = feed(300, 300, MS(2));
         assert!(knobs.get().0 > QUALITY_FLOOR, "{up:?}");
+    }
+
+    /// At the floor on a busy Wi-Fi link, then a reconnect over LTE with 55 ms more round
+    /// trip and room to spare: the quality climbs back (it stayed at the floor, every frame
+    /// looking queued against the Wi-Fi's least latency).
+    #[test]
+    fn a_reconnect_over_a_longer_path_learns_its_latency_again() {
+        let (mut a, knobs) = (Adapter::new(60, 30.0), Knobs::new(60));
+        let start = Instant::now();
+        let feed = |a: &mut Adapter, from: u64, n: u64, wire: Duration, latency: Duration| {
+            for i in from..from + n {
+                let (q, h) = knobs.get();
+                let s = Sample {
+                    latency,
+                    bytes: bytes(wire),
+                    rate: RATE,
+                    quality: Some(q),
+                    halved: h,
+                    halvable: false,
+                };
+                a.sample(s, start + MS(33 * i), &knobs);
+            }
+        };
+        feed(&mut a, 0, 300, MS(60), MS(20));
+        assert_eq!(knobs.get(), (QUALITY_FLOOR, false));
+        a.connected();
+        feed(&mut a, 300, 300, MS(2), MS(75));
+        assert!(knobs.get().0 > QUALITY_FLOOR, "{:?}", knobs.get());
     }
 
     #[test]

@@ -248,14 +248,17 @@ impl<'a> Tally<'a> {
         }
     }
 
-    /// A new connection: what was learnt of the last one's link and clock goes. After a
-    /// reconnect over another path (Wi-Fi dropped, LTE took over) the old least round trip
-    /// would charge every frame one interval, so the rate read bytes per interval and
+    /// A new connection: what was learnt of the last one's link, clock and latency goes.
+    /// After a reconnect over another path (Wi-Fi dropped, LTE took over) the old least round
+    /// trip would charge every frame one interval, so the rate read bytes per interval and
     /// `--adapt` stepped down for good.
     pub fn connected(&mut self) {
         self.clock.reset();
         self.link = LinkEstimate::default();
         self.bursts = Bursts::default();
+        if let Some((adapter, _)) = &mut self.adapt {
+            adapter.connected();
+        }
     }
 
     /// Frames acknowledged so far.

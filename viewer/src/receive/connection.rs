@@ -100,9 +100,11 @@ async fn read_frames(streamer: &mut Streamer, stream: TcpStream) {
     let mut stop = streamer.shared.stop.subscribe();
     loop {
         let mut payload = streamer.payloads.spare().unwrap_or_default().bytes;
+        // In this order: a first frame read in full wins over an eviction ready at once.
         let read = tokio::select! {
-            r = conn.read_frame(&mut payload) => r,
+            biased;
             _ = stop.wait_for(|s| *s) => break,
+            r = conn.read_frame(&mut payload) => r,
             // Only before the first frame: the ticket is proven with it.
             () = streamer.ticket.evicted(), if streamer.info.is_none() => {
                 SILENT.line("evicted", || {

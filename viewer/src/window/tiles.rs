@@ -160,7 +160,14 @@ fn leave(
         let focused = *focus == Some(ended.tile.id);
         // Its reconnection may be on screen already (the old connection was found dead only
         // after the new one came, at the end): it moves to the place now free.
-        let successor = (shown.iter()).position(|s| s.tile.place == ended.tile.place);
+        // Only a newer connection, and only when this one had stopped bringing pictures: two
+        // live streams may share a place (two unnamed streamers of one robot), and the other
+        // must not take this one's focus.
+        let successor = (shown.iter()).position(|s| {
+            s.tile.place == ended.tile.place
+                && s.tile.id > ended.tile.id
+                && ended.tile.stale.is_some()
+        });
         match successor {
             Some(j) => {
                 let moved = shown.remove(j);
@@ -347,14 +354,25 @@ mod tests {
         board.add(6, peer, "a".into());
         follow_streams(&board, &mut shown, (&mut focus, &mut places), true);
         focus = Some(1);
+        // Its picture had gone old: the link died without a word.
+        shown[0].tile.stale = Some(Duration::from_secs(9));
         board.remove(1);
         follow_streams(&board, &mut shown, (&mut focus, &mut places), true);
         assert_eq!((ids(&shown), focus), (vec![6, 4, 3, 5], Some(6)));
+        // Two live streams of one place (two unnamed streamers of one robot): the one shown
+        // alone ends while its picture is fresh; the other is no reconnection of it.
+        board.add(8, peer, "d".into());
+        follow_streams(&board, &mut shown, (&mut focus, &mut places), true);
+        focus = Some(5);
+        board.remove(5);
+        follow_streams(&board, &mut shown, (&mut focus, &mut places), true);
+        assert_eq!((ids(&shown), focus), (vec![6, 4, 3, 8], None));
+        focus = Some(6);
         // The focus moved elsewhere meanwhile: a reconnection does not take it back.
         board.remove(3);
         follow_streams(&board, &mut shown, (&mut focus, &mut places), true);
         board.add(7, peer, "c".into());
         follow_streams(&board, &mut shown, (&mut focus, &mut places), true);
-        assert_eq!((ids(&shown), focus), (vec![6, 4, 7, 5], Some(6)));
+        assert_eq!((ids(&shown), focus), (vec![6, 4, 7, 8], Some(6)));
     }
 }
