@@ -299,7 +299,7 @@ impl Planes {
         let halvable =
             planar.is_some() && halve::can_halve(subsamp) && halve::halved_size(w, h).is_some();
         let halved = match planar {
-            Some(planes) if halve && halve::can_halve(subsamp) => {
+            Some(planes) if halve && halvable => {
                 // A JPEG decoded for encoding again is in libjpeg-turbo's layout: padded luma.
                 let luma = match raw.format {
                     PixelFormat::Mjpeg => {
